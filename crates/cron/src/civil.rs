@@ -1,0 +1,150 @@
+//! Proleptic Gregorian calendar arithmetic on plain integers.
+//!
+//! The evaluator works on wall-clock fields the way `java.util.GregorianCalendar`
+//! does in lenient mode: fields may overflow (day 32, hour 24, month 13) and are
+//! normalised afterwards. Everything here is pure integer math so that a
+//! next-fire computation never allocates and never consults a time zone.
+
+/// Seconds in one civil day.
+pub(crate) const SECS_PER_DAY: i64 = 86_400;
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date.
+///
+/// Howard Hinnant's `days_from_civil`, valid for every `i32` year.
+#[inline]
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
+#[inline]
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Gregorian leap year rule (2100 is not a leap year, 2000 is).
+#[inline]
+pub(crate) fn is_leap_year(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Number of days in `month` (1..=12) of `year`.
+#[inline]
+pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Day of week of a day count, in Quartz/Java numbering: 1 = Sunday … 7 = Saturday.
+#[inline]
+pub(crate) fn weekday_from_days(days: i64) -> i64 {
+    // 1970-01-01 was a Thursday (5).
+    (days + 4).rem_euclid(7) + 1
+}
+
+/// A wall-clock date and time with every field normalised to its usual range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Civil {
+    pub(crate) year: i64,
+    pub(crate) month: i64,
+    pub(crate) day: i64,
+    pub(crate) hour: i64,
+    pub(crate) minute: i64,
+    pub(crate) second: i64,
+}
+
+impl Civil {
+    /// Builds a normalised wall time from fields that may be out of range,
+    /// carrying overflow the way a lenient `GregorianCalendar` does.
+    #[inline]
+    pub(crate) fn lenient(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Civil {
+        let in_range = (1..=12).contains(&month)
+            && (1..=28).contains(&day)
+            && (0..24).contains(&hour)
+            && (0..60).contains(&minute)
+            && (0..60).contains(&second);
+        if in_range {
+            return Civil { year, month, day, hour, minute, second };
+        }
+        let year = year + (month - 1).div_euclid(12);
+        let month = (month - 1).rem_euclid(12) + 1;
+        let days = days_from_civil(year, month, 1) + day - 1;
+        let secs = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second;
+        Civil::from_local_seconds(secs)
+    }
+
+    /// The wall time `secs` seconds after 1970-01-01T00:00:00 (local).
+    #[inline]
+    pub(crate) fn from_local_seconds(secs: i64) -> Civil {
+        let days = secs.div_euclid(SECS_PER_DAY);
+        let rem = secs.rem_euclid(SECS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60 }
+    }
+
+    /// Seconds since 1970-01-01T00:00:00 on the same wall clock.
+    #[inline]
+    pub(crate) fn local_seconds(&self) -> i64 {
+        days_from_civil(self.year, self.month, self.day) * SECS_PER_DAY
+            + self.hour * 3600
+            + self.minute * 60
+            + self.second
+    }
+
+    /// Day of week, 1 = Sunday … 7 = Saturday.
+    #[inline]
+    pub(crate) fn weekday(&self) -> i64 {
+        weekday_from_days(days_from_civil(self.year, self.month, self.day))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_counts_round_trip_across_eras() {
+        for days in (-1_000_000..1_000_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
+        }
+    }
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(weekday_from_days(days_from_civil(2026, 11, 23)), 2); // a Monday
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+    }
+
+    #[test]
+    fn lenient_carries_overflow() {
+        assert_eq!(Civil::lenient(2025, 13, 1, 0, 0, 0), Civil::lenient(2026, 1, 1, 0, 0, 0));
+        let c = Civil::lenient(2025, 2, 29, 24, 60, 60);
+        assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.second), (2025, 3, 2, 1, 1, 0));
+        let c = Civil::lenient(2025, 3, 0, 0, 0, 0);
+        assert_eq!((c.month, c.day), (2, 28));
+    }
+}

@@ -1,0 +1,294 @@
+//! IANA time zones with fast, allocation-free wall-clock ↔ instant mapping.
+//!
+//! Zone rules come from `jiff`'s bundled tz database; nothing here is hand-written
+//! zone data. At construction the zone's transitions between 1800 and 2201 are
+//! copied into a sorted table so that each lookup is one binary search. Outside
+//! that window the lookups defer to `jiff` directly.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::{AmbiguousOffset, TimeZone};
+
+use crate::civil::Civil;
+
+/// 1800-01-01T00:00:00Z.
+const TABLE_START: i64 = -5_364_662_400;
+/// 2201-01-01T00:00:00Z: past the last year a cron expression can fire in.
+const TABLE_END: i64 = 7_289_654_400;
+/// Wall times this close to the table's edges go to `jiff` (offsets are < 1 day).
+const EDGE: i64 = 2 * 86_400;
+
+/// A time zone prepared for cron evaluation.
+#[derive(Clone)]
+pub struct Zone {
+    tz: TimeZone,
+    name: String,
+    /// The offset in force at `TABLE_START`.
+    initial_offset: i64,
+    transitions: Box<[Transition]>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Transition {
+    /// The instant the offset changes.
+    at: i64,
+    /// Offsets (seconds east of UTC) before and after the change.
+    before: i64,
+    after: i64,
+}
+
+impl Transition {
+    /// From this wall time on, the new offset is used (`java.util.TimeZone`'s
+    /// rule: a wall time before it reads with the old offset).
+    #[inline]
+    fn wall_boundary(&self) -> i64 {
+        self.at + self.after
+    }
+
+    /// Wall times in `[gap_start, wall_boundary)` do not exist (empty unless the clock jumps forward).
+    #[inline]
+    fn gap_start(&self) -> i64 {
+        self.at + self.before.min(self.after)
+    }
+}
+
+/// A time zone name that is not in the tz database.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone `{name}`: use an IANA name such as `UTC`, `Europe/Rome` or `America/New_York`")]
+pub struct UnknownZone {
+    name: String,
+}
+
+impl Zone {
+    /// Looks up an IANA zone name (e.g. `Europe/Rome`) in the bundled tz database.
+    pub fn get(name: &str) -> Result<Zone, UnknownZone> {
+        let tz = TimeZone::get(name).map_err(|_| UnknownZone { name: name.to_string() })?;
+        Ok(Zone::from_time_zone(tz, name))
+    }
+
+    /// The UTC zone.
+    pub fn utc() -> Zone {
+        Zone::from_time_zone(TimeZone::UTC, "UTC")
+    }
+
+    /// Wraps a `jiff` time zone, precomputing its transitions.
+    pub fn from_time_zone(tz: TimeZone, name: &str) -> Zone {
+        let start = Timestamp::from_second(TABLE_START).expect("1800 is in range");
+        let initial_offset = i64::from(tz.to_offset(start).seconds());
+        let mut transitions = Vec::new();
+        let mut before = initial_offset;
+        for t in tz.following(start) {
+            let at = t.timestamp().as_second();
+            if at >= TABLE_END {
+                break;
+            }
+            let after = i64::from(t.offset().seconds());
+            transitions.push(Transition { at, before, after });
+            before = after;
+        }
+        Zone { tz, name: name.to_string(), initial_offset, transitions: transitions.into_boxed_slice() }
+    }
+
+    /// The name this zone was created with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying `jiff` time zone.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The offset from UTC, in seconds, in force at `utc_seconds`.
+    #[inline]
+    pub(crate) fn offset_at(&self, utc_seconds: i64) -> i64 {
+        if !(TABLE_START..TABLE_END).contains(&utc_seconds) {
+            let ts = Timestamp::from_second(utc_seconds).unwrap_or(Timestamp::MAX);
+            return i64::from(self.tz.to_offset(ts).seconds());
+        }
+        let i = self.transitions.partition_point(|t| t.at <= utc_seconds);
+        if i == 0 { self.initial_offset } else { self.transitions[i - 1].after }
+    }
+
+    /// The wall time at `utc_seconds`.
+    #[inline]
+    pub(crate) fn to_civil(&self, utc_seconds: i64) -> Civil {
+        Civil::from_local_seconds(utc_seconds + self.offset_at(utc_seconds))
+    }
+
+    /// A cursor for mapping wall times to instants, with a cache for the common
+    /// case of many lookups between the same two transitions.
+    #[inline]
+    pub(crate) fn wall_clock(&self) -> WallClock<'_> {
+        WallClock { zone: self, lo: i64::MAX, hi: i64::MIN, offset: 0 }
+    }
+
+    /// Index of the first transition whose wall boundary lies after `local`.
+    #[inline]
+    fn boundary_index(&self, local: i64) -> usize {
+        self.transitions.partition_point(|t| t.wall_boundary() <= local)
+    }
+
+    fn jiff_instant(&self, wall: Civil) -> Option<i64> {
+        let dt = DateTime::new(
+            i16::try_from(wall.year).ok()?,
+            wall.month as i8,
+            wall.day as i8,
+            wall.hour as i8,
+            wall.minute as i8,
+            wall.second as i8,
+            0,
+        )
+        .ok()?;
+        let offset = match self.tz.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            AmbiguousOffset::Gap { before, .. } => before,
+            AmbiguousOffset::Fold { after, .. } => after,
+        };
+        Some(wall.local_seconds() - i64::from(offset.seconds()))
+    }
+}
+
+/// Wall time → instant the way a lenient `java.util.GregorianCalendar` does it,
+/// which is what Quartz's search runs on:
+/// - a wall time the clock shows twice means the later instant;
+/// - a wall time the clock skips is read with the offset from before the jump,
+///   so it lands after the jump, as if the clock had been moved on by the gap
+///   (02:30 on a spring-forward night in New York reads as 03:30).
+#[derive(Debug)]
+pub(crate) struct WallClock<'z> {
+    zone: &'z Zone,
+    /// Wall times in `[lo, hi)` exist exactly once and read with `offset`.
+    lo: i64,
+    hi: i64,
+    offset: i64,
+}
+
+impl WallClock<'_> {
+    /// The instant `wall` stands for.
+    #[inline]
+    pub(crate) fn instant(&mut self, wall: Civil) -> i64 {
+        let local = wall.local_seconds();
+        if (self.lo..self.hi).contains(&local) {
+            return local - self.offset;
+        }
+        match self.lookup(local) {
+            Some(offset) => local - offset,
+            None => self.zone.jiff_instant(wall).unwrap_or(local),
+        }
+    }
+
+    /// The wall time a lenient calendar shows after its fields are set to these
+    /// (possibly out-of-range) values.
+    #[inline]
+    pub(crate) fn at(&mut self, year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Civil {
+        self.settle(Civil::lenient(year, month, day, hour, minute, second))
+    }
+
+    /// The wall time a calendar shows after being set to `wall`: the same,
+    /// unless `wall` falls in a gap, which moves it past the gap.
+    #[inline]
+    pub(crate) fn settle(&mut self, wall: Civil) -> Civil {
+        let local = wall.local_seconds();
+        if (self.lo..self.hi).contains(&local) {
+            return wall;
+        }
+        let instant = match self.lookup(local) {
+            Some(offset) => local - offset,
+            None => match self.zone.jiff_instant(wall) {
+                Some(instant) => instant,
+                None => return wall,
+            },
+        };
+        let shown = self.zone.to_civil(instant);
+        if shown.local_seconds() == local { wall } else { shown }
+    }
+
+    /// The offset for `local` from the table (refreshing the cache when `local`
+    /// is not in a gap), or `None` outside the table's years.
+    #[inline]
+    fn lookup(&mut self, local: i64) -> Option<i64> {
+        if !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
+            return None;
+        }
+        let transitions = &self.zone.transitions;
+        let i = self.zone.boundary_index(local);
+        let (lo, offset) = match i {
+            0 => (TABLE_START + EDGE, self.zone.initial_offset),
+            _ => (transitions[i - 1].wall_boundary(), transitions[i - 1].after),
+        };
+        let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        if local < hi {
+            (self.lo, self.hi, self.offset) = (lo, hi, offset);
+        }
+        Some(offset)
+    }
+}
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zone").field("name", &self.name).field("transitions", &self.transitions.len()).finish()
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table must agree with `jiff` everywhere, including around every transition.
+    #[test]
+    fn table_agrees_with_jiff() {
+        for name in [
+            "America/New_York",
+            "Europe/Rome",
+            "Australia/Lord_Howe",
+            "America/Sao_Paulo",
+            "Pacific/Chatham",
+            "Asia/Kolkata",
+            "UTC",
+        ] {
+            let zone = Zone::get(name).unwrap();
+            let mut clock = zone.wall_clock();
+            let mut probes: Vec<i64> = (-100..200).map(|k| k * 37_000_003).collect();
+            for t in zone.transitions.iter() {
+                probes.extend([t.at - 7201, t.at - 3600, t.at - 1, t.at, t.at + 1, t.at + 1800, t.at + 3600]);
+            }
+            for utc in probes {
+                let ts = Timestamp::from_second(utc).unwrap();
+                let expected = zone.tz.to_offset(ts).seconds() as i64;
+                assert_eq!(zone.offset_at(utc), expected, "{name} offset at {utc}");
+                for wall in [zone.to_civil(utc), Civil::from_local_seconds(utc)] {
+                    assert_eq!(Some(clock.instant(wall)), zone.jiff_instant(wall), "{name} wall {wall:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gaps_move_forward_and_folds_take_the_later_instant() {
+        let ny = Zone::get("America/New_York").unwrap();
+        let mut clock = ny.wall_clock();
+        // 2025-03-09 02:30 does not exist: a calendar set to it shows 03:30.
+        let gap = Civil::lenient(2025, 3, 9, 2, 30, 0);
+        assert_eq!(clock.settle(gap), Civil::lenient(2025, 3, 9, 3, 30, 0));
+        assert_eq!(clock.instant(gap), 1_741_505_400); // 07:30Z
+        // 2025-11-02 01:30 happens twice: the EST pass.
+        let fold = Civil::lenient(2025, 11, 2, 1, 30, 0);
+        assert_eq!(clock.settle(fold), fold);
+        assert_eq!(clock.instant(fold), 1_762_065_000); // 06:30Z
+    }
+
+    #[test]
+    fn unknown_zone_is_an_error() {
+        let err = Zone::get("Mars/Olympus").unwrap_err();
+        assert!(err.to_string().contains("Mars/Olympus"));
+    }
+}

@@ -1,0 +1,489 @@
+//! The [`Scheduler`] handle: the job/trigger/run API, and the driver loop that checks in,
+//! recovers failed instances, fires due triggers in batches and executes their runs.
+//!
+//! The loop is the only place that reads the clock (through [`SchedulerConfig::clock`]).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::error::SchedulerError;
+use crate::kind::{Kinds, RunContext, RunReporter};
+use crate::model::{
+    DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, Schedule, Trigger, TriggerKey, TriggerStatus,
+};
+use crate::store::{Completion, CycleRequest, Firing, Instance, RunFilter, Selector, Store};
+
+/// The time source: epoch milliseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    })
+}
+
+/// How the driver behaves. Defaults follow Quartz's JDBC store where it has one.
+#[derive(Clone)]
+pub struct SchedulerConfig {
+    /// This instance's id, unique in the cluster (e.g. host name + pid).
+    pub instance_id: String,
+    /// Most triggers fired per cycle (one transaction).
+    pub batch_size: usize,
+    /// Most runs executing at once on this instance.
+    pub max_running: usize,
+    /// Triggers due within this many ms are acquired ahead (state ACQUIRED) and fired on time.
+    pub acquire_ahead_ms: i64,
+    /// Longest sleep between cycles when nothing is due (triggers added by other instances
+    /// are seen within this time).
+    pub idle_wait_ms: i64,
+    /// A trigger later than this has misfired (Quartz's JDBC default: 60 000).
+    pub misfire_threshold_ms: i64,
+    /// Misfired triggers handled per cycle.
+    pub max_misfires_per_cycle: usize,
+    /// Check-in interval (Quartz's default: 7 500).
+    pub checkin_interval_ms: i64,
+    /// Extra time past its interval before an instance counts as failed (Quartz: 7 500).
+    pub failure_grace_ms: i64,
+    /// How long `stop` waits for executing runs.
+    pub stop_timeout_ms: i64,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("instance_id", &self.instance_id)
+            .field("batch_size", &self.batch_size)
+            .field("max_running", &self.max_running)
+            .field("acquire_ahead_ms", &self.acquire_ahead_ms)
+            .field("idle_wait_ms", &self.idle_wait_ms)
+            .field("misfire_threshold_ms", &self.misfire_threshold_ms)
+            .field("checkin_interval_ms", &self.checkin_interval_ms)
+            .field("failure_grace_ms", &self.failure_grace_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchedulerConfig {
+    /// Defaults for an instance with this id.
+    pub fn new(instance_id: impl Into<String>) -> Self {
+        SchedulerConfig {
+            instance_id: instance_id.into(),
+            batch_size: 1000,
+            max_running: 256,
+            acquire_ahead_ms: 50,
+            idle_wait_ms: 1000,
+            misfire_threshold_ms: 60_000,
+            max_misfires_per_cycle: 200,
+            checkin_interval_ms: 7_500,
+            failure_grace_ms: 7_500,
+            stop_timeout_ms: 30_000,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Runs fired by this instance.
+    pub fired: u64,
+    /// Cycles run.
+    pub cycles: u64,
+    /// Cycles that failed (database unreachable...), retried.
+    pub failed_cycles: u64,
+    /// Failed instances recovered by this one.
+    pub recoveries: u64,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    kinds: Kinds,
+    config: SchedulerConfig,
+    wake: Notify,
+    fired: AtomicU64,
+    cycles: AtomicU64,
+    failed_cycles: AtomicU64,
+    recoveries: AtomicU64,
+    manual_seq: AtomicU64,
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The scheduler: API over a [`Store`] plus the driver. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+    driver: Arc<Mutex<Option<Running>>>,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("backend", &self.inner.store.backend())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler over `store` executing `kinds`; the driver is not started.
+    pub fn new(store: Arc<dyn Store>, kinds: Kinds, config: SchedulerConfig) -> Self {
+        Scheduler {
+            inner: Arc::new(Inner {
+                store,
+                kinds,
+                config,
+                wake: Notify::new(),
+                fired: AtomicU64::new(0),
+                cycles: AtomicU64::new(0),
+                failed_cycles: AtomicU64::new(0),
+                recoveries: AtomicU64::new(0),
+                manual_seq: AtomicU64::new(0),
+            }),
+            driver: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.inner.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SchedulerStats {
+        SchedulerStats {
+            fired: self.inner.fired.load(Ordering::Relaxed),
+            cycles: self.inner.cycles.load(Ordering::Relaxed),
+            failed_cycles: self.inner.failed_cycles.load(Ordering::Relaxed),
+            recoveries: self.inner.recoveries.load(Ordering::Relaxed),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        (self.inner.config.clock)()
+    }
+
+    fn check_job(&self, job: &Job) -> Result<(), SchedulerError> {
+        let kind = self.inner.kinds.get(job.kind()).ok_or_else(|| SchedulerError::UnknownKind {
+            kind: job.kind().to_string(),
+            known: self.inner.kinds.names(),
+        })?;
+        kind.validate(job.data()).map_err(|message| SchedulerError::InvalidData {
+            job: job.key().clone(),
+            kind: job.kind().to_string(),
+            message,
+        })
+    }
+
+    /// Creates a job with its triggers; refuses an existing job or trigger.
+    pub async fn create_job(&self, job: &Job, triggers: &[Trigger]) -> Result<(), SchedulerError> {
+        self.put_job(job, triggers, false).await
+    }
+
+    /// Creates or replaces a job and its given triggers.
+    pub async fn replace_job(&self, job: &Job, triggers: &[Trigger]) -> Result<(), SchedulerError> {
+        self.put_job(job, triggers, true).await
+    }
+
+    async fn put_job(&self, job: &Job, triggers: &[Trigger], replace: bool) -> Result<(), SchedulerError> {
+        self.check_job(job)?;
+        for t in triggers {
+            t.validate()?;
+        }
+        self.inner.store.put_job(job, triggers, replace, self.now()).await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// A job with its last run state.
+    pub async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, SchedulerError> {
+        Ok(self.inner.store.get_job(key).await?)
+    }
+
+    /// Jobs, optionally of one group.
+    pub async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, SchedulerError> {
+        Ok(self.inner.store.list_jobs(group).await?)
+    }
+
+    /// Deletes a job and its triggers; false if absent.
+    pub async fn delete_job(&self, key: &JobKey) -> Result<bool, SchedulerError> {
+        Ok(self.inner.store.delete_job(key).await?)
+    }
+
+    /// Creates a trigger for an existing job.
+    pub async fn create_trigger(&self, trigger: &Trigger) -> Result<TriggerStatus, SchedulerError> {
+        self.put_trigger(trigger, false).await
+    }
+
+    /// Creates or replaces a trigger (its schedule restarts).
+    pub async fn replace_trigger(&self, trigger: &Trigger) -> Result<TriggerStatus, SchedulerError> {
+        self.put_trigger(trigger, true).await
+    }
+
+    async fn put_trigger(&self, trigger: &Trigger, replace: bool) -> Result<TriggerStatus, SchedulerError> {
+        trigger.validate()?;
+        let status = self.inner.store.put_trigger(trigger, replace, self.now()).await?;
+        self.inner.wake.notify_one();
+        Ok(status)
+    }
+
+    /// A trigger with its state and next/previous fire times.
+    pub async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, SchedulerError> {
+        Ok(self.inner.store.get_trigger(key).await?)
+    }
+
+    /// Triggers, optionally of one group and/or job.
+    pub async fn list_triggers(
+        &self,
+        group: Option<&str>,
+        job: Option<&JobKey>,
+    ) -> Result<Vec<TriggerStatus>, SchedulerError> {
+        Ok(self.inner.store.list_triggers(group, job).await?)
+    }
+
+    /// Deletes a trigger (and its job, if not durable and now trigger-less).
+    pub async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, SchedulerError> {
+        Ok(self.inner.store.delete_trigger(key).await?)
+    }
+
+    /// Pauses a trigger, a trigger group, a job's triggers or a job group's triggers.
+    pub async fn pause(&self, selector: &Selector) -> Result<usize, SchedulerError> {
+        Ok(self.inner.store.pause(selector).await?)
+    }
+
+    /// Resumes what [`Scheduler::pause`] paused.
+    pub async fn resume(&self, selector: &Selector) -> Result<usize, SchedulerError> {
+        let n = self.inner.store.resume(selector).await?;
+        self.inner.wake.notify_one();
+        Ok(n)
+    }
+
+    /// Fires a job now through a one-shot trigger in group `MANUAL_TRIGGER` carrying `data`;
+    /// returns that trigger's key (its run shows up under it).
+    pub async fn fire_now(&self, job: &JobKey, data: DataMap) -> Result<TriggerKey, SchedulerError> {
+        let now = self.now();
+        let seq = self.inner.manual_seq.fetch_add(1, Ordering::Relaxed);
+        let name = format!("MT_{}_{}_{}_{}", job.name(), self.inner.config.instance_id, now, seq);
+        let name: String = name.chars().take(190).collect();
+        let key = TriggerKey::new(MANUAL_GROUP, name)?;
+        let trigger = Trigger::new(key.clone(), job.clone(), Schedule::once(), now).with_data(data);
+        self.inner.store.put_trigger(&trigger, false, now).await?;
+        self.inner.wake.notify_one();
+        Ok(key)
+    }
+
+    /// Run history, newest first.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, SchedulerError> {
+        Ok(self.inner.store.list_runs(filter).await?)
+    }
+
+    /// One run.
+    pub async fn get_run(&self, id: i64) -> Result<Option<Run>, SchedulerError> {
+        Ok(self.inner.store.get_run(id).await?)
+    }
+
+    /// Instances that checked in (the cluster).
+    pub async fn instances(&self) -> Result<Vec<Instance>, SchedulerError> {
+        Ok(self.inner.store.instances().await?)
+    }
+
+    /// Whether the driver runs.
+    pub async fn is_running(&self) -> bool {
+        self.driver.lock().await.is_some()
+    }
+
+    /// Starts the driver loop on the current Tokio runtime.
+    pub async fn start(&self) -> Result<(), SchedulerError> {
+        let mut driver = self.driver.lock().await;
+        if driver.is_some() {
+            return Err(SchedulerError::Driver("already running"));
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(drive(self.inner.clone(), stop_rx));
+        *driver = Some(Running { stop, task });
+        Ok(())
+    }
+
+    /// Stops the driver: fires nothing more, waits up to `stop_timeout_ms` for executing runs,
+    /// records their outcomes, releases acquired triggers and leaves the cluster.
+    pub async fn stop(&self) -> Result<(), SchedulerError> {
+        let running = self.driver.lock().await.take().ok_or(SchedulerError::Driver("not running"))?;
+        let _ = running.stop.send(true);
+        self.inner.wake.notify_one();
+        let _ = running.task.await;
+        Ok(())
+    }
+}
+
+async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<Completion>) {
+    let Firing { run_id, job, trigger, data, scheduled_ms, fired_ms } = firing;
+    let job_key = job.key().clone();
+    let non_concurrent = job.non_concurrent();
+    let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
+        Some(kind) => {
+            let reporter = RunReporter::new(run_id, inner.store.clone());
+            let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
+            let task = tokio::spawn(async move { kind.execute(context).await });
+            match task.await {
+                Ok(outcome) => (outcome, None),
+                Err(e) => (Outcome::failed(format!("job kind crashed: {e}")), None),
+            }
+        }
+        None => (
+            Outcome::failed(format!(
+                "job kind {:?} is not known to instance {}: register it, or use one of {}",
+                job.kind(),
+                inner.config.instance_id,
+                inner.kinds.names()
+            )),
+            Some(trigger),
+        ),
+    };
+    let ended_ms = (inner.config.clock)();
+    let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
+}
+
+async fn check_in_and_recover(inner: &Inner) {
+    let cfg = &inner.config;
+    let now = (cfg.clock)();
+    match inner.store.check_in(&cfg.instance_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms).await {
+        Ok(failed) => {
+            for instance in failed.iter().filter(|i| **i != cfg.instance_id) {
+                match inner.store.recover(instance, (cfg.clock)()).await {
+                    Ok(r) => {
+                        inner.recoveries.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            instance = %r.instance, released = r.released_triggers, abandoned = r.abandoned_runs,
+                            refired = r.recovery_triggers, "instance recovered"
+                        );
+                    }
+                    Err(e) => tracing::warn!(instance = %instance, error = %e, "instance recovery failed"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "check-in failed"),
+    }
+}
+
+async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let cfg = inner.config.clone();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+    let slots = Arc::new(Semaphore::new(cfg.max_running));
+    let mut pending: Vec<Completion> = Vec::new();
+    let mut next_checkin = i64::MIN;
+    let mut backoff_ms = 20u64;
+    tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
+    while !*stop.borrow() {
+        let now = (cfg.clock)();
+        if now >= next_checkin {
+            check_in_and_recover(&inner).await;
+            next_checkin = (cfg.clock)() + cfg.checkin_interval_ms;
+        }
+        while let Ok(c) = done_rx.try_recv() {
+            pending.push(c);
+        }
+        let max_fires = cfg.batch_size.min(slots.available_permits());
+        let request = CycleRequest {
+            instance: cfg.instance_id.clone(),
+            now_ms: (cfg.clock)(),
+            max_fires,
+            acquire_ahead_ms: cfg.acquire_ahead_ms,
+            misfire_threshold_ms: cfg.misfire_threshold_ms,
+            max_misfires: cfg.max_misfires_per_cycle,
+            completions: pending.clone(),
+        };
+        inner.cycles.fetch_add(1, Ordering::Relaxed);
+        let outcome = match inner.store.cycle(request).await {
+            Ok(outcome) => {
+                pending.clear();
+                backoff_ms = 20;
+                outcome
+            }
+            Err(e) => {
+                inner.failed_cycles.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff_ms = (backoff_ms * 2).min(2000);
+                continue;
+            }
+        };
+        let fired = outcome.fired.len();
+        inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
+        for firing in outcome.fired {
+            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            let (inner, done) = (inner.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                execute(inner, firing, done).await;
+                drop(permit);
+            });
+        }
+        if max_fires > 0 && (fired >= max_fires || outcome.misfires_handled >= cfg.max_misfires_per_cycle) {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let now = (cfg.clock)();
+        let wake_at = outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin);
+        let sleep_ms = (wake_at - now).max(if fired == 0 { 1 } else { 0 }) as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+            _ = inner.wake.notified() => {}
+            Some(c) = done_rx.recv() => pending.push(c),
+            _ = stop.changed() => {}
+        }
+    }
+    // Shutdown: wait for executing runs, record them, release what we hold, leave.
+    let all = u32::try_from(cfg.max_running).unwrap_or(u32::MAX);
+    let deadline = Duration::from_millis(cfg.stop_timeout_ms.max(0) as u64);
+    if tokio::time::timeout(deadline, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("runs still executing at stop; they will be recovered by another instance");
+    }
+    while let Ok(c) = done_rx.try_recv() {
+        pending.push(c);
+    }
+    for attempt in 0..5 {
+        let request = CycleRequest {
+            instance: cfg.instance_id.clone(),
+            now_ms: (cfg.clock)(),
+            max_fires: 0,
+            acquire_ahead_ms: 0,
+            misfire_threshold_ms: cfg.misfire_threshold_ms,
+            max_misfires: 0,
+            completions: std::mem::take(&mut pending),
+        };
+        let completions = request.completions.clone();
+        match inner.store.cycle(request).await {
+            Ok(_) => match inner.store.leave(&cfg.instance_id).await {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(error = %e, attempt, "leaving the cluster failed"),
+            },
+            Err(e) => {
+                pending = completions;
+                tracing::warn!(error = %e, attempt, "recording final run outcomes failed");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tracing::info!(instance = %cfg.instance_id, "scheduler driver stopped");
+}

@@ -1,0 +1,26 @@
+//! consort's scheduler: Quartz's job/trigger model, durable and clustered.
+//!
+//! - [`model`]: jobs, triggers, schedules, states, misfire instructions, runs (epoch ms).
+//! - [`fire`]: pure decisions (first/next fire, misfires, non-concurrent batches); `now` is
+//!   always an argument.
+//! - [`store`]: the [`Store`] trait that `consort-store` implements for SQLite and PostgreSQL.
+//! - [`kind`]: what a fire does ([`JobKind`]: `noop`, `command`; `spark` plugs in later).
+//! - [`driver`]: the [`Scheduler`] handle (API + driver loop).
+//!
+//! Architecture invariant: this crate speaks no SQL and the model and [`fire`] do no I/O.
+
+pub mod driver;
+mod error;
+pub mod fire;
+pub mod kind;
+pub mod model;
+pub mod store;
+
+pub use driver::{Clock, Scheduler, SchedulerConfig, SchedulerStats, system_clock};
+pub use error::{ModelError, SchedulerError, StoreError};
+pub use kind::{CommandKind, JobKind, Kinds, NoopKind, RunContext, RunReporter};
+pub use model::{
+    DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MisfireInstruction, Outcome, RECOVERING_GROUP, Run,
+    RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
+};
+pub use store::{Completion, CycleOutcome, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store};

@@ -1,0 +1,214 @@
+//! The persistence interface the driver and API use; `consort-store` implements it for
+//! SQLite and PostgreSQL.
+//!
+//! Contract for every implementation: each method is one database transaction, so a crash
+//! at any point leaves the previous or the next consistent state; firing decisions use the
+//! pure functions of [`crate::fire`] so every backend decides the same way.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{DataMap, Job, JobKey, JobStatus, Outcome, Run, RunState, Trigger, TriggerKey, TriggerStatus};
+
+/// Which triggers a pause or resume applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// One trigger.
+    Trigger(TriggerKey),
+    /// Every trigger in a trigger group; new triggers in a paused group start PAUSED.
+    TriggerGroup(String),
+    /// Every trigger of one job.
+    Job(JobKey),
+    /// Every trigger of every job in a job group.
+    JobGroup(String),
+}
+
+/// Filters for [`Store::list_runs`]; newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs of this job.
+    pub job: Option<JobKey>,
+    /// Only runs fired by this trigger.
+    pub trigger: Option<TriggerKey>,
+    /// Only runs in this state.
+    pub state: Option<RunState>,
+    /// Only runs with an id below this one (paging).
+    pub before_id: Option<i64>,
+    /// At most this many (0 = 100).
+    pub limit: usize,
+}
+
+/// A run that ended on this instance, written back by the next [`Store::cycle`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The run.
+    pub run_id: i64,
+    /// Its job.
+    pub job: JobKey,
+    /// Whether the job is non-concurrent (its other triggers are unblocked).
+    pub non_concurrent: bool,
+    /// When it ended.
+    pub ended_ms: i64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Put this trigger in ERROR (e.g. the job's kind is unknown on this instance).
+    pub error_trigger: Option<TriggerKey>,
+}
+
+/// One driver cycle: write completions, handle misfires, acquire due triggers, fire them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CycleRequest {
+    /// This instance's id.
+    pub instance: String,
+    /// The current time.
+    pub now_ms: i64,
+    /// Fire at most this many triggers (free executor slots).
+    pub max_fires: usize,
+    /// Acquire WAITING triggers due within this many ms (they are fired by a later cycle).
+    pub acquire_ahead_ms: i64,
+    /// A trigger more than this late has misfired.
+    pub misfire_threshold_ms: i64,
+    /// Handle at most this many misfired triggers per cycle.
+    pub max_misfires: usize,
+    /// Runs that ended since the last cycle.
+    pub completions: Vec<Completion>,
+}
+
+/// A trigger fired by a cycle: the run to execute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Firing {
+    /// The run row created, state EXECUTING.
+    pub run_id: i64,
+    /// The job to execute.
+    pub job: Job,
+    /// The trigger that fired.
+    pub trigger: TriggerKey,
+    /// The job's data map overlaid by the trigger's.
+    pub data: DataMap,
+    /// The scheduled fire time.
+    pub scheduled_ms: i64,
+    /// The actual fire time.
+    pub fired_ms: i64,
+}
+
+/// What a cycle did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CycleOutcome {
+    /// Runs to execute now.
+    pub fired: Vec<Firing>,
+    /// Misfired triggers handled.
+    pub misfires_handled: usize,
+    /// Triggers acquired by this cycle (including those fired at once).
+    pub acquired: usize,
+    /// The earliest next fire among WAITING triggers and this instance's ACQUIRED ones.
+    pub next_fire_ms: Option<i64>,
+}
+
+/// A cluster member, as recorded by check-ins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// Its id.
+    pub id: String,
+    /// Its last check-in.
+    pub last_checkin_ms: i64,
+    /// Its check-in interval.
+    pub checkin_interval_ms: i64,
+}
+
+/// What recovering a failed instance did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The failed instance.
+    pub instance: String,
+    /// Its ACQUIRED triggers put back to WAITING.
+    pub released_triggers: usize,
+    /// Its EXECUTING runs marked ABANDONED.
+    pub abandoned_runs: usize,
+    /// Recovery triggers created for runs of jobs requesting recovery.
+    pub recovery_triggers: usize,
+}
+
+/// Durable storage of jobs, triggers, runs and cluster state.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Transactions committed since this store was opened (benchmarks report commits per fire).
+    fn commits(&self) -> u64;
+
+    /// Stores a job and, atomically, triggers for it. Without `replace` an existing job or
+    /// trigger is refused; with it, they are updated (a replaced trigger restarts its schedule).
+    /// A non-durable job must have a trigger.
+    async fn put_job(&self, job: &Job, triggers: &[Trigger], replace: bool, now_ms: i64) -> Result<(), StoreError>;
+
+    /// A job and its latest run state.
+    async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError>;
+
+    /// Jobs, optionally of one group, ordered by key.
+    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError>;
+
+    /// Deletes a job and its triggers (runs stay). False if it did not exist.
+    async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError>;
+
+    /// Stores one trigger for an existing job; see [`Store::put_job`] for `replace`.
+    async fn put_trigger(&self, trigger: &Trigger, replace: bool, now_ms: i64) -> Result<TriggerStatus, StoreError>;
+
+    /// A trigger and its status.
+    async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError>;
+
+    /// Triggers, optionally of one group and/or one job, ordered by key.
+    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError>;
+
+    /// Deletes a trigger; a non-durable job left without triggers is deleted too.
+    async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError>;
+
+    /// Pauses the selected triggers; returns how many changed.
+    async fn pause(&self, selector: &Selector) -> Result<usize, StoreError>;
+
+    /// Resumes the selected PAUSED (or ERROR) triggers; a late one is then handled by its
+    /// misfire instruction. Returns how many changed.
+    async fn resume(&self, selector: &Selector) -> Result<usize, StoreError>;
+
+    /// Run history, newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
+
+    /// One run.
+    async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError>;
+
+    /// Records an executing run's external application id and/or log location.
+    async fn report_run(
+        &self,
+        id: i64,
+        application_id: Option<&str>,
+        log_location: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// One driver cycle, in one transaction (see [`CycleRequest`]).
+    async fn cycle(&self, request: CycleRequest) -> Result<CycleOutcome, StoreError>;
+
+    /// Records this instance's check-in, and returns the instances that failed: those whose
+    /// check-in is older than their interval plus `grace_ms`, and owners of ACQUIRED triggers
+    /// or EXECUTING runs that have no check-in row at all.
+    async fn check_in(
+        &self,
+        instance: &str,
+        now_ms: i64,
+        checkin_interval_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Recovers a failed instance: releases its ACQUIRED triggers, abandons its EXECUTING runs
+    /// (creating a one-shot recovery trigger at the original scheduled time for jobs requesting
+    /// recovery), unblocks its non-concurrent jobs, and deletes its check-in row.
+    async fn recover(&self, failed: &str, now_ms: i64) -> Result<Recovery, StoreError>;
+
+    /// Cleanly leaves the cluster: releases this instance's ACQUIRED triggers and deletes its
+    /// check-in row (call after its runs completed).
+    async fn leave(&self, instance: &str) -> Result<(), StoreError>;
+
+    /// Instances that checked in.
+    async fn instances(&self) -> Result<Vec<Instance>, StoreError>;
+}

@@ -1,0 +1,1 @@
+//! consort-store (work in progress).

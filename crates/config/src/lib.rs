@@ -1,0 +1,303 @@
+//! consort's configuration, in two stages.
+//!
+//! 1. [`Sources`] gathers the raw inputs: the TOML file's text, the environment,
+//!    and command-line flags. Reading files and variables is the caller's job;
+//!    this crate never does I/O, so every rule here is testable as a pure function.
+//! 2. [`Config::resolve`] merges them (flags over environment over file over
+//!    defaults) and validates every value, returning errors that name the option,
+//!    where it came from, what is wrong and how to fix it.
+//!
+//! The commented reference file, `consort.example.toml` at the repository root,
+//! is parsed by this crate's tests, so it cannot drift from the code.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// The reference configuration file, with every option, its default and its override.
+pub const REFERENCE: &str = include_str!("../../../consort.example.toml");
+
+/// The default listen address of `consort serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8093";
+
+/// Validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// HTTP API address.
+    pub listen: SocketAddr,
+    /// State directory; `None` means the per-user default, chosen by the binary.
+    pub data_dir: Option<PathBuf>,
+    /// Grace period for in-flight requests on shutdown, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Log filter (a level or a `tracing` directive list).
+    pub log_level: String,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not a log format; use \"text\" or \"json\"")),
+        }
+    }
+}
+
+/// Where a value came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The configuration file (its path as given).
+    File(String),
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "config file {path}"),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML or has unknown or mistyped options.
+    #[error(
+        "config file {path}: {message}\nSee consort.example.toml (or `consort config reference`) for every option."
+    )]
+    File {
+        /// The file's path as given.
+        path: String,
+        /// The TOML parser's explanation, with line and column.
+        message: String,
+    },
+    /// One option has an unusable value.
+    #[error("{option} = {value:?} (from {origin}): {problem}")]
+    Invalid {
+        /// The option's name in the file, e.g. `server.listen`.
+        option: &'static str,
+        /// The value as given.
+        value: String,
+        /// Where it came from.
+        origin: Origin,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+/// The raw inputs to [`Config::resolve`].
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `(path, contents)` of the configuration file, if one was found.
+    pub file: Option<(String, String)>,
+    /// Environment variables relevant to consort (`CONSORT_*`).
+    pub env: Vec<(String, String)>,
+    /// Command-line flags, already parsed.
+    pub flags: Flags,
+}
+
+/// Options that can also be given as command-line flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// A raw value and where it came from.
+struct Given<T> {
+    value: T,
+    origin: Origin,
+}
+
+impl Config {
+    /// Merges flags over environment over file over defaults, and validates.
+    pub fn resolve(sources: &Sources) -> Result<Config, ConfigError> {
+        let (path, file) = match &sources.file {
+            Some((path, text)) => {
+                let parsed: FileConfig = toml::from_str(text)
+                    .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+                (path.clone(), parsed)
+            }
+            None => (String::new(), FileConfig::default()),
+        };
+        let env = |name: &'static str| {
+            sources
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Given { value: v.clone(), origin: Origin::Env(name) })
+        };
+        let from_file = |value: Option<String>| value.map(|value| Given { value, origin: Origin::File(path.clone()) });
+
+        let listen = sources
+            .flags
+            .listen
+            .clone()
+            .map(|value| Given { value, origin: Origin::Flag("--listen") })
+            .or_else(|| env("CONSORT_LISTEN"))
+            .or_else(|| from_file(file.server.listen))
+            .unwrap_or(Given { value: DEFAULT_LISTEN.to_string(), origin: Origin::Flag("(default)") });
+        let listen = parse(listen, "server.listen", |v: &str| {
+            v.parse::<SocketAddr>().map_err(|_| {
+                "not a socket address; use HOST:PORT with a numeric host, e.g. 127.0.0.1:8093 or [::1]:8093".to_string()
+            })
+        })?;
+
+        let data_dir = sources
+            .flags
+            .data_dir
+            .clone()
+            .or_else(|| env("CONSORT_DATA_DIR").map(|g| PathBuf::from(g.value)))
+            .or(file.server.data_dir);
+        if let Some(dir) = &data_dir
+            && dir.as_os_str().is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                option: "server.data_dir",
+                value: String::new(),
+                origin: Origin::Flag("--data-dir"),
+                problem: "must not be empty; give a directory path or leave it out for the per-user default".into(),
+            });
+        }
+
+        let grace = env("CONSORT_SHUTDOWN_GRACE_SECS")
+            .or_else(|| from_file(file.server.shutdown_grace_secs.map(|v| v.to_string())));
+        let shutdown_grace_secs = match grace {
+            Some(g) => parse(g, "server.shutdown_grace_secs", |v: &str| {
+                v.parse::<u64>().map_err(|_| "must be a whole number of seconds, e.g. 10".to_string())
+            })?,
+            None => 10,
+        };
+
+        let log_level =
+            env("CONSORT_LOG").or_else(|| from_file(file.log.level)).map_or("info".to_string(), |g| g.value);
+        if log_level.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                option: "log.level",
+                value: log_level,
+                origin: Origin::Env("CONSORT_LOG"),
+                problem: "must not be empty; use error, warn, info, debug or trace".into(),
+            });
+        }
+        let log_format = match env("CONSORT_LOG_FORMAT").or_else(|| from_file(file.log.format)) {
+            Some(g) => parse(g, "log.format", |v: &str| v.parse::<LogFormat>())?,
+            None => LogFormat::Text,
+        };
+
+        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format })
+    }
+}
+
+fn parse<T>(
+    given: Given<String>,
+    option: &'static str,
+    f: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    f(&given.value).map_err(|problem| ConfigError::Invalid {
+        option,
+        value: given.value.clone(),
+        origin: given.origin,
+        problem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Sources {
+        Sources { file: Some(("consort.toml".into(), text.into())), ..Default::default() }
+    }
+
+    #[test]
+    fn defaults_without_any_source() {
+        let c = Config::resolve(&Sources::default()).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.data_dir, None);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.shutdown_grace_secs, 10);
+    }
+
+    #[test]
+    fn reference_file_parses_to_the_defaults() {
+        let from_reference = Config::resolve(&file(REFERENCE)).unwrap();
+        assert_eq!(from_reference, Config::resolve(&Sources::default()).unwrap());
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_file() {
+        let mut s = file("[server]\nlisten = \"127.0.0.1:1\"\n");
+        assert_eq!(Config::resolve(&s).unwrap().listen.port(), 1);
+        s.env.push(("CONSORT_LISTEN".into(), "127.0.0.1:2".into()));
+        assert_eq!(Config::resolve(&s).unwrap().listen.port(), 2);
+        s.flags.listen = Some("127.0.0.1:3".into());
+        assert_eq!(Config::resolve(&s).unwrap().listen.port(), 3);
+    }
+
+    #[test]
+    fn errors_name_the_option_origin_and_fix() {
+        let err = Config::resolve(&file("[server]\nlisten = \"localhost\"\n")).unwrap_err().to_string();
+        assert!(
+            err.contains("server.listen") && err.contains("config file consort.toml") && err.contains("HOST:PORT"),
+            "{err}"
+        );
+
+        let mut s = Sources::default();
+        s.env.push(("CONSORT_LOG_FORMAT".into(), "xml".into()));
+        let err = Config::resolve(&s).unwrap_err().to_string();
+        assert!(err.contains("log.format") && err.contains("CONSORT_LOG_FORMAT") && err.contains("\"json\""), "{err}");
+
+        let err = Config::resolve(&file("[server]\nlisten_addr = \"x\"\n")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `listen_addr`") && err.contains("consort.example.toml"), "{err}");
+
+        let err = Config::resolve(&file("[server\n")).unwrap_err().to_string();
+        assert!(err.contains("consort.toml") && err.contains("line 1"), "{err}");
+    }
+}

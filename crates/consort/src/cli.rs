@@ -1,0 +1,96 @@
+//! The command line: every command, flag and help text in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// consort runs governed Apache Spark jobs: a Quartz-compatible scheduler, Spark
+/// backends, and multi-party clean rooms, in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "consort",
+    version,
+    propagate_version = true,
+    after_help = "Start here: `consort serve`, then open http://127.0.0.1:8093/openapi.json.\nEvery command has its own --help."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: HTTP API (and, as they land, the scheduler and dashboard).
+    Serve(ServeArgs),
+    /// Work with Quartz cron expressions: next fire times, explanations, batch evaluation.
+    #[command(subcommand)]
+    Cron(CronCommand),
+    /// Show the effective configuration or the commented reference file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Where the configuration comes from. Flags win over environment variables,
+/// which win over the file.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML). Default: $CONSORT_CONFIG, else
+    /// ~/.config/consort/consort.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on, HOST:PORT [env: CONSORT_LISTEN] [default: 127.0.0.1:8093].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory for consort's state [env: CONSORT_DATA_DIR] [default: ~/.local/share/consort].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// List the next fire times of an expression.
+    ///
+    /// Example: consort cron next '0 15 10 ? * 6L' --tz America/New_York --count 3
+    Next {
+        /// Quartz cron expression: seconds minutes hours day-of-month month day-of-week [year].
+        /// Quote it so the shell leaves `*` and `?` alone.
+        expr: String,
+        /// IANA time zone the expression is read in.
+        #[arg(long, default_value = "UTC", value_name = "ZONE")]
+        tz: String,
+        /// Start instant: RFC 3339 (2026-01-01T00:00:00Z) or Unix seconds. Default: now.
+        #[arg(long, value_name = "INSTANT")]
+        after: Option<String>,
+        /// How many fire times to list.
+        #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        count: u32,
+    },
+    /// Describe an expression in plain English.
+    ///
+    /// Example: consort cron explain '0 0 12 LW * ?'
+    Explain {
+        /// Quartz cron expression.
+        expr: String,
+    },
+    /// Batch evaluation: for each stdin line `EXPR<TAB>ZONE<TAB>START_EPOCH_S`,
+    /// print `ERR`, `NONE`, or up to 5 comma-separated fire times (epoch seconds),
+    /// exactly as Quartz 2.5.2 would answer.
+    Eval,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration consort would run with, after file, environment and flags.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the commented reference configuration file (every option and its default).
+    Reference,
+}

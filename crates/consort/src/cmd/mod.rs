@@ -1,0 +1,18 @@
+//! One module per top-level command.
+
+mod config;
+mod cron;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Cron(command) => cron::run(command),
+        Command::Config(command) => config::run(command),
+    }
+}

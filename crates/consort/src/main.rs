@@ -1,0 +1,26 @@
+//! The `consort` binary: argument parsing and wiring only; the work lives in the library crates.
+//!
+//! Exit codes: 0 success, 1 the command failed (the error and its causes are
+//! printed to stderr), 2 the command line itself is wrong.
+
+mod cli;
+mod cmd;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

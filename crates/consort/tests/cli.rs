@@ -1,0 +1,148 @@
+//! The real `consort` binary, run as a user would run it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn consort() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
+    // Keep the developer's own configuration out of the tests.
+    cmd.env_remove("CONSORT_CONFIG").env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-cli-test-no-config"));
+    cmd
+}
+
+fn vectors() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/quartz-cron-vectors.tsv");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repository)", path.display()))
+}
+
+#[test]
+fn cron_eval_reproduces_the_quartz_vector_file() {
+    let text = vectors();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let input: String = rows.iter().map(|r| format!("{}\t{}\t{}\n", r[0], r[1], r[2])).collect();
+    let mut child = consort().args(["cron", "eval"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let answers: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+    assert_eq!(answers.len(), rows.len());
+    for (row, answer) in rows.iter().zip(&answers) {
+        assert_eq!(answer, row[3], "{:?}", row);
+    }
+}
+
+#[test]
+fn cron_eval_keeps_fields_untrimmed_and_accepts_crlf() {
+    let mut child = consort().args(["cron", "eval"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"0 0 12 * * ?\tUTC\t0\r\n0 0 12 * * ?\tUTC \t0\n0 0 12 * * ?\tUTC\t 0\n")
+        .unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "43200,129600,216000,302400,388800");
+    // "UTC " is not a zone Quartz knows, so Quartz reads it as GMT, like UTC.
+    assert_eq!(lines[1], lines[0]);
+    // " 0" is not a number: no trimming.
+    assert_eq!(lines[2], "ERR");
+}
+
+#[test]
+fn cron_next_prints_local_and_utc_times() {
+    let out = consort()
+        .args([
+            "cron",
+            "next",
+            "0 30 2 * * ?",
+            "--tz",
+            "America/New_York",
+            "--after",
+            "2026-03-07T00:00:00Z",
+            "--count",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // 2026-03-08 02:30 does not exist in New York: that day is skipped.
+    let expected = "0 30 2 * * ? (America/New_York): at 02:30 every day\n  \
+        2026-03-07 02:30:00 EST (Sat)  2026-03-07T07:30:00Z\n  \
+        2026-03-09 02:30:00 EDT (Mon)  2026-03-09T06:30:00Z\n  \
+        2026-03-10 02:30:00 EDT (Tue)  2026-03-10T06:30:00Z\n";
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn invalid_input_fails_with_the_field_and_exit_code_1() {
+    let out = consort().args(["cron", "explain", "0 0 12 ? * MON#6"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("day-of-week field") && err.contains("MON#6") && err.contains("1-5"), "{err}");
+
+    let out = consort().args(["cron", "next", "0 0 12 * * ?", "--tz", "Moon/Base"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("unknown time zone `Moon/Base`"));
+
+    let out = consort().args(["cron", "next"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn config_show_applies_file_env_and_reports_bad_values() {
+    let dir = std::env::temp_dir().join(format!("consort-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("consort.toml");
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[log]\nformat = \"json\"\n").unwrap();
+    let out = consort()
+        .args(["config", "show", "--config"])
+        .arg(&file)
+        .env("CONSORT_LISTEN", "127.0.0.1:9001")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:9001\"") && text.contains("format = \"json\""), "{text}");
+
+    std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n").unwrap();
+    let out = consort().args(["config", "show", "--config"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("server.listen") && err.contains("HOST:PORT"), "{err}");
+
+    let reference = consort().args(["config", "reference"]).output().unwrap();
+    assert!(String::from_utf8(reference.stdout).unwrap().contains("[server]"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn serve_listens_answers_and_stops_on_sigterm() {
+    let data = std::env::temp_dir().join(format!("consort-cli-serve-{}", std::process::id()));
+    let mut child = consort()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    let addr =
+        first_line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&first_line).to_string();
+    assert!(data.is_dir(), "the data directory is created");
+
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"status\":\"ok\""), "{reply}");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    std::fs::remove_dir_all(&data).unwrap();
+}

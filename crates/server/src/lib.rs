@@ -1,0 +1,90 @@
+//! consort's HTTP API.
+//!
+//! [`router`] builds the whole application as an axum `Router`; [`serve`] runs it
+//! on a listener until a shutdown signal. Handlers are thin: they turn requests
+//! into calls on the domain crates and domain results into the JSON shapes
+//! defined here (domain types are never serialised directly).
+//!
+//! Middleware, outermost first: request tracing (one span per request).
+
+mod cron_api;
+mod error;
+pub mod openapi;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use cron_api::{MAX_COUNT, parse_instant};
+pub use error::ApiError;
+
+/// Shared state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The current time. Injected so tests control it.
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+impl AppState {
+    /// State for a real server: the system clock.
+    pub fn new() -> Self {
+        AppState { clock: Arc::new(Timestamp::now) }
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The complete application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/cron/next", get(cron_api::next))
+        .route("/v1/cron/explain", get(cron_api::explain))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi::document())
+}
+
+async fn not_found(uri: axum::http::Uri) -> (axum::http::StatusCode, Json<Value>) {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        Json(
+            json!({"error": {"code": "not_found", "message": format!("no route for {}; /openapi.json lists every route", uri.path())}}),
+        ),
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

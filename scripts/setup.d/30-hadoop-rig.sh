@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 rig="$CONSORT_ROOT/rigs/hadoop"
 out="$CONSORT_CACHE/rigs/hadoop"
 stamp="$out/.built-$(cat "$rig/pom.xml" "$rig"/src/main/java/consort/rigs/*.java "$rig"/src/main/resources/* | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ ! -f "$out/classpath.txt" ]; then
   log "building the Hadoop minicluster rig into $out"
   (cd "$rig" && mvn -q -B -Dstyle.color=never -Drig.out="$out" package -DskipTests)
   (cd "$out" && printf '%s' "$out/hadoop-rig-0.1.0.jar$(for j in lib/*.jar; do printf ':%s' "$out/$j"; done)" > classpath.txt)

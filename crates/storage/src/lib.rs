@@ -1,0 +1,30 @@
+//! Artifact storage for consort: one `Storage` handle per storage root, addressed by URI
+//! (`file://`, `hdfs://`, `webhdfs://`, `s3://`, `az://`/`abfs://`), and the jar check that proves a
+//! Spark job's jar holds its main class with `public static void main(String[])` while reading
+//! only the zip's directory and that class.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use consort_storage::{Storage, StorageConfig, check_jar};
+//! let uri = "hdfs://ns1/jobs/etl.jar";
+//! let storage = Storage::from_uri(uri, &StorageConfig::default()).await?;
+//! let report = check_jar(&storage, uri, Some("com.example.Etl")).await?;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod jar;
+pub mod python;
+pub mod storage;
+pub mod uri;
+
+pub use config::{
+    AzureConfig, HdfsConfig, KerberosConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig,
+};
+pub use error::StorageError;
+pub use jar::{ClassName, JarCheckError, JarReport, MainClass, check_jar};
+pub use python::{PythonCheckError, PythonReport, check_python};
+pub use storage::{ListEntry, ObjectMeta, Storage};
+pub use uri::{Scheme, StorageUri};

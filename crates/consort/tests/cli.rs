@@ -129,6 +129,7 @@ fn serve_listens_answers_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut first_line = String::new();
+    // Read one line, then close our end: the server must keep running without its stdout.
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
     let addr =
         first_line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&first_line).to_string();

@@ -1,6 +1,7 @@
 //! `consort serve`: configuration, logging, state directory, then the HTTP server
 //! until SIGTERM or Ctrl-C.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,8 +37,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
-        println!("consort {} listening on http://{addr}  (data: {})", env!("CARGO_PKG_VERSION"), data_dir.display());
-        println!("  try: curl 'http://{addr}/v1/cron/next?expr=0+15+10+%3F+*+6L&tz=Europe/Rome&count=3'");
+        // Where it listens goes to stdout for people and scripts; a closed stdout
+        // (`consort serve | head -1`) must not stop the server, so errors are ignored.
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "consort {} listening on http://{addr}  (data: {})\n  try: curl 'http://{addr}/v1/cron/next?expr=0+15+10+%3F+*+6L&tz=Europe/Rome&count=3'",
+            env!("CARGO_PKG_VERSION"),
+            data_dir.display()
+        );
         tracing::info!(%addr, data_dir = %data_dir.display(), "server started");
 
         let grace = Duration::from_secs(config.shutdown_grace_secs);

@@ -368,7 +368,7 @@ async fn check_in_and_recover(inner: &Inner) {
     match inner.store.check_in(&cfg.instance_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms).await {
         Ok(failed) => {
             for instance in failed.iter().filter(|i| **i != cfg.instance_id) {
-                match inner.store.recover(instance, (cfg.clock)()).await {
+                match inner.store.recover(instance, (cfg.clock)(), cfg.failure_grace_ms).await {
                     Ok(r) => {
                         inner.recoveries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(

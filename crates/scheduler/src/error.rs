@@ -35,6 +35,14 @@ pub enum ModelError {
     /// An unknown misfire instruction name.
     #[error("unknown misfire instruction {0:?}: use smart, fire-once-now, do-nothing or ignore")]
     Misfire(String),
+    /// A trigger given with a job names another job.
+    #[error("trigger {trigger} was given with job {job} but belongs to another job: set its job key to {job}")]
+    TriggerJobMismatch {
+        /// The trigger.
+        trigger: TriggerKey,
+        /// The job it was given with.
+        job: JobKey,
+    },
     /// An unknown state name (a damaged or newer database).
     #[error("unknown state {0:?} in the store: the database was written by a newer consort, upgrade this one")]
     State(String),

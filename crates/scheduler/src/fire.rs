@@ -6,7 +6,13 @@
 
 use std::collections::HashSet;
 
-use crate::model::{JobKey, MisfireInstruction, Schedule, Trigger, TriggerState};
+use crate::error::ModelError;
+use crate::model::{
+    DataMap, JobKey, MisfireInstruction, RECOVERING_GROUP, Run, Schedule, Trigger, TriggerKey, TriggerState,
+};
+
+/// Data-map key of a recovery trigger naming the run it re-executes.
+pub const RECOVERS_RUN_KEY: &str = "consort.recovers_run";
 
 /// A trigger's mutable firing status: what the store keeps beside the definition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +175,29 @@ pub fn plan_batch(candidates: &[Candidate], running: &HashSet<JobKey>) -> Vec<bo
             true
         })
         .collect()
+}
+
+/// The one-shot trigger that re-fires `run` of a job requesting recovery after its instance
+/// died, as Quartz does: group `RECOVERING_JOBS`, at the original scheduled time, misfire
+/// policy ignore (so it fires at once), carrying the original trigger's data plus Quartz's
+/// `QRTZ_FAILED_JOB_ORIG_TRIGGER_*` entries and [`RECOVERS_RUN_KEY`].
+pub fn recovery_trigger(run: &Run, original_data: &DataMap) -> Result<Trigger, ModelError> {
+    let name: String = format!("recover_{}_{}", run.instance, run.id).chars().take(190).collect();
+    let mut data = original_data.clone();
+    data.insert("QRTZ_FAILED_JOB_ORIG_TRIGGER_NAME".into(), run.trigger.name().into());
+    data.insert("QRTZ_FAILED_JOB_ORIG_TRIGGER_GROUP".into(), run.trigger.group().into());
+    data.insert(
+        "QRTZ_FAILED_JOB_ORIG_TRIGGER_FIRETIME_IN_MILLISECONDS_AS_STRING".into(),
+        run.fired_ms.to_string().into(),
+    );
+    data.insert(
+        "QRTZ_FAILED_JOB_ORIG_TRIGGER_SCHEDULED_FIRETIME_IN_MILLISECONDS_AS_STRING".into(),
+        run.scheduled_ms.to_string().into(),
+    );
+    data.insert(RECOVERS_RUN_KEY.into(), run.id.into());
+    Ok(Trigger::new(TriggerKey::new(RECOVERING_GROUP, name)?, run.job.clone(), Schedule::once(), run.scheduled_ms)
+        .with_misfire(MisfireInstruction::Ignore)
+        .with_data(data))
 }
 
 #[cfg(test)]

@@ -203,7 +203,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Recovers a failed instance: releases its ACQUIRED triggers, abandons its EXECUTING runs
     /// (creating a one-shot recovery trigger at the original scheduled time for jobs requesting
     /// recovery), unblocks its non-concurrent jobs, and deletes its check-in row.
-    async fn recover(&self, failed: &str, now_ms: i64) -> Result<Recovery, StoreError>;
+    /// Does nothing if the instance checked in again (within `grace_ms` past its interval) or
+    /// another instance is recovering it.
+    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError>;
 
     /// Cleanly leaves the cluster: releases this instance's ACQUIRED triggers and deletes its
     /// check-in row (call after its runs completed).

@@ -1,1 +1,53 @@
-//! consort-store (work in progress).
+//! consort-store: the only crate that speaks SQL. It implements the scheduler's
+//! [`consort_scheduler::Store`] for SQLite (embedded default, one file) and PostgreSQL
+//! (several instances share one database), each with checksummed migrations.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), consort_scheduler::StoreError> {
+//! let store = consort_store::open("sqlite:///var/lib/consort/consort.db").await?;
+//! let clustered = consort_store::open("postgres://consort@127.0.0.1:5432/consort").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Why rusqlite and tokio-postgres rather than one async layer: SQLite is a library, so a
+//! synchronous connection on the blocking pool is the fastest path (µs per statement, the
+//! embedded target is 20 000 fires/s); PostgreSQL gets batched array statements
+//! (`unnest`) and `FOR UPDATE SKIP LOCKED`, written by hand per backend anyway.
+
+mod catalog;
+mod cycle;
+mod migrate;
+mod postgres;
+mod row;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use consort_scheduler::{Store, StoreError};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Opens a store from a URL: `sqlite://PATH` (`sqlite::memory:` for a private in-memory
+/// database) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also `postgresql://`).
+/// Migrations are applied.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url == "sqlite::memory:" {
+        return Ok(Arc::new(SqliteStore::open(":memory:").await?));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Ok(Arc::new(SqliteStore::open(path).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(url, 8).await?));
+    }
+    Err(StoreError::Database {
+        context: "opening the store".into(),
+        message: format!(
+            "unsupported store URL {:?}: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST:PORT/DB",
+            url.split('@').next_back().unwrap_or_default()
+        ),
+        transient: false,
+    })
+}

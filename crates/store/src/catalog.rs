@@ -1,0 +1,568 @@
+//! Catalog operations (jobs, triggers, pause/resume, runs, cluster membership and recovery),
+//! written once over [`Sql`]; each is called inside one transaction by its backend.
+
+use consort_scheduler::fire;
+use consort_scheduler::{
+    Instance, Job, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector, StoreError, Trigger,
+    TriggerKey, TriggerState, TriggerStatus,
+};
+
+use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
+use crate::sql::{Cols, Sql, Value};
+
+pub(crate) fn raw_trigger(row: &[Value]) -> Result<RawTrigger, StoreError> {
+    let mut c = Cols::new("consort_triggers", row);
+    Ok(RawTrigger {
+        group: c.text()?,
+        name: c.text()?,
+        job_group: c.text()?,
+        job_name: c.text()?,
+        description: c.opt_text()?,
+        schedule_type: c.text()?,
+        cron_expression: c.opt_text()?,
+        time_zone: c.opt_text()?,
+        repeat_count: c.opt_int()?,
+        repeat_interval_ms: c.opt_int()?,
+        start_ms: c.int()?,
+        end_ms: c.opt_int()?,
+        priority: c.int32()?,
+        misfire: c.text()?,
+        data: c.text()?,
+        state: c.text()?,
+        next_fire_ms: c.opt_int()?,
+        prev_fire_ms: c.opt_int()?,
+        times_triggered: c.int()?,
+        instance: c.opt_text()?,
+    })
+}
+
+pub(crate) fn raw_job(row: &[Value]) -> Result<RawJob, StoreError> {
+    let mut c = Cols::new("consort_jobs", row);
+    Ok(RawJob {
+        group: c.text()?,
+        name: c.text()?,
+        description: c.opt_text()?,
+        kind: c.text()?,
+        data: c.text()?,
+        durable: c.bool()?,
+        non_concurrent: c.bool()?,
+        requests_recovery: c.bool()?,
+        executing_run: c.opt_int()?,
+    })
+}
+
+pub(crate) fn raw_run(row: &[Value]) -> Result<RawRun, StoreError> {
+    let mut c = Cols::new("consort_runs", row);
+    Ok(RawRun {
+        id: c.int()?,
+        job_group: c.text()?,
+        job_name: c.text()?,
+        trigger_group: c.text()?,
+        trigger_name: c.text()?,
+        scheduled_ms: c.int()?,
+        fired_ms: c.int()?,
+        instance: c.text()?,
+        state: c.text()?,
+        ended_ms: c.opt_int()?,
+        error: c.opt_text()?,
+        exit_code: c.opt_int32()?,
+        application_id: c.opt_text()?,
+        log_location: c.opt_text()?,
+        recovers_run: c.opt_int()?,
+    })
+}
+
+async fn exists<S: Sql>(db: &mut S, sql: &str, params: &[Value]) -> Result<bool, StoreError> {
+    Ok(!db.rows(sql, params).await?.is_empty())
+}
+
+fn job_params(key: &JobKey) -> [Value; 2] {
+    [key.group().into(), key.name().into()]
+}
+
+fn trigger_params(key: &TriggerKey) -> [Value; 2] {
+    [key.group().into(), key.name().into()]
+}
+
+/// Inserts a trigger row with the given state and next fire; `or_ignore` skips an existing key.
+pub(crate) async fn insert_trigger<S: Sql>(
+    db: &mut S,
+    trigger: &Trigger,
+    state: TriggerState,
+    next_fire_ms: Option<i64>,
+    or_ignore: bool,
+) -> Result<u64, StoreError> {
+    let (kind, cron, zone, repeat, interval) = schedule_columns(trigger.schedule());
+    let sql = format!(
+        "INSERT INTO consort_triggers ({TRIGGER_COLUMNS}, acquired_ms) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULL, 0, NULL, NULL){}",
+        if or_ignore { " ON CONFLICT DO NOTHING" } else { "" }
+    );
+    db.exec(
+        &sql,
+        &[
+            trigger.key().group().into(),
+            trigger.key().name().into(),
+            trigger.job().group().into(),
+            trigger.job().name().into(),
+            trigger.description().into(),
+            kind.into(),
+            cron.into(),
+            zone.into(),
+            repeat.into(),
+            interval.into(),
+            trigger.start_ms().into(),
+            trigger.end_ms().into(),
+            trigger.priority().into(),
+            trigger.misfire().as_str().into(),
+            data_text(trigger.data()).into(),
+            state.as_str().into(),
+            next_fire_ms.into(),
+        ],
+    )
+    .await
+}
+
+/// Creates or replaces a trigger of an existing job.
+pub(crate) async fn put_trigger<S: Sql>(
+    db: &mut S,
+    trigger: &Trigger,
+    replace: bool,
+) -> Result<TriggerStatus, StoreError> {
+    if !exists(db, "SELECT 1 FROM consort_jobs WHERE job_group = $1 AND job_name = $2", &job_params(trigger.job()))
+        .await?
+    {
+        return Err(StoreError::JobNotFound(trigger.job().clone()));
+    }
+    let next = fire::first_fire(trigger).ok_or_else(|| StoreError::NeverFires(trigger.key().clone()))?;
+    let key = trigger_params(trigger.key());
+    let existing =
+        exists(db, "SELECT 1 FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2{lock}", &key).await?;
+    if existing {
+        if !replace {
+            return Err(StoreError::TriggerExists(trigger.key().clone()));
+        }
+        db.exec("DELETE FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2", &key).await?;
+    }
+    let paused = exists(
+        db,
+        "SELECT 1 FROM consort_paused_trigger_groups WHERE trigger_group = $1",
+        &[trigger.key().group().into()],
+    )
+    .await?;
+    let state = if paused { TriggerState::Paused } else { TriggerState::Waiting };
+    insert_trigger(db, trigger, state, Some(next), false).await?;
+    Ok(TriggerStatus {
+        trigger: trigger.clone(),
+        state,
+        next_fire_ms: Some(next),
+        prev_fire_ms: None,
+        times_triggered: 0,
+        instance: None,
+    })
+}
+
+/// Creates or replaces a job and its triggers.
+pub(crate) async fn put_job<S: Sql>(
+    db: &mut S,
+    job: &Job,
+    triggers: &[Trigger],
+    replace: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for t in triggers {
+        if t.job() != job.key() {
+            return Err(ModelError::TriggerJobMismatch { trigger: t.key().clone(), job: job.key().clone() }.into());
+        }
+    }
+    let key = job_params(job.key());
+    let existing = exists(db, "SELECT 1 FROM consort_jobs WHERE job_group = $1 AND job_name = $2{lock}", &key).await?;
+    let fields: [Value; 6] = [
+        job.description().into(),
+        job.kind().into(),
+        data_text(job.data()).into(),
+        job.durable().into(),
+        job.non_concurrent().into(),
+        job.requests_recovery().into(),
+    ];
+    if existing {
+        if !replace {
+            return Err(StoreError::JobExists(job.key().clone()));
+        }
+        let mut params = fields.to_vec();
+        params.extend([now_ms.into(), key[0].clone(), key[1].clone()]);
+        db.exec(
+            "UPDATE consort_jobs SET description = $1, kind = $2, data = $3, durable = $4, non_concurrent = $5, \
+             requests_recovery = $6, updated_ms = $7 WHERE job_group = $8 AND job_name = $9",
+            &params,
+        )
+        .await?;
+    } else {
+        let mut params = key.to_vec();
+        params.extend(fields);
+        params.extend([now_ms.into()]);
+        db.exec(
+            "INSERT INTO consort_jobs (job_group, job_name, description, kind, data, durable, non_concurrent, \
+             requests_recovery, executing_run, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $9)",
+            &params,
+        )
+        .await?;
+    }
+    for t in triggers {
+        put_trigger(db, t, replace).await?;
+    }
+    if !job.durable()
+        && !exists(db, "SELECT 1 FROM consort_triggers WHERE job_group = $1 AND job_name = $2", &key).await?
+    {
+        return Err(StoreError::NotDurable(job.key().clone()));
+    }
+    Ok(())
+}
+
+const JOB_STATUS_SQL: &str = "SELECT job_group, job_name, description, kind, data, durable, non_concurrent, \
+    requests_recovery, executing_run, \
+    (SELECT r.id FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
+    (SELECT r.state FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1) \
+    FROM consort_jobs j";
+
+fn job_status(row: &[Value]) -> Result<JobStatus, StoreError> {
+    let raw = raw_job(row)?;
+    let mut c = Cols::new("consort_jobs", &row[9..]);
+    let last_run_id = c.opt_int()?;
+    let last_run_state = c.opt_text()?.map(|s| RunState::parse(&s)).transpose()?;
+    Ok(JobStatus { job: raw.job()?, last_run_state, last_run_id, executing_run: raw.executing_run })
+}
+
+/// One job with its latest run.
+pub(crate) async fn get_job<S: Sql>(db: &mut S, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
+    let sql = format!("{JOB_STATUS_SQL} WHERE j.job_group = $1 AND j.job_name = $2");
+    db.rows(&sql, &job_params(key)).await?.first().map(|r| job_status(r)).transpose()
+}
+
+/// Jobs, optionally of one group.
+pub(crate) async fn list_jobs<S: Sql>(db: &mut S, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
+    let sql =
+        format!("{JOB_STATUS_SQL} WHERE CAST($1 AS TEXT) IS NULL OR j.job_group = $1 ORDER BY job_group, job_name");
+    db.rows(&sql, &[group.into()]).await?.iter().map(|r| job_status(r)).collect()
+}
+
+/// Deletes a job and its triggers.
+pub(crate) async fn delete_job<S: Sql>(db: &mut S, key: &JobKey) -> Result<bool, StoreError> {
+    let params = job_params(key);
+    db.exec("DELETE FROM consort_triggers WHERE job_group = $1 AND job_name = $2", &params).await?;
+    Ok(db.exec("DELETE FROM consort_jobs WHERE job_group = $1 AND job_name = $2", &params).await? > 0)
+}
+
+fn trigger_status_sql() -> String {
+    let cols = TRIGGER_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {cols}, \
+         (SELECT COUNT(*) FROM consort_jobs j WHERE j.job_group = t.job_group AND j.job_name = t.job_name \
+            AND j.executing_run IS NOT NULL), \
+         (SELECT COUNT(*) FROM consort_runs r WHERE r.state = 'EXECUTING' AND r.trigger_group = t.trigger_group \
+            AND r.trigger_name = t.trigger_name) \
+         FROM consort_triggers t"
+    )
+}
+
+fn trigger_status(row: &[Value]) -> Result<TriggerStatus, StoreError> {
+    let raw = raw_trigger(row)?;
+    let mut c = Cols::new("consort_triggers", &row[20..]);
+    let (blocked, executing) = (c.int()? > 0, c.int()? > 0);
+    raw.status(blocked, executing)
+}
+
+/// One trigger with its status.
+pub(crate) async fn get_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError> {
+    let sql = format!("{} WHERE t.trigger_group = $1 AND t.trigger_name = $2", trigger_status_sql());
+    db.rows(&sql, &trigger_params(key)).await?.first().map(|r| trigger_status(r)).transpose()
+}
+
+/// Triggers, optionally of one group and/or job.
+pub(crate) async fn list_triggers<S: Sql>(
+    db: &mut S,
+    group: Option<&str>,
+    job: Option<&JobKey>,
+) -> Result<Vec<TriggerStatus>, StoreError> {
+    let sql = format!(
+        "{} WHERE (CAST($1 AS TEXT) IS NULL OR t.trigger_group = $1) \
+         AND (CAST($2 AS TEXT) IS NULL OR (t.job_group = $2 AND t.job_name = $3)) \
+         ORDER BY t.trigger_group, t.trigger_name",
+        trigger_status_sql()
+    );
+    let params = [group.into(), job.map(|j| j.group()).into(), job.map(|j| j.name()).into()];
+    db.rows(&sql, &params).await?.iter().map(|r| trigger_status(r)).collect()
+}
+
+/// Deletes a trigger, and its job if that is not durable and has no trigger left.
+pub(crate) async fn delete_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<bool, StoreError> {
+    let params = trigger_params(key);
+    let rows = db
+        .rows(
+            "SELECT job_group, job_name FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2",
+            &params,
+        )
+        .await?;
+    let Some(row) = rows.first() else { return Ok(false) };
+    let mut c = Cols::new("consort_triggers", row);
+    let job = [Value::from(c.text()?), Value::from(c.text()?)];
+    db.exec("DELETE FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2", &params).await?;
+    db.exec(
+        "DELETE FROM consort_jobs WHERE job_group = $1 AND job_name = $2 AND durable = 0 AND NOT EXISTS \
+         (SELECT 1 FROM consort_triggers t WHERE t.job_group = $1 AND t.job_name = $2)",
+        &job,
+    )
+    .await?;
+    Ok(true)
+}
+
+fn selector_where(selector: &Selector) -> (&'static str, Vec<Value>) {
+    match selector {
+        Selector::Trigger(k) => ("trigger_group = $1 AND trigger_name = $2", trigger_params(k).to_vec()),
+        Selector::TriggerGroup(g) => ("trigger_group = $1", vec![g.into()]),
+        Selector::Job(k) => ("job_group = $1 AND job_name = $2", job_params(k).to_vec()),
+        Selector::JobGroup(g) => ("job_group = $1", vec![g.into()]),
+    }
+}
+
+async fn check_selected<S: Sql>(db: &mut S, selector: &Selector) -> Result<(), StoreError> {
+    match selector {
+        Selector::Trigger(k)
+            if !exists(
+                db,
+                "SELECT 1 FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2",
+                &trigger_params(k),
+            )
+            .await? =>
+        {
+            Err(StoreError::TriggerNotFound(k.clone()))
+        }
+        Selector::Job(k)
+            if !exists(db, "SELECT 1 FROM consort_jobs WHERE job_group = $1 AND job_name = $2", &job_params(k))
+                .await? =>
+        {
+            Err(StoreError::JobNotFound(k.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Pauses the selected triggers.
+pub(crate) async fn pause<S: Sql>(db: &mut S, selector: &Selector) -> Result<usize, StoreError> {
+    check_selected(db, selector).await?;
+    if let Selector::TriggerGroup(g) = selector {
+        db.exec(
+            "INSERT INTO consort_paused_trigger_groups (trigger_group) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[g.into()],
+        )
+        .await?;
+    }
+    let (clause, params) = selector_where(selector);
+    let sql = format!(
+        "UPDATE consort_triggers SET state = 'PAUSED', instance_id = NULL, acquired_ms = NULL \
+         WHERE {clause} AND state IN ('WAITING', 'ACQUIRED')"
+    );
+    Ok(db.exec(&sql, &params).await? as usize)
+}
+
+/// Resumes the selected PAUSED or ERROR triggers.
+pub(crate) async fn resume<S: Sql>(db: &mut S, selector: &Selector) -> Result<usize, StoreError> {
+    check_selected(db, selector).await?;
+    if let Selector::TriggerGroup(g) = selector {
+        db.exec("DELETE FROM consort_paused_trigger_groups WHERE trigger_group = $1", &[g.into()]).await?;
+    }
+    let (clause, params) = selector_where(selector);
+    let sql = format!(
+        "UPDATE consort_triggers SET state = 'WAITING' WHERE {clause} AND state IN ('PAUSED', 'ERROR') \
+         AND next_fire_ms IS NOT NULL"
+    );
+    Ok(db.exec(&sql, &params).await? as usize)
+}
+
+/// Run history, newest first.
+pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+    let mut clauses = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let mut add = |clause: &str, values: Vec<Value>| {
+        let mut clause = clause.to_string();
+        for (i, v) in values.into_iter().enumerate() {
+            params.push(v);
+            clause = clause.replace(&format!("#{i}"), &format!("${}", params.len()));
+        }
+        clauses.push(clause);
+    };
+    if let Some(j) = &filter.job {
+        add("job_group = #0 AND job_name = #1", job_params(j).to_vec());
+    }
+    if let Some(t) = &filter.trigger {
+        add("trigger_group = #0 AND trigger_name = #1", trigger_params(t).to_vec());
+    }
+    if let Some(s) = filter.state {
+        add("state = #0", vec![s.as_str().into()]);
+    }
+    if let Some(id) = filter.before_id {
+        add("id < #0", vec![id.into()]);
+    }
+    let limit = if filter.limit == 0 { 100 } else { filter.limit.min(10_000) };
+    let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{filter_sql} ORDER BY id DESC LIMIT {limit}");
+    db.rows(&sql, &params).await?.iter().map(|r| raw_run(r)?.run()).collect()
+}
+
+/// One run.
+pub(crate) async fn get_run<S: Sql>(db: &mut S, id: i64) -> Result<Option<Run>, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs WHERE id = $1");
+    db.rows(&sql, &[id.into()]).await?.first().map(|r| raw_run(r)?.run()).transpose()
+}
+
+/// Records a run's application id / log location.
+pub(crate) async fn report_run<S: Sql>(
+    db: &mut S,
+    id: i64,
+    application_id: Option<&str>,
+    log_location: Option<&str>,
+) -> Result<(), StoreError> {
+    db.exec(
+        "UPDATE consort_runs SET application_id = COALESCE($1, application_id), \
+         log_location = COALESCE($2, log_location) WHERE id = $3",
+        &[application_id.into(), log_location.into(), id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Check-in; returns failed instances.
+pub(crate) async fn check_in<S: Sql>(
+    db: &mut S,
+    instance: &str,
+    now_ms: i64,
+    interval_ms: i64,
+    grace_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    db.exec(
+        "INSERT INTO consort_instances (instance_id, last_checkin_ms, checkin_interval_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (instance_id) DO UPDATE SET last_checkin_ms = $2, checkin_interval_ms = $3",
+        &[instance.into(), now_ms.into(), interval_ms.into()],
+    )
+    .await?;
+    let rows = db
+        .rows(
+            "SELECT instance_id FROM consort_instances WHERE last_checkin_ms + checkin_interval_ms + $1 < $2 \
+             UNION SELECT DISTINCT instance_id FROM consort_triggers t WHERE state = 'ACQUIRED' AND NOT EXISTS \
+               (SELECT 1 FROM consort_instances i WHERE i.instance_id = t.instance_id) \
+             UNION SELECT DISTINCT instance_id FROM consort_runs r WHERE state = 'EXECUTING' AND NOT EXISTS \
+               (SELECT 1 FROM consort_instances i WHERE i.instance_id = r.instance_id)",
+            &[grace_ms.into(), now_ms.into()],
+        )
+        .await?;
+    rows.iter().map(|r| Cols::new("consort_instances", r).text()).collect()
+}
+
+/// Recovers a failed instance (see `Store::recover`).
+pub(crate) async fn recover<S: Sql>(
+    db: &mut S,
+    failed: &str,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Result<Recovery, StoreError> {
+    let mut recovery = Recovery { instance: failed.to_string(), ..Recovery::default() };
+    let row = db
+        .rows(
+            "SELECT last_checkin_ms, checkin_interval_ms FROM consort_instances WHERE instance_id = $1{skip_locked}",
+            &[failed.into()],
+        )
+        .await?;
+    if let Some(row) = row.first() {
+        let mut c = Cols::new("consort_instances", row);
+        let (last, interval) = (c.int()?, c.int()?);
+        if last + interval + grace_ms >= now_ms {
+            return Ok(recovery); // It checked in again meanwhile.
+        }
+    } else if exists(db, "SELECT 1 FROM consort_instances WHERE instance_id = $1", &[failed.into()]).await? {
+        return Ok(recovery); // Another instance is recovering it right now.
+    }
+    recovery.released_triggers = db
+        .exec(
+            "UPDATE consort_triggers SET state = 'WAITING', instance_id = NULL, acquired_ms = NULL \
+             WHERE state = 'ACQUIRED' AND instance_id = $1",
+            &[failed.into()],
+        )
+        .await? as usize;
+    let sql =
+        format!("SELECT {RUN_COLUMNS} FROM consort_runs WHERE state = 'EXECUTING' AND instance_id = $1 ORDER BY id");
+    let runs: Vec<Run> =
+        db.rows(&sql, &[failed.into()]).await?.iter().map(|r| raw_run(r)?.run()).collect::<Result<_, _>>()?;
+    for run in runs {
+        let job = db
+            .rows(
+                "SELECT requests_recovery FROM consort_jobs WHERE job_group = $1 AND job_name = $2",
+                &job_params(&run.job),
+            )
+            .await?;
+        let requests_recovery = match job.first() {
+            Some(r) => Cols::new("consort_jobs", r).bool()?,
+            None => false,
+        };
+        let mut error = format!("instance {failed} stopped checking in while this run was executing");
+        if requests_recovery {
+            let data = db
+                .rows(
+                    "SELECT data FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2",
+                    &trigger_params(&run.trigger),
+                )
+                .await?;
+            let original = match data.first() {
+                Some(r) => parse_data("consort_triggers", &Cols::new("consort_triggers", r).text()?)?,
+                None => Default::default(),
+            };
+            let trigger = fire::recovery_trigger(&run, &original)?;
+            insert_trigger(db, &trigger, TriggerState::Waiting, Some(run.scheduled_ms), true).await?;
+            recovery.recovery_triggers += 1;
+            error.push_str(&format!("; the job requests recovery, so trigger {} re-fires it", trigger.key()));
+        }
+        let n = db
+            .exec(
+                "UPDATE consort_runs SET state = 'ABANDONED', ended_ms = $1, error = $2 WHERE id = $3 AND state = 'EXECUTING'",
+                &[now_ms.into(), error.into(), run.id.into()],
+            )
+            .await?;
+        recovery.abandoned_runs += n as usize;
+        let mut params = job_params(&run.job).to_vec();
+        params.push(run.id.into());
+        db.exec(
+            "UPDATE consort_jobs SET executing_run = NULL WHERE job_group = $1 AND job_name = $2 AND executing_run = $3",
+            &params,
+        )
+        .await?;
+    }
+    db.exec("DELETE FROM consort_instances WHERE instance_id = $1", &[failed.into()]).await?;
+    Ok(recovery)
+}
+
+/// Releases an instance's ACQUIRED triggers and deletes its check-in row.
+pub(crate) async fn leave<S: Sql>(db: &mut S, instance: &str) -> Result<(), StoreError> {
+    db.exec(
+        "UPDATE consort_triggers SET state = 'WAITING', instance_id = NULL, acquired_ms = NULL \
+         WHERE state = 'ACQUIRED' AND instance_id = $1",
+        &[instance.into()],
+    )
+    .await?;
+    db.exec("DELETE FROM consort_instances WHERE instance_id = $1", &[instance.into()]).await?;
+    Ok(())
+}
+
+/// Checked-in instances.
+pub(crate) async fn instances<S: Sql>(db: &mut S) -> Result<Vec<Instance>, StoreError> {
+    let rows = db
+        .rows(
+            "SELECT instance_id, last_checkin_ms, checkin_interval_ms FROM consort_instances ORDER BY instance_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let mut c = Cols::new("consort_instances", r);
+            Ok(Instance { id: c.text()?, last_checkin_ms: c.int()?, checkin_interval_ms: c.int()? })
+        })
+        .collect()
+}

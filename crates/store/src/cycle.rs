@@ -1,0 +1,206 @@
+//! The driver cycle, written once over [`CycleTx`] (one open transaction of either backend):
+//! record completions, handle misfires, acquire due triggers, fire them.
+//!
+//! Lock order, the same on every path so cycles of different instances never deadlock:
+//! trigger rows (only rows this instance acquired, or free ones taken with SKIP LOCKED),
+//! then job rows, all in one statement sorted by key.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use consort_scheduler::fire::{self, Candidate, FireStatus, RECOVERS_RUN_KEY};
+use consort_scheduler::{Completion, CycleOutcome, CycleRequest, Firing, JobKey, StoreError, TriggerKey};
+
+use crate::row::{RawJob, RawTrigger};
+
+/// A trigger's new firing status.
+#[derive(Clone, Debug)]
+pub(crate) struct StatusUpdate {
+    pub key: TriggerKey,
+    pub next_fire_ms: Option<i64>,
+    /// `None` keeps the previous fire time.
+    pub prev_fire_ms: Option<i64>,
+    pub times_triggered: i64,
+    pub state: &'static str,
+}
+
+/// A run row to insert, state EXECUTING.
+#[derive(Clone, Debug)]
+pub(crate) struct NewRun {
+    pub job: JobKey,
+    pub trigger: TriggerKey,
+    pub scheduled_ms: i64,
+    pub fired_ms: i64,
+    pub recovers_run: Option<i64>,
+}
+
+/// The statements of one cycle, inside one open transaction.
+pub(crate) trait CycleTx {
+    /// Ends this instance's EXECUTING runs; puts `error_trigger`s in ERROR.
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError>;
+    /// Misfired WAITING triggers, locked (skipping rows others hold).
+    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError>;
+    /// Writes new statuses; clears the acquiring instance.
+    async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError>;
+    /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
+    async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;
+    /// This instance's ACQUIRED triggers due at `now_ms`, locked, in firing order.
+    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError>;
+    /// Job definitions.
+    async fn jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, RawJob>, StoreError>;
+    /// Locks job rows (sorted keys) and returns their executing run.
+    async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError>;
+    /// Sets (Some) or clears (None) jobs' executing run.
+    async fn set_executing(&mut self, updates: &[(JobKey, Option<i64>)]) -> Result<(), StoreError>;
+    /// ACQUIRED → WAITING without firing.
+    async fn release(&mut self, keys: &[TriggerKey]) -> Result<(), StoreError>;
+    /// Inserts runs; returns their ids in order.
+    async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError>;
+    /// The earliest next fire among WAITING triggers of jobs not running and this instance's
+    /// ACQUIRED ones.
+    async fn next_fire(&mut self, instance: &str) -> Result<Option<i64>, StoreError>;
+}
+
+/// Runs one cycle in `tx` (the caller commits).
+pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Result<CycleOutcome, StoreError> {
+    let now = request.now_ms;
+    if !request.completions.is_empty() {
+        tx.complete_runs(&request.instance, &request.completions).await?;
+        // Unblock the non-concurrent jobs that finished, so their triggers fire this cycle.
+        let finished: BTreeSet<JobKey> =
+            request.completions.iter().filter(|c| c.non_concurrent).map(|c| c.job.clone()).collect();
+        if !finished.is_empty() {
+            let finished: Vec<JobKey> = finished.into_iter().collect();
+            let runs: HashSet<i64> = request.completions.iter().map(|c| c.run_id).collect();
+            let clear: Vec<(JobKey, Option<i64>)> = tx
+                .lock_jobs(&finished)
+                .await?
+                .into_iter()
+                .filter(|(_, run)| run.is_some_and(|id| runs.contains(&id)))
+                .map(|(key, _)| (key, None))
+                .collect();
+            if !clear.is_empty() {
+                tx.set_executing(&clear).await?;
+            }
+        }
+    }
+
+    let mut misfires_handled = 0;
+    if request.max_misfires > 0 {
+        let rows = tx.misfired(now, request.misfire_threshold_ms, request.max_misfires).await?;
+        let mut updates = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let trigger = row.trigger()?;
+            if let Some(status) = fire::apply_misfire(&trigger, row.fire_status(), now, request.misfire_threshold_ms) {
+                updates.push(StatusUpdate {
+                    key: trigger.key().clone(),
+                    next_fire_ms: status.next_fire_ms,
+                    prev_fire_ms: None,
+                    times_triggered: status.times_triggered,
+                    state: status.state().as_str(),
+                });
+            }
+        }
+        misfires_handled = updates.len();
+        tx.save_statuses(&updates).await?;
+    }
+
+    let (acquired, due) = if request.max_fires > 0 {
+        let acquired = tx.acquire(request, request.max_fires).await?;
+        (acquired, tx.due(&request.instance, now, request.max_fires).await?)
+    } else {
+        (0, Vec::new())
+    };
+
+    // Lock the due non-concurrent jobs (sorted, one statement) and see which are running.
+    let job_keys: Vec<JobKey> = due
+        .iter()
+        .map(|r| JobKey::new(&r.job_group, &r.job_name))
+        .collect::<Result<BTreeSet<_>, _>>()?
+        .into_iter()
+        .collect();
+    let jobs = if job_keys.is_empty() { HashMap::new() } else { tx.jobs(&job_keys).await? };
+    let lock: Vec<JobKey> =
+        job_keys.iter().filter(|k| jobs.get(*k).is_some_and(|j| j.non_concurrent)).cloned().collect();
+    let mut running = HashSet::new();
+    if !lock.is_empty() {
+        for (key, run) in tx.lock_jobs(&lock).await? {
+            if run.is_some() {
+                running.insert(key);
+            }
+        }
+    }
+
+    let mut fired = Vec::new();
+    if !due.is_empty() {
+        let mut candidates = Vec::with_capacity(due.len());
+        for row in &due {
+            let key = JobKey::new(&row.job_group, &row.job_name)?;
+            let non_concurrent = jobs.get(&key).is_some_and(|j| j.non_concurrent);
+            candidates.push(Candidate { job: key, non_concurrent });
+        }
+        let plan = fire::plan_batch(&candidates, &running);
+        let mut release = Vec::new();
+        let mut updates = Vec::new();
+        let mut runs = Vec::new();
+        let mut pending = Vec::new();
+        for ((row, candidate), fire_it) in due.iter().zip(&candidates).zip(plan) {
+            let Some(raw_job) = jobs.get(&candidate.job) else {
+                release.push(row.key()?);
+                continue;
+            };
+            if !fire_it {
+                release.push(row.key()?);
+                continue;
+            }
+            let trigger = row.trigger()?;
+            let scheduled = row.next_fire_ms.unwrap_or(now);
+            let status = fire::after_fire(&trigger, scheduled, FireStatus { ..row.fire_status() });
+            updates.push(StatusUpdate {
+                key: trigger.key().clone(),
+                next_fire_ms: status.next_fire_ms,
+                prev_fire_ms: Some(scheduled),
+                times_triggered: status.times_triggered,
+                state: status.state().as_str(),
+            });
+            let recovers_run = trigger.data().get(RECOVERS_RUN_KEY).and_then(|v| v.as_i64());
+            runs.push(NewRun {
+                job: candidate.job.clone(),
+                trigger: trigger.key().clone(),
+                scheduled_ms: scheduled,
+                fired_ms: now,
+                recovers_run,
+            });
+            pending.push((raw_job, trigger));
+        }
+        if !release.is_empty() {
+            tx.release(&release).await?;
+        }
+        if !updates.is_empty() {
+            tx.save_statuses(&updates).await?;
+            let ids = tx.insert_runs(&request.instance, &runs).await?;
+            let mut executing = Vec::new();
+            for ((id, run), (raw_job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
+                let job = raw_job.job()?;
+                if job.non_concurrent() {
+                    executing.push((job.key().clone(), Some(id)));
+                }
+                let mut data = job.data().clone();
+                data.extend(trigger.data().iter().map(|(k, v)| (k.clone(), v.clone())));
+                fired.push(Firing {
+                    run_id: id,
+                    job,
+                    trigger: run.trigger,
+                    data,
+                    scheduled_ms: run.scheduled_ms,
+                    fired_ms: run.fired_ms,
+                });
+            }
+            if !executing.is_empty() {
+                tx.set_executing(&executing).await?;
+            }
+        }
+    }
+
+    let next_fire_ms = tx.next_fire(&request.instance).await?;
+    Ok(CycleOutcome { fired, misfires_handled, acquired, next_fire_ms })
+}

@@ -1,0 +1,98 @@
+//! Checksummed schema migrations, one list per backend, compiled into the binary.
+//!
+//! A database records each applied migration's version, name and SHA-256. Opening a store
+//! applies the missing ones in one transaction; it refuses a database whose applied
+//! migration changed or that has migrations this build does not know.
+
+use sha2::{Digest, Sha256};
+
+use consort_scheduler::StoreError;
+
+/// One migration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+
+pub(crate) const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+
+/// The table both backends keep applied migrations in.
+pub(crate) const TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS consort_migrations (\
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
+
+/// The SHA-256 of a migration's text, hex.
+pub(crate) fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An applied migration as recorded in the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+}
+
+/// Compares what the database applied with what this build knows; returns what to apply.
+pub(crate) fn plan<'a>(
+    backend: &str,
+    applied: &[Applied],
+    known: &'a [Migration],
+) -> Result<Vec<&'a Migration>, StoreError> {
+    let latest = known.last().map_or(0, |m| m.version);
+    for a in applied {
+        let Some(m) = known.iter().find(|m| m.version == a.version) else {
+            return Err(StoreError::Migration(format!(
+                "the {backend} database has migration {} ({}) that this build does not know (it knows up to {latest}): \
+                 it was written by a newer consort; upgrade consort, or point it at another database",
+                a.version, a.name
+            )));
+        };
+        let sum = checksum(m.sql);
+        if sum != a.checksum {
+            return Err(StoreError::Migration(format!(
+                "migration {} ({}) differs from the one applied to this {backend} database (checksum {} there, {} here): \
+                 never edit an applied migration; restore it and add a new migration instead",
+                m.version, m.name, a.checksum, sum
+            )));
+        }
+    }
+    Ok(known.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(m: &Migration) -> Applied {
+        Applied { version: m.version, name: m.name.into(), checksum: checksum(m.sql) }
+    }
+
+    #[test]
+    fn fresh_database_gets_everything_and_an_up_to_date_one_nothing() {
+        assert_eq!(plan("sqlite", &[], SQLITE).unwrap().len(), SQLITE.len());
+        let all: Vec<_> = POSTGRES.iter().map(applied).collect();
+        assert!(plan("postgres", &all, POSTGRES).unwrap().is_empty());
+    }
+
+    #[test]
+    fn changed_migration_is_refused_with_the_fix() {
+        let mut a = applied(&SQLITE[0]);
+        a.checksum = "0".repeat(64);
+        let err = plan("sqlite", &[a], SQLITE).unwrap_err().to_string();
+        assert!(err.contains("never edit an applied migration"), "{err}");
+    }
+
+    #[test]
+    fn unknown_newer_migration_is_refused_with_the_fix() {
+        let a = Applied { version: 999, name: "future".into(), checksum: "x".into() };
+        let err = plan("postgres", &[a], POSTGRES).unwrap_err().to_string();
+        assert!(err.contains("upgrade consort"), "{err}");
+    }
+}

@@ -1,0 +1,493 @@
+//! PostgreSQL backend: several consort instances share one database.
+//!
+//! tokio-postgres through a small deadpool pool. Cycles use array statements (`unnest`) so
+//! one transaction fires a whole batch in a handful of round trips; free triggers are taken
+//! with `FOR UPDATE SKIP LOCKED`, so instances never wait for each other's batches. A lost
+//! connection (e.g. PostgreSQL restarted) is a transient error: the pool reconnects and the
+//! driver retries the cycle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use consort_scheduler::{
+    Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter, Selector,
+    Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+};
+
+use crate::catalog;
+use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
+use crate::migrate;
+use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS};
+use crate::sql::{Cols, Sql, Value, for_postgres};
+
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Int(None) | Value::Text(None) => Ok(IsNull::Yes),
+            Value::Int(Some(v)) => match *ty {
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Value::Text(Some(s)) => s.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::TEXT | Type::VARCHAR | Type::BPCHAR)
+    }
+
+    to_sql_checked!();
+}
+
+fn pg_error(context: &str, e: tokio_postgres::Error) -> StoreError {
+    let code = e.code().map(|c| c.code().to_string());
+    let transient = e.is_closed()
+        || match code.as_deref() {
+            None => true, // I/O: the connection broke.
+            Some(c) => c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01" || c == "53300",
+        };
+    let message = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    StoreError::Database { context: format!("postgres: {context}"), message, transient }
+}
+
+pub(crate) struct PgTx<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+}
+
+impl PgTx<'_> {
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let stmt = self.tx.prepare_cached(sql).await.map_err(|e| pg_error(sql, e))?;
+        self.tx.execute(&stmt, params).await.map_err(|e| pg_error(sql, e))
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let stmt = self.tx.prepare_cached(sql).await.map_err(|e| pg_error(sql, e))?;
+        self.tx.query(&stmt, params).await.map_err(|e| pg_error(sql, e))
+    }
+}
+
+fn values(row: &tokio_postgres::Row) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let bad = |e: tokio_postgres::Error| pg_error("reading a row", e);
+        out.push(match *col.type_() {
+            Type::INT8 => Value::Int(row.try_get::<_, Option<i64>>(i).map_err(bad)?),
+            Type::INT4 => Value::Int(row.try_get::<_, Option<i32>>(i).map_err(bad)?.map(i64::from)),
+            Type::INT2 => Value::Int(row.try_get::<_, Option<i16>>(i).map_err(bad)?.map(i64::from)),
+            Type::BOOL => Value::Int(row.try_get::<_, Option<bool>>(i).map_err(bad)?.map(i64::from)),
+            _ => Value::Text(row.try_get::<_, Option<String>>(i).map_err(bad)?),
+        });
+    }
+    Ok(out)
+}
+
+impl Sql for PgTx<'_> {
+    async fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let sql = for_postgres(sql);
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        self.execute(&sql, &params).await
+    }
+
+    async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StoreError> {
+        let sql = for_postgres(sql);
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        self.query(&sql, &params).await?.iter().map(values).collect()
+    }
+}
+
+fn triggers(rows: Vec<Vec<Value>>) -> Result<Vec<RawTrigger>, StoreError> {
+    rows.iter().map(|r| catalog::raw_trigger(r)).collect()
+}
+
+fn key_arrays<'k, I: Iterator<Item = (&'k str, &'k str)>>(keys: I) -> (Vec<&'k str>, Vec<&'k str>) {
+    keys.unzip()
+}
+
+impl CycleTx for PgTx<'_> {
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = completions.iter().map(|c| c.run_id).collect();
+        let states: Vec<&str> = completions.iter().map(|c| c.outcome.state.as_str()).collect();
+        let ended: Vec<i64> = completions.iter().map(|c| c.ended_ms).collect();
+        let errors: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.error.as_deref()).collect();
+        let codes: Vec<Option<i64>> = completions.iter().map(|c| c.outcome.exit_code.map(i64::from)).collect();
+        let apps: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.application_id.as_deref()).collect();
+        let logs: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.log_location.as_deref()).collect();
+        self.execute(
+            "UPDATE consort_runs r SET state = u.state, ended_ms = u.ended, error = u.error, exit_code = u.code, \
+             application_id = COALESCE(u.app, r.application_id), log_location = COALESCE(u.log, r.log_location) \
+             FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
+               AS u(id, state, ended, error, code, app, log) \
+             WHERE r.id = u.id AND r.state = 'EXECUTING' AND r.instance_id = $8",
+            &[&ids, &states, &ended, &errors, &codes, &apps, &logs, &instance],
+        )
+        .await?;
+        for t in completions.iter().filter_map(|c| c.error_trigger.as_ref()) {
+            self.execute(
+                "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
+                 WHERE trigger_group = $1 AND trigger_name = $2 AND state IN ('WAITING', 'ACQUIRED')",
+                &[&t.group(), &t.name()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+        let sql = format!(
+            "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'WAITING' AND misfire <> 'ignore' \
+             AND next_fire_ms < $1 ORDER BY next_fire_ms LIMIT $2{{skip_locked}}"
+        );
+        triggers(self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
+    }
+
+    async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let (groups, names) = key_arrays(updates.iter().map(|u| (u.key.group(), u.key.name())));
+        let next: Vec<Option<i64>> = updates.iter().map(|u| u.next_fire_ms).collect();
+        let prev: Vec<Option<i64>> = updates.iter().map(|u| u.prev_fire_ms).collect();
+        let times: Vec<i64> = updates.iter().map(|u| u.times_triggered).collect();
+        let states: Vec<&str> = updates.iter().map(|u| u.state).collect();
+        self.execute(
+            "UPDATE consort_triggers t SET next_fire_ms = u.next, prev_fire_ms = COALESCE(u.prev, t.prev_fire_ms), \
+             times_triggered = u.times, state = u.state, instance_id = NULL, acquired_ms = NULL \
+             FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
+               AS u(g, n, next, prev, times, state) \
+             WHERE t.trigger_group = u.g AND t.trigger_name = u.n",
+            &[&groups, &names, &next, &prev, &times, &states],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn acquire(&mut self, r: &CycleRequest, limit: usize) -> Result<usize, StoreError> {
+        let n = self
+            .execute(
+                "UPDATE consort_triggers t SET state = 'ACQUIRED', instance_id = $1, acquired_ms = $2 FROM \
+                 (SELECT c.trigger_group, c.trigger_name FROM consort_triggers c WHERE c.state = 'WAITING' \
+                  AND c.next_fire_ms <= $3 AND (c.misfire = 'ignore' OR c.next_fire_ms >= $4) \
+                  AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = c.job_group \
+                    AND j.job_name = c.job_name AND j.executing_run IS NOT NULL) \
+                  ORDER BY c.next_fire_ms, c.priority DESC LIMIT $5 FOR UPDATE OF c SKIP LOCKED) s \
+                 WHERE t.trigger_group = s.trigger_group AND t.trigger_name = s.trigger_name",
+                &[
+                    &r.instance,
+                    &r.now_ms,
+                    &(r.now_ms + r.acquire_ahead_ms),
+                    &(r.now_ms - r.misfire_threshold_ms),
+                    &(limit as i64),
+                ],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
+    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+        let sql = format!(
+            "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1 \
+             AND next_fire_ms <= $2 ORDER BY next_fire_ms, priority DESC LIMIT $3{{lock}}"
+        );
+        triggers(self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?)
+    }
+
+    async fn jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, RawJob>, StoreError> {
+        let (groups, names) = key_arrays(keys.iter().map(|k| (k.group(), k.name())));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM consort_jobs WHERE (job_group, job_name) IN \
+             (SELECT * FROM unnest($1::text[], $2::text[]))"
+        );
+        let mut out = HashMap::with_capacity(keys.len());
+        for row in self.query(&sql, &[&groups, &names]).await? {
+            let raw = catalog::raw_job(&values(&row)?)?;
+            out.insert(JobKey::new(&raw.group, &raw.name)?, raw);
+        }
+        Ok(out)
+    }
+
+    async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError> {
+        let (groups, names) = key_arrays(keys.iter().map(|k| (k.group(), k.name())));
+        let rows = self
+            .query(
+                "SELECT job_group, job_name, executing_run FROM consort_jobs WHERE (job_group, job_name) IN \
+                 (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY job_group, job_name FOR UPDATE",
+                &[&groups, &names],
+            )
+            .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let v = values(&row)?;
+            let mut c = Cols::new("consort_jobs", &v);
+            out.insert(JobKey::new(c.text()?, c.text()?)?, c.opt_int()?);
+        }
+        Ok(out)
+    }
+
+    async fn set_executing(&mut self, updates: &[(JobKey, Option<i64>)]) -> Result<(), StoreError> {
+        let (groups, names) = key_arrays(updates.iter().map(|(k, _)| (k.group(), k.name())));
+        let runs: Vec<Option<i64>> = updates.iter().map(|(_, r)| *r).collect();
+        self.execute(
+            "UPDATE consort_jobs j SET executing_run = u.run FROM unnest($1::text[], $2::text[], $3::int8[]) \
+             AS u(g, n, run) WHERE j.job_group = u.g AND j.job_name = u.n",
+            &[&groups, &names, &runs],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn release(&mut self, keys: &[TriggerKey]) -> Result<(), StoreError> {
+        let (groups, names) = key_arrays(keys.iter().map(|k| (k.group(), k.name())));
+        self.execute(
+            "UPDATE consort_triggers t SET state = 'WAITING', instance_id = NULL, acquired_ms = NULL \
+             FROM unnest($1::text[], $2::text[]) AS u(g, n) \
+             WHERE t.trigger_group = u.g AND t.trigger_name = u.n AND t.state = 'ACQUIRED'",
+            &[&groups, &names],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError> {
+        let (jg, jn) = key_arrays(runs.iter().map(|r| (r.job.group(), r.job.name())));
+        let (tg, tn) = key_arrays(runs.iter().map(|r| (r.trigger.group(), r.trigger.name())));
+        let scheduled: Vec<i64> = runs.iter().map(|r| r.scheduled_ms).collect();
+        let fired: Vec<i64> = runs.iter().map(|r| r.fired_ms).collect();
+        let recovers: Vec<Option<i64>> = runs.iter().map(|r| r.recovers_run).collect();
+        let rows = self
+            .query(
+                "INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+                 instance_id, state, recovers_run) \
+                 SELECT u.jg, u.jn, u.tg, u.tn, u.s, u.f, $1, 'EXECUTING', u.rr FROM unnest($2::text[], $3::text[], \
+                 $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) WITH ORDINALITY \
+                 AS u(jg, jn, tg, tn, s, f, rr, ord) ORDER BY u.ord \
+                 RETURNING id, trigger_group, trigger_name",
+                &[&instance, &jg, &jn, &tg, &tn, &scheduled, &fired, &recovers],
+            )
+            .await?;
+        // A trigger fires at most once per cycle, so its key identifies its run.
+        let mut by_trigger: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let v = values(&row)?;
+            let mut c = Cols::new("consort_runs", &v);
+            let id = c.int()?;
+            by_trigger.insert((c.text()?, c.text()?), id);
+        }
+        runs.iter()
+            .map(|r| {
+                by_trigger.get(&(r.trigger.group().to_string(), r.trigger.name().to_string())).copied().ok_or_else(
+                    || StoreError::Corrupt {
+                        table: "consort_runs",
+                        message: "an inserted run was not returned".into(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    async fn next_fire(&mut self, instance: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT MIN(n) FROM (\
+                   (SELECT t.next_fire_ms AS n FROM consort_triggers t WHERE t.state = 'WAITING' \
+                     AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = t.job_group \
+                       AND j.job_name = t.job_name AND j.executing_run IS NOT NULL) \
+                     ORDER BY t.next_fire_ms LIMIT 1) \
+                   UNION ALL SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1) AS m",
+                &[instance.into()],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => Cols::new("consort_triggers", r).opt_int(),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("pool", &self.pool.status()).finish_non_exhaustive()
+    }
+}
+
+macro_rules! in_tx {
+    ($store:expr, $context:expr, |$db:ident| $body:expr) => {{
+        let context: &str = $context;
+        let mut client = $store.client(context).await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(context, e))?;
+        #[allow(unused_mut)]
+        let mut $db = PgTx { tx };
+        let value = $body.await?;
+        $db.tx.commit().await.map_err(|e| pg_error(context, e))?;
+        $store.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(value)
+    }};
+}
+
+impl PgStore {
+    /// Connects with a pool of up to `pool_size` connections and applies migrations.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| StoreError::Database {
+            context: "postgres: parsing the URL".into(),
+            message: format!("{e}: use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"),
+            transient: false,
+        })?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(|e| StoreError::Database {
+            context: "postgres: building the pool".into(),
+            message: e.to_string(),
+            transient: false,
+        })?;
+        let store = PgStore { pool, commits: Arc::new(AtomicU64::new(0)) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self, context: &str) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Database {
+            context: format!("postgres: connecting for {context}"),
+            message: format!("{e} (is PostgreSQL running and the URL right?)"),
+            transient: true,
+        })
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        in_tx!(self, "migrate", |db| async {
+            db.execute("SELECT pg_advisory_xact_lock(7310468295)", &[]).await?;
+            db.exec(migrate::TABLE_DDL, &[]).await?;
+            let applied = db
+                .rows("SELECT version, name, checksum FROM consort_migrations ORDER BY version", &[])
+                .await?
+                .iter()
+                .map(|r| {
+                    let mut c = Cols::new("consort_migrations", r);
+                    Ok(migrate::Applied { version: c.int()?, name: c.text()?, checksum: c.text()? })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            for m in migrate::plan("postgres", &applied, migrate::POSTGRES)? {
+                db.tx
+                    .batch_execute(m.sql)
+                    .await
+                    .map_err(|e| pg_error(&format!("migration {} ({})", m.version, m.name), e))?;
+                db.exec(
+                    "INSERT INTO consort_migrations (version, name, checksum, applied_ms) VALUES ($1, $2, $3, 0)",
+                    &[m.version.into(), m.name.into(), migrate::checksum(m.sql).into()],
+                )
+                .await?;
+            }
+            Ok::<(), StoreError>(())
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    async fn put_job(&self, job: &Job, triggers: &[Trigger], replace: bool, now_ms: i64) -> Result<(), StoreError> {
+        in_tx!(self, "put job", |db| catalog::put_job(&mut db, job, triggers, replace, now_ms))
+    }
+
+    async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
+        in_tx!(self, "get job", |db| catalog::get_job(&mut db, key))
+    }
+
+    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
+        in_tx!(self, "list jobs", |db| catalog::list_jobs(&mut db, group))
+    }
+
+    async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError> {
+        in_tx!(self, "delete job", |db| catalog::delete_job(&mut db, key))
+    }
+
+    async fn put_trigger(&self, trigger: &Trigger, replace: bool, _now_ms: i64) -> Result<TriggerStatus, StoreError> {
+        in_tx!(self, "put trigger", |db| catalog::put_trigger(&mut db, trigger, replace))
+    }
+
+    async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError> {
+        in_tx!(self, "get trigger", |db| catalog::get_trigger(&mut db, key))
+    }
+
+    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError> {
+        in_tx!(self, "list triggers", |db| catalog::list_triggers(&mut db, group, job))
+    }
+
+    async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError> {
+        in_tx!(self, "delete trigger", |db| catalog::delete_trigger(&mut db, key))
+    }
+
+    async fn pause(&self, selector: &Selector) -> Result<usize, StoreError> {
+        in_tx!(self, "pause", |db| catalog::pause(&mut db, selector))
+    }
+
+    async fn resume(&self, selector: &Selector) -> Result<usize, StoreError> {
+        in_tx!(self, "resume", |db| catalog::resume(&mut db, selector))
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        in_tx!(self, "list runs", |db| catalog::list_runs(&mut db, filter))
+    }
+
+    async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        in_tx!(self, "get run", |db| catalog::get_run(&mut db, id))
+    }
+
+    async fn report_run(
+        &self,
+        id: i64,
+        application_id: Option<&str>,
+        log_location: Option<&str>,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, "report run", |db| catalog::report_run(&mut db, id, application_id, log_location))
+    }
+
+    async fn cycle(&self, request: CycleRequest) -> Result<CycleOutcome, StoreError> {
+        in_tx!(self, "cycle", |db| cycle::cycle(&mut db, &request))
+    }
+
+    async fn check_in(
+        &self,
+        instance: &str,
+        now_ms: i64,
+        checkin_interval_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        in_tx!(self, "check in", |db| catalog::check_in(&mut db, instance, now_ms, checkin_interval_ms, grace_ms))
+    }
+
+    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError> {
+        in_tx!(self, "recover instance", |db| catalog::recover(&mut db, failed, now_ms, grace_ms))
+    }
+
+    async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+        in_tx!(self, "leave", |db| catalog::leave(&mut db, instance))
+    }
+
+    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        in_tx!(self, "instances", |db| catalog::instances(&mut db))
+    }
+}

@@ -1,0 +1,481 @@
+//! SQLite backend: the embedded default, one file, one writer (this process).
+//!
+//! rusqlite with a bundled SQLite, one connection in WAL mode with `synchronous=NORMAL`,
+//! every operation one `BEGIN IMMEDIATE` transaction run on Tokio's blocking pool.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, TransactionBehavior};
+
+use consort_scheduler::{
+    Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter, Selector,
+    Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+};
+
+use crate::catalog;
+use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
+use crate::migrate;
+use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS};
+use crate::sql::{Cols, Sql, Value, for_sqlite};
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Int(Some(v)) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*v)),
+            Value::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Int(None) | Value::Text(None) => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+        })
+    }
+}
+
+fn db_error(context: &str, e: rusqlite::Error) -> StoreError {
+    let transient =
+        matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+    StoreError::Database { context: format!("sqlite: {context}"), message: e.to_string(), transient }
+}
+
+/// Polls a future that never waits (our SQLite statements are synchronous) to completion.
+fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("SQLite statements complete synchronously"),
+    }
+}
+
+pub(crate) struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+impl Sql for SqliteTx<'_> {
+    async fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let sql = for_sqlite(sql);
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(|e| db_error(&sql, e))?;
+        let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| db_error(&sql, e))?;
+        Ok(n as u64)
+    }
+
+    async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StoreError> {
+        let sql = for_sqlite(sql);
+        let mut stmt = self.tx.prepare_cached(&sql).map_err(|e| db_error(&sql, e))?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(|e| db_error(&sql, e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| db_error(&sql, e))? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i).map_err(|e| db_error(&sql, e))? {
+                    ValueRef::Null => Value::Int(None),
+                    ValueRef::Integer(v) => Value::Int(Some(v)),
+                    ValueRef::Real(v) => Value::Int(Some(v as i64)),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(Some(String::from_utf8_lossy(t).into_owned())),
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+fn triggers(rows: Vec<Vec<Value>>) -> Result<Vec<RawTrigger>, StoreError> {
+    rows.iter().map(|r| catalog::raw_trigger(r)).collect()
+}
+
+impl CycleTx for SqliteTx<'_> {
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError> {
+        for c in completions {
+            let o = &c.outcome;
+            self.exec(
+                "UPDATE consort_runs SET state = $1, ended_ms = $2, error = $3, exit_code = $4, \
+                 application_id = COALESCE($5, application_id), log_location = COALESCE($6, log_location) \
+                 WHERE id = $7 AND state = 'EXECUTING' AND instance_id = $8",
+                &[
+                    o.state.as_str().into(),
+                    c.ended_ms.into(),
+                    o.error.clone().into(),
+                    o.exit_code.map(i64::from).into(),
+                    o.application_id.clone().into(),
+                    o.log_location.clone().into(),
+                    c.run_id.into(),
+                    instance.into(),
+                ],
+            )
+            .await?;
+            if let Some(t) = &c.error_trigger {
+                self.exec(
+                    "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
+                     WHERE trigger_group = $1 AND trigger_name = $2 AND state IN ('WAITING', 'ACQUIRED')",
+                    &[t.group().into(), t.name().into()],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+        let sql = format!(
+            "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'WAITING' AND misfire <> 'ignore' \
+             AND next_fire_ms < $1 ORDER BY next_fire_ms LIMIT $2"
+        );
+        triggers(self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
+    }
+
+    async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError> {
+        for u in updates {
+            self.exec(
+                "UPDATE consort_triggers SET next_fire_ms = $1, prev_fire_ms = COALESCE($2, prev_fire_ms), \
+                 times_triggered = $3, state = $4, instance_id = NULL, acquired_ms = NULL \
+                 WHERE trigger_group = $5 AND trigger_name = $6",
+                &[
+                    u.next_fire_ms.into(),
+                    u.prev_fire_ms.into(),
+                    u.times_triggered.into(),
+                    u.state.into(),
+                    u.key.group().into(),
+                    u.key.name().into(),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn acquire(&mut self, r: &CycleRequest, limit: usize) -> Result<usize, StoreError> {
+        let n = self
+            .exec(
+                "UPDATE consort_triggers SET state = 'ACQUIRED', instance_id = $1, acquired_ms = $2 WHERE rowid IN \
+                 (SELECT t.rowid FROM consort_triggers t WHERE t.state = 'WAITING' AND t.next_fire_ms <= $3 \
+                  AND (t.misfire = 'ignore' OR t.next_fire_ms >= $4) AND NOT EXISTS (SELECT 1 FROM consort_jobs j \
+                  WHERE j.job_group = t.job_group AND j.job_name = t.job_name AND j.executing_run IS NOT NULL) \
+                  ORDER BY t.next_fire_ms, t.priority DESC LIMIT $5)",
+                &[
+                    r.instance.as_str().into(),
+                    r.now_ms.into(),
+                    (r.now_ms + r.acquire_ahead_ms).into(),
+                    (r.now_ms - r.misfire_threshold_ms).into(),
+                    (limit as i64).into(),
+                ],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
+    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+        let sql = format!(
+            "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1 \
+             AND next_fire_ms <= $2 ORDER BY next_fire_ms, priority DESC LIMIT $3"
+        );
+        triggers(self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?)
+    }
+
+    async fn jobs(&mut self, keys: &[JobKey]) -> Result<std::collections::HashMap<JobKey, RawJob>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM consort_jobs WHERE job_group = $1 AND job_name = $2");
+        let mut out = std::collections::HashMap::new();
+        for k in keys {
+            if let Some(row) = self.rows(&sql, &[k.group().into(), k.name().into()]).await?.first() {
+                out.insert(k.clone(), catalog::raw_job(row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lock_jobs(
+        &mut self,
+        keys: &[JobKey],
+    ) -> Result<std::collections::HashMap<JobKey, Option<i64>>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for k in keys {
+            let rows = self
+                .rows(
+                    "SELECT executing_run FROM consort_jobs WHERE job_group = $1 AND job_name = $2",
+                    &[k.group().into(), k.name().into()],
+                )
+                .await?;
+            if let Some(row) = rows.first() {
+                out.insert(k.clone(), Cols::new("consort_jobs", row).opt_int()?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_executing(&mut self, updates: &[(JobKey, Option<i64>)]) -> Result<(), StoreError> {
+        for (k, run) in updates {
+            self.exec(
+                "UPDATE consort_jobs SET executing_run = $1 WHERE job_group = $2 AND job_name = $3",
+                &[(*run).into(), k.group().into(), k.name().into()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn release(&mut self, keys: &[TriggerKey]) -> Result<(), StoreError> {
+        for k in keys {
+            self.exec(
+                "UPDATE consort_triggers SET state = 'WAITING', instance_id = NULL, acquired_ms = NULL \
+                 WHERE trigger_group = $1 AND trigger_name = $2 AND state = 'ACQUIRED'",
+                &[k.group().into(), k.name().into()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(runs.len());
+        for r in runs {
+            self.exec(
+                "INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+                 instance_id, state, recovers_run) VALUES ($1, $2, $3, $4, $5, $6, $7, 'EXECUTING', $8)",
+                &[
+                    r.job.group().into(),
+                    r.job.name().into(),
+                    r.trigger.group().into(),
+                    r.trigger.name().into(),
+                    r.scheduled_ms.into(),
+                    r.fired_ms.into(),
+                    instance.into(),
+                    r.recovers_run.into(),
+                ],
+            )
+            .await?;
+            ids.push(self.tx.last_insert_rowid());
+        }
+        Ok(ids)
+    }
+
+    async fn next_fire(&mut self, instance: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT MIN(n) FROM (\
+                   SELECT * FROM (SELECT t.next_fire_ms AS n FROM consort_triggers t WHERE t.state = 'WAITING' \
+                     AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = t.job_group \
+                       AND j.job_name = t.job_name AND j.executing_run IS NOT NULL) \
+                     ORDER BY t.next_fire_ms LIMIT 1) \
+                   UNION ALL SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1)",
+                &[instance.into()],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => Cols::new("consort_triggers", r).opt_int(),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    commits: Arc<AtomicU64>,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` (`:memory:` for a private
+    /// in-memory database) and applies migrations.
+    pub async fn open(path: &str) -> Result<Self, StoreError> {
+        let location = path.to_string();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let conn = if location == ":memory:" { Connection::open_in_memory() } else { Connection::open(&location) }
+                .map_err(|e| {
+                    db_error(&format!("opening {location:?} (check the directory exists and is writable)"), e)
+                })?;
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(|e| db_error("setting pragmas", e))?;
+            conn.set_prepared_statement_cache_capacity(128);
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database {
+            context: "sqlite: open".into(),
+            message: e.to_string(),
+            transient: false,
+        })??;
+        let store = SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            commits: Arc::new(AtomicU64::new(0)),
+            location: path.to_string(),
+        };
+        store.with_tx("migrate", |tx| run_ready(migrate_sqlite(tx))).await?;
+        Ok(store)
+    }
+
+    async fn with_tx<T, F>(&self, context: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut SqliteTx<'a>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let commits = self.commits.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| StoreError::Database {
+                context: format!("sqlite: {context}"),
+                message: "connection lock poisoned by an earlier panic; restart consort".into(),
+                transient: false,
+            })?;
+            let tx =
+                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(context, e))?;
+            let value = f(&mut SqliteTx { tx: &tx })?;
+            tx.commit().map_err(|e| db_error(context, e))?;
+            commits.fetch_add(1, Ordering::Relaxed);
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Database {
+            context: format!("sqlite: {context}"),
+            message: e.to_string(),
+            transient: false,
+        })?
+    }
+}
+
+async fn migrate_sqlite(tx: &mut SqliteTx<'_>) -> Result<(), StoreError> {
+    tx.exec(migrate::TABLE_DDL, &[]).await?;
+    let applied = tx
+        .rows("SELECT version, name, checksum FROM consort_migrations ORDER BY version", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            let mut c = Cols::new("consort_migrations", r);
+            Ok(migrate::Applied { version: c.int()?, name: c.text()?, checksum: c.text()? })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for m in migrate::plan("sqlite", &applied, migrate::SQLITE)? {
+        tx.tx.execute_batch(m.sql).map_err(|e| db_error(&format!("migration {} ({})", m.version, m.name), e))?;
+        tx.exec(
+            "INSERT INTO consort_migrations (version, name, checksum, applied_ms) VALUES ($1, $2, $3, 0)",
+            &[m.version.into(), m.name.into(), migrate::checksum(m.sql).into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    async fn put_job(&self, job: &Job, triggers: &[Trigger], replace: bool, now_ms: i64) -> Result<(), StoreError> {
+        let (job, triggers) = (job.clone(), triggers.to_vec());
+        self.with_tx("put job", move |tx| run_ready(catalog::put_job(tx, &job, &triggers, replace, now_ms))).await
+    }
+
+    async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
+        let key = key.clone();
+        self.with_tx("get job", move |tx| run_ready(catalog::get_job(tx, &key))).await
+    }
+
+    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
+        let group = group.map(str::to_string);
+        self.with_tx("list jobs", move |tx| run_ready(catalog::list_jobs(tx, group.as_deref()))).await
+    }
+
+    async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.with_tx("delete job", move |tx| run_ready(catalog::delete_job(tx, &key))).await
+    }
+
+    async fn put_trigger(&self, trigger: &Trigger, replace: bool, _now_ms: i64) -> Result<TriggerStatus, StoreError> {
+        let trigger = trigger.clone();
+        self.with_tx("put trigger", move |tx| run_ready(catalog::put_trigger(tx, &trigger, replace))).await
+    }
+
+    async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError> {
+        let key = key.clone();
+        self.with_tx("get trigger", move |tx| run_ready(catalog::get_trigger(tx, &key))).await
+    }
+
+    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError> {
+        let (group, job) = (group.map(str::to_string), job.cloned());
+        self.with_tx("list triggers", move |tx| run_ready(catalog::list_triggers(tx, group.as_deref(), job.as_ref())))
+            .await
+    }
+
+    async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.with_tx("delete trigger", move |tx| run_ready(catalog::delete_trigger(tx, &key))).await
+    }
+
+    async fn pause(&self, selector: &Selector) -> Result<usize, StoreError> {
+        let selector = selector.clone();
+        self.with_tx("pause", move |tx| run_ready(catalog::pause(tx, &selector))).await
+    }
+
+    async fn resume(&self, selector: &Selector) -> Result<usize, StoreError> {
+        let selector = selector.clone();
+        self.with_tx("resume", move |tx| run_ready(catalog::resume(tx, &selector))).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        let filter = filter.clone();
+        self.with_tx("list runs", move |tx| run_ready(catalog::list_runs(tx, &filter))).await
+    }
+
+    async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        self.with_tx("get run", move |tx| run_ready(catalog::get_run(tx, id))).await
+    }
+
+    async fn report_run(
+        &self,
+        id: i64,
+        application_id: Option<&str>,
+        log_location: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (a, l) = (application_id.map(str::to_string), log_location.map(str::to_string));
+        self.with_tx("report run", move |tx| run_ready(catalog::report_run(tx, id, a.as_deref(), l.as_deref()))).await
+    }
+
+    async fn cycle(&self, request: CycleRequest) -> Result<CycleOutcome, StoreError> {
+        self.with_tx("cycle", move |tx| run_ready(cycle::cycle(tx, &request))).await
+    }
+
+    async fn check_in(
+        &self,
+        instance: &str,
+        now_ms: i64,
+        checkin_interval_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let instance = instance.to_string();
+        self.with_tx("check in", move |tx| {
+            run_ready(catalog::check_in(tx, &instance, now_ms, checkin_interval_ms, grace_ms))
+        })
+        .await
+    }
+
+    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError> {
+        let failed = failed.to_string();
+        self.with_tx("recover instance", move |tx| run_ready(catalog::recover(tx, &failed, now_ms, grace_ms))).await
+    }
+
+    async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+        let instance = instance.to_string();
+        self.with_tx("leave", move |tx| run_ready(catalog::leave(tx, &instance))).await
+    }
+
+    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        self.with_tx("instances", |tx| run_ready(catalog::instances(tx))).await
+    }
+}

@@ -1,0 +1,375 @@
+//! Store-level scenarios with injected time, each run against SQLite and a real PostgreSQL:
+//! firing, misfires after downtime, pause/resume, non-concurrency across instances, recovery
+//! of a dead instance, migrations.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use consort_scheduler::{
+    Completion, CycleOutcome, CycleRequest, Job, JobKey, MisfireInstruction, Outcome, RunFilter, RunState, Schedule,
+    Selector, Store, StoreError, Trigger, TriggerKey, TriggerState,
+};
+
+use common::Pg;
+
+// 2026-01-01T00:00:00Z
+const T0: i64 = 1_767_225_600_000;
+const MIN: i64 = 60_000;
+
+static PG: OnceLock<Pg> = OnceLock::new();
+
+async fn sqlite() -> Arc<dyn Store> {
+    consort_store::open("sqlite::memory:").await.unwrap()
+}
+
+async fn postgres() -> Arc<dyn Store> {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    consort_store::open(&url).await.unwrap()
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$scenario(super::sqlite().await).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$scenario(super::postgres().await).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    fires_and_keeps_history,
+    misfires_after_downtime,
+    pause_and_resume_by_key_and_group,
+    misfired_non_concurrent_job_never_starts_on_a_second_instance,
+    dead_instance_is_recovered,
+);
+
+fn jk(name: &str) -> JobKey {
+    JobKey::in_default_group(name).unwrap()
+}
+
+fn tk(group: &str, name: &str) -> TriggerKey {
+    TriggerKey::new(group, name).unwrap()
+}
+
+fn every_minute(key: TriggerKey, job: &JobKey) -> Trigger {
+    Trigger::new(key, job.clone(), Schedule::cron("0 * * * * ?", "UTC").unwrap(), T0)
+}
+
+fn request(instance: &str, now: i64, completions: Vec<Completion>) -> CycleRequest {
+    CycleRequest {
+        instance: instance.into(),
+        now_ms: now,
+        max_fires: 1000,
+        acquire_ahead_ms: 0,
+        misfire_threshold_ms: MIN,
+        max_misfires: 100,
+        completions,
+    }
+}
+
+async fn cycle(store: &dyn Store, instance: &str, now: i64) -> CycleOutcome {
+    store.cycle(request(instance, now, vec![])).await.unwrap()
+}
+
+fn done(outcome: &CycleOutcome, ended: i64) -> Vec<Completion> {
+    outcome
+        .fired
+        .iter()
+        .map(|f| Completion {
+            run_id: f.run_id,
+            job: f.job.key().clone(),
+            non_concurrent: f.job.non_concurrent(),
+            ended_ms: ended,
+            outcome: Outcome::succeeded(),
+            error_trigger: None,
+        })
+        .collect()
+}
+
+async fn state(store: &dyn Store, key: &TriggerKey) -> TriggerState {
+    store.get_trigger(key).await.unwrap().unwrap().state
+}
+
+async fn fires_and_keeps_history(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let job = Job::new(jk("report"), "noop").with_description("nightly report");
+    let err = s.put_job(&job, &[], false, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotDurable(_)), "{err}");
+
+    let cron = every_minute(tk("g", "cron"), job.key());
+    let simple = Trigger::new(tk("g", "simple"), jk("report"), Schedule::simple(Some(2), 1000).unwrap(), T0 + 500);
+    s.put_job(&job, &[cron.clone(), simple.clone()], false, T0).await.unwrap();
+    assert!(matches!(s.put_job(&job, &[], false, T0).await, Err(StoreError::JobExists(_))));
+    assert!(matches!(s.put_trigger(&cron, false, T0).await, Err(StoreError::TriggerExists(_))));
+    let t = s.get_trigger(cron.key()).await.unwrap().unwrap();
+    assert_eq!((t.state, t.next_fire_ms), (TriggerState::Waiting, Some(T0)));
+    assert_eq!(t.trigger, cron);
+
+    let out = cycle(s, "a", T0 - 1).await;
+    assert!(out.fired.is_empty());
+    assert_eq!(out.next_fire_ms, Some(T0));
+    let first = cycle(s, "a", T0).await;
+    assert_eq!(first.fired.len(), 1);
+    assert_eq!((first.fired[0].scheduled_ms, first.fired[0].trigger.name()), (T0, "cron"));
+    assert_eq!(state(s, cron.key()).await, TriggerState::Executing);
+    let second = s.cycle(request("a", T0 + 600, done(&first, T0 + 550))).await.unwrap();
+    assert_eq!(second.fired.len(), 1);
+    assert_eq!(second.fired[0].scheduled_ms, T0 + 500);
+    let t = s.get_trigger(cron.key()).await.unwrap().unwrap();
+    assert_eq!(
+        (t.state, t.prev_fire_ms, t.next_fire_ms, t.times_triggered),
+        (TriggerState::Waiting, Some(T0), Some(T0 + MIN), 1)
+    );
+
+    let status = s.get_job(job.key()).await.unwrap().unwrap();
+    assert_eq!(status.last_run_state, Some(RunState::Executing), "the latest run is the simple trigger's");
+    s.cycle(request("a", T0 + 700, done(&second, T0 + 650))).await.unwrap();
+    let status = s.get_job(job.key()).await.unwrap().unwrap();
+    assert_eq!(status.last_run_state, Some(RunState::Succeeded));
+    assert_eq!(status.job, job);
+
+    let runs = s.list_runs(&RunFilter { job: Some(jk("report")), ..Default::default() }).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0].id > runs[1].id, "newest first");
+    let run = s.get_run(runs[1].id).await.unwrap().unwrap();
+    assert_eq!((run.scheduled_ms, run.fired_ms, run.ended_ms, run.instance.as_str()), (T0, T0, Some(T0 + 550), "a"));
+    assert_eq!(run.duration_ms(), Some(550));
+    s.report_run(runs[0].id, Some("app-1"), Some("file:///log")).await.unwrap();
+    let run = s.get_run(runs[0].id).await.unwrap().unwrap();
+    assert_eq!((run.application_id.as_deref(), run.log_location.as_deref()), (Some("app-1"), Some("file:///log")));
+
+    // The simple trigger completes after its third fire.
+    let mut now = T0 + 1500;
+    for _ in 0..2 {
+        let out = cycle(s, "a", now).await;
+        assert_eq!(out.fired.len(), 1);
+        now += 1000;
+    }
+    assert_eq!(state(s, simple.key()).await, TriggerState::Complete);
+
+    assert_eq!(s.list_triggers(Some("g"), None).await.unwrap().len(), 2);
+    assert_eq!(s.list_triggers(None, Some(&jk("other"))).await.unwrap().len(), 0);
+    assert!(s.delete_trigger(cron.key()).await.unwrap());
+    assert!(s.get_job(job.key()).await.unwrap().is_some(), "still has a trigger");
+    assert!(s.delete_trigger(simple.key()).await.unwrap());
+    assert!(s.get_job(job.key()).await.unwrap().is_none(), "non-durable job goes with its last trigger");
+    assert!(!s.delete_trigger(simple.key()).await.unwrap());
+    assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 4, "history stays");
+}
+
+async fn misfires_after_downtime(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let instructions = [
+        ("smart", MisfireInstruction::Smart),
+        ("once", MisfireInstruction::FireOnceNow),
+        ("nothing", MisfireInstruction::DoNothing),
+        ("ignore", MisfireInstruction::Ignore),
+    ];
+    for (name, m) in instructions {
+        let job = Job::new(jk(name), "noop");
+        s.put_job(&job, &[every_minute(tk("m", name), job.key()).with_misfire(m)], false, T0).await.unwrap();
+    }
+    let job = Job::new(jk("simple"), "noop");
+    let simple = Trigger::new(tk("m", "simple"), jk("simple"), Schedule::simple(None, 10_000).unwrap(), T0);
+    s.put_job(&job, &[simple], false, T0).await.unwrap();
+
+    // Down for an hour: the first cycle comes at T0 + 1 h + 5 s.
+    let now = T0 + 60 * MIN + 5000;
+    let mut fired = vec![];
+    let mut at = now;
+    loop {
+        let out = cycle(s, "a", at).await;
+        if out.fired.is_empty() && out.misfires_handled == 0 {
+            break;
+        }
+        fired.extend(out.fired.into_iter().map(|f| (f.trigger.name().to_string(), f.scheduled_ms)));
+        at += 1;
+    }
+    let of = |n: &str| fired.iter().filter(|(t, _)| t == n).map(|(_, s)| *s).collect::<Vec<_>>();
+    assert_eq!(of("smart"), [now], "smart = fire once now for cron");
+    assert_eq!(of("once"), [now]);
+    assert!(of("nothing").is_empty());
+    assert_eq!(of("ignore"), (0..=60).map(|k| T0 + k * MIN).collect::<Vec<_>>(), "ignore fires every missed time");
+    assert!(of("simple").is_empty(), "forever-repeating simple skips to its next slot");
+    let next = |n: &'static str| async move { s.get_trigger(&tk("m", n)).await.unwrap().unwrap().next_fire_ms };
+    assert_eq!(next("smart").await, Some(T0 + 61 * MIN));
+    assert_eq!(next("nothing").await, Some(T0 + 61 * MIN));
+    assert_eq!(next("ignore").await, Some(T0 + 61 * MIN));
+    assert_eq!(next("simple").await, Some(T0 + 3_610_000));
+    let t = s.get_trigger(&tk("m", "simple")).await.unwrap().unwrap();
+    assert_eq!(t.times_triggered, 361, "missed fires count as used");
+}
+
+async fn pause_and_resume_by_key_and_group(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let job = Job::new(jk("p"), "noop").with_durable(true);
+    let t1 = every_minute(tk("g1", "t1"), job.key());
+    let t2 = every_minute(tk("g1", "t2"), job.key());
+    let t3 = every_minute(tk("g2", "t3"), job.key());
+    s.put_job(&job, &[t1.clone(), t2.clone(), t3.clone()], false, T0).await.unwrap();
+
+    assert_eq!(s.pause(&Selector::Trigger(t1.key().clone())).await.unwrap(), 1);
+    assert_eq!(state(s, t1.key()).await, TriggerState::Paused);
+    let out = cycle(s, "a", T0).await;
+    let mut names: Vec<_> = out.fired.iter().map(|f| f.trigger.name().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["t2", "t3"]);
+    s.cycle(request("a", T0 + 1, done(&out, T0 + 1))).await.unwrap();
+
+    assert_eq!(s.pause(&Selector::TriggerGroup("g2".into())).await.unwrap(), 1);
+    let t4 = every_minute(tk("g2", "t4"), job.key());
+    assert_eq!(s.put_trigger(&t4, false, T0).await.unwrap().state, TriggerState::Paused, "paused group");
+    assert_eq!(s.resume(&Selector::TriggerGroup("g2".into())).await.unwrap(), 2);
+    assert_eq!(state(s, t4.key()).await, TriggerState::Waiting);
+
+    assert_eq!(s.pause(&Selector::Job(job.key().clone())).await.unwrap(), 3, "t1 was paused already");
+    assert!(cycle(s, "a", T0 + MIN).await.fired.is_empty());
+    assert_eq!(s.pause(&Selector::JobGroup("DEFAULT".into())).await.unwrap(), 0);
+    // Resumed 10 minutes late: each trigger is handled by its (smart) misfire instruction.
+    assert_eq!(s.resume(&Selector::Job(job.key().clone())).await.unwrap(), 4);
+    let late = T0 + 10 * MIN + 7;
+    let out = cycle(s, "a", late).await;
+    assert_eq!(out.fired.len(), 4);
+    assert!(out.fired.iter().all(|f| f.scheduled_ms == late), "fired once, now");
+    assert!(matches!(s.pause(&Selector::Trigger(tk("g9", "none"))).await, Err(StoreError::TriggerNotFound(_))));
+    assert!(matches!(s.resume(&Selector::Job(jk("none"))).await, Err(StoreError::JobNotFound(_))));
+}
+
+async fn misfired_non_concurrent_job_never_starts_on_a_second_instance(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let job = Job::new(jk("nc"), "noop").with_non_concurrent(true);
+    let a = every_minute(tk("g", "a"), job.key());
+    let b = Trigger::new(tk("g", "b"), jk("nc"), Schedule::once(), T0 + 30_000);
+    s.put_job(&job, &[a.clone(), b.clone()], false, T0).await.unwrap();
+
+    // Instance one starts a long run at T0.
+    let first = cycle(s, "one", T0).await;
+    assert_eq!(first.fired.len(), 1);
+    assert_eq!(state(s, b.key()).await, TriggerState::Blocked);
+    assert_eq!(s.get_job(job.key()).await.unwrap().unwrap().executing_run, Some(first.fired[0].run_id));
+
+    // Minutes later `b` has misfired (smart: fire now) and `a` is due; instance two must
+    // start neither while the run executes on instance one.
+    for k in 2..6 {
+        let out = cycle(s, "two", T0 + k * MIN).await;
+        assert!(out.fired.is_empty(), "fired {:?} while the job runs elsewhere", out.fired);
+    }
+    assert_eq!(state(s, b.key()).await, TriggerState::Blocked);
+
+    // Run ends; from then on exactly one run at a time, alternating instances (each reports
+    // its own runs' completions in its next cycle).
+    let mut pending: std::collections::HashMap<&str, Vec<Completion>> = Default::default();
+    pending.insert("one", done(&first, T0 + 6 * MIN));
+    let mut fired = vec![];
+    let mut now = T0 + 6 * MIN;
+    for step in 0..8 {
+        let instance = if step % 2 == 0 { "one" } else { "two" };
+        let completions = pending.remove(instance).unwrap_or_default();
+        let out = s.cycle(request(instance, now, completions)).await.unwrap();
+        assert!(out.fired.len() <= 1, "two runs of a non-concurrent job in one batch");
+        let executing = s
+            .list_runs(&RunFilter { job: Some(jk("nc")), state: Some(RunState::Executing), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(executing.len() <= 1, "{executing:?}");
+        fired.extend(out.fired.iter().map(|f| f.trigger.name().to_string()));
+        pending.insert(instance, done(&out, now + 1));
+        now += 1000;
+    }
+    assert!(fired.contains(&"b".to_string()), "b fired once the job was free: {fired:?}");
+    assert_eq!(fired.iter().filter(|n| *n == "b").count(), 1);
+}
+
+async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let slow = Job::new(jk("slow"), "noop").with_requests_recovery(true);
+    let plain = Job::new(jk("plain"), "noop");
+    let soon = Trigger::new(tk("g", "soon"), jk("slow"), Schedule::once(), T0);
+    let plain_now = Trigger::new(tk("g", "plain-now"), jk("plain"), Schedule::once(), T0);
+    let later = Trigger::new(tk("g", "later"), jk("plain"), Schedule::once(), T0 + 5000);
+    s.put_job(&slow, std::slice::from_ref(&soon), false, T0).await.unwrap();
+    s.put_job(&plain, &[plain_now, later.clone()], false, T0).await.unwrap();
+
+    s.check_in("x", T0, 1000, 1000).await.unwrap();
+    let mut req = request("x", T0, vec![]);
+    req.acquire_ahead_ms = 10_000;
+    let out = s.cycle(req).await.unwrap();
+    assert_eq!(out.fired.len(), 2);
+    assert_eq!(state(s, later.key()).await, TriggerState::Acquired);
+    let slow_run = out.fired.iter().find(|f| f.job.key() == slow.key()).unwrap().run_id;
+
+    // x dies. y checks in 3 s later and finds it failed.
+    let failed = s.check_in("y", T0 + 3000, 1000, 1000).await.unwrap();
+    assert_eq!(failed, ["x"]);
+    let r = s.recover("x", T0 + 3000, 1000).await.unwrap();
+    assert_eq!((r.released_triggers, r.abandoned_runs, r.recovery_triggers), (1, 2, 1));
+    assert_eq!(s.recover("x", T0 + 3000, 1000).await.unwrap().abandoned_runs, 0, "idempotent");
+    assert_eq!(state(s, later.key()).await, TriggerState::Waiting);
+    let abandoned = s.get_run(slow_run).await.unwrap().unwrap();
+    assert_eq!(abandoned.state, RunState::Abandoned);
+    assert!(abandoned.error.unwrap().contains("re-fires"));
+    assert_eq!(s.instances().await.unwrap().iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["y"]);
+
+    // y re-fires the slow job's run at its original scheduled time, then the released trigger.
+    let out = cycle(s, "y", T0 + 3001).await;
+    assert_eq!(out.fired.len(), 1);
+    let refire = s.get_run(out.fired[0].run_id).await.unwrap().unwrap();
+    assert_eq!((refire.recovers_run, refire.scheduled_ms, refire.job.name()), (Some(slow_run), T0, "slow"));
+    assert_eq!(out.fired[0].data["QRTZ_FAILED_JOB_ORIG_TRIGGER_NAME"], "soon");
+    let out = cycle(s, "y", T0 + 5000).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["later"]);
+
+    // x's late completion changes nothing; an orphan (no check-in row) counts as failed.
+    let late = Completion {
+        run_id: slow_run,
+        job: slow.key().clone(),
+        non_concurrent: false,
+        ended_ms: T0 + 6000,
+        outcome: Outcome::succeeded(),
+        error_trigger: None,
+    };
+    s.cycle(request("x", T0 + 6000, vec![late])).await.unwrap();
+    assert_eq!(s.get_run(slow_run).await.unwrap().unwrap().state, RunState::Abandoned);
+    s.leave("x").await.unwrap();
+    assert_eq!(s.check_in("y", T0 + 7000, 1000, 1000).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_checksummed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = consort_store::open(&url).await.unwrap();
+    store.put_job(&Job::new(jk("keep"), "noop").with_durable(true), &[], false, T0).await.unwrap();
+    drop(store);
+    let store = consort_store::open(&url).await.unwrap();
+    assert!(store.get_job(&jk("keep")).await.unwrap().is_some(), "reopened with its data");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE consort_migrations SET checksum = 'edited'", []).unwrap();
+    drop(conn);
+    let err = consort_store::open(&url).await.unwrap_err().to_string();
+    assert!(err.contains("never edit an applied migration"), "{err}");
+    let err = consort_store::open("mysql://x").await.unwrap_err().to_string();
+    assert!(err.contains("sqlite://"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_checksummed() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let store = consort_store::open(&url).await.unwrap();
+    drop(store);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute("INSERT INTO consort_migrations VALUES (99, 'future', 'x', 0)").await.unwrap();
+    let err = consort_store::open(&url).await.unwrap_err().to_string();
+    assert!(err.contains("upgrade consort"), "{err}");
+}

@@ -68,7 +68,7 @@ impl Storage {
 
     /// Like `from_uri`, for a parsed URI.
     pub async fn connect(uri: &StorageUri, config: &StorageConfig) -> Result<Storage, StorageError> {
-        opendal::install_default();
+        install_http_transport();
         let root = uri.root();
         let config_error = |reason: String| StorageError::Config { uri: uri.original.clone(), reason };
         let (backend, principal, address) = match uri.scheme {
@@ -348,6 +348,18 @@ impl Storage {
     }
 }
 
+/// Gives opendal's HTTP services (WebHDFS, S3, Azure) one shared reqwest client that gives up
+/// connecting after a while, so an unreachable endpoint becomes an error rather than a hang.
+fn install_http_transport() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        opendal::init_default_registry();
+        let client =
+            reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
+        opendal::HttpTransporter::install_default(opendal_http_transport_reqwest::ReqwestTransport::new(client));
+    });
+}
+
 fn local_user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "the current user".to_owned())
 }
@@ -388,20 +400,19 @@ fn hdfs_client(uri: &StorageUri, config: &HdfsConfig) -> Result<(hdfs_native::Cl
             for (name, addr) in &rpc {
                 settings.push((format!("dfs.namenode.rpc-address.{}.{name}", ns.name), (*addr).to_owned()));
             }
-            // Fail fast when every NameNode is down; callers retry on `Unreachable`.
-            settings.push(("dfs.client.failover.max.attempts".to_owned(), "3".to_owned()));
-            settings.push(("dfs.client.failover.sleep.base.millis".to_owned(), "100".to_owned()));
-            settings.push(("dfs.client.failover.sleep.max.millis".to_owned(), "500".to_owned()));
             rpc.iter().map(|(_, a)| *a).collect::<Vec<_>>().join(",")
         }
         None => uri.authority.clone(),
     };
+    // Give up within seconds when no NameNode answers (Hadoop's defaults retry for minutes);
+    // callers retry on `Unreachable`.
+    settings.push(("dfs.client.failover.max.attempts".to_owned(), "4".to_owned()));
+    settings.push(("dfs.client.failover.sleep.base.millis".to_owned(), "200".to_owned()));
+    settings.push(("dfs.client.failover.sleep.max.millis".to_owned(), "1000".to_owned()));
     if let Some(dir) = &config.config_dir {
         builder = builder.with_config_dir(dir.to_string_lossy().into_owned());
     }
-    if !settings.is_empty() {
-        builder = builder.with_config(settings);
-    }
+    builder = builder.with_config(settings);
     if let Some(user) = &config.user {
         builder = builder.with_user(user.clone());
     }
@@ -423,8 +434,7 @@ fn hdfs_client(uri: &StorageUri, config: &HdfsConfig) -> Result<(hdfs_native::Cl
     Ok((client, address))
 }
 
-/// Asks each NameNode's JMX endpoint for its HA state and returns the HTTP address of the active
-/// one, as the upstream provisioner does.
+/// Asks each NameNode for its HA state and returns the HTTP address of the active one.
 async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> Result<String, StorageError> {
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
@@ -443,12 +453,8 @@ async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> 
         });
     }
     for (name, addr) in &candidates {
-        let url = format!("{proto}://{addr}/jmx?qry=Hadoop:service=NameNode,name=NameNodeStatus");
-        let state = match client.get(&url).send().await {
-            Ok(resp) => match resp.bytes().await {
-                Ok(body) => namenode_state(&body).unwrap_or_else(|| "no HA state in its JMX answer".to_owned()),
-                Err(e) => format!("unreadable answer: {e}"),
-            },
+        let state = match namenode_ha_state(&client, proto, addr).await {
+            Ok(state) => state,
             Err(e) => {
                 unreachable += 1;
                 format!("unreachable: {}", error_chain(&e))
@@ -472,6 +478,22 @@ async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> 
         nameservice: ns.name.clone(),
         tried: tried.join("; "),
     })
+}
+
+/// One NameNode's HA state ("active", "standby", ...). Hadoop 3.3+ answers `/isActive` with 200 on
+/// the active NameNode and 405 elsewhere; older ones are asked through JMX's `NameNodeStatus`
+/// bean, as the upstream provisioner does. (`/isActive` comes first because several NameNodes in
+/// one JVM, as in a minicluster, share one JMX registry and so report the same state.)
+async fn namenode_ha_state(client: &reqwest::Client, proto: &str, addr: &str) -> Result<String, reqwest::Error> {
+    let resp = client.get(format!("{proto}://{addr}/isActive")).send().await?;
+    match resp.status().as_u16() {
+        200 => return Ok("active".to_owned()),
+        405 => return Ok("standby".to_owned()),
+        _ => {}
+    }
+    let url = format!("{proto}://{addr}/jmx?qry=Hadoop:service=NameNode,name=NameNodeStatus");
+    let body = client.get(url).send().await?.bytes().await?;
+    Ok(namenode_state(&body).unwrap_or_else(|| "no HA state in its JMX answer".to_owned()))
 }
 
 /// The `State` of the `NameNodeStatus` bean in a NameNode's JMX answer.

@@ -120,7 +120,7 @@ public final class HdfsRig {
       }
       System.out.flush();
     }
-    cluster.shutdown();
+    cluster.shutdown(true);
     System.exit(0);
   }
 }

@@ -235,6 +235,27 @@ impl Storage {
         }
     }
 
+    /// Writes `bytes` as the object at `uri`, replacing it (parent directories are created).
+    pub async fn write(&self, uri: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let u = self.path_of(uri)?;
+        match &self.backend {
+            Backend::Opendal(op) => {
+                op.write(&self.op_path(&u), bytes).await.map_err(|e| self.opendal_error(&u, "write", e))?;
+                Ok(())
+            }
+            Backend::Hdfs(client) => {
+                let opts = hdfs_native::WriteOptions::default().overwrite(true).create_parent(true);
+                let mut w = client.create(&u.path, opts).await.map_err(|e| self.hdfs_error(&u, "write", e))?;
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let chunk = rest.split_to(rest.len().min(8 << 20));
+                    w.write_bytes(chunk).await.map_err(|e| self.hdfs_error(&u, "write", e))?;
+                }
+                w.close().await.map_err(|e| self.hdfs_error(&u, "write", e))
+            }
+        }
+    }
+
     /// The entries directly under the directory (or prefix) `uri`.
     pub async fn list(&self, uri: &str) -> Result<Vec<ListEntry>, StorageError> {
         let u = self.path_of(uri)?;

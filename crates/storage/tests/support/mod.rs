@@ -9,7 +9,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use consort_storage::{AzureConfig, HdfsConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig};
+use consort_storage::{
+    AzureConfig, HdfsConfig, NameNodeAddress, Nameservice, S3Config, Secret, Storage, StorageConfig,
+};
 
 /// Where `scripts/setup` installs the servers.
 pub fn cache_dir() -> PathBuf {
@@ -254,17 +256,9 @@ impl S3 {
 
     /// Uploads `bytes` as `s3://bucket/key`.
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
-        let c = self.config();
-        let op = opendal::Operator::new(
-            opendal::services::S3::default()
-                .bucket(bucket)
-                .endpoint(&self.endpoint)
-                .region("us-east-1")
-                .access_key_id("test")
-                .secret_access_key(c.s3.secret_access_key.as_ref().unwrap().expose()),
-        )
-        .unwrap();
-        op.write(key, bytes).await.unwrap();
+        let uri = format!("s3://{bucket}/{key}");
+        let storage = Storage::from_uri(&uri, &self.config()).await.unwrap();
+        storage.write(&uri, bytes.into()).await.unwrap();
     }
 }
 
@@ -320,17 +314,6 @@ impl Azurite {
         }
     }
 
-    fn operator(&self, container: &str) -> opendal::Operator {
-        opendal::Operator::new(
-            opendal::services::Azblob::default()
-                .container(container)
-                .endpoint(&self.endpoint)
-                .account_name(AZURITE_ACCOUNT)
-                .account_key(AZURITE_KEY),
-        )
-        .unwrap()
-    }
-
     /// Creates `container` with a Shared Key signed request.
     pub async fn create_container(&self, container: &str) {
         let date = httpdate_now();
@@ -349,12 +332,18 @@ impl Azurite {
             .await
             .unwrap();
         let status = resp.status();
-        assert!(status.is_success(), "create container: {status} {}", resp.text().await.unwrap_or_default());
+        assert!(
+            status.is_success() || status.as_u16() == 409,
+            "create container: {status} {}",
+            resp.text().await.unwrap_or_default()
+        );
     }
 
     /// Uploads `bytes` as blob `path` of `container`.
     pub async fn put(&self, container: &str, path: &str, bytes: Vec<u8>) {
-        self.operator(container).write(path, bytes).await.unwrap();
+        let uri = format!("az://{container}/{path}");
+        let storage = Storage::from_uri(&uri, &self.config(AZURITE_KEY)).await.unwrap();
+        storage.write(&uri, bytes.into()).await.unwrap();
     }
 }
 

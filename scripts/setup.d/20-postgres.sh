@@ -5,7 +5,7 @@
 # the package creates, since initdb refuses to run as root.
 source "$(dirname "$0")/../lib.sh"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  apt_install postgresql postgresql-contrib
+  apt_install postgresql
 fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   log "no postgres user: reinstalling postgresql-common to create it"

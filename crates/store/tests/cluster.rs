@@ -1,0 +1,321 @@
+//! The driver end to end: job kinds on SQLite, and clusters on a real PostgreSQL — three
+//! instances firing one trigger set, `kill -9` of an instance mid-fire, PostgreSQL restarted
+//! under load. Waits poll with generous deadlines; nothing asserts a duration.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use consort_scheduler::{
+    DataMap, Job, JobKey, JobKind, Kinds, MisfireInstruction, Outcome, RunContext, RunFilter, RunState, Schedule,
+    Scheduler, SchedulerConfig, SchedulerError, Selector, Store, Trigger, TriggerKey, TriggerState, system_clock,
+};
+use serde_json::json;
+
+use common::{Pg, all_runs, lost_and_doubled};
+
+static PG: OnceLock<Pg> = OnceLock::new();
+
+fn now_ms() -> i64 {
+    system_clock()()
+}
+
+fn config(id: &str) -> SchedulerConfig {
+    let mut c = SchedulerConfig::new(id);
+    c.checkin_interval_ms = 300;
+    c.failure_grace_ms = 700;
+    c.idle_wait_ms = 100;
+    c.stop_timeout_ms = 10_000;
+    c
+}
+
+fn data(v: serde_json::Value) -> DataMap {
+    v.as_object().unwrap().clone()
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A stand-in for the `spark` kind: reports an application id and log location mid-run.
+#[derive(Debug)]
+struct ReportingKind;
+
+#[async_trait]
+impl JobKind for ReportingKind {
+    fn name(&self) -> &str {
+        "reporting"
+    }
+
+    async fn execute(&self, context: RunContext) -> Outcome {
+        let id = format!("app-{}", context.run_id);
+        if let Err(e) = context.reporter.report(Some(&id), Some("file:///tmp/log")).await {
+            return Outcome::failed(e.to_string());
+        }
+        Outcome { exit_code: Some(0), ..Outcome::succeeded() }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_driver_runs_kinds_and_records_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = consort_store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+    let mut kinds = Kinds::builtin();
+    kinds.register(Arc::new(ReportingKind));
+    let sched = Scheduler::new(store, kinds, config("solo"));
+
+    let err = sched.create_job(&Job::new(JobKey::in_default_group("x").unwrap(), "spark"), &[]).await.unwrap_err();
+    assert!(matches!(err, SchedulerError::UnknownKind { .. }), "{err}");
+    let bad_data = Job::new(JobKey::in_default_group("x").unwrap(), "command").with_durable(true);
+    let err = sched.create_job(&bad_data, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("program"), "{err}");
+
+    let ok = Job::new(JobKey::in_default_group("ok").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sh", "args": ["-c", "test -n \"$CONSORT_RUN_ID\""]})));
+    let bad = Job::new(JobKey::in_default_group("bad").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sh", "args": ["-c", "echo boom >&2; exit 3"]})));
+    let rep = Job::new(JobKey::in_default_group("rep").unwrap(), "reporting").with_durable(true);
+    for job in [&ok, &bad, &rep] {
+        sched.create_job(job, &[]).await.unwrap();
+    }
+    sched.start().await.unwrap();
+    assert!(matches!(sched.start().await, Err(SchedulerError::Driver(_))));
+    for job in [&ok, &bad, &rep] {
+        sched.fire_now(job.key(), DataMap::new()).await.unwrap();
+    }
+    let final_state = |key: JobKey| {
+        let sched = sched.clone();
+        async move {
+            let status = sched.get_job(&key).await.unwrap().unwrap();
+            status.last_run_state.is_some_and(RunState::is_final)
+        }
+    };
+    for job in [&ok, &bad, &rep] {
+        wait_until("a run to end", || final_state(job.key().clone())).await;
+    }
+    assert_eq!(sched.get_job(ok.key()).await.unwrap().unwrap().last_run_state, Some(RunState::Succeeded));
+    assert_eq!(sched.get_job(bad.key()).await.unwrap().unwrap().last_run_state, Some(RunState::Failed));
+    let runs = sched.list_runs(&RunFilter { job: Some(bad.key().clone()), ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].exit_code, Some(3));
+    assert!(runs[0].error.as_deref().unwrap().contains("boom"), "{:?}", runs[0].error);
+    let runs = sched.list_runs(&RunFilter { job: Some(rep.key().clone()), ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].application_id, Some(format!("app-{}", runs[0].id)));
+    assert_eq!(runs[0].log_location.as_deref(), Some("file:///tmp/log"));
+    assert_eq!(runs[0].trigger.group(), consort_scheduler::MANUAL_GROUP);
+
+    // A cron trigger every second fires repeatedly; pausing it stops it.
+    let every = Trigger::new(
+        TriggerKey::in_default_group("every-second").unwrap(),
+        ok.key().clone(),
+        Schedule::cron("* * * * * ?", "Europe/Rome").unwrap(),
+        now_ms(),
+    );
+    sched.create_trigger(&every).await.unwrap();
+    let runs_of = |key: TriggerKey| {
+        let sched = sched.clone();
+        async move { sched.list_runs(&RunFilter { trigger: Some(key), ..Default::default() }).await.unwrap().len() }
+    };
+    wait_until("two cron fires", || async { runs_of(every.key().clone()).await >= 2 }).await;
+    sched.pause(&Selector::Trigger(every.key().clone())).await.unwrap();
+    assert_eq!(sched.get_trigger(every.key()).await.unwrap().unwrap().state, TriggerState::Paused);
+    assert_eq!(sched.instances().await.unwrap().len(), 1);
+    sched.stop().await.unwrap();
+    assert!(!sched.is_running().await);
+    assert!(sched.instances().await.unwrap().is_empty(), "left the cluster");
+}
+
+/// One noop job with `count` simple triggers firing `repeats + 1` times, `interval_ms` apart,
+/// from `start`; misfire policy ignore, so every scheduled fire must happen exactly once.
+async fn trigger_set(
+    sched: &Scheduler,
+    count: usize,
+    repeats: u32,
+    interval_ms: i64,
+    start: i64,
+) -> HashMap<String, Vec<i64>> {
+    let job = Job::new(JobKey::in_default_group("load").unwrap(), "noop").with_durable(true);
+    let triggers: Vec<Trigger> = (0..count)
+        .map(|i| {
+            Trigger::new(
+                TriggerKey::new("load", format!("t{i:05}")).unwrap(),
+                job.key().clone(),
+                Schedule::simple(Some(repeats), interval_ms).unwrap(),
+                start + (i as i64 % 7),
+            )
+            .with_misfire(MisfireInstruction::Ignore)
+        })
+        .collect();
+    sched.create_job(&job, &triggers).await.unwrap();
+    triggers
+        .iter()
+        .map(|t| {
+            let times = (0..=i64::from(repeats)).map(|k| t.start_ms() + k * interval_ms).collect();
+            (t.key().name().to_string(), times)
+        })
+        .collect()
+}
+
+async fn settled(store: &dyn Store, expected: usize) -> bool {
+    let runs = all_runs(store).await;
+    runs.len() >= expected && runs.iter().all(|r| r.state.is_final())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_fire_each_trigger_exactly_once() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let mut scheds = vec![];
+    for i in 0..3 {
+        let store = consort_store::open(&url).await.unwrap();
+        scheds.push(Scheduler::new(store, Kinds::builtin(), config(&format!("node-{i}"))));
+    }
+    let expected = trigger_set(&scheds[0], 300, 9, 250, now_ms() + 500).await;
+    for s in &scheds {
+        s.start().await.unwrap();
+    }
+    let store = scheds[0].store().clone();
+    wait_until("3000 runs to end", || settled(store.as_ref(), 3000)).await;
+    for s in &scheds {
+        s.stop().await.unwrap();
+    }
+    let runs = all_runs(store.as_ref()).await;
+    assert_eq!(lost_and_doubled(&expected, &runs), (0, 0));
+    assert!(runs.iter().all(|r| r.state == RunState::Succeeded));
+    let per_instance: HashSet<&str> = runs.iter().map(|r| r.instance.as_str()).collect();
+    eprintln!("fires per instance: {:?}", scheds.iter().map(|s| s.stats().fired).collect::<Vec<_>>());
+    assert!(!per_instance.is_empty());
+}
+
+/// Entry point of the child process killed by `kill_9_mid_fire_then_the_others_recover`;
+/// does nothing in a normal test run.
+#[test]
+fn cluster_node_entry() {
+    let Ok(url) = std::env::var("CONSORT_TEST_NODE_URL") else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = consort_store::open(&url).await.unwrap();
+        let mut cfg = config("doomed");
+        cfg.acquire_ahead_ms = 30_000;
+        let sched = Scheduler::new(store, Kinds::builtin(), cfg);
+        sched.start().await.unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_fire_then_the_others_recover() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let store = consort_store::open(&url).await.unwrap();
+    let admin = Scheduler::new(store.clone(), Kinds::builtin(), config("admin"));
+    let slow = Job::new(JobKey::in_default_group("slow").unwrap(), "command")
+        .with_requests_recovery(true)
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["2"]})));
+    let quick = Job::new(JobKey::in_default_group("quick").unwrap(), "noop");
+    let start = now_ms();
+    let once = |group: &str, i: usize, job: &Job, at: i64| {
+        Trigger::new(TriggerKey::new(group, format!("{group}{i}")).unwrap(), job.key().clone(), Schedule::once(), at)
+    };
+    let slow_triggers: Vec<Trigger> = (0..10).map(|i| once("slow", i, &slow, start + 300)).collect();
+    let quick_triggers: Vec<Trigger> = (0..10).map(|i| once("quick", i, &quick, start + 10_000)).collect();
+    admin.create_job(&slow, &slow_triggers).await.unwrap();
+    admin.create_job(&quick, &quick_triggers).await.unwrap();
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["cluster_node_entry", "--exact", "--nocapture", "--test-threads", "1"])
+        .env("CONSORT_TEST_NODE_URL", &url)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let s = store.clone();
+    wait_until("the doomed instance to run 10 slow jobs and hold 10 quick triggers", || {
+        let s = s.clone();
+        async move {
+            let executing =
+                s.list_runs(&RunFilter { state: Some(RunState::Executing), ..Default::default() }).await.unwrap();
+            let acquired = s
+                .list_triggers(Some("quick"), None)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|t| t.state == TriggerState::Acquired && t.instance.as_deref() == Some("doomed"))
+                .count();
+            executing.len() == 10 && acquired == 10
+        }
+    })
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let others: Vec<Scheduler> =
+        ["a", "b"].iter().map(|id| Scheduler::new(store.clone(), Kinds::builtin(), config(id))).collect();
+    for o in &others {
+        o.start().await.unwrap();
+    }
+    wait_until("recovery runs and the released triggers to finish", || settled(store.as_ref(), 30)).await;
+    for o in &others {
+        o.stop().await.unwrap();
+    }
+
+    let runs = all_runs(store.as_ref()).await;
+    let abandoned: Vec<_> = runs.iter().filter(|r| r.state == RunState::Abandoned).collect();
+    assert_eq!(abandoned.len(), 10);
+    assert!(abandoned.iter().all(|r| r.instance == "doomed" && r.job.name() == "slow"));
+    for a in &abandoned {
+        let refires: Vec<_> = runs.iter().filter(|r| r.recovers_run == Some(a.id)).collect();
+        assert_eq!(refires.len(), 1, "run {} re-fired {} times", a.id, refires.len());
+        assert_eq!(refires[0].state, RunState::Succeeded);
+        assert_ne!(refires[0].instance, "doomed");
+        assert_eq!(refires[0].scheduled_ms, a.scheduled_ms);
+    }
+    let expected: HashMap<String, Vec<i64>> =
+        quick_triggers.iter().chain(&slow_triggers).map(|t| (t.key().name().to_string(), vec![t.start_ms()])).collect();
+    assert_eq!(lost_and_doubled(&expected, &runs), (0, 0));
+    assert!(runs.iter().filter(|r| r.job.name() == "quick").all(|r| r.instance != "doomed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_load() {
+    let pg = Pg::start();
+    let url = pg.fresh_db().await;
+    let mut scheds = vec![];
+    for i in 0..3 {
+        let store = consort_store::open(&url).await.unwrap();
+        scheds.push(Scheduler::new(store, Kinds::builtin(), config(&format!("node-{i}"))));
+    }
+    let expected = trigger_set(&scheds[0], 100, 39, 100, now_ms() + 500).await;
+    for s in &scheds {
+        s.start().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pg = tokio::task::spawn_blocking(move || {
+        let mut pg = pg;
+        pg.restart();
+        pg
+    })
+    .await
+    .unwrap();
+    let restarted_at = now_ms();
+    let store = scheds[0].store().clone();
+    wait_until("4000 runs to end", || settled(store.as_ref(), 4000)).await;
+    for s in &scheds {
+        s.stop().await.unwrap();
+    }
+    let runs = all_runs(store.as_ref()).await;
+    assert_eq!(lost_and_doubled(&expected, &runs), (0, 0));
+    let failed: u64 = scheds.iter().map(|s| s.stats().failed_cycles).sum();
+    assert!(failed > 0, "the restart went unnoticed");
+    assert!(runs.iter().any(|r| r.fired_ms > restarted_at), "the instances carried on");
+    drop(pg);
+}

@@ -36,6 +36,82 @@ pub struct Config {
     pub log_level: String,
     /// Log output format.
     pub log_format: LogFormat,
+    /// Artifact storage settings (no secrets: those come from the environment).
+    pub storage: StorageSettings,
+}
+
+/// `[storage]`: where job artifacts are read from. Plain values, mapped onto the
+/// storage crate's configuration by the binary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `[storage.s3]`.
+    #[serde(default)]
+    pub s3: S3Settings,
+    /// `[storage.azure]`.
+    #[serde(default)]
+    pub azure: AzureSettings,
+    /// `[storage.hdfs]`.
+    #[serde(default)]
+    pub hdfs: HdfsSettings,
+}
+
+/// `[storage.s3]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Endpoint of an S3-compatible server.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Virtual-host-style bucket addressing.
+    #[serde(default)]
+    pub virtual_host_style: bool,
+}
+
+/// `[storage.azure]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSettings {
+    /// Storage account.
+    pub account_name: Option<String>,
+    /// Blob endpoint.
+    pub endpoint: Option<String>,
+}
+
+/// `[storage.hdfs]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HdfsSettings {
+    /// Simple-auth user.
+    pub user: Option<String>,
+    /// Hadoop configuration directory.
+    pub config_dir: Option<PathBuf>,
+    /// HA nameservices.
+    #[serde(default)]
+    pub nameservices: Vec<NameserviceSettings>,
+}
+
+/// One `[[storage.hdfs.nameservices]]` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameserviceSettings {
+    /// Logical name, the URI authority.
+    pub name: String,
+    /// NameNodes in the order to try them.
+    pub namenodes: Vec<NameNodeSettings>,
+}
+
+/// One NameNode of a nameservice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameNodeSettings {
+    /// Id within the nameservice, e.g. `nn1`.
+    pub name: String,
+    /// RPC `host:port`.
+    pub rpc: Option<String>,
+    /// HTTP `host:port`.
+    pub http: Option<String>,
 }
 
 /// How log lines are written.
@@ -133,6 +209,8 @@ struct FileConfig {
     server: ServerSection,
     #[serde(default)]
     log: LogSection,
+    #[serde(default)]
+    storage: StorageSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +246,7 @@ impl Config {
             None => (String::new(), FileConfig::default()),
         };
         let env = |name: &'static str| {
+            // Storage variables keep their usual names (AZURE_*, HADOOP_*); the rest are CONSORT_*.
             sources
                 .env
                 .iter()
@@ -231,7 +310,28 @@ impl Config {
             None => LogFormat::Text,
         };
 
-        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format })
+        let mut storage = file.storage;
+        if let Some(g) = env("CONSORT_S3_ENDPOINT") {
+            storage.s3.endpoint = Some(g.value);
+        }
+        if let Some(g) = env("AZURE_STORAGE_ACCOUNT") {
+            storage.azure.account_name = Some(g.value);
+        }
+        if let Some(g) = env("HADOOP_CONF_DIR") {
+            storage.hdfs.config_dir = Some(PathBuf::from(g.value));
+        }
+        for ns in &storage.hdfs.nameservices {
+            if ns.namenodes.is_empty() || ns.namenodes.iter().any(|nn| nn.rpc.is_none() && nn.http.is_none()) {
+                return Err(ConfigError::Invalid {
+                    option: "storage.hdfs.nameservices",
+                    value: ns.name.clone(),
+                    origin: Origin::File(path.clone()),
+                    problem: "every NameNode needs an rpc or http address, e.g. { name = \"nn1\", rpc = \"nn1:8020\", http = \"nn1:9870\" }".into(),
+                });
+            }
+        }
+
+        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage })
     }
 }
 
@@ -269,6 +369,22 @@ mod tests {
     fn reference_file_parses_to_the_defaults() {
         let from_reference = Config::resolve(&file(REFERENCE)).unwrap();
         assert_eq!(from_reference, Config::resolve(&Sources::default()).unwrap());
+    }
+
+    #[test]
+    fn storage_section_and_its_environment() {
+        let mut s = file(
+            "[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\n[[storage.hdfs.nameservices]]\nname = \"ns1\"\nnamenodes = [{ name = \"nn1\", rpc = \"h:8020\" }]\n",
+        );
+        let c = Config::resolve(&s).unwrap();
+        assert_eq!(c.storage.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(c.storage.hdfs.nameservices[0].namenodes[0].rpc.as_deref(), Some("h:8020"));
+        s.env.push(("CONSORT_S3_ENDPOINT".into(), "http://127.0.0.1:9999".into()));
+        assert_eq!(Config::resolve(&s).unwrap().storage.s3.endpoint.as_deref(), Some("http://127.0.0.1:9999"));
+
+        let err =
+            Config::resolve(&file("[[storage.hdfs.nameservices]]\nname = \"ns1\"\nnamenodes = []\n")).unwrap_err();
+        assert!(err.to_string().contains("storage.hdfs.nameservices") && err.to_string().contains("rpc"), "{err}");
     }
 
     #[test]

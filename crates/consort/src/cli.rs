@@ -25,6 +25,9 @@ pub enum Command {
     /// Work with Quartz cron expressions: next fire times, explanations, batch evaluation.
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Check job artifacts where they are stored (HDFS, S3, Azure Blob, local files).
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
     /// Show the effective configuration or the commented reference file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -82,6 +85,27 @@ pub enum CronCommand {
     /// print `ERR`, `NONE`, or up to 5 comma-separated fire times (epoch seconds),
     /// exactly as Quartz 2.5.2 would answer.
     Eval,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCommand {
+    /// Prove that a jar exists, is a jar, and (with --class) holds that class with
+    /// `public static void main(String[])`; or that a Python entry point exists.
+    /// Reads only the jar's zip directory and the one class file, whatever the jar's size.
+    /// Exits 0 only when the check passes.
+    ///
+    /// Examples:
+    ///   consort artifact check hdfs://ns1/jobs/etl.jar --class com.example.Etl
+    ///   consort artifact check s3://bucket/jobs/report.py
+    Check {
+        /// The artifact: file://, hdfs://, webhdfs://, s3://, az:// or abfs:// URI.
+        uri: String,
+        /// Main class, with dots or slashes (com.example.Etl or com/example/Etl).
+        #[arg(long, value_name = "NAME")]
+        class: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

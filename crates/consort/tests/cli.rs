@@ -147,3 +147,56 @@ fn serve_listens_answers_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// Builds a jar with `javac` and `jar` from the JDK: `demo.Main` has a main method, `demo.NoMain` does not.
+fn build_jar(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("src/demo");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("Main.java"),
+        "package demo;\npublic class Main { public static void main(String[] a) {} }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("NoMain.java"),
+        "package demo;\npublic class NoMain { public static void run(String[] a) {} }\n",
+    )
+    .unwrap();
+    let classes = dir.join("classes");
+    let ok = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(src.join("Main.java"))
+        .arg(src.join("NoMain.java"))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "javac");
+    let jar = dir.join("app.jar");
+    let ok = Command::new("jar").arg("cf").arg(&jar).arg("-C").arg(&classes).arg(".").status().unwrap();
+    assert!(ok.success(), "jar");
+    jar
+}
+
+#[test]
+fn artifact_check_passes_only_for_a_real_main_class() {
+    let dir = std::env::temp_dir().join(format!("consort-cli-artifact-{}", std::process::id()));
+    let jar = build_jar(&dir);
+    let uri = format!("file://{}", jar.display());
+
+    let out = consort().args(["artifact", "check", &uri, "--class", "demo/Main"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("demo.Main") && text.contains("public static void main") && text.contains("bytes"), "{text}");
+
+    for (class, says) in [("demo.NoMain", "no `public static void main"), ("demo.Mian", "did you mean demo.Main")] {
+        let out = consort().args(["artifact", "check", &uri, "--class", class]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{class}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(says), "{class}: {err}");
+    }
+    let missing = format!("file://{}/missing.jar", dir.display());
+    let out = consort().args(["artifact", "check", &missing, "--class", "demo.Main"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("does not exist"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+mod artifact;
 mod config;
 mod cron;
 mod serve;
@@ -13,6 +14,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Cron(command) => cron::run(command),
+        Command::Artifact(command) => artifact::run(command),
         Command::Config(command) => config::run(command),
     }
 }

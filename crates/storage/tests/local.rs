@@ -203,3 +203,27 @@ async fn listing_and_reading_local_files() {
     let listed = f.storage.list(&format!("file://{}/", f.dir.path().display())).await.unwrap();
     assert!(listed.iter().any(|e| e.uri.ends_with("/a.txt") && e.len == Some(11)), "{listed:?}");
 }
+
+#[tokio::test]
+async fn bytes_read_do_not_grow_with_the_jar() {
+    let f = Fixture::new().await;
+    let mut read = Vec::new();
+    for filler in [1u64 << 20, 4 << 20, 16 << 20] {
+        let uri = f.put(&format!("big{filler}.jar"), &build_jar(JarSpec { filler, ..JarSpec::default() }));
+        let report = check(&uri, "com.example.App").await.unwrap();
+        read.push((report.bytes_read, report.reads));
+    }
+    assert!(read.windows(2).all(|w| w[0] == w[1]), "{read:?}");
+    assert!(read[0].0 < 32 << 10, "{read:?}");
+}
+
+#[tokio::test]
+async fn long_comment_and_large_directory_take_extra_reads() {
+    let f = Fixture::new().await;
+    let uri = f.put("comment.jar", &build_jar(JarSpec { comment_len: 40_000, ..JarSpec::default() }));
+    let report = check(&uri, "com.example.App").await.unwrap();
+    assert_eq!(report.reads, 3, "{report}");
+    let uri = f.put("many.jar", &build_jar(JarSpec { extra_entries: 3000, filler: 1 << 20, ..JarSpec::default() }));
+    let report = check(&uri, "com.example.jobs.deep.nested.Etl").await.unwrap();
+    assert_eq!((report.entries, report.reads), (3002 + support::classes().len() as u64, 3), "{report}");
+}

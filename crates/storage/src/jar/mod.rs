@@ -19,6 +19,9 @@ pub use zip::Compression;
 const MAX_CLASS_BYTES: usize = 64 << 20;
 /// The largest central directory the check will read (about a million entries).
 const MAX_DIRECTORY_BYTES: u64 = 256 << 20;
+/// Bytes read at the end of the file first: enough for the end record of a jar without a long
+/// comment, and for the central directory of a jar of a few hundred entries.
+const FIRST_TAIL: u64 = 16 << 10;
 /// Bytes read past a local header's fixed part in the same request, to cover its name and extra
 /// field and so save a round trip.
 const LOCAL_HEADER_SLACK: u64 = 512;
@@ -211,6 +214,14 @@ fn other_mains_text(other: &[String]) -> String {
     if other.is_empty() { String::new() } else { format!(" (found only {})", other.join(", ")) }
 }
 
+/// Joins two byte runs.
+fn concat(head: bytes::Bytes, rest: &[u8]) -> bytes::Bytes {
+    let mut v = Vec::with_capacity(head.len() + rest.len());
+    v.extend_from_slice(&head);
+    v.extend_from_slice(rest);
+    v.into()
+}
+
 /// Reads through `storage` while counting what it reads.
 struct Meter<'a> {
     storage: &'a Storage,
@@ -246,10 +257,21 @@ pub async fn check_jar(storage: &Storage, uri: &str, class: Option<&str>) -> Res
         zip::ZipError::Corrupt(r) => corrupt(r),
     };
 
-    // 1. The tail: end record (and usually the whole central directory of a small jar).
-    let tail_start = size.saturating_sub(zip::MAX_TAIL);
-    let tail = m.read(tail_start, size).await?;
-    let end = zip::parse_end_record(&tail, size).map_err(zip_err)?;
+    // 1. The tail: end record (and usually the whole central directory of a small jar). Most jars
+    //    have no archive comment, so a short tail holds the end record; a long comment costs one
+    //    more read for the rest of the 64 KiB the record may hide in.
+    let mut tail_start = size.saturating_sub(FIRST_TAIL);
+    let mut tail = m.read(tail_start, size).await?;
+    let end = match zip::parse_end_record(&tail, size) {
+        Ok(end) => end,
+        Err(zip::ZipError::NotAZip(_)) if tail_start > 0 && size - tail_start < zip::MAX_TAIL => {
+            let start = size.saturating_sub(zip::MAX_TAIL);
+            tail = concat(m.read(start, tail_start).await?, &tail);
+            tail_start = start;
+            zip::parse_end_record(&tail, size).map_err(zip_err)?
+        }
+        Err(e) => return Err(zip_err(e)),
+    };
     let from_tail = |start: u64, len: u64| -> Option<&[u8]> {
         let s = start.checked_sub(tail_start)? as usize;
         tail.get(s..s.checked_add(len as usize)?)
@@ -284,9 +306,21 @@ pub async fn check_jar(storage: &Storage, uri: &str, class: Option<&str>) -> Res
     }
 
     // 3. The central directory.
+    let cd_end = dir.start.checked_add(dir.size).filter(|&e| e <= size).ok_or_else(|| {
+        corrupt(format!(
+            "its central directory ({} bytes at byte {}) runs past the end of the file",
+            dir.size, dir.start
+        ))
+    })?;
     let cd = match from_tail(dir.start, dir.size) {
         Some(b) => bytes::Bytes::copy_from_slice(b),
-        None => m.read(dir.start, dir.start + dir.size).await?,
+        // The directory straddles the tail: fetch only the part before it.
+        None if dir.start < tail_start && cd_end > tail_start => {
+            let head = m.read(dir.start, tail_start).await?;
+            let rest = from_tail(tail_start, cd_end - tail_start).unwrap_or_default();
+            concat(head, rest)
+        }
+        None => m.read(dir.start, cd_end).await?,
     };
     let entries = zip::parse_central_directory(&cd).map_err(zip_err)?;
     let mut report = JarReport {

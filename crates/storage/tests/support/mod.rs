@@ -442,6 +442,8 @@ pub struct JarSpec {
     pub filler: u64,
     /// Extra small entries, to grow the central directory.
     pub extra_entries: usize,
+    /// Length of an archive comment after the end record.
+    pub comment_len: usize,
 }
 
 /// A jar holding the compiled test classes, built as the spec says.
@@ -482,6 +484,9 @@ pub fn build_jar(spec: JarSpec) -> Vec<u8> {
     }
     if spec.zip64 {
         w.set_zip64_comment(Some(""));
+    }
+    if spec.comment_len > 0 {
+        w.set_raw_comment(vec![b'c'; spec.comment_len].into_boxed_slice());
     }
     w.finish().unwrap().into_inner()
 }

@@ -1,0 +1,212 @@
+//! The lifecycle every backend implements: submit → id, status, logs, kill.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::spec::{AppSpec, SpecError};
+
+/// Which engine runs the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// `spark-submit --master local[N]` on this machine.
+    Local,
+    /// A standalone cluster's REST submission server (port 6066).
+    Standalone,
+    /// Hadoop YARN.
+    Yarn,
+    /// Apache Livy's `/batches`.
+    Livy,
+    /// A `SparkApplication` for the Kubernetes Spark Operator.
+    Kubernetes,
+}
+
+impl BackendKind {
+    /// The name used in configuration and descriptors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Standalone => "standalone",
+            BackendKind::Yarn => "yarn",
+            BackendKind::Livy => "livy",
+            BackendKind::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an application is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AppState {
+    /// Accepted, not running yet.
+    Submitted,
+    /// Running.
+    Running,
+    /// Ended successfully.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Stopped by a kill.
+    Killed,
+    /// The backend cannot tell.
+    Unknown,
+}
+
+impl AppState {
+    /// Whether the application has ended (no further change will come).
+    pub fn is_final(self) -> bool {
+        matches!(self, AppState::Succeeded | AppState::Failed | AppState::Killed)
+    }
+
+    /// Upper-case name, as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppState::Submitted => "SUBMITTED",
+            AppState::Running => "RUNNING",
+            AppState::Succeeded => "SUCCEEDED",
+            AppState::Failed => "FAILED",
+            AppState::Killed => "KILLED",
+            AppState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl fmt::Display for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A submitted application, as the backend knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submission {
+    /// The backend that runs it.
+    pub backend: BackendKind,
+    /// The backend's id for it (driver id, batch id, …); what `status`, `logs` and `kill` take.
+    pub id: String,
+}
+
+/// An application's state as last seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppStatus {
+    /// The state.
+    pub state: AppState,
+    /// Spark's own application id (`local-…`, `app-…`, `application_…`), once known.
+    pub app_id: Option<String>,
+    /// The driver's exit code, where the backend reports one.
+    pub exit_code: Option<i32>,
+    /// Why it failed, or other detail from the backend.
+    pub message: Option<String>,
+}
+
+/// Why a backend could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SparkError {
+    /// The application description is invalid.
+    #[error("invalid Spark application: {0}")]
+    Spec(#[from] SpecError),
+    /// The backend cannot be reached; retrying later may work.
+    #[error(
+        "{backend} backend at {address} is unavailable: {message}; check that it is running and reachable, then retry"
+    )]
+    Unavailable {
+        /// Which backend.
+        backend: BackendKind,
+        /// Where we tried to reach it.
+        address: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The backend refused the request.
+    #[error("{backend} backend refused the request: {message}")]
+    Rejected {
+        /// Which backend.
+        backend: BackendKind,
+        /// The backend's explanation.
+        message: String,
+    },
+    /// No application with this id.
+    #[error("{backend} backend has no application `{id}`; list runs to find the right id")]
+    NotFound {
+        /// Which backend.
+        backend: BackendKind,
+        /// The id asked for.
+        id: String,
+    },
+    /// The application did not finish in time.
+    #[error("{backend} application `{id}` did not finish within {waited:?}")]
+    Timeout {
+        /// Which backend.
+        backend: BackendKind,
+        /// The application.
+        id: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A local file or process operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl SparkError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SparkError::Unavailable { .. })
+    }
+}
+
+/// One Spark engine. Each backend is one implementation.
+#[async_trait]
+pub trait Launcher: Send + Sync + fmt::Debug {
+    /// Which engine this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Where it is (for messages): a URL, a master string.
+    fn address(&self) -> String;
+
+    /// Whether the backend can take work now.
+    async fn health(&self) -> Result<(), SparkError>;
+
+    /// Starts the application; returns once the backend has accepted it.
+    async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError>;
+
+    /// The application's current state.
+    async fn status(&self, id: &str) -> Result<AppStatus, SparkError>;
+
+    /// The end of the driver's log, at most `max_bytes`.
+    async fn logs(&self, id: &str, max_bytes: usize) -> Result<String, SparkError>;
+
+    /// Stops the application.
+    async fn kill(&self, id: &str) -> Result<(), SparkError>;
+}
+
+/// Polls `status` every `every` until the application ends, or `timeout` passes.
+pub async fn wait_until_final(
+    launcher: &dyn Launcher,
+    id: &str,
+    every: Duration,
+    timeout: Duration,
+) -> Result<AppStatus, SparkError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let status = launcher.status(id).await?;
+        if status.state.is_final() {
+            return Ok(status);
+        }
+        if started.elapsed() >= timeout {
+            return Err(SparkError::Timeout { backend: launcher.kind(), id: id.to_string(), waited: timeout });
+        }
+        tokio::time::sleep(every).await;
+    }
+}

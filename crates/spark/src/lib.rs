@@ -1,0 +1,21 @@
+//! Spark applications behind one lifecycle: submit → id, status (with Spark's
+//! application id), a log tail, kill.
+//!
+//! [`AppSpec`] describes an application once; [`spark_submit_args`] is the one
+//! place its fields become a `spark-submit` command line, and each backend
+//! implements [`Launcher`]. Backends: [`LocalLauncher`] (`spark-submit --master
+//! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
+
+mod app_id;
+mod launcher;
+mod local;
+mod spec;
+mod standalone;
+mod submit;
+
+pub use app_id::find_app_id;
+pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
+pub use local::{LocalConfig, LocalLauncher};
+pub use spec::{AppResource, AppSpec, SpecError};
+pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};
+pub use submit::spark_submit_args;

@@ -1,0 +1,279 @@
+//! The `standalone` backend: a Spark standalone master's REST submission server
+//! (`/v1/submissions/create|status|kill`, usually port 6066), cluster deploy mode.
+//!
+//! The server answers most failures with HTTP 200 and `"success": false`; those
+//! become [`SparkError::Rejected`] / [`SparkError::NotFound`] here, never a success.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
+use crate::spec::{AppResource, AppSpec};
+
+/// Where the cluster is.
+#[derive(Clone, Debug)]
+pub struct StandaloneConfig {
+    /// The REST server, e.g. `http://127.0.0.1:6066`.
+    pub rest_url: String,
+    /// The master URL drivers connect to, e.g. `spark://127.0.0.1:7077`.
+    pub master_url: String,
+    /// The Spark version we claim to be (`clientSparkVersion`).
+    pub spark_version: String,
+    /// Timeout of each REST call.
+    pub request_timeout: Duration,
+}
+
+/// The `standalone` backend.
+#[derive(Debug)]
+pub struct StandaloneLauncher {
+    config: StandaloneConfig,
+    http: reqwest::Client,
+}
+
+/// The body of `POST /v1/submissions/create` for `spec`.
+///
+/// Every field reaches Spark as a property: the typed fields become their
+/// `spark.*` names, then `spec.conf` is applied on top.
+pub fn create_request(spec: &AppSpec, master_url: &str, spark_version: &str) -> Value {
+    let mut props: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        props.insert(k.to_string(), v);
+    };
+    set("spark.app.name", spec.name.clone());
+    set("spark.master", master_url.to_string());
+    set("spark.submit.deployMode", "cluster".into());
+    set("spark.driver.supervise", "false".into());
+    let mut jars = vec![spec.resource.uri().to_string()];
+    if let AppResource::Python { .. } = spec.resource {
+        jars.clear();
+    }
+    jars.extend(spec.jars.iter().cloned());
+    if !jars.is_empty() {
+        set("spark.jars", jars.join(","));
+    }
+    if !spec.py_files.is_empty() {
+        set("spark.submit.pyFiles", spec.py_files.join(","));
+    }
+    if !spec.files.is_empty() {
+        set("spark.files", spec.files.join(","));
+    }
+    if !spec.packages.is_empty() {
+        set("spark.jars.packages", spec.packages.join(","));
+    }
+    if let Some(n) = spec.driver_cores {
+        set("spark.driver.cores", n.to_string());
+    }
+    if let Some(m) = &spec.driver_memory {
+        set("spark.driver.memory", m.clone());
+    }
+    if let Some(n) = spec.executor_cores {
+        set("spark.executor.cores", n.to_string());
+    }
+    if let Some(m) = &spec.executor_memory {
+        set("spark.executor.memory", m.clone());
+    }
+    if let Some(n) = spec.num_executors {
+        // Standalone has no executor count; cap the cores instead, as spark-submit does.
+        let per_executor = spec.executor_cores.unwrap_or(1);
+        set("spark.cores.max", (n * per_executor).to_string());
+        set("spark.executor.instances", n.to_string());
+    }
+    if let Some(q) = &spec.queue {
+        set("spark.yarn.queue", q.clone());
+    }
+    if let Some(level) = &spec.log_level {
+        set("spark.log.level", level.to_uppercase());
+    }
+    for (k, v) in &spec.conf {
+        set(k, v.clone());
+    }
+    let main_class = match &spec.resource {
+        AppResource::Jar { main_class, .. } => main_class.clone(),
+        AppResource::Python { .. } => "org.apache.spark.deploy.PythonRunner".to_string(),
+    };
+    json!({
+        "action": "CreateSubmissionRequest",
+        "appResource": spec.resource.uri(),
+        "mainClass": main_class,
+        "appArgs": spec.args,
+        "clientSparkVersion": spark_version,
+        "environmentVariables": {"SPARK_ENV_LOADED": "1"},
+        "sparkProperties": props,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RestResponse {
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    submission_id: Option<String>,
+    #[serde(default)]
+    driver_state: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn driver_state(state: &str) -> AppState {
+    match state {
+        "SUBMITTED" => AppState::Submitted,
+        "RUNNING" | "RELAUNCHING" => AppState::Running,
+        "FINISHED" => AppState::Succeeded,
+        "FAILED" | "ERROR" => AppState::Failed,
+        "KILLED" => AppState::Killed,
+        _ => AppState::Unknown,
+    }
+}
+
+impl StandaloneLauncher {
+    /// A client for the cluster in `config`.
+    pub fn new(config: StandaloneConfig) -> Result<Self, SparkError> {
+        let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(|e| {
+            SparkError::Unavailable {
+                backend: BackendKind::Standalone,
+                address: config.rest_url.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(StandaloneLauncher { config, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/submissions/{path}", self.config.rest_url.trim_end_matches('/'))
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> SparkError {
+        SparkError::Unavailable {
+            backend: BackendKind::Standalone,
+            address: self.config.rest_url.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<RestResponse, SparkError> {
+        let response = request.send().await.map_err(|e| self.unavailable(e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| self.unavailable(e))?;
+        let parsed: RestResponse = serde_json::from_str(&body).map_err(|_| {
+            self.unavailable(format!(
+                "HTTP {status} with a body that is not a Spark REST response: {}",
+                body.chars().take(200).collect::<String>()
+            ))
+        })?;
+        if !status.is_success() {
+            let message = parsed.message.unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(SparkError::Rejected { backend: BackendKind::Standalone, message: first_line(&message) });
+        }
+        Ok(parsed)
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[async_trait]
+impl Launcher for StandaloneLauncher {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Standalone
+    }
+
+    fn address(&self) -> String {
+        self.config.rest_url.clone()
+    }
+
+    async fn health(&self) -> Result<(), SparkError> {
+        self.call(self.http.get(self.url("readyz"))).await.map(|_| ())
+    }
+
+    async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
+        spec.validate()?;
+        let body = create_request(spec, &self.config.master_url, &self.config.spark_version);
+        let r = self.call(self.http.post(self.url("create")).json(&body)).await?;
+        match (r.success, r.submission_id) {
+            (Some(true), Some(id)) => Ok(Submission { backend: BackendKind::Standalone, id }),
+            _ => Err(SparkError::Rejected {
+                backend: BackendKind::Standalone,
+                message: r
+                    .message
+                    .map(|m| first_line(&m))
+                    .unwrap_or_else(|| "submission refused without a message".into()),
+            }),
+        }
+    }
+
+    async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
+        let r = self.call(self.http.get(self.url(&format!("status/{id}")))).await?;
+        match (r.success, r.driver_state) {
+            (Some(true), Some(state)) => {
+                let app_state = driver_state(&state);
+                let message = r.message.map(|m| first_line(&m)).or_else(|| {
+                    (app_state == AppState::Failed).then(|| {
+                        format!(
+                            "driver state {state}; the driver's stderr is in the worker's work directory under {id}"
+                        )
+                    })
+                });
+                Ok(AppStatus { state: app_state, app_id: None, exit_code: None, message })
+            }
+            _ => Err(SparkError::NotFound { backend: BackendKind::Standalone, id: id.to_string() }),
+        }
+    }
+
+    async fn logs(&self, id: &str, _max_bytes: usize) -> Result<String, SparkError> {
+        let status = self.status(id).await?;
+        Ok(format!(
+            "driver {id} is {}; the standalone REST API does not serve logs: read stdout/stderr in the worker's work directory under {id}/",
+            status.state
+        ))
+    }
+
+    async fn kill(&self, id: &str) -> Result<(), SparkError> {
+        let r = self.call(self.http.post(self.url(&format!("kill/{id}")))).await?;
+        if r.success == Some(true) {
+            return Ok(());
+        }
+        // Killing a finished driver is not an error; an unknown one is.
+        match self.status(id).await {
+            Ok(status) if status.state.is_final() => Ok(()),
+            Ok(_) => Err(SparkError::Rejected {
+                backend: BackendKind::Standalone,
+                message: r.message.unwrap_or_else(|| "kill refused".into()),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_becomes_a_spark_property() {
+        let mut spec = AppSpec::jar("etl", "file:/jobs/etl.jar", "com.example.Etl");
+        spec.args = vec!["10".into()];
+        spec.jars = vec!["file:/lib/x.jar".into()];
+        spec.driver_memory = Some("1g".into());
+        spec.executor_cores = Some(2);
+        spec.executor_memory = Some("2g".into());
+        spec.num_executors = Some(3);
+        spec.log_level = Some("warn".into());
+        spec.conf.insert("spark.executor.memory".into(), "3g".into());
+        let body = create_request(&spec, "spark://127.0.0.1:7077", "4.3.0");
+        let props = &body["sparkProperties"];
+        assert_eq!(body["mainClass"], "com.example.Etl");
+        assert_eq!(body["appArgs"], json!(["10"]));
+        assert_eq!(props["spark.jars"], "file:/jobs/etl.jar,file:/lib/x.jar");
+        assert_eq!(props["spark.driver.memory"], "1g");
+        assert_eq!(props["spark.cores.max"], "6");
+        assert_eq!(props["spark.log.level"], "WARN");
+        assert_eq!(props["spark.executor.memory"], "3g", "explicit conf wins");
+        assert_eq!(props["spark.submit.deployMode"], "cluster");
+    }
+}

@@ -1,0 +1,120 @@
+//! The `local` backend against a real Spark (the pyspark package installed by
+//! `scripts/setup.d/40-spark.sh`) running the example jobs of `examples/spark`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use consort_spark::{AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, wait_until_final};
+
+fn cache() -> PathBuf {
+    std::env::var_os("CONSORT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
+}
+
+/// SPARK_HOME and the venv's python, as installed by scripts/setup.
+fn spark() -> (PathBuf, PathBuf) {
+    let venv = cache().join("venvs/spark");
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .expect("pyspark venv missing: run scripts/setup (scripts/setup.d/40-spark.sh)")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .unwrap()
+        .path();
+    (lib.join("site-packages/pyspark"), venv.join("bin/python"))
+}
+
+fn examples() -> PathBuf {
+    let dir = cache().join("examples");
+    assert!(dir.join("consort-examples.jar").exists(), "example jar missing: run scripts/setup (41-spark-examples.sh)");
+    dir
+}
+
+fn launcher(work: &std::path::Path) -> LocalLauncher {
+    let (spark_home, python) = spark();
+    LocalLauncher::new(LocalConfig {
+        spark_home,
+        python: Some(python),
+        work_dir: work.to_path_buf(),
+        master: "local[1]".into(),
+    })
+}
+
+const WAIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(250);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jar_job_success_failure_and_python_job() {
+    let work = tempdir("local-lifecycle");
+    let spark = launcher(&work);
+    let jar = examples().join("consort-examples.jar");
+
+    let mut ok = AppSpec::jar("count-ok", jar.display().to_string(), "consort.examples.CountRange");
+    ok.args = vec!["1000".into(), "ok".into()];
+    ok.driver_memory = Some("512m".into());
+    ok.log_level = Some("WARN".into());
+    let mut fail = ok.clone();
+    fail.name = "count-fail".into();
+    fail.args = vec!["10".into(), "fail".into()];
+    let mut py = AppSpec::python("count-py", examples().join("count_range.py").display().to_string());
+    py.args = vec!["42".into()];
+
+    // Run the three side by side: each driver is a JVM of its own.
+    let a = spark.submit(&ok).await.unwrap();
+    let b = spark.submit(&fail).await.unwrap();
+    let c = spark.submit(&py).await.unwrap();
+
+    let done = wait_until_final(&spark, &a.id, POLL, WAIT).await.unwrap();
+    assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{}", spark.logs(&a.id, 4000).await.unwrap());
+    assert_eq!(done.exit_code, Some(0));
+    let app_id = done.app_id.expect("the application id is learnt from the event log");
+    assert!(app_id.starts_with("local-"), "{app_id}");
+    let logs = spark.logs(&a.id, 1 << 20).await.unwrap();
+    assert!(logs.contains("COUNT=1000") && logs.contains(&format!("APP_ID={app_id}")), "{logs}");
+
+    let failed = wait_until_final(&spark, &b.id, POLL, WAIT).await.unwrap();
+    assert_eq!(failed.state, AppState::Failed, "{failed:?}");
+    assert_ne!(failed.exit_code, Some(0));
+    assert!(spark.logs(&b.id, 1 << 20).await.unwrap().contains("failing on purpose"));
+
+    let python = wait_until_final(&spark, &c.id, POLL, WAIT).await.unwrap();
+    assert_eq!(python.state, AppState::Succeeded, "{python:?}\n{}", spark.logs(&c.id, 4000).await.unwrap());
+    assert!(spark.logs(&c.id, 1 << 20).await.unwrap().contains("COUNT=42"));
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_reattach_after_a_restart() {
+    let work = tempdir("local-kill");
+    let jar = examples().join("consort-examples.jar");
+    let mut long = AppSpec::jar("count-long", jar.display().to_string(), "consort.examples.CountRange");
+    long.args = vec!["10".into(), "ok".into(), "600000".into()];
+    let id = {
+        let first = launcher(&work);
+        first.submit(&long).await.unwrap().id
+    };
+    // A new launcher on the same work directory (a restarted server) sees the same run.
+    let second = launcher(&work);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = second.status(&id).await.unwrap();
+        assert!(!status.state.is_final(), "{status:?}");
+        if status.state == AppState::Running {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never reached RUNNING");
+        tokio::time::sleep(POLL).await;
+    }
+    second.kill(&id).await.unwrap();
+    let killed = wait_until_final(&second, &id, POLL, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(killed.state, AppState::Killed, "{killed:?}");
+    assert!(second.status("run-does-not-exist").await.is_err());
+    assert!(second.status("../etc").await.is_err());
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("consort-spark-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

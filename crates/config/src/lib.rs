@@ -38,6 +38,36 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Artifact storage settings (no secrets: those come from the environment).
     pub storage: StorageSettings,
+    /// Scheduler settings.
+    pub scheduler: SchedulerSettings,
+}
+
+/// `[scheduler]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSettings {
+    /// `sqlite://PATH` or `postgres://…`; `None` means SQLite in the data directory.
+    pub store_url: Option<String>,
+    /// Instance id; `None` means host name and pid, chosen by the binary.
+    pub instance_id: Option<String>,
+    /// Misfire threshold, ms.
+    pub misfire_threshold_ms: i64,
+    /// Check-in interval, ms.
+    pub checkin_interval_ms: i64,
+    /// Most concurrent runs on this instance.
+    pub max_running: usize,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            store_url: None,
+            instance_id: None,
+            misfire_threshold_ms: 60_000,
+            checkin_interval_ms: 7_500,
+            max_running: 256,
+        }
+    }
 }
 
 /// `[storage]`: where job artifacts are read from. Plain values, mapped onto the
@@ -211,6 +241,8 @@ struct FileConfig {
     log: LogSection,
     #[serde(default)]
     storage: StorageSettings,
+    #[serde(default)]
+    scheduler: SchedulerSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,7 +363,47 @@ impl Config {
             }
         }
 
-        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage })
+        let mut scheduler = file.scheduler;
+        if let Some(g) = env("CONSORT_STORE_URL") {
+            scheduler.store_url = Some(g.value);
+        }
+        if let Some(g) = env("CONSORT_INSTANCE_ID") {
+            scheduler.instance_id = Some(g.value);
+        }
+        if let Some(url) = &scheduler.store_url
+            && !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                option: "scheduler.store_url",
+                // Never echo a URL that may hold a password.
+                value: url.split('@').next_back().unwrap_or_default().to_string(),
+                origin: Origin::Env("CONSORT_STORE_URL"),
+                problem: "use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE".into(),
+            });
+        }
+        for (option, value) in [
+            ("scheduler.misfire_threshold_ms", scheduler.misfire_threshold_ms),
+            ("scheduler.checkin_interval_ms", scheduler.checkin_interval_ms),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::Invalid {
+                    option,
+                    value: value.to_string(),
+                    origin: Origin::File(path.clone()),
+                    problem: "must be a positive number of milliseconds".into(),
+                });
+            }
+        }
+        if scheduler.max_running == 0 {
+            return Err(ConfigError::Invalid {
+                option: "scheduler.max_running",
+                value: "0".into(),
+                origin: Origin::File(path.clone()),
+                problem: "must be at least 1".into(),
+            });
+        }
+
+        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage, scheduler })
     }
 }
 
@@ -369,6 +441,21 @@ mod tests {
     fn reference_file_parses_to_the_defaults() {
         let from_reference = Config::resolve(&file(REFERENCE)).unwrap();
         assert_eq!(from_reference, Config::resolve(&Sources::default()).unwrap());
+    }
+
+    #[test]
+    fn scheduler_section_validates_and_hides_passwords() {
+        let c = Config::resolve(&file("[scheduler]\nmax_running = 4\n")).unwrap();
+        assert_eq!((c.scheduler.max_running, c.scheduler.misfire_threshold_ms), (4, 60_000));
+        let mut s = Sources::default();
+        s.env.push(("CONSORT_STORE_URL".into(), "mysql://root:hunter2@db/consort".into()));
+        let err = Config::resolve(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("scheduler.store_url") && err.contains("postgres://") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = Config::resolve(&file("[scheduler]\ncheckin_interval_ms = 0\n")).unwrap_err().to_string();
+        assert!(err.contains("checkin_interval_ms"), "{err}");
     }
 
     #[test]

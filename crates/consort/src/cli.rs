@@ -25,6 +25,12 @@ pub enum Command {
     /// Work with Quartz cron expressions: next fire times, explanations, batch evaluation.
     #[command(subcommand)]
     Cron(CronCommand),
+    /// Scheduled jobs on a running server: list, show, create/replace, delete, fire, pause, resume.
+    Jobs(RemoteArgs<JobsCommand>),
+    /// Triggers on a running server: list, show, delete, pause, resume.
+    Triggers(RemoteArgs<TriggersCommand>),
+    /// Run history on a running server.
+    Runs(RemoteArgs<RunsCommand>),
     /// Check job artifacts where they are stored (HDFS, S3, Azure Blob, local files).
     #[command(subcommand)]
     Artifact(ArtifactCommand),
@@ -85,6 +91,104 @@ pub enum CronCommand {
     /// print `ERR`, `NONE`, or up to 5 comma-separated fire times (epoch seconds),
     /// exactly as Quartz 2.5.2 would answer.
     Eval,
+}
+
+/// A command against a running `consort serve`.
+#[derive(Debug, Args)]
+pub struct RemoteArgs<C: Subcommand> {
+    /// The server's base URL.
+    #[arg(long, env = "CONSORT_SERVER", default_value = "http://127.0.0.1:8093", global = true)]
+    pub server: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: C,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs (optionally of one group) with their last run state.
+    List {
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Show a job, its triggers and recent runs. KEY is GROUP.NAME (or NAME in group DEFAULT).
+    Get { key: String },
+    /// Create or replace a job, optionally with one trigger.
+    ///
+    /// Example: consort jobs put etl.nightly --kind command --data '{"program":"/bin/true"}' --cron '0 0 2 * * ?' --tz Europe/Rome
+    Put {
+        key: String,
+        /// What a fire does: noop, command, spark.
+        #[arg(long)]
+        kind: String,
+        /// The kind's parameters, as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// A Quartz cron expression for a trigger named after the job.
+        #[arg(long)]
+        cron: Option<String>,
+        /// The cron trigger's time zone.
+        #[arg(long, default_value = "UTC", value_name = "ZONE")]
+        tz: String,
+        /// Keep the job when it has no trigger.
+        #[arg(long)]
+        durable: bool,
+        /// Never run two fires of this job at once.
+        #[arg(long)]
+        non_concurrent: bool,
+        /// Re-fire a run whose instance died.
+        #[arg(long)]
+        requests_recovery: bool,
+    },
+    /// Delete a job and its triggers.
+    Delete { key: String },
+    /// Fire a job now.
+    Fire { key: String },
+    /// Pause every trigger of a job.
+    Pause { key: String },
+    /// Resume every trigger of a job.
+    Resume { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriggersCommand {
+    /// List triggers with state and next fire time.
+    List {
+        #[arg(long)]
+        group: Option<String>,
+        /// Only this job's triggers (GROUP.NAME).
+        #[arg(long)]
+        job: Option<String>,
+    },
+    /// Show a trigger. KEY is GROUP.NAME.
+    Get { key: String },
+    /// Delete a trigger.
+    Delete { key: String },
+    /// Pause a trigger.
+    Pause { key: String },
+    /// Resume a trigger.
+    Resume { key: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only this job's runs (GROUP.NAME).
+        #[arg(long)]
+        job: Option<String>,
+        /// Only runs in this state: executing, succeeded, failed, abandoned.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show one run.
+    Get { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

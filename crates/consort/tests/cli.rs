@@ -200,3 +200,108 @@ fn artifact_check_passes_only_for_a_real_main_class() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("does not exist"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A running server on a fresh data directory; killed (SIGTERM) when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let data = std::env::temp_dir().join(format!("consort-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let mut child = consort()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+        let addr = first_line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect(&first_line)
+            .to_string();
+        Server { child, url: format!("http://{addr}"), data }
+    }
+
+    fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = consort().args(args).env("CONSORT_SERVER", &self.url).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+#[test]
+fn jobs_fire_on_schedule_and_show_in_the_run_history() {
+    let server = Server::start("jobs");
+    let (code, out, err) = server.cli(&[
+        "jobs",
+        "put",
+        "etl.flaky",
+        "--kind",
+        "command",
+        "--data",
+        r#"{"program": "/bin/sh", "args": ["-c", "exit 3"]}"#,
+        "--cron",
+        "* * * * * ?",
+        "--non-concurrent",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // It fires every second, so it may already be blocked (non-concurrent) or executing.
+    assert!(out.contains("etl.flaky") && out.contains("* * * * * ? (UTC)"), "{out}");
+    let (code, _, err) = server.cli(&["jobs", "put", "etl.manual", "--kind", "noop", "--durable"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = server.cli(&["jobs", "fire", "etl.manual"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("fired etl.manual"), "{out}");
+
+    // Both show up in the history: the manual fire succeeds, the cron one fails with its exit code.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let runs = loop {
+        let (_, out, _) = server.cli(&["runs", "list", "--json", "--limit", "50"]);
+        let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let runs = runs["runs"].as_array().unwrap().clone();
+        let done = |job: &str, state: &str| runs.iter().any(|r| r["job"]["name"] == job && r["state"] == state);
+        if done("manual", "SUCCEEDED") && done("flaky", "FAILED") {
+            break runs;
+        }
+        assert!(std::time::Instant::now() < deadline, "runs never completed: {runs:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let failed = runs.iter().find(|r| r["job"]["name"] == "flaky").unwrap();
+    assert_eq!(failed["exit_code"], 3, "{failed}");
+    let (_, out, _) = server.cli(&["jobs", "list"]);
+    assert!(out.contains("etl.manual") && out.contains("SUCCEEDED") && out.contains("FAILED"), "{out}");
+
+    let (code, _, err) = server.cli(&["jobs", "get", "etl.missing"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("etl.missing") && err.contains("404"), "{err}");
+    let (code, _, err) = server.cli(&["jobs", "put", "etl.bad", "--kind", "noop", "--cron", "0 0 12 * * *"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("day-of-month"), "{err}");
+}
+
+#[test]
+fn remote_commands_explain_an_unreachable_server() {
+    let out = consort().args(["jobs", "list", "--server", "http://127.0.0.1:9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cannot reach consort at http://127.0.0.1:9") && err.contains("CONSORT_SERVER"), "{err}");
+}

@@ -21,6 +21,21 @@ pub enum ApiError {
         /// What is wrong and the fix.
         message: String,
     },
+    /// The addressed resource does not exist.
+    NotFound {
+        /// What was not found, and where to look.
+        message: String,
+    },
+    /// The resource exists already.
+    Conflict {
+        /// What clashes and what to do instead.
+        message: String,
+    },
+    /// A dependency (the database) is down; the client should retry.
+    Unavailable {
+        /// What is unavailable.
+        message: String,
+    },
     /// Something failed on our side; `cause` is logged, not returned.
     Internal {
         /// The cause, for the log.
@@ -55,6 +70,9 @@ impl IntoResponse for ApiError {
                 let body = ErrorBody { error: ErrorDetail { code, message: &message, param: Some(param) } };
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
+            ApiError::NotFound { message } => simple(StatusCode::NOT_FOUND, "not_found", &message),
+            ApiError::Conflict { message } => simple(StatusCode::CONFLICT, "conflict", &message),
+            ApiError::Unavailable { message } => simple(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &message),
             ApiError::Internal { cause } => {
                 tracing::error!(%cause, "request failed");
                 let body = ErrorBody {
@@ -68,4 +86,8 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+fn simple(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(ErrorBody { error: ErrorDetail { code, message, param: None } })).into_response()
 }

@@ -10,12 +10,14 @@
 mod cron_api;
 mod error;
 pub mod openapi;
+mod scheduler_api;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use consort_scheduler::Scheduler;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -29,18 +31,14 @@ pub use error::ApiError;
 pub struct AppState {
     /// The current time. Injected so tests control it.
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// The scheduler (its driver may or may not be running).
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl AppState {
     /// State for a real server: the system clock.
-    pub fn new() -> Self {
-        AppState { clock: Arc::new(Timestamp::now) }
-    }
-}
-
-impl Default for AppState {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(scheduler: Arc<Scheduler>) -> Self {
+        AppState { clock: Arc::new(Timestamp::now), scheduler }
     }
 }
 
@@ -57,6 +55,28 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/cron/next", get(cron_api::next))
         .route("/v1/cron/explain", get(cron_api::explain))
+        .route("/v1/scheduler/jobs", get(scheduler_api::list_jobs))
+        .route(
+            "/v1/scheduler/jobs/{group}/{name}",
+            get(scheduler_api::get_job).put(scheduler_api::put_job).delete(scheduler_api::delete_job),
+        )
+        .route("/v1/scheduler/jobs/{group}/{name}/fire", post(scheduler_api::fire_job))
+        .route("/v1/scheduler/jobs/{group}/{name}/pause", post(scheduler_api::pause_job))
+        .route("/v1/scheduler/jobs/{group}/{name}/resume", post(scheduler_api::resume_job))
+        .route("/v1/scheduler/job-groups/{group}/pause", post(scheduler_api::pause_job_group))
+        .route("/v1/scheduler/job-groups/{group}/resume", post(scheduler_api::resume_job_group))
+        .route("/v1/scheduler/triggers", get(scheduler_api::list_triggers))
+        .route(
+            "/v1/scheduler/triggers/{group}/{name}",
+            get(scheduler_api::get_trigger).put(scheduler_api::put_trigger).delete(scheduler_api::delete_trigger),
+        )
+        .route("/v1/scheduler/triggers/{group}/{name}/pause", post(scheduler_api::pause_trigger))
+        .route("/v1/scheduler/triggers/{group}/{name}/resume", post(scheduler_api::resume_trigger))
+        .route("/v1/scheduler/trigger-groups/{group}/pause", post(scheduler_api::pause_trigger_group))
+        .route("/v1/scheduler/trigger-groups/{group}/resume", post(scheduler_api::resume_trigger_group))
+        .route("/v1/scheduler/runs", get(scheduler_api::list_runs))
+        .route("/v1/scheduler/runs/{id}", get(scheduler_api::get_run))
+        .route("/v1/scheduler/instances", get(scheduler_api::instances))
         .fallback(not_found)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

@@ -12,6 +12,28 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+fn json_ok(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {}}})
+}
+
+fn key_params() -> Value {
+    json!([
+        {"name": "group", "in": "path", "required": true, "schema": {"type": "string"}},
+        {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}
+    ])
+}
+
+fn pause(summary: &str, operation: &str) -> Value {
+    json!({"parameters": key_params(), "post": {"summary": summary, "operationId": operation, "tags": ["scheduler"],
+        "responses": {"200": json_ok("How many triggers changed state.")}}})
+}
+
+fn group_pause(summary: &str, operation: &str) -> Value {
+    json!({"parameters": [{"name": "group", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "post": {"summary": summary, "operationId": operation, "tags": ["scheduler"],
+        "responses": {"200": json_ok("How many triggers changed state.")}}})
+}
+
 /// The document.
 pub fn document() -> Value {
     json!({
@@ -55,6 +77,71 @@ pub fn document() -> Value {
                     "400": error_response("Invalid expression; the message names the field and the fix.")
                 }
             }},
+            "/v1/scheduler/jobs": {"get": {
+                "summary": "List jobs with their last run state.", "operationId": "listJobs", "tags": ["scheduler"],
+                "parameters": [{"name": "group", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": json_ok("Jobs.")}
+            }},
+            "/v1/scheduler/jobs/{group}/{name}": {
+                "parameters": key_params(),
+                "get": {"summary": "A job with its triggers and recent runs.", "operationId": "getJob", "tags": ["scheduler"],
+                        "responses": {"200": json_ok("The job."), "404": error_response("No such job.")}},
+                "put": {"summary": "Create or replace a job and its triggers (idempotent, one transaction).", "operationId": "putJob", "tags": ["scheduler"],
+                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDefinition"}}}},
+                        "responses": {"200": json_ok("The stored job."), "400": error_response("Invalid definition; the message says what to change.")}},
+                "delete": {"summary": "Delete a job and its triggers.", "operationId": "deleteJob", "tags": ["scheduler"],
+                           "responses": {"204": {"description": "Deleted."}, "404": error_response("No such job.")}}
+            },
+            "/v1/scheduler/jobs/{group}/{name}/fire": {"parameters": key_params(), "post": {
+                "summary": "Fire a job now (a one-shot trigger).", "operationId": "fireJob", "tags": ["scheduler"],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object"}}}}}},
+                "responses": {"202": json_ok("Fired; the run appears in the job's runs."), "404": error_response("No such job.")}
+            }},
+            "/v1/scheduler/jobs/{group}/{name}/pause": pause("Pause every trigger of a job.", "pauseJob"),
+            "/v1/scheduler/jobs/{group}/{name}/resume": pause("Resume every trigger of a job.", "resumeJob"),
+            "/v1/scheduler/job-groups/{group}/pause": group_pause("Pause every trigger of every job in a group.", "pauseJobGroup"),
+            "/v1/scheduler/job-groups/{group}/resume": group_pause("Resume a job group.", "resumeJobGroup"),
+            "/v1/scheduler/triggers": {"get": {
+                "summary": "List triggers with state and next/previous fire times.", "operationId": "listTriggers", "tags": ["scheduler"],
+                "parameters": [{"name": "group", "in": "query", "schema": {"type": "string"}},
+                               {"name": "job", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME of a job."}],
+                "responses": {"200": json_ok("Triggers.")}
+            }},
+            "/v1/scheduler/triggers/{group}/{name}": {
+                "parameters": key_params(),
+                "get": {"summary": "A trigger: state, next and previous fire times.", "operationId": "getTrigger", "tags": ["scheduler"],
+                        "responses": {"200": json_ok("The trigger."), "404": error_response("No such trigger.")}},
+                "put": {"summary": "Create or replace a trigger of an existing job.", "operationId": "putTrigger", "tags": ["scheduler"],
+                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TriggerDefinition"}}}},
+                        "responses": {"200": json_ok("The stored trigger."), "400": error_response("Invalid definition.")}},
+                "delete": {"summary": "Delete a trigger.", "operationId": "deleteTrigger", "tags": ["scheduler"],
+                           "responses": {"204": {"description": "Deleted."}, "404": error_response("No such trigger.")}}
+            },
+            "/v1/scheduler/triggers/{group}/{name}/pause": pause("Pause a trigger.", "pauseTrigger"),
+            "/v1/scheduler/triggers/{group}/{name}/resume": pause("Resume a trigger.", "resumeTrigger"),
+            "/v1/scheduler/trigger-groups/{group}/pause": group_pause("Pause a trigger group (new triggers in it start paused).", "pauseTriggerGroup"),
+            "/v1/scheduler/trigger-groups/{group}/resume": group_pause("Resume a trigger group.", "resumeTriggerGroup"),
+            "/v1/scheduler/runs": {"get": {
+                "summary": "Run history, newest first.", "operationId": "listRuns", "tags": ["scheduler"],
+                "parameters": [
+                    {"name": "job", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME"},
+                    {"name": "trigger", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME"},
+                    {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["EXECUTING", "SUCCEEDED", "FAILED", "ABANDONED"]}},
+                    {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "Only runs with a smaller id (paging)."},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
+                ],
+                "responses": {"200": json_ok("Runs."), "400": error_response("Bad filter.")}
+            }},
+            "/v1/scheduler/runs/{id}": {"get": {
+                "summary": "One run: scheduled/fired/ended times, instance, state, error, Spark application id, log location.",
+                "operationId": "getRun", "tags": ["scheduler"],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"200": json_ok("The run."), "404": error_response("No such run.")}
+            }},
+            "/v1/scheduler/instances": {"get": {
+                "summary": "Scheduler instances sharing the store (cluster check-ins) and this instance's counters.",
+                "operationId": "instances", "tags": ["scheduler"], "responses": {"200": json_ok("Instances.")}
+            }},
             "/openapi.json": {"get": {
                 "summary": "This document.",
                 "operationId": "openapi",
@@ -75,6 +162,28 @@ pub fn document() -> Value {
                     "local": {"type": "string", "description": "RFC 9557 zoned date-time, e.g. 2026-01-30T10:15:00-05:00[America/New_York]."}}}}}},
             "CronExplain": {"type": "object", "required": ["expression", "explanation"], "properties": {
                 "expression": {"type": "string"}, "explanation": {"type": "string"}}},
+            "TriggerDefinition": {"type": "object", "additionalProperties": false, "properties": {
+                "name": {"type": "string", "description": "Required inside a job's `triggers`."},
+                "group": {"type": "string", "description": "Defaults to the job's group."},
+                "job": {"type": "object", "properties": {"group": {"type": "string"}, "name": {"type": "string"}}, "description": "Required when created on its own."},
+                "description": {"type": "string"},
+                "cron": {"type": "string", "description": "Quartz cron expression (one of cron, simple, once)."},
+                "timezone": {"type": "string", "default": "UTC"},
+                "simple": {"type": "object", "properties": {"repeat_count": {"type": ["integer", "null"]}, "interval_ms": {"type": "integer"}}},
+                "once": {"type": "boolean"},
+                "start_time": {"type": "string", "description": "RFC 3339 or Unix seconds; default now."},
+                "end_time": {"type": "string"},
+                "priority": {"type": "integer", "default": 5},
+                "misfire": {"type": "string", "enum": ["smart", "fire-once-now", "do-nothing", "ignore"], "default": "smart"},
+                "data": {"type": "object"}}},
+            "JobDefinition": {"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
+                "kind": {"type": "string", "description": "What a fire does: noop, command, spark."},
+                "description": {"type": "string"},
+                "data": {"type": "object", "description": "The kind's parameters."},
+                "durable": {"type": "boolean", "default": false, "description": "Keep the job when it has no trigger."},
+                "non_concurrent": {"type": "boolean", "default": false},
+                "requests_recovery": {"type": "boolean", "default": false, "description": "Re-fire a run whose instance died."},
+                "triggers": {"type": "array", "items": {"$ref": "#/components/schemas/TriggerDefinition"}}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "description": "Stable machine-readable code."},
                 "message": {"type": "string", "description": "What is wrong and how to fix it."},

@@ -2,23 +2,35 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
 use consort_server::{AppState, router};
 use http_body_util::BodyExt;
 use jiff::Timestamp;
 use serde_json::Value;
+use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-fn app() -> axum::Router {
+/// An app on a private in-memory SQLite scheduler (its driver not started) and a fixed clock.
+async fn app() -> axum::Router {
     let fixed: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    router(AppState { clock: Arc::new(move || fixed) })
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let config = SchedulerConfig::new("test-instance");
+    let scheduler = Arc::new(Scheduler::new(store, Kinds::builtin(), config));
+    router(AppState { clock: Arc::new(move || fixed), scheduler })
 }
 
-async fn get(uri: &str) -> (StatusCode, Value) {
-    let response = app().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn get(uri: &str) -> (StatusCode, Value) {
+    send(&app().await, "GET", uri, None).await
 }
 
 #[tokio::test]
@@ -80,10 +92,22 @@ async fn explain_reads_naturally() {
 #[tokio::test]
 async fn every_documented_path_is_routed() {
     let doc = consort_server::openapi::document();
+    let app = app().await;
     for (path, item) in doc["paths"].as_object().unwrap() {
-        assert!(item.get("get").is_some(), "{path}");
-        let (status, _) = get(&format!("{path}?expr=0+0+12+*+*+%3F")).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            let concrete = path.replace("{group}", "DEFAULT").replace("{name}", "nope").replace("{id}", "1");
+            let (status, _) =
+                send(&app, &method.to_uppercase(), &format!("{concrete}?expr=0+0+12+*+*+%3F"), None).await;
+            // Routed: anything but the fallback's 404 for an unknown path or a 405.
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            if status == StatusCode::NOT_FOUND {
+                let (_, body) = send(&app, &method.to_uppercase(), &concrete, None).await;
+                assert!(
+                    !body["error"]["message"].as_str().unwrap_or("").contains("no route"),
+                    "{method} {path} is not routed"
+                );
+            }
+        }
     }
     let (status, body) = get("/v1/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -95,7 +119,7 @@ async fn serves_over_a_real_socket_and_shuts_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(consort_server::serve(listener, app(), async {
+    let server = tokio::spawn(consort_server::serve(listener, app().await, async {
         let _ = stopped.await;
     }));
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -107,4 +131,80 @@ async fn serves_over_a_real_socket_and_shuts_down() {
     assert!(reply.contains("\"status\":\"ok\""), "{reply}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn jobs_triggers_runs_round_trip() {
+    let app = app().await;
+    let job = json!({
+        "kind": "noop",
+        "description": "nightly ETL",
+        "data": {"table": "sales"},
+        "non_concurrent": true,
+        "triggers": [{"name": "nightly", "cron": "0 0 2 * * ?", "timezone": "Europe/Rome", "misfire": "do-nothing"}]
+    });
+    let (status, body) = send(&app, "PUT", "/v1/scheduler/jobs/etl/sales", Some(job.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "noop");
+    assert_eq!(body["non_concurrent"], true);
+    let trigger = &body["triggers"][0];
+    assert_eq!(trigger["state"], "WAITING");
+    assert_eq!(trigger["misfire"], "do-nothing");
+    // 02:00 in Rome on 2026-01-01 is 01:00Z; the clock says 2026-01-01T00:00Z.
+    assert_eq!(trigger["next_fire_time"], "2026-01-01T01:00:00Z");
+    assert_eq!(trigger["schedule"]["explanation"], "at 02:00 every day");
+
+    // Replacing is idempotent.
+    let (status, _) = send(&app, "PUT", "/v1/scheduler/jobs/etl/sales", Some(job)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = send(&app, "GET", "/v1/scheduler/jobs?group=etl", None).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
+
+    let (status, body) = send(&app, "POST", "/v1/scheduler/jobs/etl/sales/pause", None).await;
+    assert_eq!((status, body["triggers_changed"].as_u64()), (StatusCode::OK, Some(1)));
+    let (_, t) = send(&app, "GET", "/v1/scheduler/triggers/etl/nightly", None).await;
+    assert_eq!(t["state"], "PAUSED");
+    let (_, _) = send(&app, "POST", "/v1/scheduler/trigger-groups/etl/resume", None).await;
+    let (_, t) = send(&app, "GET", "/v1/scheduler/triggers/etl/nightly", None).await;
+    assert_eq!(t["state"], "WAITING");
+
+    let (status, fired) =
+        send(&app, "POST", "/v1/scheduler/jobs/etl/sales/fire", Some(json!({"data": {"why": "test"}}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fired}");
+    let (_, triggers) = send(&app, "GET", "/v1/scheduler/triggers?job=etl.sales", None).await;
+    assert_eq!(triggers["triggers"].as_array().unwrap().len(), 2, "the one-shot trigger is listed");
+
+    let (status, _) = send(&app, "GET", "/v1/scheduler/runs?job=etl.sales&state=succeeded", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(&app, "DELETE", "/v1/scheduler/jobs/etl/sales", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(&app, "GET", "/v1/scheduler/jobs/etl/sales", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("etl.sales"));
+}
+
+#[tokio::test]
+async fn bad_definitions_are_400_with_the_reason() {
+    let app = app().await;
+    let cases = [
+        (json!({"kind": "noop", "triggers": [{"name": "t", "cron": "0 0 12 * * *"}]}), "day-of-month"),
+        (
+            json!({"kind": "noop", "triggers": [{"name": "t", "cron": "0 0 12 * * ?", "timezone": "Mars/Base"}]}),
+            "Mars/Base",
+        ),
+        (json!({"kind": "noop", "triggers": [{"name": "t"}]}), "exactly one schedule"),
+        (json!({"kind": "noop", "triggers": [{"name": "t", "once": true, "misfire": "later"}]}), "misfire"),
+        (json!({"kind": "teleport", "durable": true}), "teleport"),
+        (json!({"kind": "noop"}), "durable"),
+    ];
+    for (body, says) in cases {
+        let (status, reply) = send(&app, "PUT", "/v1/scheduler/jobs/g/j", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let (status, _) = send(&app, "PUT", "/v1/scheduler/jobs/g/j", Some(json!({"kind": "noop", "extra": 1}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    let (status, body) = send(&app, "POST", "/v1/scheduler/jobs/g/missing/fire", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

@@ -3,6 +3,7 @@
 mod artifact;
 mod config;
 mod cron;
+mod remote;
 mod serve;
 
 use std::process::ExitCode;
@@ -14,6 +15,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Cron(command) => cron::run(command),
+        Command::Jobs(args) => remote::jobs(args),
+        Command::Triggers(args) => remote::triggers(args),
+        Command::Runs(args) => remote::runs(args),
         Command::Artifact(command) => artifact::run(command),
         Command::Config(command) => config::run(command),
     }

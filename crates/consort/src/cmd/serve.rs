@@ -1,12 +1,14 @@
-//! `consort serve`: configuration, logging, state directory, then the HTTP server
-//! until SIGTERM or Ctrl-C.
+//! `consort serve`: configuration, logging, state directory, the scheduler on its
+//! store, then the HTTP server until SIGTERM or Ctrl-C.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use consort_config::{Flags, LogFormat};
+use consort_config::{Config, Flags, LogFormat};
+use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
@@ -37,6 +39,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
+        let scheduler = start_scheduler(&config, &data_dir).await?;
         // Where it listens goes to stdout for people and scripts; a closed stdout
         // (`consort serve | head -1`) must not stop the server, so errors are ignored.
         let _ = writeln!(
@@ -49,7 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let router = consort_server::router(consort_server::AppState::new());
+        let router = consort_server::router(consort_server::AppState::new(scheduler.clone()));
         let server = tokio::spawn(consort_server::serve(listener, router, async move {
             shutdown_signal().await;
             let _ = stopping_tx.send(());
@@ -63,9 +66,53 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Ok(result) => result.context("server task")?.context("serving HTTP")?,
             Err(_) => tracing::warn!("requests still running after the grace period; stopping anyway"),
         }
+        scheduler.stop().await.context("stopping the scheduler")?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the store (SQLite in the data directory unless configured), applies
+/// migrations, and starts the scheduler's driver.
+async fn start_scheduler(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<Scheduler>> {
+    let settings = &config.scheduler;
+    let url =
+        settings.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("consort.db").display()));
+    let shown = redact(&url);
+    let store = consort_store::open(&url).await.with_context(|| {
+        format!("opening the scheduler store {shown}; check scheduler.store_url (CONSORT_STORE_URL)")
+    })?;
+    let instance_id = settings.instance_id.clone().unwrap_or_else(default_instance_id);
+    let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
+    scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
+    scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
+    scheduler_config.max_running = settings.max_running;
+    let scheduler = Arc::new(Scheduler::new(store, Kinds::builtin(), scheduler_config));
+    scheduler.start().await.context("starting the scheduler")?;
+    tracing::info!(store = %shown, instance = %instance_id, "scheduler started");
+    Ok(scheduler)
+}
+
+/// A store URL without its password, for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `HOSTNAME-PID`: unique among instances sharing a store.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "consort".into());
+    format!("{host}-{}", std::process::id())
 }
 
 async fn shutdown_signal() {
@@ -89,10 +136,23 @@ async fn shutdown_signal() {
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(level)
         .with_context(|| format!("log.level {level:?} is not a valid filter; use error, warn, info, debug or trace"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(super::redact("postgres://consort:s3cret@db:5432/consort"), "postgres://consort@db:5432/consort");
+        assert_eq!(super::redact("sqlite:///var/lib/consort/consort.db"), "sqlite:///var/lib/consort/consort.db");
+    }
 }

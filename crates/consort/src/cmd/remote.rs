@@ -1,0 +1,269 @@
+//! `consort jobs|triggers|runs`: thin HTTP clients of a running `consort serve`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{JobsCommand, RemoteArgs, RunsCommand, TriggersCommand};
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+    json: bool,
+}
+
+/// `GROUP.NAME` → (group, name); a bare `NAME` is in group DEFAULT.
+fn split_key(key: &str) -> (String, String) {
+    match key.rsplit_once('.') {
+        Some((group, name)) => (group.to_string(), name.to_string()),
+        None => ("DEFAULT".to_string(), key.to_string()),
+    }
+}
+
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn key_path(kind: &str, key: &str) -> String {
+    let (group, name) = split_key(key);
+    format!("/v1/scheduler/{kind}/{}/{}", segment(&group), segment(&name))
+}
+
+impl Client {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("cannot reach consort at {}; is `consort serve` running? Set --server or CONSORT_SERVER", self.base)
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if !status.is_success() {
+            let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            bail!("{message} (HTTP {status})");
+        }
+        Ok(value)
+    }
+
+    fn print(&self, value: &Value, table: impl FnOnce(&Value)) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        } else {
+            table(value);
+        }
+    }
+}
+
+fn run<C: clap::Subcommand>(
+    args: RemoteArgs<C>,
+    f: impl AsyncFnOnce(&Client, C) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let client = Client { base: args.server, http: reqwest::Client::new(), json: args.json };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(f(&client, args.command))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn key_of(v: &Value) -> String {
+    format!("{}.{}", s(&v["group"]), s(&v["name"]))
+}
+
+fn print_triggers(list: &Value) {
+    println!("{:<32} {:<10} {:<22} {:<22} SCHEDULE", "TRIGGER", "STATE", "NEXT FIRE", "PREVIOUS FIRE");
+    for t in list.as_array().into_iter().flatten() {
+        let schedule = &t["schedule"];
+        let what = match schedule.get("cron") {
+            Some(cron) => format!("{} ({})", s(cron), s(&schedule["timezone"])),
+            None => schedule.to_string(),
+        };
+        println!(
+            "{:<32} {:<10} {:<22} {:<22} {what}",
+            key_of(t),
+            s(&t["state"]),
+            s(&t["next_fire_time"]),
+            s(&t["previous_fire_time"])
+        );
+    }
+}
+
+fn print_runs(list: &Value) {
+    println!(
+        "{:<8} {:<28} {:<10} {:<22} {:<10} {:<24} ERROR",
+        "RUN", "JOB", "STATE", "FIRED", "DURATION", "APPLICATION"
+    );
+    for r in list.as_array().into_iter().flatten() {
+        let duration = r["duration_ms"].as_i64().map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        println!(
+            "{:<8} {:<28} {:<10} {:<22} {:<10} {:<24} {}",
+            s(&r["id"]),
+            key_of(&r["job"]),
+            s(&r["state"]),
+            s(&r["fired_time"]),
+            duration,
+            s(&r["application_id"]),
+            s(&r["error"])
+        );
+    }
+}
+
+pub fn jobs(args: RemoteArgs<JobsCommand>) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    run(args, async |c, command| {
+        match command {
+            JobsCommand::List { group } => {
+                let query = group.map(|g| format!("?group={}", segment(&g))).unwrap_or_default();
+                let v = c.call(Method::GET, &format!("/v1/scheduler/jobs{query}"), None).await?;
+                c.print(&v, |v| {
+                    println!("{:<32} {:<10} {:<10} {:<10} DESCRIPTION", "JOB", "KIND", "LAST RUN", "RUNNING");
+                    for j in v["jobs"].as_array().into_iter().flatten() {
+                        println!(
+                            "{:<32} {:<10} {:<10} {:<10} {}",
+                            key_of(j),
+                            s(&j["kind"]),
+                            s(&j["last_run_state"]),
+                            s(&j["executing_run"]),
+                            s(&j["description"])
+                        );
+                    }
+                });
+            }
+            JobsCommand::Get { key } => {
+                let v = c.call(Method::GET, &key_path("jobs", &key), None).await?;
+                c.print(&v, |v| {
+                    println!("job {} (kind {}): {}", key_of(v), s(&v["kind"]), s(&v["description"]));
+                    println!("data: {}", v["data"]);
+                    println!(
+                        "non-concurrent: {}  durable: {}  requests recovery: {}",
+                        v["non_concurrent"], v["durable"], v["requests_recovery"]
+                    );
+                    println!();
+                    print_triggers(&v["triggers"]);
+                    println!();
+                    print_runs(&v["recent_runs"]);
+                });
+            }
+            JobsCommand::Put { key, kind, data, description, cron, tz, durable, non_concurrent, requests_recovery } => {
+                let data: Value = match data {
+                    Some(text) => {
+                        serde_json::from_str(&text).map_err(|e| anyhow!("--data is not a JSON object: {e}"))?
+                    }
+                    None => json!({}),
+                };
+                if !data.is_object() {
+                    bail!("--data must be a JSON object, e.g. '{{\"program\": \"/bin/true\"}}'");
+                }
+                let (_, name) = split_key(&key);
+                let triggers = match cron {
+                    Some(cron) => json!([{"name": name, "cron": cron, "timezone": tz}]),
+                    None => json!([]),
+                };
+                let body = json!({
+                    "kind": kind, "data": data, "description": description, "durable": durable,
+                    "non_concurrent": non_concurrent, "requests_recovery": requests_recovery, "triggers": triggers,
+                });
+                let v = c.call(Method::PUT, &key_path("jobs", &key), Some(body)).await?;
+                c.print(&v, |v| {
+                    println!("stored job {}", key_of(v));
+                    print_triggers(&v["triggers"]);
+                });
+            }
+            JobsCommand::Delete { key } => {
+                c.call(Method::DELETE, &key_path("jobs", &key), None).await?;
+                println!("deleted job {key}");
+            }
+            JobsCommand::Fire { key } => {
+                let v = c.call(Method::POST, &format!("{}/fire", key_path("jobs", &key)), None).await?;
+                c.print(&v, |v| println!("fired {key} (trigger {})", key_of(&v["trigger"])));
+            }
+            JobsCommand::Pause { key } => {
+                let v = c.call(Method::POST, &format!("{}/pause", key_path("jobs", &key)), None).await?;
+                c.print(&v, |v| println!("paused {} trigger(s) of {key}", s(&v["triggers_changed"])));
+            }
+            JobsCommand::Resume { key } => {
+                let v = c.call(Method::POST, &format!("{}/resume", key_path("jobs", &key)), None).await?;
+                c.print(&v, |v| println!("resumed {} trigger(s) of {key}", s(&v["triggers_changed"])));
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn triggers(args: RemoteArgs<TriggersCommand>) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    run(args, async |c, command| {
+        match command {
+            TriggersCommand::List { group, job } => {
+                let mut query = Vec::new();
+                if let Some(g) = group {
+                    query.push(format!("group={}", segment(&g)));
+                }
+                if let Some(j) = job {
+                    query.push(format!("job={}", segment(&j)));
+                }
+                let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+                let v = c.call(Method::GET, &format!("/v1/scheduler/triggers{query}"), None).await?;
+                c.print(&v, |v| print_triggers(&v["triggers"]));
+            }
+            TriggersCommand::Get { key } => {
+                let v = c.call(Method::GET, &key_path("triggers", &key), None).await?;
+                c.print(&v, |v| print_triggers(&json!([v])));
+            }
+            TriggersCommand::Delete { key } => {
+                c.call(Method::DELETE, &key_path("triggers", &key), None).await?;
+                println!("deleted trigger {key}");
+            }
+            TriggersCommand::Pause { key } => {
+                c.call(Method::POST, &format!("{}/pause", key_path("triggers", &key)), None).await?;
+                println!("paused trigger {key}");
+            }
+            TriggersCommand::Resume { key } => {
+                c.call(Method::POST, &format!("{}/resume", key_path("triggers", &key)), None).await?;
+                println!("resumed trigger {key}");
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn runs(args: RemoteArgs<RunsCommand>) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    run(args, async |c, command| {
+        match command {
+            RunsCommand::List { job, state, limit } => {
+                let mut query = vec![format!("limit={limit}")];
+                if let Some(j) = job {
+                    query.push(format!("job={}", segment(&j)));
+                }
+                if let Some(st) = state {
+                    query.push(format!("state={}", segment(&st)));
+                }
+                let v = c.call(Method::GET, &format!("/v1/scheduler/runs?{}", query.join("&")), None).await?;
+                c.print(&v, |v| print_runs(&v["runs"]));
+            }
+            RunsCommand::Get { id } => {
+                let v = c.call(Method::GET, &format!("/v1/scheduler/runs/{id}"), None).await?;
+                c.print(&v, |v| print_runs(&json!([v])));
+            }
+        }
+        Ok(())
+    })
+}

@@ -10,9 +10,20 @@ pub(crate) const SECS_PER_DAY: i64 = 86_400;
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date.
 ///
-/// Howard Hinnant's `days_from_civil`, valid for every `i32` year.
+/// A table lookup for the years a cron expression can fire in, Howard
+/// Hinnant's `days_from_civil` (valid for every `i32` year) elsewhere.
 #[inline]
 pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let k = year - TABLE_FIRST_YEAR;
+    if (0..TABLE_YEARS as i64).contains(&k) && (1..=12).contains(&month) {
+        let k = k as usize;
+        let leap = usize::from(YEAR_DAYS[k + 1] - YEAR_DAYS[k] == 366);
+        return i64::from(YEAR_DAYS[k]) + i64::from(DAYS_BEFORE_MONTH[leap][month as usize]) + day - 1;
+    }
+    hinnant_days_from_civil(year, month, day)
+}
+
+fn hinnant_days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -21,6 +32,35 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+/// The first year of [`YEAR_DAYS`].
+const TABLE_FIRST_YEAR: i64 = 1900;
+/// Years covered by [`YEAR_DAYS`]: 1900..=2500, past any year a walk can reach.
+const TABLE_YEARS: usize = 601;
+/// Days from 1970-01-01 to January 1st of `TABLE_FIRST_YEAR + k` (one extra entry
+/// so that every year's length can be read off).
+static YEAR_DAYS: [i32; TABLE_YEARS + 1] = year_days();
+
+const fn year_days() -> [i32; TABLE_YEARS + 1] {
+    let mut table = [0; TABLE_YEARS + 1];
+    let mut k = 0;
+    while k <= TABLE_YEARS {
+        let y = TABLE_FIRST_YEAR + k as i64 - 1;
+        // Days from 0000-03-01 (Hinnant's epoch) to January 1st of y + 1.
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + 306;
+        table[k] = (era * 146_097 + doe - 719_468) as i32;
+        k += 1;
+    }
+    table
+}
+
+/// Days in the year before the first of each month (index 1..=12), common and leap.
+const DAYS_BEFORE_MONTH: [[i16; 13]; 2] = [
+    [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334],
+    [0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335],
+];
 
 /// The civil date (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
 #[inline]
@@ -70,9 +110,17 @@ pub(crate) struct Civil {
     pub(crate) hour: i64,
     pub(crate) minute: i64,
     pub(crate) second: i64,
+    /// Days from 1970-01-01 to this date (derived from the three fields above).
+    days: i64,
 }
 
 impl Civil {
+    /// A wall time from fields already in range.
+    #[inline]
+    fn new(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Civil {
+        Civil { year, month, day, hour, minute, second, days: days_from_civil(year, month, day) }
+    }
+
     /// Builds a normalised wall time from fields that may be out of range,
     /// carrying overflow the way a lenient `GregorianCalendar` does.
     #[inline]
@@ -83,7 +131,17 @@ impl Civil {
             && (0..60).contains(&minute)
             && (0..60).contains(&second);
         if in_range {
-            return Civil { year, month, day, hour, minute, second };
+            return Civil::new(year, month, day, hour, minute, second);
+        }
+        // The evaluator's overflows are small (minute 60, hour 24, day 32, month
+        // 13): carry them field by field, which needs no division.
+        let small = (1..=13).contains(&month)
+            && (1..=62).contains(&day)
+            && (0..=24).contains(&hour)
+            && (0..=60).contains(&minute)
+            && (0..=60).contains(&second);
+        if small {
+            return Civil::carry(year, month, day, hour, minute, second);
         }
         let year = year + (month - 1).div_euclid(12);
         let month = (month - 1).rem_euclid(12) + 1;
@@ -92,28 +150,60 @@ impl Civil {
         Civil::from_local_seconds(secs)
     }
 
+    /// [`Civil::lenient`] for fields at most one unit (days: one month) out of range.
+    #[inline]
+    fn carry(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Civil {
+        let (mut year, mut month, mut day, mut hour, mut minute, mut second) = (year, month, day, hour, minute, second);
+        if second >= 60 {
+            second -= 60;
+            minute += 1;
+        }
+        if minute >= 60 {
+            minute -= 60;
+            hour += 1;
+        }
+        if hour >= 24 {
+            hour -= 24;
+            day += 1;
+        }
+        if month > 12 {
+            month -= 12;
+            year += 1;
+        }
+        loop {
+            let length = days_in_month(year, month);
+            if day <= length {
+                break;
+            }
+            day -= length;
+            month += 1;
+            if month > 12 {
+                month = 1;
+                year += 1;
+            }
+        }
+        Civil::new(year, month, day, hour, minute, second)
+    }
+
     /// The wall time `secs` seconds after 1970-01-01T00:00:00 (local).
     #[inline]
     pub(crate) fn from_local_seconds(secs: i64) -> Civil {
         let days = secs.div_euclid(SECS_PER_DAY);
         let rem = secs.rem_euclid(SECS_PER_DAY);
         let (year, month, day) = civil_from_days(days);
-        Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60 }
+        Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, days }
     }
 
     /// Seconds since 1970-01-01T00:00:00 on the same wall clock.
     #[inline]
     pub(crate) fn local_seconds(&self) -> i64 {
-        days_from_civil(self.year, self.month, self.day) * SECS_PER_DAY
-            + self.hour * 3600
-            + self.minute * 60
-            + self.second
+        self.days * SECS_PER_DAY + self.hour * 3600 + self.minute * 60 + self.second
     }
 
     /// Day of week, 1 = Sunday … 7 = Saturday.
     #[inline]
     pub(crate) fn weekday(&self) -> i64 {
-        weekday_from_days(days_from_civil(self.year, self.month, self.day))
+        weekday_from_days(self.days)
     }
 }
 
@@ -127,6 +217,17 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
             assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
+        }
+    }
+
+    #[test]
+    fn table_agrees_with_hinnant() {
+        for year in 1850..2600 {
+            for month in 1..=12 {
+                for day in [1, 28, days_in_month(year, month)] {
+                    assert_eq!(days_from_civil(year, month, day), hinnant_days_from_civil(year, month, day));
+                }
+            }
         }
     }
 
@@ -146,5 +247,25 @@ mod tests {
         assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.second), (2025, 3, 2, 1, 1, 0));
         let c = Civil::lenient(2025, 3, 0, 0, 0, 0);
         assert_eq!((c.month, c.day), (2, 28));
+    }
+
+    /// The carrying shortcut must agree with the general path everywhere it applies.
+    #[test]
+    fn carry_agrees_with_day_counting() {
+        for year in [1999, 2000, 2024, 2100] {
+            for month in 1..=24 {
+                for day in [1, 27, 28, 29, 30, 31, 32, 45, 59, 60, 61, 62] {
+                    for (hour, minute, second) in [(0, 0, 0), (23, 59, 60), (24, 60, 0), (24, 60, 60), (47, 119, 119)] {
+                        let y = year + (month - 1) / 12;
+                        let m = (month - 1) % 12 + 1;
+                        let days = days_from_civil(y, m, 1) + day - 1;
+                        let general =
+                            Civil::from_local_seconds(days * SECS_PER_DAY + hour * 3600 + minute * 60 + second);
+                        let got = Civil::lenient(year, month, day, hour, minute, second);
+                        assert_eq!(got, general, "{year}-{month}-{day} {hour}:{minute}:{second}");
+                    }
+                }
+            }
+        }
     }
 }

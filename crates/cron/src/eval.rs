@@ -51,7 +51,10 @@ pub(crate) fn time_after(
                 i64::from(spec.seconds.first().ok_or(empty(Field::Seconds))?)
             }
         };
-        cl = clock.at(cl.year, cl.month, cl.day, cl.hour, min, sec);
+        // Setting a settled wall time to its own fields changes nothing.
+        if (min, sec) != (cl.minute, cl.second) {
+            cl = clock.at(cl.year, cl.month, cl.day, cl.hour, min, sec);
+        }
 
         // Minutes.
         let mut hour = cl.hour;
@@ -65,7 +68,7 @@ pub(crate) fn time_after(
                         spec.minutes.first().ok_or(empty(Field::Minutes))?
                     }
                 };
-                cl = clock.at(cl.year, cl.month, cl.day, hour, i64::from(m), 0);
+                cl = set_calendar_hour(clock, cl.year, cl.month, cl.day, hour, i64::from(m));
                 continue;
             }
         }
@@ -82,7 +85,7 @@ pub(crate) fn time_after(
                         spec.hours.first().ok_or(empty(Field::Hours))?
                     }
                 };
-                cl = clock.at(cl.year, cl.month, day, i64::from(h), 0, 0);
+                cl = set_calendar_hour(clock, cl.year, cl.month, day, i64::from(h), 0);
                 continue;
             }
         }
@@ -91,6 +94,7 @@ pub(crate) fn time_after(
         let (year, month) = (cl.year, cl.month);
         if spec.day_of_month_specified() {
             match day_of_month(spec, cl, not_before, clock) {
+                DayStep::Keep(day) if day == cl.day => {}
                 DayStep::Keep(day) => cl = clock.at(year, month, day, cl.hour, cl.minute, cl.second),
                 DayStep::Restart(month, day) => {
                     cl = clock.at(year, month, day, 0, 0, 0);
@@ -139,6 +143,19 @@ pub(crate) fn time_after(
             None => return Ok(None),
         }
     }
+}
+
+/// Quartz's `setCalendarHour`: sets the hour (seconds at 0), and when the
+/// calendar then shows another hour (a value past 24 from a quirky hour set, or
+/// an hour a daylight-saving gap moved) sets `hour + 1` on the normalised
+/// calendar. Hour 24 is exempt: it is the carry into the next day.
+#[inline]
+fn set_calendar_hour(clock: &mut WallClock<'_>, year: i64, month: i64, day: i64, hour: i64, minute: i64) -> Civil {
+    let cl = clock.at(year, month, day, hour, minute, 0);
+    if cl.hour != hour && hour != 24 {
+        return clock.at(cl.year, cl.month, cl.day, hour + 1, cl.minute, cl.second);
+    }
+    cl
 }
 
 /// What the day step decided: keep this day (no restart), or restart the walk

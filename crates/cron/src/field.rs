@@ -92,6 +92,12 @@ impl Bits {
         (0..128).contains(&v) && self.0 & (1u128 << v) != 0
     }
 
+    /// The members as bits (bit v for member v).
+    #[inline]
+    pub(crate) fn raw(self) -> u128 {
+        self.0
+    }
+
     #[inline]
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
@@ -154,6 +160,31 @@ impl Years {
             && let Err(at) = self.below.binary_search(&year)
         {
             self.below.insert(at, year);
+        }
+    }
+
+    /// Inserts `start`, `start + step`, … up to `stop` (`step >= 1`).
+    pub(crate) fn insert_every(&mut self, start: i64, stop: i64, step: i64) {
+        let mut year = start;
+        if step == 1 {
+            while year <= stop && year < i64::from(MIN_YEAR) {
+                self.insert(year as i32);
+                year += 1;
+            }
+            // Whole words at a time for the common `*` and `a-b`.
+            let (lo, hi) = (year.max(i64::from(MIN_YEAR)), stop.min(i64::from(MAX_YEAR)));
+            for (w, word) in self.span.iter_mut().enumerate() {
+                let base = i64::from(MIN_YEAR) + 64 * w as i64;
+                let (from, to) = ((lo - base).clamp(0, 64), (hi - base + 1).clamp(0, 64));
+                if from < to {
+                    *word |= (!0u64 >> (64 - (to - from))) << from;
+                }
+            }
+            return;
+        }
+        while year <= stop {
+            self.insert(year as i32);
+            year += step;
         }
     }
 
@@ -238,5 +269,27 @@ mod tests {
         assert_eq!(y.ceil(2035), Some(2199));
         assert_eq!(y.ceil(2200), None);
         assert!(!y.contains(2300));
+    }
+
+    #[test]
+    fn insert_every_matches_one_by_one() {
+        for (start, stop, step) in [
+            (1960, 2199, 1),
+            (1970, 2199, 1),
+            (2000, 2063, 1),
+            (2033, 2034, 1),
+            (1965, 2100, 7),
+            (2100, 2199, 1),
+            (1969, 1969, 1),
+        ] {
+            let (mut bulk, mut single) = (Years::default(), Years::default());
+            bulk.insert_every(start, stop, step);
+            let mut y = start;
+            while y <= stop {
+                single.insert(y as i32);
+                y += step;
+            }
+            assert_eq!(bulk, single, "{start}-{stop}/{step}");
+        }
     }
 }

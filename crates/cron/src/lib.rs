@@ -27,6 +27,7 @@ mod eval;
 mod explain;
 mod field;
 mod parse;
+mod shortcut;
 mod zone;
 
 use std::fmt;
@@ -38,49 +39,20 @@ pub use error::{CronError, Problem};
 pub use field::{Field, MAX_YEAR, MIN_YEAR};
 pub use zone::{UnknownZone, Zone};
 
-use civil::Civil;
-use eval::EmptyField;
-use parse::{FieldTexts, Spec};
+use parse::Spec;
 
 /// A parsed Quartz cron expression.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Cron {
     source: String,
     spec: Spec,
-    texts: FieldTexts,
 }
 
 impl Cron {
     /// Parses and validates an expression exactly as Quartz 2.5.2 does.
     pub fn parse(expression: &str) -> Result<Cron, CronError> {
-        let (spec, texts) = parse::parse(expression)?;
-        let cron = Cron { source: expression.to_string(), spec, texts };
-        cron.reject_unevaluable()?;
-        Ok(cron)
-    }
-
-    /// Quartz parses some expressions it then cannot evaluate: a field left with
-    /// no values (`,` alone, or `L` in the month field) makes the first
-    /// `getNextValidTimeAfter` throw. Whether it throws does not depend on the
-    /// start time, so one probe decides, and such expressions are refused here.
-    fn reject_unevaluable(&self) -> Result<(), CronError> {
-        let s = &self.spec;
-        let may_throw = s.seconds.is_empty()
-            || s.minutes.is_empty()
-            || s.hours.is_empty()
-            || s.months.is_empty()
-            || (s.day_of_week_specified() && s.first_day_of_week().is_none());
-        if !may_throw {
-            return Ok(());
-        }
-        let utc = Zone::utc();
-        let probe = Civil::lenient(2000, 1, 1, 0, 0, 0);
-        match eval::time_after(&self.spec, probe, 946_684_800, &mut utc.wall_clock()) {
-            Ok(_) => Ok(()),
-            Err(EmptyField(field)) => {
-                Err(CronError::new(Some(field), self.texts[field as usize].clone(), Problem::NoValues))
-            }
-        }
+        let spec = parse::parse(expression)?;
+        Ok(Cron { source: expression.to_string(), spec })
     }
 
     /// The expression as it was given.
@@ -102,8 +74,14 @@ impl Cron {
     #[inline]
     pub fn next_after_epoch(&self, after: i64, zone: &Zone) -> Option<i64> {
         let start = after.checked_add(1)?;
-        let mut clock = zone.wall_clock();
-        let wall = eval::time_after(&self.spec, zone.to_civil(start), start, &mut clock).ok()??;
+        let (from, mut clock) = zone.start(start);
+        if let Some(shortcut) = &self.spec.shortcut
+            && let Some(wall) = shortcut.wall_time_from(&self.spec.years, from)
+            && let Some(instant) = clock.instant_in_stretch(from.local_seconds(), wall)
+        {
+            return Some(instant);
+        }
+        let wall = eval::time_after(&self.spec, from, start, &mut clock).ok()??;
         Some(clock.instant(wall))
     }
 

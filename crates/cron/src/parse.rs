@@ -7,10 +7,14 @@
 //! module follows Quartz's scanner branch by branch, but reports each failure as
 //! a [`CronError`] that names the field and the fix.
 
+use crate::civil::Civil;
 use crate::error::{CronError, Problem};
+use crate::eval::{EmptyField, time_after};
 use crate::field::{
     ALL_SPEC, Bits, Field, LAST_DAY_OFFSET_END, MAX_LAST_DAY_OFFSET, MAX_YEAR, MIN_YEAR, NO_SPEC, Years,
 };
+use crate::shortcut::Shortcut;
+use crate::zone::Zone;
 
 /// The value sets of a parsed expression, in Quartz's own encoding.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -32,6 +36,8 @@ pub(crate) struct Spec {
     pub(crate) last_day_of_week: bool,
     /// Day-of-week `n#k`: k, or 0.
     pub(crate) nth_day_of_week: i32,
+    /// Masks for the common case, when the walk can be skipped (see [`Shortcut`]).
+    pub(crate) shortcut: Option<Shortcut>,
 }
 
 impl Spec {
@@ -52,47 +58,77 @@ impl Spec {
     }
 }
 
-/// The raw text of each field (after upper-casing), kept for explanations.
-pub(crate) type FieldTexts = [String; 7];
-
 /// Parses `expression` the way `new CronExpression(expression)` does.
-pub(crate) fn parse(expression: &str) -> Result<(Spec, FieldTexts), CronError> {
-    let upper = expression.to_uppercase();
-    let tokens: Vec<&str> = upper.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
-    if tokens.len() > 7 {
-        return Err(CronError::new(None, expression, Problem::TooManyFields { found: tokens.len() }));
+pub(crate) fn parse(expression: &str) -> Result<Spec, CronError> {
+    let upper: Vec<char> = expression.to_uppercase().chars().collect();
+    let mut tokens: [&[char]; 7] = [&[]; 7];
+    let mut count = 0;
+    for token in upper.split(|&c| c == ' ' || c == '\t').filter(|t| !t.is_empty()) {
+        if count < tokens.len() {
+            tokens[count] = token;
+        }
+        count += 1;
+    }
+    if count > 7 {
+        return Err(CronError::new(None, expression, Problem::TooManyFields { found: count }));
     }
     let mut parser = Parser { spec: Spec::default() };
-    let mut texts: FieldTexts = Default::default();
-    for (&token, field) in tokens.iter().zip(Field::ALL) {
-        texts[field as usize] = token.to_string();
-        let fail = |problem| CronError::new(Some(field), token, problem);
+    for (&token, field) in tokens[..count].iter().zip(Field::ALL) {
+        let fail = |problem| CronError::new(Some(field), text(token), problem);
         if field == Field::DayOfWeek {
-            if token.contains('L') && token.chars().count() > 1 && token.contains(',') {
+            if token.contains(&'L') && token.len() > 1 && token.contains(&',') {
                 return Err(fail(Problem::LastWithList));
             }
-            if token.matches('#').count() > 1 {
+            if token.iter().filter(|&&c| c == '#').count() > 1 {
                 return Err(fail(Problem::MultipleNth));
             }
         }
-        for item in token.split(',').filter(|i| !i.is_empty()) {
-            let chars: Vec<char> = item.chars().collect();
-            parser.item(&chars, field).map_err(|problem| CronError::new(Some(field), item, problem))?;
+        for item in token.split(|&c| c == ',').filter(|i| !i.is_empty()) {
+            parser.item(item, field).map_err(|problem| CronError::new(Some(field), text(item), problem))?;
         }
     }
-    if tokens.len() < 6 {
-        return Err(CronError::new(None, expression, Problem::TooFewFields { found: tokens.len() }));
+    if count < 6 {
+        return Err(CronError::new(None, expression, Problem::TooFewFields { found: count }));
     }
-    if tokens.len() < 7 {
-        texts[Field::Year as usize] = "*".to_string();
+    if count < 7 {
+        tokens[Field::Year as usize] = &['*'];
         parser.item(&['*'], Field::Year).expect("`*` is a valid year");
     }
-    let spec = parser.spec;
+    let mut spec = parser.spec;
     if spec.day_of_month_specified() == spec.day_of_week_specified() {
-        let both = format!("{} {}", texts[Field::DayOfMonth as usize], texts[Field::DayOfWeek as usize]);
+        let both = format!("{} {}", text(tokens[Field::DayOfMonth as usize]), text(tokens[Field::DayOfWeek as usize]));
         return Err(CronError::new(Some(Field::DayOfWeek), both, Problem::BothDaysSpecified));
     }
-    Ok((spec, texts))
+    if let Some(field) = unevaluable(&spec) {
+        return Err(CronError::new(Some(field), text(tokens[field as usize]), Problem::NoValues));
+    }
+    spec.shortcut = Shortcut::new(&spec);
+    Ok(spec)
+}
+
+fn text(chars: &[char]) -> String {
+    chars.iter().collect()
+}
+
+/// Quartz parses some expressions it then cannot evaluate: a field left with no
+/// values (`,` alone, or `L` in the month field) makes the first
+/// `getNextValidTimeAfter` throw. Whether it throws does not depend on the start
+/// time, so one probe decides; such expressions are refused at parse time.
+fn unevaluable(spec: &Spec) -> Option<Field> {
+    let may_throw = spec.seconds.is_empty()
+        || spec.minutes.is_empty()
+        || spec.hours.is_empty()
+        || spec.months.is_empty()
+        || (spec.day_of_week_specified() && spec.first_day_of_week().is_none());
+    if !may_throw {
+        return None;
+    }
+    let utc = Zone::utc();
+    let probe = Civil::lenient(2000, 1, 1, 0, 0, 0);
+    match time_after(spec, probe, 946_684_800, &mut utc.wall_clock()) {
+        Ok(_) => None,
+        Err(EmptyField(field)) => Some(field),
+    }
 }
 
 struct Parser {
@@ -465,6 +501,10 @@ impl Parser {
             stop = stop.min(MAX_YEAR);
         }
         let step = i64::from(step);
+        if field == Field::Year {
+            self.spec.years.insert_every(i64::from(start), i64::from(stop), step);
+            return Ok(());
+        }
         let mut v = i64::from(start);
         while v <= i64::from(stop) {
             let value = match modulus {
@@ -490,7 +530,7 @@ mod tests {
     use super::*;
 
     fn spec(expr: &str) -> Spec {
-        parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}")).0
+        parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
     }
 
     fn values(b: Bits) -> Vec<i32> {

@@ -19,6 +19,10 @@ const TABLE_START: i64 = -5_364_662_400;
 const TABLE_END: i64 = 7_289_654_400;
 /// Wall times this close to the table's edges go to `jiff` (offsets are < 1 day).
 const EDGE: i64 = 2 * 86_400;
+/// Lookups start from a bucket of 2^24 s (about 194 days), so each one scans at
+/// most a few transitions instead of searching the whole table.
+const BUCKET_SHIFT: u32 = 24;
+const BUCKETS: usize = (((TABLE_END - TABLE_START) >> BUCKET_SHIFT) + 2) as usize;
 
 /// A time zone prepared for cron evaluation.
 #[derive(Clone)]
@@ -28,6 +32,10 @@ pub struct Zone {
     /// The offset in force at `TABLE_START`.
     initial_offset: i64,
     transitions: Box<[Transition]>,
+    /// For each bucket, how many transitions happen at or before its start (UTC).
+    instant_index: Box<[u32]>,
+    /// For each bucket, how many wall boundaries lie at or before its start (wall time).
+    wall_index: Box<[u32]>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -88,7 +96,20 @@ impl Zone {
             transitions.push(Transition { at, before, after });
             before = after;
         }
-        Zone { tz, name: name.to_string(), initial_offset, transitions: transitions.into_boxed_slice() }
+        let bucket_start = |k: usize| TABLE_START + ((k as i64) << BUCKET_SHIFT);
+        let instant_index =
+            (0..BUCKETS).map(|k| transitions.partition_point(|t| t.at <= bucket_start(k)) as u32).collect();
+        let wall_index = (0..BUCKETS)
+            .map(|k| transitions.partition_point(|t| t.wall_boundary() <= bucket_start(k)) as u32)
+            .collect();
+        Zone {
+            tz,
+            name: name.to_string(),
+            initial_offset,
+            transitions: transitions.into_boxed_slice(),
+            instant_index,
+            wall_index,
+        }
     }
 
     /// The name this zone was created with.
@@ -108,7 +129,12 @@ impl Zone {
             let ts = Timestamp::from_second(utc_seconds).unwrap_or(Timestamp::MAX);
             return i64::from(self.tz.to_offset(ts).seconds());
         }
-        let i = self.transitions.partition_point(|t| t.at <= utc_seconds);
+        let mut i = self.instant_index[((utc_seconds - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
+        while let Some(t) = self.transitions.get(i)
+            && t.at <= utc_seconds
+        {
+            i += 1;
+        }
         if i == 0 { self.initial_offset } else { self.transitions[i - 1].after }
     }
 
@@ -125,10 +151,26 @@ impl Zone {
         WallClock { zone: self, lo: i64::MAX, hi: i64::MIN, offset: 0 }
     }
 
+    /// The wall time at `utc_seconds`, and a cursor already primed for the
+    /// stretch of wall time around it (where a search starting there runs).
+    #[inline]
+    pub(crate) fn start(&self, utc_seconds: i64) -> (Civil, WallClock<'_>) {
+        let wall = self.to_civil(utc_seconds);
+        let mut clock = self.wall_clock();
+        clock.lookup(wall.local_seconds());
+        (wall, clock)
+    }
+
     /// Index of the first transition whose wall boundary lies after `local`.
     #[inline]
     fn boundary_index(&self, local: i64) -> usize {
-        self.transitions.partition_point(|t| t.wall_boundary() <= local)
+        let mut i = self.wall_index[((local - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
+        while let Some(t) = self.transitions.get(i)
+            && t.wall_boundary() <= local
+        {
+            i += 1;
+        }
+        i
     }
 
     fn jiff_instant(&self, wall: Civil) -> Option<i64> {
@@ -174,10 +216,26 @@ impl WallClock<'_> {
         if (self.lo..self.hi).contains(&local) {
             return local - self.offset;
         }
+        self.instant_elsewhere(wall, local)
+    }
+
+    /// [`WallClock::instant`] for a wall time outside the cached stretch.
+    #[inline(never)]
+    fn instant_elsewhere(&mut self, wall: Civil, local: i64) -> i64 {
         match self.lookup(local) {
             Some(offset) => local - offset,
             None => self.zone.jiff_instant(wall).unwrap_or(local),
         }
+    }
+
+    /// The instant of wall time `local` (seconds since 1970-01-01T00:00 on the
+    /// wall clock) when the whole range from wall time `from` to it lies in the
+    /// cached stretch, where every wall time exists once and no transition
+    /// intervenes; `None` otherwise.
+    #[inline]
+    pub(crate) fn instant_in_stretch(&self, from: i64, local: i64) -> Option<i64> {
+        debug_assert!(from <= local);
+        (self.lo <= from && local < self.hi).then_some(local - self.offset)
     }
 
     /// The wall time a lenient calendar shows after its fields are set to these
@@ -195,7 +253,14 @@ impl WallClock<'_> {
         if (self.lo..self.hi).contains(&local) {
             return wall;
         }
+        self.settle_elsewhere(wall, local)
+    }
+
+    /// [`WallClock::settle`] for a wall time outside the cached stretch.
+    #[inline(never)]
+    fn settle_elsewhere(&mut self, wall: Civil, local: i64) -> Civil {
         let instant = match self.lookup(local) {
+            Some(_) if (self.lo..self.hi).contains(&local) => return wall,
             Some(offset) => local - offset,
             None => match self.zone.jiff_instant(wall) {
                 Some(instant) => instant,
@@ -268,6 +333,21 @@ mod tests {
                 for wall in [zone.to_civil(utc), Civil::from_local_seconds(utc)] {
                     assert_eq!(Some(clock.instant(wall)), zone.jiff_instant(wall), "{name} wall {wall:?}");
                 }
+            }
+        }
+    }
+
+    /// The bucketed lookups must find what a search of the whole table finds.
+    #[test]
+    fn bucketed_lookups_match_binary_search() {
+        for name in ["America/New_York", "Europe/Rome", "Australia/Lord_Howe", "Pacific/Apia", "UTC"] {
+            let zone = Zone::get(name).unwrap();
+            for t in (TABLE_START + EDGE..TABLE_END - EDGE).step_by(3_600 * 7 + 13) {
+                let by_instant = zone.transitions.partition_point(|x| x.at <= t);
+                let by_wall = zone.transitions.partition_point(|x| x.wall_boundary() <= t);
+                let offset = if by_instant == 0 { zone.initial_offset } else { zone.transitions[by_instant - 1].after };
+                assert_eq!(zone.offset_at(t), offset, "{name} at {t}");
+                assert_eq!(zone.boundary_index(t), by_wall, "{name} wall {t}");
             }
         }
     }

@@ -144,6 +144,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A non-durable job must have a trigger.
     async fn put_job(&self, job: &Job, triggers: &[Trigger], replace: bool, now_ms: i64) -> Result<(), StoreError>;
 
+    /// Stores a job and its triggers with the statuses another scheduler left them in (next
+    /// and previous fire, times triggered; WAITING, PAUSED, COMPLETE or ERROR), so an import
+    /// continues the schedules instead of restarting them. Otherwise as [`Store::put_job`].
+    async fn restore_job(
+        &self,
+        job: &Job,
+        triggers: &[TriggerStatus],
+        replace: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
     /// A job and its latest run state.
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError>;
 

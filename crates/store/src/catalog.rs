@@ -162,19 +162,7 @@ pub(crate) async fn put_trigger<S: Sql>(
     })
 }
 
-/// Creates or replaces a job and its triggers.
-pub(crate) async fn put_job<S: Sql>(
-    db: &mut S,
-    job: &Job,
-    triggers: &[Trigger],
-    replace: bool,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    for t in triggers {
-        if t.job() != job.key() {
-            return Err(ModelError::TriggerJobMismatch { trigger: t.key().clone(), job: job.key().clone() }.into());
-        }
-    }
+async fn upsert_job<S: Sql>(db: &mut S, job: &Job, replace: bool, now_ms: i64) -> Result<(), StoreError> {
     let key = job_params(job.key());
     let existing = exists(db, "SELECT 1 FROM consort_jobs WHERE job_group = $1 AND job_name = $2{lock}", &key).await?;
     let fields: [Value; 6] = [
@@ -208,15 +196,83 @@ pub(crate) async fn put_job<S: Sql>(
         )
         .await?;
     }
-    for t in triggers {
-        put_trigger(db, t, replace).await?;
-    }
+    Ok(())
+}
+
+async fn check_durable<S: Sql>(db: &mut S, job: &Job) -> Result<(), StoreError> {
     if !job.durable()
-        && !exists(db, "SELECT 1 FROM consort_triggers WHERE job_group = $1 AND job_name = $2", &key).await?
+        && !exists(db, "SELECT 1 FROM consort_triggers WHERE job_group = $1 AND job_name = $2", &job_params(job.key()))
+            .await?
     {
         return Err(StoreError::NotDurable(job.key().clone()));
     }
     Ok(())
+}
+
+fn check_owner(job: &Job, trigger: &Trigger) -> Result<(), StoreError> {
+    if trigger.job() != job.key() {
+        return Err(ModelError::TriggerJobMismatch { trigger: trigger.key().clone(), job: job.key().clone() }.into());
+    }
+    Ok(())
+}
+
+/// Creates or replaces a job and its triggers.
+pub(crate) async fn put_job<S: Sql>(
+    db: &mut S,
+    job: &Job,
+    triggers: &[Trigger],
+    replace: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for t in triggers {
+        check_owner(job, t)?;
+    }
+    upsert_job(db, job, replace, now_ms).await?;
+    for t in triggers {
+        put_trigger(db, t, replace).await?;
+    }
+    check_durable(db, job).await
+}
+
+/// Stores a job and its triggers with their statuses as another scheduler left them (import).
+pub(crate) async fn restore_job<S: Sql>(
+    db: &mut S,
+    job: &Job,
+    triggers: &[TriggerStatus],
+    replace: bool,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for t in triggers {
+        check_owner(job, &t.trigger)?;
+    }
+    upsert_job(db, job, replace, now_ms).await?;
+    for t in triggers {
+        let key = trigger_params(t.trigger.key());
+        let existing =
+            exists(db, "SELECT 1 FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2{lock}", &key)
+                .await?;
+        if existing {
+            if !replace {
+                return Err(StoreError::TriggerExists(t.trigger.key().clone()));
+            }
+            db.exec("DELETE FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2", &key).await?;
+        }
+        let state = match (t.state, t.next_fire_ms) {
+            (_, None) => TriggerState::Complete,
+            (TriggerState::Paused | TriggerState::PausedBlocked, _) => TriggerState::Paused,
+            (TriggerState::Error, _) => TriggerState::Error,
+            (TriggerState::Complete, _) => TriggerState::Complete,
+            _ => TriggerState::Waiting,
+        };
+        insert_trigger(db, &t.trigger, state, t.next_fire_ms, false).await?;
+        db.exec(
+            "UPDATE consort_triggers SET prev_fire_ms = $1, times_triggered = $2 \
+             WHERE trigger_group = $3 AND trigger_name = $4",
+            &[t.prev_fire_ms.into(), t.times_triggered.into(), key[0].clone(), key[1].clone()],
+        )
+        .await?;
+    }
+    check_durable(db, job).await
 }
 
 const JOB_STATUS_SQL: &str = "SELECT job_group, job_name, description, kind, data, durable, non_concurrent, \

@@ -9,6 +9,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`import_quartz`] reads an existing Quartz JDBC store (PostgreSQL) into any store.
+//!
 //! Why rusqlite and tokio-postgres rather than one async layer: SQLite is a library, so a
 //! synchronous connection on the blocking pool is the fastest path (µs per statement, the
 //! embedded target is 20 000 fires/s); PostgreSQL gets batched array statements
@@ -18,6 +20,7 @@ mod catalog;
 mod cycle;
 mod migrate;
 mod postgres;
+pub mod quartz;
 mod row;
 mod sql;
 mod sqlite;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use consort_scheduler::{Store, StoreError};
 
 pub use postgres::PgStore;
+pub use quartz::{QuartzImport, QuartzImportError, QuartzImportOptions, import_quartz};
 pub use sqlite::SqliteStore;
 
 /// Opens a store from a URL: `sqlite://PATH` (`sqlite::memory:` for a private in-memory

@@ -412,6 +412,16 @@ impl Store for PgStore {
         in_tx!(self, "put job", |db| catalog::put_job(&mut db, job, triggers, replace, now_ms))
     }
 
+    async fn restore_job(
+        &self,
+        job: &Job,
+        triggers: &[TriggerStatus],
+        replace: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, "restore job", |db| catalog::restore_job(&mut db, job, triggers, replace, now_ms))
+    }
+
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
         in_tx!(self, "get job", |db| catalog::get_job(&mut db, key))
     }

@@ -382,6 +382,18 @@ impl Store for SqliteStore {
         self.with_tx("put job", move |tx| run_ready(catalog::put_job(tx, &job, &triggers, replace, now_ms))).await
     }
 
+    async fn restore_job(
+        &self,
+        job: &Job,
+        triggers: &[TriggerStatus],
+        replace: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (job, triggers) = (job.clone(), triggers.to_vec());
+        self.with_tx("restore job", move |tx| run_ready(catalog::restore_job(tx, &job, &triggers, replace, now_ms)))
+            .await
+    }
+
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
         let key = key.clone();
         self.with_tx("get job", move |tx| run_ready(catalog::get_job(tx, &key))).await

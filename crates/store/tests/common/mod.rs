@@ -49,11 +49,18 @@ pub struct Pg {
     ids: Option<(u32, u32)>,
     child: Option<Child>,
     dbs: AtomicU32,
+    durable: bool,
 }
 
 impl Pg {
-    /// initdb + start. As root, PostgreSQL runs as the `postgres` user (initdb refuses root).
+    /// initdb + start, with fsync off (tests). As root, PostgreSQL runs as the `postgres`
+    /// user (initdb refuses root).
     pub fn start() -> Pg {
+        Pg::start_with(false)
+    }
+
+    /// initdb + start; `durable` keeps PostgreSQL's default fsync settings (benchmarks).
+    pub fn start_with(durable: bool) -> Pg {
         let bin = pg_bin();
         assert!(
             bin.join("initdb").exists(),
@@ -83,7 +90,7 @@ impl Pg {
             .expect("initdb runs");
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut pg = Pg { port, dir: base, bin, ids, child: None, dbs: AtomicU32::new(0) };
+        let mut pg = Pg { port, dir: base, bin, ids, child: None, dbs: AtomicU32::new(0), durable };
         pg.launch();
         pg.watchdog();
         pg
@@ -100,14 +107,14 @@ impl Pg {
 
     fn launch(&mut self) {
         let data = self.dir.join("data");
-        let child = Self::command(&self.bin, self.ids, "postgres")
+        let mut command = Self::command(&self.bin, self.ids, "postgres");
+        command
             .args(["-D", data.to_str().unwrap(), "-p", &self.port.to_string(), "-k", self.dir.to_str().unwrap()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=300"])
-            .args(["-c", "shared_buffers=64MB", "-c", "full_page_writes=off"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("postgres starts");
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "shared_buffers=128MB"]);
+        if !self.durable {
+            command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("postgres starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

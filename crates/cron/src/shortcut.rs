@@ -1,0 +1,337 @@
+//! The next fire time straight from bit masks, for the expressions and searches
+//! where that provably gives the answer Quartz's walk gives.
+//!
+//! [`crate::eval`] replays Quartz's walk step for step, which is exact but slow.
+//! When every field is a plain set (no nearest-weekday `W`, no list mixing
+//! plain days with `L-n`, no value Quartz stores outside a field's range) each
+//! step of that walk moves to the first value its own field allows and restarts
+//! the fields below it, so the walk ends on the earliest wall time whose fields
+//! all match. If, in addition, no time-zone transition lies between the start
+//! and that wall time, no step can land in a daylight-saving gap, so the walk
+//! would never have been moved by one, and the wall time maps to its instant
+//! with the offset in force at the start. Under exactly those conditions this
+//! module answers from masks; everywhere else it declines and the walk runs.
+//! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
+
+use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, weekday_from_days};
+use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
+use crate::parse::Spec;
+
+/// Months searched before giving the question to the walk (covers yearly shapes).
+const SEARCH_MONTHS: usize = 26;
+
+/// The masks of an expression the shortcut can answer for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Shortcut {
+    /// Bit s: second s (0..=59).
+    seconds: u64,
+    /// Bit m: minute m (0..=59).
+    minutes: u64,
+    /// Bit h: hour h (0..=23).
+    hours: u32,
+    /// Bit m: month m (1..=12).
+    months: u16,
+    day: DayRule,
+    /// Seconds after midnight of the first matching time of day.
+    first_time: i64,
+}
+
+/// Which days of a month match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum DayRule {
+    /// Day-of-month list: bit d is day d.
+    Days(u32),
+    /// Day-of-month `L`, `L-n` list: bit n is `L-n`.
+    FromLast(u32),
+    /// Day-of-week list: bit w is weekday w (1 = Sunday).
+    Weekdays(u8),
+    /// Day-of-week `nL`: the last such weekday of the month.
+    LastWeekday(i64),
+    /// Day-of-week `n#k`.
+    NthWeekday { weekday: i64, nth: i64 },
+}
+
+/// The members of `bits` in `lo..=hi`, when the members outside that range
+/// cannot change any step of the walk: there are none, or the range is full
+/// (Quartz's `*` marker, 99, comes with every value of the field).
+fn plain_range(bits: Bits, lo: i32, hi: i32) -> Option<u128> {
+    let range = (!0u128 >> (127 - hi)) & (!0u128 << lo);
+    let inside = bits.raw() & range;
+    let outside = bits.raw() & !range;
+    (inside != 0 && (outside == 0 || inside == range)).then_some(inside)
+}
+
+impl Shortcut {
+    /// The shortcut for `spec`, or `None` when only the walk can answer for it.
+    pub(crate) fn new(spec: &Spec) -> Option<Shortcut> {
+        let seconds = plain_range(spec.seconds, 0, 59)? as u64;
+        let minutes = plain_range(spec.minutes, 0, 59)? as u64;
+        let hours = plain_range(spec.hours, 0, 23)? as u32;
+        let months = plain_range(spec.months, 1, 12)? as u16;
+        let day = if spec.day_of_month_specified() {
+            if !spec.nearest_weekdays.is_empty() {
+                return None;
+            }
+            let dom = spec.days_of_month.raw();
+            let offsets = (LAST_DAY_OFFSET_START..=LAST_DAY_OFFSET_END).fold(0u128, |m, b| m | 1 << b);
+            if dom & offsets == dom {
+                // Only `L` / `L-n` entries: bit n for `L-n`.
+                let mut from_last = 0u32;
+                for n in 0..=LAST_DAY_OFFSET_END - LAST_DAY_OFFSET_START {
+                    if dom & 1 << (LAST_DAY_OFFSET_END - n) != 0 {
+                        from_last |= 1 << n;
+                    }
+                }
+                if from_last == 0 {
+                    return None;
+                }
+                DayRule::FromLast(from_last)
+            } else {
+                DayRule::Days(plain_range(spec.days_of_month, 1, 31)? as u32)
+            }
+        } else {
+            if spec.days_of_week.contains(NO_SPEC) || spec.days_of_week_overflow.is_some() {
+                return None;
+            }
+            let wanted = i64::from(spec.first_day_of_week()?);
+            if spec.last_day_of_week || spec.nth_day_of_week != 0 {
+                if !(1..=7).contains(&wanted) {
+                    return None;
+                }
+                if spec.last_day_of_week {
+                    DayRule::LastWeekday(wanted)
+                } else {
+                    DayRule::NthWeekday { weekday: wanted, nth: i64::from(spec.nth_day_of_week) }
+                }
+            } else {
+                DayRule::Weekdays(plain_range(spec.days_of_week, 1, 7)? as u8)
+            }
+        };
+        let first_time = i64::from(hours.trailing_zeros()) * 3600
+            + i64::from(minutes.trailing_zeros()) * 60
+            + i64::from(seconds.trailing_zeros());
+        Some(Shortcut { seconds, minutes, hours, months, day, first_time })
+    }
+
+    /// The earliest matching wall time at or after `from`, as local seconds
+    /// (seconds since 1970-01-01T00:00 on the wall clock), or `None` when the
+    /// shortcut cannot tell (the walk then decides).
+    #[inline]
+    pub(crate) fn wall_time_from(&self, years: &Years, from: Civil) -> Option<i64> {
+        let (y, m, d) = (from.year, from.month, from.day);
+        let (date, time) = match self.next_date(years, y, m, d)? {
+            (dy, dm, dd) if (dy, dm, dd) == (y, m, d) => match self.next_time(from.hour, from.minute, from.second) {
+                Some(time) => ((y, m, d), time),
+                None => {
+                    let (y, m, d) = if d < days_in_month(y, m) {
+                        (y, m, d + 1)
+                    } else if m < 12 {
+                        (y, m + 1, 1)
+                    } else {
+                        (y + 1, 1, 1)
+                    };
+                    (self.next_date(years, y, m, d)?, self.first_time)
+                }
+            },
+            later => (later, self.first_time),
+        };
+        Some(days_from_civil(date.0, date.1, date.2) * SECS_PER_DAY + time)
+    }
+
+    /// The earliest matching date at or after `y-m-d`.
+    #[inline]
+    fn next_date(&self, years: &Years, mut y: i64, mut m: i64, mut d: i64) -> Option<(i64, i64, i64)> {
+        for _ in 0..SEARCH_MONTHS {
+            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&y) {
+                return None;
+            }
+            if self.months & 1 << m != 0
+                && years.contains(y as i32)
+                && let Some(day) = self.day.first_day(y, m, d)
+            {
+                return Some((y, m, day));
+            }
+            d = 1;
+            m += 1;
+            if m > 12 {
+                m = 1;
+                y += 1;
+            }
+        }
+        None
+    }
+
+    /// The earliest matching time of day at or after `h:m:s`, in seconds after midnight.
+    #[inline]
+    fn next_time(&self, h: i64, m: i64, s: i64) -> Option<i64> {
+        let first_second = i64::from(self.seconds.trailing_zeros());
+        if self.hours & 1 << h != 0 {
+            if self.minutes & 1 << m != 0
+                && let Some(second) = ceil64(self.seconds, s)
+            {
+                return Some(h * 3600 + m * 60 + second);
+            }
+            if let Some(minute) = ceil64(self.minutes, m + 1) {
+                return Some(h * 3600 + minute * 60 + first_second);
+            }
+        }
+        let first_minute = i64::from(self.minutes.trailing_zeros());
+        ceil64(u64::from(self.hours), h + 1).map(|hour| hour * 3600 + first_minute * 60 + first_second)
+    }
+}
+
+/// The smallest member of `mask` that is `>= v` (`v` in 0..=64).
+#[inline]
+fn ceil64(mask: u64, v: i64) -> Option<i64> {
+    let masked = if v >= 64 { 0 } else { mask & (!0u64 << v) };
+    (masked != 0).then(|| i64::from(masked.trailing_zeros()))
+}
+
+impl DayRule {
+    /// The first matching day of month `y-m` that is `>= d`.
+    #[inline]
+    fn first_day(self, y: i64, m: i64, d: i64) -> Option<i64> {
+        let last = days_in_month(y, m);
+        let day = match self {
+            DayRule::Days(mask) => {
+                let later = mask & (!0u32 << d);
+                if later == 0 {
+                    return None;
+                }
+                i64::from(later.trailing_zeros())
+            }
+            DayRule::FromLast(offsets) => {
+                // `L-n` falls on day `last - n`, which is `>= d` for n <= last - d.
+                let reachable = offsets & (!0u32 >> (31 - (last - d)));
+                if reachable == 0 {
+                    return None;
+                }
+                last - i64::from(31 - reachable.leading_zeros())
+            }
+            DayRule::Weekdays(mask) => {
+                let wd = weekday_from_days(days_from_civil(y, m, d));
+                let week = u32::from(mask >> 1) * 0x81; // the 7 weekday bits, twice in a row
+                let ahead = (week >> (wd - 1)) & 0x7f;
+                d + i64::from(ahead.trailing_zeros())
+            }
+            DayRule::LastWeekday(wanted) => {
+                let last_wd = weekday_from_days(days_from_civil(y, m, last));
+                let day = last - (last_wd - wanted).rem_euclid(7);
+                if day < d {
+                    return None;
+                }
+                day
+            }
+            DayRule::NthWeekday { weekday, nth } => {
+                let first_wd = weekday_from_days(days_from_civil(y, m, 1));
+                let day = 1 + (weekday - first_wd).rem_euclid(7) + 7 * (nth - 1);
+                if day < d {
+                    return None;
+                }
+                day
+            }
+        };
+        (day <= last).then_some(day)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::{Cron, Zone, eval};
+
+    /// The answer of the walk alone, without the shortcut.
+    fn by_walk(cron: &Cron, after: i64, zone: &Zone) -> Option<i64> {
+        let start = after + 1;
+        let (from, mut clock) = zone.start(start);
+        let wall = eval::time_after(&cron.spec, from, start, &mut clock).ok()??;
+        Some(clock.instant(wall))
+    }
+
+    fn time_field(hi: u32) -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0..=hi).prop_map(|v| v.to_string()),
+            Just("*".to_string()),
+            (0..=hi, 1..=hi).prop_map(|(a, n)| format!("{a}/{n}")),
+            (0..=hi, 0..=hi).prop_map(|(a, b)| format!("{a}-{b}")),
+            (0..=hi, 0..=hi, 0..=hi).prop_map(|(a, b, c)| format!("{a},{b},{c}")),
+            (1..=hi).prop_map(|n| format!("*/{n}")),
+        ]
+    }
+
+    fn day_fields() -> impl Strategy<Value = (String, String)> {
+        let q = || Just("?".to_string());
+        prop_oneof![
+            (time_field(31).prop_map(|f| f.replace('0', "1")), q()),
+            (prop::sample::select(vec!["L", "L-3", "L-0", "L,L-1", "L-30", "L-15,L-2"]).prop_map(String::from), q()),
+            (prop::sample::select(vec!["15W", "LW", "1,L", "L-2W", "2W,16"]).prop_map(String::from), q()),
+            (q(), prop::sample::select(vec!["*", "MON-FRI", "2,4,6", "SAT-MON", "1", "7", "L"]).prop_map(String::from)),
+            (q(), (1..=7u32, 1..=5u32).prop_map(|(d, k)| format!("{d}#{k}"))),
+            (q(), (1..=7u32).prop_map(|d| format!("{d}L"))),
+            (q(), prop::sample::select(vec!["2#1,3", "0#1", "FRIL", "MON#2"]).prop_map(String::from)),
+        ]
+    }
+
+    fn expression() -> impl Strategy<Value = String> {
+        let month = prop_oneof![
+            Just("*".to_string()),
+            (1..=12u32).prop_map(|m| m.to_string()),
+            Just("NOV-FEB".to_string()),
+            Just("3,11".to_string()),
+            (1..=12u32, 1..=5u32).prop_map(|(a, n)| format!("{a}/{n}")),
+        ];
+        let year = prop_oneof![
+            Just(String::new()),
+            Just(" *".to_string()),
+            (1990..2120u32).prop_map(|y| format!(" {y}")),
+            (1990..2100u32, 0..30u32).prop_map(|(y, n)| format!(" {y}-{}", y + n)),
+            (1..5u32).prop_map(|n| format!(" */{n}")),
+        ];
+        (time_field(59), time_field(59), time_field(23), day_fields(), month, year)
+            .prop_map(|(s, m, h, (dom, dow), mo, y)| format!("{s} {m} {h} {dom} {mo} {dow}{y}"))
+    }
+
+    const ZONES: [&str; 7] = [
+        "UTC",
+        "America/New_York",
+        "Europe/Rome",
+        "Australia/Lord_Howe",
+        "America/Sao_Paulo",
+        "Pacific/Chatham",
+        "Asia/Kathmandu",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whenever the shortcut answers, it gives the walk's answer (ten
+        /// chained calls from a random start, many of them near a transition).
+        #[test]
+        fn shortcut_agrees_with_the_walk(
+            expr in expression(),
+            zone in prop::sample::select(ZONES.to_vec()),
+            start in -100_000i64..4_200_000_000,
+            near_transition in any::<bool>(),
+            nudge in -7_200i64..7_200,
+        ) {
+            let Ok(cron) = Cron::parse(&expr) else { return Ok(()) };
+            let zone = Zone::get(zone).unwrap();
+            let mut t = start;
+            if near_transition {
+                let from = jiff::Timestamp::from_second(start).unwrap();
+                if let Some(tr) = zone.time_zone().following(from).next() {
+                    t = tr.timestamp().as_second() + nudge;
+                }
+            }
+            for _ in 0..10 {
+                let ours = cron.next_after_epoch(t, &zone);
+                prop_assert_eq!(ours, by_walk(&cron, t, &zone), "{} in {} after {}", expr, zone.name(), t);
+                match ours {
+                    Some(next) => t = next,
+                    None => break,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! `scripts/bench scheduler`: consort's scheduler against Quartz's own clustered JDBC store,
+//! same PostgreSQL (a throwaway cluster with default durability), same trigger set, no-op job,
+//! in one run; plus the embedded SQLite figure, fire lateness and database commits per fire.
+//!
+//! Phases: (1) embedded SQLite, one instance; (2) PostgreSQL, three consort processes draining
+//! the trigger set as fast as they can; (3) PostgreSQL, three processes, 1 000 triggers firing
+//! every second, lateness measured; (4) Quartz 2.5.2, three JVMs, clustered, same trigger set,
+//! for a fixed time. Sizes: CONSORT_BENCH_TRIGGERS (1000), CONSORT_BENCH_REPEATS (49),
+//! CONSORT_BENCH_QUARTZ_SECS (30). `scheduler_bench node URL ID` is one consort instance.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consort_scheduler::{
+    Job, JobKey, Kinds, MisfireInstruction, Schedule, Scheduler, SchedulerConfig, Store, Trigger, TriggerKey,
+    system_clock,
+};
+use tokio_postgres::NoTls;
+
+use common::Pg;
+
+fn env_num(name: &str, default: i64) -> i64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn config(id: &str) -> SchedulerConfig {
+    let mut c = SchedulerConfig::new(id);
+    c.batch_size = 1000;
+    c.max_running = 4096;
+    c.acquire_ahead_ms = 50;
+    c
+}
+
+fn trigger_set(
+    count: i64,
+    repeats: u32,
+    interval_ms: i64,
+    start: i64,
+    spread_ms: i64,
+    misfire: MisfireInstruction,
+) -> (Job, Vec<Trigger>) {
+    let job = Job::new(JobKey::in_default_group("load").unwrap(), "noop").with_durable(true);
+    let triggers = (0..count)
+        .map(|i| {
+            Trigger::new(
+                TriggerKey::new("load", format!("t{i:05}")).unwrap(),
+                job.key().clone(),
+                Schedule::simple(Some(repeats), interval_ms).unwrap(),
+                start + i * spread_ms / count.max(1),
+            )
+            .with_misfire(misfire)
+        })
+        .collect();
+    (job, triggers)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if args.get(1).map(String::as_str) == Some("node") {
+        runtime.block_on(node(args[2].clone(), args[3].clone()));
+    } else {
+        runtime.block_on(bench());
+    }
+}
+
+async fn node(url: String, id: String) {
+    let store = consort_store::open(&url).await.expect("store opens");
+    let sched = Scheduler::new(store, Kinds::builtin(), config(&id));
+    sched.start().await.unwrap();
+    std::future::pending::<()>().await;
+}
+
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn_nodes(url: &str, n: usize) -> Nodes {
+    let exe = std::env::current_exe().unwrap();
+    Nodes(
+        (0..n)
+            .map(|i| {
+                Command::new(&exe).args(["node", url, &format!("node-{i}")]).stdout(Stdio::null()).spawn().unwrap()
+            })
+            .collect(),
+    )
+}
+
+async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+async fn commits(client: &tokio_postgres::Client) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1500)).await; // Let backends flush their statistics.
+    client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
+    client
+        .query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+struct Drained {
+    fires: i64,
+    lost: i64,
+    doubled: i64,
+    fires_per_s: f64,
+    p99_late_ms: f64,
+    p50_late_ms: f64,
+}
+
+async fn wait_drained(client: &tokio_postgres::Client, expected: i64) -> Drained {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done: i64 =
+            client.query_one("SELECT count(*) FROM consort_runs WHERE state <> 'EXECUTING'", &[]).await.unwrap().get(0);
+        if done >= expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done} of {expected} fires after 10 minutes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT (trigger_name, scheduled_ms)), min(fired_ms), max(fired_ms), \
+             percentile_cont(0.99) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms), \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms) FROM consort_runs",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (count, distinct, first, last): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    Drained {
+        fires: count,
+        lost: expected - distinct,
+        doubled: count - distinct,
+        fires_per_s: count as f64 / ((last - first).max(1) as f64 / 1000.0),
+        p99_late_ms: row.get(4),
+        p50_late_ms: row.get(5),
+    }
+}
+
+async fn bench() {
+    let triggers = env_num("CONSORT_BENCH_TRIGGERS", 1000);
+    let repeats = env_num("CONSORT_BENCH_REPEATS", 49) as u32;
+    let quartz_secs = env_num("CONSORT_BENCH_QUARTZ_SECS", 30);
+    let fires = triggers * (i64::from(repeats) + 1);
+    let now = system_clock();
+
+    // (1) Embedded SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let store: Arc<dyn Store> = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let sched = Scheduler::new(store.clone(), Kinds::builtin(), config("embedded"));
+    let (job, set) = trigger_set(triggers, repeats, 1, now() + 500, 0, MisfireInstruction::Ignore);
+    sched.create_job(&job, &set).await.unwrap();
+    let c0 = store.commits();
+    sched.start().await.unwrap();
+    while sched.stats().fired < fires as u64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sched.stop().await.unwrap();
+    let embedded_commits = store.commits() - c0;
+    drop(sched);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (count, distinct, first, last): (i64, i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT trigger_name || '/' || scheduled_ms), min(fired_ms), max(fired_ms) \
+             FROM consort_runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let embedded_fps = count as f64 / ((last - first).max(1) as f64 / 1000.0);
+    println!(
+        "scheduler: store=sqlite instances=1 triggers={triggers} fires={count} lost={} doubled={} fires_per_s={:.0} \
+         commits_per_fire={:.4}",
+        fires - distinct,
+        count - distinct,
+        embedded_fps,
+        embedded_commits as f64 / count as f64
+    );
+
+    // (2) PostgreSQL, three consort instances, drain as fast as possible.
+    let pg = Pg::start_with(true);
+    let url = pg.fresh_db().await;
+    let admin_store = consort_store::open(&url).await.unwrap();
+    let admin = Scheduler::new(admin_store, Kinds::builtin(), config("admin"));
+    let (job, set) = trigger_set(triggers, repeats, 1, now() + 2000, 0, MisfireInstruction::Ignore);
+    admin.create_job(&job, &set).await.unwrap();
+    let client = pg_client(&url).await;
+    let x0 = commits(&client).await;
+    let nodes = spawn_nodes(&url, 3);
+    let drained = wait_drained(&client, fires).await;
+    drop(nodes);
+    let pg_commits = commits(&client).await - x0;
+    println!(
+        "scheduler: store=postgres instances=3 phase=throughput triggers={triggers} fires={} lost={} doubled={} \
+         fires_per_s={:.0} commits_per_fire={:.4}",
+        drained.fires,
+        drained.lost,
+        drained.doubled,
+        drained.fires_per_s,
+        pg_commits as f64 / drained.fires as f64
+    );
+
+    // (3) PostgreSQL, three instances, 1 000 triggers every second for 10 s: lateness.
+    let late_url = pg.fresh_db().await;
+    let late_store = consort_store::open(&late_url).await.unwrap();
+    let late_admin = Scheduler::new(late_store, Kinds::builtin(), config("admin"));
+    let (job, set) = trigger_set(1000, 9, 1000, now() + 3000, 1000, MisfireInstruction::Smart);
+    late_admin.create_job(&job, &set).await.unwrap();
+    let late_client = pg_client(&late_url).await;
+    let nodes = spawn_nodes(&late_url, 3);
+    let late = wait_drained(&late_client, 10_000).await;
+    drop(nodes);
+    println!(
+        "scheduler: store=postgres instances=3 phase=lateness active_triggers=1000 fires={} lost={} doubled={} \
+         p50_late_ms={:.1} p99_late_ms={:.1}",
+        late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
+    );
+
+    // (4) Quartz 2.5.2, clustered JDBC store, three JVMs, same trigger set, fixed time.
+    let rig = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/quartz-cluster/target");
+    let classpath = format!("{}:{}/lib/*", rig.join("quartz-cluster-rig-0.1.0.jar").display(), rig.display());
+    let quartz_url = pg.fresh_db().await;
+    let jdbc =
+        format!("jdbc:postgresql://127.0.0.1:{}/{}?user=postgres", pg.port, quartz_url.rsplit('/').next().unwrap());
+    let java = |args: &[&str]| {
+        let status =
+            Command::new("java").arg("-cp").arg(&classpath).arg("consort.rigs.QuartzCluster").args(args).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "Quartz rig failed: run scripts/setup (it builds rigs/quartz-cluster)"
+        );
+    };
+    java(&["schema", &jdbc]);
+    let start = now() + 8000;
+    java(&["populate", &jdbc, &triggers.to_string(), &repeats.to_string(), "1", &start.to_string()]);
+    let quartz_client = pg_client(&quartz_url).await;
+    let q0 = commits(&quartz_client).await;
+    let out = tempfile::tempdir().unwrap();
+    let secs = ((start - now()) / 1000 + quartz_secs).to_string();
+    let jvms: Vec<Child> = (0..3)
+        .map(|i| {
+            let file = out.path().join(format!("q{i}.tsv"));
+            Command::new("java")
+                .arg("-cp")
+                .arg(&classpath)
+                .arg("consort.rigs.QuartzCluster")
+                .args(["node", &jdbc, &format!("quartz-{i}"), &secs, file.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut j in jvms {
+        j.wait().unwrap();
+    }
+    let quartz_commits = commits(&quartz_client).await - q0;
+    let mut seen = std::collections::HashMap::<(String, i64), i64>::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for i in 0..3 {
+        let text = std::fs::read_to_string(out.path().join(format!("q{i}.tsv"))).unwrap_or_default();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (sched_ms, fired_ms): (i64, i64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            *seen.entry((f[0].to_string(), sched_ms)).or_default() += 1;
+            first = first.min(fired_ms);
+            last = last.max(fired_ms);
+        }
+    }
+    let quartz_fires: i64 = seen.values().sum();
+    let quartz_doubled: i64 = seen.values().map(|n| n - 1).sum();
+    let quartz_fps = quartz_fires as f64 / ((last - first).max(1) as f64 / 1000.0);
+    println!(
+        "scheduler: quartz store=postgres instances=3 triggers={triggers} fires={quartz_fires} (of {fires}, \
+         {quartz_secs} s) doubled={quartz_doubled} fires_per_s={quartz_fps:.0} commits_per_fire={:.4}",
+        quartz_commits as f64 / quartz_fires.max(1) as f64
+    );
+
+    println!(
+        "scheduler: store=postgres instances=3 triggers={triggers} fires={} lost={} doubled={} fires_per_s={:.0} \
+         quartz_fires_per_s={:.0} p99_late_ms={:.1}",
+        drained.fires,
+        drained.lost + late.lost,
+        drained.doubled + late.doubled,
+        drained.fires_per_s,
+        quartz_fps,
+        late.p99_late_ms
+    );
+    drop(pg);
+}

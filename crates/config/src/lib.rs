@@ -40,6 +40,42 @@ pub struct Config {
     pub storage: StorageSettings,
     /// Scheduler settings.
     pub scheduler: SchedulerSettings,
+    /// Spark backends.
+    pub spark: SparkSettings,
+}
+
+/// `[spark]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SparkSettings {
+    /// `SPARK_HOME`; `None` lets the binary look for one.
+    pub spark_home: Option<PathBuf>,
+    /// Python for PySpark drivers.
+    pub python: Option<PathBuf>,
+    /// Backend of a job that names none.
+    pub default_backend: String,
+    /// Master of the local backend.
+    pub local_master: String,
+    /// Standalone REST URL.
+    pub standalone_rest_url: Option<String>,
+    /// Standalone master URL.
+    pub standalone_master_url: Option<String>,
+    /// Local run directories; `None` means `DATA_DIR/spark-runs`.
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for SparkSettings {
+    fn default() -> Self {
+        SparkSettings {
+            spark_home: None,
+            python: None,
+            default_backend: "local".into(),
+            local_master: "local[2]".into(),
+            standalone_rest_url: None,
+            standalone_master_url: None,
+            work_dir: None,
+        }
+    }
 }
 
 /// `[scheduler]`.
@@ -243,6 +279,8 @@ struct FileConfig {
     storage: StorageSettings,
     #[serde(default)]
     scheduler: SchedulerSettings,
+    #[serde(default)]
+    spark: SparkSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -403,7 +441,31 @@ impl Config {
             });
         }
 
-        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage, scheduler })
+        let mut spark = file.spark;
+        if let Some(g) = env("SPARK_HOME") {
+            spark.spark_home = Some(PathBuf::from(g.value));
+        }
+        if let Some(g) = env("PYSPARK_PYTHON") {
+            spark.python = Some(PathBuf::from(g.value));
+        }
+        if !["local", "standalone"].contains(&spark.default_backend.as_str()) {
+            return Err(ConfigError::Invalid {
+                option: "spark.default_backend",
+                value: spark.default_backend.clone(),
+                origin: Origin::File(path.clone()),
+                problem: "use \"local\" or \"standalone\"".into(),
+            });
+        }
+        if spark.standalone_rest_url.is_some() != spark.standalone_master_url.is_some() {
+            return Err(ConfigError::Invalid {
+                option: "spark.standalone_rest_url",
+                value: spark.standalone_rest_url.clone().unwrap_or_default(),
+                origin: Origin::File(path.clone()),
+                problem: "set both standalone_rest_url (http://HOST:6066) and standalone_master_url (spark://HOST:7077), or neither".into(),
+            });
+        }
+
+        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage, scheduler, spark })
     }
 }
 
@@ -456,6 +518,17 @@ mod tests {
         );
         let err = Config::resolve(&file("[scheduler]\ncheckin_interval_ms = 0\n")).unwrap_err().to_string();
         assert!(err.contains("checkin_interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn spark_section_checks_backends() {
+        let err = Config::resolve(&file("[spark]\ndefault_backend = \"mesos\"\n")).unwrap_err().to_string();
+        assert!(err.contains("spark.default_backend") && err.contains("standalone"), "{err}");
+        let err = Config::resolve(&file("[spark]\nstandalone_rest_url = \"http://h:6066\"\n")).unwrap_err().to_string();
+        assert!(err.contains("standalone_master_url"), "{err}");
+        let mut s = file("[spark]\nspark_home = \"/opt/spark\"\n");
+        s.env.push(("SPARK_HOME".into(), "/srv/spark".into()));
+        assert_eq!(Config::resolve(&s).unwrap().spark.spark_home, Some(PathBuf::from("/srv/spark")));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum Command {
     Triggers(RemoteArgs<TriggersCommand>),
     /// Run history on a running server.
     Runs(RemoteArgs<RunsCommand>),
+    /// Run Spark applications directly on a backend: submit (and wait), status, logs, kill.
+    #[command(subcommand)]
+    Spark(SparkCommand),
     /// Check job artifacts where they are stored (HDFS, S3, Azure Blob, local files).
     #[command(subcommand)]
     Artifact(ArtifactCommand),
@@ -189,6 +192,77 @@ pub enum RunsCommand {
     },
     /// Show one run.
     Get { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// The backend: local or standalone (as configured in [spark]).
+    #[arg(long, default_value = "local")]
+    pub backend: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// State directory (the local backend keeps run logs under it).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SparkCommand {
+    /// Submit an application and wait for it to end; exits 0 only if it succeeded.
+    ///
+    /// Example: consort spark submit --class com.example.Etl /jobs/etl.jar 2026-01-01
+    Submit {
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// Main class (for a jar; leave out for a .py file).
+        #[arg(long)]
+        class: Option<String>,
+        /// Application name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Spark property KEY=VALUE (repeatable).
+        #[arg(long = "conf", value_name = "KEY=VALUE")]
+        conf: Vec<String>,
+        /// Driver memory, e.g. 1g.
+        #[arg(long)]
+        driver_memory: Option<String>,
+        /// Executor memory, e.g. 2g.
+        #[arg(long)]
+        executor_memory: Option<String>,
+        /// Root log level: WARN, INFO, …
+        #[arg(long)]
+        log_level: Option<String>,
+        /// Return once submitted instead of waiting for the end.
+        #[arg(long)]
+        no_wait: bool,
+        /// The jar or .py file.
+        app: String,
+        /// Arguments for the application.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// An application's state and Spark application id.
+    Status {
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// The id `submit` printed.
+        id: String,
+    },
+    /// The end of an application's driver log.
+    Logs {
+        #[command(flatten)]
+        backend: BackendArgs,
+        id: String,
+        /// How many bytes from the end.
+        #[arg(long, default_value_t = 16_384)]
+        bytes: usize,
+    },
+    /// Stop an application.
+    Kill {
+        #[command(flatten)]
+        backend: BackendArgs,
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

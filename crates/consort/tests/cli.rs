@@ -305,3 +305,61 @@ fn remote_commands_explain_an_unreachable_server() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("cannot reach consort at http://127.0.0.1:9") && err.contains("CONSORT_SERVER"), "{err}");
 }
+
+fn example_jar() -> PathBuf {
+    let cache = std::env::var_os("CONSORT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"));
+    let jar = cache.join("examples/consort-examples.jar");
+    assert!(jar.exists(), "{} missing: run scripts/setup", jar.display());
+    jar
+}
+
+/// A `spark` job fired through the server runs on local Spark, and the run
+/// mirrors the Spark application: its id, its log location, its outcome.
+#[test]
+fn spark_job_fired_through_the_server_mirrors_the_application() {
+    let server = Server::start("spark");
+    let data = serde_json::json!({
+        "backend": "local", "jar": example_jar().display().to_string(), "className": "consort.examples.CountRange",
+        "args": ["300", "ok"], "driverMemory": "512m", "logLevel": "WARN"
+    });
+    let (code, _, err) =
+        server.cli(&["jobs", "put", "spark.count", "--kind", "spark", "--durable", "--data", &data.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        server.cli(&["jobs", "put", "spark.bad", "--kind", "spark", "--durable", "--data", r#"{"jar": "x.jar"}"#]);
+    assert_eq!(code, 1);
+    assert!(err.contains("className"), "{err}");
+
+    let (code, _, err) = server.cli(&["jobs", "fire", "spark.count"]);
+    assert_eq!(code, 0, "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let run = loop {
+        let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.count"]);
+        let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(run) = runs["runs"].as_array().unwrap().iter().find(|r| r["state"] != "EXECUTING") {
+            break run.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the Spark run never ended: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(run["state"], "SUCCEEDED", "{run}");
+    assert!(run["application_id"].as_str().unwrap().starts_with("local-"), "{run}");
+    let location = run["log_location"].as_str().unwrap();
+    assert!(location.starts_with("local:run-"), "{run}");
+
+    // The same application through `consort spark`: its log, and a failing mode that exits 1.
+    let id = location.trim_start_matches("local:");
+    let data_dir = server.data.display().to_string();
+    let out = consort().args(["spark", "logs", "--data-dir", &data_dir, id]).output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("COUNT=300"));
+    let jar = example_jar().display().to_string();
+    let out = consort()
+        .args(["spark", "submit", "--data-dir", &data_dir, "--class", "consort.examples.CountRange", &jar, "5", "fail"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED"), "{text}");
+}

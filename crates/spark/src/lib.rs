@@ -7,6 +7,7 @@
 //! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
 
 mod app_id;
+mod kind;
 mod launcher;
 mod local;
 mod spec;
@@ -14,6 +15,7 @@ mod standalone;
 mod submit;
 
 pub use app_id::find_app_id;
+pub use kind::{SparkKind, spec_from_data};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};

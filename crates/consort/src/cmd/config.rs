@@ -43,7 +43,9 @@ pub fn load(args: &ConfigArgs, flags: Flags) -> anyhow::Result<Config> {
             _ => None,
         },
     };
-    let env = std::env::vars().filter(|(k, _)| k.starts_with("CONSORT_")).collect();
+    // CONSORT_* plus the standard variables the configuration honours.
+    const STANDARD: [&str; 4] = ["SPARK_HOME", "PYSPARK_PYTHON", "AZURE_STORAGE_ACCOUNT", "HADOOP_CONF_DIR"];
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("CONSORT_") || STANDARD.contains(&k.as_str())).collect();
     Ok(Config::resolve(&Sources { file, env, flags })?)
 }
 

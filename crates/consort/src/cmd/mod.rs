@@ -5,6 +5,7 @@ mod config;
 mod cron;
 mod remote;
 mod serve;
+mod spark;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => remote::jobs(args),
         Command::Triggers(args) => remote::triggers(args),
         Command::Runs(args) => remote::runs(args),
+        Command::Spark(command) => spark::run(command),
         Command::Artifact(command) => artifact::run(command),
         Command::Config(command) => config::run(command),
     }

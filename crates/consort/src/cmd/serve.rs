@@ -87,7 +87,14 @@ async fn start_scheduler(config: &Config, data_dir: &std::path::Path) -> anyhow:
     scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
     scheduler_config.max_running = settings.max_running;
-    let scheduler = Arc::new(Scheduler::new(store, Kinds::builtin(), scheduler_config));
+    let mut kinds = Kinds::builtin();
+    let spark_backends = crate::cmd::spark::backends(config, data_dir)?;
+    kinds.register(Arc::new(consort_spark::SparkKind::new(
+        spark_backends,
+        config.spark.default_backend.clone(),
+        Duration::from_secs(1),
+    )));
+    let scheduler = Arc::new(Scheduler::new(store, kinds, scheduler_config));
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!(store = %shown, instance = %instance_id, "scheduler started");
     Ok(scheduler)

@@ -1,0 +1,151 @@
+//! `consort spark`: the Spark backends from the command line, and the set of
+//! backends `consort serve` hands to the scheduler's `spark` job kind.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use consort_config::Config;
+use consort_spark::{
+    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, wait_until_final,
+};
+
+use crate::cli::{BackendArgs, SparkCommand};
+use crate::cmd::config;
+
+/// The pyspark that `scripts/setup` installs, for development machines.
+fn installed_pyspark() -> Option<(PathBuf, PathBuf)> {
+    let cache = std::env::var_os("CONSORT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/consort")))?;
+    let venv = cache.join("venvs/spark");
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))?;
+    let home = lib.path().join("site-packages/pyspark");
+    home.join("bin/spark-submit").is_file().then(|| (home, venv.join("bin/python")))
+}
+
+/// Every backend the configuration enables: always `local`, `standalone` when configured.
+pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
+    let spark = &config.spark;
+    let found = installed_pyspark();
+    let spark_home = spark
+        .spark_home
+        .clone()
+        .or_else(|| found.as_ref().map(|(home, _)| home.clone()))
+        .unwrap_or_else(|| PathBuf::from("/opt/spark"));
+    let python = spark.python.clone().or_else(|| found.map(|(_, python)| python));
+    let work_dir = spark.work_dir.clone().unwrap_or_else(|| data_dir.join("spark-runs"));
+    let mut list: Vec<Arc<dyn Launcher>> = vec![Arc::new(LocalLauncher::new(LocalConfig {
+        spark_home,
+        python,
+        work_dir,
+        master: spark.local_master.clone(),
+    }))];
+    if let (Some(rest_url), Some(master_url)) = (&spark.standalone_rest_url, &spark.standalone_master_url) {
+        list.push(Arc::new(StandaloneLauncher::new(StandaloneConfig {
+            rest_url: rest_url.clone(),
+            master_url: master_url.clone(),
+            spark_version: "4.3.0".into(),
+            request_timeout: Duration::from_secs(30),
+        })?));
+    }
+    Ok(list)
+}
+
+fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
+    let flags = consort_config::Flags { listen: None, data_dir: args.data_dir.clone() };
+    let config = config::load(&args.config, flags)?;
+    let data_dir = config::data_dir(&config);
+    backends(&config, &data_dir)?.into_iter().find(|l| l.kind().as_str() == args.backend).ok_or_else(|| {
+        anyhow!("backend `{}` is not configured; use local, or configure [spark] standalone_rest_url", args.backend)
+    })
+}
+
+pub fn run(command: SparkCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        match command {
+            SparkCommand::Submit {
+                backend,
+                class,
+                name,
+                conf,
+                driver_memory,
+                executor_memory,
+                log_level,
+                no_wait,
+                app,
+                args,
+            } => {
+                let launcher = launcher(&backend)?;
+                let name = name.unwrap_or_else(|| {
+                    class.clone().unwrap_or_else(|| {
+                        Path::new(&app).file_stem().map_or("app".into(), |s| s.to_string_lossy().into_owned())
+                    })
+                });
+                let mut spec = match class {
+                    Some(class) => AppSpec::jar(name, &app, class),
+                    None => AppSpec::python(name, &app),
+                };
+                spec.args = args;
+                spec.driver_memory = driver_memory;
+                spec.executor_memory = executor_memory;
+                spec.log_level = log_level;
+                for kv in conf {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--conf `{kv}`: write it as KEY=VALUE"))?;
+                    spec.conf.insert(k.to_string(), v.to_string());
+                }
+                let submission = launcher.submit(&spec).await?;
+                println!("submitted {} to {} as {}", spec.resource, launcher.kind(), submission.id);
+                if no_wait {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let status = wait_until_final(
+                    launcher.as_ref(),
+                    &submission.id,
+                    Duration::from_millis(500),
+                    Duration::from_secs(24 * 3600),
+                )
+                .await
+                .context("waiting for the application")?;
+                println!(
+                    "{}: {}{}{}",
+                    submission.id,
+                    status.state,
+                    status.app_id.map(|a| format!(" (application {a})")).unwrap_or_default(),
+                    status.message.map(|m| format!(": {m}")).unwrap_or_default()
+                );
+                if status.state == AppState::Succeeded {
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    eprintln!("logs: consort spark logs --backend {} {}", launcher.kind(), submission.id);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+            SparkCommand::Status { backend, id } => {
+                let status = launcher(&backend)?.status(&id).await?;
+                println!(
+                    "{id}: {}{}{}",
+                    status.state,
+                    status.app_id.map(|a| format!(" (application {a})")).unwrap_or_default(),
+                    status.exit_code.map(|c| format!(", exit code {c}")).unwrap_or_default()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            SparkCommand::Logs { backend, id, bytes } => {
+                print!("{}", launcher(&backend)?.logs(&id, bytes).await?);
+                Ok(ExitCode::SUCCESS)
+            }
+            SparkCommand::Kill { backend, id } => {
+                launcher(&backend)?.kill(&id).await?;
+                println!("killed {id}");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}

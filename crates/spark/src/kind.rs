@@ -1,0 +1,252 @@
+//! The scheduler's `spark` job kind: a fire submits the application to its
+//! backend, records the backend id and Spark's application id on the run, polls
+//! until the application ends, and the outcome becomes the run's (SUCCEEDED →
+//! success, FAILED / KILLED → failure).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use consort_scheduler::{DataMap, JobKind, Outcome, RunContext, RunState};
+use serde_json::Value;
+
+use crate::launcher::{AppState, Launcher, SparkError};
+use crate::spec::{AppResource, AppSpec};
+
+/// The `spark` kind, with the backends it may submit to.
+#[derive(Debug)]
+pub struct SparkKind {
+    launchers: HashMap<String, Arc<dyn Launcher>>,
+    default_backend: String,
+    poll: Duration,
+}
+
+impl SparkKind {
+    /// A kind that submits to `launchers` (by backend name), `default_backend` when a job names none.
+    pub fn new(launchers: Vec<Arc<dyn Launcher>>, default_backend: impl Into<String>, poll: Duration) -> Self {
+        let launchers = launchers.into_iter().map(|l| (l.kind().as_str().to_string(), l)).collect();
+        SparkKind { launchers, default_backend: default_backend.into(), poll }
+    }
+
+    fn launcher(&self, data: &DataMap) -> Result<&Arc<dyn Launcher>, String> {
+        let name = data.get("backend").and_then(Value::as_str).unwrap_or(&self.default_backend);
+        self.launchers.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.launchers.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            format!("backend: `{name}` is not configured on this server; use one of {}", known.join(", "))
+        })
+    }
+}
+
+/// Reads a job's data map (the descriptor's `jobConfig` shape, camelCase) into an [`AppSpec`].
+///
+/// `{"jar": URI, "className": C}` or `{"file": URI.py}`, plus optional `name`,
+/// `args`, `conf`, `jars`, `pyFiles`, `files`, `packages`, `driverCores`,
+/// `driverMemory`, `executorCores`, `executorMemory`, `numExecutors`, `queue`,
+/// `logLevel`, and `backend`.
+pub fn spec_from_data(data: &DataMap, default_name: &str) -> Result<AppSpec, String> {
+    const KNOWN: [&str; 17] = [
+        "backend",
+        "name",
+        "jar",
+        "className",
+        "file",
+        "args",
+        "conf",
+        "jars",
+        "pyFiles",
+        "files",
+        "packages",
+        "driverCores",
+        "driverMemory",
+        "executorCores",
+        "executorMemory",
+        "numExecutors",
+        "queue",
+    ];
+    if let Some(unknown) = data.keys().find(|k| !KNOWN.contains(&k.as_str()) && k.as_str() != "logLevel") {
+        return Err(format!("`{unknown}` is not a Spark job field; known fields: {}, logLevel", KNOWN.join(", ")));
+    }
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(format!("{key}: expected a string, got {other}")),
+        }
+    };
+    let list = |key: &str| -> Result<Vec<String>, String> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(format!("{key}: expected strings, got {other}")),
+                })
+                .collect(),
+            Some(other) => Err(format!("{key}: expected a list of strings, got {other}")),
+        }
+    };
+    let count = |key: &str| -> Result<Option<u32>, String> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or(format!("{key}: expected a positive whole number, got {v}")),
+        }
+    };
+    let name = text("name")?.unwrap_or_else(|| default_name.to_string());
+    let resource = match (text("jar")?, text("className")?, text("file")?) {
+        (Some(uri), Some(main_class), None) => AppResource::Jar { uri, main_class },
+        (None, None, Some(uri)) => AppResource::Python { uri },
+        (Some(_), None, _) => {
+            return Err("className: a jar job needs its main class, e.g. \"className\": \"com.example.Etl\"".into());
+        }
+        _ => return Err("give either \"jar\" with \"className\", or a Python \"file\"".into()),
+    };
+    let mut spec = match resource {
+        AppResource::Jar { uri, main_class } => AppSpec::jar(name, uri, main_class),
+        AppResource::Python { uri } => AppSpec::python(name, uri),
+    };
+    spec.args = list("args")?;
+    spec.jars = list("jars")?;
+    spec.py_files = list("pyFiles")?;
+    spec.files = list("files")?;
+    spec.packages = list("packages")?;
+    spec.driver_cores = count("driverCores")?;
+    spec.executor_cores = count("executorCores")?;
+    spec.num_executors = count("numExecutors")?;
+    spec.driver_memory = text("driverMemory")?;
+    spec.executor_memory = text("executorMemory")?;
+    spec.queue = text("queue")?;
+    spec.log_level = text("logLevel")?;
+    spec.conf = match data.get("conf") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Number(_) | Value::Bool(_) => Ok((k.clone(), v.to_string())),
+                other => Err(format!("conf.{k}: expected a string, number or boolean, got {other}")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(format!("conf: expected an object of Spark properties, got {other}")),
+    };
+    spec.validate().map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+#[async_trait]
+impl JobKind for SparkKind {
+    fn name(&self) -> &str {
+        "spark"
+    }
+
+    fn validate(&self, data: &DataMap) -> Result<(), String> {
+        self.launcher(data)?;
+        spec_from_data(data, "consort").map(|_| ())
+    }
+
+    async fn execute(&self, context: RunContext) -> Outcome {
+        let spec = match spec_from_data(&context.data, &context.job.key().to_string()) {
+            Ok(spec) => spec,
+            Err(e) => return Outcome::failed(e),
+        };
+        let launcher = match self.launcher(&context.data) {
+            Ok(l) => l.clone(),
+            Err(e) => return Outcome::failed(e),
+        };
+        let submission = match launcher.submit(&spec).await {
+            Ok(s) => s,
+            Err(e) => return Outcome::failed(e.to_string()),
+        };
+        let location = format!("{}:{}", submission.backend, submission.id);
+        let _ = context.reporter.report(None, Some(&location)).await;
+        let mut reported_app_id = false;
+        loop {
+            match launcher.status(&submission.id).await {
+                Ok(status) => {
+                    if let (false, Some(app_id)) = (reported_app_id, &status.app_id) {
+                        let _ = context.reporter.report(Some(app_id), Some(&location)).await;
+                        reported_app_id = true;
+                    }
+                    if status.state.is_final() {
+                        return Outcome {
+                            state: if status.state == AppState::Succeeded {
+                                RunState::Succeeded
+                            } else {
+                                RunState::Failed
+                            },
+                            error: (status.state != AppState::Succeeded).then(|| {
+                                status
+                                    .message
+                                    .clone()
+                                    .unwrap_or_else(|| format!("Spark application ended {}", status.state))
+                            }),
+                            exit_code: status.exit_code,
+                            application_id: status.app_id,
+                            log_location: Some(location),
+                        };
+                    }
+                }
+                // A backend that is briefly unreachable is polled again; anything else ends the run.
+                Err(e @ SparkError::Unavailable { .. }) => {
+                    tracing::warn!(error = %e, run = context.run_id, "Spark status unavailable; retrying")
+                }
+                Err(e) => {
+                    let mut outcome = Outcome::failed(e.to_string());
+                    outcome.log_location = Some(location);
+                    return outcome;
+                }
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(v: Value) -> DataMap {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn descriptor_fields_map_onto_the_spec() {
+        let spec = spec_from_data(
+            &data(json!({
+                "jar": "hdfs://ns1/jobs/etl.jar", "className": "com.example.Etl", "args": ["a", 1],
+                "conf": {"spark.sql.shuffle.partitions": 8, "spark.dynamicAllocation.enabled": false},
+                "driverMemory": "1g", "executorCores": 2, "numExecutors": 3, "queue": "etl", "logLevel": "WARN"
+            })),
+            "etl.nightly",
+        )
+        .unwrap();
+        assert_eq!(spec.name, "etl.nightly");
+        assert_eq!(spec.args, ["a", "1"]);
+        assert_eq!(spec.conf["spark.sql.shuffle.partitions"], "8");
+        assert_eq!(spec.conf["spark.dynamicAllocation.enabled"], "false");
+        assert_eq!((spec.executor_cores, spec.num_executors), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn bad_data_names_the_field() {
+        for (v, says) in [
+            (json!({"jar": "x.jar"}), "className"),
+            (json!({"file": "x.py", "numExecutors": -1}), "numExecutors"),
+            (json!({"file": "x.py", "conf": {"k": [1]}}), "conf.k"),
+            (json!({"file": "x.py", "driverMemory": "lots"}), "driverMemory"),
+            (json!({"file": "x.py", "jarz": 1}), "jarz"),
+            (json!({}), "either"),
+        ] {
+            let err = spec_from_data(&data(v.clone()), "j").unwrap_err();
+            assert!(err.contains(says), "{v}: {err}");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //!
 //! The loop is the only place that reads the clock (through [`SchedulerConfig::clock`]).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -362,6 +363,60 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
 
+/// Runs this instance fired whose outcome the store has not recorded yet.
+type Known = Arc<std::sync::Mutex<HashSet<i64>>>;
+
+fn known_insert(known: &Known, id: i64) {
+    if let Ok(mut k) = known.lock() {
+        k.insert(id);
+    }
+}
+
+/// After a failed cycle the commit may have happened with its reply lost: runs recorded as
+/// EXECUTING on this instance that it never started are started now (they were fired).
+async fn reconcile(
+    inner: &Arc<Inner>,
+    known: &Known,
+    done: &mpsc::UnboundedSender<Completion>,
+    slots: &Arc<Semaphore>,
+) {
+    let filter = RunFilter {
+        state: Some(crate::model::RunState::Executing),
+        instance: Some(inner.config.instance_id.clone()),
+        limit: 10_000,
+        ..RunFilter::default()
+    };
+    let Ok(runs) = inner.store.list_runs(&filter).await else { return };
+    for run in runs {
+        if known.lock().map(|k| k.contains(&run.id)).unwrap_or(true) {
+            continue;
+        }
+        let Ok(Some(status)) = inner.store.get_job(&run.job).await else { continue };
+        let trigger_data = match inner.store.get_trigger(&run.trigger).await {
+            Ok(Some(t)) => t.trigger.data().clone(),
+            _ => DataMap::new(),
+        };
+        let mut data = status.job.data().clone();
+        data.extend(trigger_data);
+        tracing::warn!(run = run.id, job = %run.job, "starting a run whose firing reply was lost");
+        known_insert(known, run.id);
+        let firing = Firing {
+            run_id: run.id,
+            job: status.job,
+            trigger: run.trigger,
+            data,
+            scheduled_ms: run.scheduled_ms,
+            fired_ms: run.fired_ms,
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let (inner, done) = (inner.clone(), done.clone());
+        tokio::spawn(async move {
+            execute(inner, firing, done).await;
+            drop(permit);
+        });
+    }
+}
+
 async fn check_in_and_recover(inner: &Inner) {
     let cfg = &inner.config;
     let now = (cfg.clock)();
@@ -391,7 +446,22 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut pending: Vec<Completion> = Vec::new();
     let mut next_checkin = i64::MIN;
     let mut backoff_ms = 20u64;
+    let known: Known = Arc::default();
+    let mut suspect = false;
     tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
+    // A previous process with this instance id may have died: recover what it left (its
+    // ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as Quartz does
+    // on an instance's first check-in.
+    match inner.store.recover(&cfg.instance_id, (cfg.clock)(), i64::MIN / 4).await {
+        Ok(r) if r.abandoned_runs + r.released_triggers > 0 => tracing::warn!(
+            released = r.released_triggers,
+            abandoned = r.abandoned_runs,
+            refired = r.recovery_triggers,
+            "recovered what a previous process with this instance id left"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "recovering this instance's previous life failed"),
+    }
     while !*stop.borrow() {
         let now = (cfg.clock)();
         if now >= next_checkin {
@@ -414,11 +484,17 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         inner.cycles.fetch_add(1, Ordering::Relaxed);
         let outcome = match inner.store.cycle(request).await {
             Ok(outcome) => {
+                if let Ok(mut k) = known.lock() {
+                    for c in &pending {
+                        k.remove(&c.run_id);
+                    }
+                }
                 pending.clear();
                 backoff_ms = 20;
                 outcome
             }
             Err(e) => {
+                suspect = true;
                 inner.failed_cycles.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
                 tokio::select! {
@@ -432,12 +508,16 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let fired = outcome.fired.len();
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
         for firing in outcome.fired {
+            known_insert(&known, firing.run_id);
             let Ok(permit) = slots.clone().acquire_owned().await else { break };
             let (inner, done) = (inner.clone(), done_tx.clone());
             tokio::spawn(async move {
                 execute(inner, firing, done).await;
                 drop(permit);
             });
+        }
+        if std::mem::take(&mut suspect) {
+            reconcile(&inner, &known, &done_tx, &slots).await;
         }
         if max_fires > 0 && (fired >= max_fires || outcome.misfires_handled >= cfg.max_misfires_per_cycle) {
             tokio::task::yield_now().await;

@@ -50,6 +50,13 @@ pub struct SchedulerConfig {
     pub misfire_threshold_ms: i64,
     /// Misfired triggers handled per cycle.
     pub max_misfires_per_cycle: usize,
+    /// How often cycles look for misfired triggers (they are at least the misfire threshold
+    /// late already).
+    pub misfire_scan_interval_ms: i64,
+    /// Longest delay before a finished run's outcome is written (runs of non-concurrent jobs
+    /// are written at once, to unblock their triggers); outcomes ride along with the next
+    /// cycle, which keeps commits per fire low.
+    pub completion_flush_ms: i64,
     /// Check-in interval (Quartz's default: 7 500).
     pub checkin_interval_ms: i64,
     /// Extra time past its interval before an instance counts as failed (Quartz: 7 500).
@@ -69,6 +76,8 @@ impl fmt::Debug for SchedulerConfig {
             .field("acquire_ahead_ms", &self.acquire_ahead_ms)
             .field("idle_wait_ms", &self.idle_wait_ms)
             .field("misfire_threshold_ms", &self.misfire_threshold_ms)
+            .field("misfire_scan_interval_ms", &self.misfire_scan_interval_ms)
+            .field("completion_flush_ms", &self.completion_flush_ms)
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
             .finish_non_exhaustive()
@@ -86,6 +95,8 @@ impl SchedulerConfig {
             idle_wait_ms: 1000,
             misfire_threshold_ms: 60_000,
             max_misfires_per_cycle: 200,
+            misfire_scan_interval_ms: 1000,
+            completion_flush_ms: 100,
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
             stop_timeout_ms: 30_000,
@@ -447,6 +458,8 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut next_checkin = i64::MIN;
     let mut backoff_ms = 20u64;
     let known: Known = Arc::default();
+    let mut next_misfire_scan = i64::MIN;
+    let mut pending_since: Option<i64> = None;
     let mut suspect = false;
     tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
     // A previous process with this instance id may have died: recover what it left (its
@@ -469,6 +482,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             next_checkin = (cfg.clock)() + cfg.checkin_interval_ms;
         }
         while let Ok(c) = done_rx.try_recv() {
+            pending_since.get_or_insert(now);
             pending.push(c);
         }
         let max_fires = cfg.batch_size.min(slots.available_permits());
@@ -478,9 +492,10 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             max_fires,
             acquire_ahead_ms: cfg.acquire_ahead_ms,
             misfire_threshold_ms: cfg.misfire_threshold_ms,
-            max_misfires: cfg.max_misfires_per_cycle,
+            max_misfires: if now >= next_misfire_scan { cfg.max_misfires_per_cycle } else { 0 },
             completions: pending.clone(),
         };
+        let scanned = request.max_misfires > 0;
         inner.cycles.fetch_add(1, Ordering::Relaxed);
         let outcome = match inner.store.cycle(request).await {
             Ok(outcome) => {
@@ -490,7 +505,11 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                     }
                 }
                 pending.clear();
+                pending_since = None;
                 backoff_ms = 20;
+                if scanned && outcome.misfires_handled < cfg.max_misfires_per_cycle {
+                    next_misfire_scan = now + cfg.misfire_scan_interval_ms;
+                }
                 outcome
             }
             Err(e) => {
@@ -524,13 +543,29 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let now = (cfg.clock)();
-        let wake_at = outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin);
-        let sleep_ms = (wake_at - now).max(if fired == 0 { 1 } else { 0 }) as u64;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-            _ = inner.wake.notified() => {}
-            Some(c) = done_rx.recv() => pending.push(c),
-            _ = stop.changed() => {}
+        let wake_at =
+            outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin).min(next_misfire_scan);
+        let min_sleep = if fired == 0 { 1 } else { 0 };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis((wake_at - now).max(min_sleep) as u64);
+        loop {
+            let flush = pending_since.map(|since| {
+                let left = (since + cfg.completion_flush_ms - (cfg.clock)()).max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_millis(left)
+            });
+            let until = flush.map_or(deadline, |f| f.min(deadline));
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                _ = inner.wake.notified() => break,
+                Some(c) = done_rx.recv() => {
+                    let urgent = c.non_concurrent;
+                    pending_since.get_or_insert_with(|| (cfg.clock)());
+                    pending.push(c);
+                    if urgent {
+                        break;
+                    }
+                }
+                _ = stop.changed() => break,
+            }
         }
     }
     // Shutdown: wait for executing runs, record them, release what we hold, leave.

@@ -12,7 +12,8 @@
 //!
 //! Environment: `CONSORT_BENCH_QUARTZ` names the Java harness's output (TSV
 //! `next|parse<TAB>shape<TAB>zone<TAB>ns`); `CONSORT_BENCH_CALLS` shrinks the
-//! rounds for a quick look and `CONSORT_BENCH_PEERS=0` measures consort alone. Prints one markdown table. Never a test: nothing here
+//! rounds for a quick look, `CONSORT_BENCH_PEERS=0` measures consort alone and
+//! `CONSORT_BENCH_ONLY=TEXT` only the shapes containing TEXT. Prints one markdown table. Never a test: nothing here
 //! asserts on time.
 
 use std::collections::HashMap;
@@ -193,7 +194,9 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut worst_ratio = f64::INFINITY;
-    for shape in SHAPES {
+    let only = std::env::var("CONSORT_BENCH_ONLY").unwrap_or_default();
+    let shapes: Vec<&str> = SHAPES.into_iter().filter(|s| s.contains(only.as_str())).collect();
+    for &shape in &shapes {
         let ours = Cron::parse(shape).expect("benchmark shapes are valid");
         let theirs = shape.parse::<cron::Schedule>().ok();
         let croner_pattern = croner.parse(shape).ok();
@@ -224,7 +227,7 @@ fn main() {
     println!();
     println!("| shape | consort parse ns | cron parse ns | croner parse ns | Quartz parse ns | Quartz / consort |");
     println!("|---|---|---|---|---|---|");
-    for shape in SHAPES {
+    for &shape in &shapes {
         let ours = parse_ns(calls, Cron::parse, shape).expect("benchmark shapes are valid");
         let q = quartz_ns("parse", shape, "-");
         println!(

@@ -66,6 +66,20 @@ const DAYS_BEFORE_MONTH: [[i16; 13]; 2] = [
 #[inline]
 pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
+    if (0..=i64::from(u32::MAX / 4)).contains(&z) {
+        // The same arithmetic on unsigned 32-bit values (years 0 to ~2.9 million):
+        // division by a constant is then a multiply and a shift, with no sign fix-ups.
+        let z = z as u32;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u32::from(month <= 2);
+        return (i64::from(year), i64::from(month), i64::from(day));
+    }
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -188,8 +202,13 @@ impl Civil {
     /// The wall time `secs` seconds after 1970-01-01T00:00:00 (local).
     #[inline]
     pub(crate) fn from_local_seconds(secs: i64) -> Civil {
-        let days = secs.div_euclid(SECS_PER_DAY);
-        let rem = secs.rem_euclid(SECS_PER_DAY);
+        let (days, rem) = if secs >= 0 {
+            // Unsigned division by a constant is cheaper than the Euclidean one.
+            let secs = secs as u64;
+            ((secs / SECS_PER_DAY as u64) as i64, (secs % SECS_PER_DAY as u64) as i64)
+        } else {
+            (secs.div_euclid(SECS_PER_DAY), secs.rem_euclid(SECS_PER_DAY))
+        };
         let (year, month, day) = civil_from_days(days);
         Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, days }
     }
@@ -213,7 +232,7 @@ mod tests {
 
     #[test]
     fn day_counts_round_trip_across_eras() {
-        for days in (-1_000_000..1_000_000).step_by(997) {
+        for days in (-1_000_000..1_000_000).step_by(997).chain(-800_000..200_000) {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
             assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));

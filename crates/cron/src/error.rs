@@ -180,3 +180,73 @@ impl fmt::Display for Problem {
         f.write_str(&self.describe(None))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cron;
+
+    /// One expression per [`Problem`] variant: the message names the field (or
+    /// the expression), quotes the text, and says what Quartz accepts.
+    #[test]
+    fn every_problem_names_its_field_and_what_quartz_accepts() {
+        let cases: &[(&str, Option<Field>, &str)] = &[
+            ("0 0 12 * *", None, "has 5 field(s), Quartz needs 6 or 7"),
+            ("0 0 12 * * ? 2030 x", None, "has 8 fields, Quartz allows at most 7"),
+            ("60 * * * * ?", Some(Field::Seconds), "a value is outside 0-59"),
+            ("0 0 12 ? * FOO", Some(Field::DayOfWeek), "`FOO` is not a day name; use SUN-SAT"),
+            ("0 0 12 1 FOO ?", Some(Field::Month), "`FOO` is not a month name; use JAN-DEC"),
+            ("0 FOO 12 * * ?", Some(Field::Minutes), "names like `FOO` are only allowed in the month and day-of-week"),
+            ("0 0 12 ? * MO", Some(Field::DayOfWeek), "a name must have three letters"),
+            ("? 0 12 * * ?", Some(Field::Seconds), "`?` is only allowed in day-of-month or day-of-week"),
+            ("0 0 12 ??? * MON", Some(Field::DayOfMonth), "`?` must stand alone"),
+            ("0 0 12 ? * ?", Some(Field::DayOfWeek), "not both"),
+            ("0 0 12 15 * MON", Some(Field::DayOfWeek), "both set; Quartz needs `?` in exactly one"),
+            ("0/ * * * * ?", Some(Field::Seconds), "`/` must be followed by a number"),
+            ("*/x * * * * ?", Some(Field::Seconds), "the step after `/` must be a number"),
+            ("*/61 * * * * ?", Some(Field::Seconds), "step 61 is larger than 59"),
+            ("0 L 12 * * ?", Some(Field::Minutes), "`L` is only allowed in day-of-month"),
+            ("0 0 12 L-31 * ?", Some(Field::DayOfMonth), "the offset in `L-n` must be 0-30"),
+            ("0 0 12 ? * 5L,6", Some(Field::DayOfWeek), "`L` cannot be combined with a list"),
+            ("0 0 12W * * ?", Some(Field::Hours), "`W` (nearest weekday) is only allowed in day-of-month"),
+            ("0 0 12 32W * ?", Some(Field::DayOfMonth), "`nW` needs a day of 1-31"),
+            ("0 0 12 1#2 * ?", Some(Field::DayOfMonth), "`#` is only allowed in day-of-week"),
+            ("0 0 12 ? * MON#6", Some(Field::DayOfWeek), "the week after `#` must be a number 1-5"),
+            ("0 0 12 ? * 1#1,2#2", Some(Field::DayOfWeek), "only one `n#k`"),
+            ("0 0 1- * * ?", Some(Field::Hours), "a range needs a numeric end"),
+            ("0 0 12 ? * 1 2030-2020", Some(Field::Year), "a year range must not end before it starts"),
+            ("0 0 99999999999 * * ?", Some(Field::Hours), "a number is too large"),
+            ("0 0 -1 * * ?", Some(Field::Hours), "unexpected character `-`"),
+            ("0 0 12 1 L ?", Some(Field::Month), "the field has no values"),
+        ];
+        let mut variants = std::collections::BTreeSet::new();
+        for &(expr, field, says) in cases {
+            let err = Cron::parse(expr).expect_err(expr);
+            let message = err.to_string();
+            assert_eq!(err.field(), field, "{expr}: {message}");
+            assert!(message.contains(says), "{expr}: {message:?} does not say {says:?}");
+            assert!(message.contains(&format!("`{}`", err.text())), "{expr}: {message:?} does not quote the text");
+            match field {
+                Some(field) => {
+                    let names = format!("{field} field ({}) ", ordinal(field.position()));
+                    assert!(message.starts_with(&names), "{expr}: {message:?} does not name the field");
+                    assert!(message.ends_with(&format!("Quartz accepts {} there", field.accepts())), "{expr}: {message:?}");
+                }
+                None => assert!(message.starts_with("cron expression `"), "{expr}: {message:?}"),
+            }
+            variants.insert(std::mem::discriminant(err.problem()));
+        }
+        // Every variant of `Problem` is covered above.
+        assert_eq!(variants.len(), 25);
+    }
+
+    #[test]
+    fn a_full_message_reads_well() {
+        let err = Cron::parse("0 0 12 ? * MON#6").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "day-of-week field (6th) `MON#6`: the week after `#` must be a number 1-5, e.g. `6#3` for the third \
+             Friday; Quartz accepts 1-7 (1=SUN) or SUN-SAT with , - * / ? L nL n#k there"
+        );
+    }
+}

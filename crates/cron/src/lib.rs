@@ -76,8 +76,7 @@ impl Cron {
         let start = after.checked_add(1)?;
         let (from, mut clock) = zone.start(start);
         if let Some(shortcut) = &self.spec.shortcut
-            && let Some(wall) = shortcut.wall_time_from(&self.spec.years, from)
-            && let Some(instant) = clock.instant_in_stretch(from.local_seconds(), wall)
+            && let Some(instant) = shortcut.answer(&self.spec.years, from, &mut clock)
         {
             return Some(instant);
         }

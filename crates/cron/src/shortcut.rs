@@ -16,6 +16,7 @@
 use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, weekday_from_days};
 use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
 use crate::parse::Spec;
+use crate::zone::WallClock;
 
 /// Months searched before giving the question to the walk (covers yearly shapes).
 const SEARCH_MONTHS: usize = 26;
@@ -49,6 +50,9 @@ enum DayRule {
     LastWeekday(i64),
     /// Day-of-week `n#k`.
     NthWeekday { weekday: i64, nth: i64 },
+    /// Day-of-month `nW` (`from_last` false) or `L-nW` / `LW` (true), alone.
+    /// Not an earliest-match rule: answered by [`Shortcut::nearest_weekday`].
+    NearestWeekday { n: i64, from_last: bool },
 }
 
 /// The members of `bits` in `lo..=hi`, when the members outside that range
@@ -70,7 +74,23 @@ impl Shortcut {
         let months = plain_range(spec.months, 1, 12)? as u16;
         let day = if spec.day_of_month_specified() {
             if !spec.nearest_weekdays.is_empty() {
-                return None;
+                // One `nW` or `L-nW` and nothing else in the field.
+                let w = spec.nearest_weekdays.raw();
+                if !spec.days_of_month.is_empty() || w.count_ones() != 1 {
+                    return None;
+                }
+                let v = w.trailing_zeros() as i32;
+                let rule = match v {
+                    1..=31 => DayRule::NearestWeekday { n: i64::from(v), from_last: false },
+                    LAST_DAY_OFFSET_START..=LAST_DAY_OFFSET_END => {
+                        DayRule::NearestWeekday { n: i64::from(LAST_DAY_OFFSET_END - v), from_last: true }
+                    }
+                    _ => return None,
+                };
+                let first_time = i64::from(hours.trailing_zeros()) * 3600
+                    + i64::from(minutes.trailing_zeros()) * 60
+                    + i64::from(seconds.trailing_zeros());
+                return Some(Shortcut { seconds, minutes, hours, months, day: rule, first_time });
             }
             let dom = spec.days_of_month.raw();
             let offsets = (LAST_DAY_OFFSET_START..=LAST_DAY_OFFSET_END).fold(0u128, |m, b| m | 1 << b);
@@ -113,6 +133,93 @@ impl Shortcut {
         Some(Shortcut { seconds, minutes, hours, months, day, first_time })
     }
 
+    /// The instant of the next fire time at or after wall time `from` (the
+    /// start), or `None` when the shortcut cannot tell and the walk must run.
+    #[inline]
+    pub(crate) fn answer(&self, years: &Years, from: Civil, clock: &mut WallClock<'_>) -> Option<i64> {
+        if let DayRule::NearestWeekday { n, from_last } = self.day {
+            let wall = self.nearest_weekday(years, from, n, from_last, clock.stretch())?;
+            return clock.instant_in_stretch(from.local_seconds(), wall);
+        }
+        let wall = self.wall_time_from(years, from)?;
+        let from = from.local_seconds();
+        clock.instant_in_stretch(from, wall).or_else(|| clock.instant_across_gaps(from, wall))
+    }
+
+    /// Quartz's walk for a lone nearest-weekday rule, replayed on masks within
+    /// one stretch of wall time `(lo, hi)` where no transition intervenes. The
+    /// rule is not "the earliest match": the day found keeps the time of day the
+    /// walk had reached, and a candidate before the start is dropped for the
+    /// whole month (`eval::day_of_month`). Returns the wall time, or `None` when
+    /// the replay would leave the stretch or the years the shortcut covers.
+    fn nearest_weekday(&self, years: &Years, from: Civil, n: i64, from_last: bool, stretch: (i64, i64)) -> Option<i64> {
+        let (lo, hi) = stretch;
+        let offset_free = |y: i64, m: i64, d: i64, time: i64| days_from_civil(y, m, d) * SECS_PER_DAY + time;
+        let start = from.local_seconds();
+        if !(lo..hi).contains(&start) {
+            return None;
+        }
+        let (mut y, mut m, mut d) = (from.year, from.month, from.day);
+        let mut time = from.hour * 3600 + from.minute * 60 + from.second;
+        for _ in 0..SEARCH_MONTHS * 2 {
+            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&y) {
+                return None;
+            }
+            // Seconds, minutes, hours (with the carry into the next day).
+            match self.next_time(time / 3600, time / 60 % 60, time % 60) {
+                Some(t) => time = t,
+                None => {
+                    (y, m, d) = next_day(y, m, d);
+                    time = self.first_time;
+                }
+            }
+            // Day of month.
+            let last = days_in_month(y, m);
+            let base = if from_last { last - n } else { n };
+            let mut day = None;
+            if base >= d && base <= last {
+                let midnight = offset_free(y, m, base, 0);
+                if !(lo..hi).contains(&midnight) {
+                    return None;
+                }
+                let weekday = weekday_from_days(days_from_civil(y, m, base));
+                let shifted = match weekday {
+                    7 if base == 1 => base + 2,
+                    7 => base - 1,
+                    1 if base == last => base - 2,
+                    1 => base + 1,
+                    _ => base,
+                };
+                let candidate = offset_free(y, m, shifted, time);
+                if !(lo..hi).contains(&candidate) {
+                    return None;
+                }
+                if candidate >= start {
+                    day = Some(shifted);
+                }
+            }
+            let Some(day) = day else {
+                (y, m, d) = if m == 12 { (y + 1, 1, 1) } else { (y, m + 1, 1) };
+                time = 0;
+                continue;
+            };
+            d = day;
+            // Month.
+            if self.months & 1 << m == 0 {
+                let later = self.months & (!0u16 << (m + 1));
+                (y, m) = if later != 0 { (y, i64::from(later.trailing_zeros())) } else { (y + 1, i64::from(self.months.trailing_zeros())) };
+                (d, time) = (1, 0);
+                continue;
+            }
+            // Year.
+            if !years.contains(y as i32) {
+                return None;
+            }
+            return Some(offset_free(y, m, d, time));
+        }
+        None
+    }
+
     /// The earliest matching wall time at or after `from`, as local seconds
     /// (seconds since 1970-01-01T00:00 on the wall clock), or `None` when the
     /// shortcut cannot tell (the walk then decides).
@@ -123,13 +230,7 @@ impl Shortcut {
             (dy, dm, dd) if (dy, dm, dd) == (y, m, d) => match self.next_time(from.hour, from.minute, from.second) {
                 Some(time) => ((y, m, d), time),
                 None => {
-                    let (y, m, d) = if d < days_in_month(y, m) {
-                        (y, m, d + 1)
-                    } else if m < 12 {
-                        (y, m + 1, 1)
-                    } else {
-                        (y + 1, 1, 1)
-                    };
+                    let (y, m, d) = next_day(y, m, d);
                     (self.next_date(years, y, m, d)?, self.first_time)
                 }
             },
@@ -177,6 +278,18 @@ impl Shortcut {
         }
         let first_minute = i64::from(self.minutes.trailing_zeros());
         ceil64(u64::from(self.hours), h + 1).map(|hour| hour * 3600 + first_minute * 60 + first_second)
+    }
+}
+
+/// The day after `y-m-d`.
+#[inline]
+fn next_day(y: i64, m: i64, d: i64) -> (i64, i64, i64) {
+    if d < days_in_month(y, m) {
+        (y, m, d + 1)
+    } else if m < 12 {
+        (y, m + 1, 1)
+    } else {
+        (y + 1, 1, 1)
     }
 }
 
@@ -230,6 +343,7 @@ impl DayRule {
                 }
                 day
             }
+            DayRule::NearestWeekday { .. } => return None,
         };
         (day <= last).then_some(day)
     }
@@ -265,7 +379,7 @@ mod tests {
         prop_oneof![
             (time_field(31).prop_map(|f| f.replace('0', "1")), q()),
             (prop::sample::select(vec!["L", "L-3", "L-0", "L,L-1", "L-30", "L-15,L-2"]).prop_map(String::from), q()),
-            (prop::sample::select(vec!["15W", "LW", "1,L", "L-2W", "2W,16"]).prop_map(String::from), q()),
+            (prop::sample::select(vec!["15W", "LW", "1,L", "L-2W", "2W,16", "1W", "31W", "30W", "L-5W", "16W", "0W", "LW,L"]).prop_map(String::from), q()),
             (q(), prop::sample::select(vec!["*", "MON-FRI", "2,4,6", "SAT-MON", "1", "7", "L"]).prop_map(String::from)),
             (q(), (1..=7u32, 1..=5u32).prop_map(|(d, k)| format!("{d}#{k}"))),
             (q(), (1..=7u32).prop_map(|d| format!("{d}L"))),
@@ -303,7 +417,10 @@ mod tests {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4000))]
+        // `CONSORT_SHORTCUT_CASES` widens the search (default 4000).
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("CONSORT_SHORTCUT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4000)
+        ))]
 
         /// Whenever the shortcut answers, it gives the walk's answer (ten
         /// chained calls from a random start, many of them near a transition).

@@ -228,6 +228,14 @@ impl WallClock<'_> {
         }
     }
 
+    /// The cached stretch `[lo, hi)` of wall time (seconds since 1970-01-01T00:00
+    /// on the wall clock) where every wall time exists once and no transition
+    /// intervenes (empty before the first lookup).
+    #[inline]
+    pub(crate) fn stretch(&self) -> (i64, i64) {
+        (self.lo, self.hi)
+    }
+
     /// The instant of wall time `local` (seconds since 1970-01-01T00:00 on the
     /// wall clock) when the whole range from wall time `from` to it lies in the
     /// cached stretch, where every wall time exists once and no transition
@@ -236,6 +244,31 @@ impl WallClock<'_> {
     pub(crate) fn instant_in_stretch(&self, from: i64, local: i64) -> Option<i64> {
         debug_assert!(from <= local);
         (self.lo <= from && local < self.hi).then_some(local - self.offset)
+    }
+
+    /// The instant of wall time `local` when the range from wall time `from` to
+    /// it may cross transitions, but no daylight-saving gap in that range can
+    /// have changed a search for the earliest match (see `shortcut`): each gap
+    /// ends at least its own length plus an hour before `local`, and is a whole
+    /// number of minutes long. `None` when that does not hold.
+    #[inline(never)]
+    pub(crate) fn instant_across_gaps(&mut self, from: i64, local: i64) -> Option<i64> {
+        if !(self.lo..self.hi).contains(&from) || !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
+            return None;
+        }
+        let transitions = &self.zone.transitions;
+        let mut i = self.zone.boundary_index(from);
+        while let Some(t) = transitions.get(i)
+            && t.gap_start() <= local
+        {
+            let length = t.after - t.before;
+            if length > 0 && (length % 60 != 0 || local < t.wall_boundary() + length + 3600) {
+                return None;
+            }
+            i += 1;
+        }
+        let offset = self.lookup(local)?;
+        (self.lo..self.hi).contains(&local).then_some(local - offset)
     }
 
     /// The wall time a lenient calendar shows after its fields are set to these

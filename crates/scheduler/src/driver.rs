@@ -3,6 +3,7 @@
 //!
 //! The loop is the only place that reads the clock (through [`SchedulerConfig::clock`]).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,13 @@ pub struct SchedulerConfig {
     pub misfire_threshold_ms: i64,
     /// Misfired triggers handled per cycle.
     pub max_misfires_per_cycle: usize,
+    /// How often cycles look for misfired triggers (they are at least the misfire threshold
+    /// late already).
+    pub misfire_scan_interval_ms: i64,
+    /// Longest delay before a finished run's outcome is written (runs of non-concurrent jobs
+    /// are written at once, to unblock their triggers); outcomes ride along with the next
+    /// cycle, which keeps commits per fire low.
+    pub completion_flush_ms: i64,
     /// Check-in interval (Quartz's default: 7 500).
     pub checkin_interval_ms: i64,
     /// Extra time past its interval before an instance counts as failed (Quartz: 7 500).
@@ -68,6 +76,8 @@ impl fmt::Debug for SchedulerConfig {
             .field("acquire_ahead_ms", &self.acquire_ahead_ms)
             .field("idle_wait_ms", &self.idle_wait_ms)
             .field("misfire_threshold_ms", &self.misfire_threshold_ms)
+            .field("misfire_scan_interval_ms", &self.misfire_scan_interval_ms)
+            .field("completion_flush_ms", &self.completion_flush_ms)
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
             .finish_non_exhaustive()
@@ -85,6 +95,8 @@ impl SchedulerConfig {
             idle_wait_ms: 1000,
             misfire_threshold_ms: 60_000,
             max_misfires_per_cycle: 200,
+            misfire_scan_interval_ms: 1000,
+            completion_flush_ms: 100,
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
             stop_timeout_ms: 30_000,
@@ -362,6 +374,60 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
 
+/// Runs this instance fired whose outcome the store has not recorded yet.
+type Known = Arc<std::sync::Mutex<HashSet<i64>>>;
+
+fn known_insert(known: &Known, id: i64) {
+    if let Ok(mut k) = known.lock() {
+        k.insert(id);
+    }
+}
+
+/// After a failed cycle the commit may have happened with its reply lost: runs recorded as
+/// EXECUTING on this instance that it never started are started now (they were fired).
+async fn reconcile(
+    inner: &Arc<Inner>,
+    known: &Known,
+    done: &mpsc::UnboundedSender<Completion>,
+    slots: &Arc<Semaphore>,
+) {
+    let filter = RunFilter {
+        state: Some(crate::model::RunState::Executing),
+        instance: Some(inner.config.instance_id.clone()),
+        limit: 10_000,
+        ..RunFilter::default()
+    };
+    let Ok(runs) = inner.store.list_runs(&filter).await else { return };
+    for run in runs {
+        if known.lock().map(|k| k.contains(&run.id)).unwrap_or(true) {
+            continue;
+        }
+        let Ok(Some(status)) = inner.store.get_job(&run.job).await else { continue };
+        let trigger_data = match inner.store.get_trigger(&run.trigger).await {
+            Ok(Some(t)) => t.trigger.data().clone(),
+            _ => DataMap::new(),
+        };
+        let mut data = status.job.data().clone();
+        data.extend(trigger_data);
+        tracing::warn!(run = run.id, job = %run.job, "starting a run whose firing reply was lost");
+        known_insert(known, run.id);
+        let firing = Firing {
+            run_id: run.id,
+            job: status.job,
+            trigger: run.trigger,
+            data,
+            scheduled_ms: run.scheduled_ms,
+            fired_ms: run.fired_ms,
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let (inner, done) = (inner.clone(), done.clone());
+        tokio::spawn(async move {
+            execute(inner, firing, done).await;
+            drop(permit);
+        });
+    }
+}
+
 async fn check_in_and_recover(inner: &Inner) {
     let cfg = &inner.config;
     let now = (cfg.clock)();
@@ -391,7 +457,24 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut pending: Vec<Completion> = Vec::new();
     let mut next_checkin = i64::MIN;
     let mut backoff_ms = 20u64;
+    let known: Known = Arc::default();
+    let mut next_misfire_scan = i64::MIN;
+    let mut pending_since: Option<i64> = None;
+    let mut suspect = false;
     tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
+    // A previous process with this instance id may have died: recover what it left (its
+    // ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as Quartz does
+    // on an instance's first check-in.
+    match inner.store.recover(&cfg.instance_id, (cfg.clock)(), i64::MIN / 4).await {
+        Ok(r) if r.abandoned_runs + r.released_triggers > 0 => tracing::warn!(
+            released = r.released_triggers,
+            abandoned = r.abandoned_runs,
+            refired = r.recovery_triggers,
+            "recovered what a previous process with this instance id left"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "recovering this instance's previous life failed"),
+    }
     while !*stop.borrow() {
         let now = (cfg.clock)();
         if now >= next_checkin {
@@ -399,6 +482,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             next_checkin = (cfg.clock)() + cfg.checkin_interval_ms;
         }
         while let Ok(c) = done_rx.try_recv() {
+            pending_since.get_or_insert(now);
             pending.push(c);
         }
         let max_fires = cfg.batch_size.min(slots.available_permits());
@@ -408,17 +492,28 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             max_fires,
             acquire_ahead_ms: cfg.acquire_ahead_ms,
             misfire_threshold_ms: cfg.misfire_threshold_ms,
-            max_misfires: cfg.max_misfires_per_cycle,
+            max_misfires: if now >= next_misfire_scan { cfg.max_misfires_per_cycle } else { 0 },
             completions: pending.clone(),
         };
+        let scanned = request.max_misfires > 0;
         inner.cycles.fetch_add(1, Ordering::Relaxed);
         let outcome = match inner.store.cycle(request).await {
             Ok(outcome) => {
+                if let Ok(mut k) = known.lock() {
+                    for c in &pending {
+                        k.remove(&c.run_id);
+                    }
+                }
                 pending.clear();
+                pending_since = None;
                 backoff_ms = 20;
+                if scanned && outcome.misfires_handled < cfg.max_misfires_per_cycle {
+                    next_misfire_scan = now + cfg.misfire_scan_interval_ms;
+                }
                 outcome
             }
             Err(e) => {
+                suspect = true;
                 inner.failed_cycles.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
                 tokio::select! {
@@ -432,6 +527,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let fired = outcome.fired.len();
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
         for firing in outcome.fired {
+            known_insert(&known, firing.run_id);
             let Ok(permit) = slots.clone().acquire_owned().await else { break };
             let (inner, done) = (inner.clone(), done_tx.clone());
             tokio::spawn(async move {
@@ -439,18 +535,37 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 drop(permit);
             });
         }
+        if std::mem::take(&mut suspect) {
+            reconcile(&inner, &known, &done_tx, &slots).await;
+        }
         if max_fires > 0 && (fired >= max_fires || outcome.misfires_handled >= cfg.max_misfires_per_cycle) {
             tokio::task::yield_now().await;
             continue;
         }
         let now = (cfg.clock)();
-        let wake_at = outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin);
-        let sleep_ms = (wake_at - now).max(if fired == 0 { 1 } else { 0 }) as u64;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-            _ = inner.wake.notified() => {}
-            Some(c) = done_rx.recv() => pending.push(c),
-            _ = stop.changed() => {}
+        let wake_at =
+            outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin).min(next_misfire_scan);
+        let min_sleep = if fired == 0 { 1 } else { 0 };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis((wake_at - now).max(min_sleep) as u64);
+        loop {
+            let flush = pending_since.map(|since| {
+                let left = (since + cfg.completion_flush_ms - (cfg.clock)()).max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_millis(left)
+            });
+            let until = flush.map_or(deadline, |f| f.min(deadline));
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                _ = inner.wake.notified() => break,
+                Some(c) = done_rx.recv() => {
+                    let urgent = c.non_concurrent;
+                    pending_since.get_or_insert_with(|| (cfg.clock)());
+                    pending.push(c);
+                    if urgent {
+                        break;
+                    }
+                }
+                _ = stop.changed() => break,
+            }
         }
     }
     // Shutdown: wait for executing runs, record them, release what we hold, leave.

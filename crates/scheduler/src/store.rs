@@ -34,6 +34,8 @@ pub struct RunFilter {
     pub trigger: Option<TriggerKey>,
     /// Only runs in this state.
     pub state: Option<RunState>,
+    /// Only runs fired by this instance.
+    pub instance: Option<String>,
     /// Only runs with an id below this one (paging).
     pub before_id: Option<i64>,
     /// At most this many (0 = 100).

@@ -234,7 +234,25 @@ async fn bench() {
         late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
     );
 
-    // (4) Quartz 2.5.2, clustered JDBC store, three JVMs, same trigger set, fixed time.
+    // (4) Quartz 2.5.2, clustered JDBC store, three JVMs, same trigger set, fixed time
+    // (CONSORT_BENCH_QUARTZ_SECS=0 skips it).
+    let quartz_fps = if quartz_secs > 0 { quartz(&pg, triggers, repeats, fires, quartz_secs).await } else { 0.0 };
+
+    println!(
+        "scheduler: store=postgres instances=3 triggers={triggers} fires={} lost={} doubled={} fires_per_s={:.0} \
+         quartz_fires_per_s={:.0} p99_late_ms={:.1}",
+        drained.fires,
+        drained.lost + late.lost,
+        drained.doubled + late.doubled,
+        drained.fires_per_s,
+        quartz_fps,
+        late.p99_late_ms
+    );
+    drop(pg);
+}
+
+async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i64) -> f64 {
+    let now = system_clock();
     let rig = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/quartz-cluster/target");
     let classpath = format!("{}:{}/lib/*", rig.join("quartz-cluster-rig-0.1.0.jar").display(), rig.display());
     let quartz_url = pg.fresh_db().await;
@@ -292,16 +310,5 @@ async fn bench() {
          {quartz_secs} s) doubled={quartz_doubled} fires_per_s={quartz_fps:.0} commits_per_fire={:.4}",
         quartz_commits as f64 / quartz_fires.max(1) as f64
     );
-
-    println!(
-        "scheduler: store=postgres instances=3 triggers={triggers} fires={} lost={} doubled={} fires_per_s={:.0} \
-         quartz_fires_per_s={:.0} p99_late_ms={:.1}",
-        drained.fires,
-        drained.lost + late.lost,
-        drained.doubled + late.doubled,
-        drained.fires_per_s,
-        quartz_fps,
-        late.p99_late_ms
-    );
-    drop(pg);
+    quartz_fps
 }

@@ -456,6 +456,9 @@ pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<
     if let Some(s) = filter.state {
         add("state = #0", vec![s.as_str().into()]);
     }
+    if let Some(i) = &filter.instance {
+        add("instance_id = #0", vec![i.into()]);
+    }
     if let Some(id) = filter.before_id {
         add("id < #0", vec![id.into()]);
     }

@@ -43,10 +43,10 @@ pub(crate) trait CycleTx {
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError>;
     /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
     async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;
-    /// This instance's ACQUIRED triggers due at `now_ms`, locked, in firing order.
-    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError>;
-    /// Job definitions.
-    async fn jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, RawJob>, StoreError>;
+    /// This instance's ACQUIRED triggers due at `now_ms` with their jobs, trigger rows locked,
+    /// in firing order.
+    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize)
+    -> Result<Vec<(RawTrigger, RawJob)>, StoreError>;
     /// Locks job rows (sorted keys) and returns their executing run.
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError>;
     /// Sets (Some) or clears (None) jobs' executing run.
@@ -55,9 +55,10 @@ pub(crate) trait CycleTx {
     async fn release(&mut self, keys: &[TriggerKey]) -> Result<(), StoreError>;
     /// Inserts runs; returns their ids in order.
     async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError>;
-    /// The earliest next fire among WAITING triggers of jobs not running and this instance's
+    /// The earliest next fire among WAITING triggers (not misfired: at or after
+    /// `misfired_before_ms`, or ignoring misfires) of jobs not running, and this instance's
     /// ACQUIRED ones.
-    async fn next_fire(&mut self, instance: &str) -> Result<Option<i64>, StoreError>;
+    async fn next_fire(&mut self, instance: &str, misfired_before_ms: i64) -> Result<Option<i64>, StoreError>;
 }
 
 /// Runs one cycle in `tx` (the caller commits).
@@ -104,7 +105,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         tx.save_statuses(&updates).await?;
     }
 
-    let (acquired, due) = if request.max_fires > 0 {
+    let (acquired, due_rows) = if request.max_fires > 0 {
         let acquired = tx.acquire(request, request.max_fires).await?;
         (acquired, tx.due(&request.instance, now, request.max_fires).await?)
     } else {
@@ -112,13 +113,13 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
     };
 
     // Lock the due non-concurrent jobs (sorted, one statement) and see which are running.
-    let job_keys: Vec<JobKey> = due
-        .iter()
-        .map(|r| JobKey::new(&r.job_group, &r.job_name))
-        .collect::<Result<BTreeSet<_>, _>>()?
-        .into_iter()
-        .collect();
-    let jobs = if job_keys.is_empty() { HashMap::new() } else { tx.jobs(&job_keys).await? };
+    let mut jobs: HashMap<JobKey, RawJob> = HashMap::new();
+    let mut due = Vec::with_capacity(due_rows.len());
+    for (trigger, job) in due_rows {
+        jobs.insert(JobKey::new(&job.group, &job.name)?, job);
+        due.push(trigger);
+    }
+    let job_keys: BTreeSet<JobKey> = jobs.keys().cloned().collect();
     let lock: Vec<JobKey> =
         job_keys.iter().filter(|k| jobs.get(*k).is_some_and(|j| j.non_concurrent)).cloned().collect();
     let mut running = HashSet::new();
@@ -201,6 +202,6 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         }
     }
 
-    let next_fire_ms = tx.next_fire(&request.instance).await?;
+    let next_fire_ms = tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await?;
     Ok(CycleOutcome { fired, misfires_handled, acquired, next_fire_ms })
 }

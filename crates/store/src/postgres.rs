@@ -24,7 +24,7 @@ use consort_scheduler::{
 use crate::catalog;
 use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
 use crate::migrate;
-use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS};
+use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_postgres};
 
 impl ToSql for Value {
@@ -195,26 +195,21 @@ impl CycleTx for PgTx<'_> {
         Ok(n as usize)
     }
 
-    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+    async fn due(
+        &mut self,
+        instance: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(RawTrigger, RawJob)>, StoreError> {
         let sql = format!(
-            "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1 \
-             AND next_fire_ms <= $2 ORDER BY next_fire_ms, priority DESC LIMIT $3{{lock}}"
+            "SELECT {}, {} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
+             AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
+             ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t",
+            prefixed("t", TRIGGER_COLUMNS),
+            prefixed("j", JOB_COLUMNS)
         );
-        triggers(self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?)
-    }
-
-    async fn jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, RawJob>, StoreError> {
-        let (groups, names) = key_arrays(keys.iter().map(|k| (k.group(), k.name())));
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM consort_jobs WHERE (job_group, job_name) IN \
-             (SELECT * FROM unnest($1::text[], $2::text[]))"
-        );
-        let mut out = HashMap::with_capacity(keys.len());
-        for row in self.query(&sql, &[&groups, &names]).await? {
-            let raw = catalog::raw_job(&values(&row)?)?;
-            out.insert(JobKey::new(&raw.group, &raw.name)?, raw);
-        }
-        Ok(out)
+        let rows = self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?;
+        rows.iter().map(|r| Ok((catalog::raw_trigger(&r[..20])?, catalog::raw_job(&r[20..])?))).collect()
     }
 
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError> {
@@ -296,16 +291,17 @@ impl CycleTx for PgTx<'_> {
             .collect()
     }
 
-    async fn next_fire(&mut self, instance: &str) -> Result<Option<i64>, StoreError> {
+    async fn next_fire(&mut self, instance: &str, misfired_before_ms: i64) -> Result<Option<i64>, StoreError> {
         let rows = self
             .rows(
                 "SELECT MIN(n) FROM (\
                    (SELECT t.next_fire_ms AS n FROM consort_triggers t WHERE t.state = 'WAITING' \
+                     AND (t.misfire = 'ignore' OR t.next_fire_ms >= $2) \
                      AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = t.job_group \
                        AND j.job_name = t.job_name AND j.executing_run IS NOT NULL) \
                      ORDER BY t.next_fire_ms LIMIT 1) \
                    UNION ALL SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1) AS m",
-                &[instance.into()],
+                &[instance.into(), misfired_before_ms.into()],
             )
             .await?;
         match rows.first() {

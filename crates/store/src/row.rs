@@ -36,6 +36,11 @@ pub(crate) const TRIGGER_COLUMNS: &str = "trigger_group, trigger_name, job_group
     schedule_type, cron_expression, time_zone, repeat_count, repeat_interval_ms, start_ms, end_ms, priority, \
     misfire, data, state, next_fire_ms, prev_fire_ms, times_triggered, instance_id";
 
+/// `columns` (comma separated) each prefixed with `alias.`.
+pub(crate) fn prefixed(alias: &str, columns: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
 fn corrupt(table: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt { table, message: message.into() }
 }

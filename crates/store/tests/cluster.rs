@@ -319,3 +319,42 @@ async fn postgres_restarted_under_load() {
     assert!(runs.iter().any(|r| r.fired_ms > restarted_at), "the instances carried on");
     drop(pg);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_instance_recovers_what_its_previous_process_left() {
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let job = Job::new(JobKey::in_default_group("resumable").unwrap(), "noop").with_requests_recovery(true);
+    let now = now_ms();
+    let once = |name: &str, at: i64| {
+        Trigger::new(TriggerKey::in_default_group(name).unwrap(), job.key().clone(), Schedule::once(), at)
+    };
+    store.put_job(&job, &[once("due", now - 1000), once("later", now + 600_000)], false, now).await.unwrap();
+    // Its previous process fired one trigger, acquired the other, and died.
+    store.check_in("solo", now, 300, 700).await.unwrap();
+    let request = consort_scheduler::CycleRequest {
+        instance: "solo".into(),
+        now_ms: now,
+        max_fires: 10,
+        acquire_ahead_ms: 3_600_000,
+        misfire_threshold_ms: 60_000,
+        max_misfires: 10,
+        completions: vec![],
+    };
+    let lost = store.cycle(request).await.unwrap().fired[0].run_id;
+
+    let sched = Scheduler::new(store.clone(), Kinds::builtin(), config("solo"));
+    sched.start().await.unwrap();
+    let s = store.clone();
+    wait_until("the interrupted run to be re-fired", || {
+        let s = s.clone();
+        async move {
+            let runs = all_runs(s.as_ref()).await;
+            runs.iter().any(|r| r.recovers_run == Some(lost) && r.state == RunState::Succeeded)
+        }
+    })
+    .await;
+    sched.stop().await.unwrap();
+    assert_eq!(store.get_run(lost).await.unwrap().unwrap().state, RunState::Abandoned);
+    let later = store.get_trigger(&TriggerKey::in_default_group("later").unwrap()).await.unwrap().unwrap();
+    assert_eq!((later.state, later.instance), (TriggerState::Waiting, None));
+}

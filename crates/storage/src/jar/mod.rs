@@ -358,6 +358,12 @@ pub async fn check_jar(storage: &Storage, uri: &str, class: Option<&str>) -> Res
             "entry {entry_name} uses compression method {method}; only stored and deflated entries are read"
         )));
     }
+    if entry.compressed_size > MAX_CLASS_BYTES as u64 || entry.uncompressed_size > MAX_CLASS_BYTES as u64 {
+        return Err(corrupt(format!(
+            "entry {entry_name} says it is {} bytes ({} compressed), more than the {MAX_CLASS_BYTES} bytes a class file may have here",
+            entry.uncompressed_size, entry.compressed_size
+        )));
+    }
     let header_pos = dir
         .prefix
         .checked_add(entry.local_header_offset)

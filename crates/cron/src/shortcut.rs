@@ -207,7 +207,11 @@ impl Shortcut {
             // Month.
             if self.months & 1 << m == 0 {
                 let later = self.months & (!0u16 << (m + 1));
-                (y, m) = if later != 0 { (y, i64::from(later.trailing_zeros())) } else { (y + 1, i64::from(self.months.trailing_zeros())) };
+                (y, m) = if later != 0 {
+                    (y, i64::from(later.trailing_zeros()))
+                } else {
+                    (y + 1, i64::from(self.months.trailing_zeros()))
+                };
                 (d, time) = (1, 0);
                 continue;
             }
@@ -379,7 +383,13 @@ mod tests {
         prop_oneof![
             (time_field(31).prop_map(|f| f.replace('0', "1")), q()),
             (prop::sample::select(vec!["L", "L-3", "L-0", "L,L-1", "L-30", "L-15,L-2"]).prop_map(String::from), q()),
-            (prop::sample::select(vec!["15W", "LW", "1,L", "L-2W", "2W,16", "1W", "31W", "30W", "L-5W", "16W", "0W", "LW,L"]).prop_map(String::from), q()),
+            (
+                prop::sample::select(vec![
+                    "15W", "LW", "1,L", "L-2W", "2W,16", "1W", "31W", "30W", "L-5W", "16W", "0W", "LW,L"
+                ])
+                .prop_map(String::from),
+                q()
+            ),
             (q(), prop::sample::select(vec!["*", "MON-FRI", "2,4,6", "SAT-MON", "1", "7", "L"]).prop_map(String::from)),
             (q(), (1..=7u32, 1..=5u32).prop_map(|(d, k)| format!("{d}#{k}"))),
             (q(), (1..=7u32).prop_map(|d| format!("{d}L"))),

@@ -34,6 +34,9 @@ pub enum Command {
     /// Run Spark applications directly on a backend: submit (and wait), status, logs, kill.
     #[command(subcommand)]
     Spark(SparkCommand),
+    /// Bring jobs and triggers over from another scheduler.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Check job artifacts where they are stored (HDFS, S3, Azure Blob, local files).
     #[command(subcommand)]
     Artifact(ArtifactCommand),
@@ -262,6 +265,34 @@ pub enum SparkCommand {
         #[command(flatten)]
         backend: BackendArgs,
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Read a Quartz JDBC store (QRTZ_JOB_DETAILS, QRTZ_TRIGGERS, QRTZ_CRON_TRIGGERS,
+    /// QRTZ_SIMPLE_TRIGGERS) and create the same jobs and triggers in consort's store,
+    /// continuing Quartz's schedules.
+    ///
+    /// Example: consort import quartz --url postgres://quartz@db:5432/quartz --kind command
+    Quartz {
+        /// The Quartz database (PostgreSQL).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The Quartz scheduler (SCHED_NAME) to import, when the tables hold several.
+        #[arg(long)]
+        scheduler_name: Option<String>,
+        /// The consort job kind of every imported job (the Java class is kept in the job's data).
+        #[arg(long, default_value = "noop")]
+        kind: String,
+        /// Replace jobs and triggers that exist already.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// State directory (where the default SQLite store lives).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 

@@ -478,7 +478,10 @@ pub(crate) async fn list_runs(State(s): State<AppState>, Query(q): Query<RunQuer
         None => None,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let runs = s.scheduler.list_runs(&RunFilter { job, trigger, state, before_id: q.before, limit }).await?;
+    let runs = s
+        .scheduler
+        .list_runs(&RunFilter { job, trigger, state, before_id: q.before, limit, ..RunFilter::default() })
+        .await?;
     Ok(Json(json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()})))
 }
 

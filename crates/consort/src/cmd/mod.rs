@@ -3,6 +3,7 @@
 mod artifact;
 mod config;
 mod cron;
+mod import;
 mod remote;
 mod serve;
 mod spark;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Triggers(args) => remote::triggers(args),
         Command::Runs(args) => remote::runs(args),
         Command::Spark(command) => spark::run(command),
+        Command::Import(command) => import::run(command),
         Command::Artifact(command) => artifact::run(command),
         Command::Config(command) => config::run(command),
     }

@@ -100,8 +100,26 @@ async fn start_scheduler(config: &Config, data_dir: &std::path::Path) -> anyhow:
     Ok(scheduler)
 }
 
+/// Opens the configured store (SQLite in the data directory by default), applying
+/// migrations; also returns its URL without the password, for messages.
+pub(crate) async fn open_store(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Arc<dyn consort_scheduler::Store>, String)> {
+    let url = config
+        .scheduler
+        .store_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("consort.db").display()));
+    let shown = redact(&url);
+    let store = consort_store::open(&url).await.with_context(|| {
+        format!("opening the scheduler store {shown}; check scheduler.store_url (CONSORT_STORE_URL)")
+    })?;
+    Ok((store, shown))
+}
+
 /// A store URL without its password, for messages and logs.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let user = url[scheme + 3..at].split(':').next().unwrap_or_default();

@@ -1,0 +1,158 @@
+//! The `standalone` backend against a real Spark standalone cluster (master with
+//! its REST submission server, one worker) started by this test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use consort_spark::{AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, wait_until_final};
+
+fn cache() -> PathBuf {
+    std::env::var_os("CONSORT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
+}
+
+fn spark_home() -> PathBuf {
+    let lib = std::fs::read_dir(cache().join("venvs/spark/lib"))
+        .expect("pyspark venv missing: run scripts/setup (40-spark.sh)")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .unwrap()
+        .path();
+    lib.join("site-packages/pyspark")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A master (RPC, web UI, REST) and one worker; both killed on drop.
+struct Cluster {
+    processes: Vec<Child>,
+    rest_url: String,
+    master_url: String,
+    dir: PathBuf,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &mut self.processes {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spark_class(home: &Path, dir: &Path, log: &str) -> Command {
+    let mut cmd = Command::new(home.join("bin/spark-class"));
+    cmd.env("SPARK_HOME", home)
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .env("SPARK_LOG_DIR", dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join(format!("{log}.out"))).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("{log}.err"))).unwrap());
+    cmd
+}
+
+async fn start_cluster() -> Cluster {
+    let home = spark_home();
+    let dir = std::env::temp_dir().join(format!("consort-standalone-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let (rpc, ui, rest, worker_ui) = (free_port(), free_port(), free_port(), free_port());
+    let conf = dir.join("master.conf");
+    std::fs::write(
+        &conf,
+        format!("spark.master.rest.enabled true\nspark.master.rest.port {rest}\nspark.master.rest.host 127.0.0.1\n"),
+    )
+    .unwrap();
+    let master = spark_class(&home, &dir, "master")
+        .args(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", &rpc.to_string()])
+        .args(["--webui-port", &ui.to_string(), "--properties-file"])
+        .arg(&conf)
+        .spawn()
+        .unwrap();
+    let master_url = format!("spark://127.0.0.1:{rpc}");
+    let worker = spark_class(&home, &dir, "worker")
+        .args(["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--webui-port", &worker_ui.to_string()])
+        .args(["--cores", "2", "--memory", "2g", "--work-dir"])
+        .arg(dir.join("work"))
+        .arg(&master_url)
+        .spawn()
+        .unwrap();
+    let cluster =
+        Cluster { processes: vec![master, worker], rest_url: format!("http://127.0.0.1:{rest}"), master_url, dir };
+
+    // Ready when the REST server answers and the worker has registered.
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let json = http.get(format!("http://127.0.0.1:{ui}/json/")).send().await;
+        let alive = match json {
+            Ok(r) => r.text().await.unwrap_or_default().contains("\"aliveworkers\" : 1"),
+            Err(_) => false,
+        };
+        let rest_ok = http.get(format!("{}/v1/submissions/readyz", cluster.rest_url)).send().await.is_ok();
+        if alive && rest_ok {
+            return cluster;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "standalone cluster did not start; see {}",
+            cluster.dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_status_kill_against_a_real_cluster() {
+    let cluster = start_cluster().await;
+    let spark = StandaloneLauncher::new(StandaloneConfig {
+        rest_url: cluster.rest_url.clone(),
+        master_url: cluster.master_url.clone(),
+        spark_version: "4.3.0".into(),
+        request_timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    spark.health().await.unwrap();
+    let jar = format!("file:{}", cache().join("examples/consort-examples.jar").display());
+    let job = |name: &str, args: &[&str]| {
+        let mut spec = AppSpec::jar(name, &jar, "consort.examples.CountRange");
+        spec.args = args.iter().map(|a| a.to_string()).collect();
+        spec.driver_memory = Some("512m".into());
+        spec.executor_memory = Some("512m".into());
+        spec.conf.insert("spark.cores.max".into(), "1".into());
+        spec
+    };
+    let wait = Duration::from_secs(300);
+    let poll = Duration::from_millis(500);
+
+    let ok = spark.submit(&job("count-ok", &["1000", "ok"])).await.unwrap();
+    assert!(ok.id.starts_with("driver-"), "{ok:?}");
+    let done = wait_until_final(&spark, &ok.id, poll, wait).await.unwrap();
+    assert_eq!(done.state, AppState::Succeeded, "{done:?}");
+
+    let failing = spark.submit(&job("count-fail", &["10", "fail"])).await.unwrap();
+    let failed = wait_until_final(&spark, &failing.id, poll, wait).await.unwrap();
+    assert_eq!(failed.state, AppState::Failed, "{failed:?}");
+    assert!(failed.message.is_some());
+
+    let long = spark.submit(&job("count-long", &["10", "ok", "600000"])).await.unwrap();
+    spark.kill(&long.id).await.unwrap();
+    let killed = wait_until_final(&spark, &long.id, poll, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(killed.state, AppState::Killed, "{killed:?}");
+
+    match spark.status("driver-does-not-exist").await {
+        Err(SparkError::NotFound { .. }) => {}
+        other => panic!("an unknown driver is NotFound, got {other:?}"),
+    }
+    drop(cluster);
+
+    // The cluster is gone: a clear, retryable error naming the backend and address.
+    let err = spark.submit(&job("late", &["1"])).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("standalone backend at http://127.0.0.1:") && message.contains("retry"), "{message}");
+}

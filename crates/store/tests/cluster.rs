@@ -116,6 +116,28 @@ async fn sqlite_driver_runs_kinds_and_records_outcomes() {
     assert_eq!(runs[0].log_location.as_deref(), Some("file:///tmp/log"));
     assert_eq!(runs[0].trigger.group(), consort_scheduler::MANUAL_GROUP);
 
+    // A job whose kind this instance does not know (stored by another build): its run fails
+    // with the fix in the error and its trigger goes to ERROR, as Quartz does for a missing class.
+    let ghost = Job::new(JobKey::in_default_group("ghost").unwrap(), "ghost-kind").with_durable(true);
+    let ghost_trigger = Trigger::new(
+        TriggerKey::in_default_group("ghost").unwrap(),
+        ghost.key().clone(),
+        Schedule::simple(None, 60_000).unwrap(),
+        now_ms(),
+    );
+    sched.store().put_job(&ghost, std::slice::from_ref(&ghost_trigger), false, now_ms()).await.unwrap();
+    wait_until("the ghost trigger to go to ERROR", || {
+        let sched = sched.clone();
+        let key = ghost_trigger.key().clone();
+        async move { sched.get_trigger(&key).await.unwrap().unwrap().state == TriggerState::Error }
+    })
+    .await;
+    let runs = sched.list_runs(&RunFilter { job: Some(ghost.key().clone()), ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].state, RunState::Failed);
+    assert!(runs[0].error.as_deref().unwrap().contains("register it"), "{:?}", runs[0].error);
+    assert_eq!(sched.resume(&Selector::Trigger(ghost_trigger.key().clone())).await.unwrap(), 1, "resume clears ERROR");
+    sched.delete_job(ghost.key()).await.unwrap();
+
     // A cron trigger every second fires repeatedly; pausing it stops it.
     let every = Trigger::new(
         TriggerKey::in_default_group("every-second").unwrap(),

@@ -380,3 +380,33 @@ async fn restarted_instance_recovers_what_its_previous_process_left() {
     let later = store.get_trigger(&TriggerKey::in_default_group("later").unwrap()).await.unwrap().unwrap();
     assert_eq!((later.state, later.instance), (TriggerState::Waiting, None));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturated_instance_waits_for_a_free_slot_instead_of_spinning() {
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let mut cfg = config("busy");
+    cfg.max_running = 1;
+    let sched = Scheduler::new(store, Kinds::builtin(), cfg);
+    let job = Job::new(JobKey::in_default_group("sleepy").unwrap(), "command")
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["0.3"]})));
+    let now = now_ms();
+    let triggers: Vec<Trigger> = (0..4)
+        .map(|i| {
+            Trigger::new(
+                TriggerKey::in_default_group(format!("t{i}")).unwrap(),
+                job.key().clone(),
+                Schedule::once(),
+                now,
+            )
+        })
+        .collect();
+    sched.create_job(&job, &triggers).await.unwrap();
+    sched.start().await.unwrap();
+    let store = sched.store().clone();
+    wait_until("four runs one after another", || settled(store.as_ref(), 4)).await;
+    sched.stop().await.unwrap();
+    let runs = all_runs(store.as_ref()).await;
+    assert!(runs.iter().all(|r| r.state == RunState::Succeeded));
+    // About 1.2 s of saturation; a busy loop would run a cycle per millisecond.
+    assert!(sched.stats().cycles < 400, "{} cycles: the driver spun while saturated", sched.stats().cycles);
+}

@@ -538,13 +538,17 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         if std::mem::take(&mut suspect) {
             reconcile(&inner, &known, &done_tx, &slots).await;
         }
-        if max_fires > 0 && (fired >= max_fires || outcome.misfires_handled >= cfg.max_misfires_per_cycle) {
+        let more_misfires = cfg.max_misfires_per_cycle > 0 && outcome.misfires_handled >= cfg.max_misfires_per_cycle;
+        if max_fires > 0 && (fired >= max_fires || more_misfires) {
             tokio::task::yield_now().await;
             continue;
         }
         let now = (cfg.clock)();
+        // With every slot busy, nothing can fire before a run ends: wait for that instead.
+        let saturated = max_fires == 0;
+        let next_fire = if saturated { None } else { outcome.next_fire_ms };
         let wake_at =
-            outcome.next_fire_ms.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin).min(next_misfire_scan);
+            next_fire.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin).min(next_misfire_scan);
         let min_sleep = if fired == 0 { 1 } else { 0 };
         let deadline = tokio::time::Instant::now() + Duration::from_millis((wake_at - now).max(min_sleep) as u64);
         loop {
@@ -557,7 +561,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 _ = tokio::time::sleep_until(until) => break,
                 _ = inner.wake.notified() => break,
                 Some(c) = done_rx.recv() => {
-                    let urgent = c.non_concurrent;
+                    let urgent = c.non_concurrent || saturated;
                     pending_since.get_or_insert_with(|| (cfg.clock)());
                     pending.push(c);
                     if urgent {

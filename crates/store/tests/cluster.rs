@@ -116,6 +116,28 @@ async fn sqlite_driver_runs_kinds_and_records_outcomes() {
     assert_eq!(runs[0].log_location.as_deref(), Some("file:///tmp/log"));
     assert_eq!(runs[0].trigger.group(), consort_scheduler::MANUAL_GROUP);
 
+    // A job whose kind this instance does not know (stored by another build): its run fails
+    // with the fix in the error and its trigger goes to ERROR, as Quartz does for a missing class.
+    let ghost = Job::new(JobKey::in_default_group("ghost").unwrap(), "ghost-kind").with_durable(true);
+    let ghost_trigger = Trigger::new(
+        TriggerKey::in_default_group("ghost").unwrap(),
+        ghost.key().clone(),
+        Schedule::simple(None, 60_000).unwrap(),
+        now_ms(),
+    );
+    sched.store().put_job(&ghost, std::slice::from_ref(&ghost_trigger), false, now_ms()).await.unwrap();
+    wait_until("the ghost trigger to go to ERROR", || {
+        let sched = sched.clone();
+        let key = ghost_trigger.key().clone();
+        async move { sched.get_trigger(&key).await.unwrap().unwrap().state == TriggerState::Error }
+    })
+    .await;
+    let runs = sched.list_runs(&RunFilter { job: Some(ghost.key().clone()), ..Default::default() }).await.unwrap();
+    assert_eq!(runs[0].state, RunState::Failed);
+    assert!(runs[0].error.as_deref().unwrap().contains("register it"), "{:?}", runs[0].error);
+    assert_eq!(sched.resume(&Selector::Trigger(ghost_trigger.key().clone())).await.unwrap(), 1, "resume clears ERROR");
+    sched.delete_job(ghost.key()).await.unwrap();
+
     // A cron trigger every second fires repeatedly; pausing it stops it.
     let every = Trigger::new(
         TriggerKey::in_default_group("every-second").unwrap(),
@@ -357,4 +379,34 @@ async fn restarted_instance_recovers_what_its_previous_process_left() {
     assert_eq!(store.get_run(lost).await.unwrap().unwrap().state, RunState::Abandoned);
     let later = store.get_trigger(&TriggerKey::in_default_group("later").unwrap()).await.unwrap().unwrap();
     assert_eq!((later.state, later.instance), (TriggerState::Waiting, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturated_instance_waits_for_a_free_slot_instead_of_spinning() {
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let mut cfg = config("busy");
+    cfg.max_running = 1;
+    let sched = Scheduler::new(store, Kinds::builtin(), cfg);
+    let job = Job::new(JobKey::in_default_group("sleepy").unwrap(), "command")
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["0.3"]})));
+    let now = now_ms();
+    let triggers: Vec<Trigger> = (0..4)
+        .map(|i| {
+            Trigger::new(
+                TriggerKey::in_default_group(format!("t{i}")).unwrap(),
+                job.key().clone(),
+                Schedule::once(),
+                now,
+            )
+        })
+        .collect();
+    sched.create_job(&job, &triggers).await.unwrap();
+    sched.start().await.unwrap();
+    let store = sched.store().clone();
+    wait_until("four runs one after another", || settled(store.as_ref(), 4)).await;
+    sched.stop().await.unwrap();
+    let runs = all_runs(store.as_ref()).await;
+    assert!(runs.iter().all(|r| r.state == RunState::Succeeded));
+    // About 1.2 s of saturation; a busy loop would run a cycle per millisecond.
+    assert!(sched.stats().cycles < 400, "{} cycles: the driver spun while saturated", sched.stats().cycles);
 }

@@ -373,3 +373,95 @@ async fn postgres_migrations_are_checksummed() {
     let err = consort_store::open(&url).await.unwrap_err().to_string();
     assert!(err.contains("upgrade consort"), "{err}");
 }
+
+mod model_based {
+    //! Random interleavings of two instances' cycles, clock steps and run completions over
+    //! random simple triggers (misfire: ignore) on one store: every scheduled fire happens
+    //! exactly once and a non-concurrent job never has two runs executing.
+
+    use std::collections::HashMap;
+
+    use consort_scheduler::fire::{FireStatus, after_fire, first_fire};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Cycle { instance: usize, advance_ms: i64, batch: usize },
+        Finish { instance: usize },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0..2usize, 0..400i64, 1..6usize).prop_map(|(instance, advance_ms, batch)| Step::Cycle { instance, advance_ms, batch }),
+            1 => (0..2usize).prop_map(|instance| Step::Finish { instance }),
+        ]
+    }
+
+    fn expected(trigger: &Trigger) -> Vec<i64> {
+        let mut out = vec![];
+        let mut status = FireStatus { next_fire_ms: first_fire(trigger), times_triggered: 0 };
+        while let Some(at) = status.next_fire_ms {
+            out.push(at);
+            status = after_fire(trigger, at, status);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn every_fire_exactly_once_and_never_concurrently(
+            specs in proptest::collection::vec((0..3u32, 50..500i64, 0..300i64, any::<bool>()), 1..6),
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let store = sqlite().await;
+                let s = store.as_ref();
+                let mut want: HashMap<String, Vec<i64>> = HashMap::new();
+                for (i, (repeats, interval, offset, non_concurrent)) in specs.iter().enumerate() {
+                    let job = Job::new(jk(&format!("j{i}")), "noop").with_non_concurrent(*non_concurrent);
+                    let t = Trigger::new(tk("m", &format!("t{i}")), job.key().clone(),
+                        Schedule::simple(Some(*repeats), *interval).unwrap(), T0 + offset)
+                        .with_misfire(MisfireInstruction::Ignore);
+                    want.insert(format!("t{i}"), expected(&t));
+                    s.put_job(&job, &[t], false, T0).await.unwrap();
+                }
+                let ids = ["a", "b"];
+                let mut now = T0;
+                let mut running: [Vec<Completion>; 2] = [vec![], vec![]];
+                let mut finished: [Vec<Completion>; 2] = [vec![], vec![]];
+                let drain = steps.iter().cloned().chain((0..400).map(|k| {
+                    if k % 3 == 2 { Step::Finish { instance: k % 2 } } else { Step::Cycle { instance: k % 2, advance_ms: 50, batch: 10 } }
+                }));
+                for step in drain {
+                    match step {
+                        Step::Finish { instance } => {
+                            let done = std::mem::take(&mut running[instance]);
+                            finished[instance].extend(done);
+                        }
+                        Step::Cycle { instance, advance_ms, batch } => {
+                            now += advance_ms;
+                            let mut req = request(ids[instance], now, std::mem::take(&mut finished[instance]));
+                            req.max_fires = batch;
+                            req.acquire_ahead_ms = 100;
+                            let out = s.cycle(req).await.unwrap();
+                            running[instance].extend(done(&out, now));
+                            let executing = s.list_runs(&RunFilter { state: Some(RunState::Executing), limit: 10_000, ..Default::default() }).await.unwrap();
+                            for (i, (_, _, _, nc)) in specs.iter().enumerate() {
+                                if *nc {
+                                    let n = executing.iter().filter(|r| r.job.name() == format!("j{i}")).count();
+                                    assert!(n <= 1, "job j{i} has {n} runs executing");
+                                }
+                            }
+                        }
+                    }
+                }
+                let runs = common::all_runs(s).await;
+                assert_eq!(common::lost_and_doubled(&want, &runs), (0, 0));
+            });
+        }
+    }
+}

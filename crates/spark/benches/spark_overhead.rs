@@ -1,0 +1,164 @@
+//! Control-plane cost of running Spark through consort, in one run:
+//!
+//! 1. fire → `spark-submit` started: one-shot triggers due a moment apart fire
+//!    through the scheduler (SQLite) into the `spark` kind and the local backend.
+//!    The `spark-submit` here is a probe that records the instant it starts (its
+//!    first statement) and exits, so only consort's own path is timed.
+//! 2. overhead over a bare `spark-submit`: the example job, run with the real
+//!    Spark, directly and through `LocalLauncher` (submit, poll to the end).
+//!
+//! `scripts/bench spark`; `CONSORT_BENCH_FIRES` and `CONSORT_BENCH_SPARK_RUNS` size it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use consort_scheduler::{Job, JobKey, Kinds, RunFilter, Schedule, Scheduler, SchedulerConfig, Trigger, TriggerKey};
+use consort_spark::{AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, SparkKind, wait_until_final};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("CONSORT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn fire_to_submit(dir: &Path, fires: usize) -> Vec<f64> {
+    let probe_home = dir.join("probe-spark");
+    std::fs::create_dir_all(probe_home.join("bin")).unwrap();
+    let probe = probe_home.join("bin/spark-submit");
+    std::fs::write(&probe, "#!/bin/sh\ndate +%s%N > started_ns\n").unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&probe).status().unwrap();
+
+    let work = dir.join("runs");
+    let local: Arc<dyn Launcher> = Arc::new(LocalLauncher::new(LocalConfig {
+        spark_home: probe_home,
+        python: None,
+        work_dir: work.clone(),
+        master: "local[1]".into(),
+    }));
+    let mut kinds = Kinds::builtin();
+    kinds.register(Arc::new(SparkKind::new(vec![local], "local", Duration::from_millis(20))));
+    let store = consort_store::open(&format!("sqlite://{}", dir.join("bench.db").display())).await.unwrap();
+    let scheduler = Scheduler::new(store, kinds, SchedulerConfig::new("bench"));
+
+    let start = now_ms() + 3_000;
+    for i in 0..fires {
+        let job = JobKey::new("bench", format!("job{i}")).unwrap();
+        let data = serde_json::json!({"jar": "probe.jar", "className": "bench.Probe"}).as_object().unwrap().clone();
+        let trigger = Trigger::new(
+            TriggerKey::new("bench", format!("t{i}")).unwrap(),
+            job.clone(),
+            Schedule::once(),
+            start + (i as i64) * 37,
+        );
+        scheduler.create_job(&Job::new(job, "spark").with_data(data), &[trigger]).await.unwrap();
+    }
+    scheduler.start().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let runs = loop {
+        let runs = scheduler.list_runs(&RunFilter { limit: fires + 10, ..RunFilter::default() }).await.unwrap();
+        if runs.len() >= fires && runs.iter().all(|r| r.state.is_final()) {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "fires did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    scheduler.stop().await.unwrap();
+    let mut lateness = Vec::new();
+    for run in runs {
+        let id = run.log_location.as_deref().unwrap().trim_start_matches("local:");
+        let started_ns: i128 =
+            std::fs::read_to_string(work.join(id).join("started_ns")).unwrap().trim().parse().unwrap();
+        lateness.push((started_ns - i128::from(run.scheduled_ms) * 1_000_000) as f64 / 1e6);
+    }
+    lateness.sort_by(f64::total_cmp);
+    lateness
+}
+
+async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64) {
+    let lib = std::fs::read_dir(cache().join("venvs/spark/lib"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .unwrap()
+        .path();
+    let spark_home = lib.join("site-packages/pyspark");
+    let jar = cache().join("examples/consort-examples.jar").display().to_string();
+    let args = [
+        "--master",
+        "local[1]",
+        "--deploy-mode",
+        "client",
+        "--name",
+        "bench",
+        "--class",
+        "consort.examples.CountRange",
+        &jar,
+        "100000",
+    ];
+    let launcher = LocalLauncher::new(LocalConfig {
+        spark_home: spark_home.clone(),
+        python: None,
+        work_dir: dir.join("spark-runs"),
+        master: "local[1]".into(),
+    });
+    let mut spec = AppSpec::jar("bench", &jar, "consort.examples.CountRange");
+    spec.args = vec!["100000".into()];
+    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    // Alternate the two so machine noise hits both alike.
+    for _ in 0..runs {
+        let t = Instant::now();
+        let status = std::process::Command::new(spark_home.join("bin/spark-submit"))
+            .args(args)
+            .env("SPARK_HOME", &spark_home)
+            .env("SPARK_LOCAL_IP", "127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        bare.push(t.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        let submission = launcher.submit(&spec).await.unwrap();
+        let end = wait_until_final(&launcher, &submission.id, Duration::from_millis(50), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(end.state, AppState::Succeeded);
+        ours.push(t.elapsed().as_secs_f64());
+    }
+    bare.sort_by(f64::total_cmp);
+    ours.sort_by(f64::total_cmp);
+    (bare[bare.len() / 2], ours[ours.len() / 2])
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let fires = env_usize("CONSORT_BENCH_FIRES", 200);
+    let spark_runs = env_usize("CONSORT_BENCH_SPARK_RUNS", 3);
+    let dir = std::env::temp_dir().join(format!("consort-spark-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let late = fire_to_submit(&dir, fires).await;
+    let (bare, ours) = spark_overhead(&dir, spark_runs).await;
+    println!(
+        "spark: fires={fires} fire_to_submit_p50_ms={:.1} p99_ms={:.1} max_ms={:.1} | runs={spark_runs} bare_spark_submit_s={bare:.2} via_consort_s={ours:.2} overhead_pct={:.1}",
+        percentile(&late, 0.5),
+        percentile(&late, 0.99),
+        late[late.len() - 1],
+        (ours - bare) / bare * 100.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -239,6 +239,13 @@ fn main() {
             ratio(q, ours),
         );
     }
+    println!();
+    println!(
+        "ns per call in thread CPU time: chained calls from 2026-01-01T00:00:00Z, one warm-up round, best of {ROUNDS} \
+         rounds of {calls} (parse: {}); consort median of the same rounds beside its best; allocations counted \
+         over 10,000 chained calls.",
+        (calls / 10).max(1)
+    );
     if worst_ratio.is_finite() {
         println!();
         println!("Smallest Quartz / consort next-fire ratio: {worst_ratio:.0}×");

@@ -508,6 +508,13 @@ impl Parser {
         let mut v = i64::from(start);
         while v <= i64::from(stop) {
             let value = match modulus {
+                // Values of 128 and more are not stored (only the smallest one,
+                // for day-of-week `n#k`), and without a wrap-around every later
+                // value is larger: stop there rather than count to `i32::MAX`.
+                None if v >= 128 => {
+                    self.add(field, v as i32);
+                    break;
+                }
                 None => v as i32,
                 Some(m) => {
                     let wrapped = (v % i64::from(m)) as i32;

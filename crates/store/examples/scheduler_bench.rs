@@ -6,7 +6,8 @@
 //! the trigger set as fast as they can; (3) PostgreSQL, three processes, 1 000 triggers firing
 //! every second, lateness measured; (4) Quartz 2.5.2, three JVMs, clustered, same trigger set,
 //! for a fixed time. Sizes: CONSORT_BENCH_TRIGGERS (1000), CONSORT_BENCH_REPEATS (49),
-//! CONSORT_BENCH_QUARTZ_SECS (30). `scheduler_bench node URL ID` is one consort instance.
+//! CONSORT_BENCH_QUARTZ_SECS (30; 0 skips Quartz); CONSORT_BENCH_ONLY=sqlite runs phase 1 only.
+//! `scheduler_bench node URL ID` is one consort instance.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -194,6 +195,10 @@ async fn bench() {
         embedded_fps,
         embedded_commits as f64 / count as f64
     );
+
+    if std::env::var("CONSORT_BENCH_ONLY").is_ok_and(|v| v == "sqlite") {
+        return;
+    }
 
     // (2) PostgreSQL, three consort instances, drain as fast as possible.
     let pg = Pg::start_with(true);

@@ -464,7 +464,9 @@ pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<
     }
     let limit = if filter.limit == 0 { 100 } else { filter.limit.min(10_000) };
     let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{filter_sql} ORDER BY id DESC LIMIT {limit}");
+    // The limit is a parameter so that statement caches see one text per filter shape.
+    params.push((limit as i64).into());
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{filter_sql} ORDER BY id DESC LIMIT ${}", params.len());
     db.rows(&sql, &params).await?.iter().map(|r| raw_run(r)?.run()).collect()
 }
 

@@ -16,11 +16,23 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "fewer_run_indexes",
+        sql: include_str!("../migrations/sqlite/0002_fewer_run_indexes.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "fewer_run_indexes",
+        sql: include_str!("../migrations/postgres/0002_fewer_run_indexes.sql"),
+    },
+];
 
 /// The table both backends keep applied migrations in.
 pub(crate) const TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS consort_migrations (\
@@ -79,6 +91,14 @@ mod tests {
         assert_eq!(plan("sqlite", &[], SQLITE).unwrap().len(), SQLITE.len());
         let all: Vec<_> = POSTGRES.iter().map(applied).collect();
         assert!(plan("postgres", &all, POSTGRES).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_missing_migrations_are_applied_in_order() {
+        let first = [applied(&SQLITE[0])];
+        let todo = plan("sqlite", &first, SQLITE).unwrap();
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2]);
+        assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! rusqlite with a bundled SQLite, one connection in WAL mode with `synchronous=NORMAL`,
 //! every operation one `BEGIN IMMEDIATE` transaction run on Tokio's blocking pool.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,18 +51,33 @@ fn run_ready<F: Future>(future: F) -> F::Output {
 
 pub(crate) struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    dialect: &'a mut HashMap<String, String>,
+}
+
+impl SqliteTx<'_> {
+    /// The statement in SQLite's dialect, rewritten once per distinct text.
+    fn dialect(&mut self, sql: &str) -> String {
+        if let Some(s) = self.dialect.get(sql) {
+            return s.clone();
+        }
+        let rewritten = for_sqlite(sql);
+        if self.dialect.len() < 1024 {
+            self.dialect.insert(sql.to_string(), rewritten.clone());
+        }
+        rewritten
+    }
 }
 
 impl Sql for SqliteTx<'_> {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let sql = for_sqlite(sql);
+        let sql = self.dialect(sql);
         let mut stmt = self.tx.prepare_cached(&sql).map_err(|e| db_error(&sql, e))?;
         let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| db_error(&sql, e))?;
         Ok(n as u64)
     }
 
     async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StoreError> {
-        let sql = for_sqlite(sql);
+        let sql = self.dialect(sql);
         let mut stmt = self.tx.prepare_cached(&sql).map_err(|e| db_error(&sql, e))?;
         let width = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(|e| db_error(&sql, e))?;
@@ -271,7 +287,7 @@ impl CycleTx for SqliteTx<'_> {
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<(Connection, HashMap<String, String>)>>,
     commits: Arc<AtomicU64>,
     location: String,
 }
@@ -307,7 +323,7 @@ impl SqliteStore {
             transient: false,
         })??;
         let store = SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(Mutex::new((conn, HashMap::new()))),
             commits: Arc::new(AtomicU64::new(0)),
             location: path.to_string(),
         };
@@ -323,14 +339,15 @@ impl SqliteStore {
         let conn = self.conn.clone();
         let commits = self.commits.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| StoreError::Database {
+            let mut guard = conn.lock().map_err(|_| StoreError::Database {
                 context: format!("sqlite: {context}"),
                 message: "connection lock poisoned by an earlier panic; restart consort".into(),
                 transient: false,
             })?;
+            let (conn, dialect) = &mut *guard;
             let tx =
                 conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(context, e))?;
-            let value = f(&mut SqliteTx { tx: &tx })?;
+            let value = f(&mut SqliteTx { tx: &tx, dialect })?;
             tx.commit().map_err(|e| db_error(context, e))?;
             commits.fetch_add(1, Ordering::Relaxed);
             Ok(value)

@@ -410,3 +410,87 @@ async fn saturated_instance_waits_for_a_free_slot_instead_of_spinning() {
     // About 1.2 s of saturation; a busy loop would run a cycle per millisecond.
     assert!(sched.stats().cycles < 400, "{} cycles: the driver spun while saturated", sched.stats().cycles);
 }
+
+/// Counts, per job, runs executing at the same moment across every instance in this process.
+#[derive(Debug, Default)]
+struct Overlap {
+    running: std::sync::Mutex<HashMap<String, usize>>,
+    worst: std::sync::Mutex<HashMap<String, usize>>,
+    runs: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug)]
+struct OverlapKind(Arc<Overlap>);
+
+#[async_trait]
+impl JobKind for OverlapKind {
+    fn name(&self) -> &str {
+        "overlap"
+    }
+
+    async fn execute(&self, context: RunContext) -> Outcome {
+        let job = context.job.key().to_string();
+        {
+            let mut running = self.0.running.lock().unwrap();
+            let n = running.entry(job.clone()).or_default();
+            *n += 1;
+            let mut worst = self.0.worst.lock().unwrap();
+            let w = worst.entry(job.clone()).or_default();
+            *w = (*w).max(*n);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        *self.0.running.lock().unwrap().get_mut(&job).unwrap() -= 1;
+        self.0.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Outcome::succeeded()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_concurrent_jobs_never_overlap_across_three_instances() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let overlap = Arc::new(Overlap::default());
+    let mut scheds = vec![];
+    for i in 0..3 {
+        let store = consort_store::open(&url).await.unwrap();
+        let mut kinds = Kinds::builtin();
+        kinds.register(Arc::new(OverlapKind(overlap.clone())));
+        scheds.push(Scheduler::new(store, kinds, config(&format!("node-{i}"))));
+    }
+    let now = now_ms();
+    for j in 0..4 {
+        let job = Job::new(JobKey::new("serial", format!("job{j}")).unwrap(), "overlap").with_non_concurrent(true);
+        let key = |t: &str| TriggerKey::new("serial", format!("job{j}-{t}")).unwrap();
+        let triggers = vec![
+            Trigger::new(key("cron"), job.key().clone(), Schedule::cron("* * * * * ?", "UTC").unwrap(), now),
+            Trigger::new(key("fast"), job.key().clone(), Schedule::simple(Some(20), 100).unwrap(), now + 200),
+            // Long overdue when the cluster starts: misfired, fired once now (smart policy),
+            // while the job's other triggers want it too.
+            Trigger::new(key("late"), job.key().clone(), Schedule::once(), now - 600_000),
+        ];
+        scheds[0].create_job(&job, &triggers).await.unwrap();
+    }
+    for s in &scheds {
+        s.start().await.unwrap();
+    }
+    let o = overlap.clone();
+    let store = scheds[0].store().clone();
+    wait_until("40 runs of the non-concurrent jobs, the misfired ones included", || {
+        let (o, store) = (o.clone(), store.clone());
+        async move {
+            let late = all_runs(store.as_ref()).await.iter().filter(|r| r.trigger.name().ends_with("-late")).count();
+            o.runs.load(std::sync::atomic::Ordering::Relaxed) >= 40 && late == 4
+        }
+    })
+    .await;
+    for s in &scheds {
+        s.stop().await.unwrap();
+    }
+    let worst = overlap.worst.lock().unwrap().clone();
+    assert_eq!(worst.len(), 4, "{worst:?}");
+    assert!(worst.values().all(|n| *n == 1), "a non-concurrent job ran twice at once: {worst:?}");
+    let runs = all_runs(scheds[0].store().as_ref()).await;
+    for j in 0..4 {
+        let late = runs.iter().filter(|r| r.trigger.name() == format!("job{j}-late")).count();
+        assert_eq!(late, 1, "the misfired trigger of job{j} fired {late} times");
+    }
+}

@@ -120,32 +120,16 @@ fn config_show_applies_file_env_and_reports_bad_values() {
 
 #[test]
 fn serve_listens_answers_and_stops_on_sigterm() {
-    let data = std::env::temp_dir().join(format!("consort-cli-serve-{}", std::process::id()));
-    let mut child = consort()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    // Read one line, then close our end: the server must keep running without its stdout.
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-    let addr =
-        first_line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&first_line).to_string();
-    assert!(data.is_dir(), "the data directory is created");
-
+    let mut server = Server::start("serve");
+    assert!(server.data.is_dir(), "the data directory is created");
+    let addr = server.url.trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"status\":\"ok\""), "{reply}");
-
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = server.stop();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    std::fs::remove_dir_all(&data).unwrap();
 }
 
 /// Builds a jar with `javac` and `jar` from the JDK: `demo.Main` has a main method, `demo.NoMain` does not.
@@ -220,6 +204,7 @@ impl Server {
             .spawn()
             .unwrap();
         let mut first_line = String::new();
+        // Read one line, then close our end: the server must keep running without its stdout.
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
         let addr = first_line
             .split("http://")
@@ -228,6 +213,13 @@ impl Server {
             .expect(&first_line)
             .to_string();
         Server { child, url: format!("http://{addr}"), data }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {

@@ -472,3 +472,26 @@ mod model_based {
         }
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_trigger_goes_to_error_and_the_others_keep_firing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let s = store.as_ref();
+    let job = Job::new(jk("j"), "noop");
+    s.put_job(&job, &[every_minute(tk("g", "good"), job.key()), every_minute(tk("g", "bad"), job.key())], false, T0)
+        .await
+        .unwrap();
+    // As if a newer consort had written an instruction this one does not know.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE consort_triggers SET misfire = 'someday' WHERE trigger_name = 'bad'", []).unwrap();
+    drop(conn);
+    let out = cycle(s, "a", T0).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["good"]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let state: String =
+        conn.query_row("SELECT state FROM consort_triggers WHERE trigger_name = 'bad'", [], |r| r.get(0)).unwrap();
+    assert_eq!(state, "ERROR");
+    assert!(cycle(s, "a", T0 + MIN).await.fired.iter().all(|f| f.trigger.name() == "good"));
+}

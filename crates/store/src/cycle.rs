@@ -172,9 +172,9 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 release.push(row.key()?);
                 continue;
             }
-            let trigger = match row.trigger() {
-                Ok(t) => t,
-                Err(e) => {
+            let (trigger, job) = match (row.trigger(), raw_job.job()) {
+                (Ok(t), Ok(j)) => (t, j),
+                (Err(e), _) | (_, Err(e)) => {
                     updates.push(broken(row, &e)?);
                     continue;
                 }
@@ -196,7 +196,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 fired_ms: now,
                 recovers_run,
             });
-            pending.push((raw_job, trigger));
+            pending.push((job, trigger));
         }
         if !release.is_empty() {
             tx.release(&release).await?;
@@ -205,8 +205,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
             tx.save_statuses(&updates).await?;
             let ids = tx.insert_runs(&request.instance, &runs).await?;
             let mut executing = Vec::new();
-            for ((id, run), (raw_job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
-                let job = raw_job.job()?;
+            for ((id, run), (job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
                 if job.non_concurrent() {
                     executing.push((job.key().clone(), Some(id)));
                 }

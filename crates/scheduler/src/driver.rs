@@ -371,8 +371,15 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
     let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
         Some(kind) => {
             let reporter = RunReporter::new(run_id, inner.store.clone());
+            let span = tracing::info_span!("run", run = run_id, job = %job_key, trigger = %trigger);
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
-            let task = tokio::spawn(async move { kind.execute(context).await });
+            let task = tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    tracing::debug!(late_ms = fired_ms - scheduled_ms, "RunStarted");
+                    kind.execute(context).await
+                },
+                span,
+            ));
             match task.await {
                 Ok(outcome) => (outcome, None),
                 Err(e) => (Outcome::failed(format!("job kind crashed: {e}")), None),
@@ -389,6 +396,7 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
         ),
     };
     let ended_ms = (inner.config.clock)();
+    tracing::debug!(run = run_id, job = %job_key, state = outcome.state.as_str(), error = ?outcome.error, "RunEnded");
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
 

@@ -223,6 +223,11 @@ impl Years {
         }
     }
 
+    /// The smallest member.
+    pub(crate) fn first(&self) -> Option<i32> {
+        self.iter().next()
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = i32> + '_ {
         self.below.iter().copied().chain((MIN_YEAR..=MAX_YEAR).filter(|&y| self.contains(y)))
     }

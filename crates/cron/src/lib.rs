@@ -41,6 +41,10 @@ pub use zone::{UnknownZone, Zone};
 
 use parse::Spec;
 
+/// 3000-01-01T00:00:00Z: from here on the walk gives up (Quartz stops past 2999),
+/// and no fire time lies after [`MAX_YEAR`] anyway.
+const LAST_START: i64 = 32_503_680_000;
+
 /// A parsed Quartz cron expression.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Cron {
@@ -74,6 +78,10 @@ impl Cron {
     #[inline]
     pub fn next_after_epoch(&self, after: i64, zone: &Zone) -> Option<i64> {
         let start = after.checked_add(1)?;
+        if start >= LAST_START {
+            return None;
+        }
+        let start = start.max(self.spec.earliest_start?);
         let (from, mut clock) = zone.start(start);
         if let Some(shortcut) = &self.spec.shortcut
             && let Some(instant) = shortcut.answer(&self.spec.years, from, &mut clock)

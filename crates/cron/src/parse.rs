@@ -7,7 +7,7 @@
 //! module follows Quartz's scanner branch by branch, but reports each failure as
 //! a [`CronError`] that names the field and the fix.
 
-use crate::civil::Civil;
+use crate::civil::{Civil, SECS_PER_DAY, days_from_civil};
 use crate::error::{CronError, Problem};
 use crate::eval::{EmptyField, time_after};
 use crate::field::{
@@ -38,6 +38,12 @@ pub(crate) struct Spec {
     pub(crate) nth_day_of_week: i32,
     /// Masks for the common case, when the walk can be skipped (see [`Shortcut`]).
     pub(crate) shortcut: Option<Shortcut>,
+    /// Where a search that starts earlier may start instead (Unix seconds):
+    /// January 1st, two years before the first listed year. Quartz's walk from
+    /// any earlier start reaches that year in the same state (it moves a month
+    /// or a year at a time and keeps nothing else), so the answers agree, and a
+    /// start in year -10^9 no longer walks a billion years. `None`: no year.
+    pub(crate) earliest_start: Option<i64>,
 }
 
 impl Spec {
@@ -103,6 +109,7 @@ pub(crate) fn parse(expression: &str) -> Result<Spec, CronError> {
         return Err(CronError::new(Some(field), text(tokens[field as usize]), Problem::NoValues));
     }
     spec.shortcut = Shortcut::new(&spec);
+    spec.earliest_start = spec.years.first().map(|year| days_from_civil(i64::from(year) - 2, 1, 1) * SECS_PER_DAY);
     Ok(spec)
 }
 

@@ -2,15 +2,24 @@
 //! where that provably gives the answer Quartz's walk gives.
 //!
 //! [`crate::eval`] replays Quartz's walk step for step, which is exact but slow.
-//! When every field is a plain set (no nearest-weekday `W`, no list mixing
-//! plain days with `L-n`, no value Quartz stores outside a field's range) each
-//! step of that walk moves to the first value its own field allows and restarts
-//! the fields below it, so the walk ends on the earliest wall time whose fields
-//! all match. If, in addition, no time-zone transition lies between the start
-//! and that wall time, no step can land in a daylight-saving gap, so the walk
-//! would never have been moved by one, and the wall time maps to its instant
-//! with the offset in force at the start. Under exactly those conditions this
-//! module answers from masks; everywhere else it declines and the walk runs.
+//! When every field is a plain set (no list mixing plain days with `L-n`, no
+//! value Quartz stores outside a field's range) each step of that walk moves to
+//! the first value its own field allows and restarts the fields below it, so the
+//! walk ends on the earliest wall time whose fields all match, and it carries no
+//! state but the wall time it has reached. Daylight saving changes that only
+//! where a step lands in a gap and is moved past it:
+//! - if no transition lies between the start and that earliest wall time, no
+//!   step can land in a gap, and the wall time maps to its instant with the
+//!   offset in force at the start ([`WallClock::instant_in_stretch`]);
+//! - if gaps lie in between but each ends at least its own length plus an hour
+//!   before that wall time, a step moved past a gap still lands at or before it,
+//!   and the walk, starting afresh from there, reaches the same wall time
+//!   ([`WallClock::instant_across_gaps`]).
+//!
+//! A lone nearest-weekday rule (`15W`, `LW`, `L-2W`) is not an earliest-match
+//! rule (the day found keeps the time of day the walk had reached), so for it
+//! the walk itself is replayed on masks, within one stretch without transitions.
+//! Everywhere else the shortcut declines and the walk runs.
 //! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
 
 use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, weekday_from_days};

@@ -19,6 +19,8 @@ use crate::model::{
 };
 use crate::store::{Completion, CycleRequest, Firing, Instance, RunFilter, Selector, Store};
 
+const PURGE_BATCH: usize = 5000;
+
 /// The time source: epoch milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -63,6 +65,8 @@ pub struct SchedulerConfig {
     pub failure_grace_ms: i64,
     /// How long `stop` waits for executing runs.
     pub stop_timeout_ms: i64,
+    /// Run history older than this (by fire time) is deleted at check-ins; `None` keeps it.
+    pub run_retention_ms: Option<i64>,
     /// The clock.
     pub clock: Clock,
 }
@@ -80,6 +84,7 @@ impl fmt::Debug for SchedulerConfig {
             .field("completion_flush_ms", &self.completion_flush_ms)
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
+            .field("run_retention_ms", &self.run_retention_ms)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +105,7 @@ impl SchedulerConfig {
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
             stop_timeout_ms: 30_000,
+            run_retention_ms: None,
             clock: system_clock(),
         }
     }
@@ -313,6 +319,18 @@ impl Scheduler {
         Ok(self.inner.store.get_run(id).await?)
     }
 
+    /// Deletes ended runs fired before `fired_before_ms`; returns how many.
+    pub async fn purge_runs(&self, fired_before_ms: i64) -> Result<usize, SchedulerError> {
+        let mut total = 0;
+        loop {
+            let n = self.inner.store.purge_runs(fired_before_ms, PURGE_BATCH).await?;
+            total += n;
+            if n < PURGE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Instances that checked in (the cluster).
     pub async fn instances(&self) -> Result<Vec<Instance>, SchedulerError> {
         Ok(self.inner.store.instances().await?)
@@ -353,8 +371,15 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
     let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
         Some(kind) => {
             let reporter = RunReporter::new(run_id, inner.store.clone());
+            let span = tracing::info_span!("run", run = run_id, job = %job_key, trigger = %trigger);
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
-            let task = tokio::spawn(async move { kind.execute(context).await });
+            let task = tokio::spawn(tracing::Instrument::instrument(
+                async move {
+                    tracing::debug!(late_ms = fired_ms - scheduled_ms, "RunStarted");
+                    kind.execute(context).await
+                },
+                span,
+            ));
             match task.await {
                 Ok(outcome) => (outcome, None),
                 Err(e) => (Outcome::failed(format!("job kind crashed: {e}")), None),
@@ -371,6 +396,7 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
         ),
     };
     let ended_ms = (inner.config.clock)();
+    tracing::debug!(run = run_id, job = %job_key, state = outcome.state.as_str(), error = ?outcome.error, "RunEnded");
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
 
@@ -447,6 +473,19 @@ async fn check_in_and_recover(inner: &Inner) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "check-in failed"),
+    }
+    if let Some(retention) = cfg.run_retention_ms {
+        // A bounded amount of work per check-in; a backlog shrinks over the next ones.
+        for _ in 0..4 {
+            match inner.store.purge_runs((cfg.clock)() - retention, PURGE_BATCH).await {
+                Ok(n) if n == PURGE_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old runs failed");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -191,6 +191,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One run.
     async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError>;
 
+    /// Deletes ended runs fired before `fired_before_ms`, looking at most at the `batch`
+    /// oldest runs (so the cost is bounded); returns how many were deleted. Call again while
+    /// it returns `batch`.
+    async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
     /// Records an executing run's external application id and/or log location.
     async fn report_run(
         &self,

@@ -1,6 +1,6 @@
 //! The jarcheck benchmark (`scripts/bench jarcheck`): bytes read and time of the range-read jar
 //! check for jars of 1 MB, 100 MB and 1 GB on HDFS (minicluster, native RPC and WebHDFS) and S3
-//! (moto), next to the upstream approach measured in the same run: read the whole jar, then look
+//! (moto, and s3s-fs when installed), next to the upstream approach measured in the same run: read the whole jar, then look
 //! for the class in it.
 //!
 //! Arguments: `--sizes-mb 1,100,1024` (default) and `--runs N` (timed runs per case, default 5).
@@ -103,10 +103,16 @@ async fn main() {
     }
 
     eprintln!("starting the Hadoop minicluster and moto ...");
-    let (hdfs, s3) = tokio::task::spawn_blocking(|| (Hdfs::start(0), S3::start())).await.unwrap();
+    let (hdfs, s3, s3s) =
+        tokio::task::spawn_blocking(|| (Hdfs::start(0), S3::start(), S3::start_s3s_fs())).await.unwrap();
     s3.create_bucket("bench").await;
     let hdfs_config = hdfs.config("bench");
     let s3_config = s3.config();
+    if let Some(s3s) = &s3s {
+        s3s.create_bucket("bench").await;
+    } else {
+        eprintln!("s3s-fs is not installed under the cache; measuring S3 on moto only");
+    }
 
     let mut rows = Vec::new();
     for mb in sizes_mb {
@@ -117,12 +123,18 @@ async fn main() {
         eprintln!("jar of {size} bytes: uploading ...");
         let path = format!("/bench/app-{mb}mb.jar");
         hdfs.put(&path, &jar).await;
+        if let Some(s3s) = &s3s {
+            s3s.put("bench", &path[1..], jar.clone()).await;
+        }
         s3.put("bench", &path[1..], jar).await;
 
         let ns = &hdfs.nameservice;
         rows.push(measure("hdfs (RPC)", &format!("hdfs://{ns}{path}"), &hdfs_config, size, runs).await);
         rows.push(measure("webhdfs", &format!("webhdfs://{ns}{path}"), &hdfs_config, size, runs).await);
         rows.push(measure("s3 (moto)", &format!("s3://bench{path}"), &s3_config, size, runs).await);
+        if let Some(s3s) = &s3s {
+            rows.push(measure("s3 (s3s-fs)", &format!("s3://bench{path}"), &s3s.config(), size, runs).await);
+        }
     }
 
     println!(

@@ -3,6 +3,9 @@
 //! Spark job's jar holds its main class with `public static void main(String[])` while reading
 //! only the zip's directory and that class.
 //!
+//! The default feature `backends` brings the storage clients; without it only the pure parsers
+//! (`jar::zip`, `jar::class`, class names, URIs) are built, as the fuzz targets use them.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use consort_storage::{Storage, StorageConfig, check_jar};
@@ -16,7 +19,9 @@
 pub mod config;
 pub mod error;
 pub mod jar;
+#[cfg(feature = "backends")]
 pub mod python;
+#[cfg(feature = "backends")]
 pub mod storage;
 pub mod uri;
 
@@ -24,7 +29,11 @@ pub use config::{
     AzureConfig, HdfsConfig, KerberosConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig,
 };
 pub use error::StorageError;
-pub use jar::{ClassName, JarCheckError, JarReport, MainClass, check_jar};
+#[cfg(feature = "backends")]
+pub use jar::check_jar;
+pub use jar::{ClassName, JarCheckError, JarReport, MainClass};
+#[cfg(feature = "backends")]
 pub use python::{PythonCheckError, PythonReport, check_python};
+#[cfg(feature = "backends")]
 pub use storage::{ListEntry, ObjectMeta, Storage};
 pub use uri::{Scheme, StorageUri};

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use consort_scheduler::fire::{self, Candidate, FireStatus, RECOVERS_RUN_KEY};
+use consort_scheduler::fire::{self, Candidate, RECOVERS_RUN_KEY};
 use consort_scheduler::{Completion, CycleOutcome, CycleRequest, Firing, JobKey, StoreError, TriggerKey};
 
 use crate::row::{RawJob, RawTrigger};
@@ -61,6 +61,19 @@ pub(crate) trait CycleTx {
     async fn next_fire(&mut self, instance: &str, misfired_before_ms: i64) -> Result<Option<i64>, StoreError>;
 }
 
+/// A trigger whose row cannot be read back (e.g. written by a newer consort) goes to ERROR
+/// instead of stopping every cycle; resuming it retries.
+fn broken(row: &RawTrigger, error: &StoreError) -> Result<StatusUpdate, StoreError> {
+    tracing::error!(trigger = %format!("{}.{}", row.group, row.name), %error, "unreadable trigger put in ERROR");
+    Ok(StatusUpdate {
+        key: row.key()?,
+        next_fire_ms: row.next_fire_ms,
+        prev_fire_ms: None,
+        times_triggered: row.times_triggered,
+        state: "ERROR",
+    })
+}
+
 /// Runs one cycle in `tx` (the caller commits).
 pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Result<CycleOutcome, StoreError> {
     let now = request.now_ms;
@@ -90,7 +103,13 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         let rows = tx.misfired(now, request.misfire_threshold_ms, request.max_misfires).await?;
         let mut updates = Vec::with_capacity(rows.len());
         for row in &rows {
-            let trigger = row.trigger()?;
+            let trigger = match row.trigger() {
+                Ok(t) => t,
+                Err(e) => {
+                    updates.push(broken(row, &e)?);
+                    continue;
+                }
+            };
             if let Some(status) = fire::apply_misfire(&trigger, row.fire_status(), now, request.misfire_threshold_ms) {
                 updates.push(StatusUpdate {
                     key: trigger.key().clone(),
@@ -153,9 +172,15 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 release.push(row.key()?);
                 continue;
             }
-            let trigger = row.trigger()?;
+            let (trigger, job) = match (row.trigger(), raw_job.job()) {
+                (Ok(t), Ok(j)) => (t, j),
+                (Err(e), _) | (_, Err(e)) => {
+                    updates.push(broken(row, &e)?);
+                    continue;
+                }
+            };
             let scheduled = row.next_fire_ms.unwrap_or(now);
-            let status = fire::after_fire(&trigger, scheduled, FireStatus { ..row.fire_status() });
+            let status = fire::after_fire(&trigger, scheduled, row.fire_status());
             updates.push(StatusUpdate {
                 key: trigger.key().clone(),
                 next_fire_ms: status.next_fire_ms,
@@ -171,7 +196,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 fired_ms: now,
                 recovers_run,
             });
-            pending.push((raw_job, trigger));
+            pending.push((job, trigger));
         }
         if !release.is_empty() {
             tx.release(&release).await?;
@@ -180,8 +205,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
             tx.save_statuses(&updates).await?;
             let ids = tx.insert_runs(&request.instance, &runs).await?;
             let mut executing = Vec::new();
-            for ((id, run), (raw_job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
-                let job = raw_job.job()?;
+            for ((id, run), (job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
                 if job.non_concurrent() {
                     executing.push((job.key().clone(), Some(id)));
                 }

@@ -494,3 +494,22 @@ async fn non_concurrent_jobs_never_overlap_across_three_instances() {
         assert_eq!(late, 1, "the misfired trigger of job{j} fired {late} times");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_history_past_its_retention_is_purged_at_check_in() {
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let mut cfg = config("keeper");
+    cfg.run_retention_ms = Some(1);
+    let sched = Scheduler::new(store, Kinds::builtin(), cfg);
+    let job = Job::new(JobKey::in_default_group("brief").unwrap(), "noop").with_durable(true);
+    sched.create_job(&job, &[]).await.unwrap();
+    sched.start().await.unwrap();
+    sched.fire_now(job.key(), DataMap::new()).await.unwrap();
+    let s = sched.clone();
+    wait_until("the run to fire, end and be purged", || {
+        let s = s.clone();
+        async move { s.stats().fired == 1 && s.list_runs(&RunFilter::default()).await.unwrap().is_empty() }
+    })
+    .await;
+    sched.stop().await.unwrap();
+}

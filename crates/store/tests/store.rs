@@ -163,6 +163,13 @@ async fn fires_and_keeps_history(store: Arc<dyn Store>) {
     assert!(s.get_job(job.key()).await.unwrap().is_none(), "non-durable job goes with its last trigger");
     assert!(!s.delete_trigger(simple.key()).await.unwrap());
     assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 4, "history stays");
+
+    // Retention: ended runs fired before the cutoff go, oldest first, executing ones stay.
+    assert_eq!(s.purge_runs(T0 + 1000, 1).await.unwrap(), 1);
+    assert_eq!(s.purge_runs(T0 + 1000, 1).await.unwrap(), 1);
+    assert_eq!(s.purge_runs(T0 + 1000, 100).await.unwrap(), 0);
+    assert_eq!(s.purge_runs(T0 + 10_000, 100).await.unwrap(), 0, "the other two are executing");
+    assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 2);
 }
 
 async fn misfires_after_downtime(store: Arc<dyn Store>) {
@@ -464,4 +471,27 @@ mod model_based {
             });
         }
     }
+}
+
+#[tokio::test]
+async fn an_unreadable_trigger_goes_to_error_and_the_others_keep_firing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let s = store.as_ref();
+    let job = Job::new(jk("j"), "noop");
+    s.put_job(&job, &[every_minute(tk("g", "good"), job.key()), every_minute(tk("g", "bad"), job.key())], false, T0)
+        .await
+        .unwrap();
+    // As if a newer consort had written an instruction this one does not know.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE consort_triggers SET misfire = 'someday' WHERE trigger_name = 'bad'", []).unwrap();
+    drop(conn);
+    let out = cycle(s, "a", T0).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["good"]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let state: String =
+        conn.query_row("SELECT state FROM consort_triggers WHERE trigger_name = 'bad'", [], |r| r.get(0)).unwrap();
+    assert_eq!(state, "ERROR");
+    assert!(cycle(s, "a", T0 + MIN).await.fired.iter().all(|f| f.trigger.name() == "good"));
 }

@@ -219,10 +219,13 @@ impl Drop for Hdfs {
     }
 }
 
-/// moto's S3 server.
+/// An S3 server: moto's (tests), or s3s-fs (benchmark only, when installed), which keeps objects
+/// as plain files and serves ranges without loading whole objects.
 pub struct S3 {
     pub server: Server,
     pub endpoint: String,
+    /// For s3s-fs: the directory whose subdirectories are buckets.
+    pub root: Option<PathBuf>,
 }
 
 impl S3 {
@@ -232,7 +235,32 @@ impl S3 {
         let mut server =
             Server::spawn(&bin, |_| ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from).to_vec(), &[]);
         server.wait_for_port(port, "moto_server");
-        S3 { server, endpoint: format!("http://127.0.0.1:{port}") }
+        S3 { server, endpoint: format!("http://127.0.0.1:{port}"), root: None }
+    }
+
+    /// Starts s3s-fs if it is installed under the cache (the benchmark script installs it).
+    pub fn start_s3s_fs() -> Option<S3> {
+        let bin = cache_dir().join("s3s-fs/bin/s3s-fs");
+        if !bin.exists() {
+            return None;
+        }
+        let port = free_port();
+        let mut server = Server::spawn(
+            &bin,
+            |dir| {
+                let data = dir.join("data");
+                std::fs::create_dir_all(&data).unwrap();
+                let port = port.to_string();
+                let data = data.to_string_lossy().into_owned();
+                ["--host", "127.0.0.1", "--port", &port, "--access-key", "test", "--secret-key", "test", &data]
+                    .map(String::from)
+                    .to_vec()
+            },
+            &[],
+        );
+        server.wait_for_port(port, "s3s-fs");
+        let root = server.dir.path().join("data");
+        Some(S3 { server, endpoint: format!("http://127.0.0.1:{port}"), root: Some(root) })
     }
 
     pub fn config(&self) -> StorageConfig {
@@ -248,8 +276,12 @@ impl S3 {
         }
     }
 
-    /// Creates `bucket` (moto accepts unsigned requests).
+    /// Creates `bucket` (moto accepts unsigned requests; s3s-fs buckets are directories).
     pub async fn create_bucket(&self, bucket: &str) {
+        if let Some(root) = &self.root {
+            std::fs::create_dir_all(root.join(bucket)).unwrap();
+            return;
+        }
         let resp = reqwest::Client::new().put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap();
         assert!(resp.status().is_success(), "create bucket: {}", resp.status());
     }

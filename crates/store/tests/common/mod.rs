@@ -91,7 +91,7 @@ impl Pg {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut pg = Pg { port, dir: base, bin, ids, child: None, dbs: AtomicU32::new(0), durable };
-        pg.launch();
+        pg.launch(true);
         pg.watchdog();
         pg
     }
@@ -105,8 +105,23 @@ impl Pg {
         c
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self, may_move: bool) {
+        // A free port can be taken between probing and binding: on a fresh start, try others.
+        for attempt in 0..3 {
+            match self.try_launch() {
+                Ok(()) => return,
+                Err(log) if may_move && attempt < 2 && log.contains("already in use") => {
+                    self.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+                }
+                Err(log) => panic!("PostgreSQL did not start on port {}; its log ends with:\n{log}", self.port),
+            }
+        }
+    }
+
+    fn try_launch(&mut self) -> Result<(), String> {
         let data = self.dir.join("data");
+        let log_path = self.dir.join("postgres.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let mut command = Self::command(&self.bin, self.ids, "postgres");
         command
             .args(["-D", data.to_str().unwrap(), "-p", &self.port.to_string(), "-k", self.dir.to_str().unwrap()])
@@ -114,10 +129,16 @@ impl Pg {
         if !self.durable {
             command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
         }
-        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("postgres starts");
-        self.child = Some(child);
+        let mut child = command.stdout(Stdio::null()).stderr(log).spawn().expect("postgres starts");
+        let tail = |path: &Path| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(tail(&log_path));
+            }
             let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && Self::command(&self.bin, self.ids, "pg_isready")
                     .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
@@ -126,9 +147,14 @@ impl Pg {
                     .map(|s| s.success())
                     .unwrap_or(false);
             if ok {
-                return;
+                self.child = Some(child);
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "PostgreSQL did not accept connections within 60 s");
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("(no connection within 60 s)\n{}", tail(&log_path)));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -167,7 +193,7 @@ impl Pg {
     /// Stop, then start again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        self.launch(false);
     }
 
     /// A URL for database `db`.

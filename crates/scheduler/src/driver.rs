@@ -90,6 +90,41 @@ impl fmt::Debug for SchedulerConfig {
 }
 
 impl SchedulerConfig {
+    /// Checks the settings; the message names the setting and the fix. [`Scheduler::start`]
+    /// refuses an invalid configuration; call this first to show the user why.
+    pub fn validate(&self) -> Result<(), String> {
+        let id = &self.instance_id;
+        if id.is_empty() || id.len() > 120 || id.chars().any(char::is_control) {
+            return Err(format!("instance id {id:?}: use 1 to 120 characters without control characters"));
+        }
+        let positive = [
+            ("batch_size", self.batch_size as i64),
+            ("max_running", self.max_running as i64),
+            ("idle_wait_ms", self.idle_wait_ms),
+            ("checkin_interval_ms", self.checkin_interval_ms),
+            ("misfire_scan_interval_ms", self.misfire_scan_interval_ms),
+        ];
+        for (name, value) in positive {
+            if value <= 0 {
+                return Err(format!("{name} is {value}: it must be at least 1"));
+            }
+        }
+        let non_negative = [
+            ("acquire_ahead_ms", self.acquire_ahead_ms),
+            ("misfire_threshold_ms", self.misfire_threshold_ms),
+            ("failure_grace_ms", self.failure_grace_ms),
+            ("stop_timeout_ms", self.stop_timeout_ms),
+            ("completion_flush_ms", self.completion_flush_ms),
+            ("run_retention_ms", self.run_retention_ms.unwrap_or(0)),
+        ];
+        for (name, value) in non_negative {
+            if value < 0 {
+                return Err(format!("{name} is {value}: it must not be negative"));
+            }
+        }
+        Ok(())
+    }
+
     /// Defaults for an instance with this id.
     pub fn new(instance_id: impl Into<String>) -> Self {
         SchedulerConfig {
@@ -343,6 +378,12 @@ impl Scheduler {
 
     /// Starts the driver loop on the current Tokio runtime.
     pub async fn start(&self) -> Result<(), SchedulerError> {
+        if let Err(problem) = self.inner.config.validate() {
+            tracing::error!(%problem, "invalid scheduler setting");
+            return Err(SchedulerError::Driver(
+                "not started: a setting is out of range (SchedulerConfig::validate names it)",
+            ));
+        }
         let mut driver = self.driver.lock().await;
         if driver.is_some() {
             return Err(SchedulerError::Driver("already running"));
@@ -644,4 +685,21 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tracing::info!(instance = %cfg.instance_id, "scheduler driver stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_validated_with_the_setting_named() {
+        assert!(SchedulerConfig::new("node-1").validate().is_ok());
+        let mut c = SchedulerConfig::new("node-1");
+        c.batch_size = 0;
+        assert!(c.validate().unwrap_err().contains("batch_size"));
+        let mut c = SchedulerConfig::new("node-1");
+        c.failure_grace_ms = -1;
+        assert!(c.validate().unwrap_err().contains("failure_grace_ms"));
+        assert!(SchedulerConfig::new("").validate().unwrap_err().contains("instance id"));
+    }
 }

@@ -269,7 +269,8 @@ impl Storage {
                 let entries = op.list(&dir).await.map_err(|e| self.opendal_error(&u, "list", e))?;
                 Ok(entries
                     .into_iter()
-                    .filter(|e| e.path().trim_end_matches('/') != dir.trim_end_matches('/'))
+                    // opendal lists the directory itself too (its paths have no leading `/`).
+                    .filter(|e| e.path().trim_matches('/') != dir.trim_matches('/'))
                     .map(|e| {
                         let name = e.name().trim_end_matches('/');
                         let meta = e.metadata();

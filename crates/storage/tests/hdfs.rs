@@ -136,3 +136,26 @@ async fn failover_is_followed() {
     assert!(listed.iter().any(|e| e.uri.ends_with("/jobs/app.jar")), "{listed:?}");
     tokio::task::block_in_place(|| hdfs.make_active(before));
 }
+
+#[tokio::test]
+async fn write_read_and_list_as_a_plain_user() {
+    let hdfs = fixtures().await;
+    let _guard = FAILOVER.read().await;
+    let config = hdfs.config("alice");
+    for scheme in ["hdfs", "webhdfs"] {
+        let dir = ns_uri(hdfs, scheme, &format!("/users/alice/{scheme}"));
+        let uri = format!("{dir}/note.txt");
+        let storage = Storage::from_uri(&uri, &config).await.unwrap();
+        storage.write(&uri, bytes::Bytes::from_static(b"hello hdfs")).await.unwrap();
+        assert_eq!(storage.stat(&uri).await.unwrap().len, 10, "{scheme}");
+        assert_eq!(&storage.read_range(&uri, 6..10).await.unwrap()[..], b"hdfs", "{scheme}");
+        assert_eq!(&storage.read(&uri).await.unwrap()[..], b"hello hdfs", "{scheme}");
+        let listed = storage.list(&dir).await.unwrap();
+        assert_eq!(listed.len(), 1, "{scheme}: {listed:?}");
+        assert!(listed[0].uri.ends_with("/note.txt") && listed[0].len == Some(10), "{scheme}: {listed:?}");
+        // Writing where alice may not is refused with her name.
+        let denied = ns_uri(hdfs, scheme, "/private/mine.txt");
+        let err = storage.write(&denied, bytes::Bytes::from_static(b"x")).await.unwrap_err();
+        assert!(matches!(err, StorageError::PermissionDenied { .. }), "{scheme}: {err}");
+    }
+}

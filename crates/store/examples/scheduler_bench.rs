@@ -6,7 +6,8 @@
 //! the trigger set as fast as they can; (3) PostgreSQL, three processes, 1 000 triggers firing
 //! every second, lateness measured; (4) Quartz 2.5.2, three JVMs, clustered, same trigger set,
 //! for a fixed time. Sizes: CONSORT_BENCH_TRIGGERS (1000), CONSORT_BENCH_REPEATS (49),
-//! CONSORT_BENCH_QUARTZ_SECS (30; 0 skips Quartz); CONSORT_BENCH_ONLY=sqlite runs phase 1 only.
+//! CONSORT_BENCH_QUARTZ_SECS (30; 0 skips Quartz); CONSORT_BENCH_ONLY=sqlite|lateness runs that phase only;
+//! CONSORT_BENCH_AHEAD_MS sets how far ahead instances acquire (50).
 //! `scheduler_bench node URL ID` is one consort instance.
 
 #[path = "../tests/common/mod.rs"]
@@ -32,7 +33,7 @@ fn config(id: &str) -> SchedulerConfig {
     let mut c = SchedulerConfig::new(id);
     c.batch_size = 1000;
     c.max_running = 4096;
-    c.acquire_ahead_ms = 50;
+    c.acquire_ahead_ms = env_num("CONSORT_BENCH_AHEAD_MS", 50);
     c
 }
 
@@ -160,6 +161,10 @@ async fn bench() {
     let quartz_secs = env_num("CONSORT_BENCH_QUARTZ_SECS", 30);
     let fires = triggers * (i64::from(repeats) + 1);
     let now = system_clock();
+    if std::env::var("CONSORT_BENCH_ONLY").is_ok_and(|v| v == "lateness") {
+        lateness(&Pg::start_with(true)).await;
+        return;
+    }
 
     // (1) Embedded SQLite.
     let dir = tempfile::tempdir().unwrap();
@@ -196,7 +201,8 @@ async fn bench() {
         embedded_commits as f64 / count as f64
     );
 
-    if std::env::var("CONSORT_BENCH_ONLY").is_ok_and(|v| v == "sqlite") {
+    let only = std::env::var("CONSORT_BENCH_ONLY").unwrap_or_default();
+    if only == "sqlite" {
         return;
     }
 
@@ -224,20 +230,7 @@ async fn bench() {
     );
 
     // (3) PostgreSQL, three instances, 1 000 triggers every second for 10 s: lateness.
-    let late_url = pg.fresh_db().await;
-    let late_store = consort_store::open(&late_url).await.unwrap();
-    let late_admin = Scheduler::new(late_store, Kinds::builtin(), config("admin"));
-    let (job, set) = trigger_set(1000, 9, 1000, now() + 3000, 1000, MisfireInstruction::Smart);
-    late_admin.create_job(&job, &set).await.unwrap();
-    let late_client = pg_client(&late_url).await;
-    let nodes = spawn_nodes(&late_url, 3);
-    let late = wait_drained(&late_client, 10_000).await;
-    drop(nodes);
-    println!(
-        "scheduler: store=postgres instances=3 phase=lateness active_triggers=1000 fires={} lost={} doubled={} \
-         p50_late_ms={:.1} p99_late_ms={:.1}",
-        late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
-    );
+    let late = lateness(&pg).await;
 
     // (4) Quartz 2.5.2, clustered JDBC store, three JVMs, same trigger set, fixed time
     // (CONSORT_BENCH_QUARTZ_SECS=0 skips it).
@@ -316,4 +309,23 @@ async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i
         quartz_commits as f64 / quartz_fires.max(1) as f64
     );
     quartz_fps
+}
+
+async fn lateness(pg: &Pg) -> Drained {
+    let now = system_clock();
+    let late_url = pg.fresh_db().await;
+    let late_store = consort_store::open(&late_url).await.unwrap();
+    let late_admin = Scheduler::new(late_store, Kinds::builtin(), config("admin"));
+    let (job, set) = trigger_set(1000, 9, 1000, now() + 3000, 1000, MisfireInstruction::Smart);
+    late_admin.create_job(&job, &set).await.unwrap();
+    let late_client = pg_client(&late_url).await;
+    let nodes = spawn_nodes(&late_url, 3);
+    let late = wait_drained(&late_client, 10_000).await;
+    drop(nodes);
+    println!(
+        "scheduler: store=postgres instances=3 phase=lateness active_triggers=1000 fires={} lost={} doubled={} \
+         p50_late_ms={:.1} p99_late_ms={:.1}",
+        late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
+    );
+    late
 }

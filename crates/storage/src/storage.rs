@@ -372,12 +372,20 @@ impl Storage {
 
 /// Gives opendal's HTTP services (WebHDFS, S3, Azure) one shared reqwest client that gives up
 /// connecting after a while, so an unreachable endpoint becomes an error rather than a hang.
+///
+/// The client keeps no idle connections: a pooled connection belongs to the Tokio runtime that
+/// opened it and dies with it ("dispatch task is gone"), and one process may run several
+/// runtimes one after another (each CLI command, each test). An artifact check makes a handful
+/// of requests, so a fresh connection per request costs nothing that matters.
 fn install_http_transport() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         opendal::init_default_registry();
-        let client =
-            reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10)).build().unwrap_or_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_default();
         opendal::HttpTransporter::install_default(opendal_http_transport_reqwest::ReqwestTransport::new(client));
     });
 }

@@ -299,10 +299,7 @@ fn remote_commands_explain_an_unreachable_server() {
 }
 
 fn example_jar() -> PathBuf {
-    let cache = std::env::var_os("CONSORT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"));
-    let jar = cache.join("examples/consort-examples.jar");
+    let jar = consort_spark::tool_cache().unwrap().join("examples/consort-examples.jar");
     assert!(jar.exists(), "{} missing: run scripts/setup", jar.display());
     jar
 }

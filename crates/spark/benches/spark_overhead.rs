@@ -9,12 +9,14 @@
 //!
 //! `scripts/bench spark`; `CONSORT_BENCH_FIRES` and `CONSORT_BENCH_SPARK_RUNS` size it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consort_scheduler::{Job, JobKey, Kinds, RunFilter, Schedule, Scheduler, SchedulerConfig, Trigger, TriggerKey};
-use consort_spark::{AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, SparkKind, wait_until_final};
+use consort_spark::{
+    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, SparkKind, installed_pyspark, tool_cache, wait_until_final,
+};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -22,12 +24,6 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn cache() -> PathBuf {
-    std::env::var_os("CONSORT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -88,14 +84,8 @@ async fn fire_to_submit(dir: &Path, fires: usize) -> Vec<f64> {
 }
 
 async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64) {
-    let lib = std::fs::read_dir(cache().join("venvs/spark/lib"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
-        .unwrap()
-        .path();
-    let spark_home = lib.join("site-packages/pyspark");
-    let jar = cache().join("examples/consort-examples.jar").display().to_string();
+    let spark_home = installed_pyspark().expect("pyspark missing: run scripts/setup").spark_home;
+    let jar = tool_cache().unwrap().join("examples/consort-examples.jar").display().to_string();
     let args = [
         "--master",
         "local[1]",

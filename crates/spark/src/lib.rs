@@ -7,6 +7,7 @@
 //! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
 
 mod app_id;
+mod installed;
 mod kind;
 mod launcher;
 mod local;
@@ -15,6 +16,7 @@ mod standalone;
 mod submit;
 
 pub use app_id::find_app_id;
+pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{SparkKind, spec_from_data};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use local::{LocalConfig, LocalLauncher};

@@ -4,34 +4,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use consort_spark::{AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, wait_until_final};
-
-fn cache() -> PathBuf {
-    std::env::var_os("CONSORT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
-}
-
-/// SPARK_HOME and the venv's python, as installed by scripts/setup.
-fn spark() -> (PathBuf, PathBuf) {
-    let venv = cache().join("venvs/spark");
-    let lib = std::fs::read_dir(venv.join("lib"))
-        .expect("pyspark venv missing: run scripts/setup (scripts/setup.d/40-spark.sh)")
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
-        .unwrap()
-        .path();
-    (lib.join("site-packages/pyspark"), venv.join("bin/python"))
-}
+use consort_spark::{
+    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, installed_pyspark, tool_cache, wait_until_final,
+};
 
 fn examples() -> PathBuf {
-    let dir = cache().join("examples");
+    let dir = tool_cache().unwrap().join("examples");
     assert!(dir.join("consort-examples.jar").exists(), "example jar missing: run scripts/setup (41-spark-examples.sh)");
     dir
 }
 
 fn launcher(work: &std::path::Path) -> LocalLauncher {
-    let (spark_home, python) = spark();
+    let spark = installed_pyspark().expect("pyspark venv missing: run scripts/setup (scripts/setup.d/40-spark.sh)");
+    let (spark_home, python) = (spark.spark_home, spark.python);
     LocalLauncher::new(LocalConfig {
         spark_home,
         python: Some(python),

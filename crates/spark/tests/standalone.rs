@@ -5,22 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use consort_spark::{AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, wait_until_final};
-
-fn cache() -> PathBuf {
-    std::env::var_os("CONSORT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"))
-}
+use consort_spark::{
+    AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, installed_pyspark, tool_cache,
+    wait_until_final,
+};
 
 fn spark_home() -> PathBuf {
-    let lib = std::fs::read_dir(cache().join("venvs/spark/lib"))
-        .expect("pyspark venv missing: run scripts/setup (40-spark.sh)")
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
-        .unwrap()
-        .path();
-    lib.join("site-packages/pyspark")
+    installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)").spark_home
 }
 
 fn free_port() -> u16 {
@@ -117,7 +108,7 @@ async fn submit_status_kill_against_a_real_cluster() {
     })
     .unwrap();
     spark.health().await.unwrap();
-    let jar = format!("file:{}", cache().join("examples/consort-examples.jar").display());
+    let jar = format!("file:{}", tool_cache().unwrap().join("examples/consort-examples.jar").display());
     let job = |name: &str, args: &[&str]| {
         let mut spec = AppSpec::jar(name, &jar, "consort.examples.CountRange");
         spec.args = args.iter().map(|a| a.to_string()).collect();

@@ -9,25 +9,12 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use consort_config::Config;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, wait_until_final,
+    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, installed_pyspark,
+    wait_until_final,
 };
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
-
-/// The pyspark that `scripts/setup` installs, for development machines.
-fn installed_pyspark() -> Option<(PathBuf, PathBuf)> {
-    let cache = std::env::var_os("CONSORT_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/consort")))?;
-    let venv = cache.join("venvs/spark");
-    let lib = std::fs::read_dir(venv.join("lib"))
-        .ok()?
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))?;
-    let home = lib.path().join("site-packages/pyspark");
-    home.join("bin/spark-submit").is_file().then(|| (home, venv.join("bin/python")))
-}
 
 /// Every backend the configuration enables: always `local`, `standalone` when configured.
 pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
@@ -36,9 +23,9 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
     let spark_home = spark
         .spark_home
         .clone()
-        .or_else(|| found.as_ref().map(|(home, _)| home.clone()))
+        .or_else(|| found.as_ref().map(|f| f.spark_home.clone()))
         .unwrap_or_else(|| PathBuf::from("/opt/spark"));
-    let python = spark.python.clone().or_else(|| found.map(|(_, python)| python));
+    let python = spark.python.clone().or_else(|| found.map(|f| f.python));
     let work_dir = spark.work_dir.clone().unwrap_or_else(|| data_dir.join("spark-runs"));
     let mut list: Vec<Arc<dyn Launcher>> = vec![Arc::new(LocalLauncher::new(LocalConfig {
         spark_home,

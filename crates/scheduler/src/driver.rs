@@ -3,21 +3,21 @@
 //!
 //! The loop is the only place that reads the clock (through [`SchedulerConfig::clock`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::error::SchedulerError;
 use crate::kind::{Kinds, RunContext, RunReporter};
 use crate::model::{
-    DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, Schedule, Trigger, TriggerKey, TriggerStatus,
+    DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, RunState, Schedule, Trigger, TriggerKey, TriggerStatus,
 };
-use crate::store::{Completion, CycleRequest, Firing, Instance, RunFilter, Selector, Store};
+use crate::store::{Adoption, Completion, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store};
 
 const PURGE_BATCH: usize = 5000;
 
@@ -157,6 +157,11 @@ pub struct SchedulerStats {
     pub failed_cycles: u64,
     /// Failed instances recovered by this one.
     pub recoveries: u64,
+    /// Runs started elsewhere (a previous life of this instance, a failed one) that this
+    /// instance re-attached to.
+    pub resumed: u64,
+    /// Runs left executing on their own when the driver stopped, for a restart to resume.
+    pub detached: u64,
 }
 
 struct Inner {
@@ -168,7 +173,11 @@ struct Inner {
     cycles: AtomicU64,
     failed_cycles: AtomicU64,
     recoveries: AtomicU64,
+    resumed: AtomicU64,
+    detached: AtomicU64,
     manual_seq: AtomicU64,
+    /// The kind task of each executing run, so that stop can detach resumable ones.
+    tasks: std::sync::Mutex<HashMap<i64, AbortHandle>>,
 }
 
 struct Running {
@@ -205,7 +214,10 @@ impl Scheduler {
                 cycles: AtomicU64::new(0),
                 failed_cycles: AtomicU64::new(0),
                 recoveries: AtomicU64::new(0),
+                resumed: AtomicU64::new(0),
+                detached: AtomicU64::new(0),
                 manual_seq: AtomicU64::new(0),
+                tasks: std::sync::Mutex::default(),
             }),
             driver: Arc::new(Mutex::new(None)),
         }
@@ -228,6 +240,8 @@ impl Scheduler {
             cycles: self.inner.cycles.load(Ordering::Relaxed),
             failed_cycles: self.inner.failed_cycles.load(Ordering::Relaxed),
             recoveries: self.inner.recoveries.load(Ordering::Relaxed),
+            resumed: self.inner.resumed.load(Ordering::Relaxed),
+            detached: self.inner.detached.load(Ordering::Relaxed),
         }
     }
 
@@ -394,7 +408,9 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Stops the driver: fires nothing more, waits up to `stop_timeout_ms` for executing runs,
+    /// Stops the driver: fires nothing more, detaches from runs their kind can resume later
+    /// ([`crate::JobKind::can_resume`]: they stay EXECUTING, and a restart or another instance
+    /// re-attaches to them), waits up to `stop_timeout_ms` for the other executing runs,
     /// records their outcomes, releases acquired triggers and leaves the cluster.
     pub async fn stop(&self) -> Result<(), SchedulerError> {
         let running = self.driver.lock().await.take().ok_or(SchedulerError::Driver("not running"))?;
@@ -405,7 +421,13 @@ impl Scheduler {
     }
 }
 
-async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<Completion>) {
+/// Whether a run is new (fired now) or was started by another process and is resumed.
+enum Start {
+    Fire,
+    Resume(Run),
+}
+
+async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::UnboundedSender<Completion>) {
     let Firing { run_id, job, trigger, data, scheduled_ms, fired_ms } = firing;
     let job_key = job.key().clone();
     let non_concurrent = job.non_concurrent();
@@ -416,13 +438,30 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
             let task = tokio::spawn(tracing::Instrument::instrument(
                 async move {
-                    tracing::debug!(late_ms = fired_ms - scheduled_ms, "RunStarted");
-                    kind.execute(context).await
+                    match start {
+                        Start::Fire => {
+                            tracing::debug!(late_ms = fired_ms - scheduled_ms, "RunStarted");
+                            kind.execute(context).await
+                        }
+                        Start::Resume(run) => {
+                            tracing::info!("RunResumed");
+                            kind.resume(context, run).await
+                        }
+                    }
                 },
                 span,
             ));
-            match task.await {
+            if let Ok(mut tasks) = inner.tasks.lock() {
+                tasks.insert(run_id, task.abort_handle());
+            }
+            let joined = task.await;
+            if let Ok(mut tasks) = inner.tasks.lock() {
+                tasks.remove(&run_id);
+            }
+            match joined {
                 Ok(outcome) => (outcome, None),
+                // Only `detach` aborts kind tasks: the run goes on without us, still EXECUTING.
+                Err(e) if e.is_cancelled() => return,
                 Err(e) => (Outcome::failed(format!("job kind crashed: {e}")), None),
             }
         }
@@ -444,70 +483,125 @@ async fn execute(inner: Arc<Inner>, firing: Firing, done: mpsc::UnboundedSender<
 /// Runs this instance fired whose outcome the store has not recorded yet.
 type Known = Arc<std::sync::Mutex<HashSet<i64>>>;
 
-fn known_insert(known: &Known, id: i64) {
-    if let Ok(mut k) = known.lock() {
-        k.insert(id);
+/// What the driver loop shares with the runs it starts.
+#[derive(Clone)]
+struct Runs {
+    known: Known,
+    done: mpsc::UnboundedSender<Completion>,
+    slots: Arc<Semaphore>,
+}
+
+impl Runs {
+    fn is_known(&self, id: i64) -> bool {
+        self.known.lock().map(|k| k.contains(&id)).unwrap_or(true)
     }
+
+    /// Starts (or resumes) a run in a free slot, waiting for one; false if the driver is gone.
+    async fn spawn(&self, inner: &Arc<Inner>, firing: Firing, start: Start) -> bool {
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(firing.run_id);
+        }
+        let Ok(permit) = self.slots.clone().acquire_owned().await else { return false };
+        let (inner, done) = (inner.clone(), self.done.clone());
+        tokio::spawn(async move {
+            execute(inner, firing, start, done).await;
+            drop(permit);
+        });
+        true
+    }
+}
+
+fn executing_on(instance: &str) -> RunFilter {
+    RunFilter {
+        state: Some(RunState::Executing),
+        instance: Some(instance.to_string()),
+        limit: 10_000,
+        ..RunFilter::default()
+    }
+}
+
+/// What executing `run` again (or resuming it) needs: its job and its data (job data overlaid
+/// by the trigger's, when the trigger still exists). `None` when the job is gone.
+async fn firing_of(inner: &Inner, run: &Run) -> Option<Firing> {
+    let status = inner.store.get_job(&run.job).await.ok()??;
+    let trigger_data = match inner.store.get_trigger(&run.trigger).await {
+        Ok(Some(t)) => t.trigger.data().clone(),
+        _ => DataMap::new(),
+    };
+    let mut data = status.job.data().clone();
+    data.extend(trigger_data);
+    Some(Firing {
+        run_id: run.id,
+        job: status.job,
+        trigger: run.trigger.clone(),
+        data,
+        scheduled_ms: run.scheduled_ms,
+        fired_ms: run.fired_ms,
+    })
 }
 
 /// After a failed cycle the commit may have happened with its reply lost: runs recorded as
 /// EXECUTING on this instance that it never started are started now (they were fired).
-async fn reconcile(
-    inner: &Arc<Inner>,
-    known: &Known,
-    done: &mpsc::UnboundedSender<Completion>,
-    slots: &Arc<Semaphore>,
-) {
-    let filter = RunFilter {
-        state: Some(crate::model::RunState::Executing),
-        instance: Some(inner.config.instance_id.clone()),
-        limit: 10_000,
-        ..RunFilter::default()
-    };
-    let Ok(runs) = inner.store.list_runs(&filter).await else { return };
-    for run in runs {
-        if known.lock().map(|k| k.contains(&run.id)).unwrap_or(true) {
+async fn reconcile(inner: &Arc<Inner>, runs: &Runs) {
+    let Ok(executing) = inner.store.list_runs(&executing_on(&inner.config.instance_id)).await else { return };
+    for run in executing {
+        if runs.is_known(run.id) {
             continue;
         }
-        let Ok(Some(status)) = inner.store.get_job(&run.job).await else { continue };
-        let trigger_data = match inner.store.get_trigger(&run.trigger).await {
-            Ok(Some(t)) => t.trigger.data().clone(),
-            _ => DataMap::new(),
-        };
-        let mut data = status.job.data().clone();
-        data.extend(trigger_data);
+        let Some(firing) = firing_of(inner, &run).await else { continue };
         tracing::warn!(run = run.id, job = %run.job, "starting a run whose firing reply was lost");
-        known_insert(known, run.id);
-        let firing = Firing {
-            run_id: run.id,
-            job: status.job,
-            trigger: run.trigger,
-            data,
-            scheduled_ms: run.scheduled_ms,
-            fired_ms: run.fired_ms,
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let (inner, done) = (inner.clone(), done.clone());
-        tokio::spawn(async move {
-            execute(inner, firing, done).await;
-            drop(permit);
-        });
+        if !runs.spawn(inner, firing, Start::Fire).await {
+            return;
+        }
     }
 }
 
-async fn check_in_and_recover(inner: &Inner) {
+/// Recovers `failed` (another instance, or a previous life of this one): its EXECUTING runs
+/// that their kind can re-attach to are adopted and resumed here; the rest is recovered as
+/// Quartz does (see [`Store::recover`]).
+async fn recover_instance(inner: &Arc<Inner>, runs: &Runs, failed: &str, grace_ms: i64) -> Result<Recovery, String> {
+    let executing = inner.store.list_runs(&executing_on(failed)).await.map_err(|e| e.to_string())?;
+    let mut resumable = Vec::new();
+    for run in executing {
+        let Some(firing) = firing_of(inner, &run).await else { continue };
+        if inner.kinds.get(firing.job.kind()).is_some_and(|kind| kind.can_resume(&run)) {
+            resumable.push((firing, run));
+        }
+    }
+    let adoption =
+        Adoption { by: inner.config.instance_id.clone(), runs: resumable.iter().map(|(_, run)| run.id).collect() };
+    let recovery =
+        inner.store.recover(failed, &adoption, (inner.config.clock)(), grace_ms).await.map_err(|e| e.to_string())?;
+    for (firing, run) in resumable {
+        if recovery.adopted_runs.contains(&run.id) {
+            inner.resumed.fetch_add(1, Ordering::Relaxed);
+            if !runs.spawn(inner, firing, Start::Resume(run)).await {
+                break;
+            }
+        }
+    }
+    Ok(recovery)
+}
+
+fn log_recovery(r: &Recovery, what: &str) {
+    if r.abandoned_runs + r.released_triggers + r.adopted_runs.len() > 0 {
+        tracing::warn!(
+            instance = %r.instance, released = r.released_triggers, abandoned = r.abandoned_runs,
+            refired = r.recovery_triggers, resumed = r.adopted_runs.len(), "{what}"
+        );
+    }
+}
+
+async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs) {
     let cfg = &inner.config;
     let now = (cfg.clock)();
     match inner.store.check_in(&cfg.instance_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms).await {
         Ok(failed) => {
             for instance in failed.iter().filter(|i| **i != cfg.instance_id) {
-                match inner.store.recover(instance, (cfg.clock)(), cfg.failure_grace_ms).await {
+                match recover_instance(inner, runs, instance, cfg.failure_grace_ms).await {
                     Ok(r) => {
                         inner.recoveries.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            instance = %r.instance, released = r.released_triggers, abandoned = r.abandoned_runs,
-                            refired = r.recovery_triggers, "instance recovered"
-                        );
+                        log_recovery(&r, "instance recovered");
                     }
                     Err(e) => tracing::warn!(instance = %instance, error = %e, "instance recovery failed"),
                 }
@@ -530,6 +624,21 @@ async fn check_in_and_recover(inner: &Inner) {
     }
 }
 
+/// At stop: lets go of the executing runs whose kind can resume them later; they stay
+/// EXECUTING in the store, and whoever recovers this instance re-attaches to them.
+async fn detach_resumable(inner: &Inner) {
+    let Ok(executing) = inner.store.list_runs(&executing_on(&inner.config.instance_id)).await else { return };
+    for run in executing {
+        let Some(handle) = inner.tasks.lock().ok().and_then(|t| t.get(&run.id).cloned()) else { continue };
+        let Ok(Some(status)) = inner.store.get_job(&run.job).await else { continue };
+        if inner.kinds.get(status.job.kind()).is_some_and(|kind| kind.can_resume(&run)) {
+            handle.abort();
+            inner.detached.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(run = run.id, job = %run.job, "run detached; it goes on, and is resumed after a restart");
+        }
+    }
+}
+
 async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let cfg = inner.config.clone();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
@@ -537,28 +646,22 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut pending: Vec<Completion> = Vec::new();
     let mut next_checkin = i64::MIN;
     let mut backoff_ms = 20u64;
-    let known: Known = Arc::default();
+    let runs = Runs { known: Arc::default(), done: done_tx.clone(), slots: slots.clone() };
     let mut next_misfire_scan = i64::MIN;
     let mut pending_since: Option<i64> = None;
     let mut suspect = false;
     tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
-    // A previous process with this instance id may have died: recover what it left (its
-    // ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as Quartz does
-    // on an instance's first check-in.
-    match inner.store.recover(&cfg.instance_id, (cfg.clock)(), i64::MIN / 4).await {
-        Ok(r) if r.abandoned_runs + r.released_triggers > 0 => tracing::warn!(
-            released = r.released_triggers,
-            abandoned = r.abandoned_runs,
-            refired = r.recovery_triggers,
-            "recovered what a previous process with this instance id left"
-        ),
-        Ok(_) => {}
+    // A previous process with this instance id may have died or stopped: recover what it left
+    // (its ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as Quartz
+    // does on an instance's first check-in, resuming the runs that can be re-attached to.
+    match recover_instance(&inner, &runs, &cfg.instance_id, i64::MIN / 4).await {
+        Ok(r) => log_recovery(&r, "recovered what a previous process with this instance id left"),
         Err(e) => tracing::warn!(error = %e, "recovering this instance's previous life failed"),
     }
     while !*stop.borrow() {
         let now = (cfg.clock)();
         if now >= next_checkin {
-            check_in_and_recover(&inner).await;
+            check_in_and_recover(&inner, &runs).await;
             next_checkin = (cfg.clock)() + cfg.checkin_interval_ms;
         }
         while let Ok(c) = done_rx.try_recv() {
@@ -579,7 +682,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         inner.cycles.fetch_add(1, Ordering::Relaxed);
         let outcome = match inner.store.cycle(request).await {
             Ok(outcome) => {
-                if let Ok(mut k) = known.lock() {
+                if let Ok(mut k) = runs.known.lock() {
                     for c in &pending {
                         k.remove(&c.run_id);
                     }
@@ -607,16 +710,12 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let fired = outcome.fired.len();
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
         for firing in outcome.fired {
-            known_insert(&known, firing.run_id);
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
-            let (inner, done) = (inner.clone(), done_tx.clone());
-            tokio::spawn(async move {
-                execute(inner, firing, done).await;
-                drop(permit);
-            });
+            if !runs.spawn(&inner, firing, Start::Fire).await {
+                break;
+            }
         }
         if std::mem::take(&mut suspect) {
-            reconcile(&inner, &known, &done_tx, &slots).await;
+            reconcile(&inner, &runs).await;
         }
         let more_misfires = cfg.max_misfires_per_cycle > 0 && outcome.misfires_handled >= cfg.max_misfires_per_cycle;
         if max_fires > 0 && (fired >= max_fires || more_misfires) {
@@ -652,7 +751,9 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
-    // Shutdown: wait for executing runs, record them, release what we hold, leave.
+    // Shutdown: let go of resumable runs, wait for the others, record them, release what we
+    // hold, leave.
+    detach_resumable(&inner).await;
     let all = u32::try_from(cfg.max_running).unwrap_or(u32::MAX);
     let deadline = Duration::from_millis(cfg.stop_timeout_ms.max(0) as u64);
     if tokio::time::timeout(deadline, slots.acquire_many(all)).await.is_err() {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 
 use crate::error::StoreError;
-use crate::model::{DataMap, Job, Outcome, TriggerKey};
+use crate::model::{DataMap, Job, Outcome, Run, TriggerKey};
 use crate::store::Store;
 
 /// Everything a kind needs to execute one run.
@@ -70,6 +70,21 @@ pub trait JobKind: Send + Sync + fmt::Debug {
 
     /// Executes one run and says how it ended.
     async fn execute(&self, context: RunContext) -> Outcome;
+
+    /// Whether [`JobKind::resume`] can re-attach to `run` from what it recorded (its
+    /// application id, log location). Such runs outlive the process that fired them: a
+    /// stopping scheduler detaches from them instead of waiting, and the instance that
+    /// recovers them (the same one restarted, or another in the cluster) resumes them instead
+    /// of abandoning them. The default, `false`, is right for work that dies with its process.
+    fn can_resume(&self, _run: &Run) -> bool {
+        false
+    }
+
+    /// Follows a run started by another process (see [`JobKind::can_resume`]) to its end and
+    /// says how it ended. It must not start the work again.
+    async fn resume(&self, _context: RunContext, run: Run) -> Outcome {
+        Outcome::failed(format!("run {} cannot be resumed by kind {}", run.id, self.name()))
+    }
 }
 
 /// Succeeds at once: benchmarks and tests.

@@ -23,4 +23,6 @@ pub use model::{
     DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MisfireInstruction, Outcome, RECOVERING_GROUP, Run,
     RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
-pub use store::{Completion, CycleOutcome, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store};
+pub use store::{
+    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store,
+};

@@ -130,6 +130,20 @@ pub struct Recovery {
     pub abandoned_runs: usize,
     /// Recovery triggers created for runs of jobs requesting recovery.
     pub recovery_triggers: usize,
+    /// Its EXECUTING runs taken over by the recovering instance (see [`Adoption`]), still
+    /// EXECUTING; the recovering instance now follows them to their end.
+    pub adopted_runs: Vec<i64>,
+}
+
+/// Runs of a failed instance that the recovering instance takes over instead of abandoning,
+/// because their job kind can re-attach to them (e.g. a Spark application still running on
+/// its cluster).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Adoption {
+    /// The recovering instance; the adopted runs become its own.
+    pub by: String,
+    /// The runs to adopt; runs not EXECUTING on the failed instance any more are skipped.
+    pub runs: Vec<i64>,
 }
 
 /// Durable storage of jobs, triggers, runs and cluster state.
@@ -218,12 +232,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         grace_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Recovers a failed instance: releases its ACQUIRED triggers, abandons its EXECUTING runs
-    /// (creating a one-shot recovery trigger at the original scheduled time for jobs requesting
-    /// recovery), unblocks its non-concurrent jobs, and deletes its check-in row.
+    /// Recovers a failed instance: releases its ACQUIRED triggers, moves the EXECUTING runs
+    /// named in `adoption` to the recovering instance (they stay EXECUTING, their jobs stay
+    /// blocked), abandons its other EXECUTING runs (creating a one-shot recovery trigger at the
+    /// original scheduled time for jobs requesting recovery, and unblocking non-concurrent
+    /// jobs), and deletes its check-in row.
     /// Does nothing if the instance checked in again (within `grace_ms` past its interval) or
     /// another instance is recovering it.
-    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError>;
+    async fn recover(
+        &self,
+        failed: &str,
+        adoption: &Adoption,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Recovery, StoreError>;
 
     /// Cleanly leaves the cluster: releases this instance's ACQUIRED triggers and deletes its
     /// check-in row (call after its runs completed).

@@ -3,8 +3,8 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Instance, Job, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector, StoreError, Trigger,
-    TriggerKey, TriggerState, TriggerStatus,
+    Adoption, Instance, Job, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector, StoreError,
+    Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
 
 use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
@@ -535,6 +535,7 @@ pub(crate) async fn check_in<S: Sql>(
 pub(crate) async fn recover<S: Sql>(
     db: &mut S,
     failed: &str,
+    adoption: &Adoption,
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<Recovery, StoreError> {
@@ -566,6 +567,19 @@ pub(crate) async fn recover<S: Sql>(
     let runs: Vec<Run> =
         db.rows(&sql, &[failed.into()]).await?.iter().map(|r| raw_run(r)?.run()).collect::<Result<_, _>>()?;
     for run in runs {
+        if adoption.runs.contains(&run.id) {
+            // Still EXECUTING and its job still blocked: the adopting instance completes it.
+            let n = db
+                .exec(
+                    "UPDATE consort_runs SET instance_id = $1 WHERE id = $2 AND state = 'EXECUTING' AND instance_id = $3",
+                    &[adoption.by.as_str().into(), run.id.into(), failed.into()],
+                )
+                .await?;
+            if n == 1 {
+                recovery.adopted_runs.push(run.id);
+                continue;
+            }
+        }
         let job = db
             .rows(
                 "SELECT requests_recovery FROM consort_jobs WHERE job_group = $1 AND job_name = $2",

@@ -35,8 +35,9 @@ pub(crate) struct NewRun {
 
 /// The statements of one cycle, inside one open transaction.
 pub(crate) trait CycleTx {
-    /// Ends this instance's EXECUTING runs; puts `error_trigger`s in ERROR.
-    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError>;
+    /// Ends this instance's EXECUTING runs; puts `error_trigger`s in ERROR. Returns the runs
+    /// ended: not those another instance adopted or abandoned meanwhile.
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError>;
     /// Misfired WAITING triggers, locked (skipping rows others hold).
     async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError>;
     /// Writes new statuses; clears the acquiring instance.
@@ -78,13 +79,17 @@ fn broken(row: &RawTrigger, error: &StoreError) -> Result<StatusUpdate, StoreErr
 pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Result<CycleOutcome, StoreError> {
     let now = request.now_ms;
     if !request.completions.is_empty() {
-        tx.complete_runs(&request.instance, &request.completions).await?;
-        // Unblock the non-concurrent jobs that finished, so their triggers fire this cycle.
-        let finished: BTreeSet<JobKey> =
-            request.completions.iter().filter(|c| c.non_concurrent).map(|c| c.job.clone()).collect();
+        let runs = tx.complete_runs(&request.instance, &request.completions).await?;
+        // Unblock the non-concurrent jobs that finished, so their triggers fire this cycle. A
+        // run this instance no longer owns (adopted by another) leaves its job blocked.
+        let finished: BTreeSet<JobKey> = request
+            .completions
+            .iter()
+            .filter(|c| c.non_concurrent && runs.contains(&c.run_id))
+            .map(|c| c.job.clone())
+            .collect();
         if !finished.is_empty() {
             let finished: Vec<JobKey> = finished.into_iter().collect();
-            let runs: HashSet<i64> = request.completions.iter().map(|c| c.run_id).collect();
             let clear: Vec<(JobKey, Option<i64>)> = tx
                 .lock_jobs(&finished)
                 .await?

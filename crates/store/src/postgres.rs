@@ -6,7 +6,7 @@
 //! connection (e.g. PostgreSQL restarted) is a transient error: the pool reconnects and the
 //! driver retries the cycle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,8 +17,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use consort_scheduler::{
-    Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter, Selector,
-    Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
+    Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
 };
 
 use crate::catalog;
@@ -116,7 +116,7 @@ fn key_arrays<'k, I: Iterator<Item = (&'k str, &'k str)>>(keys: I) -> (Vec<&'k s
 }
 
 impl CycleTx for PgTx<'_> {
-    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError> {
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
         let ids: Vec<i64> = completions.iter().map(|c| c.run_id).collect();
         let states: Vec<&str> = completions.iter().map(|c| c.outcome.state.as_str()).collect();
         let ended: Vec<i64> = completions.iter().map(|c| c.ended_ms).collect();
@@ -124,15 +124,17 @@ impl CycleTx for PgTx<'_> {
         let codes: Vec<Option<i64>> = completions.iter().map(|c| c.outcome.exit_code.map(i64::from)).collect();
         let apps: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.application_id.as_deref()).collect();
         let logs: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.log_location.as_deref()).collect();
-        self.execute(
-            "UPDATE consort_runs r SET state = u.state, ended_ms = u.ended, error = u.error, exit_code = u.code, \
-             application_id = COALESCE(u.app, r.application_id), log_location = COALESCE(u.log, r.log_location) \
-             FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
-               AS u(id, state, ended, error, code, app, log) \
-             WHERE r.id = u.id AND r.state = 'EXECUTING' AND r.instance_id = $8",
-            &[&ids, &states, &ended, &errors, &codes, &apps, &logs, &instance],
-        )
-        .await?;
+        let rows = self
+            .query(
+                "UPDATE consort_runs r SET state = u.state, ended_ms = u.ended, error = u.error, exit_code = u.code, \
+                 application_id = COALESCE(u.app, r.application_id), log_location = COALESCE(u.log, r.log_location) \
+                 FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
+                   AS u(id, state, ended, error, code, app, log) \
+                 WHERE r.id = u.id AND r.state = 'EXECUTING' AND r.instance_id = $8 RETURNING r.id",
+                &[&ids, &states, &ended, &errors, &codes, &apps, &logs, &instance],
+            )
+            .await?;
+        let ended: HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
         for t in completions.iter().filter_map(|c| c.error_trigger.as_ref()) {
             self.execute(
                 "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
@@ -141,7 +143,7 @@ impl CycleTx for PgTx<'_> {
             )
             .await?;
         }
-        Ok(())
+        Ok(ended)
     }
 
     async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
@@ -489,8 +491,14 @@ impl Store for PgStore {
         in_tx!(self, "check in", |db| catalog::check_in(&mut db, instance, now_ms, checkin_interval_ms, grace_ms))
     }
 
-    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError> {
-        in_tx!(self, "recover instance", |db| catalog::recover(&mut db, failed, now_ms, grace_ms))
+    async fn recover(
+        &self,
+        failed: &str,
+        adoption: &Adoption,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Recovery, StoreError> {
+        in_tx!(self, "recover instance", |db| catalog::recover(&mut db, failed, adoption, now_ms, grace_ms))
     }
 
     async fn leave(&self, instance: &str) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! rusqlite with a bundled SQLite, one connection in WAL mode with `synchronous=NORMAL`,
 //! every operation one `BEGIN IMMEDIATE` transaction run on Tokio's blocking pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,8 +14,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
 use consort_scheduler::{
-    Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter, Selector,
-    Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
+    Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
 };
 
 use crate::catalog;
@@ -103,25 +103,30 @@ fn triggers(rows: Vec<Vec<Value>>) -> Result<Vec<RawTrigger>, StoreError> {
 }
 
 impl CycleTx for SqliteTx<'_> {
-    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<(), StoreError> {
+    async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
+        let mut ended = HashSet::with_capacity(completions.len());
         for c in completions {
             let o = &c.outcome;
-            self.exec(
-                "UPDATE consort_runs SET state = $1, ended_ms = $2, error = $3, exit_code = $4, \
+            let n = self
+                .exec(
+                    "UPDATE consort_runs SET state = $1, ended_ms = $2, error = $3, exit_code = $4, \
                  application_id = COALESCE($5, application_id), log_location = COALESCE($6, log_location) \
                  WHERE id = $7 AND state = 'EXECUTING' AND instance_id = $8",
-                &[
-                    o.state.as_str().into(),
-                    c.ended_ms.into(),
-                    o.error.clone().into(),
-                    o.exit_code.map(i64::from).into(),
-                    o.application_id.clone().into(),
-                    o.log_location.clone().into(),
-                    c.run_id.into(),
-                    instance.into(),
-                ],
-            )
-            .await?;
+                    &[
+                        o.state.as_str().into(),
+                        c.ended_ms.into(),
+                        o.error.clone().into(),
+                        o.exit_code.map(i64::from).into(),
+                        o.application_id.clone().into(),
+                        o.log_location.clone().into(),
+                        c.run_id.into(),
+                        instance.into(),
+                    ],
+                )
+                .await?;
+            if n == 1 {
+                ended.insert(c.run_id);
+            }
             if let Some(t) = &c.error_trigger {
                 self.exec(
                     "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
@@ -131,7 +136,7 @@ impl CycleTx for SqliteTx<'_> {
                 .await?;
             }
         }
-        Ok(())
+        Ok(ended)
     }
 
     async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
@@ -497,9 +502,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn recover(&self, failed: &str, now_ms: i64, grace_ms: i64) -> Result<Recovery, StoreError> {
-        let failed = failed.to_string();
-        self.with_tx("recover instance", move |tx| run_ready(catalog::recover(tx, &failed, now_ms, grace_ms))).await
+    async fn recover(
+        &self,
+        failed: &str,
+        adoption: &Adoption,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Recovery, StoreError> {
+        let (failed, adoption) = (failed.to_string(), adoption.clone());
+        self.with_tx("recover instance", move |tx| {
+            run_ready(catalog::recover(tx, &failed, &adoption, now_ms, grace_ms))
+        })
+        .await
     }
 
     async fn leave(&self, instance: &str) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use consort_scheduler::{
-    Completion, CycleOutcome, CycleRequest, Job, JobKey, MisfireInstruction, Outcome, RunFilter, RunState, Schedule,
-    Selector, Store, StoreError, Trigger, TriggerKey, TriggerState,
+    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobKey, MisfireInstruction, Outcome, RunFilter, RunState,
+    Schedule, Selector, Store, StoreError, Trigger, TriggerKey, TriggerState,
 };
 
 use common::Pg;
@@ -49,6 +49,7 @@ on_both_backends!(
     pause_and_resume_by_key_and_group,
     misfired_non_concurrent_job_never_starts_on_a_second_instance,
     dead_instance_is_recovered,
+    resumable_runs_are_adopted_not_abandoned,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -316,9 +317,10 @@ async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
     // x dies. y checks in 3 s later and finds it failed.
     let failed = s.check_in("y", T0 + 3000, 1000, 1000).await.unwrap();
     assert_eq!(failed, ["x"]);
-    let r = s.recover("x", T0 + 3000, 1000).await.unwrap();
+    let none = Adoption::default();
+    let r = s.recover("x", &none, T0 + 3000, 1000).await.unwrap();
     assert_eq!((r.released_triggers, r.abandoned_runs, r.recovery_triggers), (1, 2, 1));
-    assert_eq!(s.recover("x", T0 + 3000, 1000).await.unwrap().abandoned_runs, 0, "idempotent");
+    assert_eq!(s.recover("x", &none, T0 + 3000, 1000).await.unwrap().abandoned_runs, 0, "idempotent");
     assert_eq!(state(s, later.key()).await, TriggerState::Waiting);
     let abandoned = s.get_run(slow_run).await.unwrap().unwrap();
     assert_eq!(abandoned.state, RunState::Abandoned);
@@ -494,4 +496,61 @@ async fn an_unreadable_trigger_goes_to_error_and_the_others_keep_firing() {
         conn.query_row("SELECT state FROM consort_triggers WHERE trigger_name = 'bad'", [], |r| r.get(0)).unwrap();
     assert_eq!(state, "ERROR");
     assert!(cycle(s, "a", T0 + MIN).await.fired.iter().all(|f| f.trigger.name() == "good"));
+}
+
+/// A failed instance's run that its kind can re-attach to moves to the recovering instance and
+/// stays EXECUTING (its non-concurrent job stays blocked, nothing re-fires); the others are
+/// abandoned as before; the failed instance's late completion of the adopted run is ignored.
+async fn resumable_runs_are_adopted_not_abandoned(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let spark = Job::new(jk("spark"), "noop").with_requests_recovery(true).with_non_concurrent(true);
+    let plain = Job::new(jk("plain"), "noop");
+    let next = every_minute(tk("g", "spark-every-minute"), spark.key());
+    s.put_job(
+        &spark,
+        &[Trigger::new(tk("g", "spark-now"), jk("spark"), Schedule::once(), T0), next.clone()],
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+    s.put_job(&plain, &[Trigger::new(tk("g", "plain-now"), jk("plain"), Schedule::once(), T0)], false, T0)
+        .await
+        .unwrap();
+    s.check_in("x", T0, 1000, 1000).await.unwrap();
+    let out = cycle(s, "x", T0).await;
+    let run_of = |name: &str| out.fired.iter().find(|f| f.job.key().name() == name).unwrap().run_id;
+    let (spark_run, plain_run) = (run_of("spark"), run_of("plain"));
+    s.report_run(spark_run, Some("app-1"), Some("local:run-1")).await.unwrap();
+
+    assert_eq!(s.check_in("y", T0 + 3000, 1000, 1000).await.unwrap(), ["x"]);
+    let adoption = Adoption { by: "y".into(), runs: vec![spark_run, 999_999] };
+    let r = s.recover("x", &adoption, T0 + 3000, 1000).await.unwrap();
+    assert_eq!((r.adopted_runs.clone(), r.abandoned_runs, r.recovery_triggers), (vec![spark_run], 1, 0));
+    let adopted = s.get_run(spark_run).await.unwrap().unwrap();
+    assert_eq!((adopted.state, adopted.instance.as_str()), (RunState::Executing, "y"));
+    assert_eq!(adopted.log_location.as_deref(), Some("local:run-1"));
+    assert_eq!(s.get_run(plain_run).await.unwrap().unwrap().state, RunState::Abandoned);
+
+    // The job is still running: its next minute's fire waits (BLOCKED), nothing re-fires it.
+    let out = cycle(s, "y", T0 + MIN).await;
+    assert!(out.fired.is_empty(), "{:?}", out.fired);
+    assert_eq!(state(s, next.key()).await, TriggerState::Blocked);
+
+    // x's late word on the run is ignored; y's completion is recorded and unblocks the job.
+    let completion = |ended, outcome| Completion {
+        run_id: spark_run,
+        job: spark.key().clone(),
+        non_concurrent: true,
+        ended_ms: ended,
+        outcome,
+        error_trigger: None,
+    };
+    s.cycle(request("x", T0 + MIN + 1, vec![completion(T0 + MIN, Outcome::failed("x is gone"))])).await.unwrap();
+    assert_eq!(s.get_run(spark_run).await.unwrap().unwrap().state, RunState::Executing);
+    let out = s.cycle(request("y", T0 + MIN + 2, vec![completion(T0 + MIN + 1, Outcome::succeeded())])).await.unwrap();
+    let ended = s.get_run(spark_run).await.unwrap().unwrap();
+    assert_eq!((ended.state, ended.application_id.as_deref()), (RunState::Succeeded, Some("app-1")));
+    let fired: Vec<&str> = out.fired.iter().map(|f| f.trigger.name()).collect();
+    assert_eq!(fired, ["spark-every-minute"], "the job is free again: its late minute fires at once");
 }

@@ -513,3 +513,168 @@ async fn run_history_past_its_retention_is_purged_at_check_in() {
     .await;
     sched.stop().await.unwrap();
 }
+
+/// A stand-in for work that outlives its scheduler process, like a Spark application on a
+/// cluster: a fire "submits" it by writing a file that says when it ends (the submissions
+/// are counted by the files), reports that file as the run's log location, and follows it;
+/// `resume` follows the same file without submitting again.
+#[derive(Debug)]
+struct ExternalKind {
+    dir: std::path::PathBuf,
+    millis: u64,
+}
+
+impl ExternalKind {
+    fn submissions(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |d| d.count())
+    }
+
+    async fn follow(path: &str) -> Outcome {
+        loop {
+            let Ok(text) = std::fs::read_to_string(path) else { return Outcome::failed(format!("{path} is gone")) };
+            if now_ms() >= text.trim().parse::<i64>().unwrap_or(0) {
+                return Outcome::succeeded();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl JobKind for ExternalKind {
+    fn name(&self) -> &str {
+        "external"
+    }
+
+    async fn execute(&self, context: RunContext) -> Outcome {
+        let path = self.dir.join(format!("app-{}", context.run_id));
+        std::fs::write(&path, (now_ms() + self.millis as i64).to_string()).unwrap();
+        let location = format!("ext:{}", path.display());
+        if let Err(e) = context.reporter.report(Some(&format!("app-{}", context.run_id)), Some(&location)).await {
+            return Outcome::failed(e.to_string());
+        }
+        Self::follow(&path.to_string_lossy()).await
+    }
+
+    fn can_resume(&self, run: &consort_scheduler::Run) -> bool {
+        run.log_location.as_deref().is_some_and(|l| l.starts_with("ext:"))
+    }
+
+    async fn resume(&self, _context: RunContext, run: consort_scheduler::Run) -> Outcome {
+        let location = run.log_location.unwrap_or_default();
+        Self::follow(location.trim_start_matches("ext:")).await
+    }
+}
+
+async fn run_has_log_location(store: &Arc<dyn Store>, job: &JobKey) -> bool {
+    let filter = RunFilter { job: Some(job.clone()), ..Default::default() };
+    store.list_runs(&filter).await.unwrap().first().is_some_and(|r| r.log_location.is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_instance_detaches_from_resumable_runs_and_its_restart_resumes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    std::fs::create_dir(&apps).unwrap();
+    let store = consort_store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+    let scheduler = |millis| {
+        let mut kinds = Kinds::builtin();
+        kinds.register(Arc::new(ExternalKind { dir: apps.clone(), millis }));
+        Scheduler::new(store.clone(), kinds, config("solo"))
+    };
+    // Stopping must not wait for this run: its stop timeout (10 s) is shorter than the run.
+    let first = scheduler(12_000);
+    let job =
+        Job::new(JobKey::in_default_group("etl").unwrap(), "external").with_durable(true).with_non_concurrent(true);
+    let blocked = Job::new(JobKey::in_default_group("sleeper").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["1"]})));
+    first.create_job(&job, &[]).await.unwrap();
+    first.create_job(&blocked, &[]).await.unwrap();
+    first.start().await.unwrap();
+    first.fire_now(job.key(), DataMap::new()).await.unwrap();
+    first.fire_now(blocked.key(), DataMap::new()).await.unwrap();
+    wait_until("the run to report where it is", || run_has_log_location(&store, job.key())).await;
+    first.stop().await.unwrap();
+    assert_eq!(first.stats().detached, 1, "only the resumable run is detached");
+    let filter = RunFilter { job: Some(job.key().clone()), ..Default::default() };
+    let run = store.list_runs(&filter).await.unwrap().remove(0);
+    assert_eq!(run.state, RunState::Executing, "a detached run is not ended");
+    let sleeper = RunFilter { job: Some(blocked.key().clone()), ..Default::default() };
+    assert_eq!(store.list_runs(&sleeper).await.unwrap()[0].state, RunState::Succeeded, "the other run was awaited");
+
+    let second = scheduler(0);
+    second.start().await.unwrap();
+    wait_until("the resumed run to end", || {
+        let store = store.clone();
+        async move { store.get_run(run.id).await.unwrap().unwrap().state == RunState::Succeeded }
+    })
+    .await;
+    second.stop().await.unwrap();
+    assert_eq!(second.stats().resumed, 1);
+    assert_eq!(ExternalKind::submissions(&apps), 1, "resumed, not submitted again");
+    let ended = store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!((ended.instance.as_str(), ended.application_id), ("solo", Some(format!("app-{}", run.id))));
+    assert!(ended.ended_ms.unwrap() >= run.fired_ms + 12_000, "it ended when the work did");
+    assert_eq!(store.list_runs(&RunFilter::default()).await.unwrap().len(), 2, "nothing re-fired");
+}
+
+/// The instance that `kill_9_mid_run_then_another_instance_resumes_it` kills: a test that
+/// does nothing unless that test starts this binary with its environment.
+#[test]
+fn external_node_entry() {
+    let (Ok(url), Ok(apps)) = (std::env::var("CONSORT_TEST_NODE_URL"), std::env::var("CONSORT_TEST_APPS")) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = consort_store::open(&url).await.unwrap();
+        let mut kinds = Kinds::builtin();
+        kinds.register(Arc::new(ExternalKind { dir: apps.into(), millis: 5_000 }));
+        Scheduler::new(store, kinds, config("doomed")).start().await.unwrap();
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_then_another_instance_resumes_it() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let store = consort_store::open(&url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = || {
+        let mut kinds = Kinds::builtin();
+        kinds.register(Arc::new(ExternalKind { dir: dir.path().to_path_buf(), millis: 5_000 }));
+        kinds
+    };
+    let admin = Scheduler::new(store.clone(), kinds(), config("admin"));
+    let job = Job::new(JobKey::in_default_group("etl").unwrap(), "external").with_requests_recovery(true);
+    let trigger =
+        Trigger::new(TriggerKey::in_default_group("now").unwrap(), job.key().clone(), Schedule::once(), now_ms());
+    admin.create_job(&job, &[trigger]).await.unwrap();
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["external_node_entry", "--exact", "--nocapture", "--test-threads", "1"])
+        .env("CONSORT_TEST_NODE_URL", &url)
+        .env("CONSORT_TEST_APPS", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the doomed instance to start the run", || run_has_log_location(&store, job.key())).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let survivor = Scheduler::new(store.clone(), kinds(), config("survivor"));
+    survivor.start().await.unwrap();
+    let s = store.clone();
+    wait_until("the run to end", || {
+        let s = s.clone();
+        async move { all_runs(s.as_ref()).await.iter().all(|r| r.state.is_final()) }
+    })
+    .await;
+    survivor.stop().await.unwrap();
+    let runs = all_runs(store.as_ref()).await;
+    assert_eq!(runs.len(), 1, "no recovery re-fire for a run that was resumed: {runs:?}");
+    assert_eq!((runs[0].state, runs[0].instance.as_str()), (RunState::Succeeded, "survivor"));
+    assert_eq!(survivor.stats().resumed, 1);
+    assert_eq!(ExternalKind::submissions(dir.path()), 1);
+}

@@ -196,6 +196,11 @@ impl Server {
     fn start(name: &str) -> Server {
         let data = std::env::temp_dir().join(format!("consort-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
+        Server::start_in(data)
+    }
+
+    /// A server on an existing data directory (a restart).
+    fn start_in(data: PathBuf) -> Server {
         let mut child = consort()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
@@ -351,4 +356,51 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAILED"), "{text}");
+}
+
+/// A server stopped while its Spark application runs lets the application go on; started
+/// again on the same data directory, it re-attaches to the application (no second
+/// spark-submit) and the run ends with the application's outcome.
+#[test]
+fn a_spark_run_survives_a_server_restart() {
+    let mut server = Server::start("restart");
+    let data = serde_json::json!({
+        "backend": "local", "jar": example_jar().display().to_string(), "className": "consort.examples.CountRange",
+        "args": ["100", "ok", "20000"], "driverMemory": "512m"
+    });
+    let (code, _, err) =
+        server.cli(&["jobs", "put", "spark.long", "--kind", "spark", "--durable", "--data", &data.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = server.cli(&["jobs", "fire", "spark.long"]);
+    assert_eq!(code, 0, "{err}");
+    let runs = |server: &Server| -> Vec<serde_json::Value> {
+        let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.long"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["runs"].as_array().unwrap().clone()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let before = loop {
+        if let Some(run) = runs(&server).into_iter().find(|r| r["application_id"].is_string()) {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the Spark application never started");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(before["state"], "EXECUTING", "{before}");
+    assert!(server.stop().success());
+
+    let run_dirs = || std::fs::read_dir(server.data.join("spark-runs")).unwrap().count();
+    assert_eq!(run_dirs(), 1);
+    let restarted = Server::start_in(server.data.clone());
+    let after = loop {
+        if let Some(run) = runs(&restarted).into_iter().find(|r| r["state"] != "EXECUTING") {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the resumed run never ended");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(after["state"], "SUCCEEDED", "{after}");
+    assert_eq!((&after["id"], &after["application_id"]), (&before["id"], &before["application_id"]));
+    assert_ne!(after["instance"], before["instance"], "the new process took the run over");
+    assert_eq!(runs(&restarted).len(), 1, "nothing re-fired");
+    assert_eq!(run_dirs(), 1, "spark-submit ran once");
 }

@@ -424,7 +424,7 @@ impl Scheduler {
 /// Whether a run is new (fired now) or was started by another process and is resumed.
 enum Start {
     Fire,
-    Resume(Run),
+    Resume(Box<Run>),
 }
 
 async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::UnboundedSender<Completion>) {
@@ -445,7 +445,7 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
                         }
                         Start::Resume(run) => {
                             tracing::info!("RunResumed");
-                            kind.resume(context, run).await
+                            kind.resume(context, *run).await
                         }
                     }
                 },
@@ -575,7 +575,7 @@ async fn recover_instance(inner: &Arc<Inner>, runs: &Runs, failed: &str, grace_m
     for (firing, run) in resumable {
         if recovery.adopted_runs.contains(&run.id) {
             inner.resumed.fetch_add(1, Ordering::Relaxed);
-            if !runs.spawn(inner, firing, Start::Resume(run)).await {
+            if !runs.spawn(inner, firing, Start::Resume(Box::new(run))).await {
                 break;
             }
         }

@@ -2,16 +2,21 @@
 //! backend, records the backend id and Spark's application id on the run, polls
 //! until the application ends, and the outcome becomes the run's (SUCCEEDED →
 //! success, FAILED / KILLED → failure).
+//!
+//! The application outlives the server: the run's log location is its handle
+//! (`backend:id`), so a server that stops detaches from it, and the instance
+//! that recovers the run (the same one restarted, or another in the cluster)
+//! re-attaches through the same backend instead of submitting it again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use consort_scheduler::{DataMap, JobKind, Outcome, RunContext, RunState};
+use consort_scheduler::{DataMap, JobKind, Outcome, Run, RunContext, RunState};
 use serde_json::Value;
 
-use crate::launcher::{AppState, Launcher, SparkError};
+use crate::launcher::{AppState, Launcher, SparkError, Submission};
 use crate::spec::{AppResource, AppSpec};
 
 /// The `spark` kind, with the backends it may submit to.
@@ -164,24 +169,60 @@ impl JobKind for SparkKind {
             Ok(s) => s,
             Err(e) => return Outcome::failed(e.to_string()),
         };
-        let location = format!("{}:{}", submission.backend, submission.id);
+        // Recorded at once: from here on a restarted server can find the application again.
+        let location = handle(&submission);
         let _ = context.reporter.report(None, Some(&location)).await;
-        let mut reported_app_id = false;
+        self.follow(&context, launcher.as_ref(), &submission.id, location, false).await
+    }
+
+    /// A run can be re-attached to once its handle (`backend:id`) is recorded and that
+    /// backend is configured here.
+    fn can_resume(&self, run: &Run) -> bool {
+        run.log_location.as_deref().and_then(|l| self.resumable(l)).is_some()
+    }
+
+    async fn resume(&self, context: RunContext, run: Run) -> Outcome {
+        let location = run.log_location.unwrap_or_default();
+        let Some((launcher, id)) = self.resumable(&location) else {
+            return Outcome::failed(format!("run {}: `{location}` names no backend configured here", run.id));
+        };
+        let launcher = launcher.clone();
+        self.follow(&context, launcher.as_ref(), &id, location, run.application_id.is_some()).await
+    }
+}
+
+/// How a run records its application: `backend:id`, e.g. `standalone:driver-2026…`.
+fn handle(submission: &Submission) -> String {
+    format!("{}:{}", submission.backend, submission.id)
+}
+
+impl SparkKind {
+    fn resumable(&self, location: &str) -> Option<(&Arc<dyn Launcher>, String)> {
+        let (backend, id) = location.split_once(':').filter(|(_, id)| !id.is_empty())?;
+        Some((self.launchers.get(backend)?, id.to_string()))
+    }
+
+    /// Polls the application until it ends, recording Spark's application id once it is known.
+    async fn follow(
+        &self,
+        context: &RunContext,
+        launcher: &dyn Launcher,
+        id: &str,
+        location: String,
+        mut reported_app_id: bool,
+    ) -> Outcome {
         loop {
-            match launcher.status(&submission.id).await {
+            match launcher.status(id).await {
                 Ok(status) => {
                     if let (false, Some(app_id)) = (reported_app_id, &status.app_id) {
                         let _ = context.reporter.report(Some(app_id), Some(&location)).await;
                         reported_app_id = true;
                     }
                     if status.state.is_final() {
+                        let succeeded = status.state == AppState::Succeeded;
                         return Outcome {
-                            state: if status.state == AppState::Succeeded {
-                                RunState::Succeeded
-                            } else {
-                                RunState::Failed
-                            },
-                            error: (status.state != AppState::Succeeded).then(|| {
+                            state: if succeeded { RunState::Succeeded } else { RunState::Failed },
+                            error: (!succeeded).then(|| {
                                 status
                                     .message
                                     .clone()

@@ -44,15 +44,73 @@ impl SparkKind {
     }
 }
 
+/// How a run treats its application beyond submitting it: job data `submitTimeoutSecs`,
+/// `timeoutSecs`, `retries`, `retryDelaySecs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunPolicy {
+    /// The application must leave SUBMITTED (start running) this long after the fire, or it
+    /// is killed and the run fails: a cluster without room for it fails the run visibly.
+    pub submit_timeout: Option<Duration>,
+    /// The application is killed and the run fails once it has run this long after the fire.
+    pub timeout: Option<Duration>,
+    /// Submissions retried when the backend is unavailable (nothing was submitted then).
+    pub retries: u32,
+    /// Delay before the first retry; it doubles with each further one.
+    pub retry_delay: Duration,
+}
+
+impl Default for RunPolicy {
+    fn default() -> Self {
+        RunPolicy { submit_timeout: None, timeout: None, retries: 3, retry_delay: Duration::from_secs(10) }
+    }
+}
+
+/// Reads a job's [`RunPolicy`] fields; absent ones take the defaults (no timeouts, 3 retries
+/// 10 s apart, doubling).
+pub fn policy_from_data(data: &DataMap) -> Result<RunPolicy, String> {
+    let secs = |key: &str| -> Result<Option<u64>, String> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= 366 * 86_400)
+                .map(Some)
+                .ok_or(format!("{key}: expected whole seconds between 0 and 31622400 (a year), got {v}")),
+        }
+    };
+    let defaults = RunPolicy::default();
+    let positive = |key: &str| -> Result<Option<Duration>, String> {
+        match secs(key)? {
+            Some(0) => Err(format!("{key}: 0 would stop every run at once; leave it out for no limit")),
+            other => Ok(other.map(Duration::from_secs)),
+        }
+    };
+    let retries = match secs("retries")? {
+        None => defaults.retries,
+        Some(n) if n <= 100 => n as u32,
+        Some(n) => return Err(format!("retries: {n} is too many; use 0 to 100")),
+    };
+    Ok(RunPolicy {
+        submit_timeout: positive("submitTimeoutSecs")?,
+        timeout: positive("timeoutSecs")?,
+        retries,
+        retry_delay: secs("retryDelaySecs")?.map_or(defaults.retry_delay, Duration::from_secs),
+    })
+}
+
 /// Reads a job's data map (the descriptor's `jobConfig` shape, camelCase) into an [`AppSpec`].
 ///
 /// `{"jar": URI, "className": C}` or `{"file": URI.py}`, plus optional `name`,
 /// `args`, `conf`, `jars`, `pyFiles`, `files`, `packages`, `driverCores`,
 /// `driverMemory`, `executorCores`, `executorMemory`, `numExecutors`, `queue`,
-/// `logLevel`, and `backend`.
+/// `logLevel`, and `backend` (and the [`RunPolicy`] fields, read by [`policy_from_data`]).
 pub fn spec_from_data(data: &DataMap, default_name: &str) -> Result<AppSpec, String> {
-    const KNOWN: [&str; 17] = [
+    const KNOWN: [&str; 21] = [
         "backend",
+        "submitTimeoutSecs",
+        "timeoutSecs",
+        "retries",
+        "retryDelaySecs",
         "name",
         "jar",
         "className",
@@ -153,26 +211,42 @@ impl JobKind for SparkKind {
 
     fn validate(&self, data: &DataMap) -> Result<(), String> {
         self.launcher(data)?;
+        policy_from_data(data)?;
         spec_from_data(data, "consort").map(|_| ())
     }
 
     async fn execute(&self, context: RunContext) -> Outcome {
-        let spec = match spec_from_data(&context.data, &context.job.key().to_string()) {
-            Ok(spec) => spec,
+        let checked = spec_from_data(&context.data, &context.job.key().to_string())
+            .and_then(|spec| Ok((spec, policy_from_data(&context.data)?)));
+        let (spec, policy) = match checked {
+            Ok(checked) => checked,
             Err(e) => return Outcome::failed(e),
         };
         let launcher = match self.launcher(&context.data) {
             Ok(l) => l.clone(),
             Err(e) => return Outcome::failed(e),
         };
-        let submission = match launcher.submit(&spec).await {
-            Ok(s) => s,
-            Err(e) => return Outcome::failed(e.to_string()),
+        let mut attempt = 0;
+        let submission = loop {
+            match launcher.submit(&spec).await {
+                Ok(s) => break s,
+                // Unavailable means nothing was submitted, so trying again cannot double it.
+                Err(e) if e.is_retryable() && attempt < policy.retries => {
+                    let delay = policy.retry_delay.saturating_mul(1 << attempt.min(16));
+                    attempt += 1;
+                    tracing::warn!(error = %e, run = context.run_id, attempt, ?delay, "submission failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) if attempt > 0 => {
+                    return Outcome::failed(format!("{e} (gave up after {} submission attempts)", attempt + 1));
+                }
+                Err(e) => return Outcome::failed(e.to_string()),
+            }
         };
         // Recorded at once: from here on a restarted server can find the application again.
         let location = handle(&submission);
         let _ = context.reporter.report(None, Some(&location)).await;
-        self.follow(&context, launcher.as_ref(), &submission.id, location, false).await
+        self.follow(&context, launcher.as_ref(), &submission.id, location, false, policy).await
     }
 
     /// A run can be re-attached to once its handle (`backend:id`) is recorded and that
@@ -187,8 +261,13 @@ impl JobKind for SparkKind {
             return Outcome::failed(format!("run {}: `{location}` names no backend configured here", run.id));
         };
         let launcher = launcher.clone();
-        self.follow(&context, launcher.as_ref(), &id, location, run.application_id.is_some()).await
+        let policy = policy_from_data(&context.data).unwrap_or_default();
+        self.follow(&context, launcher.as_ref(), &id, location, run.application_id.is_some(), policy).await
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// How a run records its application: `backend:id`, e.g. `standalone:driver-2026…`.
@@ -202,7 +281,9 @@ impl SparkKind {
         Some((self.launchers.get(backend)?, id.to_string()))
     }
 
-    /// Polls the application until it ends, recording Spark's application id once it is known.
+    /// Polls the application until it ends, recording Spark's application id once it is known,
+    /// and kills it when it breaks the policy's time limits (counted from the fire, so a
+    /// resumed run keeps its limits).
     async fn follow(
         &self,
         context: &RunContext,
@@ -210,13 +291,41 @@ impl SparkKind {
         id: &str,
         location: String,
         mut reported_app_id: bool,
+        policy: RunPolicy,
     ) -> Outcome {
+        let deadline = |limit: Option<Duration>| limit.map(|d| context.fired_ms.saturating_add(d.as_millis() as i64));
+        let (start_by, end_by) = (deadline(policy.submit_timeout), deadline(policy.timeout));
         loop {
             match launcher.status(id).await {
                 Ok(status) => {
                     if let (false, Some(app_id)) = (reported_app_id, &status.app_id) {
                         let _ = context.reporter.report(Some(app_id), Some(&location)).await;
                         reported_app_id = true;
+                    }
+                    let now = now_ms();
+                    let waiting = matches!(status.state, AppState::Submitted | AppState::Unknown);
+                    let broken = match (start_by, end_by) {
+                        (Some(t), _) if waiting && now > t => Some(format!(
+                            "the application was still {} {}s after the fire, so it was killed (submitTimeoutSecs); \
+                             the cluster may lack room for it: check its queue, or raise submitTimeoutSecs",
+                            status.state,
+                            (now - context.fired_ms) / 1000
+                        )),
+                        (_, Some(t)) if !status.state.is_final() && now > t => Some(format!(
+                            "the application ran longer than timeoutSecs ({}s), so it was killed; \
+                             raise timeoutSecs if it needs longer",
+                            policy.timeout.unwrap_or_default().as_secs()
+                        )),
+                        _ => None,
+                    };
+                    if let Some(error) = broken {
+                        if let Err(e) = launcher.kill(id).await {
+                            tracing::warn!(error = %e, run = context.run_id, "killing the application failed");
+                        }
+                        let mut outcome = Outcome::failed(error);
+                        outcome.application_id = status.app_id;
+                        outcome.log_location = Some(location);
+                        return outcome;
                     }
                     if status.state.is_final() {
                         let succeeded = status.state == AppState::Succeeded;
@@ -244,7 +353,7 @@ impl SparkKind {
                     return outcome;
                 }
             }
-            tokio::time::sleep(self.poll).await;
+            launcher.wait_for_change(id, self.poll).await;
         }
     }
 }
@@ -274,6 +383,28 @@ mod tests {
         assert_eq!(spec.conf["spark.sql.shuffle.partitions"], "8");
         assert_eq!(spec.conf["spark.dynamicAllocation.enabled"], "false");
         assert_eq!((spec.executor_cores, spec.num_executors), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn run_policy_has_defaults_and_names_bad_fields() {
+        assert_eq!(policy_from_data(&data(json!({"file": "x.py"}))).unwrap(), RunPolicy::default());
+        let policy = policy_from_data(&data(
+            json!({"submitTimeoutSecs": 600, "timeoutSecs": 7200, "retries": 0, "retryDelaySecs": 1}),
+        ))
+        .unwrap();
+        assert_eq!(policy.submit_timeout, Some(Duration::from_secs(600)));
+        assert_eq!((policy.timeout, policy.retries), (Some(Duration::from_secs(7200)), 0));
+        for (v, says) in [
+            (json!({"timeoutSecs": 0}), "timeoutSecs: 0"),
+            (json!({"submitTimeoutSecs": "1h"}), "submitTimeoutSecs"),
+            (json!({"retries": 1000}), "retries"),
+            (json!({"retryDelaySecs": -5}), "retryDelaySecs"),
+        ] {
+            let err = policy_from_data(&data(v.clone())).unwrap_err();
+            assert!(err.contains(says), "{v}: {err}");
+        }
+        // The policy fields are not Spark fields, and not refused as unknown either.
+        assert!(spec_from_data(&data(json!({"file": "x.py", "timeoutSecs": 60})), "j").is_ok());
     }
 
     #[test]

@@ -189,9 +189,17 @@ pub trait Launcher: Send + Sync + fmt::Debug {
 
     /// Stops the application.
     async fn kill(&self, id: &str) -> Result<(), SparkError>;
+
+    /// Returns once the application's state may have changed, and after `at_most` at the
+    /// latest: what a poller sleeps on between `status` calls. A backend that hears of changes
+    /// (a child process exiting, a watch) returns at once, so an ended run is recorded when it
+    /// ends rather up to a poll interval later; the default just sleeps.
+    async fn wait_for_change(&self, _id: &str, at_most: Duration) {
+        tokio::time::sleep(at_most).await;
+    }
 }
 
-/// Polls `status` every `every` until the application ends, or `timeout` passes.
+/// Polls `status` (at least every `every`) until the application ends, or `timeout` passes.
 pub async fn wait_until_final(
     launcher: &dyn Launcher,
     id: &str,
@@ -207,6 +215,6 @@ pub async fn wait_until_final(
         if started.elapsed() >= timeout {
             return Err(SparkError::Timeout { backend: launcher.kind(), id: id.to_string(), waited: timeout });
         }
-        tokio::time::sleep(every).await;
+        launcher.wait_for_change(id, every).await;
     }
 }

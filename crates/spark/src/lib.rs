@@ -17,7 +17,7 @@ mod submit;
 
 pub use app_id::find_app_id;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
-pub use kind::{SparkKind, spec_from_data};
+pub use kind::{RunPolicy, SparkKind, policy_from_data, spec_from_data};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};

@@ -6,12 +6,15 @@
 //! running at that moment). Status is read back from that directory, which is
 //! how a restarted server re-attaches to runs it started before.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::process::Command;
+use tokio::sync::watch;
 
 use crate::app_id::find_app_id;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
@@ -42,12 +45,15 @@ pub struct LocalConfig {
 pub struct LocalLauncher {
     config: LocalConfig,
     sequence: AtomicU64,
+    /// Runs this launcher started: set to true when the wrapper exits, so a poller hears of
+    /// the end at once (runs re-attached after a restart are polled from their directory).
+    exits: Mutex<HashMap<String, watch::Receiver<bool>>>,
 }
 
 impl LocalLauncher {
     /// A launcher for `config`; nothing is started until `submit`.
     pub fn new(config: LocalConfig) -> Self {
-        LocalLauncher { config, sequence: AtomicU64::new(0) }
+        LocalLauncher { config, sequence: AtomicU64::new(0), exits: Mutex::default() }
     }
 
     fn spark_submit(&self) -> PathBuf {
@@ -156,9 +162,14 @@ impl Launcher for LocalLauncher {
         let mut child = cmd.spawn().map_err(io("starting spark-submit"))?;
         let pid = child.id().unwrap_or_default();
         tokio::fs::write(dir.join("pid"), pid.to_string()).await.map_err(io("recording the driver's pid"))?;
-        // Reap the wrapper when it exits; the exit code is already on disk by then.
+        // Reap the wrapper when it exits (the exit code is on disk by then) and say so.
+        let (exited, exit) = watch::channel(false);
+        if let Ok(mut exits) = self.exits.lock() {
+            exits.insert(id.clone(), exit);
+        }
         tokio::spawn(async move {
             let _ = child.wait().await;
+            exited.send_replace(true);
         });
         tracing::info!(run = %id, pid, app = %spec.name, "local Spark application started");
         Ok(Submission { backend: BackendKind::Local, id })
@@ -213,6 +224,21 @@ impl Launcher for LocalLauncher {
         let out = tail(&dir.join("stdout"), half);
         let err = tail(&dir.join("stderr"), max_bytes - out.len().min(half));
         Ok(format!("{out}{err}"))
+    }
+
+    async fn wait_for_change(&self, id: &str, at_most: Duration) {
+        let exit = self.exits.lock().ok().and_then(|exits| exits.get(id).cloned());
+        let Some(mut exit) = exit else { return tokio::time::sleep(at_most).await };
+        let heard = tokio::time::timeout(at_most, async { exit.wait_for(|exited| *exited).await.is_ok() }).await;
+        if let Ok(ended) = heard {
+            if let Ok(mut exits) = self.exits.lock() {
+                exits.remove(id);
+            }
+            // The reaper is gone without a word (runtime shutting down): fall back to polling.
+            if !ended {
+                tokio::time::sleep(at_most).await;
+            }
+        }
     }
 
     async fn kill(&self, id: &str) -> Result<(), SparkError> {

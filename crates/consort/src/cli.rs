@@ -195,6 +195,15 @@ pub enum RunsCommand {
     },
     /// Show one run.
     Get { id: i64 },
+    /// Print the end of a run's log, read from where it ran (the Spark driver's log).
+    Log {
+        id: i64,
+        /// At most this many bytes, from the end.
+        #[arg(long, default_value_t = 65536)]
+        bytes: usize,
+    },
+    /// Stop an executing run's work (kills its Spark application); the run then ends FAILED.
+    Kill { id: i64 },
 }
 
 #[derive(Debug, Args)]

@@ -343,6 +343,48 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     let location = run["log_location"].as_str().unwrap();
     assert!(location.starts_with("local:run-"), "{run}");
 
+    // The run's log, through the server, from where the application ran.
+    let run_id = run["id"].to_string();
+    let (code, log, err) = server.cli(&["runs", "log", &run_id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(log.contains("COUNT=300"), "{log}");
+    let (code, _, err) = server.cli(&["runs", "kill", &run_id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already ended SUCCEEDED"), "{err}");
+
+    // A long run killed through the server ends FAILED, its application KILLED.
+    let long = serde_json::json!({
+        "jar": example_jar().display().to_string(), "className": "consort.examples.CountRange",
+        "args": ["10", "ok", "600000"], "driverMemory": "512m"
+    });
+    let (code, _, err) =
+        server.cli(&["jobs", "put", "spark.long", "--kind", "spark", "--durable", "--data", &long.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    server.cli(&["jobs", "fire", "spark.long"]);
+    let executing = loop {
+        let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.long"]);
+        let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(run) = runs["runs"].as_array().unwrap().iter().find(|r| r["log_location"].is_string()) {
+            break run["id"].to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the long run never started: {runs}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let (code, out, err) = server.cli(&["runs", "kill", &executing]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kill requested"), "{out}");
+    let killed = loop {
+        let (_, out, _) = server.cli(&["runs", "get", "--json", &executing]);
+        let run: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if run["state"] != "EXECUTING" {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed run never ended: {run}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(killed["state"], "FAILED", "{killed}");
+    assert!(killed["error"].as_str().unwrap().contains("killed"), "{killed}");
+
     // The same application through `consort spark`: its log, and a failing mode that exits 1.
     let id = location.trim_start_matches("local:");
     let data_dir = server.data.display().to_string();

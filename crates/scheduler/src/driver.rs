@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::error::SchedulerError;
-use crate::kind::{Kinds, RunContext, RunReporter};
+use crate::kind::{Kinds, RunActionError, RunContext, RunReporter};
 use crate::model::{
     DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, RunState, Schedule, Trigger, TriggerKey, TriggerStatus,
 };
@@ -378,6 +378,47 @@ impl Scheduler {
                 return Ok(total);
             }
         }
+    }
+
+    /// The end of a run's log, from where its work ran (its kind knows where).
+    pub async fn run_log(&self, id: i64, max_bytes: usize) -> Result<String, SchedulerError> {
+        let (run, kind) = self.run_and_kind(id, "read its log").await?;
+        kind.log_tail(&run, max_bytes).await.map_err(|error| SchedulerError::RunAction {
+            run: id,
+            action: "read its log",
+            error,
+        })
+    }
+
+    /// Stops an executing run's work where it runs; the run then ends FAILED (killed) once the
+    /// instance following it sees the work end.
+    pub async fn kill_run(&self, id: i64) -> Result<(), SchedulerError> {
+        let (run, kind) = self.run_and_kind(id, "kill it").await?;
+        if run.state.is_final() {
+            let error = RunActionError::Failed(format!("it already ended {}", run.state.as_str()));
+            return Err(SchedulerError::RunAction { run: id, action: "kill it", error });
+        }
+        kind.kill(&run).await.map_err(|error| SchedulerError::RunAction { run: id, action: "kill it", error })
+    }
+
+    async fn run_and_kind(
+        &self,
+        id: i64,
+        action: &'static str,
+    ) -> Result<(Run, Arc<dyn crate::kind::JobKind>), SchedulerError> {
+        let run = self.inner.store.get_run(id).await?.ok_or(SchedulerError::RunNotFound(id))?;
+        let gone =
+            |message: String| SchedulerError::RunAction { run: id, action, error: RunActionError::Failed(message) };
+        let job = self
+            .inner
+            .store
+            .get_job(&run.job)
+            .await?
+            .ok_or_else(|| gone(format!("its job {} was deleted, so its kind is unknown", run.job)))?;
+        let kind = self.inner.kinds.get(job.job.kind()).cloned().ok_or_else(|| {
+            gone(format!("job kind {:?} is not known to instance {}", job.job.kind(), self.inner.config.instance_id))
+        })?;
+        Ok((run, kind))
     }
 
     /// Instances that checked in (the cluster).

@@ -132,4 +132,17 @@ pub enum SchedulerError {
     /// The driver is already running, or not running.
     #[error("scheduler driver is {0}")]
     Driver(&'static str),
+    /// No run with this id.
+    #[error("run {0} not found (list runs to see their ids)")]
+    RunNotFound(i64),
+    /// The run's kind could not do what was asked.
+    #[error("run {run}: cannot {action}: {error}")]
+    RunAction {
+        /// The run.
+        run: i64,
+        /// What was asked ("kill it", "read its log").
+        action: &'static str,
+        /// Why not.
+        error: crate::kind::RunActionError,
+    },
 }

@@ -85,6 +85,32 @@ pub trait JobKind: Send + Sync + fmt::Debug {
     async fn resume(&self, _context: RunContext, run: Run) -> Outcome {
         Outcome::failed(format!("run {} cannot be resumed by kind {}", run.id, self.name()))
     }
+
+    /// The end of a run's log (at most `max_bytes`), for kinds whose work keeps one where it
+    /// runs (e.g. the Spark driver's log). Works from any instance, for ended runs too.
+    async fn log_tail(&self, _run: &Run, _max_bytes: usize) -> Result<String, RunActionError> {
+        Err(RunActionError::NotSupported)
+    }
+
+    /// Stops an executing run's work where it runs (e.g. kills the Spark application); the run
+    /// then ends as the instance following it observes (FAILED, the application KILLED).
+    async fn kill(&self, _run: &Run) -> Result<(), RunActionError> {
+        Err(RunActionError::NotSupported)
+    }
+}
+
+/// Why a kind could not act on a run (read its log, kill it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunActionError {
+    /// This kind has no such action.
+    #[error("not supported by this job kind")]
+    NotSupported,
+    /// Where the work runs cannot be reached now; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The action failed; the message says why and what to do.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Succeeds at once: benchmarks and tests.

@@ -18,7 +18,7 @@ pub mod store;
 
 pub use driver::{Clock, Scheduler, SchedulerConfig, SchedulerStats, system_clock};
 pub use error::{ModelError, SchedulerError, StoreError};
-pub use kind::{CommandKind, JobKind, Kinds, NoopKind, RunContext, RunReporter};
+pub use kind::{CommandKind, JobKind, Kinds, NoopKind, RunActionError, RunContext, RunReporter};
 pub use model::{
     DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MisfireInstruction, Outcome, RECOVERING_GROUP, Run,
     RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,

@@ -76,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/scheduler/trigger-groups/{group}/resume", post(scheduler_api::resume_trigger_group))
         .route("/v1/scheduler/runs", get(scheduler_api::list_runs))
         .route("/v1/scheduler/runs/{id}", get(scheduler_api::get_run))
+        .route("/v1/scheduler/runs/{id}/log", get(scheduler_api::run_log))
+        .route("/v1/scheduler/runs/{id}/kill", post(scheduler_api::kill_run))
         .route("/v1/scheduler/instances", get(scheduler_api::instances))
         .fallback(not_found)
         .with_state(state)

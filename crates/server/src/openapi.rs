@@ -138,6 +138,25 @@ pub fn document() -> Value {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": {"200": json_ok("The run."), "404": error_response("No such run.")}
             }},
+            "/v1/scheduler/runs/{id}/log": {"get": {
+                "summary": "The end of a run's log, read from where its work ran (the Spark driver's log), for executing and ended runs: {run, max_bytes, log}.",
+                "operationId": "runLog", "tags": ["scheduler"],
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}},
+                    {"name": "max_bytes", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 16777216, "default": 65536}}
+                ],
+                "responses": {"200": json_ok("The log's end."), "404": error_response("No such run."),
+                              "409": error_response("The run's kind keeps no log, or its log is gone."),
+                              "503": error_response("Where the run ran cannot be reached; retry.")}
+            }},
+            "/v1/scheduler/runs/{id}/kill": {"post": {
+                "summary": "Stop an executing run's work where it runs (kills the Spark application); the run then ends FAILED.",
+                "operationId": "killRun", "tags": ["scheduler"],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"202": json_ok("Kill requested."), "404": error_response("No such run."),
+                              "409": error_response("The run already ended, or its kind cannot kill it."),
+                              "503": error_response("Where the run runs cannot be reached; retry.")}
+            }},
             "/v1/scheduler/instances": {"get": {
                 "summary": "Scheduler instances sharing the store (cluster check-ins) and this instance's counters.",
                 "operationId": "instances", "tags": ["scheduler"], "responses": {"200": json_ok("Instances.")}

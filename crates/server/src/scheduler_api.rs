@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use consort_scheduler::{
-    DataMap, Job, JobKey, JobStatus, MisfireInstruction, Run, RunFilter, RunState, Schedule, SchedulerError, Selector,
-    StoreError, Trigger, TriggerKey, TriggerStatus,
+    DataMap, Job, JobKey, JobStatus, MisfireInstruction, Run, RunActionError, RunFilter, RunState, Schedule,
+    SchedulerError, Selector, StoreError, Trigger, TriggerKey, TriggerStatus,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,11 @@ impl From<SchedulerError> for ApiError {
                 ApiError::bad_request("invalid_definition", "body", e.to_string())
             }
             SchedulerError::Driver(_) => ApiError::Unavailable { message: e.to_string() },
+            SchedulerError::RunNotFound(_) => ApiError::NotFound { message: e.to_string() },
+            SchedulerError::RunAction { error: RunActionError::Unavailable(_), .. } => {
+                ApiError::Unavailable { message: e.to_string() }
+            }
+            SchedulerError::RunAction { .. } => ApiError::Conflict { message: e.to_string() },
         }
     }
 }
@@ -489,6 +494,31 @@ pub(crate) async fn get_run(State(s): State<AppState>, Path(id): Path<i64>) -> R
     let run =
         s.scheduler.get_run(id).await?.ok_or_else(|| ApiError::NotFound { message: format!("run {id} not found") })?;
     Ok(Json(run_json(&run)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LogQuery {
+    max_bytes: Option<usize>,
+}
+
+/// `GET /v1/scheduler/runs/{id}/log`: the end of the run's log, from where it ran.
+pub(crate) async fn run_log(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let max_bytes = q.max_bytes.unwrap_or(64 << 10).clamp(1, 16 << 20);
+    let log = s.scheduler.run_log(id, max_bytes).await?;
+    Ok(Json(json!({"run": id, "max_bytes": max_bytes, "log": log})))
+}
+
+/// `POST /v1/scheduler/runs/{id}/kill`: stops the run's work; the run ends once that is seen.
+pub(crate) async fn kill_run(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    s.scheduler.kill_run(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"run": id, "kill": "requested"}))))
 }
 
 pub(crate) async fn instances(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {

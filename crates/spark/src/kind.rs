@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use consort_scheduler::{DataMap, JobKind, Outcome, Run, RunContext, RunState};
+use consort_scheduler::{DataMap, JobKind, Outcome, Run, RunActionError, RunContext, RunState};
 use serde_json::Value;
 
 use crate::launcher::{AppState, Launcher, SparkError, Submission};
@@ -255,6 +255,16 @@ impl JobKind for SparkKind {
         run.log_location.as_deref().and_then(|l| self.resumable(l)).is_some()
     }
 
+    async fn log_tail(&self, run: &Run, max_bytes: usize) -> Result<String, RunActionError> {
+        let (launcher, id) = self.launcher_of(run)?;
+        launcher.logs(&id, max_bytes).await.map_err(action_error)
+    }
+
+    async fn kill(&self, run: &Run) -> Result<(), RunActionError> {
+        let (launcher, id) = self.launcher_of(run)?;
+        launcher.kill(&id).await.map_err(action_error)
+    }
+
     async fn resume(&self, context: RunContext, run: Run) -> Outcome {
         let location = run.log_location.unwrap_or_default();
         let Some((launcher, id)) = self.resumable(&location) else {
@@ -270,12 +280,30 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+fn action_error(e: SparkError) -> RunActionError {
+    if e.is_retryable() { RunActionError::Unavailable(e.to_string()) } else { RunActionError::Failed(e.to_string()) }
+}
+
 /// How a run records its application: `backend:id`, e.g. `standalone:driver-2026…`.
 fn handle(submission: &Submission) -> String {
     format!("{}:{}", submission.backend, submission.id)
 }
 
 impl SparkKind {
+    /// The backend and id of a run's application, or why they are not known.
+    fn launcher_of(&self, run: &Run) -> Result<(&Arc<dyn Launcher>, String), RunActionError> {
+        let Some(location) = run.log_location.as_deref() else {
+            return Err(if run.state.is_final() {
+                RunActionError::Failed("it ended before its application was submitted (see its error)".into())
+            } else {
+                RunActionError::Unavailable("its application is being submitted; retry in a moment".into())
+            });
+        };
+        self.resumable(location).ok_or_else(|| {
+            RunActionError::Failed(format!("its application `{location}` is on a backend not configured here"))
+        })
+    }
+
     fn resumable(&self, location: &str) -> Option<(&Arc<dyn Launcher>, String)> {
         let (backend, id) = location.split_once(':').filter(|(_, id)| !id.is_empty())?;
         Some((self.launchers.get(backend)?, id.to_string()))

@@ -263,6 +263,14 @@ pub fn runs(args: RemoteArgs<RunsCommand>) -> anyhow::Result<ExitCode> {
                 let v = c.call(Method::GET, &format!("/v1/scheduler/runs/{id}"), None).await?;
                 c.print(&v, |v| print_runs(&json!([v])));
             }
+            RunsCommand::Log { id, bytes } => {
+                let v = c.call(Method::GET, &format!("/v1/scheduler/runs/{id}/log?max_bytes={bytes}"), None).await?;
+                c.print(&v, |v| print!("{}", s(&v["log"])));
+            }
+            RunsCommand::Kill { id } => {
+                let v = c.call(Method::POST, &format!("/v1/scheduler/runs/{id}/kill"), None).await?;
+                c.print(&v, |_| println!("kill requested for run {id}; it ends once its application has stopped"));
+            }
         }
         Ok(())
     })

@@ -60,6 +60,8 @@ pub struct SparkSettings {
     pub standalone_rest_url: Option<String>,
     /// Standalone master URL.
     pub standalone_master_url: Option<String>,
+    /// The standalone master's web UI (driver logs and application ids are read through it).
+    pub standalone_ui_url: Option<String>,
     /// Local run directories; `None` means `DATA_DIR/spark-runs`.
     pub work_dir: Option<PathBuf>,
 }
@@ -73,6 +75,7 @@ impl Default for SparkSettings {
             local_master: "local[2]".into(),
             standalone_rest_url: None,
             standalone_master_url: None,
+            standalone_ui_url: None,
             work_dir: None,
         }
     }

@@ -25,6 +25,10 @@ pub struct StandaloneConfig {
     pub spark_version: String,
     /// Timeout of each REST call.
     pub request_timeout: Duration,
+    /// The master's web UI, e.g. `http://127.0.0.1:8080`: through it (its `/json/` worker
+    /// list, then the driver's worker's `/log`) the driver's log and Spark's application id
+    /// are read. Without it, logs say where to look and the application id stays unknown.
+    pub ui_url: Option<String>,
 }
 
 /// The `standalone` backend.
@@ -32,6 +36,8 @@ pub struct StandaloneConfig {
 pub struct StandaloneLauncher {
     config: StandaloneConfig,
     http: reqwest::Client,
+    /// Application ids found in drivers' logs (they never change).
+    app_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The body of `POST /v1/submissions/create` for `spec`.
@@ -117,6 +123,29 @@ struct RestResponse {
     driver_state: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    worker_id: Option<String>,
+}
+
+/// The master UI's `/json/`, as far as it is read here.
+#[derive(Debug, Deserialize)]
+struct MasterJson {
+    #[serde(default)]
+    workers: Vec<WorkerJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkerJson {
+    id: String,
+    webuiaddress: String,
+}
+
+/// Which part of a driver's log to read through the worker's `/log`.
+enum LogRange {
+    /// The first `n` bytes (where the application id is logged).
+    Head(usize),
+    /// The last `n` bytes.
+    Tail(usize),
 }
 
 fn driver_state(state: &str) -> AppState {
@@ -140,7 +169,7 @@ impl StandaloneLauncher {
                 message: e.to_string(),
             }
         })?;
-        Ok(StandaloneLauncher { config, http })
+        Ok(StandaloneLauncher { config, http, app_ids: Default::default() })
     }
 
     fn url(&self, path: &str) -> String {
@@ -170,6 +199,86 @@ impl StandaloneLauncher {
             return Err(SparkError::Rejected { backend: BackendKind::Standalone, message: first_line(&message) });
         }
         Ok(parsed)
+    }
+}
+
+impl StandaloneLauncher {
+    /// `stream` (`stdout` or `stderr`) of driver `id`, which runs on `worker_id`, through the
+    /// master's and then the worker's web UI. `None` without a UI URL.
+    async fn driver_log(
+        &self,
+        id: &str,
+        worker_id: &str,
+        stream: &str,
+        range: LogRange,
+    ) -> Option<Result<String, SparkError>> {
+        let ui = self.config.ui_url.as_deref()?.trim_end_matches('/');
+        let read = async {
+            let ui_error = |e: reqwest::Error| SparkError::Unavailable {
+                backend: BackendKind::Standalone,
+                address: ui.to_string(),
+                message: e.to_string(),
+            };
+            let master: MasterJson = self
+                .http
+                .get(format!("{ui}/json/"))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(ui_error)?
+                .json()
+                .await
+                .map_err(ui_error)?;
+            let worker =
+                master.workers.into_iter().find(|w| w.id == worker_id).ok_or_else(|| SparkError::Rejected {
+                    backend: BackendKind::Standalone,
+                    message: format!("worker {worker_id} that ran driver {id} is no longer known to the master"),
+                })?;
+            let (offset, length) = match range {
+                LogRange::Head(n) => (Some(0), n),
+                LogRange::Tail(n) => (None, n),
+            };
+            let mut url = format!(
+                "{}/log?driverId={id}&logType={stream}&byteLength={length}",
+                worker.webuiaddress.trim_end_matches('/')
+            );
+            if let Some(offset) = offset {
+                url.push_str(&format!("&offset={offset}"));
+            }
+            let text = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(ui_error)?
+                .text()
+                .await
+                .map_err(ui_error)?;
+            // The worker puts a `==== Bytes a-b of n of PATH ====` line before the bytes.
+            Ok(match text.split_once('\n') {
+                Some((first, rest)) if first.starts_with("====") => rest.to_string(),
+                _ => text,
+            })
+        };
+        Some(read.await)
+    }
+
+    /// Spark's application id, from the start of the driver's log (where the driver logs
+    /// `Connected to Spark cluster with app ID app-…`); remembered once found.
+    async fn app_id(&self, id: &str, worker_id: Option<&str>) -> Option<String> {
+        if let Some(found) = self.app_ids.lock().ok().and_then(|ids| ids.get(id).cloned()) {
+            return Some(found);
+        }
+        let head = self.driver_log(id, worker_id?, "stderr", LogRange::Head(256 << 10)).await?.ok()?;
+        let found = head
+            .lines()
+            .find_map(|l| l.split("with app ID ").nth(1))
+            .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>())?;
+        if let Ok(mut ids) = self.app_ids.lock() {
+            ids.insert(id.to_string(), found.clone());
+        }
+        Some(found)
     }
 }
 
@@ -212,6 +321,12 @@ impl Launcher for StandaloneLauncher {
         match (r.success, r.driver_state) {
             (Some(true), Some(state)) => {
                 let app_state = driver_state(&state);
+                let app_id = match app_state {
+                    AppState::Running | AppState::Succeeded | AppState::Failed | AppState::Killed => {
+                        self.app_id(id, r.worker_id.as_deref()).await
+                    }
+                    AppState::Submitted | AppState::Unknown => None,
+                };
                 let message = r.message.map(|m| first_line(&m)).or_else(|| {
                     (app_state == AppState::Failed).then(|| {
                         format!(
@@ -219,18 +334,32 @@ impl Launcher for StandaloneLauncher {
                         )
                     })
                 });
-                Ok(AppStatus { state: app_state, app_id: None, exit_code: None, message })
+                Ok(AppStatus { state: app_state, app_id, exit_code: None, message })
             }
             _ => Err(SparkError::NotFound { backend: BackendKind::Standalone, id: id.to_string() }),
         }
     }
 
-    async fn logs(&self, id: &str, _max_bytes: usize) -> Result<String, SparkError> {
-        let status = self.status(id).await?;
-        Ok(format!(
-            "driver {id} is {}; the standalone REST API does not serve logs: read stdout/stderr in the worker's work directory under {id}/",
-            status.state
-        ))
+    async fn logs(&self, id: &str, max_bytes: usize) -> Result<String, SparkError> {
+        let r = self.call(self.http.get(self.url(&format!("status/{id}")))).await?;
+        if r.success != Some(true) {
+            return Err(SparkError::NotFound { backend: BackendKind::Standalone, id: id.to_string() });
+        }
+        let Some(worker) = r.worker_id else {
+            return Ok(format!("driver {id} has not been placed on a worker yet, so it has no log yet"));
+        };
+        let half = max_bytes / 2;
+        match self.driver_log(id, &worker, "stdout", LogRange::Tail(half)).await {
+            Some(stdout) => {
+                let stdout = stdout?;
+                let stderr = self.driver_log(id, &worker, "stderr", LogRange::Tail(max_bytes - stdout.len().min(half)));
+                Ok(format!("{stdout}{}", stderr.await.transpose()?.unwrap_or_default()))
+            }
+            None => Ok(format!(
+                "driver {id} ran on {worker}; set [spark] standalone_ui_url (the master's web UI) to read its log here, \
+                 or read stdout/stderr in that worker's work directory under {id}/"
+            )),
+        }
     }
 
     async fn kill(&self, id: &str) -> Result<(), SparkError> {

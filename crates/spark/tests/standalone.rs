@@ -23,6 +23,7 @@ struct Cluster {
     processes: Vec<Child>,
     rest_url: String,
     master_url: String,
+    ui_url: String,
     dir: PathBuf,
 }
 
@@ -72,8 +73,13 @@ async fn start_cluster() -> Cluster {
         .arg(&master_url)
         .spawn()
         .unwrap();
-    let cluster =
-        Cluster { processes: vec![master, worker], rest_url: format!("http://127.0.0.1:{rest}"), master_url, dir };
+    let cluster = Cluster {
+        processes: vec![master, worker],
+        rest_url: format!("http://127.0.0.1:{rest}"),
+        master_url,
+        ui_url: format!("http://127.0.0.1:{ui}"),
+        dir,
+    };
 
     // Ready when the REST server answers and the worker has registered.
     let http = reqwest::Client::new();
@@ -105,6 +111,7 @@ async fn submit_status_kill_against_a_real_cluster() {
         master_url: cluster.master_url.clone(),
         spark_version: "4.3.0".into(),
         request_timeout: Duration::from_secs(30),
+        ui_url: Some(cluster.ui_url.clone()),
     })
     .unwrap();
     spark.health().await.unwrap();
@@ -124,6 +131,12 @@ async fn submit_status_kill_against_a_real_cluster() {
     assert!(ok.id.starts_with("driver-"), "{ok:?}");
     let done = wait_until_final(&spark, &ok.id, poll, wait).await.unwrap();
     assert_eq!(done.state, AppState::Succeeded, "{done:?}");
+    // Spark's application id and the driver's log, read through the master's and worker's UIs.
+    assert!(done.app_id.as_deref().is_some_and(|id| id.starts_with("app-")), "{done:?}");
+    let log = spark.logs(&ok.id, 64 << 10).await.unwrap();
+    assert!(log.contains("COUNT=1000"), "{log}");
+    let tail = spark.logs(&ok.id, 200).await.unwrap();
+    assert!(tail.len() <= 200 && log.trim_end().ends_with(tail.trim_end().lines().last().unwrap()), "{tail}");
 
     let failing = spark.submit(&job("count-fail", &["10", "fail"])).await.unwrap();
     let failed = wait_until_final(&spark, &failing.id, poll, wait).await.unwrap();

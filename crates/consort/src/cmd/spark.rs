@@ -39,6 +39,7 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
             master_url: master_url.clone(),
             spark_version: "4.3.0".into(),
             request_timeout: Duration::from_secs(30),
+            ui_url: spark.standalone_ui_url.clone(),
         })?));
     }
     Ok(list)

@@ -219,42 +219,24 @@ impl StandaloneLauncher {
                 address: ui.to_string(),
                 message: e.to_string(),
             };
-            let master: MasterJson = self
-                .http
-                .get(format!("{ui}/json/"))
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(ui_error)?
-                .json()
-                .await
-                .map_err(ui_error)?;
+            let get_text = async |url: String| -> Result<String, SparkError> {
+                let response = self.http.get(url).send().await.and_then(|r| r.error_for_status());
+                response.map_err(ui_error)?.text().await.map_err(ui_error)
+            };
+            let master: MasterJson = serde_json::from_str(&get_text(format!("{ui}/json/")).await?)
+                .map_err(|e| self.unavailable(format!("the master UI at {ui} answered /json/ with {e}")))?;
             let worker =
                 master.workers.into_iter().find(|w| w.id == worker_id).ok_or_else(|| SparkError::Rejected {
                     backend: BackendKind::Standalone,
                     message: format!("worker {worker_id} that ran driver {id} is no longer known to the master"),
                 })?;
             let (offset, length) = match range {
-                LogRange::Head(n) => (Some(0), n),
-                LogRange::Tail(n) => (None, n),
+                LogRange::Head(n) => ("&offset=0", n),
+                LogRange::Tail(n) => ("", n),
             };
-            let mut url = format!(
-                "{}/log?driverId={id}&logType={stream}&byteLength={length}",
-                worker.webuiaddress.trim_end_matches('/')
-            );
-            if let Some(offset) = offset {
-                url.push_str(&format!("&offset={offset}"));
-            }
-            let text = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(ui_error)?
-                .text()
-                .await
-                .map_err(ui_error)?;
+            let worker_ui = worker.webuiaddress.trim_end_matches('/');
+            let text =
+                get_text(format!("{worker_ui}/log?driverId={id}&logType={stream}&byteLength={length}{offset}")).await?;
             // The worker puts a `==== Bytes a-b of n of PATH ====` line before the bytes.
             Ok(match text.split_once('\n') {
                 Some((first, rest)) if first.starts_with("====") => rest.to_string(),

@@ -139,11 +139,12 @@ public final class YarnRig {
 
     ResourceManager rm = yarn.getResourceManager();
     Configuration rmConf = rm.getConfig();
-    String rmAddress = loopback(rmConf.getSocketAddr(YarnConfiguration.RM_ADDRESS, YarnConfiguration.DEFAULT_RM_ADDRESS, 0).getPort());
-    String scheduler = loopback(rmConf.getSocketAddr(YarnConfiguration.RM_SCHEDULER_ADDRESS, YarnConfiguration.DEFAULT_RM_SCHEDULER_ADDRESS, 0).getPort());
-    String tracker = loopback(rmConf.getSocketAddr(YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS, YarnConfiguration.DEFAULT_RM_RESOURCE_TRACKER_ADDRESS, 0).getPort());
-    String admin = loopback(rmConf.getSocketAddr(YarnConfiguration.RM_ADMIN_ADDRESS, YarnConfiguration.DEFAULT_RM_ADMIN_ADDRESS, 0).getPort());
-    String webapp = loopback(NetUtils.createSocketAddr(WebAppUtils.getRMWebAppURLWithoutScheme(rmConf)).getPort());
+    String rmAddress = port(rmConf, YarnConfiguration.RM_ADDRESS);
+    String scheduler = port(rmConf, YarnConfiguration.RM_SCHEDULER_ADDRESS);
+    String tracker = port(rmConf, YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS);
+    String admin = port(rmConf, YarnConfiguration.RM_ADMIN_ADDRESS);
+    String webapp = loopback(
+        NetUtils.createSocketAddr(WebAppUtils.getRMWebAppURLWithoutScheme(rmConf)).getPort());
     NodeManager nm = yarn.getNodeManager(0);
     String nmWeb = loopback(nm.getNMContext().getHttpPort());
 
@@ -166,29 +167,33 @@ public final class YarnRig {
     yarnSite.put(YarnConfiguration.RM_SCHEDULER_MAXIMUM_ALLOCATION_MB, String.valueOf(nmMemory));
     write(new File(out, "yarn-site.xml"), yarnSite);
 
-    System.out.println(
-        "READY {\"fs\":\"" + defaultFs + "\",\"rm\":\"" + rmAddress + "\",\"scheduler\":\"" + scheduler
-            + "\",\"webapp\":\"" + webapp + "\",\"nm_webapp\":\"" + nmWeb + "\",\"conf_dir\":\""
-            + json(out.getAbsolutePath()) + "\",\"work_dir\":\"" + json(yarn.getTestWorkDir().getAbsolutePath())
-            + "\",\"dfs_ms\":" + (dfsReady - started) / 1_000_000 + ",\"yarn_ms\":" + (yarnReady - dfsReady) / 1_000_000
-            + "}");
+    String ready = "{\"fs\":\"" + defaultFs + "\",\"rm\":\"" + rmAddress
+        + "\",\"scheduler\":\"" + scheduler + "\",\"webapp\":\"" + webapp
+        + "\",\"nm_webapp\":\"" + nmWeb + "\",\"conf_dir\":\"" + json(out.getAbsolutePath())
+        + "\",\"work_dir\":\"" + json(yarn.getTestWorkDir().getAbsolutePath())
+        + "\",\"dfs_ms\":" + (dfsReady - started) / 1_000_000
+        + ",\"yarn_ms\":" + (yarnReady - dfsReady) / 1_000_000 + "}";
+    System.out.println("READY " + ready);
     System.out.flush();
 
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
     while ((line = in.readLine()) != null) {
-      String[] words = line.trim().split(" ");
-      if (words[0].equals("quit")) {
+      line = line.trim();
+      if (line.equals("quit")) {
         break;
       }
       try {
-        if (words[0].equals("put") && words.length == 3) {
-          Path to = new Path(words[2]);
+        // put LOCAL HDFS_PATH: the local path may hold spaces, the HDFS path may not.
+        int last = line.lastIndexOf(' ');
+        if (line.startsWith("put ") && last > 4) {
+          Path to = new Path(line.substring(last + 1));
+          File from = new File(line.substring(4, last));
           fs.mkdirs(to.getParent());
-          fs.copyFromLocalFile(false, true, new Path(new File(words[1]).toURI()), to);
+          fs.copyFromLocalFile(false, true, new Path(from.toURI()), to);
           System.out.println("OK " + defaultFs + to.toUri().getPath());
         } else {
-          System.out.println("ERR unknown command " + line.trim());
+          System.out.println("ERR unknown command " + line);
         }
       } catch (Exception e) {
         System.out.println("ERR " + e.toString().replace('\n', ' '));
@@ -198,6 +203,11 @@ public final class YarnRig {
     yarn.stop();
     dfs.shutdown(true);
     System.exit(0);
+  }
+
+  /** The bound port of a ResourceManager service, on 127.0.0.1 (the RM binds there). */
+  private static String port(Configuration conf, String key) {
+    return loopback(conf.getSocketAddr(key, "0.0.0.0:0", 0).getPort());
   }
 
   private static String loopback(int port) {

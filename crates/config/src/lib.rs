@@ -64,6 +64,13 @@ pub struct SparkSettings {
     pub standalone_ui_url: Option<String>,
     /// Local run directories; `None` means `DATA_DIR/spark-runs`.
     pub work_dir: Option<PathBuf>,
+    /// YARN client configuration (`HADOOP_CONF_DIR` holding yarn-site.xml); `None` means
+    /// `storage.hdfs.config_dir` when that holds a yarn-site.xml.
+    pub yarn_conf_dir: Option<PathBuf>,
+    /// The ResourceManager's REST URL; `None` means yarn-site.xml's webapp address.
+    pub yarn_rm_url: Option<String>,
+    /// `spark.yarn.jars` for every YARN application (where containers find Spark's jars).
+    pub yarn_jars: Option<String>,
 }
 
 impl Default for SparkSettings {
@@ -77,6 +84,9 @@ impl Default for SparkSettings {
             standalone_master_url: None,
             standalone_ui_url: None,
             work_dir: None,
+            yarn_conf_dir: None,
+            yarn_rm_url: None,
+            yarn_jars: None,
         }
     }
 }
@@ -451,12 +461,40 @@ impl Config {
         if let Some(g) = env("PYSPARK_PYTHON") {
             spark.python = Some(PathBuf::from(g.value));
         }
-        if !["local", "standalone"].contains(&spark.default_backend.as_str()) {
+        if !["local", "standalone", "yarn"].contains(&spark.default_backend.as_str()) {
             return Err(ConfigError::Invalid {
                 option: "spark.default_backend",
                 value: spark.default_backend.clone(),
                 origin: Origin::File(path.clone()),
-                problem: "use \"local\" or \"standalone\"".into(),
+                problem: "use \"local\", \"standalone\" or \"yarn\"".into(),
+            });
+        }
+        if let Some(url) = &spark.yarn_rm_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                option: "spark.yarn_rm_url",
+                value: url.clone(),
+                origin: Origin::File(path.clone()),
+                problem: "use the ResourceManager's web address, e.g. http://rm.example.com:8088".into(),
+            });
+        }
+        let yarn_conf_dir = spark.yarn_conf_dir.as_ref().or(storage.hdfs.config_dir.as_ref());
+        if yarn_conf_dir.is_none() && (spark.default_backend == "yarn" || spark.yarn_rm_url.is_some()) {
+            return Err(ConfigError::Invalid {
+                option: "spark.yarn_conf_dir",
+                value: String::new(),
+                origin: Origin::File(path.clone()),
+                problem: "the yarn backend needs the cluster's client configuration: set yarn_conf_dir (or HADOOP_CONF_DIR) to the directory holding yarn-site.xml and core-site.xml".into(),
+            });
+        }
+        if spark.yarn_jars.as_deref().is_some_and(|j| j.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                option: "spark.yarn_jars",
+                value: String::new(),
+                origin: Origin::File(path.clone()),
+                problem: "leave it out, or name where containers find Spark's jars, e.g. hdfs:///spark/jars/*.jar"
+                    .into(),
             });
         }
         if spark.standalone_rest_url.is_some() != spark.standalone_master_url.is_some() {
@@ -532,6 +570,27 @@ mod tests {
         let mut s = file("[spark]\nspark_home = \"/opt/spark\"\n");
         s.env.push(("SPARK_HOME".into(), "/srv/spark".into()));
         assert_eq!(Config::resolve(&s).unwrap().spark.spark_home, Some(PathBuf::from("/srv/spark")));
+    }
+
+    #[test]
+    fn spark_yarn_fields() {
+        let c = Config::resolve(&file(
+            "[spark]\ndefault_backend = \"yarn\"\nyarn_conf_dir = \"/etc/hadoop/conf\"\nyarn_rm_url = \"http://rm:8088\"\nyarn_jars = \"hdfs:///spark/jars/*.jar\"\n",
+        ))
+        .unwrap();
+        assert_eq!(c.spark.yarn_conf_dir, Some(PathBuf::from("/etc/hadoop/conf")));
+        assert_eq!(c.spark.yarn_rm_url.as_deref(), Some("http://rm:8088"));
+        assert_eq!(c.spark.yarn_jars.as_deref(), Some("hdfs:///spark/jars/*.jar"));
+        // HADOOP_CONF_DIR is enough to choose yarn.
+        let mut s = file("[spark]\ndefault_backend = \"yarn\"\n");
+        let err = Config::resolve(&s).unwrap_err().to_string();
+        assert!(err.contains("spark.yarn_conf_dir") && err.contains("HADOOP_CONF_DIR"), "{err}");
+        s.env.push(("HADOOP_CONF_DIR".into(), "/etc/hadoop/conf".into()));
+        assert_eq!(Config::resolve(&s).unwrap().spark.default_backend, "yarn");
+        let err = Config::resolve(&file("[spark]\nyarn_conf_dir = \"/c\"\nyarn_rm_url = \"rm:8088\"\n")).unwrap_err();
+        assert!(err.to_string().contains("spark.yarn_rm_url") && err.to_string().contains("http://"), "{err}");
+        let err = Config::resolve(&file("[spark]\nyarn_jars = \" \"\n")).unwrap_err();
+        assert!(err.to_string().contains("spark.yarn_jars"), "{err}");
     }
 
     #[test]

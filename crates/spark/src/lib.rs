@@ -4,7 +4,8 @@
 //! [`AppSpec`] describes an application once; [`spark_submit_args`] is the one
 //! place its fields become a `spark-submit` command line, and each backend
 //! implements [`Launcher`]. Backends: [`LocalLauncher`] (`spark-submit --master
-//! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
+//! local[N]`), [`StandaloneLauncher`] (the master's REST submission server) and
+//! [`YarnLauncher`] (spark-submit in YARN cluster mode, then the ResourceManager's REST API).
 
 mod app_id;
 mod installed;
@@ -14,6 +15,7 @@ mod local;
 mod spec;
 mod standalone;
 mod submit;
+mod yarn;
 
 pub use app_id::find_app_id;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
@@ -23,3 +25,4 @@ pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};
 pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};
 pub use submit::spark_submit_args;
+pub use yarn::{YarnConfig, YarnLauncher, is_yarn_conf_dir, rm_web_urls, yarn_state};

@@ -9,14 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use consort_config::Config;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, installed_pyspark,
-    wait_until_final,
+    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, YarnConfig,
+    YarnLauncher, installed_pyspark, is_yarn_conf_dir, wait_until_final,
 };
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
 
-/// Every backend the configuration enables: always `local`, `standalone` when configured.
+/// Every backend the configuration enables: always `local`, `standalone` and `yarn` when configured.
 pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
     let spark = &config.spark;
     let found = installed_pyspark();
@@ -28,7 +28,7 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
     let python = spark.python.clone().or_else(|| found.map(|f| f.python));
     let work_dir = spark.work_dir.clone().unwrap_or_else(|| data_dir.join("spark-runs"));
     let mut list: Vec<Arc<dyn Launcher>> = vec![Arc::new(LocalLauncher::new(LocalConfig {
-        spark_home,
+        spark_home: spark_home.clone(),
         python,
         work_dir,
         master: spark.local_master.clone(),
@@ -42,6 +42,22 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
             ui_url: spark.standalone_ui_url.clone(),
         })?));
     }
+    // YARN: an explicit yarn_conf_dir, or a HADOOP_CONF_DIR that is a YARN client configuration
+    // (or is the only one there is while yarn is asked for).
+    let yarn_conf_dir = spark.yarn_conf_dir.clone().or_else(|| {
+        let dir = config.storage.hdfs.config_dir.clone()?;
+        let wanted = spark.default_backend == "yarn" || spark.yarn_rm_url.is_some();
+        (wanted || is_yarn_conf_dir(&dir)).then_some(dir)
+    });
+    if let Some(conf_dir) = yarn_conf_dir {
+        let mut yarn = YarnConfig::from_conf_dir(spark_home, conf_dir, spark.yarn_rm_url.clone())
+            .context("configuring the yarn backend ([spark] yarn_conf_dir, yarn_rm_url)")?;
+        if let Some(jars) = &spark.yarn_jars {
+            yarn.spark_conf.insert("spark.yarn.jars".into(), jars.clone());
+        }
+        yarn.user = config.storage.hdfs.user.clone();
+        list.push(Arc::new(YarnLauncher::new(yarn)?));
+    }
     Ok(list)
 }
 
@@ -50,7 +66,10 @@ fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
     let config = config::load(&args.config, flags)?;
     let data_dir = config::data_dir(&config);
     backends(&config, &data_dir)?.into_iter().find(|l| l.kind().as_str() == args.backend).ok_or_else(|| {
-        anyhow!("backend `{}` is not configured; use local, or configure [spark] standalone_rest_url", args.backend)
+        anyhow!(
+            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url or yarn_conf_dir",
+            args.backend
+        )
     })
 }
 

@@ -4,11 +4,13 @@
 //! [`AppSpec`] describes an application once; [`spark_submit_args`] is the one
 //! place its fields become a `spark-submit` command line, and each backend
 //! implements [`Launcher`]. Backends: [`LocalLauncher`] (`spark-submit --master
-//! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
+//! local[N]`), [`StandaloneLauncher`] (the master's REST submission server) and
+//! [`KubernetesLauncher`] (a `SparkApplication` for the Kubernetes Spark Operator).
 
 mod app_id;
 mod installed;
 mod kind;
+mod kubernetes;
 mod launcher;
 mod local;
 mod spec;
@@ -18,6 +20,10 @@ mod submit;
 pub use app_id::find_app_id;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{SparkKind, spec_from_data};
+pub use kubernetes::{
+    KubernetesConfig, KubernetesLauncher, application_status, operator_state, spark_application,
+    spark_application_resource,
+};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};

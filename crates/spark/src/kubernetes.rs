@@ -555,12 +555,14 @@ impl Launcher for KubernetesLauncher {
         let (namespace, _) = split_id(id).unwrap_or_default();
         let value = serde_json::to_value(&object).unwrap_or_default();
         let Some(pod) = value["status"]["driverInfo"]["podName"].as_str().filter(|p| !p.is_empty()) else {
-            let state = value["status"]["applicationState"]["state"].as_str().unwrap_or("");
+            let state = match value["status"]["applicationState"]["state"].as_str().unwrap_or("") {
+                "" => "the operator has not picked it up yet".to_string(),
+                state => format!("operator state {state}"),
+            };
             return Err(SparkError::Rejected {
                 backend: BackendKind::Kubernetes,
                 message: format!(
-                    "{id} has no driver pod yet (operator state `{state}`); its log is readable once the operator \
-                     has started the driver"
+                    "{id} has no driver pod yet ({state}); its log is readable once the operator has started the driver"
                 ),
             });
         };

@@ -246,7 +246,6 @@ fn split_id(id: &str) -> Option<(&str, &str)> {
 }
 
 /// The API client, made on first use (loading a kubeconfig is async in kube).
-#[derive(Clone)]
 struct Connected {
     client: kube::Client,
     url: String,
@@ -254,6 +253,9 @@ struct Connected {
 }
 
 /// The `kubernetes` backend.
+///
+/// Its API client is made on the first call and lives on that call's Tokio runtime (kube spawns
+/// its connection tasks there): use a launcher from one runtime, as `consort serve` does.
 pub struct KubernetesLauncher {
     config: KubernetesConfig,
     kubeconfig: Option<Kubeconfig>,

@@ -71,6 +71,16 @@ pub struct SparkSettings {
     pub yarn_rm_url: Option<String>,
     /// `spark.yarn.jars` for every YARN application (where containers find Spark's jars).
     pub yarn_jars: Option<String>,
+    /// Kubeconfig of the `kubernetes` backend; `None` infers one as kubectl does.
+    pub kubernetes_kubeconfig: Option<PathBuf>,
+    /// Namespace of SparkApplications; `None` takes the kubeconfig context's.
+    pub kubernetes_namespace: Option<String>,
+    /// Spark container image; setting it enables the `kubernetes` backend.
+    pub kubernetes_image: Option<String>,
+    /// Service account of the driver pods.
+    pub kubernetes_service_account: Option<String>,
+    /// Batch scheduler (`volcano`, `yunikorn`) that takes a job's `queue`.
+    pub kubernetes_batch_scheduler: Option<String>,
 }
 
 impl Default for SparkSettings {
@@ -87,6 +97,11 @@ impl Default for SparkSettings {
             yarn_conf_dir: None,
             yarn_rm_url: None,
             yarn_jars: None,
+            kubernetes_kubeconfig: None,
+            kubernetes_namespace: None,
+            kubernetes_image: None,
+            kubernetes_service_account: None,
+            kubernetes_batch_scheduler: None,
         }
     }
 }
@@ -461,12 +476,12 @@ impl Config {
         if let Some(g) = env("PYSPARK_PYTHON") {
             spark.python = Some(PathBuf::from(g.value));
         }
-        if !["local", "standalone", "yarn"].contains(&spark.default_backend.as_str()) {
+        if !["local", "standalone", "yarn", "kubernetes"].contains(&spark.default_backend.as_str()) {
             return Err(ConfigError::Invalid {
                 option: "spark.default_backend",
                 value: spark.default_backend.clone(),
                 origin: Origin::File(path.clone()),
-                problem: "use \"local\", \"standalone\" or \"yarn\"".into(),
+                problem: "use \"local\", \"standalone\", \"yarn\" or \"kubernetes\"".into(),
             });
         }
         if let Some(url) = &spark.yarn_rm_url
@@ -497,6 +512,7 @@ impl Config {
                     .into(),
             });
         }
+        check_kubernetes(&spark, &path)?;
         if spark.standalone_rest_url.is_some() != spark.standalone_master_url.is_some() {
             return Err(ConfigError::Invalid {
                 option: "spark.standalone_rest_url",
@@ -521,6 +537,76 @@ fn parse<T>(
         origin: given.origin,
         problem,
     })
+}
+
+/// The `kubernetes` backend's fields: the image enables it, the others need it; names are DNS-1123.
+fn check_kubernetes(spark: &SparkSettings, path: &str) -> Result<(), ConfigError> {
+    let invalid = |option: &'static str, value: &str, problem: String| ConfigError::Invalid {
+        option,
+        value: value.to_string(),
+        origin: Origin::File(path.to_string()),
+        problem,
+    };
+    let others = [
+        ("spark.kubernetes_kubeconfig", spark.kubernetes_kubeconfig.as_ref().map(|p| p.display().to_string())),
+        ("spark.kubernetes_namespace", spark.kubernetes_namespace.clone()),
+        ("spark.kubernetes_service_account", spark.kubernetes_service_account.clone()),
+        ("spark.kubernetes_batch_scheduler", spark.kubernetes_batch_scheduler.clone()),
+    ];
+    match spark.kubernetes_image.as_deref() {
+        Some(image) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+            return Err(invalid(
+                "spark.kubernetes_image",
+                image,
+                "must be a container image reference, e.g. \"apache/spark:4.0.1\"".into(),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            if let Some((option, Some(value))) = others.iter().find(|(_, v)| v.is_some()) {
+                return Err(invalid(
+                    option,
+                    value,
+                    "the kubernetes backend also needs kubernetes_image (the Spark container image, e.g. \
+                     \"apache/spark:4.0.1\"); set it, or remove the kubernetes_* options"
+                        .into(),
+                ));
+            }
+            if spark.default_backend == "kubernetes" {
+                return Err(invalid(
+                    "spark.default_backend",
+                    "kubernetes",
+                    "the kubernetes backend is not configured; set kubernetes_image to enable it".into(),
+                ));
+            }
+        }
+    }
+    for (option, value) in [
+        ("spark.kubernetes_namespace", &spark.kubernetes_namespace),
+        ("spark.kubernetes_service_account", &spark.kubernetes_service_account),
+    ] {
+        if let Some(name) = value
+            && !is_dns_label(name)
+        {
+            return Err(invalid(
+                option,
+                name,
+                "must be a Kubernetes name: lower-case letters, digits and '-', at most 63, starting and ending \
+                 with a letter or digit"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_dns_label(name: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| ok(c) || c == '-')
+        && name.starts_with(ok)
+        && name.ends_with(ok)
 }
 
 #[cfg(test)]
@@ -567,6 +653,8 @@ mod tests {
         assert!(err.contains("spark.default_backend") && err.contains("standalone"), "{err}");
         let err = Config::resolve(&file("[spark]\nstandalone_rest_url = \"http://h:6066\"\n")).unwrap_err().to_string();
         assert!(err.contains("standalone_master_url"), "{err}");
+        let err = Config::resolve(&file("[spark]\ndefault_backend = \"kubernetes\"\n")).unwrap_err().to_string();
+        assert!(err.contains("kubernetes_image"), "{err}");
         let mut s = file("[spark]\nspark_home = \"/opt/spark\"\n");
         s.env.push(("SPARK_HOME".into(), "/srv/spark".into()));
         assert_eq!(Config::resolve(&s).unwrap().spark.spark_home, Some(PathBuf::from("/srv/spark")));
@@ -591,6 +679,28 @@ mod tests {
         assert!(err.to_string().contains("spark.yarn_rm_url") && err.to_string().contains("http://"), "{err}");
         let err = Config::resolve(&file("[spark]\nyarn_jars = \" \"\n")).unwrap_err();
         assert!(err.to_string().contains("spark.yarn_jars"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_backend_needs_its_image() {
+        let c = Config::resolve(&file(
+            "[spark]\ndefault_backend = \"kubernetes\"\nkubernetes_image = \"apache/spark:4.0.1\"\n\
+             kubernetes_namespace = \"spark-jobs\"\nkubernetes_kubeconfig = \"/etc/consort/kubeconfig\"\n\
+             kubernetes_service_account = \"spark\"\nkubernetes_batch_scheduler = \"volcano\"\n",
+        ))
+        .unwrap();
+        assert_eq!(c.spark.kubernetes_image.as_deref(), Some("apache/spark:4.0.1"));
+        assert_eq!(c.spark.kubernetes_kubeconfig, Some(PathBuf::from("/etc/consort/kubeconfig")));
+        assert_eq!(c.spark.kubernetes_batch_scheduler.as_deref(), Some("volcano"));
+        let err = Config::resolve(&file("[spark]\nkubernetes_namespace = \"spark-jobs\"\n")).unwrap_err().to_string();
+        assert!(err.contains("spark.kubernetes_namespace") && err.contains("kubernetes_image"), "{err}");
+        let err =
+            Config::resolve(&file("[spark]\nkubernetes_image = \"spark\"\nkubernetes_namespace = \"Spark_Jobs\"\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("spark.kubernetes_namespace") && err.contains("lower-case"), "{err}");
+        let err = Config::resolve(&file("[spark]\nkubernetes_image = \" \"\n")).unwrap_err().to_string();
+        assert!(err.contains("spark.kubernetes_image"), "{err}");
     }
 
     #[test]

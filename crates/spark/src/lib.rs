@@ -6,10 +6,12 @@
 //! implements [`Launcher`]. Backends: [`LocalLauncher`] (`spark-submit --master
 //! local[N]`), [`StandaloneLauncher`] (the master's REST submission server) and
 //! [`YarnLauncher`] (spark-submit in YARN cluster mode, then the ResourceManager's REST API).
+//! [`KubernetesLauncher`] (a `SparkApplication` for the Kubernetes Spark Operator).
 
 mod app_id;
 mod installed;
 mod kind;
+mod kubernetes;
 mod launcher;
 mod local;
 mod spec;
@@ -20,6 +22,10 @@ mod yarn;
 pub use app_id::find_app_id;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{RunPolicy, SparkKind, policy_from_data, spec_from_data};
+pub use kubernetes::{
+    KubernetesConfig, KubernetesLauncher, application_status, operator_state, spark_application,
+    spark_application_resource,
+};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};

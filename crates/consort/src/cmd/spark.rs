@@ -9,14 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use consort_config::Config;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, YarnConfig,
-    YarnLauncher, installed_pyspark, is_yarn_conf_dir, wait_until_final,
+    AppSpec, AppState, KubernetesConfig, KubernetesLauncher, Launcher, LocalConfig, LocalLauncher, StandaloneConfig,
+    StandaloneLauncher, YarnConfig, YarnLauncher, installed_pyspark, is_yarn_conf_dir, wait_until_final,
 };
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
 
-/// Every backend the configuration enables: always `local`, `standalone` and `yarn` when configured.
+/// Every backend the configuration enables: always `local`; `standalone`, `yarn` and `kubernetes` when configured.
 pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
     let spark = &config.spark;
     let found = installed_pyspark();
@@ -58,6 +58,14 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
         yarn.user = config.storage.hdfs.user.clone();
         list.push(Arc::new(YarnLauncher::new(yarn)?));
     }
+    if let Some(image) = &spark.kubernetes_image {
+        let mut k8s = KubernetesConfig::new(image.clone());
+        k8s.kubeconfig = spark.kubernetes_kubeconfig.clone();
+        k8s.namespace = spark.kubernetes_namespace.clone();
+        k8s.service_account = spark.kubernetes_service_account.clone();
+        k8s.batch_scheduler = spark.kubernetes_batch_scheduler.clone();
+        list.push(Arc::new(KubernetesLauncher::new(k8s)?));
+    }
     Ok(list)
 }
 
@@ -67,7 +75,7 @@ fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
     let data_dir = config::data_dir(&config);
     backends(&config, &data_dir)?.into_iter().find(|l| l.kind().as_str() == args.backend).ok_or_else(|| {
         anyhow!(
-            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url or yarn_conf_dir",
+            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url, yarn_conf_dir or kubernetes_image",
             args.backend
         )
     })

@@ -1,0 +1,420 @@
+//! The `kubernetes` backend against a real Kubernetes API server started by this test: etcd and
+//! the standalone CRD API server (k8s.io/apiextensions-apiserver, built by
+//! scripts/setup.d/35-kube-apiserver.sh), with the SparkApplication CRD from
+//! rigs/kube-apiserver/crds installed through the API. No operator runs here: the test plays it by
+//! writing the `status` subresource the way the Spark Operator does, and checks what the launcher
+//! reads. The server serves only CRDs (no pods), which the log scenario relies on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use consort_spark::{
+    AppSpec, AppState, KubernetesConfig, KubernetesLauncher, Launcher, SparkError, spark_application,
+    spark_application_resource, tool_cache,
+};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// etcd and the API server; both killed on drop, with their temp dir.
+struct Rig {
+    etcd: Child,
+    apiserver: Option<Child>,
+    dir: PathBuf,
+    url: String,
+    kubeconfig: PathBuf,
+}
+
+impl Rig {
+    fn stop_apiserver(&mut self) {
+        if let Some(mut p) = self.apiserver.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop_apiserver();
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl missing: run scripts/setup");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA, a serving certificate for 127.0.0.1, and a client certificate in `system:masters` (the
+/// group the server always authorizes, since it has no RBAC of its own).
+fn certificates(dir: &Path) {
+    let days = ["-days", "2"];
+    let ca = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt"];
+    openssl(dir, &[&ca[..], &["-subj", "/CN=consort-test-ca"], &days[..]].concat());
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (who, subject) in [("server", "/CN=127.0.0.1"), ("client", "/O=system:masters/CN=consort-test")] {
+        let (key, csr, crt, ext) =
+            (format!("{who}.key"), format!("{who}.csr"), format!("{who}.crt"), format!("{who}.ext"));
+        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject]);
+        let mut sign = vec!["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"];
+        sign.extend(["-out", &crt, "-extfile", &ext]);
+        sign.extend(days);
+        openssl(dir, &sign);
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> Stdio {
+    Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
+}
+
+async fn start_rig() -> Rig {
+    let cache = tool_cache().unwrap();
+    let server = cache.join("rigs/kube-apiserver/apiextensions-apiserver");
+    assert!(server.is_file(), "{} missing: run scripts/setup (35-kube-apiserver.sh)", server.display());
+    let dir = std::env::temp_dir().join(format!("consort-k8s-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+
+    let started = Instant::now();
+    let (etcd_client, etcd_peer, port) = (free_port(), free_port(), free_port());
+    let etcd_url = format!("http://127.0.0.1:{etcd_client}");
+    let etcd = Command::new("etcd")
+        .args(["--name", "consort-test", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
+        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
+        .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
+        .args(["--initial-cluster", &format!("consort-test=http://127.0.0.1:{etcd_peer}")])
+        .stdin(Stdio::null())
+        .stdout(log_file(&dir, "etcd.out"))
+        .stderr(log_file(&dir, "etcd.err"))
+        .spawn()
+        .expect("etcd missing: run scripts/setup (35-kube-apiserver.sh)");
+    let url = format!("https://127.0.0.1:{port}");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: from-context\n\
+             current-context: test\nusers:\n- name: test\n  user:\n    client-certificate: {crt}\n    client-key: {key}\n",
+            ca = dir.join("ca.crt").display(),
+            crt = dir.join("client.crt").display(),
+            key = dir.join("client.key").display(),
+        ),
+    )
+    .unwrap();
+    // The server's delegated authn/authz and its core-API informers need a kubeconfig of a "core"
+    // server; like upstream's own integration fixture, point them at an address nothing serves and
+    // turn off what would call it (admission plugins, priority and fairness). Client certificates
+    // from our CA authenticate; system:masters is authorized without asking anyone.
+    let unused = dir.join("unused-core.kubeconfig");
+    std::fs::write(
+        &unused,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: http://127.0.0.1:1\n\
+         contexts:\n- name: none\n  context:\n    cluster: none\n    user: none\ncurrent-context: none\n\
+         users:\n- name: none\n  user:\n    token: unused\n",
+    )
+    .unwrap();
+
+    let mut rig = Rig { etcd, apiserver: None, dir: dir.clone(), url: url.clone(), kubeconfig };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let health = http.get(format!("{etcd_url}/health")).send().await;
+        if let Ok(r) = health
+            && r.text().await.unwrap_or_default().contains("true")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "etcd did not start; see {}", dir.join("etcd.err").display());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let etcd_ready = started.elapsed();
+
+    let p = |name: &str| dir.join(name).display().to_string();
+    rig.apiserver = Some(
+        Command::new(&server)
+            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
+            .args(["--tls-cert-file", &p("server.crt"), "--tls-private-key-file", &p("server.key")])
+            .args(["--client-ca-file", &p("ca.crt"), "--cert-dir", &p("certs")])
+            .args(["--etcd-servers", &etcd_url, "--etcd-prefix", "/consort-test"])
+            .args(["--authentication-skip-lookup"])
+            .args(["--authentication-kubeconfig", &p("unused-core.kubeconfig")])
+            .args(["--authorization-kubeconfig", &p("unused-core.kubeconfig")])
+            .args(["--kubeconfig", &p("unused-core.kubeconfig")])
+            .args(["--enable-priority-and-fairness=false"])
+            .args([
+                "--disable-admission-plugins",
+                "NamespaceLifecycle,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log_file(&dir, "apiserver.out"))
+            .stderr(log_file(&dir, "apiserver.err"))
+            .spawn()
+            .unwrap(),
+    );
+
+    // Ready when our client is let in and the CRD API answers. (/readyz stays red: its informer
+    // check waits for the core API nothing serves here.)
+    let client = client(&rig.kubeconfig).await;
+    loop {
+        if client.list_api_group_resources("apiextensions.k8s.io/v1").await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "API server did not start; see {}", dir.join("apiserver.err").display());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "rig: etcd ready after {:.1}s, API server after {:.1}s",
+        etcd_ready.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    rig
+}
+
+async fn client(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+async fn install_crd(client: &kube::Client) {
+    let text = std::fs::read_to_string(repo_root().join("rigs/kube-apiserver/crds/sparkapplications.yaml")).unwrap();
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
+    let name = crd.metadata.name.clone().unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let established = await_condition(crds, &name, conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(60), established).await.expect("CRD not Established in 60s").unwrap();
+    // Discovery serves the new group a moment after Established, as on any cluster.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client
+        .list_api_group_resources("sparkoperator.k8s.io/v1beta2")
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == "sparkapplications"))
+    {
+        assert!(Instant::now() < deadline, "sparkoperator.k8s.io/v1beta2 not in discovery 60s after Established");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Writes `status` as the operator does (through the status subresource).
+async fn operator_writes(apps: &Api<DynamicObject>, id: &str, status: Value) {
+    let name = id.split_once('/').unwrap().1;
+    apps.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await.unwrap();
+}
+
+fn full_spec() -> AppSpec {
+    let mut spec = AppSpec::jar("Nightly ETL", "local:///opt/spark/jobs/etl.jar", "com.example.Etl");
+    spec.args = vec!["--date".into(), "2026-01-01".into()];
+    spec.conf.insert("spark.sql.shuffle.partitions".into(), "8".into());
+    spec.jars = vec!["local:///opt/lib/a.jar".into(), "local:///opt/lib/b.jar".into()];
+    spec.files = vec!["s3a://bucket/app.conf".into()];
+    spec.py_files = vec!["local:///opt/lib/helpers.zip".into()];
+    spec.packages = vec!["org.example:lib:1.0".into()];
+    spec.driver_cores = Some(1);
+    spec.driver_memory = Some("1g".into());
+    spec.executor_cores = Some(2);
+    spec.executor_memory = Some("2g".into());
+    spec.num_executors = Some(3);
+    spec.queue = Some("etl".into());
+    spec.log_level = Some("warn".into());
+    spec
+}
+
+fn config(rig: &Rig) -> KubernetesConfig {
+    let mut config = KubernetesConfig::new("registry.example/spark:4.3.0");
+    config.kubeconfig = Some(rig.kubeconfig.clone());
+    config.namespace = Some("spark-jobs".into());
+    config.service_account = Some("spark".into());
+    config.batch_scheduler = Some("volcano".into());
+    config.request_timeout = Duration::from_secs(30);
+    config
+}
+
+fn assert_rejected(result: Result<impl std::fmt::Debug, SparkError>, says: &str) {
+    match result {
+        Err(e @ SparkError::Rejected { .. }) => assert!(e.to_string().contains(says), "{e}"),
+        other => panic!("expected a rejection saying `{says}`, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_applications_on_a_real_api_server() {
+    let mut rig = start_rig().await;
+    let client = client(&rig.kubeconfig).await;
+    let config = config(&rig);
+    let k8s = KubernetesLauncher::new(config.clone()).unwrap();
+    assert_eq!(k8s.address(), rig.url, "the address comes from the kubeconfig");
+
+    // No CRD yet: health and submit say what to install.
+    assert_rejected(k8s.health().await, "SparkApplication CRD missing: install the Spark Operator");
+    assert_rejected(k8s.submit(&full_spec()).await, "SparkApplication CRD missing");
+    let started = Instant::now();
+    install_crd(&client).await;
+    eprintln!("CRD established after {:.1}s", started.elapsed().as_secs_f64());
+    k8s.health().await.unwrap();
+
+    // Submit: the object holds exactly the manifest, every field, after the server's pruning.
+    let spec = full_spec();
+    let submitted = k8s.submit(&spec).await.unwrap();
+    let (namespace, name) = submitted.id.split_once('/').unwrap();
+    assert_eq!(namespace, "spark-jobs");
+    assert!(name.starts_with("nightly-etl-") && name.len() == "nightly-etl-".len() + 5, "{name}");
+    let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &spark_application_resource());
+    let stored = serde_json::to_value(apps.get(name).await.unwrap()).unwrap();
+    assert_eq!(stored["apiVersion"], "sparkoperator.k8s.io/v1beta2");
+    assert_eq!(stored["kind"], "SparkApplication");
+    assert_eq!(stored["metadata"]["labels"], json!({"app.kubernetes.io/managed-by": "consort"}));
+    assert_eq!(stored["metadata"]["annotations"], json!({"consort/app-name": "Nightly ETL"}));
+    assert_eq!(
+        stored["spec"],
+        json!({
+            "type": "Java",
+            "mode": "cluster",
+            "sparkVersion": "4.3.0",
+            "image": "registry.example/spark:4.3.0",
+            "mainApplicationFile": "local:///opt/spark/jobs/etl.jar",
+            "mainClass": "com.example.Etl",
+            "arguments": ["--date", "2026-01-01"],
+            "sparkConf": {
+                "spark.app.name": "Nightly ETL",
+                "spark.log.level": "WARN",
+                "spark.sql.shuffle.partitions": "8"
+            },
+            "deps": {
+                "jars": ["local:///opt/lib/a.jar", "local:///opt/lib/b.jar"],
+                "files": ["s3a://bucket/app.conf"],
+                "pyFiles": ["local:///opt/lib/helpers.zip"],
+                "packages": ["org.example:lib:1.0"]
+            },
+            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark"},
+            "executor": {"cores": 2, "memory": "2g", "instances": 3},
+            "batchScheduler": "volcano",
+            "batchSchedulerOptions": {"queue": "etl"},
+            "restartPolicy": {"type": "Never"}
+        })
+    );
+    assert_eq!(stored["spec"], spark_application(&spec, &config)["spec"], "the pure manifest is what is stored");
+
+    // The operator's life of a successful run, read back by id alone.
+    let status = k8s.status(&submitted.id).await.unwrap();
+    assert_eq!((status.state, status.app_id.as_deref()), (AppState::Submitted, None), "{status:?}");
+    assert_rejected(k8s.logs(&submitted.id, 4096).await, "has no driver pod yet");
+    operator_writes(&apps, &submitted.id, json!({"applicationState": {"state": "SUBMITTED"}, "submissionAttempts": 1}))
+        .await;
+    assert_eq!(k8s.status(&submitted.id).await.unwrap().state, AppState::Submitted);
+    let app_id = "spark-5f1c0a8e2b7d4c3f9e6a1b2c3d4e5f60";
+    operator_writes(
+        &apps,
+        &submitted.id,
+        json!({"applicationState": {"state": "RUNNING"}, "sparkApplicationId": app_id,
+               "driverInfo": {"podName": format!("{name}-driver")}, "executionAttempts": 1}),
+    )
+    .await;
+    let running = k8s.status(&submitted.id).await.unwrap();
+    assert_eq!((running.state, running.app_id.as_deref()), (AppState::Running, Some(app_id)), "{running:?}");
+    // This server has no pods: the log call reaches the core API and says clearly it cannot read it.
+    assert_rejected(k8s.logs(&submitted.id, 4096).await, &format!("pod spark-jobs/{name}-driver"));
+
+    // A watch sees the end without polling.
+    let watcher = {
+        let k8s = KubernetesLauncher::new(config.clone()).unwrap();
+        let id = submitted.id.clone();
+        tokio::spawn(async move { k8s.watch_until_final(&id, Duration::from_secs(60)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    operator_writes(&apps, &submitted.id, json!({"applicationState": {"state": "COMPLETED"}})).await;
+    let watched = watcher.await.unwrap().unwrap();
+    assert_eq!((watched.state, watched.app_id.as_deref()), (AppState::Succeeded, Some(app_id)), "{watched:?}");
+    let done = k8s.status(&submitted.id).await.unwrap();
+    assert_eq!((done.state, done.app_id.as_deref(), done.message), (AppState::Succeeded, Some(app_id), None));
+    // Killing an application that has ended keeps its record.
+    k8s.kill(&submitted.id).await.unwrap();
+    assert_eq!(k8s.status(&submitted.id).await.unwrap().state, AppState::Succeeded);
+
+    // A failing run: the operator's error message and the driver's exit code come through.
+    let python = AppSpec::python("report", "local:///opt/jobs/report.py");
+    let failing = k8s.submit(&python).await.unwrap();
+    let stored = serde_json::to_value(apps.get(failing.id.split_once('/').unwrap().1).await.unwrap()).unwrap();
+    assert_eq!(stored["spec"]["type"], "Python");
+    assert_eq!(stored["spec"], spark_application(&python, &config)["spec"]);
+    operator_writes(
+        &apps,
+        &failing.id,
+        json!({"applicationState": {"state": "FAILED",
+               "errorMessage": "driver container failed with ExitCode: 1, Reason: Error"}}),
+    )
+    .await;
+    let failed = k8s.status(&failing.id).await.unwrap();
+    assert_eq!((failed.state, failed.exit_code), (AppState::Failed, Some(1)), "{failed:?}");
+    assert_eq!(failed.message.as_deref(), Some("driver container failed with ExitCode: 1, Reason: Error"));
+    operator_writes(
+        &apps,
+        &failing.id,
+        json!({"applicationState": {"state": "SUBMISSION_FAILED", "errorMessage": "x"}}),
+    )
+    .await;
+    assert_eq!(k8s.status(&failing.id).await.unwrap().state, AppState::Failed);
+
+    // Kill: the object is deleted; its id is then unknown.
+    let long = k8s.submit(&AppSpec::jar("long", "local:///opt/jobs/etl.jar", "com.example.Etl")).await.unwrap();
+    operator_writes(&apps, &long.id, json!({"applicationState": {"state": "RUNNING"}})).await;
+    k8s.kill(&long.id).await.unwrap();
+    assert!(apps.get_opt(long.id.split_once('/').unwrap().1).await.unwrap().is_none(), "the object is deleted");
+    for result in [k8s.status(&long.id).await.map(|_| ()), k8s.kill(&long.id).await] {
+        assert!(matches!(result, Err(SparkError::NotFound { .. })), "{result:?}");
+    }
+    for unknown in ["spark-jobs/never-submitted", "not-an-id", "a/b/c"] {
+        let result = k8s.status(unknown).await;
+        assert!(matches!(result, Err(SparkError::NotFound { .. })), "{unknown}: {result:?}");
+    }
+
+    // A queue needs a batch scheduler, said before anything is created.
+    let mut no_scheduler = config.clone();
+    no_scheduler.batch_scheduler = None;
+    let err = KubernetesLauncher::new(no_scheduler).unwrap().submit(&full_spec()).await.unwrap_err();
+    assert!(err.to_string().contains("queue") && err.to_string().contains("kubernetes_batch_scheduler"), "{err}");
+
+    // Without a configured namespace, the kubeconfig context's namespace is used.
+    let mut from_context = config.clone();
+    from_context.namespace = None;
+    let inferred = KubernetesLauncher::new(from_context).unwrap().submit(&python).await.unwrap();
+    assert!(inferred.id.starts_with("from-context/report-"), "{inferred:?}");
+
+    // The API server is gone: a clear, retryable error naming it.
+    rig.stop_apiserver();
+    for err in [k8s.status(&submitted.id).await.unwrap_err(), k8s.health().await.unwrap_err()] {
+        assert!(err.is_retryable(), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("kubernetes backend at {}", rig.url)) && message.contains("retry"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_kubeconfig_fails_at_start() {
+    let mut config = KubernetesConfig::new("spark:4.3.0");
+    config.kubeconfig = Some(PathBuf::from("/nonexistent/kubeconfig"));
+    let err = KubernetesLauncher::new(config).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/kubeconfig") && err.contains("kubernetes_kubeconfig"), "{err}");
+}

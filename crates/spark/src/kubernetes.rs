@@ -590,6 +590,24 @@ impl Launcher for KubernetesLauncher {
         }
     }
 
+    /// Watches the object until its state differs from the one seen now (or it is deleted),
+    /// so the scheduler hears of an end at once; a watch that cannot start sleeps instead.
+    async fn wait_for_change(&self, id: &str, at_most: Duration) {
+        let started = tokio::time::Instant::now();
+        let watch = async {
+            let (object, connected) = self.get(id).await.ok()?;
+            let seen = application_status(&serde_json::to_value(&object).unwrap_or_default()).state;
+            let (namespace, name) = split_id(id)?;
+            let changed = move |object: Option<&DynamicObject>| {
+                object.is_none_or(|o| application_status(&serde_json::to_value(o).unwrap_or_default()).state != seen)
+            };
+            kube::runtime::wait::await_condition(self.apps(connected, namespace), name, changed).await.ok()
+        };
+        if let Ok(None) = tokio::time::timeout(at_most, watch).await {
+            tokio::time::sleep(at_most.saturating_sub(started.elapsed())).await;
+        }
+    }
+
     async fn kill(&self, id: &str) -> Result<(), SparkError> {
         let (object, connected) = self.get(id).await?;
         let value = serde_json::to_value(&object).unwrap_or_default();

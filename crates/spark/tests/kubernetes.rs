@@ -321,6 +321,14 @@ async fn spark_applications_on_a_real_api_server() {
     operator_writes(&apps, &submitted.id, json!({"applicationState": {"state": "SUBMITTED"}, "submissionAttempts": 1}))
         .await;
     assert_eq!(k8s.status(&submitted.id).await.unwrap().state, AppState::Submitted);
+    // The scheduler's wait between polls returns as soon as the state changes (not after its
+    // 10 minutes).
+    let waiter = {
+        let k8s = KubernetesLauncher::new(config.clone()).unwrap();
+        let id = submitted.id.clone();
+        tokio::spawn(async move { k8s.wait_for_change(&id, Duration::from_secs(600)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let app_id = "spark-5f1c0a8e2b7d4c3f9e6a1b2c3d4e5f60";
     operator_writes(
         &apps,
@@ -329,6 +337,7 @@ async fn spark_applications_on_a_real_api_server() {
                "driverInfo": {"podName": format!("{name}-driver")}, "executionAttempts": 1}),
     )
     .await;
+    tokio::time::timeout(Duration::from_secs(120), waiter).await.expect("the wait saw the change").unwrap();
     let running = k8s.status(&submitted.id).await.unwrap();
     assert_eq!((running.state, running.app_id.as_deref()), (AppState::Running, Some(app_id)), "{running:?}");
     // This server has no pods: the log call reaches the core API and says clearly it cannot read it.

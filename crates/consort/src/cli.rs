@@ -208,7 +208,7 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// The backend: local or standalone (as configured in [spark]).
+    /// The backend: local, standalone, yarn, livy or kubernetes (the others as configured in [spark]).
     #[arg(long, default_value = "local")]
     pub backend: String,
     #[command(flatten)]

@@ -4,12 +4,14 @@
 //! [`AppSpec`] describes an application once; [`spark_submit_args`] is the one
 //! place its fields become a `spark-submit` command line, and each backend
 //! implements [`Launcher`]. Backends: [`LocalLauncher`] (`spark-submit --master
-//! local[N]`) and [`StandaloneLauncher`] (the master's REST submission server).
+//! local[N]`), [`StandaloneLauncher`] (the master's REST submission server) and
+//! [`LivyLauncher`] (Apache Livy's `/batches`).
 
 mod app_id;
 mod installed;
 mod kind;
 mod launcher;
+mod livy;
 mod local;
 mod spec;
 mod standalone;
@@ -19,6 +21,7 @@ pub use app_id::find_app_id;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{SparkKind, spec_from_data};
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
+pub use livy::{LivyAuth, LivyConfig, LivyLauncher, batch_request};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};
 pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};

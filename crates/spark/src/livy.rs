@@ -222,6 +222,29 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The reason in a non-JSON error page (Jetty's answer to a request without the
+/// CSRF header is HTML with the reason in `<pre>`), as one short line.
+fn error_text(body: &str) -> String {
+    let inner = match (body.find("<pre>"), body.find("</pre>")) {
+        (Some(start), Some(end)) if start < end => &body[start + 5..end],
+        _ => body,
+    };
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect()
+}
+
 /// How many log lines to ask for: more than Livy keeps by default (200).
 const LOG_LINES: usize = 10_000;
 
@@ -273,7 +296,7 @@ impl LivyLauncher {
                 self.unavailable(format!("HTTP {status} with a body that is not a Livy response ({e}): {}", excerpt()))
             });
         }
-        let msg = serde_json::from_str::<Message>(&body).ok().and_then(|m| m.msg).unwrap_or_else(excerpt);
+        let msg = serde_json::from_str::<Message>(&body).ok().and_then(|m| m.msg).unwrap_or_else(|| error_text(&body));
         if status == reqwest::StatusCode::NOT_FOUND
             && let Some(id) = id
         {
@@ -533,6 +556,16 @@ mod tests {
         .collect();
         assert!(failure_line(&log).unwrap().contains("failing on purpose"));
         assert_eq!(failure_line(&log[..2]), None);
+    }
+
+    #[test]
+    fn error_pages_become_one_line() {
+        let jetty = "<html>\n<head><title>Error 400 </title></head>\n<body><h2>HTTP ERROR: 400</h2>\n\
+                     <p>Problem accessing /batches. Reason:\n<pre>    Missing Required Header for CSRF protection.</pre></p>\n\
+                     <hr /><a href=\"http://eclipse.org/jetty\">Powered by Jetty://</a></body></html>";
+        assert_eq!(error_text(jetty), "Missing Required Header for CSRF protection.");
+        assert_eq!(error_text("<h1>Bad\n gateway</h1>"), "Bad gateway");
+        assert_eq!(error_text("plain"), "plain");
     }
 
     #[test]

@@ -9,14 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use consort_config::Config;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, StandaloneConfig, StandaloneLauncher, installed_pyspark,
-    wait_until_final,
+    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, LocalConfig, LocalLauncher, StandaloneConfig,
+    StandaloneLauncher, installed_pyspark, wait_until_final,
 };
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
 
-/// Every backend the configuration enables: always `local`, `standalone` when configured.
+/// Every backend the configuration enables: always `local`, `standalone` and `livy` when configured.
 pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
     let spark = &config.spark;
     let found = installed_pyspark();
@@ -41,7 +41,31 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
             request_timeout: Duration::from_secs(30),
         })?));
     }
+    if let Some(url) = &spark.livy_url {
+        list.push(Arc::new(LivyLauncher::new(LivyConfig {
+            url: url.clone(),
+            requested_by: Some(spark.livy_requested_by.clone()).filter(|v| !v.is_empty()),
+            auth: livy_auth()?,
+            request_timeout: Duration::from_secs(30),
+        })?));
+    }
     Ok(list)
+}
+
+/// Livy credentials, from the environment only (never the file, never logged).
+fn livy_auth() -> anyhow::Result<LivyAuth> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("CONSORT_LIVY_TOKEN"), var("CONSORT_LIVY_USER"), var("CONSORT_LIVY_PASSWORD")) {
+        (None, None, None) => Ok(LivyAuth::None),
+        (Some(token), None, None) => Ok(LivyAuth::Bearer { token }),
+        (None, Some(user), Some(password)) => Ok(LivyAuth::Basic { user, password }),
+        (Some(_), _, _) => Err(anyhow!(
+            "CONSORT_LIVY_TOKEN and CONSORT_LIVY_USER/CONSORT_LIVY_PASSWORD are both set; keep one way of signing in to Livy"
+        )),
+        (None, _, _) => {
+            Err(anyhow!("Livy basic auth needs both CONSORT_LIVY_USER and CONSORT_LIVY_PASSWORD; set the missing one"))
+        }
+    }
 }
 
 fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
@@ -49,7 +73,10 @@ fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
     let config = config::load(&args.config, flags)?;
     let data_dir = config::data_dir(&config);
     backends(&config, &data_dir)?.into_iter().find(|l| l.kind().as_str() == args.backend).ok_or_else(|| {
-        anyhow!("backend `{}` is not configured; use local, or configure [spark] standalone_rest_url", args.backend)
+        anyhow!(
+            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url or livy_url",
+            args.backend
+        )
     })
 }
 

@@ -81,6 +81,10 @@ pub struct SparkSettings {
     pub kubernetes_service_account: Option<String>,
     /// Batch scheduler (`volcano`, `yunikorn`) that takes a job's `queue`.
     pub kubernetes_batch_scheduler: Option<String>,
+    /// Apache Livy's URL; setting it enables the livy backend (credentials come from the environment).
+    pub livy_url: Option<String>,
+    /// `X-Requested-By` on Livy's POST/DELETE (needed when Livy's CSRF protection is on); empty sends none.
+    pub livy_requested_by: String,
 }
 
 impl Default for SparkSettings {
@@ -102,6 +106,8 @@ impl Default for SparkSettings {
             kubernetes_image: None,
             kubernetes_service_account: None,
             kubernetes_batch_scheduler: None,
+            livy_url: None,
+            livy_requested_by: "consort".into(),
         }
     }
 }
@@ -476,12 +482,38 @@ impl Config {
         if let Some(g) = env("PYSPARK_PYTHON") {
             spark.python = Some(PathBuf::from(g.value));
         }
-        if !["local", "standalone", "yarn", "kubernetes"].contains(&spark.default_backend.as_str()) {
+        if let Some(g) = env("CONSORT_LIVY_URL") {
+            spark.livy_url = Some(g.value);
+        }
+        if !["local", "standalone", "yarn", "livy", "kubernetes"].contains(&spark.default_backend.as_str()) {
             return Err(ConfigError::Invalid {
                 option: "spark.default_backend",
                 value: spark.default_backend.clone(),
                 origin: Origin::File(path.clone()),
-                problem: "use \"local\", \"standalone\", \"yarn\" or \"kubernetes\"".into(),
+                problem: "use \"local\", \"standalone\", \"yarn\", \"livy\" or \"kubernetes\"".into(),
+            });
+        }
+        if let Some(url) = &spark.livy_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                option: "spark.livy_url",
+                value: url.clone(),
+                origin: if env("CONSORT_LIVY_URL").is_some() {
+                    Origin::Env("CONSORT_LIVY_URL")
+                } else {
+                    Origin::File(path.clone())
+                },
+                problem: "use Livy's base URL, e.g. http://livy.example.com:8998".into(),
+            });
+        }
+        if spark.default_backend == "livy" && spark.livy_url.is_none() {
+            return Err(ConfigError::Invalid {
+                option: "spark.default_backend",
+                value: "livy".into(),
+                origin: Origin::File(path.clone()),
+                problem: "the livy backend needs [spark] livy_url (or CONSORT_LIVY_URL), e.g. http://127.0.0.1:8998"
+                    .into(),
             });
         }
         if let Some(url) = &spark.yarn_rm_url
@@ -701,6 +733,21 @@ mod tests {
         assert!(err.contains("spark.kubernetes_namespace") && err.contains("lower-case"), "{err}");
         let err = Config::resolve(&file("[spark]\nkubernetes_image = \" \"\n")).unwrap_err().to_string();
         assert!(err.contains("spark.kubernetes_image"), "{err}");
+    }
+
+    #[test]
+    fn spark_livy_settings() {
+        let c = Config::resolve(&file("[spark]\ndefault_backend = \"livy\"\nlivy_url = \"http://h:8998\"\n")).unwrap();
+        assert_eq!((c.spark.default_backend.as_str(), c.spark.livy_url.as_deref()), ("livy", Some("http://h:8998")));
+        assert_eq!(c.spark.livy_requested_by, "consort");
+        let err = Config::resolve(&file("[spark]\ndefault_backend = \"livy\"\n")).unwrap_err().to_string();
+        assert!(err.contains("spark.default_backend") && err.contains("livy_url"), "{err}");
+        let err = Config::resolve(&file("[spark]\nlivy_url = \"h:8998\"\n")).unwrap_err().to_string();
+        assert!(err.contains("spark.livy_url") && err.contains("http://"), "{err}");
+        let mut s = file("[spark]\nlivy_url = \"http://h:8998\"\nlivy_requested_by = \"\"\n");
+        s.env.push(("CONSORT_LIVY_URL".into(), "https://livy:8998".into()));
+        let c = Config::resolve(&s).unwrap();
+        assert_eq!((c.spark.livy_url.as_deref(), c.spark.livy_requested_by.as_str()), (Some("https://livy:8998"), ""));
     }
 
     #[test]

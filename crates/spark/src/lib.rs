@@ -7,12 +7,14 @@
 //! local[N]`), [`StandaloneLauncher`] (the master's REST submission server) and
 //! [`YarnLauncher`] (spark-submit in YARN cluster mode, then the ResourceManager's REST API).
 //! [`KubernetesLauncher`] (a `SparkApplication` for the Kubernetes Spark Operator).
+//! [`LivyLauncher`] (Apache Livy's `/batches`).
 
 mod app_id;
 mod installed;
 mod kind;
 mod kubernetes;
 mod launcher;
+mod livy;
 mod local;
 mod spec;
 mod standalone;
@@ -27,6 +29,7 @@ pub use kubernetes::{
     spark_application_resource,
 };
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
+pub use livy::{LivyAuth, LivyConfig, LivyLauncher, batch_request};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, SpecError};
 pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};

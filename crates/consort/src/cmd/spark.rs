@@ -9,14 +9,16 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use consort_config::Config;
 use consort_spark::{
-    AppSpec, AppState, KubernetesConfig, KubernetesLauncher, Launcher, LocalConfig, LocalLauncher, StandaloneConfig,
-    StandaloneLauncher, YarnConfig, YarnLauncher, installed_pyspark, is_yarn_conf_dir, wait_until_final,
+    AppSpec, AppState, KubernetesConfig, KubernetesLauncher, Launcher, LivyAuth, LivyConfig, LivyLauncher, LocalConfig,
+    LocalLauncher, StandaloneConfig, StandaloneLauncher, YarnConfig, YarnLauncher, installed_pyspark, is_yarn_conf_dir,
+    wait_until_final,
 };
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
 
-/// Every backend the configuration enables: always `local`; `standalone`, `yarn` and `kubernetes` when configured.
+/// Every backend the configuration enables: always `local`; `standalone`, `yarn`, `livy` and `kubernetes` when
+/// configured.
 pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn Launcher>>> {
     let spark = &config.spark;
     let found = installed_pyspark();
@@ -66,7 +68,31 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
         k8s.batch_scheduler = spark.kubernetes_batch_scheduler.clone();
         list.push(Arc::new(KubernetesLauncher::new(k8s)?));
     }
+    if let Some(url) = &spark.livy_url {
+        list.push(Arc::new(LivyLauncher::new(LivyConfig {
+            url: url.clone(),
+            requested_by: Some(spark.livy_requested_by.clone()).filter(|v| !v.is_empty()),
+            auth: livy_auth()?,
+            request_timeout: Duration::from_secs(30),
+        })?));
+    }
     Ok(list)
+}
+
+/// Livy credentials, from the environment only (never the file, never logged).
+fn livy_auth() -> anyhow::Result<LivyAuth> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("CONSORT_LIVY_TOKEN"), var("CONSORT_LIVY_USER"), var("CONSORT_LIVY_PASSWORD")) {
+        (None, None, None) => Ok(LivyAuth::None),
+        (Some(token), None, None) => Ok(LivyAuth::Bearer { token }),
+        (None, Some(user), Some(password)) => Ok(LivyAuth::Basic { user, password }),
+        (Some(_), _, _) => Err(anyhow!(
+            "CONSORT_LIVY_TOKEN and CONSORT_LIVY_USER/CONSORT_LIVY_PASSWORD are both set; keep one way of signing in to Livy"
+        )),
+        (None, _, _) => {
+            Err(anyhow!("Livy basic auth needs both CONSORT_LIVY_USER and CONSORT_LIVY_PASSWORD; set the missing one"))
+        }
+    }
 }
 
 fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
@@ -75,7 +101,7 @@ fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
     let data_dir = config::data_dir(&config);
     backends(&config, &data_dir)?.into_iter().find(|l| l.kind().as_str() == args.backend).ok_or_else(|| {
         anyhow!(
-            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url, yarn_conf_dir or kubernetes_image",
+            "backend `{}` is not configured; use local, or configure [spark] standalone_rest_url, yarn_conf_dir, livy_url or kubernetes_image",
             args.backend
         )
     })

@@ -323,9 +323,11 @@ impl SparkKind {
     ) -> Outcome {
         let deadline = |limit: Option<Duration>| limit.map(|d| context.fired_ms.saturating_add(d.as_millis() as i64));
         let (start_by, end_by) = (deadline(policy.submit_timeout), deadline(policy.timeout));
+        let mut last_seen = None;
         loop {
             match launcher.status(id).await {
                 Ok(status) => {
+                    last_seen = Some(status.state);
                     if let (false, Some(app_id)) = (reported_app_id, &status.app_id) {
                         let _ = context.reporter.report(Some(app_id), Some(&location)).await;
                         reported_app_id = true;
@@ -374,6 +376,16 @@ impl SparkKind {
                 // A backend that is briefly unreachable is polled again; anything else ends the run.
                 Err(e @ SparkError::Unavailable { .. }) => {
                     tracing::warn!(error = %e, run = context.run_id, "Spark status unavailable; retrying")
+                }
+                // Livy deletes a killed batch and forgets ended ones; a Kubernetes kill deletes the object.
+                Err(SparkError::NotFound { backend, .. }) if last_seen.is_some() => {
+                    let mut outcome = Outcome::failed(format!(
+                        "the {backend} backend no longer knows application `{id}` (last seen {}): it was killed, \
+                         or the backend dropped it",
+                        last_seen.map_or("", AppState::as_str)
+                    ));
+                    outcome.log_location = Some(location);
+                    return outcome;
                 }
                 Err(e) => {
                     let mut outcome = Outcome::failed(e.to_string());

@@ -27,12 +27,6 @@ const WRAPPER: &str = r#""$@" >stdout 2>stderr; code=$?; echo "$code" >exit_code
 /// How long a killed driver gets to stop before SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 
-/// The Spark property that tags a driver with its run id (seen in its UI's environment).
-const RUN_TAG: &str = "spark.consort.run";
-
-/// How often the driver's UI is asked for the application id until it answers.
-const UI_POLL: Duration = Duration::from_millis(250);
-
 /// Where Spark is and how to run it locally.
 #[derive(Clone, Debug)]
 pub struct LocalConfig {
@@ -54,21 +48,12 @@ pub struct LocalLauncher {
     /// Runs this launcher started: set to true when the wrapper exits, so a poller hears of
     /// the end at once (runs re-attached after a restart are polled from their directory).
     exits: Mutex<HashMap<String, watch::Receiver<bool>>>,
-    /// Asks drivers' web UIs (on 127.0.0.1) for their application id; without one (no TLS
-    /// backend to build a client on), drivers keep an event log instead.
-    http: Option<reqwest::Client>,
 }
 
 impl LocalLauncher {
     /// A launcher for `config`; nothing is started until `submit`.
     pub fn new(config: LocalConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .pool_max_idle_per_host(0)
-            .build()
-            .ok();
-        LocalLauncher { config, sequence: AtomicU64::new(0), exits: Mutex::default(), http }
+        LocalLauncher { config, sequence: AtomicU64::new(0), exits: Mutex::default() }
     }
 
     fn spark_submit(&self) -> PathBuf {
@@ -86,18 +71,6 @@ impl LocalLauncher {
         } else {
             Err(SparkError::NotFound { backend: BackendKind::Local, id: id.to_string() })
         }
-    }
-
-    /// The application id from a running driver's UI, for a run whose launcher did not
-    /// learn it (started by a previous process); recorded once found.
-    async fn ask_ui(&self, dir: &Path, id: &str) -> Option<String> {
-        let port = read_trimmed(&dir.join("ui_port"))?.parse::<u16>().ok()?;
-        if dir.join("exit_code").exists() {
-            return None;
-        }
-        let app_id = ui_app_id(self.http.as_ref()?, port, id).await?;
-        let _ = write_atomically(&dir.join("app_id"), &app_id).await;
-        Some(app_id)
     }
 
     fn new_id(&self) -> String {
@@ -164,30 +137,24 @@ impl Launcher for LocalLauncher {
         let dir = self.config.work_dir.join(&id);
         tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating run directory {}", dir.display())))?;
 
-        // Spark's application id, whatever the job's log level: asked of the driver's
-        // web UI, which runs anyway, on a port chosen here and tagged with the run id
-        // (no extra work for Spark). A job without a UI gets an event log in the run
-        // directory instead, which Spark names after the id (it costs ~0.2 s a run).
+        // Spark names its event log after the application id: the one reliable
+        // place to learn the id whatever the job's log level (no driver log line
+        // carries it in local mode, and asking the driver's UI REST API costs the
+        // driver more CPU than this). Unless the job keeps its own event log, a
+        // plain one (not rolled, not compressed) goes into the run directory.
         let mut spec = spec.clone();
-        let ui_enabled = spec.conf.get("spark.ui.enabled").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
-        let ui_port = if ui_enabled && self.http.is_some() {
-            let port = match spec.conf.get("spark.ui.port").and_then(|p| p.parse::<u16>().ok()) {
-                Some(port) if port != 0 => port,
-                _ => free_port().map_err(io("choosing a port for the driver's web UI"))?,
-            };
-            spec.conf.insert("spark.ui.port".into(), port.to_string());
-            spec.conf.insert(RUN_TAG.into(), id.clone());
-            tokio::fs::write(dir.join("ui_port"), port.to_string()).await.map_err(io("recording the UI port"))?;
-            Some(port)
-        } else {
-            if !spec.conf.contains_key("spark.eventLog.enabled") {
-                let events = dir.join("events");
-                tokio::fs::create_dir_all(&events).await.map_err(io("creating the event log directory"))?;
-                spec.conf.insert("spark.eventLog.enabled".into(), "true".into());
-                spec.conf.insert("spark.eventLog.dir".into(), format!("file://{}", events.display()));
+        if !spec.conf.contains_key("spark.eventLog.enabled") {
+            let events = dir.join("events");
+            tokio::fs::create_dir_all(&events).await.map_err(io("creating the event log directory"))?;
+            for (key, value) in [
+                ("spark.eventLog.enabled", "true".to_string()),
+                ("spark.eventLog.dir", format!("file://{}", events.display())),
+                ("spark.eventLog.rolling.enabled", "false".into()),
+                ("spark.eventLog.compress", "false".into()),
+            ] {
+                spec.conf.insert(key.into(), value);
             }
-            None
-        };
+        }
         let spec = &spec;
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(WRAPPER).arg("consort-spark").arg(self.spark_submit());
@@ -208,40 +175,17 @@ impl Launcher for LocalLauncher {
         if let Ok(mut exits) = self.exits.lock() {
             exits.insert(id.clone(), exit);
         }
-        let mut ended = exited.subscribe();
         tokio::spawn(async move {
             let _ = child.wait().await;
             exited.send_replace(true);
         });
-        // Ask the UI for the application id while the driver lives (short jobs included).
-        if let (Some(port), Some(http)) = (ui_port, self.http.clone()) {
-            let (dir, run) = (dir.clone(), id.clone());
-            tokio::spawn(async move {
-                while !*ended.borrow() {
-                    if let Some(app_id) = ui_app_id(&http, port, &run).await {
-                        let _ = write_atomically(&dir.join("app_id"), &app_id).await;
-                        return;
-                    }
-                    // Stop when the driver exits, or its reaper is gone (runtime shutting down).
-                    if let Ok(Err(_)) = tokio::time::timeout(UI_POLL, ended.changed()).await {
-                        return;
-                    }
-                }
-            });
-        }
         tracing::info!(run = %id, pid, app = %spec.name, "local Spark application started");
         Ok(Submission { backend: BackendKind::Local, id })
     }
 
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
         let dir = self.run_dir(id)?;
-        let recorded = read_trimmed(&dir.join("app_id")).filter(|a| !a.is_empty());
-        let recorded = match recorded {
-            Some(app_id) => Some(app_id),
-            None => self.ask_ui(&dir, id).await,
-        };
-        let app_id = recorded
-            .or_else(|| event_log_app_id(&dir.join("events")))
+        let app_id = event_log_app_id(&dir.join("events"))
             .or_else(|| find_app_id(&tail(&dir.join("stderr"), 4 << 20)))
             .or_else(|| find_app_id(&tail(&dir.join("stdout"), 1 << 20)));
         let killed = dir.join("killed").exists();
@@ -324,30 +268,6 @@ impl Launcher for LocalLauncher {
         }
         Ok(())
     }
-}
-
-/// The application id the driver's web UI on `port` reports, if that driver is run `run`'s
-/// (the UI port might have been taken by another driver meanwhile, so the tag is checked).
-async fn ui_app_id(http: &reqwest::Client, port: u16, run: &str) -> Option<String> {
-    let base = format!("http://127.0.0.1:{port}/api/v1/applications");
-    let apps: serde_json::Value = http.get(&base).send().await.ok()?.json().await.ok()?;
-    let app_id = apps.get(0)?.get("id")?.as_str()?.to_string();
-    let env: serde_json::Value =
-        http.get(format!("{base}/{app_id}/environment")).send().await.ok()?.json().await.ok()?;
-    let tagged = env.get("sparkProperties")?.as_array()?.iter().any(|pair| {
-        pair.get(0).and_then(|k| k.as_str()) == Some(RUN_TAG) && pair.get(1).and_then(|v| v.as_str()) == Some(run)
-    });
-    tagged.then_some(app_id)
-}
-
-async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, text).await?;
-    tokio::fs::rename(&tmp, path).await
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The application id from the event log's file name (`local-…` or `local-….inprogress`).

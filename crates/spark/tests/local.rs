@@ -52,24 +52,10 @@ async fn jar_job_success_failure_and_python_job() {
     let done = wait_until_final(&spark, &a.id, POLL, WAIT).await.unwrap();
     assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{}", spark.logs(&a.id, 4000).await.unwrap());
     assert_eq!(done.exit_code, Some(0));
-    let app_id = done.app_id.expect("the application id is learnt from the driver's UI");
+    let app_id = done.app_id.expect("the application id is learnt from the event log");
     assert!(app_id.starts_with("local-"), "{app_id}");
     let logs = spark.logs(&a.id, 1 << 20).await.unwrap();
     assert!(logs.contains("COUNT=1000") && logs.contains(&format!("APP_ID={app_id}")), "{logs}");
-    // Learnt from the UI while the driver ran (not from the job's own output), with no event log.
-    let recorded = std::fs::read_to_string(work.join(&a.id).join("app_id")).unwrap();
-    assert_eq!(recorded, app_id);
-    assert!(!work.join(&a.id).join("events").exists());
-
-    // A driver without a UI keeps an event log in the run directory instead, named after the id.
-    let mut no_ui = ok.clone();
-    no_ui.name = "count-no-ui".into();
-    no_ui.conf.insert("spark.ui.enabled".into(), "false".into());
-    let d = spark.submit(&no_ui).await.unwrap();
-    let done = wait_until_final(&spark, &d.id, POLL, WAIT).await.unwrap();
-    assert_eq!(done.state, AppState::Succeeded, "{done:?}");
-    assert!(done.app_id.is_some_and(|id| id.starts_with("local-")));
-    assert!(std::fs::read_dir(work.join(&d.id).join("events")).unwrap().count() > 0);
 
     let failed = wait_until_final(&spark, &b.id, POLL, WAIT).await.unwrap();
     assert_eq!(failed.state, AppState::Failed, "{failed:?}");

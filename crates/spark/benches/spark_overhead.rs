@@ -84,9 +84,10 @@ async fn fire_to_submit(dir: &Path, fires: usize) -> Vec<f64> {
 
 /// Wall time of a bare `spark-submit` and of the same application fired through the
 /// scheduler (`fire_now` → the run recorded as ended, by the `spark` kind on the local backend
-/// with `consort serve`'s 1 s poll), alternated so machine noise hits both alike. Returns the
-/// medians and the median of the per-pair overheads (%).
-async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64) {
+/// with `consort serve`'s 1 s poll), alternated so machine noise hits both alike; also a bare
+/// `spark-submit` with the event log the local backend adds (its cost, apart from the control
+/// plane's). Returns the medians and the medians of the per-run overheads (%).
+async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64, f64) {
     let spark_home = installed_pyspark().expect("pyspark missing: run scripts/setup").spark_home;
     let jar = tool_cache().unwrap().join("examples/consort-examples.jar").display().to_string();
     let args = [
@@ -117,10 +118,23 @@ async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64) {
     scheduler.create_job(&Job::new(job.clone(), "spark").with_durable(true).with_data(data), &[]).await.unwrap();
     scheduler.start().await.unwrap();
 
-    let (mut bare, mut ours, mut overheads) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
+    // The event log the local backend keeps (to learn the application id), for the third arm.
+    let events = dir.join("bare-events");
+    std::fs::create_dir_all(&events).unwrap();
+    let event_log = [
+        "--conf".to_string(),
+        "spark.eventLog.enabled=true".into(),
+        "--conf".into(),
+        format!("spark.eventLog.dir=file://{}", events.display()),
+        "--conf".into(),
+        "spark.eventLog.rolling.enabled=false".into(),
+        "--conf".into(),
+        "spark.eventLog.compress=false".into(),
+    ];
+    let bare_run = |extra: &[String]| {
         let t = Instant::now();
         let status = std::process::Command::new(spark_home.join("bin/spark-submit"))
+            .args(extra)
             .args(args)
             .env("SPARK_HOME", &spark_home)
             .env("SPARK_LOCAL_IP", "127.0.0.1")
@@ -129,7 +143,14 @@ async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64) {
             .status()
             .unwrap();
         assert!(status.success());
-        let bare_s = t.elapsed().as_secs_f64();
+        t.elapsed().as_secs_f64()
+    };
+
+    let (mut bare, mut ours, mut overheads, mut with_log) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let bare_s = bare_run(&[]);
+        let logged_s = bare_run(&event_log);
+        with_log.push((logged_s - bare_s) / bare_s * 100.0);
 
         let fired_at = now_ms();
         let trigger = scheduler.fire_now(&job, Default::default()).await.unwrap();
@@ -148,10 +169,11 @@ async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64) {
         overheads.push((ours_s - bare_s) / bare_s * 100.0);
     }
     scheduler.stop().await.unwrap();
-    for v in [&mut bare, &mut ours, &mut overheads] {
+    for v in [&mut bare, &mut ours, &mut overheads, &mut with_log] {
         v.sort_by(f64::total_cmp);
     }
-    (bare[bare.len() / 2], ours[ours.len() / 2], overheads[overheads.len() / 2])
+    let mid = |v: &[f64]| v[v.len() / 2];
+    (mid(&bare), mid(&ours), mid(&overheads), mid(&with_log))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -162,9 +184,9 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let late = fire_to_submit(&dir, fires).await;
-    let (bare, ours, overhead) = spark_overhead(&dir, spark_runs).await;
+    let (bare, ours, overhead, event_log) = spark_overhead(&dir, spark_runs).await;
     println!(
-        "spark: fires={fires} fire_to_submit_p50_ms={:.1} p99_ms={:.1} max_ms={:.1} | runs={spark_runs} bare_spark_submit_s={bare:.2} fire_to_recorded_end_s={ours:.2} overhead_pct_median_of_pairs={overhead:.1}",
+        "spark: fires={fires} fire_to_submit_p50_ms={:.1} p99_ms={:.1} max_ms={:.1} | runs={spark_runs} bare_spark_submit_s={bare:.2} fire_to_recorded_end_s={ours:.2} overhead_pct_median_of_pairs={overhead:.1} of_which_event_log_pct={event_log:.1}",
         percentile(&late, 0.5),
         percentile(&late, 0.99),
         late[late.len() - 1],

@@ -22,7 +22,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, LogPa
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Map, Value, json};
 
-use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
+use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec, SpecError};
 
 /// The operator's API group.
@@ -433,21 +433,6 @@ fn crd_missing(detail: &str) -> String {
         "SparkApplication CRD missing: install the Spark Operator (the API server does not serve \
          sparkapplications.{SPARK_OPERATOR_GROUP}/v1beta2: {detail})"
     )
-}
-
-/// An error with its causes, since kube's outer messages ("ServiceError: …") hide the useful part.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn server_of(kubeconfig: &Kubeconfig) -> Option<String> {

@@ -159,6 +159,23 @@ pub enum SparkError {
     },
 }
 
+/// An error and its causes on one line: HTTP and Kubernetes clients' top-level messages alone
+/// hide the useful part ("connection refused", the API server's reason). A cause already
+/// quoted by its parent is not repeated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl SparkError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {

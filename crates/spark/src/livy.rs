@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app_id::find_app_id;
-use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
+use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
 /// How consort proves who it is to Livy. Secrets come from the environment and
@@ -207,21 +207,6 @@ fn failure_line(log: &[String]) -> Option<&str> {
         .find(|l| (l.contains("Exception") || l.contains("Error")) && !l.starts_with("at "))
 }
 
-/// The error and its causes on one line (reqwest's own text omits "connection refused").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// The reason in a non-JSON error page (Jetty's answer to a request without the
 /// CSRF header is HTML with the reason in `<pre>`), as one short line.
 fn error_text(body: &str) -> String {
@@ -252,7 +237,11 @@ impl LivyLauncher {
     /// A client for the Livy server in `config`.
     pub fn new(config: LivyConfig) -> Result<Self, SparkError> {
         let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(|e| {
-            SparkError::Unavailable { backend: BackendKind::Livy, address: config.url.clone(), message: describe(&e) }
+            SparkError::Unavailable {
+                backend: BackendKind::Livy,
+                address: config.url.clone(),
+                message: error_chain(&e),
+            }
         })?;
         Ok(LivyLauncher { config, http })
     }
@@ -287,9 +276,9 @@ impl LivyLauncher {
         request: reqwest::RequestBuilder,
         id: Option<&str>,
     ) -> Result<T, SparkError> {
-        let response = request.send().await.map_err(|e| self.unavailable(describe(&e)))?;
+        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| self.unavailable(describe(&e)))?;
+        let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let excerpt = || body.chars().take(200).collect::<String>();
         if status.is_success() {
             return serde_json::from_str(&body).map_err(|e| {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
+use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
 /// Where the cluster is.
@@ -185,9 +185,9 @@ impl StandaloneLauncher {
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<RestResponse, SparkError> {
-        let response = request.send().await.map_err(|e| self.unavailable(e))?;
+        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| self.unavailable(e))?;
+        let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let parsed: RestResponse = serde_json::from_str(&body).map_err(|_| {
             self.unavailable(format!(
                 "HTTP {status} with a body that is not a Spark REST response: {}",
@@ -217,7 +217,7 @@ impl StandaloneLauncher {
             let ui_error = |e: reqwest::Error| SparkError::Unavailable {
                 backend: BackendKind::Standalone,
                 address: ui.to_string(),
-                message: e.to_string(),
+                message: error_chain(&e),
             };
             let get_text = async |url: String| -> Result<String, SparkError> {
                 let response = self.http.get(url).send().await.and_then(|r| r.error_for_status());

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
+use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::AppSpec;
 use crate::submit::spark_submit_args;
 
@@ -569,18 +569,6 @@ fn remote_exception(body: &str) -> String {
         Ok(w) => format!("{}: {}", w.remote_exception.exception, w.remote_exception.message),
         Err(_) => body.chars().take(200).collect(),
     }
-}
-
-/// An error and its causes on one line (reqwest's top-level message alone hides "connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn percent_encode(text: &str) -> String {

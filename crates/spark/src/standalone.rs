@@ -36,8 +36,9 @@ pub struct StandaloneConfig {
 pub struct StandaloneLauncher {
     config: StandaloneConfig,
     http: reqwest::Client,
-    /// Application ids found in drivers' logs (they never change).
-    app_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Application ids found in drivers' logs (they never change), or `None` for a driver whose
+    /// log will never show one.
+    app_ids: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 /// The body of `POST /v1/submissions/create` for `spec`.
@@ -248,19 +249,24 @@ impl StandaloneLauncher {
 
     /// Spark's application id, from the start of the driver's log (where the driver logs
     /// `Connected to Spark cluster with app ID app-…`); remembered once found.
-    async fn app_id(&self, id: &str, worker_id: Option<&str>) -> Option<String> {
-        if let Some(found) = self.app_ids.lock().ok().and_then(|ids| ids.get(id).cloned()) {
-            return Some(found);
+    /// A log without the line is remembered too, once it never will have it (the driver ended,
+    /// or the head read is full), so a long job at WARN is not re-read on every poll.
+    async fn app_id(&self, id: &str, worker_id: Option<&str>, state: AppState) -> Option<String> {
+        if let Some(known) = self.app_ids.lock().ok().and_then(|ids| ids.get(id).cloned()) {
+            return known;
         }
-        let head = self.driver_log(id, worker_id?, "stderr", LogRange::Head(256 << 10)).await?.ok()?;
+        const HEAD: usize = 256 << 10;
+        let head = self.driver_log(id, worker_id?, "stderr", LogRange::Head(HEAD)).await?.ok()?;
         let found = head
             .lines()
             .find_map(|l| l.split("with app ID ").nth(1))
-            .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>())?;
-        if let Ok(mut ids) = self.app_ids.lock() {
+            .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>());
+        if (found.is_some() || state.is_final() || head.len() >= HEAD)
+            && let Ok(mut ids) = self.app_ids.lock()
+        {
             ids.insert(id.to_string(), found.clone());
         }
-        Some(found)
+        found
     }
 }
 
@@ -305,7 +311,7 @@ impl Launcher for StandaloneLauncher {
                 let app_state = driver_state(&state);
                 let app_id = match app_state {
                     AppState::Running | AppState::Succeeded | AppState::Failed | AppState::Killed => {
-                        self.app_id(id, r.worker_id.as_deref()).await
+                        self.app_id(id, r.worker_id.as_deref(), app_state).await
                     }
                     AppState::Submitted | AppState::Unknown => None,
                 };

@@ -1,0 +1,217 @@
+//! Principals, roles and actions.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A role. Roles are coarse on purpose: per-job access lists (filled by the
+/// provisioner's `updateacl`) refine them per resource, never widen them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Everything, tokens and the audit trail included.
+    Admin,
+    /// Jobs, triggers and runs: create, change, fire, pause, kill.
+    Operator,
+    /// The Witboost Specific Provisioner endpoints.
+    Provisioner,
+    /// Read only.
+    Viewer,
+}
+
+impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Provisioner, Role::Viewer];
+
+    /// The role's name as written in configuration, tokens and claims.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Provisioner => "provisioner",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may perform `action`. The one table of the model.
+    pub fn permits(self, action: Action) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Operator => matches!(action, Action::Read | Action::Operate),
+            Role::Provisioner => matches!(action, Action::Provision),
+            Role::Viewer => matches!(action, Action::Read),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!("unknown role {s:?}: use one of admin, operator, provisioner, viewer")
+        })
+    }
+}
+
+/// A set of roles (a principal from a JWT may have several).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RoleSet(u8);
+
+impl RoleSet {
+    /// The empty set: authenticated, but allowed nothing.
+    pub const EMPTY: RoleSet = RoleSet(0);
+
+    /// A set of one role.
+    pub fn of(role: Role) -> RoleSet {
+        RoleSet::EMPTY.with(role)
+    }
+
+    /// This set with `role` added.
+    pub fn with(self, role: Role) -> RoleSet {
+        RoleSet(self.0 | 1 << role as u8)
+    }
+
+    /// Whether `role` is in the set.
+    pub fn contains(self, role: Role) -> bool {
+        self.0 & (1 << role as u8) != 0
+    }
+
+    /// Whether the set holds no role.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The roles, most powerful first.
+    pub fn iter(self) -> impl Iterator<Item = Role> {
+        Role::ALL.into_iter().filter(move |r| self.contains(*r))
+    }
+
+    /// Whether any role in the set permits `action`.
+    pub fn permits(self, action: Action) -> bool {
+        self.iter().any(|r| r.permits(action))
+    }
+}
+
+impl FromIterator<Role> for RoleSet {
+    fn from_iter<I: IntoIterator<Item = Role>>(iter: I) -> Self {
+        iter.into_iter().fold(RoleSet::EMPTY, RoleSet::with)
+    }
+}
+
+impl fmt::Debug for RoleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for RoleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.iter().map(Role::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// What a request wants to do. Every route names exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Read jobs, triggers, runs, instances.
+    Read,
+    /// Change jobs, triggers and runs (create, replace, delete, fire, pause, kill).
+    Operate,
+    /// The Witboost provisioner endpoints.
+    Provision,
+    /// Tokens, the audit trail, and jobs of the `command` kind (a program on the server).
+    Administer,
+}
+
+impl Action {
+    /// The least role that permits this action, for messages.
+    pub fn needed_role(self) -> Role {
+        match self {
+            Action::Read => Role::Viewer,
+            Action::Operate => Role::Operator,
+            Action::Provision => Role::Provisioner,
+            Action::Administer => Role::Admin,
+        }
+    }
+}
+
+/// How a principal proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// An API token (`consort tokens create`); its id, never its secret.
+    ApiToken {
+        /// The token's public id.
+        id: String,
+    },
+    /// A JWT bearer token from a configured OpenID issuer.
+    Jwt {
+        /// The `iss` claim.
+        issuer: String,
+    },
+    /// A TLS client certificate verified against the configured CA.
+    ClientCertificate,
+    /// Authentication is off (`auth.mode = "none"`, loopback only).
+    Unauthenticated,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// Who: the token's name, the JWT's subject, the certificate's subject.
+    pub name: String,
+    /// What it may do.
+    pub roles: RoleSet,
+    /// How it authenticated.
+    pub method: Method,
+}
+
+impl Principal {
+    /// Whether this principal may perform `action`.
+    pub fn may(&self, action: Action) -> bool {
+        self.roles.permits(action)
+    }
+
+    /// How the audit trail and logs name this principal: `token:NAME`, `jwt:SUB`, `cert:SUBJECT`.
+    pub fn display_name(&self) -> String {
+        match &self.method {
+            Method::ApiToken { .. } => format!("token:{}", self.name),
+            Method::Jwt { .. } => format!("jwt:{}", self.name),
+            Method::ClientCertificate => format!("cert:{}", self.name),
+            Method::Unauthenticated => "anonymous".into(),
+        }
+    }
+}
+
+/// Why a request was not authenticated. Messages say what to do; none repeats
+/// the credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No credential at all.
+    #[error(
+        "this route needs a credential: send `Authorization: Bearer TOKEN` with an API token (`consort tokens create`) or a JWT from a configured issuer"
+    )]
+    Missing,
+    /// The `Authorization` header is not `Bearer <token>`.
+    #[error("the Authorization header must be `Bearer TOKEN` (one space, no quotes); {0}")]
+    Malformed(&'static str),
+    /// An API token this server does not know.
+    #[error("unknown API token: check it was copied whole, or create one with `consort tokens create`")]
+    UnknownToken,
+    /// A revoked API token.
+    #[error("this API token was revoked: ask an admin for a new one (`consort tokens create`)")]
+    Revoked,
+    /// An expired API token.
+    #[error("this API token expired: ask an admin for a new one (`consort tokens create --expires-in ...`)")]
+    Expired,
+    /// A JWT that failed validation; the reason names the claim or header at fault.
+    #[error("the bearer JWT was refused: {0}")]
+    InvalidJwt(String),
+    /// The credential could not be checked right now (the store or the issuer is down).
+    #[error("the credential could not be checked right now ({0}); retry shortly")]
+    Unavailable(String),
+}

@@ -16,6 +16,7 @@
 //! embedded target is 20 000 fires/s); PostgreSQL gets batched array statements
 //! (`unnest`) and `FOR UPDATE SKIP LOCKED`, written by hand per backend anyway.
 
+mod auth;
 mod catalog;
 mod cycle;
 mod migrate;
@@ -27,24 +28,49 @@ mod sqlite;
 
 use std::sync::Arc;
 
+use consort_auth::AuthStore;
 use consort_scheduler::{Store, StoreError};
 
 pub use postgres::PgStore;
 pub use quartz::{QuartzImport, QuartzImportError, QuartzImportOptions, import_quartz};
 pub use sqlite::SqliteStore;
 
+/// The stores of every area, sharing one database (and, for SQLite, one connection, so
+/// a unit of work spanning areas is one transaction).
+#[derive(Clone)]
+pub struct Stores {
+    /// Jobs, triggers, runs, instances.
+    pub scheduler: Arc<dyn Store>,
+    /// API tokens and the audit trail.
+    pub auth: Arc<dyn AuthStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").field("backend", &self.scheduler.backend()).finish_non_exhaustive()
+    }
+}
+
 /// Opens a store from a URL: `sqlite://PATH` (`sqlite::memory:` for a private in-memory
 /// database) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (also `postgresql://`).
 /// Migrations are applied.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(open_all(url).await?.scheduler)
+}
+
+/// Opens every area's store on one database; see [`open`] for the URLs.
+pub async fn open_all(url: &str) -> Result<Stores, StoreError> {
     if url == "sqlite::memory:" {
-        return Ok(Arc::new(SqliteStore::open(":memory:").await?));
+        let store = Arc::new(SqliteStore::open(":memory:").await?);
+        return Ok(Stores { scheduler: store.clone(), auth: store });
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(Arc::new(SqliteStore::open(path).await?));
+        let store = Arc::new(SqliteStore::open(path).await?);
+        return Ok(Stores { scheduler: store.clone(), auth: store });
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::connect(url, 8).await?));
+        let store = Arc::new(PgStore::connect(url, 8).await?);
+        return Ok(Stores { scheduler: store.clone(), auth: store });
     }
     Err(StoreError::Database {
         context: "opening the store".into(),

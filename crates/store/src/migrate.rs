@@ -23,6 +23,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "fewer_run_indexes",
         sql: include_str!("../migrations/sqlite/0002_fewer_run_indexes.sql"),
     },
+    Migration { version: 3, name: "auth", sql: include_str!("../migrations/sqlite/0003_auth.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -32,6 +33,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "fewer_run_indexes",
         sql: include_str!("../migrations/postgres/0002_fewer_run_indexes.sql"),
     },
+    Migration { version: 3, name: "auth", sql: include_str!("../migrations/postgres/0003_auth.sql") },
 ];
 
 /// The table both backends keep applied migrations in.
@@ -97,7 +99,7 @@ mod tests {
     fn only_missing_migrations_are_applied_in_order() {
         let first = [applied(&SQLITE[0])];
         let todo = plan("sqlite", &first, SQLITE).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2]);
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3]);
         assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 

@@ -16,11 +16,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
     Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
 };
 
+use crate::auth;
 use crate::catalog;
 use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
 use crate::migrate;
@@ -507,5 +509,44 @@ impl Store for PgStore {
 
     async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
         in_tx!(self, "instances", |db| catalog::instances(&mut db))
+    }
+}
+
+/// Runs `$body` in one transaction, as this area's error.
+macro_rules! auth_tx {
+    ($store:expr, $context:expr, |$db:ident| $body:expr) => {{
+        let result: Result<_, StoreError> = async { in_tx!($store, $context, |$db| $body) }.await;
+        result.map_err(auth::from_store)
+    }};
+}
+
+#[async_trait]
+impl AuthStore for PgStore {
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord, AuthStoreError> {
+        auth_tx!(self, "create token", |db| auth::create_token(&mut db, &token))?
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, AuthStoreError> {
+        auth_tx!(self, "read token", |db| auth::token_by_hash(&mut db, hash))
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, AuthStoreError> {
+        auth_tx!(self, "list tokens", |db| auth::list_tokens(&mut db))
+    }
+
+    async fn revoke_token(&self, id_or_name: &str, now_ms: i64) -> Result<TokenRecord, AuthStoreError> {
+        auth_tx!(self, "revoke token", |db| auth::revoke_token(&mut db, id_or_name, now_ms))?
+    }
+
+    async fn touch_tokens(&self, ids: &[String], now_ms: i64) -> Result<(), AuthStoreError> {
+        auth_tx!(self, "record token use", |db| auth::touch_tokens(&mut db, ids, now_ms))
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), AuthStoreError> {
+        auth_tx!(self, "append audit", |db| auth::append_audit(&mut db, records))
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuthStoreError> {
+        auth_tx!(self, "list audit", |db| auth::list_audit(&mut db, query))
     }
 }

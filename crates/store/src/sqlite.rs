@@ -13,11 +13,13 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
+use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
     Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
 };
 
+use crate::auth;
 use crate::catalog;
 use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
 use crate::migrate;
@@ -523,5 +525,49 @@ impl Store for SqliteStore {
 
     async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
         self.with_tx("instances", |tx| run_ready(catalog::instances(tx))).await
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqliteStore {
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord, AuthStoreError> {
+        self.with_tx("create token", move |tx| run_ready(auth::create_token(tx, &token)))
+            .await
+            .map_err(auth::from_store)?
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, AuthStoreError> {
+        let hash = hash.to_string();
+        self.with_tx("read token", move |tx| run_ready(auth::token_by_hash(tx, &hash))).await.map_err(auth::from_store)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, AuthStoreError> {
+        self.with_tx("list tokens", |tx| run_ready(auth::list_tokens(tx))).await.map_err(auth::from_store)
+    }
+
+    async fn revoke_token(&self, id_or_name: &str, now_ms: i64) -> Result<TokenRecord, AuthStoreError> {
+        let key = id_or_name.to_string();
+        self.with_tx("revoke token", move |tx| run_ready(auth::revoke_token(tx, &key, now_ms)))
+            .await
+            .map_err(auth::from_store)?
+    }
+
+    async fn touch_tokens(&self, ids: &[String], now_ms: i64) -> Result<(), AuthStoreError> {
+        let ids = ids.to_vec();
+        self.with_tx("record token use", move |tx| run_ready(auth::touch_tokens(tx, &ids, now_ms)))
+            .await
+            .map_err(auth::from_store)
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), AuthStoreError> {
+        let records = records.to_vec();
+        self.with_tx("append audit", move |tx| run_ready(auth::append_audit(tx, &records)))
+            .await
+            .map_err(auth::from_store)
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuthStoreError> {
+        let query = query.clone();
+        self.with_tx("list audit", move |tx| run_ready(auth::list_audit(tx, &query))).await.map_err(auth::from_store)
     }
 }

@@ -554,3 +554,104 @@ async fn resumable_runs_are_adopted_not_abandoned(store: Arc<dyn Store>) {
     let fired: Vec<&str> = out.fired.iter().map(|f| f.trigger.name()).collect();
     assert_eq!(fired, ["spark-every-minute"], "the job is free again: its late minute fires at once");
 }
+
+// ---- The auth area: tokens and the audit trail, on both backends. ----
+
+mod auth_area {
+    use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, Role, RoleSet};
+    use std::sync::Arc;
+
+    async fn sqlite() -> Arc<dyn AuthStore> {
+        consort_store::open_all("sqlite::memory:").await.unwrap().auth
+    }
+
+    async fn postgres() -> Arc<dyn AuthStore> {
+        let url = super::PG.get_or_init(super::Pg::start).fresh_db().await;
+        consort_store::open_all(&url).await.unwrap().auth
+    }
+
+    fn new_token(id: &str, name: &str, roles: RoleSet) -> NewToken {
+        NewToken {
+            id: id.into(),
+            hash: format!("hash-of-{id}"),
+            name: name.into(),
+            roles,
+            created_ms: super::T0,
+            expires_ms: Some(super::T0 + super::MIN),
+        }
+    }
+
+    async fn tokens_are_stored_by_hash_named_once_and_revoked(store: Arc<dyn AuthStore>) {
+        let roles = RoleSet::of(Role::Operator).with(Role::Viewer);
+        let created = store.create_token(new_token("tok_a", "ci", roles)).await.unwrap();
+        assert_eq!(created.roles, roles);
+        let dup = store.create_token(new_token("tok_b", "ci", roles)).await.unwrap_err();
+        assert_eq!(dup, AuthStoreError::NameTaken("ci".into()));
+
+        let found = store.token_by_hash("hash-of-tok_a").await.unwrap().expect("found by hash");
+        assert_eq!((found.id.as_str(), found.name.as_str(), found.roles), ("tok_a", "ci", roles));
+        assert_eq!(found.expires_ms, Some(super::T0 + super::MIN));
+        assert!(store.token_by_hash("hash-of-nothing").await.unwrap().is_none());
+
+        store.touch_tokens(&["tok_a".into()], super::T0 + 5).await.unwrap();
+        store.touch_tokens(&["tok_a".into()], super::T0 + 1).await.unwrap(); // never moves back
+        assert_eq!(store.token_by_hash("hash-of-tok_a").await.unwrap().unwrap().last_used_ms, Some(super::T0 + 5));
+
+        // Revoked by name; the name is then free again, and the old token stays listed.
+        let revoked = store.revoke_token("ci", super::T0 + 10).await.unwrap();
+        assert_eq!(revoked.revoked_ms, Some(super::T0 + 10));
+        store.create_token(new_token("tok_c", "ci", RoleSet::of(Role::Admin))).await.unwrap();
+        let listed = store.list_tokens().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|t| t.id == "tok_a" && t.revoked_ms.is_some()));
+        // By id, and unknown keys.
+        assert!(store.revoke_token("tok_c", super::T0 + 20).await.unwrap().revoked_ms.is_some());
+        assert_eq!(store.revoke_token("nope", 0).await.unwrap_err(), AuthStoreError::NotFound("nope".into()));
+    }
+
+    async fn audit_trail_pages_newest_first_with_filters(store: Arc<dyn AuthStore>) {
+        let records: Vec<AuditRecord> = (0..25)
+            .map(|i| AuditRecord {
+                id: 0,
+                at_ms: super::T0 + i,
+                principal: if i % 2 == 0 { "token:ci".into() } else { "anonymous".into() },
+                remote: "127.0.0.1:5000".into(),
+                method: "PUT".into(),
+                path: format!("/v1/scheduler/jobs/g/j{i}"),
+                status: if i % 2 == 0 { 200 } else { 401 },
+                outcome: if i % 2 == 0 { "ok".into() } else { "refused:unauthenticated".into() },
+            })
+            .collect();
+        store.append_audit(&records).await.unwrap();
+        let first = store.list_audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(first.len(), 10);
+        assert_eq!(first[0].path, "/v1/scheduler/jobs/g/j24");
+        assert!(first.windows(2).all(|w| w[0].id > w[1].id));
+        let next = store
+            .list_audit(&AuditQuery { limit: 100, before_id: Some(first[9].id), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 15);
+        let refused =
+            store.list_audit(&AuditQuery { limit: 100, refused_only: true, ..Default::default() }).await.unwrap();
+        assert_eq!(refused.len(), 12);
+        assert!(refused.iter().all(|r| r.status == 401 && r.principal == "anonymous"));
+        let by_ci = store
+            .list_audit(&AuditQuery { limit: 100, principal: Some("token:ci".into()), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(by_ci.len(), 13);
+    }
+
+    macro_rules! on_both {
+        ($($scenario:ident),*) => {$(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() { super::$scenario(super::sqlite().await).await; }
+                #[tokio::test]
+                async fn postgres() { super::$scenario(super::postgres().await).await; }
+            }
+        )*};
+    }
+    on_both!(tokens_are_stored_by_hash_named_once_and_revoked, audit_trail_pages_newest_first_with_filters);
+}

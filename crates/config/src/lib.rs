@@ -17,6 +17,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod security;
+pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
+
 /// The reference configuration file, with every option, its default and its override.
 pub const REFERENCE: &str = include_str!("../../../consort.example.toml");
 
@@ -42,6 +45,14 @@ pub struct Config {
     pub scheduler: SchedulerSettings,
     /// Spark backends.
     pub spark: SparkSettings,
+    /// Who may call.
+    pub auth: AuthSettings,
+    /// TLS on the listener.
+    pub tls: TlsSection,
+    /// Request limits.
+    pub limits: LimitSettings,
+    /// Job kinds.
+    pub jobs: JobSettings,
 }
 
 /// `[spark]`.
@@ -315,6 +326,14 @@ struct FileConfig {
     scheduler: SchedulerSettings,
     #[serde(default)]
     spark: SparkSettings,
+    #[serde(default)]
+    auth: AuthSettings,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    limits: LimitSettings,
+    #[serde(default)]
+    jobs: JobSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -367,6 +386,7 @@ impl Config {
             .or_else(|| env("CONSORT_LISTEN"))
             .or_else(|| from_file(file.server.listen))
             .unwrap_or(Given { value: DEFAULT_LISTEN.to_string(), origin: Origin::Flag("(default)") });
+        let listen_origin = listen.origin.clone();
         let listen = parse(listen, "server.listen", |v: &str| {
             v.parse::<SocketAddr>().map_err(|_| {
                 "not a socket address; use HOST:PORT with a numeric host, e.g. 127.0.0.1:8093 or [::1]:8093".to_string()
@@ -554,7 +574,36 @@ impl Config {
             });
         }
 
-        Ok(Config { listen, data_dir, shutdown_grace_secs, log_level, log_format, storage, scheduler, spark })
+        let mut auth = file.auth;
+        let auth_origin = match env("CONSORT_AUTH_MODE") {
+            Some(g) => {
+                auth.mode = g.value;
+                g.origin
+            }
+            None => Origin::File(path.clone()),
+        };
+        let mut jobs = file.jobs;
+        if let Some(g) = env("CONSORT_COMMAND_KIND") {
+            jobs.command_kind = parse(g, "jobs.command_kind", |v: &str| {
+                v.parse::<bool>().map_err(|_| "use true or false".to_string())
+            })?;
+        }
+        security::check(listen, &listen_origin, &auth, auth_origin, &file.tls, &file.limits, &path)?;
+
+        Ok(Config {
+            listen,
+            data_dir,
+            shutdown_grace_secs,
+            log_level,
+            log_format,
+            storage,
+            scheduler,
+            spark,
+            auth,
+            tls: file.tls,
+            limits: file.limits,
+            jobs,
+        })
     }
 }
 
@@ -794,5 +843,83 @@ mod tests {
 
         let err = Config::resolve(&file("[server\n")).unwrap_err().to_string();
         assert!(err.contains("consort.toml") && err.contains("line 1"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::*;
+
+    fn resolve(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::resolve(&Sources {
+            file: Some(("consort.toml".into(), text.into())),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        })
+    }
+
+    fn problem(text: &str, env: &[(&str, &str)]) -> String {
+        resolve(text, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn safe_defaults() {
+        let c = Config::resolve(&Sources::default()).unwrap();
+        assert_eq!(c.auth.auth_mode(), AuthMode::Token);
+        assert!(!c.jobs.command_kind);
+        assert_eq!(c.limits.max_body_bytes, 1 << 20);
+        assert!(c.tls.cert.is_none());
+    }
+
+    #[test]
+    fn auth_off_only_on_loopback() {
+        assert_eq!(resolve("[auth]\nmode = \"none\"", &[]).unwrap().auth.auth_mode(), AuthMode::None);
+        let e = problem("[server]\nlisten = \"0.0.0.0:8093\"\n[auth]\nmode = \"none\"", &[]);
+        assert!(e.starts_with("auth.mode = \"none\""), "{e}");
+        assert!(e.contains("only on a loopback address"), "{e}");
+        let e = problem("", &[("CONSORT_AUTH_MODE", "none"), ("CONSORT_LISTEN", "0.0.0.0:1")]);
+        assert!(e.contains("environment variable CONSORT_AUTH_MODE"), "{e}");
+        assert!(problem("[auth]\nmode = \"off\"", &[]).contains("use \"token\""));
+    }
+
+    #[test]
+    fn non_loopback_needs_tls_or_says_it_ends_upstream() {
+        let e = problem("[server]\nlisten = \"0.0.0.0:8093\"", &[]);
+        assert!(e.starts_with("server.listen = \"0.0.0.0:8093\""), "{e}");
+        assert!(e.contains("tls.terminated_upstream"), "{e}");
+        resolve("[server]\nlisten = \"0.0.0.0:8093\"\n[tls]\nterminated_upstream = true", &[]).unwrap();
+        resolve("[server]\nlisten = \"0.0.0.0:8093\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"", &[]).unwrap();
+    }
+
+    #[test]
+    fn tls_fields_go_together() {
+        assert!(problem("[tls]\ncert = \"c.pem\"", &[]).starts_with("tls.key"));
+        assert!(problem("[tls]\nclient_ca = \"ca.pem\"", &[]).starts_with("tls.client_ca"));
+        assert!(
+            problem("[tls]\ncert = \"c\"\nkey = \"k\"\nclient_cert_required = true", &[])
+                .starts_with("tls.client_cert_required")
+        );
+    }
+
+    #[test]
+    fn roles_and_issuers_are_checked() {
+        let e = problem("[auth.client_cert_roles]\nops = \"root\"", &[]);
+        assert!(e.contains("admin, operator, provisioner, viewer"), "{e}");
+        let e = problem("[[auth.oidc]]\nissuer = \"https://idp\"\naudiences = []", &[]);
+        assert!(e.starts_with("auth.oidc.audiences"), "{e}");
+        let c = resolve(
+            "[[auth.oidc]]\nissuer = \"https://idp\"\naudiences = [\"consort\"]\nrole_map = { etl = \"operator\" }",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.auth.oidc[0].roles_claim, "groups");
+        assert_eq!(c.auth.oidc[0].leeway_secs, 30);
+    }
+
+    #[test]
+    fn command_kind_is_opt_in() {
+        assert!(resolve("[jobs]\ncommand_kind = true", &[]).unwrap().jobs.command_kind);
+        assert!(resolve("", &[("CONSORT_COMMAND_KIND", "true")]).unwrap().jobs.command_kind);
+        assert!(problem("", &[("CONSORT_COMMAND_KIND", "yes")]).starts_with("jobs.command_kind"));
     }
 }

@@ -26,6 +26,13 @@ pub enum ApiError {
         /// What was not found, and where to look.
         message: String,
     },
+    /// The caller is authenticated but may not do this.
+    Forbidden {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is refused and who may do it.
+        message: String,
+    },
     /// The resource exists already.
     Conflict {
         /// What clashes and what to do instead.
@@ -71,6 +78,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
             ApiError::NotFound { message } => simple(StatusCode::NOT_FOUND, "not_found", &message),
+            ApiError::Forbidden { code, message } => simple(StatusCode::FORBIDDEN, code, &message),
             ApiError::Conflict { message } => simple(StatusCode::CONFLICT, "conflict", &message),
             ApiError::Unavailable { message } => simple(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &message),
             ApiError::Internal { cause } => {

@@ -5,12 +5,16 @@
 //! into calls on the domain crates and domain results into the JSON shapes
 //! defined here (domain types are never serialised directly).
 //!
-//! Middleware, outermost first: request tracing (one span per request).
+//! Middleware, outermost first: request tracing (one span per request), then, on
+//! every matched route, the security layer ([`auth::layer`]: body size, authentication,
+//! rate, role, time-out, audit).
 
+pub mod auth;
 mod cron_api;
 mod error;
 pub mod openapi;
 mod scheduler_api;
+mod tokens_api;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +27,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Guard;
+
 pub use cron_api::{MAX_COUNT, parse_instant};
 pub use error::ApiError;
 
@@ -33,12 +39,16 @@ pub struct AppState {
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
     /// The scheduler (its driver may or may not be running).
     pub scheduler: Arc<Scheduler>,
+    /// Authentication, authorisation, rate limits and the audit trail.
+    pub guard: Arc<Guard>,
+    /// Whether jobs of the `command` kind may be created (`jobs.command_kind`).
+    pub command_kind: bool,
 }
 
 impl AppState {
-    /// State for a real server: the system clock.
-    pub fn new(scheduler: Arc<Scheduler>) -> Self {
-        AppState { clock: Arc::new(Timestamp::now), scheduler }
+    /// State for a real server: the system clock, the `command` kind off.
+    pub fn new(scheduler: Arc<Scheduler>, guard: Arc<Guard>) -> Self {
+        AppState { clock: Arc::new(Timestamp::now), scheduler, guard, command_kind: false }
     }
 }
 
@@ -79,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/scheduler/runs/{id}/log", get(scheduler_api::run_log))
         .route("/v1/scheduler/runs/{id}/kill", post(scheduler_api::kill_run))
         .route("/v1/scheduler/instances", get(scheduler_api::instances))
+        .route("/v1/tokens", get(tokens_api::list).post(tokens_api::create))
+        .route("/v1/tokens/{id}/revoke", post(tokens_api::revoke))
+        .route("/v1/audit", get(tokens_api::audit))
+        .route_layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::layer))
         .fallback(not_found)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

@@ -275,10 +275,14 @@ pub(crate) async fn get_job(
 /// Creates or replaces a job (and, if given, its triggers) in one transaction.
 pub(crate) async fn put_job(
     State(s): State<AppState>,
+    principal: Option<axum::Extension<consort_auth::Principal>>,
     Path((group, name)): Path<(String, String)>,
     Json(body): Json<JobBody>,
 ) -> Result<Json<Value>, ApiError> {
     let key = job_key(&group, &name)?;
+    if body.kind == "command" {
+        check_command_kind(&s, principal.as_ref().map(|p| &p.0))?;
+    }
     let now_ms = (s.clock)().as_millisecond();
     let mut job = Job::new(key.clone(), body.kind)
         .with_data(body.data)
@@ -298,6 +302,27 @@ pub(crate) async fn put_job(
     }
     s.scheduler.replace_job(&job, &triggers).await?;
     get_job(State(s), Path((group, name))).await
+}
+
+/// The `command` kind runs a program as the server's user: only when the
+/// configuration enables it, and only for admins.
+fn check_command_kind(s: &AppState, principal: Option<&consort_auth::Principal>) -> Result<(), ApiError> {
+    if !s.command_kind {
+        return Err(ApiError::bad_request(
+            "command_kind_disabled",
+            "kind",
+            "the `command` kind is off on this server (it runs a program as the server's user); \
+             an operator can enable it with [jobs] command_kind = true (CONSORT_COMMAND_KIND=true), \
+             or use the `spark` kind",
+        ));
+    }
+    if !principal.is_some_and(|p| p.may(consort_auth::Action::Administer)) {
+        return Err(ApiError::Forbidden {
+            code: "forbidden",
+            message: "only an admin may create a job of the `command` kind (it runs a program on the server)".into(),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) async fn delete_job(

@@ -1,9 +1,11 @@
 //! One module per top-level command.
 
 mod artifact;
+mod auth;
 mod config;
 mod cron;
 mod import;
+mod oidc;
 mod remote;
 mod serve;
 mod spark;

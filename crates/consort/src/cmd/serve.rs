@@ -39,7 +39,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
-        let scheduler = start_scheduler(&config, &data_dir).await?;
+        let (scheduler, stores) = start_scheduler(&config, &data_dir).await?;
+        let guard = crate::cmd::auth::guard(&config, stores.auth.clone())?;
+        if guard.required() {
+            crate::cmd::auth::ensure_admin_token(&stores.auth, &data_dir).await?;
+        } else {
+            tracing::warn!(%addr, "authentication is off (auth.mode = \"none\"): every caller on this machine is an admin");
+        }
         // Where it listens goes to stdout for people and scripts; a closed stdout
         // (`consort serve | head -1`) must not stop the server, so errors are ignored.
         let _ = writeln!(
@@ -52,7 +58,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let router = consort_server::router(consort_server::AppState::new(scheduler.clone()));
+        let mut state = consort_server::AppState::new(scheduler.clone(), guard);
+        state.command_kind = config.jobs.command_kind;
+        let router = consort_server::router(state);
         let server = tokio::spawn(consort_server::serve(listener, router, async move {
             shutdown_signal().await;
             let _ = stopping_tx.send(());
@@ -74,20 +82,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Opens the store (SQLite in the data directory unless configured), applies
 /// migrations, and starts the scheduler's driver.
-async fn start_scheduler(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Arc<Scheduler>> {
+async fn start_scheduler(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Arc<Scheduler>, consort_store::Stores)> {
     let settings = &config.scheduler;
     let url =
         settings.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("consort.db").display()));
     let shown = redact(&url);
-    let store = consort_store::open(&url).await.with_context(|| {
+    let stores = consort_store::open_all(&url).await.with_context(|| {
         format!("opening the scheduler store {shown}; check scheduler.store_url (CONSORT_STORE_URL)")
     })?;
+    let store = stores.scheduler.clone();
     let instance_id = settings.instance_id.clone().unwrap_or_else(default_instance_id);
     let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
     scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
     scheduler_config.max_running = settings.max_running;
-    let mut kinds = Kinds::builtin();
+    let mut kinds = Kinds::empty();
+    kinds.register(Arc::new(consort_scheduler::NoopKind));
+    if config.jobs.command_kind {
+        // Off by default: it runs a program as the server's user (admins only create such jobs).
+        kinds.register(Arc::new(consort_scheduler::CommandKind));
+    }
     let spark_backends = crate::cmd::spark::backends(config, data_dir)?;
     kinds.register(Arc::new(consort_spark::SparkKind::new(
         spark_backends,
@@ -97,7 +114,7 @@ async fn start_scheduler(config: &Config, data_dir: &std::path::Path) -> anyhow:
     let scheduler = Arc::new(Scheduler::new(store, kinds, scheduler_config));
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!(store = %shown, instance = %instance_id, "scheduler started");
-    Ok(scheduler)
+    Ok((scheduler, stores))
 }
 
 /// Opens the configured store (SQLite in the data directory by default), applying

@@ -12,6 +12,7 @@
 pub mod auth;
 mod cron_api;
 mod error;
+mod listener;
 pub mod openapi;
 mod scheduler_api;
 mod tokens_api;
@@ -31,6 +32,7 @@ use crate::auth::Guard;
 
 pub use cron_api::{MAX_COUNT, parse_instant};
 pub use error::ApiError;
+pub use listener::{ClientCertificate, ListenerSettings, TlsError, TlsSettings, load_tls};
 
 /// Shared state handed to every handler.
 #[derive(Clone)]
@@ -115,12 +117,15 @@ async fn not_found(uri: axum::http::Uri) -> (axum::http::StatusCode, Json<Value>
     )
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting
+/// and lets in-flight requests finish. Plain HTTP or TLS (optionally mutual) as
+/// `settings` say; every request carries `ConnectInfo<SocketAddr>` and, for a
+/// verified client certificate, [`ClientCertificate`]. See `listener.rs`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    settings: ListenerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    listener::serve(listener, router, settings, shutdown).await
 }

@@ -119,7 +119,8 @@ async fn serves_over_a_real_socket_and_shuts_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(consort_server::serve(listener, app().await, async {
+    let settings = consort_server::ListenerSettings::default();
+    let server = tokio::spawn(consort_server::serve(listener, app().await, settings, async {
         let _ = stopped.await;
     }));
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

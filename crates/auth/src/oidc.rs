@@ -149,6 +149,9 @@ struct Issuer {
     keys: RwLock<Arc<KeySet>>,
     /// Keys are fetched again when `now` reaches this (`i64::MIN` until the first fetch).
     refresh_at: AtomicI64,
+    /// The `now` of the last fetch attempt (`i64::MIN` before the first): a `now` before
+    /// it means the clock went back, and the keys are fetched again.
+    attempted_at: AtomicI64,
     /// Serialises fetches (a task waiting here gets the result of the fetch in flight);
     /// holds what the next fetch needs.
     fetch: tokio::sync::Mutex<FetchState>,
@@ -157,16 +160,25 @@ struct Issuer {
 struct FetchState {
     /// The `now` of the last attempt (`i64::MIN` before the first).
     last_attempt: i64,
+    /// The fetch under way. A task of its own, so that it completes, and its result is
+    /// recorded by the next caller, even when the caller that started it is dropped.
+    in_flight: Option<tokio::task::JoinHandle<Fetched>>,
     /// From the discovery document; `None` until read, and after a failed key fetch.
     jwks_uri: Option<String>,
     /// Why the last attempt failed, if it did.
     last_error: Option<String>,
 }
 
-/// An issuer's keys by `kid` (`""` for a key published without one).
+/// Keys by `kid` (`""` for a key published without one).
+type KeyMap = HashMap<String, Vec<Arc<Jwk>>>;
+
+/// What a fetch brings back: the `jwks_uri` to use next time, and the keys or why not.
+type Fetched = (Option<String>, Result<KeyMap, String>);
+
+/// An issuer's keys, and when they were fetched.
 #[derive(Default)]
 struct KeySet {
-    keys: HashMap<String, Vec<Arc<Jwk>>>,
+    keys: KeyMap,
     fetched_at: Option<i64>,
 }
 
@@ -255,7 +267,7 @@ impl OidcVerifier {
             return None;
         }
         // Keys due for a refresh: take the slow path, which refreshes them first.
-        if now >= self.issuers[entry.issuer].refresh_at.load(Ordering::Acquire) {
+        if self.issuers[entry.issuer].due(now) {
             return None;
         }
         Some(entry.principal.clone())
@@ -327,6 +339,9 @@ fn http_client() -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
+        // Keys are fetched every few minutes at most: a pooled connection would only
+        // go stale in between.
+        .pool_max_idle_per_host(0)
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
         .user_agent(concat!("consort/", env!("CARGO_PKG_VERSION")))
@@ -416,7 +431,13 @@ impl Issuer {
             max_age: i64::try_from(config.jwks_max_age_secs).unwrap_or(i64::MAX),
             keys: RwLock::new(Arc::new(KeySet::default())),
             refresh_at: AtomicI64::new(i64::MIN),
-            fetch: tokio::sync::Mutex::new(FetchState { last_attempt: i64::MIN, jwks_uri: None, last_error: None }),
+            attempted_at: AtomicI64::new(i64::MIN),
+            fetch: tokio::sync::Mutex::new(FetchState {
+                last_attempt: i64::MIN,
+                in_flight: None,
+                jwks_uri: None,
+                last_error: None,
+            }),
             config,
         })
     }
@@ -433,6 +454,11 @@ impl Issuer {
         ))
     }
 
+    /// Whether the keys are due for a fetch: old enough, or the clock went back.
+    fn due(&self, now: i64) -> bool {
+        now >= self.refresh_at.load(Ordering::Acquire) || now < self.attempted_at.load(Ordering::Acquire)
+    }
+
     fn current_keys(&self) -> Arc<KeySet> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -447,7 +473,7 @@ impl Issuer {
         now: i64,
         forget: impl Fn(&[String]),
     ) -> Result<(String, Arc<Jwk>), AuthError> {
-        if now >= self.refresh_at.load(Ordering::Acquire) {
+        if self.due(now) {
             // Due (or never fetched). A failure is fatal only when no key is known yet.
             if let Err(e) = self.refresh(http, now, &forget).await
                 && self.current_keys().fetched_at.is_none()
@@ -486,16 +512,35 @@ impl Issuer {
     /// now or at the last attempt.
     async fn refresh(&self, http: &reqwest::Client, now: i64, forget: &impl Fn(&[String])) -> Result<(), AuthError> {
         let mut state = self.fetch.lock().await;
-        let last = state.last_attempt;
-        if last != i64::MIN && now < last.saturating_add(MIN_REFETCH_INTERVAL_SECS) {
-            // Fetched (or tried) just now, perhaps by the task this one waited for.
-            return match &state.last_error {
-                Some(e) => Err(AuthError::Unavailable(e.clone())),
-                None => Ok(()),
+        if state.in_flight.is_none() {
+            let last = state.last_attempt;
+            if last != i64::MIN && last <= now && now < last.saturating_add(MIN_REFETCH_INTERVAL_SECS) {
+                // Fetched (or tried) just now, perhaps by the task this one waited for.
+                return match &state.last_error {
+                    Some(e) => Err(AuthError::Unavailable(e.clone())),
+                    None => Ok(()),
+                };
+            }
+            state.last_attempt = now;
+            self.attempted_at.store(now, Ordering::Release);
+            let target = FetchTarget {
+                http: http.clone(),
+                issuer: self.config.issuer.clone(),
+                discovery_url: self.discovery_url.clone(),
+                http_allowed: self.http_allowed,
+                jwks_uri: state.jwks_uri.clone(),
             };
+            state.in_flight = Some(tokio::spawn(target.fetch()));
         }
-        state.last_attempt = now;
-        match self.fetch_keys(http, &mut state).await {
+        let Some(in_flight) = state.in_flight.as_mut() else { return Ok(()) };
+        let (jwks_uri, result) = match in_flight.await {
+            Ok(fetched) => fetched,
+            Err(e) => (None, Err(format!("fetching the keys of OpenID issuer {:?} failed: {e}", self.config.issuer))),
+        };
+        state.in_flight = None;
+        state.jwks_uri = jwks_uri;
+        let attempted = state.last_attempt;
+        match result {
             Ok(keys) => {
                 let old = self.current_keys();
                 let removed: Vec<String> = old
@@ -511,9 +556,9 @@ impl Issuer {
                     "fetched the OpenID issuer's signing keys"
                 );
                 *self.keys.write().unwrap_or_else(PoisonError::into_inner) =
-                    Arc::new(KeySet { keys, fetched_at: Some(now) });
+                    Arc::new(KeySet { keys, fetched_at: Some(attempted) });
                 state.last_error = None;
-                self.refresh_at.store(now.saturating_add(self.max_age.max(1)), Ordering::Release);
+                self.refresh_at.store(attempted.saturating_add(self.max_age.max(1)), Ordering::Release);
                 forget(&removed);
                 Ok(())
             }
@@ -521,49 +566,60 @@ impl Issuer {
                 tracing::warn!(issuer = %self.config.issuer, error = %e, "could not fetch the OpenID issuer's signing keys");
                 state.last_error = Some(e.clone());
                 // Keep serving with the keys already known; try again after the interval.
-                self.refresh_at.store(now.saturating_add(MIN_REFETCH_INTERVAL_SECS), Ordering::Release);
+                self.refresh_at.store(attempted.saturating_add(MIN_REFETCH_INTERVAL_SECS), Ordering::Release);
                 Err(AuthError::Unavailable(e))
             }
         }
     }
+}
 
-    async fn fetch_keys(
-        &self,
-        http: &reqwest::Client,
-        state: &mut FetchState,
-    ) -> Result<HashMap<String, Vec<Arc<Jwk>>>, String> {
-        let jwks_uri = match state.jwks_uri.clone() {
+/// What fetching an issuer's keys needs, owned, so the fetch can run as a task.
+struct FetchTarget {
+    http: reqwest::Client,
+    issuer: String,
+    discovery_url: String,
+    http_allowed: bool,
+    /// Known from an earlier discovery, if any.
+    jwks_uri: Option<String>,
+}
+
+impl FetchTarget {
+    /// Reads the discovery document (unless the `jwks_uri` is known), then the JWKS.
+    async fn fetch(self) -> Fetched {
+        let jwks_uri = match self.jwks_uri {
             Some(uri) => uri,
             None => {
-                let doc = get_json(http, &self.config.issuer, &self.discovery_url).await?;
-                let uri = check_discovery(&doc, &self.config.issuer, &self.discovery_url, self.http_allowed)?;
-                state.jwks_uri = Some(uri.clone());
-                uri
+                let discovered = match get_json(&self.http, &self.issuer, &self.discovery_url).await {
+                    Ok(doc) => check_discovery(&doc, &self.issuer, &self.discovery_url, self.http_allowed),
+                    Err(e) => Err(e),
+                };
+                match discovered {
+                    Ok(uri) => uri,
+                    Err(e) => return (None, Err(e)),
+                }
             }
         };
-        let result = get_json(http, &self.config.issuer, &jwks_uri).await.and_then(|doc| {
-            parse_jwks(&doc)
-                .map_err(|e| format!("the JWKS of OpenID issuer {:?} at {jwks_uri} {e}", self.config.issuer))
+        let result = get_json(&self.http, &self.issuer, &jwks_uri).await.and_then(|doc| {
+            parse_jwks(&doc).map_err(|e| format!("the JWKS of OpenID issuer {:?} at {jwks_uri} {e}", self.issuer))
         });
-        if result.is_err() {
-            // Read the discovery document again next time: the keys may have moved.
-            state.jwks_uri = None;
-        }
-        result
+        // After a failure, read the discovery document again next time: the keys may have moved.
+        let next = result.is_ok().then_some(jwks_uri);
+        (next, result)
     }
 }
 
 /// GETs a JSON document of at most [`MAX_DOCUMENT_BYTES`].
 async fn get_json(http: &reqwest::Client, issuer: &str, url: &str) -> Result<Value, String> {
-    let unreachable =
-        |e: &reqwest::Error| format!("OpenID issuer {issuer:?} could not be reached at {url}: {}", error_chain(e));
-    let mut response = http.get(url).header("accept", "application/json").send().await.map_err(|e| unreachable(&e))?;
+    let unreachable = |e: reqwest::Error| {
+        format!("OpenID issuer {issuer:?} could not be reached at {url}: {}", error_chain(&e.without_url()))
+    };
+    let mut response = http.get(url).header("accept", "application/json").send().await.map_err(unreachable)?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("OpenID issuer {issuer:?} answered HTTP {status} for {url}"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&e))? {
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
             return Err(format!("OpenID issuer {issuer:?} sent more than {MAX_DOCUMENT_BYTES} bytes for {url}"));
         }
@@ -744,11 +800,11 @@ fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// Parses a JWKS: `{"keys": [...]}` → keys by kid.
-fn parse_jwks(doc: &Value) -> Result<HashMap<String, Vec<Arc<Jwk>>>, String> {
+fn parse_jwks(doc: &Value) -> Result<KeyMap, String> {
     let Some(keys) = doc.get("keys").and_then(Value::as_array) else {
         return Err("is not a JSON object with a `keys` array".into());
     };
-    let mut out: HashMap<String, Vec<Arc<Jwk>>> = HashMap::new();
+    let mut out = KeyMap::new();
     for key in keys {
         let (kid, jwk) = Jwk::parse(key)?;
         out.entry(kid).or_default().push(Arc::new(jwk));
@@ -1184,6 +1240,7 @@ mod tests {
         *issuer.keys.write().unwrap() = Arc::new(KeySet { keys: parse_jwks(jwks).unwrap(), fetched_at: Some(now) });
         issuer.refresh_at.store(now + issuer.max_age, Ordering::Release);
         issuer.fetch.try_lock().unwrap().last_attempt = now;
+        issuer.attempted_at.store(now, Ordering::Release);
         v
     }
 

@@ -106,8 +106,11 @@ pub enum ConfigError {
         /// What is wrong, and the fix.
         problem: String,
     },
-    /// The HTTP client could not be built (the system's trusted certificates).
-    #[error("the HTTP client for OpenID discovery could not be set up: {0}")]
+    /// The HTTP client could not be built (for https issuers: the system's trusted CA
+    /// certificates could not be read).
+    #[error(
+        "the HTTP client for OpenID discovery could not be set up ({0}): https issuers need the system's CA certificates (Debian's ca-certificates), or SSL_CERT_FILE naming a PEM bundle"
+    )]
     Http(String),
 }
 
@@ -183,7 +186,8 @@ struct KeySet {
 }
 
 impl OidcVerifier {
-    /// Checks the configuration (no I/O: keys are fetched on first use).
+    /// Checks the configuration. Nothing is fetched (keys are, on first use); with an
+    /// https issuer, the system's trusted CA certificates are read.
     pub fn new(issuers: Vec<IssuerConfig>) -> Result<OidcVerifier, ConfigError> {
         if issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
@@ -195,9 +199,10 @@ impl OidcVerifier {
             }
             checked.push(Issuer::new(config)?);
         }
+        let tls = checked.iter().any(|i| !i.http_allowed);
         Ok(OidcVerifier {
+            http: http_client(tls)?,
             issuers: checked,
-            http: http_client()?,
             cache: Mutex::new(HashMap::new()),
             capacity: TOKEN_CACHE_CAPACITY,
         })
@@ -328,14 +333,19 @@ fn instant(secs: i64) -> String {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, ConfigError> {
+/// The client for discovery and JWKS requests. `tls`: trust the system's CA certificates
+/// (some issuer is https); otherwise trust nothing, as only loopback http is used.
+fn http_client(tls: bool) -> Result<reqwest::Client, ConfigError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| ConfigError::Http(e.to_string()))?
-        .with_no_client_auth();
+        .map_err(|e| ConfigError::Http(e.to_string()))?;
+    let tls = if tls {
+        builder.with_platform_verifier().map_err(|e| ConfigError::Http(e.to_string()))?.with_no_client_auth()
+    } else {
+        builder.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+    };
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
@@ -1252,7 +1262,7 @@ mod tests {
     }
 
     #[test]
-    fn configuration_is_checked_without_io() {
+    fn configuration_is_checked_without_network() {
         let problem = |c: IssuerConfig| match OidcVerifier::new(vec![c]) {
             Err(ConfigError::Issuer { problem, .. }) => problem,
             other => panic!("expected a refusal, got {other:?}"),

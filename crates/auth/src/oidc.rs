@@ -64,8 +64,8 @@ pub struct IssuerConfig {
     pub role_map: BTreeMap<String, Role>,
     /// The claim naming the caller (default `sub`); a non-empty string.
     pub subject_claim: String,
-    /// The `alg`s accepted (default [`DEFAULT_ALGORITHMS`]). `none` and `HS*` are refused
-    /// at construction.
+    /// The `alg`s accepted; empty means [`DEFAULT_ALGORITHMS`] (also the default). `none`
+    /// and `HS*` are refused at construction.
     pub algorithms: Vec<String>,
     /// Clock leeway applied to `exp` and `nbf`, seconds (default 30).
     pub leeway_secs: u64,
@@ -418,12 +418,6 @@ impl Issuer {
         if config.subject_claim.is_empty() {
             return Err(err("`subject_claim` is empty: name the claim naming the caller, usually \"sub\"".into()));
         }
-        if config.algorithms.is_empty() {
-            return Err(err(format!(
-                "`algorithms` is empty: list some of {} (or leave the default)",
-                DEFAULT_ALGORITHMS.join(", ")
-            )));
-        }
         let mut algorithms = Vec::with_capacity(config.algorithms.len());
         for name in &config.algorithms {
             let alg =
@@ -431,6 +425,9 @@ impl Issuer {
             if !algorithms.contains(&alg) {
                 algorithms.push(alg);
             }
+        }
+        if algorithms.is_empty() {
+            algorithms = Alg::ALL.to_vec();
         }
         let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
         Ok(Issuer {
@@ -1295,7 +1292,8 @@ mod tests {
         }
         let mut c = config();
         c.algorithms.clear();
-        assert!(problem(c).starts_with("`algorithms` is empty"));
+        let v = OidcVerifier::new(vec![c]).unwrap();
+        assert_eq!(v.issuers[0].algorithms, Alg::ALL, "empty means the default list");
 
         let twice = OidcVerifier::new(vec![config(), config()]).unwrap_err();
         assert!(twice.to_string().contains("configured twice"), "{twice}");

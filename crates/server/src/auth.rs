@@ -25,6 +25,8 @@ use consort_auth::{
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::listener::ClientCertificate;
+
 /// How long a token looked up in the store is trusted before it is read again. A
 /// revocation through this server takes effect at once; through another instance
 /// sharing the store, within this.
@@ -44,13 +46,11 @@ pub trait JwtVerifier: Send + Sync + 'static {
     async fn verify(&self, jwt: &str, now_unix_secs: i64) -> Result<Principal, AuthError>;
 }
 
-/// A verified TLS client certificate, put in a request's extensions by the listener.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCertificate {
-    /// The subject distinguished name (RFC 4514), e.g. `CN=ops,O=acme`.
-    pub subject: String,
-    /// The subject's common name, if it has one.
-    pub common_name: Option<String>,
+#[async_trait]
+impl JwtVerifier for consort_auth::oidc::OidcVerifier {
+    async fn verify(&self, jwt: &str, now_unix_secs: i64) -> Result<Principal, AuthError> {
+        consort_auth::oidc::OidcVerifier::verify(self, jwt, now_unix_secs).await
+    }
 }
 
 /// The security settings of a server.

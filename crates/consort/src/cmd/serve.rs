@@ -31,6 +31,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let listener_settings = listener_settings(&config)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
             format!(
@@ -39,6 +40,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
+        let scheme = if listener_settings.tls.is_some() { "https" } else { "http" };
         let (scheduler, stores) = start_scheduler(&config, &data_dir).await?;
         let guard = crate::cmd::auth::guard(&config, stores.auth.clone())?;
         if guard.required() {
@@ -50,7 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // (`consort serve | head -1`) must not stop the server, so errors are ignored.
         let _ = writeln!(
             std::io::stdout().lock(),
-            "consort {} listening on http://{addr}  (data: {})\n  try: curl 'http://{addr}/v1/cron/next?expr=0+15+10+%3F+*+6L&tz=Europe/Rome&count=3'",
+            "consort {} listening on {scheme}://{addr}  (data: {})\n  try: curl '{scheme}://{addr}/v1/cron/next?expr=0+15+10+%3F+*+6L&tz=Europe/Rome&count=3'",
             env!("CARGO_PKG_VERSION"),
             data_dir.display()
         );
@@ -61,7 +63,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut state = consort_server::AppState::new(scheduler.clone(), guard);
         state.command_kind = config.jobs.command_kind;
         let router = consort_server::router(state);
-        let server = tokio::spawn(consort_server::serve(listener, router, async move {
+        let server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
             shutdown_signal().await;
             let _ = stopping_tx.send(());
         }));
@@ -78,6 +80,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The listener's TLS and limits; the certificate files are loaded here once, so a
+/// bad one stops the start before anything else runs.
+fn listener_settings(config: &Config) -> anyhow::Result<consort_server::ListenerSettings> {
+    let mut settings = consort_server::ListenerSettings {
+        max_header_bytes: config.limits.max_header_bytes,
+        ..Default::default()
+    };
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        let tls = consort_server::TlsSettings {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            client_ca_path: config.tls.client_ca.clone(),
+            client_cert_required: config.tls.client_cert_required,
+        };
+        consort_server::load_tls(&tls).context("[tls] cert, key or client_ca")?;
+        settings.tls = Some(tls);
+    }
+    Ok(settings)
 }
 
 /// Opens the store (SQLite in the data directory unless configured), applies

@@ -31,6 +31,10 @@ pub enum Command {
     Triggers(RemoteArgs<TriggersCommand>),
     /// Run history on a running server.
     Runs(RemoteArgs<RunsCommand>),
+    /// API tokens on a running server (admins): create (the secret is printed once), list, revoke.
+    Tokens(RemoteArgs<TokensCommand>),
+    /// The audit trail of a running server (admins): every write and every refused request.
+    Audit(RemoteArgs<AuditCommand>),
     /// Run Spark applications directly on a backend: submit (and wait), status, logs, kill.
     #[command(subcommand)]
     Spark(SparkCommand),
@@ -108,8 +112,55 @@ pub struct RemoteArgs<C: Subcommand> {
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// API token or JWT sent as `Authorization: Bearer`. Default: the admin token in
+    /// the data directory (admin.token) when the server is on this machine.
+    #[arg(long, env = "CONSORT_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Data directory whose admin.token is used for a server on this machine.
+    #[arg(long, env = "CONSORT_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for an https server, e.g. a self-signed one.
+    #[arg(long, env = "CONSORT_CA_CERT", global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: C,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print its secret (shown this once; the server keeps only a hash).
+    ///
+    /// Example: consort tokens create --name ci-deploy --role operator --expires-in 90d
+    Create {
+        /// Who or what it is for (letters, digits, . _ @ -).
+        #[arg(long)]
+        name: String,
+        /// admin, operator, provisioner or viewer (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Lifetime, e.g. 3600s, 90m, 12h, 30d. Default: never expires.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// List tokens: id, name, roles, state, expiry, last use (never secrets).
+    List,
+    /// Revoke a token by id (tok_...) or name; it stops working at once.
+    Revoke { token: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest entries first.
+    List {
+        /// Only this principal, e.g. token:ci-deploy.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only refused requests.
+        #[arg(long)]
+        refused: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

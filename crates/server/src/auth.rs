@@ -103,7 +103,11 @@ pub struct Guard {
     used: Mutex<HashSet<String>>,
     audit: mpsc::Sender<AuditRecord>,
     dropped: std::sync::atomic::AtomicU64,
+    clock: Clock,
 }
+
+/// The current time, injected so tests control it (expiry is checked against it).
+pub type Clock = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,6 +122,16 @@ impl Guard {
     /// A guard over `store`, with JWTs checked by `jwt` when issuers are configured.
     /// Spawns the task that writes the audit trail and tokens' last use.
     pub fn new(settings: AuthSettings, store: Arc<dyn AuthStore>, jwt: Option<Arc<dyn JwtVerifier>>) -> Arc<Guard> {
+        Guard::with_clock(settings, store, jwt, Arc::new(jiff::Timestamp::now))
+    }
+
+    /// [`Guard::new`] with an injected clock.
+    pub fn with_clock(
+        settings: AuthSettings,
+        store: Arc<dyn AuthStore>,
+        jwt: Option<Arc<dyn JwtVerifier>>,
+        clock: Clock,
+    ) -> Arc<Guard> {
         let (tx, rx) = mpsc::channel(AUDIT_QUEUE);
         let guard = Arc::new(Guard {
             settings,
@@ -128,6 +142,7 @@ impl Guard {
             used: Mutex::new(HashSet::new()),
             audit: tx,
             dropped: std::sync::atomic::AtomicU64::new(0),
+            clock,
         });
         tokio::spawn(write_audit(Arc::downgrade(&guard), rx));
         guard
@@ -286,16 +301,12 @@ async fn write_audit(guard: std::sync::Weak<Guard>, mut rx: mpsc::Receiver<Audit
             last_touch = Instant::now();
             let ids: Vec<String> = guard.used.lock().map(|mut u| u.drain().collect()).unwrap_or_default();
             if !ids.is_empty()
-                && let Err(e) = guard.store.touch_tokens(&ids, now_ms()).await
+                && let Err(e) = guard.store.touch_tokens(&ids, (guard.clock)().as_millisecond()).await
             {
                 tracing::warn!(error = %e, "tokens' last use not recorded");
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 fn unavailable(e: &AuthStoreError) -> String {
@@ -364,7 +375,7 @@ fn auth_code(e: &AuthError) -> &'static str {
 
 /// The middleware (installed with `route_layer`, so the matched route is known).
 pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    let started_ms = now_ms();
+    let started_ms = (guard.clock)().as_millisecond();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or(path.clone());
@@ -387,14 +398,7 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > guard.settings.max_body_bytes as u64) {
-        return refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            &format!(
-                "the request body is larger than {} bytes; send less, or raise limits.max_body_bytes",
-                guard.settings.max_body_bytes
-            ),
-        );
+        return too_large(guard.settings.max_body_bytes);
     }
 
     let Some(action) = action_for(&method, &route) else {
@@ -437,6 +441,17 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
     }
 
     let mut request = request;
+    if !matches!(method, Method::GET | Method::HEAD) {
+        // The body, read whole up to the limit (a chunked body declares no length).
+        let (parts, body) = request.into_parts();
+        match axum::body::to_bytes(body, guard.settings.max_body_bytes).await {
+            Ok(bytes) => request = Request::from_parts(parts, axum::body::Body::from(bytes)),
+            Err(_) => {
+                guard.record(audit(&who, StatusCode::PAYLOAD_TOO_LARGE, "rejected:413".into()));
+                return too_large(guard.settings.max_body_bytes);
+            }
+        }
+    }
     request.extensions_mut().insert(principal);
     let response = match tokio::time::timeout(guard.settings.request_timeout, next.run(request)).await {
         Ok(response) => response,
@@ -461,6 +476,14 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
         guard.record(audit(&who, status, outcome));
     }
     response
+}
+
+fn too_large(max: usize) -> Response {
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("the request body is larger than {max} bytes; send less, or raise limits.max_body_bytes"),
+    )
 }
 
 fn too_many(retry_after_secs: u64) -> Response {

@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
+use consort_server::auth::{AuthSettings, Guard};
 use consort_server::{AppState, router};
 use http_body_util::BodyExt;
 use jiff::Timestamp;
@@ -14,10 +15,14 @@ use tower::ServiceExt;
 /// An app on a private in-memory SQLite scheduler (its driver not started) and a fixed clock.
 async fn app() -> axum::Router {
     let fixed: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let stores = consort_store::open_all("sqlite::memory:").await.unwrap();
     let config = SchedulerConfig::new("test-instance");
-    let scheduler = Arc::new(Scheduler::new(store, Kinds::builtin(), config));
-    router(AppState { clock: Arc::new(move || fixed), scheduler })
+    let scheduler = Arc::new(Scheduler::new(stores.scheduler, Kinds::builtin(), config));
+    // These tests are about the API's shapes; the security layer has its own (tests/auth.rs).
+    let open = AuthSettings { required: false, ..AuthSettings::default() };
+    let mut state = AppState::new(scheduler, Guard::new(open, stores.auth, None));
+    state.clock = Arc::new(move || fixed);
+    router(state)
 }
 
 async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {

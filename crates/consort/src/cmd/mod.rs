@@ -9,6 +9,7 @@ mod oidc;
 mod remote;
 mod serve;
 mod spark;
+mod tokens;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => remote::jobs(args),
         Command::Triggers(args) => remote::triggers(args),
         Command::Runs(args) => remote::runs(args),
+        Command::Tokens(args) => tokens::tokens(args),
+        Command::Audit(args) => tokens::audit(args),
         Command::Spark(command) => spark::run(command),
         Command::Import(command) => import::run(command),
         Command::Artifact(command) => artifact::run(command),

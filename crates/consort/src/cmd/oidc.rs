@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use consort_auth::oidc::{IssuerConfig, OidcVerifier};
 use consort_auth::Role;
+use consort_auth::oidc::{IssuerConfig, OidcVerifier};
 use consort_config::Config;
 use consort_server::auth::JwtVerifier;
 

@@ -7,10 +7,11 @@ use serde_json::{Value, json};
 
 use crate::cli::{JobsCommand, RemoteArgs, RunsCommand, TriggersCommand};
 
-struct Client {
+pub(crate) struct Client {
     base: String,
     http: reqwest::Client,
     json: bool,
+    token: Option<String>,
 }
 
 /// `GROUP.NAME` → (group, name); a bare `NAME` is in group DEFAULT.
@@ -21,7 +22,7 @@ fn split_key(key: &str) -> (String, String) {
     }
 }
 
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -36,9 +37,12 @@ fn key_path(kind: &str, key: &str) -> String {
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -51,12 +55,17 @@ impl Client {
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if !status.is_success() {
             let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+                bail!(
+                    "{message} (HTTP {status})\nno token was sent: pass --token or CONSORT_TOKEN, or --data-dir for a server on this machine"
+                );
+            }
             bail!("{message} (HTTP {status})");
         }
         Ok(value)
     }
 
-    fn print(&self, value: &Value, table: impl FnOnce(&Value)) {
+    pub(crate) fn print(&self, value: &Value, table: impl FnOnce(&Value)) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
@@ -65,17 +74,43 @@ impl Client {
     }
 }
 
-fn run<C: clap::Subcommand>(
+pub(crate) fn run<C: clap::Subcommand>(
     args: RemoteArgs<C>,
     f: impl AsyncFnOnce(&Client, C) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client { base: args.server, http: reqwest::Client::new(), json: args.json };
+    let token = match args.token.filter(|t| !t.trim().is_empty()) {
+        Some(token) => Some(token.trim().to_string()),
+        None => local_admin_token(&args.server, args.data_dir),
+    };
+    let mut http = reqwest::Client::builder();
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --ca-cert {}; give a PEM CA certificate", path.display()))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("--ca-cert {} is not a PEM certificate", path.display()))?;
+        http = http.add_root_certificate(ca);
+    }
+    let http = http.build().context("building the HTTP client")?;
+    let client = Client { base: args.server, http, json: args.json, token };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(f(&client, args.command))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn s(v: &Value) -> String {
+/// The admin token in the data directory, for a server on this machine only (a token
+/// is never sent to another host unless given explicitly).
+fn local_admin_token(server: &str, data_dir: Option<std::path::PathBuf>) -> Option<String> {
+    let host = server.split("://").nth(1)?.split(['/', '?']).next()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        return None;
+    }
+    let dir = data_dir.unwrap_or_else(crate::paths::default_data_dir);
+    let text = std::fs::read_to_string(dir.join(crate::cmd::auth::ADMIN_TOKEN_FILE)).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),

@@ -85,10 +85,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// The listener's TLS and limits; the certificate files are loaded here once, so a
 /// bad one stops the start before anything else runs.
 fn listener_settings(config: &Config) -> anyhow::Result<consort_server::ListenerSettings> {
-    let mut settings = consort_server::ListenerSettings {
-        max_header_bytes: config.limits.max_header_bytes,
-        ..Default::default()
-    };
+    let mut settings =
+        consort_server::ListenerSettings { max_header_bytes: config.limits.max_header_bytes, ..Default::default() };
     if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
         let tls = consort_server::TlsSettings {
             cert_path: cert.clone(),

@@ -185,27 +185,36 @@ fn artifact_check_passes_only_for_a_real_main_class() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A running server on a fresh data directory; killed (SIGTERM) when dropped.
+/// A running server on a fresh data directory; killed (SIGTERM) when dropped. Its log
+/// goes to `log` (beside the data directory), which tests read for secrets.
 struct Server {
     child: std::process::Child,
     url: String,
     data: PathBuf,
+    log: PathBuf,
 }
 
 impl Server {
     fn start(name: &str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// With extra environment, e.g. `CONSORT_COMMAND_KIND=true`.
+    fn start_with(name: &str, env: &[(&str, &str)]) -> Server {
         let data = std::env::temp_dir().join(format!("consort-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
-        Server::start_in(data)
+        Server::start_in(data, env)
     }
 
     /// A server on an existing data directory (a restart).
-    fn start_in(data: PathBuf) -> Server {
+    fn start_in(data: PathBuf, env: &[(&str, &str)]) -> Server {
+        let log = data.with_extension("log");
         let mut child = consort()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut first_line = String::new();
@@ -217,7 +226,7 @@ impl Server {
             .and_then(|s| s.split_whitespace().next())
             .expect(&first_line)
             .to_string();
-        Server { child, url: format!("http://{addr}"), data }
+        Server { child, url: format!("http://{addr}"), data, log }
     }
 
     /// SIGTERM, then the exit status.
@@ -228,7 +237,13 @@ impl Server {
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = consort().args(args).env("CONSORT_SERVER", &self.url).output().unwrap();
+        let out = consort()
+            .args(args)
+            .env("CONSORT_SERVER", &self.url)
+            .env("CONSORT_DATA_DIR", &self.data)
+            .env_remove("CONSORT_TOKEN")
+            .output()
+            .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8(out.stdout).unwrap(),
@@ -242,12 +257,13 @@ impl Drop for Server {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
 #[test]
 fn jobs_fire_on_schedule_and_show_in_the_run_history() {
-    let server = Server::start("jobs");
+    let server = Server::start_with("jobs", &[("CONSORT_COMMAND_KIND", "true")]);
     let (code, out, err) = server.cli(&[
         "jobs",
         "put",
@@ -432,7 +448,7 @@ fn a_spark_run_survives_a_server_restart() {
 
     let run_dirs = || std::fs::read_dir(server.data.join("spark-runs")).unwrap().count();
     assert_eq!(run_dirs(), 1);
-    let restarted = Server::start_in(server.data.clone());
+    let restarted = Server::start_in(server.data.clone(), &[]);
     let after = loop {
         if let Some(run) = runs(&restarted).into_iter().find(|r| r["state"] != "EXECUTING") {
             break run;
@@ -445,4 +461,93 @@ fn a_spark_run_survives_a_server_restart() {
     assert_ne!(after["instance"], before["instance"], "the new process took the run over");
     assert_eq!(runs(&restarted).len(), 1, "nothing re-fired");
     assert_eq!(run_dirs(), 1, "spark-submit ran once");
+}
+
+/// The safe defaults, as a user meets them: the admin token written on first start and
+/// used by the CLI on this machine, tokens with roles, refusals that say what to do, the
+/// audit trail, the `command` kind off, listeners outside loopback refused, and no
+/// secret in the server's log.
+#[test]
+fn secure_by_default() {
+    let mut server = Server::start("secure");
+    let admin_file = server.data.join("admin.token");
+    let admin = std::fs::read_to_string(&admin_file).expect("admin.token is written on first start");
+    let admin = admin.trim().to_string();
+    assert!(admin.starts_with("cst_") && admin.len() == 47, "{admin}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&admin_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "admin.token is readable by its owner only");
+    }
+
+    // Without a credential: 401, and the CLI says how to send one.
+    let anonymous = consort()
+        .args(["jobs", "list", "--server", &server.url, "--data-dir", "/nonexistent"])
+        .env_remove("CONSORT_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(anonymous.stderr).unwrap();
+    assert_eq!(anonymous.status.code(), Some(1), "{err}");
+    assert!(err.contains("401") && err.contains("--token"), "{err}");
+
+    // A viewer token: printed once, reads, cannot write; the list never shows it.
+    let (code, out, err) =
+        server.cli(&["tokens", "create", "--name", "dash", "--role", "viewer", "--expires-in", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    let viewer = out.trim().to_string();
+    assert!(viewer.starts_with("cst_") && err.contains("shown only now"), "{out}{err}");
+    let (code, _, err) = server.cli(&["jobs", "list", "--token", &viewer]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = server.cli(&["jobs", "put", "x.y", "--kind", "noop", "--durable", "--token", &viewer]);
+    assert_eq!(code, 1);
+    assert!(err.contains("403") && err.contains("needs the operator role"), "{err}");
+    let (_, out, _) = server.cli(&["tokens", "list"]);
+    assert!(out.contains("dash") && out.contains("viewer") && !out.contains(&viewer), "{out}");
+
+    // The command kind is off: a 400 naming the setting.
+    let (code, _, err) =
+        server.cli(&["jobs", "put", "x.sh", "--kind", "command", "--data", r#"{"program":"/bin/true"}"#, "--durable"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("command_kind = true"), "{err}");
+
+    // Revoked: refused at once.
+    let (code, _, err) = server.cli(&["tokens", "revoke", "dash"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = server.cli(&["jobs", "list", "--token", &viewer]);
+    assert_eq!(code, 1);
+    assert!(err.contains("revoked"), "{err}");
+
+    // The refusals are in the audit trail, with who and what.
+    let mut audit = String::new();
+    for _ in 0..50 {
+        audit = server.cli(&["audit", "list", "--refused"]).1;
+        if audit.contains("refused:forbidden") && audit.contains("refused:revoked_token") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(audit.contains("token:dash") && audit.contains("refused:forbidden"), "{audit}");
+    assert!(audit.contains("refused:revoked_token") && audit.contains("/v1/scheduler/jobs"), "{audit}");
+
+    let status = server.stop();
+    assert!(status.success());
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("admin.token"), "the log says where the admin token is: {log}");
+    for secret in [&admin, &viewer] {
+        assert!(!log.contains(secret.as_str()), "a token reached the server's log");
+    }
+
+    // A listener outside loopback: refused without TLS, and auth off refused there too.
+    for (env, setting) in [(None, "tls.terminated_upstream"), (Some(("CONSORT_AUTH_MODE", "none")), "auth.mode")] {
+        let mut cmd = consort();
+        cmd.args(["serve", "--listen", "0.0.0.0:0", "--data-dir"]).arg(&server.data);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(setting), "the refusal names {setting}: {err}");
+    }
 }

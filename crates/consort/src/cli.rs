@@ -145,7 +145,11 @@ pub enum TokensCommand {
     /// List tokens: id, name, roles, state, expiry, last use (never secrets).
     List,
     /// Revoke a token by id (tok_...) or name; it stops working at once.
-    Revoke { token: String },
+    Revoke {
+        /// The token's id or name.
+        #[arg(value_name = "ID_OR_NAME")]
+        id_or_name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -298,7 +298,7 @@ fn jobs_fire_on_schedule_and_show_in_the_run_history() {
         assert!(std::time::Instant::now() < deadline, "runs never completed: {runs:?}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    let failed = runs.iter().find(|r| r["job"]["name"] == "flaky").unwrap();
+    let failed = runs.iter().find(|r| r["job"]["name"] == "flaky" && r["state"] == "FAILED").unwrap();
     assert_eq!(failed["exit_code"], 3, "{failed}");
     let (_, out, _) = server.cli(&["jobs", "list"]);
     assert!(out.contains("etl.manual") && out.contains("SUCCEEDED") && out.contains("FAILED"), "{out}");

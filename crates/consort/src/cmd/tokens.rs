@@ -66,8 +66,8 @@ pub fn tokens(args: RemoteArgs<TokensCommand>) -> anyhow::Result<ExitCode> {
                 let v = c.call(Method::GET, "/v1/tokens", None).await?;
                 c.print(&v, print_tokens);
             }
-            TokensCommand::Revoke { token } => {
-                let v = c.call(Method::POST, &format!("/v1/tokens/{}/revoke", segment(&token)), None).await?;
+            TokensCommand::Revoke { id_or_name } => {
+                let v = c.call(Method::POST, &format!("/v1/tokens/{}/revoke", segment(&id_or_name)), None).await?;
                 c.print(&v, |v| println!("revoked {} ({})", s(&v["id"]), s(&v["name"])));
             }
         }

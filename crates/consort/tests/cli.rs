@@ -12,9 +12,8 @@ fn consort() -> Command {
 }
 
 fn vectors() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/quartz-cron-vectors.tsv");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repository)", path.display()))
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cron/tests/data/quartz-cron-vectors.tsv");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]

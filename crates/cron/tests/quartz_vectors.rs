@@ -1,15 +1,11 @@
-//! Every row of Quartz's own answers (`shared/reference/quartz-cron-vectors.tsv`)
+//! Every row of Quartz's own answers (`tests/data/quartz-cron-vectors.tsv`, a copy of
+//! `shared/reference/quartz-cron-vectors.tsv`, so a clone alone passes)
 //! must be reproduced exactly: `ERR`, `NONE`, or the same five fire times.
 
 use consort_cron::batch::answer;
 
 fn vectors_path() -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let in_tree = manifest.join("tests/data/quartz-cron-vectors.tsv");
-    if in_tree.exists() {
-        return in_tree;
-    }
-    manifest.join("../../../shared/reference/quartz-cron-vectors.tsv")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/quartz-cron-vectors.tsv")
 }
 
 #[test]

@@ -123,8 +123,8 @@ impl Default for SparkSettings {
     }
 }
 
-/// `[scheduler]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// `[scheduler]`. Its `Debug` hides a password in `store_url`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerSettings {
     /// `sqlite://PATH` or `postgres://…`; `None` means SQLite in the data directory.
@@ -137,6 +137,29 @@ pub struct SchedulerSettings {
     pub checkin_interval_ms: i64,
     /// Most concurrent runs on this instance.
     pub max_running: usize,
+}
+
+impl fmt::Debug for SchedulerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerSettings")
+            .field("store_url", &self.store_url.as_deref().map(redact_url))
+            .field("instance_id", &self.instance_id)
+            .field("misfire_threshold_ms", &self.misfire_threshold_ms)
+            .field("checkin_interval_ms", &self.checkin_interval_ms)
+            .field("max_running", &self.max_running)
+            .finish()
+    }
+}
+
+/// A URL without the password of its user part, for logs, messages and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:***@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl Default for SchedulerSettings {
@@ -860,6 +883,13 @@ mod security_tests {
 
     fn problem(text: &str, env: &[(&str, &str)]) -> String {
         resolve(text, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn debug_hides_the_store_password() {
+        let c = resolve("", &[("CONSORT_STORE_URL", "postgres://consort:s3cret@db:5432/consort")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("consort:***@db:5432"), "{shown}");
     }
 
     #[test]

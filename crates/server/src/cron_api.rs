@@ -22,6 +22,7 @@ pub const MAX_ZONE_LEN: usize = 64;
 
 /// Query of `GET /v1/cron/next`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct NextQuery {
     /// Quartz cron expression: seconds minutes hours day-of-month month day-of-week [year].
@@ -69,6 +70,7 @@ pub(crate) struct FireTime {
 
 /// Query of `GET /v1/cron/explain`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExplainQuery {
     /// Quartz cron expression.

@@ -184,8 +184,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// A JSON body that may be left out: an empty body reads as `None`. A body that is sent must
-/// be JSON, as for [`ApiJson`].
+/// A JSON body that may be left out: an empty body, or JSON `null`, reads as `None`. A body
+/// that is sent must be JSON, as for [`ApiJson`].
 #[derive(Debug, Clone, Default)]
 pub struct OptionalApiJson<T>(pub Option<T>);
 
@@ -199,7 +199,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalApiJson<T> 
             return Ok(OptionalApiJson(None));
         }
         check_json_content_type(&headers)?;
-        parse_json(&bytes).map(|v| OptionalApiJson(Some(v)))
+        parse_json::<Option<T>>(&bytes).map(OptionalApiJson)
     }
 }
 

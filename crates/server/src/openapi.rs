@@ -189,14 +189,24 @@ impl Modify for Protection {
 }
 
 /// Rules JSON Schema can say but `utoipa`'s derive cannot: a trigger definition has exactly
-/// one schedule (`cron`, `simple`, or `once: true`), and `timezone` only with `cron`.
+/// one schedule (`cron`, `simple`, or `once: true`; the others absent or null), and
+/// `timezone` only with `cron`.
 fn one_schedule(schema: &mut Value) {
-    let absent = Value::Bool(false);
+    let absent = serde_json::json!({"type": "null"});
     let not_once = serde_json::json!({"const": false});
     schema["oneOf"] = serde_json::json!([
-        {"required": ["cron"], "properties": {"simple": absent, "once": not_once}},
-        {"required": ["simple"], "properties": {"cron": absent, "timezone": absent, "once": not_once}},
+        {"required": ["cron"], "properties": {"cron": {"type": "string"}, "simple": absent, "once": not_once}},
+        {"required": ["simple"],
+         "properties": {"simple": {"type": "object"}, "cron": absent, "timezone": absent, "once": not_once}},
         {"required": ["once"], "properties": {"once": {"const": true}, "cron": absent, "timezone": absent, "simple": absent}},
+    ]);
+}
+
+/// A job given without triggers must be durable.
+fn durable_or_triggered(schema: &mut Value) {
+    schema["anyOf"] = serde_json::json!([
+        {"required": ["durable"], "properties": {"durable": {"const": true}}},
+        {"required": ["triggers"], "properties": {"triggers": {"minItems": 1}}},
     ]);
 }
 
@@ -211,6 +221,9 @@ pub fn document() -> &'static Value {
             if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
                 one_schedule(schema);
             }
+        }
+        if let Some(schema) = doc.pointer_mut("/components/schemas/JobDefinition") {
+            durable_or_triggered(schema);
         }
         doc
     })

@@ -142,6 +142,21 @@ fn check_text(param: String, text: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A kind name: 1 to [`MAX_KIND_LEN`] of `A-Z a-z 0-9 _ . -`.
+fn check_kind(param: &'static str, kind: &str) -> Result<(), ApiError> {
+    let ok = !kind.is_empty()
+        && kind.chars().count() <= MAX_KIND_LEN
+        && kind.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "invalid_kind",
+        param,
+        format!("`{param}` must be 1 to {MAX_KIND_LEN} of A-Z, a-z, 0-9, `_`, `.`, `-`, such as `noop` or `spark`"),
+    ))
+}
+
 fn depth(value: &serde_json::Value) -> usize {
     match value {
         serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
@@ -261,7 +276,8 @@ pub(crate) struct RunPath {
     id: i64,
 }
 
-/// A job's definition: what a fire does, and optionally its triggers.
+/// A job's definition: what a fire does, and its triggers. A job given without triggers must
+/// be `durable`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = JobDefinition)]
@@ -948,6 +964,7 @@ pub(crate) struct KillRequested {
 
 /// Query of `GET /v1/scheduler/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct JobsQuery {
     /// Only jobs of this group.
@@ -966,6 +983,7 @@ pub(crate) struct JobsQuery {
 
 /// Query of `GET /v1/scheduler/triggers`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct TriggersQuery {
     /// Only triggers of this trigger group.
@@ -992,6 +1010,7 @@ pub(crate) struct TriggersQuery {
 
 /// Query of `GET /v1/scheduler/runs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct RunsQuery {
     /// Only runs of this job: GROUP.NAME (or NAME in group DEFAULT).
@@ -1028,6 +1047,7 @@ pub(crate) struct RunsQuery {
 
 /// Query of `GET /v1/scheduler/instances`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct InstancesQuery {
     /// Page size.
@@ -1040,6 +1060,7 @@ pub(crate) struct InstancesQuery {
 
 /// Query of `GET /v1/scheduler/runs/{id}/log`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
     /// At most this many bytes, from the end.
@@ -1069,7 +1090,7 @@ pub(crate) async fn list_jobs(
     let limit = page_limit(q.limit)?;
     let group_filter = q.group.as_deref().map(|g| group("group", g)).transpose()?;
     if let Some(kind) = &q.kind {
-        check_text("kind".into(), kind, MAX_KIND_LEN)?;
+        check_kind("kind", kind)?;
     }
     let after = match &q.cursor {
         Some(c) => {
@@ -1145,7 +1166,16 @@ pub(crate) async fn put_job(
 ) -> Result<Json<JobDetail>, ApiError> {
     let key = job_key(&p.group, &p.name)?;
     let now_ms = (s.clock)().as_millisecond();
-    check_text("kind".into(), &body.kind, MAX_KIND_LEN)?;
+    check_kind("kind", &body.kind)?;
+    if !body.durable && body.triggers.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_definition",
+            "durable",
+            format!(
+                "job {key} has no trigger in `triggers`, so it must be durable: set \"durable\": true or give a trigger"
+            ),
+        ));
+    }
     if let Some(d) = &body.description {
         check_text("description".into(), d, MAX_DESCRIPTION_LEN)?;
     }

@@ -33,10 +33,10 @@ pub(crate) struct NextQuery {
     tz: Option<String>,
     /// Start instant (RFC 3339; Unix seconds are accepted too); fire times are strictly after
     /// it. Default: now.
-    #[param(value_type = String, format = DateTime, example = "2026-01-01T00:00:00Z")]
+    #[param(required = false, value_type = String, format = DateTime, example = "2026-01-01T00:00:00Z")]
     after: Option<String>,
     /// How many fire times to list.
-    #[param(value_type = u32, minimum = 1, maximum = 1000, default = 5)]
+    #[param(required = false, value_type = u32, minimum = 1, maximum = 1000, default = 5)]
     count: Option<String>,
 }
 

@@ -189,6 +189,26 @@ fn check_data(param: String, data: &DataMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An integer field: JSON Schema counts `580.0` as the integer 580, so it is read as one.
+fn integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(d)?;
+    let whole = match (number.as_i64(), number.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+        _ => None,
+    };
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number in range")))
+}
+
+fn optional_integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<Option<T>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<i64>>(#[serde(deserialize_with = "integer")] T);
+    Ok(Option::<Whole<T>>::deserialize(d)?.map(|w| w.0))
+}
+
 // ---- cursors -------------------------------------------------------------------
 
 /// An opaque cursor: the list it belongs to and the last key of the page, base64url.
@@ -338,6 +358,7 @@ macro_rules! trigger_definition {
             #[schema(format = DateTime)]
             end_time: Option<String>,
             /// Among triggers due at the same instant, higher fires first (default 5).
+            #[serde(default, deserialize_with = "optional_integer")]
             priority: Option<i32>,
             /// What to do when the trigger missed its fire time (default `smart`).
             misfire: Option<MisfireName>,
@@ -412,9 +433,11 @@ struct ScheduleFields<'a> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SimpleBody {
     /// Repeats after the first fire; absent or null repeats forever.
-    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "optional_integer")]
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64)]
     repeat_count: Option<u32>,
     /// Milliseconds between fires, 1 to about ten years.
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 1, maximum = 316_224_000_000_i64)]
     interval_ms: i64,
 }
@@ -1032,10 +1055,10 @@ pub(crate) struct RunsQuery {
     #[param(inline)]
     state: Option<RunStateName>,
     /// Only runs fired after this instant (RFC 3339; Unix seconds are accepted too).
-    #[param(value_type = String, format = DateTime)]
+    #[param(required = false, value_type = String, format = DateTime)]
     fired_after: Option<String>,
     /// Only runs fired before this instant.
-    #[param(value_type = String, format = DateTime)]
+    #[param(required = false, value_type = String, format = DateTime)]
     fired_before: Option<String>,
     /// Page size.
     #[param(minimum = 1, maximum = 1000, default = 100)]
@@ -1200,19 +1223,11 @@ pub(crate) async fn put_job(
         job = job.with_description(d);
     }
     let mut triggers = Vec::new();
-    let mut seen = std::collections::HashSet::new();
     for (i, t) in body.triggers.iter().enumerate() {
         let param = format!("triggers[{i}]");
         let tgroup = t.group.as_deref().unwrap_or(&p.group);
         let tkey = TriggerKey::new(tgroup, &t.name)
             .map_err(|e| ApiError::bad_request("invalid_key", format!("{param}.name"), e.to_string()))?;
-        if !seen.insert(tkey.clone()) {
-            return Err(ApiError::bad_request(
-                "duplicate_trigger",
-                format!("{param}.name"),
-                format!("trigger {tkey} is given twice: give each trigger once"),
-            ));
-        }
         triggers.push(build_trigger(t.schedule(), &param, tkey, key.clone(), now_ms)?);
     }
     s.scheduler.replace_job(&job, &triggers).await?;

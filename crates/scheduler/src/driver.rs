@@ -354,8 +354,9 @@ impl Scheduler {
     pub async fn fire_now(&self, job: &JobKey, data: DataMap) -> Result<TriggerKey, SchedulerError> {
         let now = self.now();
         let seq = self.inner.manual_seq.fetch_add(1, Ordering::Relaxed);
-        let name = format!("MT_{}_{}_{}_{}", job.name(), self.inner.config.instance_id, now, seq);
-        let name: String = name.chars().take(190).collect();
+        // The unique part first: a long job name is cut, never the instance, time or sequence.
+        let name = format!("MT_{}_{}_{}_{}", self.inner.config.instance_id, now, seq, job.name());
+        let name: String = name.chars().take(crate::model::MAX_KEY_LEN).collect();
         let key = TriggerKey::new(MANUAL_GROUP, name)?;
         let trigger = Trigger::new(key.clone(), job.clone(), Schedule::once(), now).with_data(data);
         self.inner.store.put_trigger(&trigger, false, now).await?;

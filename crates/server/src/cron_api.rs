@@ -33,7 +33,7 @@ pub(crate) struct NextQuery {
     tz: Option<String>,
     /// Start instant (RFC 3339; Unix seconds are accepted too); fire times are strictly after
     /// it. Default: now.
-    #[param(required = false, value_type = String, format = DateTime, example = "2026-01-01T00:00:00Z")]
+    #[param(required = false, schema_with = instant_schema, example = "2026-01-01T00:00:00Z")]
     after: Option<String>,
     /// How many fire times to list.
     #[param(required = false, value_type = u32, minimum = 1, maximum = 1000, default = 5)]
@@ -110,6 +110,32 @@ fn parse_expr(expr: Option<String>) -> Result<Cron, ApiError> {
         )
     })?;
     parse_cron("expr", &expr)
+}
+
+/// The schema of an instant parameter: RFC 3339, or Unix seconds as digits.
+pub(crate) fn instant_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    utoipa::openapi::RefOr::T(utoipa::openapi::Schema::AnyOf(instant_any_of()))
+}
+
+fn instant_any_of() -> utoipa::openapi::schema::AnyOf {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^-?[0-9]{1,11}$")))
+        .description(Some("An instant: RFC 3339 (2026-01-01T00:00:00Z), or Unix seconds."))
+        .build()
+}
+
+/// [`instant_schema`], or null (an optional body field).
+pub(crate) fn nullable_instant_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let mut schema = instant_any_of();
+    schema.items.push(ObjectBuilder::new().schema_type(Type::Null).into());
+    utoipa::openapi::RefOr::T(utoipa::openapi::Schema::AnyOf(schema))
 }
 
 /// Reads an instant given as RFC 3339 (`2026-01-01T00:00:00Z`) or epoch seconds.

@@ -351,11 +351,11 @@ macro_rules! trigger_definition {
             /// Fire once, at the start time.
             #[serde(default)]
             once: bool,
-            /// When the schedule starts (RFC 3339; Unix seconds are accepted too). Default: now.
-            #[schema(format = DateTime)]
+            /// When the schedule starts (RFC 3339, or Unix seconds). Default: now.
+            #[schema(schema_with = crate::cron_api::nullable_instant_schema)]
             start_time: Option<String>,
             /// When the schedule ends (after `start_time`).
-            #[schema(format = DateTime)]
+            #[schema(schema_with = crate::cron_api::nullable_instant_schema)]
             end_time: Option<String>,
             /// Among triggers due at the same instant, higher fires first (default 5).
             #[serde(default, deserialize_with = "optional_integer")]
@@ -1055,10 +1055,10 @@ pub(crate) struct RunsQuery {
     #[param(inline)]
     state: Option<RunStateName>,
     /// Only runs fired after this instant (RFC 3339; Unix seconds are accepted too).
-    #[param(required = false, value_type = String, format = DateTime)]
+    #[param(required = false, schema_with = crate::cron_api::instant_schema)]
     fired_after: Option<String>,
     /// Only runs fired before this instant.
-    #[param(required = false, value_type = String, format = DateTime)]
+    #[param(required = false, schema_with = crate::cron_api::instant_schema)]
     fired_before: Option<String>,
     /// Page size.
     #[param(minimum = 1, maximum = 1000, default = 100)]

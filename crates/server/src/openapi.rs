@@ -210,6 +210,41 @@ fn durable_or_triggered(schema: &mut Value) {
     ]);
 }
 
+/// Links between operations (OpenAPI `links`): a page's `next_cursor` is the next page's
+/// `cursor`, a listed run's id addresses the run. They tell clients, and schemathesis's
+/// stateful phase, where an operation's inputs come from.
+fn links(doc: &mut Value) {
+    let next_page = |operation: &str| {
+        serde_json::json!({"operationId": operation, "parameters": {"cursor": "$response.body#/next_cursor"},
+            "description": "The next page."})
+    };
+    let run = |operation: &str, pointer: &str| serde_json::json!({"operationId": operation, "parameters": {"id": format!("$response.body#{pointer}")}});
+    let table = [
+        ("/v1/scheduler/jobs", "get", "200", vec![("nextPage", next_page("listJobs"))]),
+        ("/v1/scheduler/triggers", "get", "200", vec![("nextPage", next_page("listTriggers"))]),
+        ("/v1/scheduler/instances", "get", "200", vec![("nextPage", next_page("listInstances"))]),
+        (
+            "/v1/scheduler/runs",
+            "get",
+            "200",
+            vec![
+                ("nextPage", next_page("listRuns")),
+                ("getRun", run("getRun", "/items/0/id")),
+                ("runLog", run("runLog", "/items/0/id")),
+                ("killRun", run("killRun", "/items/0/id")),
+            ],
+        ),
+    ];
+    for (path, method, status, entries) in table {
+        let pointer = format!("/paths/{}/{method}/responses/{status}", path.replace('/', "~1"));
+        if let Some(response) = doc.pointer_mut(&pointer) {
+            for (name, link) in entries {
+                response["links"][name] = link;
+            }
+        }
+    }
+}
+
 /// The document as JSON (built once).
 pub fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
@@ -225,6 +260,7 @@ pub fn document() -> &'static Value {
         if let Some(schema) = doc.pointer_mut("/components/schemas/JobDefinition") {
             durable_or_triggered(schema);
         }
+        links(&mut doc);
         doc
     })
 }

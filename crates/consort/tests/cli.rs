@@ -289,7 +289,7 @@ fn jobs_fire_on_schedule_and_show_in_the_run_history() {
     let runs = loop {
         let (_, out, _) = server.cli(&["runs", "list", "--json", "--limit", "50"]);
         let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let runs = runs["runs"].as_array().unwrap().clone();
+        let runs = runs["items"].as_array().unwrap().clone();
         let done = |job: &str, state: &str| runs.iter().any(|r| r["job"]["name"] == job && r["state"] == state);
         if done("manual", "SUCCEEDED") && done("flaky", "FAILED") {
             break runs;
@@ -347,7 +347,7 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     let run = loop {
         let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.count"]);
         let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
-        if let Some(run) = runs["runs"].as_array().unwrap().iter().find(|r| r["state"] != "EXECUTING") {
+        if let Some(run) = runs["items"].as_array().unwrap().iter().find(|r| r["state"] != "EXECUTING") {
             break run.clone();
         }
         assert!(std::time::Instant::now() < deadline, "the Spark run never ended: {runs}");
@@ -379,7 +379,7 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     let executing = loop {
         let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.long"]);
         let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
-        if let Some(run) = runs["runs"].as_array().unwrap().iter().find(|r| r["log_location"].is_string()) {
+        if let Some(run) = runs["items"].as_array().unwrap().iter().find(|r| r["log_location"].is_string()) {
             break run["id"].to_string();
         }
         assert!(std::time::Instant::now() < deadline, "the long run never started: {runs}");
@@ -432,7 +432,7 @@ fn a_spark_run_survives_a_server_restart() {
     assert_eq!(code, 0, "{err}");
     let runs = |server: &Server| -> Vec<serde_json::Value> {
         let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", "spark.long"]);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()["runs"].as_array().unwrap().clone()
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["items"].as_array().unwrap().clone()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let before = loop {

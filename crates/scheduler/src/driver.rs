@@ -17,7 +17,10 @@ use crate::kind::{Kinds, RunActionError, RunContext, RunReporter};
 use crate::model::{
     DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, RunState, Schedule, Trigger, TriggerKey, TriggerStatus,
 };
-use crate::store::{Adoption, Completion, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store};
+use crate::store::{
+    Adoption, Completion, CycleRequest, Firing, Instance, JobFilter, Recovery, RunFilter, Selector, Store,
+    TriggerFilter,
+};
 
 const PURGE_BATCH: usize = 5000;
 
@@ -286,9 +289,9 @@ impl Scheduler {
         Ok(self.inner.store.get_job(key).await?)
     }
 
-    /// Jobs, optionally of one group.
-    pub async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, SchedulerError> {
-        Ok(self.inner.store.list_jobs(group).await?)
+    /// Jobs matching `filter`, ordered by key.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, SchedulerError> {
+        Ok(self.inner.store.list_jobs(filter).await?)
     }
 
     /// Deletes a job and its triggers; false if absent.
@@ -318,13 +321,15 @@ impl Scheduler {
         Ok(self.inner.store.get_trigger(key).await?)
     }
 
-    /// Triggers, optionally of one group and/or job.
-    pub async fn list_triggers(
-        &self,
-        group: Option<&str>,
-        job: Option<&JobKey>,
-    ) -> Result<Vec<TriggerStatus>, SchedulerError> {
-        Ok(self.inner.store.list_triggers(group, job).await?)
+    /// Checked-in instances ordered by id, a page at a time: those after `after`, at most
+    /// `limit`.
+    pub async fn list_instances(&self, after: Option<&str>, limit: usize) -> Result<Vec<Instance>, SchedulerError> {
+        Ok(self.inner.store.instances(after, Some(limit)).await?)
+    }
+
+    /// Triggers matching `filter`, ordered by key.
+    pub async fn list_triggers(&self, filter: &TriggerFilter) -> Result<Vec<TriggerStatus>, SchedulerError> {
+        Ok(self.inner.store.list_triggers(filter).await?)
     }
 
     /// Deletes a trigger (and its job, if not durable and now trigger-less).
@@ -349,8 +354,9 @@ impl Scheduler {
     pub async fn fire_now(&self, job: &JobKey, data: DataMap) -> Result<TriggerKey, SchedulerError> {
         let now = self.now();
         let seq = self.inner.manual_seq.fetch_add(1, Ordering::Relaxed);
-        let name = format!("MT_{}_{}_{}_{}", job.name(), self.inner.config.instance_id, now, seq);
-        let name: String = name.chars().take(190).collect();
+        // The unique part first: a long job name is cut, never the instance, time or sequence.
+        let name = format!("MT_{}_{}_{}_{}", self.inner.config.instance_id, now, seq, job.name());
+        let name: String = name.chars().take(crate::model::MAX_KEY_LEN).collect();
         let key = TriggerKey::new(MANUAL_GROUP, name)?;
         let trigger = Trigger::new(key.clone(), job.clone(), Schedule::once(), now).with_data(data);
         self.inner.store.put_trigger(&trigger, false, now).await?;
@@ -423,7 +429,7 @@ impl Scheduler {
 
     /// Instances that checked in (the cluster).
     pub async fn instances(&self) -> Result<Vec<Instance>, SchedulerError> {
-        Ok(self.inner.store.instances().await?)
+        Ok(self.inner.store.instances(None, None).await?)
     }
 
     /// Whether the driver runs.

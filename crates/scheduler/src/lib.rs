@@ -20,9 +20,10 @@ pub use driver::{Clock, Scheduler, SchedulerConfig, SchedulerStats, system_clock
 pub use error::{ModelError, SchedulerError, StoreError};
 pub use kind::{CommandKind, JobKind, Kinds, NoopKind, RunActionError, RunContext, RunReporter};
 pub use model::{
-    DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MisfireInstruction, Outcome, RECOVERING_GROUP, Run,
-    RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
+    DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MAX_KEY_LEN, MisfireInstruction, Outcome,
+    RECOVERING_GROUP, Run, RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
 pub use store::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, Recovery, RunFilter, Selector, Store,
+    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunFilter, Selector,
+    Store, TriggerFilter,
 };

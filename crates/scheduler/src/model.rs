@@ -19,10 +19,12 @@ pub const MANUAL_GROUP: &str = "MANUAL_TRIGGER";
 /// Group of the one-shot triggers created to re-run a crashed instance's runs.
 pub const RECOVERING_GROUP: &str = "RECOVERING_JOBS";
 
-const MAX_KEY_LEN: usize = 190;
+/// The most characters in a key's group or name.
+pub const MAX_KEY_LEN: usize = 190;
 
 fn check_part(what: &'static str, value: &str) -> Result<(), ModelError> {
-    if value.is_empty() || value.len() > MAX_KEY_LEN || value.chars().any(char::is_control) {
+    // Characters, not bytes: the API documents the limit as a JSON Schema `maxLength`.
+    if value.is_empty() || value.chars().count() > MAX_KEY_LEN || value.chars().any(char::is_control) {
         return Err(ModelError::InvalidKey { what, value: value.to_string(), max: MAX_KEY_LEN });
     }
     Ok(())

@@ -10,7 +10,9 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::model::{DataMap, Job, JobKey, JobStatus, Outcome, Run, RunState, Trigger, TriggerKey, TriggerStatus};
+use crate::model::{
+    DataMap, Job, JobKey, JobStatus, Outcome, Run, RunState, Trigger, TriggerKey, TriggerState, TriggerStatus,
+};
 
 /// Which triggers a pause or resume applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,36 @@ pub enum Selector {
     JobGroup(String),
 }
 
+/// Filters for [`Store::list_jobs`]; ordered by key. A page starts after `after`, so paging
+/// by the last key of the previous page is stable while jobs are added and deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs of this group.
+    pub group: Option<String>,
+    /// Only jobs of this kind.
+    pub kind: Option<String>,
+    /// Only jobs whose key sorts after this one (paging).
+    pub after: Option<JobKey>,
+    /// At most this many; `None` for all.
+    pub limit: Option<usize>,
+}
+
+/// Filters for [`Store::list_triggers`]; ordered by key, paged like [`JobFilter`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TriggerFilter {
+    /// Only triggers of this trigger group.
+    pub group: Option<String>,
+    /// Only triggers of this job.
+    pub job: Option<JobKey>,
+    /// Only triggers in this state as shown to users (BLOCKED, EXECUTING and PAUSED_BLOCKED
+    /// included, as [`TriggerStatus::state`] reports them).
+    pub state: Option<TriggerState>,
+    /// Only triggers whose key sorts after this one (paging).
+    pub after: Option<TriggerKey>,
+    /// At most this many; `None` for all.
+    pub limit: Option<usize>,
+}
+
 /// Filters for [`Store::list_runs`]; newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunFilter {
@@ -36,6 +68,10 @@ pub struct RunFilter {
     pub state: Option<RunState>,
     /// Only runs fired by this instance.
     pub instance: Option<String>,
+    /// Only runs fired after this instant (epoch ms).
+    pub fired_after_ms: Option<i64>,
+    /// Only runs fired before this instant (epoch ms).
+    pub fired_before_ms: Option<i64>,
     /// Only runs with an id below this one (paging).
     pub before_id: Option<i64>,
     /// At most this many (0 = 100).
@@ -174,8 +210,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A job and its latest run state.
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError>;
 
-    /// Jobs, optionally of one group, ordered by key.
-    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError>;
+    /// Jobs matching `filter`, ordered by key (one page of at most `filter.limit`).
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError>;
 
     /// Deletes a job and its triggers (runs stay). False if it did not exist.
     async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError>;
@@ -186,8 +222,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A trigger and its status.
     async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError>;
 
-    /// Triggers, optionally of one group and/or one job, ordered by key.
-    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError>;
+    /// Triggers matching `filter`, ordered by key (one page of at most `filter.limit`).
+    async fn list_triggers(&self, filter: &TriggerFilter) -> Result<Vec<TriggerStatus>, StoreError>;
 
     /// Deletes a trigger; a non-durable job left without triggers is deleted too.
     async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError>;
@@ -251,6 +287,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// check-in row (call after its runs completed).
     async fn leave(&self, instance: &str) -> Result<(), StoreError>;
 
-    /// Instances that checked in.
-    async fn instances(&self) -> Result<Vec<Instance>, StoreError>;
+    /// Instances that checked in, ordered by id: those after `after`, at most `limit` (`None`
+    /// for all).
+    async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError>;
 }

@@ -153,6 +153,11 @@ impl Guard {
         &self.store
     }
 
+    /// The largest request body read.
+    pub fn max_body_bytes(&self) -> usize {
+        self.settings.max_body_bytes
+    }
+
     /// Whether callers must authenticate.
     pub fn required(&self) -> bool {
         self.settings.required
@@ -328,13 +333,10 @@ fn bearer(value: &HeaderValue) -> Result<&str, AuthError> {
     Ok(rest)
 }
 
-/// Routes anyone may call: liveness, the API's description, and pure cron arithmetic.
-pub const PUBLIC_ROUTES: [&str; 4] = ["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
-
 /// The action a route performs; `None` for the public routes. The one table of the
 /// authorisation model: a new route is covered the moment it is added.
 pub fn action_for(method: &Method, route: &str) -> Option<Action> {
-    if PUBLIC_ROUTES.contains(&route) {
+    if crate::openapi::is_public(route) {
         return None;
     }
     if route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
@@ -504,7 +506,7 @@ mod tests {
 
     #[test]
     fn every_route_but_the_public_ones_needs_an_action() {
-        for route in PUBLIC_ROUTES {
+        for route in crate::openapi::PUBLIC_PATHS {
             assert_eq!(action_for(&Method::GET, route), None);
         }
         assert_eq!(action_for(&Method::GET, "/v1/scheduler/jobs"), Some(Action::Read));

@@ -5,13 +5,14 @@
 //! into calls on the domain crates and domain results into the JSON shapes
 //! defined here (domain types are never serialised directly).
 //!
-//! Middleware, outermost first: request tracing (one span per request), then, on
-//! every matched route, the security layer ([`auth::layer`]: body size, authentication,
-//! rate, role, time-out, audit).
+//! Middleware, outermost first: request tracing (one span per request), then
+//! [`error::error_shape`] (a bare error status from axum itself, such as 405, gets the API's
+//! JSON error body), then the request body limit, then, on every matched route, the security
+//! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit).
 
 pub mod auth;
 mod cron_api;
-mod error;
+pub mod error;
 mod listener;
 pub mod openapi;
 mod scheduler_api;
@@ -20,19 +21,22 @@ mod tokens_api;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use consort_scheduler::Scheduler;
 use jiff::Timestamp;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Guard;
 
-pub use cron_api::{MAX_COUNT, parse_instant};
-pub use error::ApiError;
+pub use cron_api::{MAX_COUNT, MAX_CRON_LEN, MAX_ZONE_LEN, parse_instant};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, MAX_BODY_BYTES, OptionalApiJson};
 pub use listener::{ClientCertificate, ListenerSettings, TlsError, TlsSettings, load_tls};
+pub use scheduler_api::{
+    DEFAULT_PAGE, MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_DESCRIPTION_LEN, MAX_INTERVAL_MS, MAX_KIND_LEN, MAX_LOG_BYTES,
+    MAX_PAGE, MAX_TRIGGERS_PER_JOB,
+};
 
 /// Shared state handed to every handler.
 #[derive(Clone)]
@@ -60,61 +64,22 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The complete application.
+/// The complete application: the documented routes ([`openapi::routes`]), a 404 in the error
+/// shape for any other path, and the middleware above.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/cron/next", get(cron_api::next))
-        .route("/v1/cron/explain", get(cron_api::explain))
-        .route("/v1/scheduler/jobs", get(scheduler_api::list_jobs))
-        .route(
-            "/v1/scheduler/jobs/{group}/{name}",
-            get(scheduler_api::get_job).put(scheduler_api::put_job).delete(scheduler_api::delete_job),
-        )
-        .route("/v1/scheduler/jobs/{group}/{name}/fire", post(scheduler_api::fire_job))
-        .route("/v1/scheduler/jobs/{group}/{name}/pause", post(scheduler_api::pause_job))
-        .route("/v1/scheduler/jobs/{group}/{name}/resume", post(scheduler_api::resume_job))
-        .route("/v1/scheduler/job-groups/{group}/pause", post(scheduler_api::pause_job_group))
-        .route("/v1/scheduler/job-groups/{group}/resume", post(scheduler_api::resume_job_group))
-        .route("/v1/scheduler/triggers", get(scheduler_api::list_triggers))
-        .route(
-            "/v1/scheduler/triggers/{group}/{name}",
-            get(scheduler_api::get_trigger).put(scheduler_api::put_trigger).delete(scheduler_api::delete_trigger),
-        )
-        .route("/v1/scheduler/triggers/{group}/{name}/pause", post(scheduler_api::pause_trigger))
-        .route("/v1/scheduler/triggers/{group}/{name}/resume", post(scheduler_api::resume_trigger))
-        .route("/v1/scheduler/trigger-groups/{group}/pause", post(scheduler_api::pause_trigger_group))
-        .route("/v1/scheduler/trigger-groups/{group}/resume", post(scheduler_api::resume_trigger_group))
-        .route("/v1/scheduler/runs", get(scheduler_api::list_runs))
-        .route("/v1/scheduler/runs/{id}", get(scheduler_api::get_run))
-        .route("/v1/scheduler/runs/{id}/log", get(scheduler_api::run_log))
-        .route("/v1/scheduler/runs/{id}/kill", post(scheduler_api::kill_run))
-        .route("/v1/scheduler/instances", get(scheduler_api::instances))
-        .route("/v1/tokens", get(tokens_api::list).post(tokens_api::create))
-        .route("/v1/tokens/{id}/revoke", post(tokens_api::revoke))
-        .route("/v1/audit", get(tokens_api::audit))
+    let (routes, _) = openapi::routes().split_for_parts();
+    let body_limit = state.guard.max_body_bytes();
+    routes
         .route_layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::layer))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+        .layer(axum::middleware::from_fn(error::error_shape))
         .layer(TraceLayer::new_for_http())
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
-}
-
-async fn openapi() -> Json<Value> {
-    Json(openapi::document())
-}
-
-async fn not_found(uri: axum::http::Uri) -> (axum::http::StatusCode, Json<Value>) {
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        Json(
-            json!({"error": {"code": "not_found", "message": format!("no route for {}; /openapi.json lists every route", uri.path())}}),
-        ),
-    )
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound { message: format!("no route for {}; /openapi.json lists every route", uri.path()) }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting

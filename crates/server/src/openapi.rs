@@ -1,212 +1,270 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`.
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the code.
 //!
-//! Written by hand next to the routes; a test requests every documented path so
-//! the document cannot promise a route that does not exist.
+//! Every handler carries `#[utoipa::path]` and every request and response shape derives
+//! `ToSchema`; [`routes`] registers the handlers with `utoipa-axum`, so the router and the
+//! document come from one list and cannot disagree. One [`Modify`] pass, [`Protection`],
+//! decides what is public: operations on [`PUBLIC_PATHS`] need no credentials, every other one
+//! requires the `bearerAuth` scheme and documents 401, 403, 413 and 429 (with `Retry-After`).
+//! Every operation documents 500. The auth layer uses [`is_public`] to make the same choice.
 
-use serde_json::{Value, json};
+use std::sync::OnceLock;
 
-fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    })
+use axum::Json;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ErrorBody;
+use crate::{AppState, cron_api, scheduler_api, tokens_api};
+
+/// Paths anyone may call without credentials; every other path needs a bearer token.
+pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
+
+/// Whether a request path is public ([`PUBLIC_PATHS`]), i.e. answered without credentials.
+/// Exact match: `/health/x` is not public.
+pub fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path)
 }
 
-fn json_ok(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {}}})
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "consort",
+        description = "Governed Apache Spark jobs: Quartz-compatible scheduling, Spark backends, clean rooms. \
+            Errors are `{\"error\": {\"code\", \"message\", \"param\"}}`. Lists are pages: `limit` and the \
+            previous page's `next_cursor` as `cursor`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "meta", description = "Liveness and this document."),
+        (name = "cron", description = "Quartz cron expressions: explain and preview."),
+        (name = "scheduler", description = "Jobs, triggers, runs and instances of the scheduler."),
+        (name = "auth", description = "API tokens and the audit trail (admins only)."),
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: String,
+    /// The server's version.
+    version: String,
 }
 
-fn key_params() -> Value {
-    json!([
-        {"name": "group", "in": "path", "required": true, "schema": {"type": "string"}},
-        {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}
-    ])
+/// Liveness: answers 200 while the server runs.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "meta",
+    responses((status = 200, description = "Running.", body = Health))
+)]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
 }
 
-fn pause(summary: &str, operation: &str) -> Value {
-    json!({"parameters": key_params(), "post": {"summary": summary, "operationId": operation, "tags": ["scheduler"],
-        "responses": {"200": json_ok("How many triggers changed state.")}}})
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"))
+)]
+pub(crate) async fn openapi_json() -> impl IntoResponse {
+    Json(document().clone())
 }
 
-fn group_pause(summary: &str, operation: &str) -> Value {
-    json!({"parameters": [{"name": "group", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "post": {"summary": summary, "operationId": operation, "tags": ["scheduler"],
-        "responses": {"200": json_ok("How many triggers changed state.")}}})
+/// Every route, with its documentation.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    use scheduler_api as s;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(cron_api::next))
+        .routes(routes!(cron_api::explain))
+        .routes(routes!(s::list_jobs))
+        .routes(routes!(s::get_job, s::put_job, s::delete_job))
+        .routes(routes!(s::fire_job))
+        .routes(routes!(s::pause_job))
+        .routes(routes!(s::resume_job))
+        .routes(routes!(s::pause_job_group))
+        .routes(routes!(s::resume_job_group))
+        .routes(routes!(s::list_triggers))
+        .routes(routes!(s::get_trigger, s::put_trigger, s::delete_trigger))
+        .routes(routes!(s::pause_trigger))
+        .routes(routes!(s::resume_trigger))
+        .routes(routes!(s::pause_trigger_group))
+        .routes(routes!(s::resume_trigger_group))
+        .routes(routes!(s::list_runs))
+        .routes(routes!(s::get_run))
+        .routes(routes!(s::run_log))
+        .routes(routes!(s::kill_run))
+        .routes(routes!(s::instances))
+        .routes(routes!(tokens_api::list, tokens_api::create))
+        .routes(routes!(tokens_api::revoke))
+        .routes(routes!(tokens_api::audit))
 }
 
-/// The document.
-pub fn document() -> Value {
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "consort",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Governed Apache Spark jobs: Quartz-compatible scheduling, Spark backends, clean rooms.",
-            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
-        },
-        "paths": {
-            "/health": {"get": {
-                "summary": "Liveness: answers 200 while the server runs.",
-                "operationId": "health",
-                "responses": {"200": {"description": "Running.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}
-            }},
-            "/v1/cron/next": {"get": {
-                "summary": "The next fire times of a Quartz cron expression in a time zone.",
-                "operationId": "cronNext",
-                "parameters": [
-                    {"name": "expr", "in": "query", "required": true, "schema": {"type": "string"}, "example": "0 15 10 ? * 6L",
-                     "description": "Quartz cron expression: seconds minutes hours day-of-month month day-of-week [year]."},
-                    {"name": "tz", "in": "query", "schema": {"type": "string", "default": "UTC"}, "example": "Europe/Rome",
-                     "description": "IANA time zone the expression is read in."},
-                    {"name": "after", "in": "query", "schema": {"type": "string"}, "example": "2026-01-01T00:00:00Z",
-                     "description": "Start instant (RFC 3339 or Unix seconds); fire times are strictly after it. Default: now."},
-                    {"name": "count", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": crate::cron_api::MAX_COUNT, "default": 5}}
-                ],
-                "responses": {
-                    "200": {"description": "Fire times, fewer than `count` if the expression stops firing.",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CronNext"}}}},
-                    "400": error_response("Invalid expression, zone, instant or count; the message names the field and the fix.")
+/// Adds the bearer scheme, and the responses every operation can give before its handler
+/// runs, to the document.
+#[derive(Debug)]
+pub struct Protection;
+
+/// The shared responses: (status, component name, description).
+const SHARED: &[(&str, &str, &str)] = &[
+    ("401", "Unauthorized", "No bearer token, or one that is not valid; `WWW-Authenticate` says which scheme."),
+    ("403", "Forbidden", "The token is valid but its roles do not allow this."),
+    ("413", "PayloadTooLarge", "The request body is over the server's limit."),
+    ("429", "TooManyRequests", "Too many requests; retry after `Retry-After` seconds."),
+    ("500", "InternalError", "consort failed; the server log has the cause (the body never does)."),
+];
+
+impl Modify for Protection {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`consort tokens`) or a JWT from a configured issuer."))
+                    .build(),
+            ),
+        );
+        for (status, name, description) in SHARED {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+            let mut response = ResponseBuilder::new().description(*description).content("application/json", content);
+            if *status == "429" {
+                let seconds = Object::with_type(Type::Integer);
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new().schema(seconds).description(Some("Seconds to wait before retrying.")).build(),
+                );
+            }
+            if *status == "401" {
+                let text = Object::with_type(Type::String);
+                response = response.header(
+                    "WWW-Authenticate",
+                    HeaderBuilder::new().schema(text).description(Some("`Bearer`.")).build(),
+                );
+            }
+            components.responses.insert(name.to_string(), RefOr::T(response.build()));
+        }
+        for (path, item) in api.paths.paths.iter_mut() {
+            let public = is_public(path);
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, name, _) in SHARED {
+                    if public && *status != "500" {
+                        continue;
+                    }
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
                 }
-            }},
-            "/v1/cron/explain": {"get": {
-                "summary": "A plain-English description of a Quartz cron expression.",
-                "operationId": "cronExplain",
-                "parameters": [{"name": "expr", "in": "query", "required": true, "schema": {"type": "string"}, "example": "0 0 12 LW * ?"}],
-                "responses": {
-                    "200": {"description": "The explanation.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CronExplain"}}}},
-                    "400": error_response("Invalid expression; the message names the field and the fix.")
+                if !public {
+                    operation.security = Some(vec![SecurityRequirement::new("bearerAuth", Vec::<String>::new())]);
                 }
-            }},
-            "/v1/scheduler/jobs": {"get": {
-                "summary": "List jobs with their last run state.", "operationId": "listJobs", "tags": ["scheduler"],
-                "parameters": [{"name": "group", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": json_ok("Jobs.")}
-            }},
-            "/v1/scheduler/jobs/{group}/{name}": {
-                "parameters": key_params(),
-                "get": {"summary": "A job with its triggers and recent runs.", "operationId": "getJob", "tags": ["scheduler"],
-                        "responses": {"200": json_ok("The job."), "404": error_response("No such job.")}},
-                "put": {"summary": "Create or replace a job and its triggers (idempotent, one transaction).", "operationId": "putJob", "tags": ["scheduler"],
-                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobDefinition"}}}},
-                        "responses": {"200": json_ok("The stored job."), "400": error_response("Invalid definition; the message says what to change.")}},
-                "delete": {"summary": "Delete a job and its triggers.", "operationId": "deleteJob", "tags": ["scheduler"],
-                           "responses": {"204": {"description": "Deleted."}, "404": error_response("No such job.")}}
-            },
-            "/v1/scheduler/jobs/{group}/{name}/fire": {"parameters": key_params(), "post": {
-                "summary": "Fire a job now (a one-shot trigger).", "operationId": "fireJob", "tags": ["scheduler"],
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object"}}}}}},
-                "responses": {"202": json_ok("Fired; the run appears in the job's runs."), "404": error_response("No such job.")}
-            }},
-            "/v1/scheduler/jobs/{group}/{name}/pause": pause("Pause every trigger of a job.", "pauseJob"),
-            "/v1/scheduler/jobs/{group}/{name}/resume": pause("Resume every trigger of a job.", "resumeJob"),
-            "/v1/scheduler/job-groups/{group}/pause": group_pause("Pause every trigger of every job in a group.", "pauseJobGroup"),
-            "/v1/scheduler/job-groups/{group}/resume": group_pause("Resume a job group.", "resumeJobGroup"),
-            "/v1/scheduler/triggers": {"get": {
-                "summary": "List triggers with state and next/previous fire times.", "operationId": "listTriggers", "tags": ["scheduler"],
-                "parameters": [{"name": "group", "in": "query", "schema": {"type": "string"}},
-                               {"name": "job", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME of a job."}],
-                "responses": {"200": json_ok("Triggers.")}
-            }},
-            "/v1/scheduler/triggers/{group}/{name}": {
-                "parameters": key_params(),
-                "get": {"summary": "A trigger: state, next and previous fire times.", "operationId": "getTrigger", "tags": ["scheduler"],
-                        "responses": {"200": json_ok("The trigger."), "404": error_response("No such trigger.")}},
-                "put": {"summary": "Create or replace a trigger of an existing job.", "operationId": "putTrigger", "tags": ["scheduler"],
-                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TriggerDefinition"}}}},
-                        "responses": {"200": json_ok("The stored trigger."), "400": error_response("Invalid definition.")}},
-                "delete": {"summary": "Delete a trigger.", "operationId": "deleteTrigger", "tags": ["scheduler"],
-                           "responses": {"204": {"description": "Deleted."}, "404": error_response("No such trigger.")}}
-            },
-            "/v1/scheduler/triggers/{group}/{name}/pause": pause("Pause a trigger.", "pauseTrigger"),
-            "/v1/scheduler/triggers/{group}/{name}/resume": pause("Resume a trigger.", "resumeTrigger"),
-            "/v1/scheduler/trigger-groups/{group}/pause": group_pause("Pause a trigger group (new triggers in it start paused).", "pauseTriggerGroup"),
-            "/v1/scheduler/trigger-groups/{group}/resume": group_pause("Resume a trigger group.", "resumeTriggerGroup"),
-            "/v1/scheduler/runs": {"get": {
-                "summary": "Run history, newest first.", "operationId": "listRuns", "tags": ["scheduler"],
-                "parameters": [
-                    {"name": "job", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME"},
-                    {"name": "trigger", "in": "query", "schema": {"type": "string"}, "description": "GROUP.NAME"},
-                    {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["EXECUTING", "SUCCEEDED", "FAILED", "ABANDONED"]}},
-                    {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "Only runs with a smaller id (paging)."},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
-                ],
-                "responses": {"200": json_ok("Runs."), "400": error_response("Bad filter.")}
-            }},
-            "/v1/scheduler/runs/{id}": {"get": {
-                "summary": "One run: scheduled/fired/ended times, instance, state, error, Spark application id, log location.",
-                "operationId": "getRun", "tags": ["scheduler"],
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-                "responses": {"200": json_ok("The run."), "404": error_response("No such run.")}
-            }},
-            "/v1/scheduler/runs/{id}/log": {"get": {
-                "summary": "The end of a run's log, read from where its work ran (the Spark driver's log), for executing and ended runs: {run, max_bytes, log}.",
-                "operationId": "runLog", "tags": ["scheduler"],
-                "parameters": [
-                    {"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}},
-                    {"name": "max_bytes", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 16777216, "default": 65536}}
-                ],
-                "responses": {"200": json_ok("The log's end."), "404": error_response("No such run."),
-                              "409": error_response("The run's kind keeps no log, or its log is gone."),
-                              "503": error_response("Where the run ran cannot be reached; retry.")}
-            }},
-            "/v1/scheduler/runs/{id}/kill": {"post": {
-                "summary": "Stop an executing run's work where it runs (kills the Spark application); the run then ends FAILED.",
-                "operationId": "killRun", "tags": ["scheduler"],
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
-                "responses": {"202": json_ok("Kill requested."), "404": error_response("No such run."),
-                              "409": error_response("The run already ended, or its kind cannot kill it."),
-                              "503": error_response("Where the run runs cannot be reached; retry.")}
-            }},
-            "/v1/scheduler/instances": {"get": {
-                "summary": "Scheduler instances sharing the store (cluster check-ins) and this instance's counters.",
-                "operationId": "instances", "tags": ["scheduler"], "responses": {"200": json_ok("Instances.")}
-            }},
-            "/openapi.json": {"get": {
-                "summary": "This document.",
-                "operationId": "openapi",
-                "responses": {"200": {"description": "OpenAPI 3.1 document."}}
-            }}
-        },
-        "components": {"schemas": {
-            "Health": {"type": "object", "required": ["status", "version"], "properties": {
-                "status": {"type": "string", "enum": ["ok"]}, "version": {"type": "string"}}},
-            "CronNext": {"type": "object", "required": ["expression", "timezone", "after", "explanation", "fire_times"], "properties": {
-                "expression": {"type": "string"},
-                "timezone": {"type": "string"},
-                "after": {"type": "string", "format": "date-time"},
-                "explanation": {"type": "string"},
-                "fire_times": {"type": "array", "items": {"type": "object", "required": ["epoch_s", "utc", "local"], "properties": {
-                    "epoch_s": {"type": "integer"},
-                    "utc": {"type": "string", "format": "date-time"},
-                    "local": {"type": "string", "description": "RFC 9557 zoned date-time, e.g. 2026-01-30T10:15:00-05:00[America/New_York]."}}}}}},
-            "CronExplain": {"type": "object", "required": ["expression", "explanation"], "properties": {
-                "expression": {"type": "string"}, "explanation": {"type": "string"}}},
-            "TriggerDefinition": {"type": "object", "additionalProperties": false, "properties": {
-                "name": {"type": "string", "description": "Required inside a job's `triggers`."},
-                "group": {"type": "string", "description": "Defaults to the job's group."},
-                "job": {"type": "object", "properties": {"group": {"type": "string"}, "name": {"type": "string"}}, "description": "Required when created on its own."},
-                "description": {"type": "string"},
-                "cron": {"type": "string", "description": "Quartz cron expression (one of cron, simple, once)."},
-                "timezone": {"type": "string", "default": "UTC"},
-                "simple": {"type": "object", "properties": {"repeat_count": {"type": ["integer", "null"]}, "interval_ms": {"type": "integer"}}},
-                "once": {"type": "boolean"},
-                "start_time": {"type": "string", "description": "RFC 3339 or Unix seconds; default now."},
-                "end_time": {"type": "string"},
-                "priority": {"type": "integer", "default": 5},
-                "misfire": {"type": "string", "enum": ["smart", "fire-once-now", "do-nothing", "ignore"], "default": "smart"},
-                "data": {"type": "object"}}},
-            "JobDefinition": {"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {
-                "kind": {"type": "string", "description": "What a fire does: noop, command, spark."},
-                "description": {"type": "string"},
-                "data": {"type": "object", "description": "The kind's parameters."},
-                "durable": {"type": "boolean", "default": false, "description": "Keep the job when it has no trigger."},
-                "non_concurrent": {"type": "boolean", "default": false},
-                "requests_recovery": {"type": "boolean", "default": false, "description": "Re-fire a run whose instance died."},
-                "triggers": {"type": "array", "items": {"$ref": "#/components/schemas/TriggerDefinition"}}}},
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string", "description": "Stable machine-readable code."},
-                "message": {"type": "string", "description": "What is wrong and how to fix it."},
-                "param": {"type": "string", "description": "The request parameter at fault."}}}}}
-        }}
+            }
+        }
+    }
+}
+
+/// Rules JSON Schema can say but `utoipa`'s derive cannot: a trigger definition has exactly
+/// one schedule (`cron`, `simple`, or `once: true`; the others absent or null), and
+/// `timezone` only with `cron`.
+fn one_schedule(schema: &mut Value) {
+    let absent = serde_json::json!({"type": "null"});
+    let not_once = serde_json::json!({"const": false});
+    schema["oneOf"] = serde_json::json!([
+        {"required": ["cron"], "properties": {"cron": {"type": "string"}, "simple": absent, "once": not_once}},
+        {"required": ["simple"],
+         "properties": {"simple": {"type": "object"}, "cron": absent, "timezone": absent, "once": not_once}},
+        {"required": ["once"], "properties": {"once": {"const": true}, "cron": absent, "timezone": absent, "simple": absent}},
+    ]);
+}
+
+/// A job given without triggers must be durable.
+fn durable_or_triggered(schema: &mut Value) {
+    schema["anyOf"] = serde_json::json!([
+        {"required": ["durable"], "properties": {"durable": {"const": true}}},
+        {"required": ["triggers"], "properties": {"triggers": {"minItems": 1}}},
+    ]);
+}
+
+/// Links between operations (OpenAPI `links`): a page's `next_cursor` is the next page's
+/// `cursor`, a listed run's id addresses the run. They tell clients, and schemathesis's
+/// stateful phase, where an operation's inputs come from.
+fn links(doc: &mut Value) {
+    let next_page = |operation: &str| {
+        serde_json::json!({"operationId": operation, "parameters": {"cursor": "$response.body#/next_cursor"},
+            "description": "The next page."})
+    };
+    let run = |operation: &str, pointer: &str| serde_json::json!({"operationId": operation, "parameters": {"id": format!("$response.body#{pointer}")}});
+    let table = [
+        ("/v1/scheduler/jobs", "get", "200", vec![("nextPage", next_page("listJobs"))]),
+        ("/v1/scheduler/triggers", "get", "200", vec![("nextPage", next_page("listTriggers"))]),
+        ("/v1/scheduler/instances", "get", "200", vec![("nextPage", next_page("listInstances"))]),
+        (
+            "/v1/scheduler/runs",
+            "get",
+            "200",
+            vec![
+                ("nextPage", next_page("listRuns")),
+                ("getRun", run("getRun", "/items/0/id")),
+                ("runLog", run("runLog", "/items/0/id")),
+                ("killRun", run("killRun", "/items/0/id")),
+            ],
+        ),
+    ];
+    for (path, method, status, entries) in table {
+        let pointer = format!("/paths/{}/{method}/responses/{status}", path.replace('/', "~1"));
+        if let Some(response) = doc.pointer_mut(&pointer) {
+            for (name, link) in entries {
+                response["links"][name] = link;
+            }
+        }
+    }
+}
+
+/// The document as JSON (built once).
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, mut api) = routes().split_for_parts();
+        Protection.modify(&mut api);
+        let mut doc = serde_json::to_value(&api).unwrap_or(Value::Null);
+        for name in ["JobTrigger", "TriggerDefinition"] {
+            if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+                one_schedule(schema);
+            }
+        }
+        if let Some(schema) = doc.pointer_mut("/components/schemas/JobDefinition") {
+            durable_or_triggered(schema);
+        }
+        links(&mut doc);
+        doc
     })
 }

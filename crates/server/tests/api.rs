@@ -97,6 +97,7 @@ async fn explain_reads_naturally() {
 #[tokio::test]
 async fn every_documented_path_is_routed() {
     let doc = consort_server::openapi::document();
+    assert_eq!(doc["openapi"], "3.1.0");
     let app = app().await;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
@@ -117,6 +118,204 @@ async fn every_documented_path_is_routed() {
     let (status, body) = get("/v1/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"]["message"].as_str().unwrap().contains("/openapi.json"));
+}
+
+/// Every operation has an id, documents 400 when it takes input, 500 always, and on every
+/// path but the public ones requires the bearer scheme and documents 401, 403, 413 and 429.
+#[tokio::test]
+async fn every_operation_documents_its_errors_and_its_security() {
+    let doc = consort_server::openapi::document();
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    let retry_after = &doc["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"];
+    assert!(retry_after.is_object(), "429 documents Retry-After");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let label = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{label}: no operationId"));
+            assert!(ids.insert(id.to_string()), "{label}: operationId {id} is used twice");
+            let responses = op["responses"].as_object().unwrap();
+            let takes_input =
+                op["parameters"].as_array().is_some_and(|p| !p.is_empty()) || op.get("requestBody").is_some();
+            if takes_input {
+                assert!(responses.contains_key("400"), "{label}: takes input but documents no 400");
+            }
+            assert!(responses.contains_key("500"), "{label}: no 500");
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = if let Some(r) = response["$ref"].as_str() {
+                        let name = r.rsplit('/').next().unwrap();
+                        doc["components"]["responses"][name]["content"]["application/json"]["schema"]["$ref"].clone()
+                    } else {
+                        response["content"]["application/json"]["schema"]["$ref"].clone()
+                    };
+                    assert_eq!(schema, "#/components/schemas/Error", "{label} {status}");
+                }
+            }
+            let public = consort_server::openapi::is_public(path);
+            assert_eq!(op.get("security").is_none(), public, "{label}: security");
+            for status in ["401", "403", "413", "429"] {
+                assert_eq!(responses.contains_key(status), !public, "{label}: {status}");
+            }
+        }
+    }
+    assert!(consort_server::openapi::is_public("/health") && !consort_server::openapi::is_public("/v1/scheduler/jobs"));
+}
+
+/// Axum's own rejections, unknown routes and wrong methods all answer in the error shape.
+#[tokio::test]
+async fn every_rejection_is_in_the_error_shape() {
+    let app = app().await;
+    let raw = |method: &str, uri: &str, content_type: Option<&str>, body: &str| {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    let deep = format!(
+        "{{\"kind\": \"noop\", \"durable\": true, \"data\": {{\"a\": {}{}}}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases = [
+        (raw("PUT", "/v1/scheduler/jobs/g/j", None, "{}"), StatusCode::BAD_REQUEST, "content-type"),
+        (raw("PUT", "/v1/scheduler/jobs/g/j", Some("text/plain"), "{}"), StatusCode::BAD_REQUEST, "content-type"),
+        (
+            raw("PUT", "/v1/scheduler/jobs/g/j", Some("application/json"), "{\"kind\": "),
+            StatusCode::BAD_REQUEST,
+            "body",
+        ),
+        (
+            raw("PUT", "/v1/scheduler/jobs/g/j", Some("application/json"), "{\"kind\": 7}"),
+            StatusCode::BAD_REQUEST,
+            "kind",
+        ),
+        (
+            raw(
+                "PUT",
+                "/v1/scheduler/jobs/g/j",
+                Some("application/json"),
+                r#"{"kind": "noop", "triggers": [{"name": "t", "once": true, "misfire": "later"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "triggers[0].misfire",
+        ),
+        (raw("PUT", "/v1/scheduler/jobs/g/j", Some("application/json"), &deep), StatusCode::BAD_REQUEST, "body"),
+        (raw("GET", "/v1/scheduler/runs/abc", None, ""), StatusCode::BAD_REQUEST, "id"),
+        (raw("GET", "/v1/scheduler/runs?limit=ten", None, ""), StatusCode::BAD_REQUEST, "limit"),
+        (raw("GET", "/v1/scheduler/runs?limit=1001", None, ""), StatusCode::BAD_REQUEST, "limit"),
+        (raw("GET", "/v1/scheduler/runs?state=DONE", None, ""), StatusCode::BAD_REQUEST, "state"),
+        (raw("GET", "/v1/scheduler/jobs?cursor=bm9wZQ", None, ""), StatusCode::BAD_REQUEST, "cursor"),
+        (raw("GET", "/v1/scheduler/runs?fired_after=yesterday", None, ""), StatusCode::BAD_REQUEST, "fired_after"),
+    ];
+    for (request, status, param) in cases {
+        let label = format!("{} {}", request.method(), request.uri());
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{label}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{label}: not JSON"));
+        assert_eq!(body["error"]["param"], param, "{label}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 20, "{label}: {body}");
+    }
+    let response = app.clone().oneshot(raw("PATCH", "/v1/scheduler/jobs/g/j", None, "")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().contains_key("allow"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let big = format!("{{\"kind\": \"noop\", \"durable\": true, \"description\": \"{}\"}}", "x".repeat(2 << 20));
+    let response =
+        app.clone().oneshot(raw("PUT", "/v1/scheduler/jobs/g/j", Some("application/json"), &big)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Every bound is a 400 naming the field and the limit.
+#[tokio::test]
+async fn bounded_inputs_name_the_field_and_the_limit() {
+    let app = app().await;
+    let long = "n".repeat(191);
+    let cases = [
+        (format!("/v1/scheduler/jobs/g/{long}"), json!({"kind": "noop", "durable": true}), "path", "190"),
+        (
+            "/v1/scheduler/jobs/g/j".into(),
+            json!({"kind": "noop", "durable": true, "description": "d".repeat(2001)}),
+            "description",
+            "2000",
+        ),
+        (
+            "/v1/scheduler/jobs/g/j".into(),
+            json!({"kind": "noop", "durable": true, "data": {"blob": "b".repeat(70_000)}}),
+            "data",
+            "65536",
+        ),
+        (
+            "/v1/scheduler/jobs/g/j".into(),
+            json!({"kind": "noop", "durable": true, "data": {"args": (0..20_000).map(|i| i.to_string()).collect::<Vec<_>>()}}),
+            "data",
+            "65536",
+        ),
+        ("/v1/scheduler/jobs/g/j".into(), json!({"kind": "no op", "durable": true}), "kind", "64"),
+        (
+            "/v1/scheduler/jobs/g/j".into(),
+            json!({"kind": "noop", "triggers": [{"name": "t", "cron": format!("0 0 12 * * ?{}", " ".repeat(300))}]}),
+            "triggers[0].cron",
+            "256",
+        ),
+        (
+            "/v1/scheduler/jobs/g/j".into(),
+            json!({"kind": "noop", "triggers": (0..101).map(|i| json!({"name": format!("t{i}"), "once": true})).collect::<Vec<_>>()}),
+            "triggers",
+            "100",
+        ),
+    ];
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({"x": deep});
+    }
+    let cases = cases.into_iter().chain([(
+        "/v1/scheduler/jobs/g/j".to_string(),
+        json!({"kind": "noop", "durable": true, "data": {"deep": deep}}),
+        "data",
+        "32",
+    )]);
+    for (uri, body, param, limit) in cases {
+        let (status, reply) = send(&app, "PUT", &uri, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{param}: {reply}");
+        assert_eq!(reply["error"]["param"], param, "{reply}");
+        assert!(reply["error"]["message"].as_str().unwrap().contains(limit), "{param}: {reply}");
+    }
+}
+
+/// Lists are pages: `limit`, then `next_cursor` as `cursor`, until `next_cursor` is null.
+#[tokio::test]
+async fn lists_page_with_a_cursor() {
+    let app = app().await;
+    for name in ["a", "b", "c", "d", "e"] {
+        let (status, body) =
+            send(&app, "PUT", &format!("/v1/scheduler/jobs/g/{name}"), Some(json!({"kind": "noop", "durable": true})))
+                .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut seen = Vec::new();
+    let mut uri = "/v1/scheduler/jobs?limit=2&kind=noop".to_string();
+    loop {
+        let (status, page) = send(&app, "GET", &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|j| j["name"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/v1/scheduler/jobs?limit=2&kind=noop&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    let (_, page) = send(&app, "GET", "/v1/scheduler/jobs?kind=spark", None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    let (status, page) = send(&app, "GET", "/v1/scheduler/instances?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["this_instance"], "test-instance");
 }
 
 #[tokio::test]
@@ -164,7 +363,8 @@ async fn jobs_triggers_runs_round_trip() {
     let (status, _) = send(&app, "PUT", "/v1/scheduler/jobs/etl/sales", Some(job)).await;
     assert_eq!(status, StatusCode::OK);
     let (_, list) = send(&app, "GET", "/v1/scheduler/jobs?group=etl", None).await;
-    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["next_cursor"], Value::Null);
 
     let (status, body) = send(&app, "POST", "/v1/scheduler/jobs/etl/sales/pause", None).await;
     assert_eq!((status, body["triggers_changed"].as_u64()), (StatusCode::OK, Some(1)));
@@ -178,9 +378,9 @@ async fn jobs_triggers_runs_round_trip() {
         send(&app, "POST", "/v1/scheduler/jobs/etl/sales/fire", Some(json!({"data": {"why": "test"}}))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{fired}");
     let (_, triggers) = send(&app, "GET", "/v1/scheduler/triggers?job=etl.sales", None).await;
-    assert_eq!(triggers["triggers"].as_array().unwrap().len(), 2, "the one-shot trigger is listed");
+    assert_eq!(triggers["items"].as_array().unwrap().len(), 2, "the one-shot trigger is listed");
 
-    let (status, _) = send(&app, "GET", "/v1/scheduler/runs?job=etl.sales&state=succeeded", None).await;
+    let (status, _) = send(&app, "GET", "/v1/scheduler/runs?job=etl.sales&state=SUCCEEDED", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = send(&app, "DELETE", "/v1/scheduler/jobs/etl/sales", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -209,8 +409,9 @@ async fn bad_definitions_are_400_with_the_reason() {
         let message = reply["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{body}: {message}");
     }
-    let (status, _) = send(&app, "PUT", "/v1/scheduler/jobs/g/j", Some(json!({"kind": "noop", "extra": 1}))).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    let (status, body) = send(&app, "PUT", "/v1/scheduler/jobs/g/j", Some(json!({"kind": "noop", "extra": 1}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown fields are refused: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("extra"), "{body}");
     let (status, body) = send(&app, "POST", "/v1/scheduler/jobs/g/missing/fire", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

@@ -3,8 +3,8 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Adoption, Instance, Job, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector, StoreError,
-    Trigger, TriggerKey, TriggerState, TriggerStatus,
+    Adoption, Instance, Job, JobFilter, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector,
+    StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState, TriggerStatus,
 };
 
 use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
@@ -295,11 +295,32 @@ pub(crate) async fn get_job<S: Sql>(db: &mut S, key: &JobKey) -> Result<Option<J
     db.rows(&sql, &job_params(key)).await?.first().map(|r| job_status(r)).transpose()
 }
 
-/// Jobs, optionally of one group.
-pub(crate) async fn list_jobs<S: Sql>(db: &mut S, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
-    let sql =
-        format!("{JOB_STATUS_SQL} WHERE CAST($1 AS TEXT) IS NULL OR j.job_group = $1 ORDER BY job_group, job_name");
-    db.rows(&sql, &[group.into()]).await?.iter().map(|r| job_status(r)).collect()
+/// One page of jobs in key order, filtered in the query (see [`JobFilter`]).
+pub(crate) async fn list_jobs<S: Sql>(db: &mut S, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {
+    let (after_group, after_name) = match &filter.after {
+        Some(k) => (Some(k.group()), Some(k.name())),
+        None => (None, None),
+    };
+    // Keyset paging: `(group, name) > (after)`, the same order as ORDER BY, served by the key.
+    let sql = format!(
+        "{JOB_STATUS_SQL} WHERE (CAST($1 AS TEXT) IS NULL OR j.job_group = $1) \
+         AND (CAST($2 AS TEXT) IS NULL OR j.kind = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR (j.job_group, j.job_name) > ($3, $4)) \
+         ORDER BY j.job_group, j.job_name LIMIT $5"
+    );
+    let params = [
+        filter.group.as_deref().into(),
+        filter.kind.as_deref().into(),
+        after_group.into(),
+        after_name.into(),
+        page_limit(filter.limit).into(),
+    ];
+    db.rows(&sql, &params).await?.iter().map(|r| job_status(r)).collect()
+}
+
+/// A LIMIT value: the page size, or every row.
+fn page_limit(limit: Option<usize>) -> i64 {
+    limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Deletes a job and its triggers.
@@ -314,9 +335,9 @@ fn trigger_status_sql() -> String {
     format!(
         "SELECT {cols}, \
          (SELECT COUNT(*) FROM consort_jobs j WHERE j.job_group = t.job_group AND j.job_name = t.job_name \
-            AND j.executing_run IS NOT NULL), \
+            AND j.executing_run IS NOT NULL) AS blocked, \
          (SELECT COUNT(*) FROM consort_runs r WHERE r.state = 'EXECUTING' AND r.trigger_group = t.trigger_group \
-            AND r.trigger_name = t.trigger_name) \
+            AND r.trigger_name = t.trigger_name) AS executing \
          FROM consort_triggers t"
     )
 }
@@ -334,19 +355,41 @@ pub(crate) async fn get_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<
     db.rows(&sql, &trigger_params(key)).await?.first().map(|r| trigger_status(r)).transpose()
 }
 
-/// Triggers, optionally of one group and/or job.
+/// One page of triggers in key order, filtered in the query (see [`TriggerFilter`]). The state
+/// filter applies to the state users see, derived the way [`RawTrigger::status`] derives it.
 pub(crate) async fn list_triggers<S: Sql>(
     db: &mut S,
-    group: Option<&str>,
-    job: Option<&JobKey>,
+    filter: &TriggerFilter,
 ) -> Result<Vec<TriggerStatus>, StoreError> {
+    let (after_group, after_name) = match &filter.after {
+        Some(k) => (Some(k.group()), Some(k.name())),
+        None => (None, None),
+    };
+    let (job_group, job_name) = match &filter.job {
+        Some(j) => (Some(j.group()), Some(j.name())),
+        None => (None, None),
+    };
     let sql = format!(
-        "{} WHERE (CAST($1 AS TEXT) IS NULL OR t.trigger_group = $1) \
+        "SELECT * FROM ({} WHERE (CAST($1 AS TEXT) IS NULL OR t.trigger_group = $1) \
          AND (CAST($2 AS TEXT) IS NULL OR (t.job_group = $2 AND t.job_name = $3)) \
-         ORDER BY t.trigger_group, t.trigger_name",
+         AND (CAST($4 AS TEXT) IS NULL OR (t.trigger_group, t.trigger_name) > ($4, $5))) AS s \
+         WHERE CAST($6 AS TEXT) IS NULL OR (CASE \
+           WHEN s.state IN ('WAITING', 'ACQUIRED') AND s.blocked > 0 THEN 'BLOCKED' \
+           WHEN s.state = 'PAUSED' AND s.blocked > 0 THEN 'PAUSED_BLOCKED' \
+           WHEN s.state = 'WAITING' AND s.executing > 0 THEN 'EXECUTING' \
+           ELSE s.state END) = $6 \
+         ORDER BY s.trigger_group, s.trigger_name LIMIT $7",
         trigger_status_sql()
     );
-    let params = [group.into(), job.map(|j| j.group()).into(), job.map(|j| j.name()).into()];
+    let params = [
+        filter.group.as_deref().into(),
+        job_group.into(),
+        job_name.into(),
+        after_group.into(),
+        after_name.into(),
+        filter.state.map(TriggerState::as_str).into(),
+        page_limit(filter.limit).into(),
+    ];
     db.rows(&sql, &params).await?.iter().map(|r| trigger_status(r)).collect()
 }
 
@@ -458,6 +501,12 @@ pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<
     }
     if let Some(i) = &filter.instance {
         add("instance_id = #0", vec![i.into()]);
+    }
+    if let Some(ms) = filter.fired_after_ms {
+        add("fired_ms > #0", vec![ms.into()]);
+    }
+    if let Some(ms) = filter.fired_before_ms {
+        add("fired_ms < #0", vec![ms.into()]);
     }
     if let Some(id) = filter.before_id {
         add("id < #0", vec![id.into()]);
@@ -638,12 +687,17 @@ pub(crate) async fn leave<S: Sql>(db: &mut S, instance: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Checked-in instances.
-pub(crate) async fn instances<S: Sql>(db: &mut S) -> Result<Vec<Instance>, StoreError> {
+/// Checked-in instances in id order, after `after`, at most `limit`.
+pub(crate) async fn instances<S: Sql>(
+    db: &mut S,
+    after: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Vec<Instance>, StoreError> {
     let rows = db
         .rows(
-            "SELECT instance_id, last_checkin_ms, checkin_interval_ms FROM consort_instances ORDER BY instance_id",
-            &[],
+            "SELECT instance_id, last_checkin_ms, checkin_interval_ms FROM consort_instances \
+             WHERE CAST($1 AS TEXT) IS NULL OR instance_id > $1 ORDER BY instance_id LIMIT $2",
+            &[after.into(), page_limit(limit).into()],
         )
         .await?;
     rows.iter()

@@ -18,8 +18,8 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
-    Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
+    RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -426,8 +426,8 @@ impl Store for PgStore {
         in_tx!(self, "get job", |db| catalog::get_job(&mut db, key))
     }
 
-    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
-        in_tx!(self, "list jobs", |db| catalog::list_jobs(&mut db, group))
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {
+        in_tx!(self, "list jobs", |db| catalog::list_jobs(&mut db, filter))
     }
 
     async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError> {
@@ -442,8 +442,8 @@ impl Store for PgStore {
         in_tx!(self, "get trigger", |db| catalog::get_trigger(&mut db, key))
     }
 
-    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError> {
-        in_tx!(self, "list triggers", |db| catalog::list_triggers(&mut db, group, job))
+    async fn list_triggers(&self, filter: &TriggerFilter) -> Result<Vec<TriggerStatus>, StoreError> {
+        in_tx!(self, "list triggers", |db| catalog::list_triggers(&mut db, filter))
     }
 
     async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError> {
@@ -507,8 +507,8 @@ impl Store for PgStore {
         in_tx!(self, "leave", |db| catalog::leave(&mut db, instance))
     }
 
-    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
-        in_tx!(self, "instances", |db| catalog::instances(&mut db))
+    async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError> {
+        in_tx!(self, "instances", |db| catalog::instances(&mut db, after, limit))
     }
 }
 

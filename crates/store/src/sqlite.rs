@@ -15,8 +15,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobKey, JobStatus, Recovery, Run, RunFilter,
-    Selector, Store, StoreError, Trigger, TriggerKey, TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
+    RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -422,9 +422,9 @@ impl Store for SqliteStore {
         self.with_tx("get job", move |tx| run_ready(catalog::get_job(tx, &key))).await
     }
 
-    async fn list_jobs(&self, group: Option<&str>) -> Result<Vec<JobStatus>, StoreError> {
-        let group = group.map(str::to_string);
-        self.with_tx("list jobs", move |tx| run_ready(catalog::list_jobs(tx, group.as_deref()))).await
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {
+        let filter = filter.clone();
+        self.with_tx("list jobs", move |tx| run_ready(catalog::list_jobs(tx, &filter))).await
     }
 
     async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError> {
@@ -442,10 +442,9 @@ impl Store for SqliteStore {
         self.with_tx("get trigger", move |tx| run_ready(catalog::get_trigger(tx, &key))).await
     }
 
-    async fn list_triggers(&self, group: Option<&str>, job: Option<&JobKey>) -> Result<Vec<TriggerStatus>, StoreError> {
-        let (group, job) = (group.map(str::to_string), job.cloned());
-        self.with_tx("list triggers", move |tx| run_ready(catalog::list_triggers(tx, group.as_deref(), job.as_ref())))
-            .await
+    async fn list_triggers(&self, filter: &TriggerFilter) -> Result<Vec<TriggerStatus>, StoreError> {
+        let filter = filter.clone();
+        self.with_tx("list triggers", move |tx| run_ready(catalog::list_triggers(tx, &filter))).await
     }
 
     async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError> {
@@ -523,8 +522,9 @@ impl Store for SqliteStore {
         self.with_tx("leave", move |tx| run_ready(catalog::leave(tx, &instance))).await
     }
 
-    async fn instances(&self) -> Result<Vec<Instance>, StoreError> {
-        self.with_tx("instances", |tx| run_ready(catalog::instances(tx))).await
+    async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError> {
+        let after = after.map(str::to_string);
+        self.with_tx("instances", move |tx| run_ready(catalog::instances(tx, after.as_deref(), limit))).await
     }
 }
 

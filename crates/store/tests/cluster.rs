@@ -267,7 +267,7 @@ async fn kill_9_mid_fire_then_the_others_recover() {
             let executing =
                 s.list_runs(&RunFilter { state: Some(RunState::Executing), ..Default::default() }).await.unwrap();
             let acquired = s
-                .list_triggers(Some("quick"), None)
+                .list_triggers(&consort_scheduler::TriggerFilter { group: Some("quick".into()), ..Default::default() })
                 .await
                 .unwrap()
                 .iter()

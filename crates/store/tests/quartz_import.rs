@@ -72,7 +72,7 @@ async fn imports_what_real_quartz_stored() {
 
     // Every trigger continues from Quartz's next fire time, and consort agrees with Quartz's
     // first fire computed from the start time.
-    for t in target.list_triggers(None, None).await.unwrap() {
+    for t in target.list_triggers(&Default::default()).await.unwrap() {
         let name = t.trigger.key().name().to_string();
         assert_eq!(t.next_fire_ms, Some(quartz_next[&name]), "{name}");
         assert_eq!(fire::first_fire(&t.trigger), Some(quartz_next[&name]), "{name}");

@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobKey, MisfireInstruction, Outcome, RunFilter, RunState,
-    Schedule, Selector, Store, StoreError, Trigger, TriggerKey, TriggerState,
+    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, Outcome, RunFilter,
+    RunState, Schedule, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState,
 };
 
 use common::Pg;
@@ -50,6 +50,7 @@ on_both_backends!(
     misfired_non_concurrent_job_never_starts_on_a_second_instance,
     dead_instance_is_recovered,
     resumable_runs_are_adopted_not_abandoned,
+    lists_are_pages_in_key_order_filtered_in_the_query,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -156,8 +157,10 @@ async fn fires_and_keeps_history(store: Arc<dyn Store>) {
     }
     assert_eq!(state(s, simple.key()).await, TriggerState::Complete);
 
-    assert_eq!(s.list_triggers(Some("g"), None).await.unwrap().len(), 2);
-    assert_eq!(s.list_triggers(None, Some(&jk("other"))).await.unwrap().len(), 0);
+    let in_group = TriggerFilter { group: Some("g".into()), ..Default::default() };
+    assert_eq!(s.list_triggers(&in_group).await.unwrap().len(), 2);
+    let of_other = TriggerFilter { job: Some(jk("other")), ..Default::default() };
+    assert_eq!(s.list_triggers(&of_other).await.unwrap().len(), 0);
     assert!(s.delete_trigger(cron.key()).await.unwrap());
     assert!(s.get_job(job.key()).await.unwrap().is_some(), "still has a trigger");
     assert!(s.delete_trigger(simple.key()).await.unwrap());
@@ -325,7 +328,7 @@ async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
     let abandoned = s.get_run(slow_run).await.unwrap().unwrap();
     assert_eq!(abandoned.state, RunState::Abandoned);
     assert!(abandoned.error.unwrap().contains("re-fires"));
-    assert_eq!(s.instances().await.unwrap().iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["y"]);
+    assert_eq!(s.instances(None, None).await.unwrap().iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["y"]);
 
     // y re-fires the slow job's run at its original scheduled time, then the released trigger.
     let out = cycle(s, "y", T0 + 3001).await;
@@ -654,4 +657,56 @@ mod auth_area {
         )*};
     }
     on_both!(tokens_are_stored_by_hash_named_once_and_revoked, audit_trail_pages_newest_first_with_filters);
+}
+
+/// Pages start after the last key (or id) of the previous page, so a page is stable while rows
+/// before it are added or deleted; filters and limits are applied by the query.
+async fn lists_are_pages_in_key_order_filtered_in_the_query(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let key = |g: &str, n: &str| JobKey::new(g, n).unwrap();
+    for (g, n, kind) in [("b", "2", "noop"), ("a", "1", "noop"), ("b", "1", "command"), ("a", "2", "noop")] {
+        let job = Job::new(key(g, n), kind);
+        let trigger = Trigger::new(TriggerKey::new(g, n).unwrap(), key(g, n), Schedule::simple(None, MIN).unwrap(), T0);
+        s.put_job(&job, &[trigger], false, T0).await.unwrap();
+    }
+    let names =
+        |jobs: &[consort_scheduler::JobStatus]| jobs.iter().map(|j| j.job.key().to_string()).collect::<Vec<_>>();
+    let page = |after: Option<JobKey>| JobFilter { after, limit: Some(2), ..Default::default() };
+    let first = s.list_jobs(&page(None)).await.unwrap();
+    assert_eq!(names(&first), ["a.1", "a.2"]);
+    // A job inserted before the cursor does not shift the next page.
+    s.put_job(&Job::new(key("a", "0"), "noop").with_durable(true), &[], false, T0).await.unwrap();
+    let second = s.list_jobs(&page(Some(first[1].job.key().clone()))).await.unwrap();
+    assert_eq!(names(&second), ["b.1", "b.2"]);
+    assert!(s.list_jobs(&page(Some(key("b", "2")))).await.unwrap().is_empty());
+    let noop_in_b = JobFilter { group: Some("b".into()), kind: Some("noop".into()), ..Default::default() };
+    assert_eq!(names(&s.list_jobs(&noop_in_b).await.unwrap()), ["b.2"]);
+
+    s.pause(&Selector::Job(key("b", "1"))).await.unwrap();
+    let paused = TriggerFilter { state: Some(TriggerState::Paused), ..Default::default() };
+    let found: Vec<String> =
+        s.list_triggers(&paused).await.unwrap().iter().map(|t| t.trigger.key().to_string()).collect();
+    assert_eq!(found, ["b.1"]);
+    let after = TriggerFilter { after: Some(TriggerKey::new("a", "2").unwrap()), limit: Some(1), ..Default::default() };
+    let found: Vec<String> =
+        s.list_triggers(&after).await.unwrap().iter().map(|t| t.trigger.key().to_string()).collect();
+    assert_eq!(found, ["b.1"]);
+
+    // Three runs of a.1, fired at T0, T0 + MIN and T0 + 2 MIN.
+    let mut now = T0;
+    let mut completions = Vec::new();
+    for _ in 0..3 {
+        let out = s.cycle(request("a", now, completions)).await.unwrap();
+        completions = done(&out, now + 1);
+        now += MIN;
+    }
+    let of_a1 = |f: RunFilter| RunFilter { job: Some(key("a", "1")), ..f };
+    let all = s.list_runs(&of_a1(RunFilter::default())).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let window =
+        of_a1(RunFilter { fired_after_ms: Some(T0), fired_before_ms: Some(T0 + 2 * MIN), ..Default::default() });
+    let fired: Vec<i64> = s.list_runs(&window).await.unwrap().iter().map(|r| r.fired_ms).collect();
+    assert_eq!(fired, [T0 + MIN]);
+    let next = of_a1(RunFilter { before_id: Some(all[0].id), limit: 1, ..Default::default() });
+    assert_eq!(s.list_runs(&next).await.unwrap()[0].id, all[1].id);
 }

@@ -65,6 +65,29 @@ impl Client {
         Ok(value)
     }
 
+    /// Fetches a list a page at a time, following `next_cursor`, until it has `max` items (all
+    /// of them without `max`). Returns `{"items": [...], "next_cursor": ...}`: the cursor is
+    /// null when the list was read to its end.
+    async fn pages(&self, path: &str, query: &[String], max: Option<usize>) -> anyhow::Result<Value> {
+        const PAGE: usize = 1000;
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let want = max.map_or(PAGE, |m| (m - items.len()).min(PAGE));
+            let mut params = query.to_vec();
+            params.push(format!("limit={want}"));
+            if let Some(c) = &cursor {
+                params.push(format!("cursor={}", segment(c)));
+            }
+            let page = self.call(reqwest::Method::GET, &format!("{path}?{}", params.join("&")), None).await?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() || max.is_some_and(|m| items.len() >= m) {
+                return Ok(json!({"items": items, "next_cursor": cursor}));
+            }
+        }
+    }
+
     pub(crate) fn print(&self, value: &Value, table: impl FnOnce(&Value)) {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
@@ -165,11 +188,11 @@ pub fn jobs(args: RemoteArgs<JobsCommand>) -> anyhow::Result<ExitCode> {
     run(args, async |c, command| {
         match command {
             JobsCommand::List { group } => {
-                let query = group.map(|g| format!("?group={}", segment(&g))).unwrap_or_default();
-                let v = c.call(Method::GET, &format!("/v1/scheduler/jobs{query}"), None).await?;
+                let query: Vec<String> = group.map(|g| format!("group={}", segment(&g))).into_iter().collect();
+                let v = c.pages("/v1/scheduler/jobs", &query, None).await?;
                 c.print(&v, |v| {
                     println!("{:<32} {:<10} {:<10} {:<10} DESCRIPTION", "JOB", "KIND", "LAST RUN", "RUNNING");
-                    for j in v["jobs"].as_array().into_iter().flatten() {
+                    for j in v["items"].as_array().into_iter().flatten() {
                         println!(
                             "{:<32} {:<10} {:<10} {:<10} {}",
                             key_of(j),
@@ -254,9 +277,8 @@ pub fn triggers(args: RemoteArgs<TriggersCommand>) -> anyhow::Result<ExitCode> {
                 if let Some(j) = job {
                     query.push(format!("job={}", segment(&j)));
                 }
-                let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-                let v = c.call(Method::GET, &format!("/v1/scheduler/triggers{query}"), None).await?;
-                c.print(&v, |v| print_triggers(&v["triggers"]));
+                let v = c.pages("/v1/scheduler/triggers", &query, None).await?;
+                c.print(&v, |v| print_triggers(&v["items"]));
             }
             TriggersCommand::Get { key } => {
                 let v = c.call(Method::GET, &key_path("triggers", &key), None).await?;
@@ -284,15 +306,23 @@ pub fn runs(args: RemoteArgs<RunsCommand>) -> anyhow::Result<ExitCode> {
     run(args, async |c, command| {
         match command {
             RunsCommand::List { job, state, limit } => {
-                let mut query = vec![format!("limit={limit}")];
+                let mut query = Vec::new();
                 if let Some(j) = job {
                     query.push(format!("job={}", segment(&j)));
                 }
                 if let Some(st) = state {
-                    query.push(format!("state={}", segment(&st)));
+                    query.push(format!("state={}", segment(&st.to_uppercase())));
                 }
-                let v = c.call(Method::GET, &format!("/v1/scheduler/runs?{}", query.join("&")), None).await?;
-                c.print(&v, |v| print_runs(&v["runs"]));
+                if limit == 0 {
+                    bail!("--limit must be at least 1");
+                }
+                let v = c.pages("/v1/scheduler/runs", &query, Some(limit)).await?;
+                c.print(&v, |v| {
+                    print_runs(&v["items"]);
+                    if v["next_cursor"].is_string() {
+                        println!("(the {limit} newest shown; --limit N shows more)");
+                    }
+                });
             }
             RunsCommand::Get { id } => {
                 let v = c.call(Method::GET, &format!("/v1/scheduler/runs/{id}"), None).await?;

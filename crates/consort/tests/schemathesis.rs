@@ -1,0 +1,124 @@
+//! The whole HTTP API against its own OpenAPI document: schemathesis (installed by
+//! `scripts/setup.d/46-schemathesis.sh`) generates requests from `/openapi.json` of a real
+//! `consort serve` and runs every check: no 5xx, every status, header and body as
+//! documented, schema-violating requests refused, schema-valid ones accepted. The hooks in
+//! `tests/schemathesis/hooks.py` teach it the rules the document states in words.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The pinned version, as in the setup script.
+const VERSION: &str = "4.32.5";
+/// Examples per operation and phase.
+const EXAMPLES: &str = "30";
+/// Fixed, so a failure reproduces; printed with the report.
+const SEED: &str = "20261130";
+/// The longest the run may take; it is stopped and the test fails after that. (schemathesis's
+/// own `--max-time` is a budget it spends in full, repeating fuzzing until it is gone.)
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+fn schemathesis() -> PathBuf {
+    let venv = consort_spark::tool_cache().unwrap().join("venvs/schemathesis");
+    assert!(
+        venv.join(format!(".schemathesis-{VERSION}")).exists(),
+        "schemathesis {VERSION} is not installed in {}: run scripts/setup",
+        venv.display()
+    );
+    venv.join("bin/schemathesis")
+}
+
+/// `consort serve` on a fresh data directory and a free port; SIGTERM on drop.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data = std::env::temp_dir().join(format!("consort-schemathesis-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
+            .env_remove("CONSORT_CONFIG")
+            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-cli-test-no-config"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+        let addr = first_line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first_line:?}"))
+            .to_string();
+        let server = Server { child, url: format!("http://{addr}"), data };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "the server never listened on {addr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+#[test]
+fn the_api_keeps_every_promise_of_its_openapi_document() {
+    let schemathesis = schemathesis();
+    let server = Server::start();
+    let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
+    let mut command = Command::new(&schemathesis);
+    command
+        .arg("run")
+        .arg(format!("{}/openapi.json", server.url))
+        .args(["--checks", "all", "--max-examples", EXAMPLES, "--seed", SEED])
+        .args(["--workers", "2", "--no-color", "--wait-for-schema", "30"])
+        .env("PYTHONPATH", &hooks)
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .current_dir(std::env::temp_dir());
+    // Authentication comes with its own data: a server that made an admin token on first
+    // start wants it on every protected call.
+    match std::fs::read_to_string(server.data.join("admin.token")) {
+        Ok(token) => {
+            command.args(["--header", &format!("Authorization: Bearer {}", token.trim())]);
+        }
+        Err(_) => {
+            command.env("CONSORT_SCHEMATHESIS_NO_AUTH", "1").args(["--exclude-checks", "ignored_auth"]);
+        }
+    }
+    let started = Instant::now();
+    let log = server.data.with_extension("report");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = command.stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let report = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    eprintln!("schemathesis {VERSION} ran for {:.0?} (seed {SEED})", started.elapsed());
+    let status = status.unwrap_or_else(|| panic!("schemathesis did not finish in {TIMEOUT:?}:\n{report}"));
+    assert!(status.success(), "schemathesis found problems (seed {SEED}):\n{report}");
+    assert!(report.contains("passed"), "schemathesis ran no test:\n{report}");
+    println!("{report}");
+}

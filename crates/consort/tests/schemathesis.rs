@@ -40,10 +40,17 @@ impl Server {
     fn start() -> Server {
         let data = std::env::temp_dir().join(format!("consort-schemathesis-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
+        // schemathesis is one principal sending as fast as it can: the rate limit (tested on
+        // its own in crates/server/tests/auth.rs) is raised so its 429s do not hide findings.
+        let config = data.with_extension("toml");
+        std::fs::write(&config, "[auth]\nrate_per_sec = 1000000\nrate_burst = 1000000\n").unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
             .env_remove("CONSORT_CONFIG")
             .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-cli-test-no-config"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

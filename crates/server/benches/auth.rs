@@ -17,7 +17,8 @@
 //! per algorithm): after that a token costs a hash and a cache lookup.
 //!
 //! `scripts/bench auth`; `CONSORT_BENCH_ROUNDS` (20), `CONSORT_BENCH_REQUESTS` (2000 per
-//! arm per round), `CONSORT_BENCH_SOCKET_REQUESTS` (1000), `CONSORT_BENCH_FRESH_JWTS` (10
+//! arm per round), `CONSORT_BENCH_SOCKET_REQUESTS` (1000 per arm per
+//! round, half as many rounds), `CONSORT_BENCH_FRESH_JWTS` (10
 //! per algorithm) size it. Ends with one `auth: …` line.
 
 use std::io::{BufRead, BufReader};
@@ -349,12 +350,13 @@ fn main() {
             }
         }
 
-        eprintln!("auth bench: through a socket, {rounds} rounds × {socket_requests} requests per arm");
+
         let mut socket: Vec<(&str, _, Option<HeaderValue>, Vec<u64>)> = Vec::new();
         for arm in &arms {
             socket.push((arm.name, socket_client(arm.router.clone()).await, arm.authorization.clone(), Vec::new()));
         }
         let socket_rounds = rounds.div_ceil(2).max(1);
+        eprintln!("auth bench: through a socket, {socket_rounds} rounds × {socket_requests} requests per arm");
         for round in 0..=socket_rounds {
             for (_, sender, authorization, ns) in socket.iter_mut() {
                 for _ in 0..socket_requests {

@@ -101,6 +101,20 @@ fn the_api_keeps_every_promise_of_its_openapi_document() {
     match std::fs::read_to_string(server.data.join("admin.token")) {
         Ok(token) => {
             command.args(["--header", &format!("Authorization: Bearer {}", token.trim())]);
+            // schemathesis lists tokens and revokes what it finds; the one it runs with is kept.
+            let list = Command::new(env!("CARGO_BIN_EXE_consort"))
+                .args(["tokens", "list", "--json", "--server", &server.url, "--data-dir"])
+                .arg(&server.data)
+                .env_remove("CONSORT_TOKEN")
+                .output()
+                .unwrap();
+            assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+            let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+            let admin = &list["items"][0];
+            command.env(
+                "CONSORT_SCHEMATHESIS_KEEP",
+                format!("{},{}", admin["id"].as_str().unwrap(), admin["name"].as_str().unwrap()),
+            );
         }
         Err(_) => {
             command.env("CONSORT_SCHEMATHESIS_NO_AUTH", "1").args(["--exclude-checks", "ignored_auth"]);

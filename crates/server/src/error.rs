@@ -248,8 +248,15 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 
 fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
-    let param: Cow<'static, str> = if path.is_empty() || path == "." { "body".into() } else { path.to_string().into() };
     let text = e.to_string();
+    // serde names a missing field in its message, not in the path: name it as the param.
+    let missing = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let param: Cow<'static, str> = match (path, missing) {
+        ("" | ".", Some(field)) => field.to_string().into(),
+        (_, Some(field)) => format!("{path}.{field}").into(),
+        ("" | ".", None) => "body".into(),
+        (_, None) => path.to_string().into(),
+    };
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io if text.contains("recursion limit") => ApiError::bad_request(
             "invalid_body",

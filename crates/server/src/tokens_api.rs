@@ -147,11 +147,8 @@ pub(crate) struct CreateToken {
     /// Who or what it is for: letters, digits and `. _ @ -`; unique among live tokens.
     #[schema(min_length = 1, max_length = 100, pattern = r"^[A-Za-z0-9._@-]{1,100}$", example = "ci-deploy")]
     name: String,
-    /// One role (or use `roles`).
-    #[serde(default)]
-    role: Option<RoleName>,
-    /// Several roles.
-    #[serde(default)]
+    /// What it may do: one role or more.
+    #[schema(min_items = 1, max_items = 4)]
     roles: Vec<RoleName>,
     /// Lifetime in seconds; left out, the token never expires.
     #[serde(default)]
@@ -189,12 +186,12 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     check_token_name(&body.name).map_err(|m| ApiError::bad_request("invalid_token", "name", m))?;
-    let roles: RoleSet = body.role.iter().chain(body.roles.iter()).map(|r| Role::from(*r)).collect();
-    if roles.is_empty() {
+    let roles: RoleSet = body.roles.iter().map(|r| Role::from(*r)).collect();
+    if roles.is_empty() || body.roles.len() > Role::ALL.len() {
         return Err(ApiError::bad_request(
             "invalid_token",
-            "role",
-            "give the token a role: admin, operator, provisioner or viewer",
+            "roles",
+            "give the token one to four roles of admin, operator, provisioner and viewer, e.g. [\"viewer\"]",
         ));
     }
     let now_ms = (s.clock)().as_millisecond();
@@ -377,6 +374,13 @@ pub(crate) async fn audit(
             ApiError::bad_request("invalid_cursor", "cursor", "pass back the next_cursor of the previous page as is")
         })?),
     };
+    if p.principal.as_deref().is_some_and(|p| p.is_empty() || p.chars().count() > 300) {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "principal",
+            "must be 1 to 300 characters, e.g. token:ci-deploy; leave it out for every principal",
+        ));
+    }
     let query = AuditQuery { before_id, principal: p.principal, refused_only: p.refused.unwrap_or(false), limit };
     let records = s.guard.store().list_audit(&query).await?;
     let next_cursor = (records.len() == limit as usize).then(|| records.last().map(|r| r.id.to_string())).flatten();

@@ -208,7 +208,7 @@ async fn tokens_api_creates_once_revokes_at_once_and_never_lists_secrets() {
         "POST",
         "/v1/tokens",
         Some(&admin),
-        Some(json!({"name": "ci", "role": "operator", "expires_in_secs": 3600})),
+        Some(json!({"name": "ci", "roles": ["operator"], "expires_in_secs": 3600})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -224,13 +224,14 @@ async fn tokens_api_creates_once_revokes_at_once_and_never_lists_secrets() {
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 
     // Same live name: conflict. Bad role, bad name, zero lifetime: 400 naming the field.
-    let again = call(&app, "POST", "/v1/tokens", Some(&admin), Some(json!({"name": "ci", "role": "viewer"}))).await;
+    let again = call(&app, "POST", "/v1/tokens", Some(&admin), Some(json!({"name": "ci", "roles": ["viewer"]}))).await;
     refused(&again, StatusCode::CONFLICT, "conflict", "revoke it first");
     for (body, param) in [
-        (json!({"name": "x", "role": "root"}), "role"),
-        (json!({"name": "x"}), "role"),
-        (json!({"name": "a b", "role": "viewer"}), "name"),
-        (json!({"name": "x", "role": "viewer", "expires_in_secs": 0}), "expires_in_secs"),
+        (json!({"name": "x", "roles": ["root"]}), "roles[0]"),
+        (json!({"name": "x", "roles": []}), "roles"),
+        (json!({"name": "x"}), "roles"),
+        (json!({"name": "a b", "roles": ["viewer"]}), "name"),
+        (json!({"name": "x", "roles": ["viewer"], "expires_in_secs": 0}), "expires_in_secs"),
     ] {
         let (status, v) = call(&app, "POST", "/v1/tokens", Some(&admin), Some(body)).await;
         assert_eq!((status, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(param)), "{v}");
@@ -348,4 +349,69 @@ async fn writes_and_refusals_reach_the_audit_trail_without_secrets() {
 async fn auth_off_makes_everyone_admin_only_when_configured() {
     let app = app_with(AuthSettings { required: false, ..AuthSettings::default() }, false).await;
     assert_eq!(call(&app, "GET", "/v1/tokens", None, None).await.0, StatusCode::OK);
+}
+
+#[path = "support/oidc_rig.rs"]
+mod oidc_rig;
+
+/// A JWT from a real OpenID provider through the whole layer: its `groups` claim gives the
+/// role, a tampered one and one for another audience are refused, and the audit trail
+/// names the JWT's subject.
+#[tokio::test]
+async fn jwt_from_a_real_provider_through_the_layer() {
+    use consort_auth::{IssuerConfig, OidcVerifier};
+    let rig = oidc_rig::Rig::start();
+    // reqwest is built without a crypto provider of its own here (consort-auth brings ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let jwt = rig.token(&http, "RS256").await;
+
+    let fixed: Timestamp = NOW.parse().unwrap();
+    let stores = consort_store::open_all("sqlite::memory:").await.unwrap();
+    let scheduler = Arc::new(Scheduler::new(stores.scheduler, Kinds::builtin(), SchedulerConfig::new("test-instance")));
+    let verifier = OidcVerifier::new(vec![IssuerConfig::new(rig.issuer(), vec![oidc_rig::AUD.into()])]).unwrap();
+    let other_audience =
+        OidcVerifier::new(vec![IssuerConfig::new(rig.issuer(), vec!["https://elsewhere".into()])]).unwrap();
+    // The real clock: the provider signs with today's time.
+    let guard = Guard::new(AuthSettings::default(), stores.auth.clone(), Some(Arc::new(verifier)));
+    let mut state = AppState::new(scheduler.clone(), guard);
+    state.clock = Arc::new(move || fixed);
+    let app = App { router: router(state), store: stores.auth.clone() };
+
+    assert_eq!(call(&app, "GET", "/v1/scheduler/jobs", Some(&bearer(&jwt)), None).await.0, StatusCode::OK);
+    let put = call(
+        &app,
+        "PUT",
+        "/v1/scheduler/jobs/g/j",
+        Some(&bearer(&jwt)),
+        Some(json!({"kind": "noop", "durable": true})),
+    )
+    .await;
+    refused(&put, StatusCode::FORBIDDEN, "forbidden", "needs the operator role");
+    let mut tampered = jwt.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    refused(
+        &call(&app, "GET", "/v1/scheduler/jobs", Some(&bearer(&tampered)), None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_jwt",
+        "",
+    );
+
+    let guard = Guard::new(AuthSettings::default(), stores.auth.clone(), Some(Arc::new(other_audience)));
+    let app_elsewhere = App { router: router(AppState::new(scheduler, guard)), store: stores.auth.clone() };
+    let got = call(&app_elsewhere, "GET", "/v1/scheduler/jobs", Some(&bearer(&jwt)), None).await;
+    refused(&got, StatusCode::UNAUTHORIZED, "invalid_jwt", "aud");
+
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        entries = app.store.list_audit(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        if entries.iter().any(|e| e.status == 403) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let forbidden = entries.iter().find(|e| e.status == 403).expect("the refusal is audited");
+    assert!(forbidden.principal.starts_with("jwt:"), "{forbidden:?}");
+    assert!(!format!("{entries:?}").contains(&jwt), "no JWT in the audit trail");
 }

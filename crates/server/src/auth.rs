@@ -22,8 +22,9 @@ use consort_auth::{
     Action, AuditRecord, AuthError, AuthStore, AuthStoreError, Method as AuthMethod, Principal, RoleSet, TokenRecord,
     token,
 };
-use serde_json::json;
 use tokio::sync::mpsc;
+
+use crate::error::ApiError;
 
 use crate::listener::ClientCertificate;
 
@@ -354,15 +355,6 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     Some(if matches!(*method, Method::GET | Method::HEAD) { Action::Read } else { Action::Operate })
 }
 
-/// The error shape for a refusal (the same `{"error": {...}}` as every other error).
-pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    let mut response = (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
 fn auth_code(e: &AuthError) -> &'static str {
     match e {
         AuthError::Missing => "unauthenticated",
@@ -415,13 +407,13 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
             if let Err(retry) = guard.take(&format!("ip:{ip}")) {
                 return too_many(retry);
             }
-            let status = match e {
-                AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
             let code = auth_code(&e);
-            guard.record(audit("anonymous", status, format!("refused:{code}")));
-            return refusal(status, code, &e.to_string());
+            let error = match e {
+                AuthError::Unavailable(_) => ApiError::Unavailable { message: e.to_string() },
+                _ => ApiError::Unauthorized { code, message: e.to_string() },
+            };
+            guard.record(audit("anonymous", error.status(), format!("refused:{code}")));
+            return error.into_response();
         }
     };
     let who = principal.display_name();
@@ -432,14 +424,11 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if !principal.may(action) {
         guard.record(audit(&who, StatusCode::FORBIDDEN, "refused:forbidden".into()));
         let roles = if principal.roles.is_empty() { "no role".to_string() } else { principal.roles.to_string() };
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            &format!(
-                "{who} has {roles}; {method} {route} needs the {} role (or admin): ask an admin for a token with it",
-                action.needed_role()
-            ),
+        let message = format!(
+            "{who} has {roles}; {method} {route} needs the {} role (or admin): ask an admin for a token with it",
+            action.needed_role()
         );
+        return ApiError::Forbidden { code: "forbidden", message }.into_response();
     }
 
     let mut request = request;
@@ -457,14 +446,13 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
     request.extensions_mut().insert(principal);
     let response = match tokio::time::timeout(guard.settings.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            &format!(
+        Err(_) => ApiError::Unavailable {
+            message: format!(
                 "the request took longer than {} s (limits.request_timeout_secs) and was stopped; retry, or narrow it",
                 guard.settings.request_timeout.as_secs()
             ),
-        ),
+        }
+        .into_response(),
     };
     if action != Action::Read || method != Method::GET {
         let status = response.status();
@@ -481,23 +469,20 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
 }
 
 fn too_large(max: usize) -> Response {
-    refusal(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        &format!("the request body is larger than {max} bytes; send less, or raise limits.max_body_bytes"),
-    )
+    ApiError::PayloadTooLarge {
+        message: format!("the request body is larger than {max} bytes; send less, or raise limits.max_body_bytes"),
+    }
+    .into_response()
 }
 
 fn too_many(retry_after_secs: u64) -> Response {
-    let mut response = refusal(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        &format!(
+    ApiError::TooManyRequests {
+        message: format!(
             "too many requests from this principal; retry in {retry_after_secs} s (auth.rate_per_sec and auth.rate_burst set the limit)"
         ),
-    );
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-    response
+        retry_after_secs,
+    }
+    .into_response()
 }
 
 #[cfg(test)]

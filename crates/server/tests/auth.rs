@@ -286,7 +286,7 @@ async fn limits_body_size_and_rate() {
     }
     assert!(statuses[..4].iter().all(|(s, _)| *s == StatusCode::OK), "{statuses:?}");
     let limited = statuses.last().unwrap();
-    refused(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited", "retry in");
+    refused(limited, StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "retry in");
     assert_eq!(limited.1["retry_after_header"], "1");
 
     // Unauthenticated guessing is limited per address too.

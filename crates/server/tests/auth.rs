@@ -279,12 +279,26 @@ async fn limits_body_size_and_rate() {
     let got = call(&app, "PUT", "/v1/scheduler/jobs/g/big", Some(&operator), Some(big)).await;
     refused(&got, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "limits.max_body_bytes");
 
-    // A flood: the burst passes (one already spent above), then 429 with Retry-After.
+    // Deeply nested JSON: a 400 in the error shape, not a stack overflow or a 500.
+    let nested =
+        format!(r#"{{"kind": "noop", "durable": true, "data": {{"a": {}{}}}}}"#, "[".repeat(1000), "]".repeat(1000));
+    let request = Request::builder()
+        .method("PUT")
+        .uri("/v1/scheduler/jobs/g/deep")
+        .header("content-type", "application/json")
+        .header("authorization", &operator)
+        .body(Body::from(nested))
+        .unwrap();
+    let got = send(&app, request).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
+    assert!(got.1["error"]["message"].as_str().unwrap().contains("nested too deeply"), "{}", got.1);
+
+    // A flood: the burst passes (two already spent above), then 429 with Retry-After.
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(call(&app, "GET", "/v1/scheduler/jobs", Some(&operator), None).await);
     }
-    assert!(statuses[..4].iter().all(|(s, _)| *s == StatusCode::OK), "{statuses:?}");
+    assert!(statuses[..3].iter().all(|(s, _)| *s == StatusCode::OK), "{statuses:?}");
     let limited = statuses.last().unwrap();
     refused(limited, StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "retry in");
     assert_eq!(limited.1["retry_after_header"], "1");

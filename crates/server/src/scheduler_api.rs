@@ -190,7 +190,7 @@ fn check_data(param: String, data: &DataMap) -> Result<(), ApiError> {
 }
 
 /// An integer field: JSON Schema counts `580.0` as the integer 580, so it is read as one.
-fn integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
+pub(crate) fn integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
     use serde::de::Error;
     let number = serde_json::Number::deserialize(d)?;
     let whole = match (number.as_i64(), number.as_f64()) {
@@ -203,7 +203,7 @@ fn integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T,
         .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number in range")))
 }
 
-fn optional_integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn optional_integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<Option<T>, D::Error> {
     #[derive(Deserialize)]
     struct Whole<T: TryFrom<i64>>(#[serde(deserialize_with = "integer")] T);
     Ok(Option::<Whole<T>>::deserialize(d)?.map(|w| w.0))

@@ -151,7 +151,7 @@ pub(crate) struct CreateToken {
     #[schema(min_items = 1, max_items = 4)]
     roles: Vec<RoleName>,
     /// Lifetime in seconds; left out, the token never expires.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::scheduler_api::optional_integer")]
     #[schema(minimum = 1, maximum = 316_224_000)]
     expires_in_secs: Option<u64>,
 }
@@ -370,7 +370,8 @@ pub(crate) async fn audit(
     }
     let before_id = match p.cursor.as_deref() {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+        // Ids are positive i64s; a larger number still means "below it": everything.
+        Some(c) => Some(c.parse::<u64>().map(|n| i64::try_from(n).unwrap_or(i64::MAX)).map_err(|_| {
             ApiError::bad_request("invalid_cursor", "cursor", "pass back the next_cursor of the previous page as is")
         })?),
     };

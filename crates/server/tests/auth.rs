@@ -223,6 +223,16 @@ async fn tokens_api_creates_once_revokes_at_once_and_never_lists_secrets() {
     assert!(!listed.to_string().contains(&secret), "a list never shows a secret");
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/v1/tokens",
+        Some(&admin),
+        Some(json!({"name": "f", "roles": ["viewer"], "expires_in_secs": 60.0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "an integral float is an integer: {v}");
+
     // Same live name: conflict. Bad role, bad name, zero lifetime: 400 naming the field.
     let again = call(&app, "POST", "/v1/tokens", Some(&admin), Some(json!({"name": "ci", "roles": ["viewer"]}))).await;
     refused(&again, StatusCode::CONFLICT, "conflict", "revoke it first");
@@ -232,6 +242,7 @@ async fn tokens_api_creates_once_revokes_at_once_and_never_lists_secrets() {
         (json!({"name": "x"}), "roles"),
         (json!({"name": "a b", "roles": ["viewer"]}), "name"),
         (json!({"name": "x", "roles": ["viewer"], "expires_in_secs": 0}), "expires_in_secs"),
+        (json!({"name": "x", "roles": ["viewer"], "expires_in_secs": 1.5}), "expires_in_secs"),
     ] {
         let (status, v) = call(&app, "POST", "/v1/tokens", Some(&admin), Some(body)).await;
         assert_eq!((status, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some(param)), "{v}");

@@ -1,5 +1,5 @@
-//! Every row of Quartz's own answers (`tests/data/quartz-cron-vectors.tsv`, a copy of
-//! `shared/reference/quartz-cron-vectors.tsv`, so a clone alone passes)
+//! Every row of Quartz's own answers (`tests/data/quartz-cron-vectors.tsv`, kept in the
+//! repository so a clone alone passes)
 //! must be reproduced exactly: `ERR`, `NONE`, or the same five fire times.
 
 use consort_cron::batch::answer;

@@ -51,7 +51,8 @@ const TRIGGERS_WITH_JOB: usize = 100;
 /// The most runs shown with a job (`GET /v1/scheduler/runs?job=…` pages through all).
 const RUNS_WITH_JOB: usize = 20;
 
-fn time(ms: i64) -> String {
+/// An instant (epoch ms) as RFC 3339; the number itself if out of range.
+pub(crate) fn time(ms: i64) -> String {
     Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_else(|_| ms.to_string())
 }
 

@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use consort_auth::{AuditQuery, AuditRecord, AuthStoreError, NewToken, Role, RoleSet, TokenRecord, token};
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::scheduler_api::time;
 
 /// Longest token name.
 pub const MAX_NAME: usize = 100;
@@ -18,10 +18,6 @@ pub const MAX_NAME: usize = 100;
 pub const MAX_EXPIRES_IN_SECS: u64 = 10 * 366 * 24 * 3600;
 /// Largest audit page.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
-
-fn time(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_else(|_| ms.to_string())
-}
 
 /// A role name.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]

@@ -6,7 +6,7 @@ use anyhow::Context;
 use consort_store::{QuartzImportOptions, import_quartz};
 
 use crate::cli::ImportCommand;
-use crate::cmd::{config, serve};
+use crate::cmd::config;
 
 pub fn run(command: ImportCommand) -> anyhow::Result<ExitCode> {
     let ImportCommand::Quartz { url, scheduler_name, kind, replace, config: args, data_dir } = command;
@@ -16,12 +16,12 @@ pub fn run(command: ImportCommand) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let (store, shown) = serve::open_store(&config, &data_dir).await?;
+        let (stores, shown) = consort_runtime::open_stores(&config, &data_dir).await?;
         let options = QuartzImportOptions { scheduler_name, kind, replace };
         let now_ms = jiff::Timestamp::now().as_millisecond();
-        let report = import_quartz(&url, store.as_ref(), &options, now_ms)
+        let report = import_quartz(&url, stores.scheduler.as_ref(), &options, now_ms)
             .await
-            .with_context(|| format!("importing from the Quartz database {}", serve::redact(&url)))?;
+            .with_context(|| format!("importing from the Quartz database {}", consort_config::redact_url(&url)))?;
         println!(
             "imported Quartz scheduler {:?} into {shown}: {} job(s), {} trigger(s)",
             report.scheduler_name, report.jobs, report.triggers

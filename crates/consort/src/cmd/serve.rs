@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use consort_config::{Config, Flags, LogFormat};
-use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
+use consort_scheduler::Scheduler;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
@@ -100,81 +100,18 @@ fn listener_settings(config: &Config) -> anyhow::Result<consort_server::Listener
     Ok(settings)
 }
 
-/// Opens the store (SQLite in the data directory unless configured), applies
-/// migrations, and starts the scheduler's driver.
+/// Opens every area's store (SQLite in the data directory unless configured), applies
+/// migrations, and starts the scheduler's driver with the configured kinds and backends.
 async fn start_scheduler(
     config: &Config,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(Arc<Scheduler>, consort_store::Stores)> {
-    let settings = &config.scheduler;
-    let url =
-        settings.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("consort.db").display()));
-    let shown = redact(&url);
-    let stores = consort_store::open_all(&url).await.with_context(|| {
-        format!("opening the scheduler store {shown}; check scheduler.store_url (CONSORT_STORE_URL)")
-    })?;
-    let store = stores.scheduler.clone();
-    let instance_id = settings.instance_id.clone().unwrap_or_else(default_instance_id);
-    let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
-    scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
-    scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
-    scheduler_config.max_running = settings.max_running;
-    let mut kinds = Kinds::empty();
-    kinds.register(Arc::new(consort_scheduler::NoopKind));
-    if config.jobs.command_kind {
-        // Off by default: it runs a program as the server's user (admins only create such jobs).
-        kinds.register(Arc::new(consort_scheduler::CommandKind));
-    }
-    let spark_backends = crate::cmd::spark::backends(config, data_dir)?;
-    kinds.register(Arc::new(consort_spark::SparkKind::new(
-        spark_backends,
-        config.spark.default_backend.clone(),
-        Duration::from_secs(1),
-    )));
-    let scheduler = Arc::new(Scheduler::new(store, kinds, scheduler_config));
-    scheduler.start().await.context("starting the scheduler")?;
-    tracing::info!(store = %shown, instance = %instance_id, "scheduler started");
+    let (stores, shown) = consort_runtime::open_stores(config, data_dir).await?;
+    let backends = consort_runtime::spark_backends(config, data_dir)?;
+    let kinds = consort_runtime::kinds(config, backends);
+    let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
+    tracing::info!(store = %shown, "store opened");
     Ok((scheduler, stores))
-}
-
-/// Opens the configured store (SQLite in the data directory by default), applying
-/// migrations; also returns its URL without the password, for messages.
-pub(crate) async fn open_store(
-    config: &Config,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<(Arc<dyn consort_scheduler::Store>, String)> {
-    let url = config
-        .scheduler
-        .store_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("consort.db").display()));
-    let shown = redact(&url);
-    let store = consort_store::open(&url).await.with_context(|| {
-        format!("opening the scheduler store {shown}; check scheduler.store_url (CONSORT_STORE_URL)")
-    })?;
-    Ok((store, shown))
-}
-
-/// A store URL without its password, for messages and logs.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// `HOSTNAME-PID`: unique among instances sharing a store.
-fn default_instance_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "consort".into());
-    format!("{host}-{}", std::process::id())
 }
 
 async fn shutdown_signal() {
@@ -208,13 +145,4 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_hides_only_the_password() {
-        assert_eq!(super::redact("postgres://consort:s3cret@db:5432/consort"), "postgres://consort@db:5432/consort");
-        assert_eq!(super::redact("sqlite:///var/lib/consort/consort.db"), "sqlite:///var/lib/consort/consort.db");
-    }
 }

@@ -1,0 +1,51 @@
+//! The job kinds and the scheduler's driver.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use consort_config::Config;
+use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
+use consort_spark::{Launcher, SparkKind};
+use consort_store::Stores;
+
+/// How often a `spark` run polls its application when the backend cannot tell it of changes.
+const SPARK_POLL: Duration = Duration::from_secs(1);
+
+/// The job kinds this server runs: `noop`, `spark` on `backends`, and `command` only when
+/// `[jobs] command_kind` enables it (it runs a program as the server's user).
+pub fn kinds(config: &Config, backends: Vec<Arc<dyn Launcher>>) -> Kinds {
+    let mut kinds = Kinds::empty();
+    kinds.register(Arc::new(consort_scheduler::NoopKind));
+    if config.jobs.command_kind {
+        kinds.register(Arc::new(consort_scheduler::CommandKind));
+    }
+    kinds.register(Arc::new(SparkKind::new(backends, config.spark.default_backend.clone(), SPARK_POLL)));
+    kinds
+}
+
+/// Starts the scheduler's driver on `stores` with `kinds`; the instance id is the
+/// configured one, else [`default_instance_id`].
+pub async fn start_scheduler(config: &Config, stores: &Stores, kinds: Kinds) -> anyhow::Result<Arc<Scheduler>> {
+    let settings = &config.scheduler;
+    let instance_id = settings.instance_id.clone().unwrap_or_else(default_instance_id);
+    let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
+    scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
+    scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
+    scheduler_config.max_running = settings.max_running;
+    let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, scheduler_config));
+    scheduler.start().await.context("starting the scheduler")?;
+    tracing::info!(instance = %instance_id, "scheduler started");
+    Ok(scheduler)
+}
+
+/// `HOSTNAME-PID`: unique among instances sharing a store.
+pub fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "consort".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use consort_provisioner::ProvisionerStore;
 use consort_scheduler::Scheduler;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
@@ -49,12 +50,15 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// Whether jobs of the `command` kind may be created (`jobs.command_kind`).
     pub command_kind: bool,
+    /// Provisioned components (which job each became, its access list); `None` on a server
+    /// without the provisioner area.
+    pub components: Option<Arc<dyn ProvisionerStore>>,
 }
 
 impl AppState {
     /// State for a real server: the system clock, the `command` kind off.
     pub fn new(scheduler: Arc<Scheduler>, guard: Arc<Guard>) -> Self {
-        AppState { clock: Arc::new(Timestamp::now), scheduler, guard, command_kind: false }
+        AppState { clock: Arc::new(Timestamp::now), scheduler, guard, command_kind: false, components: None }
     }
 }
 

@@ -17,7 +17,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod provisioner;
 mod security;
+pub use provisioner::ProvisionerSettings;
 pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
 
 /// The reference configuration file, with every option, its default and its override.
@@ -53,6 +55,8 @@ pub struct Config {
     pub limits: LimitSettings,
     /// Job kinds.
     pub jobs: JobSettings,
+    /// The Witboost Specific Provisioner.
+    pub provisioner: ProvisionerSettings,
 }
 
 /// `[spark]`.
@@ -357,6 +361,8 @@ struct FileConfig {
     limits: LimitSettings,
     #[serde(default)]
     jobs: JobSettings,
+    #[serde(default)]
+    provisioner: ProvisionerSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -612,6 +618,13 @@ impl Config {
             })?;
         }
         security::check(listen, &listen_origin, &auth, auth_origin, &file.tls, &file.limits, &path)?;
+        let mut provisioner = file.provisioner;
+        if let Some(g) = env("CONSORT_PROVISIONER_ASYNC") {
+            provisioner.asynchronous = parse(g, "provisioner.asynchronous", |v: &str| {
+                v.parse::<bool>().map_err(|_| "use true or false".to_string())
+            })?;
+        }
+        provisioner.validate(&path)?;
 
         Ok(Config {
             listen,
@@ -626,6 +639,7 @@ impl Config {
             tls: file.tls,
             limits: file.limits,
             jobs,
+            provisioner,
         })
     }
 }
@@ -951,5 +965,40 @@ mod security_tests {
         assert!(resolve("[jobs]\ncommand_kind = true", &[]).unwrap().jobs.command_kind);
         assert!(resolve("", &[("CONSORT_COMMAND_KIND", "true")]).unwrap().jobs.command_kind);
         assert!(problem("", &[("CONSORT_COMMAND_KIND", "yes")]).starts_with("jobs.command_kind"));
+    }
+}
+
+#[cfg(test)]
+mod provisioner_tests {
+    use super::*;
+
+    fn resolve(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::resolve(&Sources {
+            file: Some(("consort.toml".into(), text.into())),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            flags: Flags::default(),
+        })
+    }
+
+    #[test]
+    fn provisioner_defaults_are_synchronous_and_utc() {
+        let c = resolve("", &[]).unwrap();
+        assert!(!c.provisioner.asynchronous);
+        assert_eq!(c.provisioner.default_timezone, "UTC");
+        assert!(c.provisioner.job_name_rule);
+        assert!(!c.provisioner.kill_running_on_unprovision);
+    }
+
+    #[test]
+    fn provisioner_options_are_read_and_checked() {
+        assert!(resolve("", &[("CONSORT_PROVISIONER_ASYNC", "true")]).unwrap().provisioner.asynchronous);
+        let e = resolve("", &[("CONSORT_PROVISIONER_ASYNC", "sometimes")]).unwrap_err().to_string();
+        assert!(e.starts_with("provisioner.asynchronous"), "{e}");
+        let e = resolve("[provisioner]\nnext_fire_count = 0", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("provisioner.next_fire_count") && e.contains("between 1 and 50"), "{e}");
+        let e = resolve("[provisioner]\npublic_url = \"consort.example.com\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
+        let e = resolve("[provisioner]\nasync = true", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown field"), "{e}");
     }
 }

@@ -9,6 +9,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`open_all`] also gives every other area's store on the same database ([`Stores`]): the
+//! auth area's `AuthStore` and the provisioner's `ProvisionerStore`.
+//!
 //! [`import_quartz`] reads an existing Quartz JDBC store (PostgreSQL) into any store.
 //!
 //! Why rusqlite and tokio-postgres rather than one async layer: SQLite is a library, so a

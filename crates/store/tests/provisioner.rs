@@ -425,10 +425,14 @@ async fn failed_provision_leaves_nothing_half_written(b: Backend) {
     assert!(matches!(err, StoreError::NotDurable(_)), "{err}");
     assert_eq!(snapshot(&s, "urn:etl", job.key()).await, before);
 
-    // A trigger of another job, and a trigger that never fires: refused, nothing changed.
+    // A trigger of another job, a record naming another job, and a trigger that never fires:
+    // refused, nothing changed.
     let foreign = cron("foreign", &jk("elsewhere"), "0 * * * * ?");
     let err = p.provision(&c, &job2, &[foreign], None, T0 + 4).await.unwrap_err();
     assert!(matches!(err, StoreError::Model(_)), "{err}");
+    let err =
+        p.provision(&record("urn:etl", &jk("renamed"), "v2", T0 + 4), &job2, &[], None, T0 + 4).await.unwrap_err();
+    assert!(err.to_string().contains("pass the component's own job"), "{err}");
     let never = cron("keep", job.key(), "0 0 0 1 1 ? 2020");
     let err = p.provision(&c, &job2, &[never], None, T0 + 4).await.unwrap_err();
     assert!(matches!(err, StoreError::NeverFires(_)), "{err}");

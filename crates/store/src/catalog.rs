@@ -162,7 +162,9 @@ pub(crate) async fn put_trigger<S: Sql>(
     })
 }
 
-async fn upsert_job<S: Sql>(db: &mut S, job: &Job, replace: bool, now_ms: i64) -> Result<(), StoreError> {
+/// Inserts a job, or (with `replace`) updates an existing one's definition in place: its
+/// runs and its executing-run marker stay as they are.
+pub(crate) async fn upsert_job<S: Sql>(db: &mut S, job: &Job, replace: bool, now_ms: i64) -> Result<(), StoreError> {
     let key = job_params(job.key());
     let existing = exists(db, "SELECT 1 FROM consort_jobs WHERE job_group = $1 AND job_name = $2{lock}", &key).await?;
     let fields: [Value; 6] = [
@@ -199,7 +201,8 @@ async fn upsert_job<S: Sql>(db: &mut S, job: &Job, replace: bool, now_ms: i64) -
     Ok(())
 }
 
-async fn check_durable<S: Sql>(db: &mut S, job: &Job) -> Result<(), StoreError> {
+/// Refuses a non-durable job that has no trigger left.
+pub(crate) async fn check_durable<S: Sql>(db: &mut S, job: &Job) -> Result<(), StoreError> {
     if !job.durable()
         && !exists(db, "SELECT 1 FROM consort_triggers WHERE job_group = $1 AND job_name = $2", &job_params(job.key()))
             .await?
@@ -209,9 +212,74 @@ async fn check_durable<S: Sql>(db: &mut S, job: &Job) -> Result<(), StoreError> 
     Ok(())
 }
 
-fn check_owner(job: &Job, trigger: &Trigger) -> Result<(), StoreError> {
+/// Refuses a trigger given with a job it does not belong to.
+pub(crate) fn check_owner(job: &Job, trigger: &Trigger) -> Result<(), StoreError> {
     if trigger.job() != job.key() {
         return Err(ModelError::TriggerJobMismatch { trigger: trigger.key().clone(), job: job.key().clone() }.into());
+    }
+    Ok(())
+}
+
+/// Whether `stored` fires exactly as `new` would: same job, schedule, start, end, misfire
+/// instruction and data. Such a trigger can be redefined without restarting it (its state,
+/// next fire time and history stay); description and priority do not change when it fires.
+/// A row whose data cannot be read never matches, so redefining it replaces it.
+pub(crate) fn fires_like(stored: &RawTrigger, new: &Trigger) -> bool {
+    let (kind, cron, zone, repeat, interval) = schedule_columns(new.schedule());
+    stored.job_group == new.job().group()
+        && stored.job_name == new.job().name()
+        && stored.schedule_type == kind
+        && stored.cron_expression == cron
+        && stored.time_zone == zone
+        && stored.repeat_count == repeat
+        && stored.repeat_interval_ms == interval
+        && stored.start_ms == new.start_ms()
+        && stored.end_ms == new.end_ms()
+        && stored.misfire == new.misfire().as_str()
+        && parse_data("consort_triggers", &stored.data).is_ok_and(|d| &d == new.data())
+}
+
+/// Makes a job's triggers exactly `triggers`: the job's other triggers are deleted, a
+/// trigger that [`fires_like`] its stored row only gets the new description and priority
+/// (it keeps its state, next fire time and history), any other is replaced and restarts.
+/// The job must exist.
+pub(crate) async fn set_job_triggers<S: Sql>(db: &mut S, job: &JobKey, triggers: &[Trigger]) -> Result<(), StoreError> {
+    let stored = db
+        .rows(
+            "SELECT trigger_group, trigger_name FROM consort_triggers WHERE job_group = $1 AND job_name = $2 \
+             ORDER BY trigger_group, trigger_name{lock}",
+            &job_params(job),
+        )
+        .await?;
+    for row in &stored {
+        let mut c = Cols::new("consort_triggers", row);
+        let (group, name) = (c.text()?, c.text()?);
+        if !triggers.iter().any(|t| t.key().group() == group && t.key().name() == name) {
+            db.exec(
+                "DELETE FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2",
+                &[group.into(), name.into()],
+            )
+            .await?;
+        }
+    }
+    for t in triggers {
+        let key = trigger_params(t.key());
+        let rows = db
+            .rows(
+                &format!("SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2{{lock}}"),
+                &key,
+            )
+            .await?;
+        let unchanged = rows.first().and_then(|r| raw_trigger(r).ok()).is_some_and(|raw| fires_like(&raw, t));
+        if unchanged {
+            db.exec(
+                "UPDATE consort_triggers SET description = $1, priority = $2 WHERE trigger_group = $3 AND trigger_name = $4",
+                &[t.description().into(), t.priority().into(), key[0].clone(), key[1].clone()],
+            )
+            .await?;
+        } else {
+            put_trigger(db, t, true).await?;
+        }
     }
     Ok(())
 }

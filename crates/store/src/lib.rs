@@ -9,6 +9,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`open_all`] also gives every other area's store on the same database ([`Stores`]): the
+//! auth area's `AuthStore` and the provisioner's `ProvisionerStore`.
+//!
 //! [`import_quartz`] reads an existing Quartz JDBC store (PostgreSQL) into any store.
 //!
 //! Why rusqlite and tokio-postgres rather than one async layer: SQLite is a library, so a
@@ -21,6 +24,7 @@ mod catalog;
 mod cycle;
 mod migrate;
 mod postgres;
+mod provisioner;
 pub mod quartz;
 mod row;
 mod sql;
@@ -29,6 +33,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use consort_auth::AuthStore;
+use consort_provisioner::ProvisionerStore;
 use consort_scheduler::{Store, StoreError};
 
 pub use postgres::PgStore;
@@ -43,6 +48,8 @@ pub struct Stores {
     pub scheduler: Arc<dyn Store>,
     /// API tokens and the audit trail.
     pub auth: Arc<dyn AuthStore>,
+    /// Provisioned components and the provisioner's asynchronous tasks.
+    pub provisioner: Arc<dyn ProvisionerStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -62,15 +69,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub async fn open_all(url: &str) -> Result<Stores, StoreError> {
     if url == "sqlite::memory:" {
         let store = Arc::new(SqliteStore::open(":memory:").await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store });
+        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = Arc::new(SqliteStore::open(path).await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store });
+        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PgStore::connect(url, 8).await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store });
+        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
     }
     Err(StoreError::Database {
         context: "opening the store".into(),

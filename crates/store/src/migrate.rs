@@ -24,6 +24,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0002_fewer_run_indexes.sql"),
     },
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/sqlite/0003_auth.sql") },
+    Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/sqlite/0004_provisioner.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0002_fewer_run_indexes.sql"),
     },
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/postgres/0003_auth.sql") },
+    Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/postgres/0004_provisioner.sql") },
 ];
 
 /// The table both backends keep applied migrations in.
@@ -99,7 +101,7 @@ mod tests {
     fn only_missing_migrations_are_applied_in_order() {
         let first = [applied(&SQLITE[0])];
         let todo = plan("sqlite", &first, SQLITE).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 4]);
         assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 

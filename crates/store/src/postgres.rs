@@ -17,6 +17,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
+use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
     RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
@@ -26,6 +27,7 @@ use crate::auth;
 use crate::catalog;
 use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
 use crate::migrate;
+use crate::provisioner;
 use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_postgres};
 
@@ -548,5 +550,74 @@ impl AuthStore for PgStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuthStoreError> {
         auth_tx!(self, "list audit", |db| auth::list_audit(&mut db, query))
+    }
+}
+
+#[async_trait]
+impl ProvisionerStore for PgStore {
+    async fn provision(
+        &self,
+        component: &ComponentRecord,
+        job: &Job,
+        triggers: &[Trigger],
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, "provision", |db| provisioner::provision(&mut db, component, job, triggers, task, now_ms))
+    }
+
+    async fn unprovision(
+        &self,
+        component_id: &str,
+        task: Option<&Task>,
+        _now_ms: i64,
+    ) -> Result<Option<ComponentRecord>, StoreError> {
+        in_tx!(self, "unprovision", |db| provisioner::unprovision(&mut db, component_id, task))
+    }
+
+    async fn component(&self, component_id: &str) -> Result<Option<ComponentRecord>, StoreError> {
+        in_tx!(self, "read component", |db| provisioner::get_component(&mut db, component_id))
+    }
+
+    async fn component_by_job(&self, job: &JobKey) -> Result<Option<ComponentRecord>, StoreError> {
+        in_tx!(self, "read component by job", |db| provisioner::component_by_job(&mut db, job))
+    }
+
+    async fn list_components(&self, after: Option<&str>, limit: usize) -> Result<Vec<ComponentRecord>, StoreError> {
+        in_tx!(self, "list components", |db| provisioner::list_components(&mut db, after, limit))
+    }
+
+    async fn set_acl(
+        &self,
+        component_id: &str,
+        acl: &[String],
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        in_tx!(self, "set acl", |db| provisioner::set_acl(&mut db, component_id, acl, task, now_ms))
+    }
+
+    async fn put_task(&self, task: &Task) -> Result<(), StoreError> {
+        in_tx!(self, "put task", |db| provisioner::put_task(&mut db, task))
+    }
+
+    async fn task(&self, token: &str) -> Result<Option<Task>, StoreError> {
+        in_tx!(self, "read task", |db| provisioner::get_task(&mut db, token))
+    }
+
+    async fn claim_orphaned_tasks(
+        &self,
+        instance: &str,
+        stale_instances: &[String],
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Task>, StoreError> {
+        in_tx!(self, "claim orphaned tasks", |db| provisioner::claim_orphaned_tasks(
+            &mut db,
+            instance,
+            stale_instances,
+            limit,
+            now_ms
+        ))
     }
 }

@@ -14,6 +14,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
+use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
     RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
@@ -23,6 +24,7 @@ use crate::auth;
 use crate::catalog;
 use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
 use crate::migrate;
+use crate::provisioner;
 use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_sqlite};
 
@@ -569,5 +571,84 @@ impl AuthStore for SqliteStore {
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuthStoreError> {
         let query = query.clone();
         self.with_tx("list audit", move |tx| run_ready(auth::list_audit(tx, &query))).await.map_err(auth::from_store)
+    }
+}
+
+#[async_trait]
+impl ProvisionerStore for SqliteStore {
+    async fn provision(
+        &self,
+        component: &ComponentRecord,
+        job: &Job,
+        triggers: &[Trigger],
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (component, job, triggers, task) = (component.clone(), job.clone(), triggers.to_vec(), task.cloned());
+        self.with_tx("provision", move |tx| {
+            run_ready(provisioner::provision(tx, &component, &job, &triggers, task.as_ref(), now_ms))
+        })
+        .await
+    }
+
+    async fn unprovision(
+        &self,
+        component_id: &str,
+        task: Option<&Task>,
+        _now_ms: i64,
+    ) -> Result<Option<ComponentRecord>, StoreError> {
+        let (id, task) = (component_id.to_string(), task.cloned());
+        self.with_tx("unprovision", move |tx| run_ready(provisioner::unprovision(tx, &id, task.as_ref()))).await
+    }
+
+    async fn component(&self, component_id: &str) -> Result<Option<ComponentRecord>, StoreError> {
+        let id = component_id.to_string();
+        self.with_tx("read component", move |tx| run_ready(provisioner::get_component(tx, &id))).await
+    }
+
+    async fn component_by_job(&self, job: &JobKey) -> Result<Option<ComponentRecord>, StoreError> {
+        let job = job.clone();
+        self.with_tx("read component by job", move |tx| run_ready(provisioner::component_by_job(tx, &job))).await
+    }
+
+    async fn list_components(&self, after: Option<&str>, limit: usize) -> Result<Vec<ComponentRecord>, StoreError> {
+        let after = after.map(str::to_string);
+        self.with_tx("list components", move |tx| run_ready(provisioner::list_components(tx, after.as_deref(), limit)))
+            .await
+    }
+
+    async fn set_acl(
+        &self,
+        component_id: &str,
+        acl: &[String],
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (id, acl, task) = (component_id.to_string(), acl.to_vec(), task.cloned());
+        self.with_tx("set acl", move |tx| run_ready(provisioner::set_acl(tx, &id, &acl, task.as_ref(), now_ms))).await
+    }
+
+    async fn put_task(&self, task: &Task) -> Result<(), StoreError> {
+        let task = task.clone();
+        self.with_tx("put task", move |tx| run_ready(provisioner::put_task(tx, &task))).await
+    }
+
+    async fn task(&self, token: &str) -> Result<Option<Task>, StoreError> {
+        let token = token.to_string();
+        self.with_tx("read task", move |tx| run_ready(provisioner::get_task(tx, &token))).await
+    }
+
+    async fn claim_orphaned_tasks(
+        &self,
+        instance: &str,
+        stale_instances: &[String],
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Task>, StoreError> {
+        let (instance, stale) = (instance.to_string(), stale_instances.to_vec());
+        self.with_tx("claim orphaned tasks", move |tx| {
+            run_ready(provisioner::claim_orphaned_tasks(tx, &instance, &stale, limit, now_ms))
+        })
+        .await
     }
 }

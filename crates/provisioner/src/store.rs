@@ -174,6 +174,10 @@ pub trait ProvisionerStore: Send + Sync + std::fmt::Debug {
     /// A task by its token.
     async fn task(&self, token: &str) -> Result<Option<Task>, StoreError>;
 
+    /// The instances working on RUNNING tasks, so a starting instance can tell which of them
+    /// are gone (not checked in) and claim their tasks.
+    async fn task_instances(&self) -> Result<Vec<String>, StoreError>;
+
     /// Claims RUNNING tasks whose instance is one of `stale_instances` (instances that
     /// stopped or died while working on them) for `instance`, at most `limit`; returns them.
     async fn claim_orphaned_tasks(

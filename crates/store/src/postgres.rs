@@ -605,6 +605,10 @@ impl ProvisionerStore for PgStore {
         in_tx!(self, "read task", |db| provisioner::get_task(&mut db, token))
     }
 
+    async fn task_instances(&self) -> Result<Vec<String>, StoreError> {
+        in_tx!(self, "list task instances", |db| provisioner::task_instances(&mut db))
+    }
+
     async fn claim_orphaned_tasks(
         &self,
         instance: &str,

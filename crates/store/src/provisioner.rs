@@ -260,6 +260,20 @@ pub(crate) async fn get_task<S: Sql>(db: &mut S, token: &str) -> Result<Option<T
 /// Moves RUNNING tasks of `stale_instances` to `instance`, oldest first, at most `limit`. On
 /// PostgreSQL the rows are taken with `FOR UPDATE SKIP LOCKED` and re-checked after the lock,
 /// so two claimers never both get a task.
+/// The distinct instances of RUNNING tasks.
+pub(crate) async fn task_instances<S: Sql>(db: &mut S) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT DISTINCT instance FROM {TASKS} WHERE state = 'RUNNING' AND instance IS NOT NULL ORDER BY instance"
+    );
+    let rows = db.rows(&sql, &[]).await?;
+    rows.iter()
+        .map(|row| match row.first() {
+            Some(Value::Text(Some(text))) => Ok(text.clone()),
+            other => Err(StoreError::Corrupt { table: TASKS, message: format!("instance is not text: {other:?}") }),
+        })
+        .collect()
+}
+
 pub(crate) async fn claim_orphaned_tasks<S: Sql>(
     db: &mut S,
     instance: &str,

@@ -638,6 +638,10 @@ impl ProvisionerStore for SqliteStore {
         self.with_tx("read task", move |tx| run_ready(provisioner::get_task(tx, &token))).await
     }
 
+    async fn task_instances(&self) -> Result<Vec<String>, StoreError> {
+        self.with_tx("list task instances", move |tx| run_ready(provisioner::task_instances(tx))).await
+    }
+
     async fn claim_orphaned_tasks(
         &self,
         instance: &str,

@@ -540,6 +540,7 @@ async fn claims_take_running_tasks_of_stale_instances_oldest_first(b: Backend) {
     put(task("alive", TaskKind::Provision, TaskState::Running, Some("alive"), T0)).await;
     put(task("nobody", TaskKind::Provision, TaskState::Running, None, T0)).await;
 
+    assert_eq!(p.task_instances().await.unwrap(), ["alive", "dead", "gone"], "instances of RUNNING tasks only");
     let stale = vec!["dead".to_string(), "gone".to_string()];
     assert!(p.claim_orphaned_tasks("me", &stale, 0, T0 + 10).await.unwrap().is_empty());
     assert!(p.claim_orphaned_tasks("me", &[], 10, T0 + 10).await.unwrap().is_empty());

@@ -183,6 +183,7 @@ impl Guard {
                 name: "anonymous".into(),
                 roles: RoleSet::of(consort_auth::Role::Admin),
                 method: AuthMethod::Unauthenticated,
+                groups: Vec::new(),
             });
         }
         match headers.get(header::AUTHORIZATION) {
@@ -215,7 +216,7 @@ impl Guard {
             .or_else(|| self.settings.client_cert_roles.get(&cert.subject))
             .copied()
             .unwrap_or(RoleSet::EMPTY);
-        Principal { name: cert.subject.clone(), roles, method: AuthMethod::ClientCertificate }
+        Principal { name: cert.subject.clone(), roles, method: AuthMethod::ClientCertificate, groups: Vec::new() }
     }
 
     async fn check_token(&self, secret: &str, now_ms: i64) -> Result<Principal, AuthError> {
@@ -253,7 +254,12 @@ impl Guard {
         if let Ok(mut used) = self.used.lock() {
             used.insert(record.id.clone());
         }
-        Ok(Principal { name: record.name, roles: record.roles, method: AuthMethod::ApiToken { id: record.id } })
+        Ok(Principal {
+            name: record.name,
+            roles: record.roles,
+            method: AuthMethod::ApiToken { id: record.id },
+            groups: Vec::new(),
+        })
     }
 
     /// Takes one request from `key`'s bucket; `Err(seconds)` to wait when it is empty.

@@ -6,7 +6,7 @@
 //! length → the route's action → public routes pass → authenticate → rate → authorise →
 //! the handler, under the request time-out → audit (writes and refusals). The principal
 //! is left in the request's extensions for handlers that refine by resource (the
-//! `command` kind; per-job access lists later).
+//! `command` kind; the status fire routes' access lists, `status_api::ACL_FIRE_ROUTES`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -358,6 +358,11 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     {
         return Some(Action::Provision);
     }
+    // Fire-now on a job status: readers pass here, the handler requires the operate role or
+    // a place on the component's access list.
+    if *method == Method::POST && crate::status_api::ACL_FIRE_ROUTES.contains(&route) {
+        return Some(Action::Read);
+    }
     Some(if matches!(*method, Method::GET | Method::HEAD) { Action::Read } else { Action::Operate })
 }
 
@@ -506,6 +511,13 @@ mod tests {
         assert_eq!(action_for(&Method::GET, "/v1/audit"), Some(Action::Administer));
         assert_eq!(action_for(&Method::POST, "/v1/provision"), Some(Action::Provision));
         assert_eq!(action_for(&Method::GET, "/v1/unknown-future-route"), Some(Action::Read));
+        // The status fire routes: readers reach the handler, which checks the access list.
+        assert_eq!(action_for(&Method::POST, "/v1/status/jobs/{group}/{name}/fire"), Some(Action::Read));
+        assert_eq!(action_for(&Method::POST, "/v1/status/components/{component_id}/fire"), Some(Action::Read));
+        assert_eq!(action_for(&Method::GET, "/v1/status/running"), Some(Action::Read));
+        assert_eq!(action_for(&Method::POST, "/v1/scheduler/jobs/{group}/{name}/fire"), Some(Action::Operate));
+        // Only the exact routes: a concrete path (never a matched route) is not opened.
+        assert_eq!(action_for(&Method::POST, "/v1/status/jobs/g/j/fire"), Some(Action::Operate));
     }
 
     #[test]

@@ -732,6 +732,8 @@ pub(crate) async fn component_status(
         (status = 202, description = "Fired; the run appears in the job's status.", body = FireAccepted,
             headers(("Location" = String, description = "The job's status."))),
         (status = 400, description = "An invalid key.", body = ErrorBody),
+        (status = 403, description = "The caller has neither a role permitting `operate` nor a place on the \
+            access list of the job's component.", body = ErrorBody),
         (status = 404, description = "No such job.", body = ErrorBody),
         (status = 503, description = "The database is unavailable; retry.", body = ErrorBody),
     )
@@ -761,6 +763,8 @@ pub(crate) async fn fire_job(
         (status = 202, description = "Fired; the run appears in the job's status.", body = FireAccepted,
             headers(("Location" = String, description = "The job's status."))),
         (status = 400, description = "An invalid id.", body = ErrorBody),
+        (status = 403, description = "The caller has neither a role permitting `operate` nor a place on the \
+            component's access list.", body = ErrorBody),
         (status = 404, description = "No such component (or its job is gone).", body = ErrorBody),
         (status = 503, description = "The database is unavailable; retry.", body = ErrorBody),
     )

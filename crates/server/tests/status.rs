@@ -513,3 +513,16 @@ async fn operators_and_the_access_list_may_fire_other_readers_may_not() {
     let scheduler_fire = format!("/v1/scheduler/jobs/{PRODUCT}/spark-etl/fire");
     error(&call(&app, "POST", &scheduler_fire, Some(&app.alice)).await, StatusCode::FORBIDDEN, "forbidden");
 }
+
+#[test]
+fn the_document_says_who_may_fire_and_where_the_status_is() {
+    let doc = consort_server::openapi::document();
+    for path in consort_server::status_api::ACL_FIRE_ROUTES {
+        let op = &doc["paths"][*path]["post"];
+        assert!(op["responses"]["403"]["description"].as_str().unwrap().contains("access list"), "{path}");
+        assert!(op["responses"]["202"]["headers"]["Location"].is_object(), "{path}");
+    }
+    let component = &doc["paths"]["/v1/status/components/{component_id}"]["get"]["parameters"][0];
+    assert_eq!(component["name"], "component_id");
+    assert!(component["description"].as_str().unwrap().contains("%3A"), "{component}");
+}

@@ -24,7 +24,7 @@ use consort_server::{AppState, router};
 use http_body_util::BodyExt;
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 const NOW: &str = "2026-01-01T00:00:00Z";
@@ -109,10 +109,11 @@ impl ProvisionerStore for Components {
 // ---- a kind that ends runs as the spark kind records them ----------------------
 
 /// Registered as the `spark` kind. `data.outcome`: `succeed`, `kill` (the error the `spark` kind writes for an application that
-/// ended KILLED without a message), `fail`, or `hold` (runs until released).
-#[derive(Debug, Default)]
+/// ended KILLED without a message), `fail`, `hold` (runs until released), or `queue` (like
+/// `hold`, but no Spark application id is reported: the cluster has not started it).
+#[derive(Debug)]
 struct FakeSpark {
-    release: Notify,
+    release: Semaphore,
 }
 
 #[async_trait]
@@ -124,8 +125,12 @@ impl JobKind for FakeSpark {
     async fn execute(&self, context: RunContext) -> Outcome {
         let app_id = format!("app-{}", context.run_id);
         let location = format!("fake:{}", context.run_id);
-        let _ = context.reporter.report(Some(&app_id), Some(&location)).await;
         let outcome = context.data.get("outcome").and_then(Value::as_str).unwrap_or("succeed").to_string();
+        if outcome == "queue" {
+            let _ = self.release.acquire().await;
+            return Outcome::failed("killed on request");
+        }
+        let _ = context.reporter.report(Some(&app_id), Some(&location)).await;
         let mut result = match outcome.as_str() {
             "succeed" => Outcome {
                 state: RunState::Succeeded,
@@ -136,7 +141,7 @@ impl JobKind for FakeSpark {
             },
             "kill" => Outcome::failed("Spark application ended KILLED"),
             "hold" => {
-                self.release.notified().await;
+                let _ = self.release.acquire().await;
                 Outcome::failed("killed on request")
             }
             _ => Outcome::failed("spark-submit exited with code 1"),
@@ -193,7 +198,7 @@ fn key(group: &str, name: &str) -> JobKey {
 async fn app() -> App {
     let fixed: Timestamp = NOW.parse().unwrap();
     let stores = consort_store::open_all("sqlite::memory:").await.unwrap();
-    let kind = Arc::new(FakeSpark::default());
+    let kind = Arc::new(FakeSpark { release: Semaphore::new(0) });
     let mut kinds = Kinds::builtin();
     kinds.register(kind.clone());
     let mut config = SchedulerConfig::new("test-instance");
@@ -286,7 +291,11 @@ async fn run(app: &App, outcome: &str) -> i64 {
     for _ in 0..3000 {
         let filter = consort_scheduler::RunFilter { trigger: Some(trigger.clone()), ..Default::default() };
         if let Some(r) = app.scheduler.list_runs(&filter).await.unwrap().first() {
-            let done = if outcome == "hold" { r.application_id.is_some() } else { r.state.is_final() };
+            let done = match outcome {
+                "hold" => r.application_id.is_some(),
+                "queue" => true,
+                _ => r.state.is_final(),
+            };
             if done {
                 return r.id;
             }
@@ -406,11 +415,16 @@ async fn the_job_state_mirrors_its_latest_run_and_the_history_pages() {
     assert_eq!(second["runs"]["next_cursor"], Value::Null);
     assert_eq!(second["state"], "RUNNING", "the job's state is its latest run's on every page");
 
-    // Running now: the held run, with its component and application id.
+    // Running now: the held run, with its component and application id, and a run the cluster
+    // has not started (no application id yet), newest first.
+    let queued = run(&app, "queue").await;
     let (status, running, _) = call(&app, "GET", "/v1/status/running", viewer).await;
     assert_eq!(status, StatusCode::OK, "{running}");
+    assert_eq!(running["items"].as_array().unwrap().len(), 2, "{running}");
     let item = &running["items"][0];
-    assert_eq!(running["items"].as_array().unwrap().len(), 1, "{running}");
+    assert_eq!(item["run_id"], queued);
+    assert_eq!((&item["application_id"], &item["backend_state"]), (&Value::Null, &json!("SUBMITTED")));
+    let item = &running["items"][1];
     assert_eq!(item["run_id"], held);
     assert_eq!(item["component_id"], COMPONENT);
     assert_eq!((&item["job"], &item["kind"]), (&json!({"group": PRODUCT, "name": "spark-etl"}), &json!("spark")));
@@ -422,7 +436,7 @@ async fn the_job_state_mirrors_its_latest_run_and_the_history_pages() {
     assert_eq!(triggers.as_array().unwrap().len(), 1, "{triggers}");
     assert_eq!(triggers[0]["trigger"]["name"], "spark-etl-cron");
 
-    app.kind.release.notify_one();
+    app.kind.release.add_permits(2);
     app.scheduler.stop().await.unwrap();
 }
 

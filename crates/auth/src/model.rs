@@ -169,12 +169,26 @@ pub struct Principal {
     pub roles: RoleSet,
     /// How it authenticated.
     pub method: Method,
+    /// The groups it belongs to, from a JWT's `groups` claim (empty for API tokens and
+    /// certificates). They grant no role; handlers match them against per-resource access
+    /// lists (`group:finance`).
+    pub groups: Vec<String>,
 }
 
 impl Principal {
     /// Whether this principal may perform `action`.
     pub fn may(&self, action: Action) -> bool {
         self.roles.permits(action)
+    }
+
+    /// Whether an access list (`user:NAME`, `group:NAME` entries) names this principal: by
+    /// its name, or by one of its [`groups`](Principal::groups). Other entries never match.
+    pub fn is_listed_in<'a>(&self, acl: impl IntoIterator<Item = &'a str>) -> bool {
+        acl.into_iter().any(|entry| match entry.split_once(':') {
+            Some(("user", name)) => !name.is_empty() && name == self.name,
+            Some(("group", group)) => !group.is_empty() && self.groups.iter().any(|g| g == group),
+            _ => false,
+        })
     }
 
     /// How the audit trail and logs name this principal: `token:NAME`, `jwt:SUB`, `cert:SUBJECT`.
@@ -215,4 +229,28 @@ pub enum AuthError {
     /// The credential could not be checked right now (the store or the issuer is down).
     #[error("the credential could not be checked right now ({0}); retry shortly")]
     Unavailable(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_access_list_names_a_principal_by_user_or_group() {
+        let alice = Principal {
+            name: "alice".into(),
+            roles: RoleSet::EMPTY,
+            method: Method::Jwt { issuer: "https://login.example.com".into() },
+            groups: vec!["finance".into(), "eu".into()],
+        };
+        assert!(alice.is_listed_in(["user:alice"]));
+        assert!(alice.is_listed_in(["user:bob", "group:eu"]));
+        assert!(!alice.is_listed_in(["user:bob", "group:sales"]));
+        // Exact matches only: no prefixes, no bare names, no empty entries.
+        for acl in [&["user:ali"][..], &["alice"], &["group:"], &["user:"], &["role:alice"], &["group:finance-eu"]] {
+            assert!(!alice.is_listed_in(acl.iter().copied()), "{acl:?}");
+        }
+        let token = Principal { groups: Vec::new(), method: Method::ApiToken { id: "t".into() }, ..alice };
+        assert!(!token.is_listed_in(["group:finance"]), "an API token belongs to no group");
+    }
 }

@@ -253,6 +253,7 @@ impl OidcVerifier {
             name: claims.subject,
             roles: claims.roles,
             method: Method::Jwt { issuer: issuer.config.issuer.clone() },
+            groups: claims.groups,
         };
         let valid_until = claims.exp.saturating_add(issuer.leeway);
         self.remember(digest, Cached { principal: principal.clone(), valid_until, issuer: index, kid }, now);
@@ -1069,6 +1070,7 @@ impl<'a> Token<'a> {
 struct Claims {
     subject: String,
     roles: RoleSet,
+    groups: Vec<String>,
     exp: i64,
 }
 
@@ -1148,7 +1150,27 @@ fn check_claims(claims: &Map<String, Value>, config: &IssuerConfig, now: i64) ->
     };
 
     let roles = roles(claim(claims, &config.roles_claim), config)?;
-    Ok(Claims { subject, roles, exp })
+    Ok(Claims { subject, roles, groups: groups(claims.get(GROUPS_CLAIM)), exp })
+}
+
+/// The claim whose values are the caller's groups (matched against access lists'
+/// `group:NAME` entries), whatever `roles_claim` says.
+const GROUPS_CLAIM: &str = "groups";
+/// The most groups read from one token; more are ignored (the token's size is bounded too).
+const MAX_GROUPS: usize = 256;
+
+/// The caller's groups: the `groups` claim's strings (one string, or an array). A claim of
+/// another shape grants no group and does not refuse the token (the roles claim is the one
+/// that must be well formed).
+fn groups(value: Option<&Value>) -> Vec<String> {
+    let mut groups: Vec<String> = match value {
+        Some(Value::String(g)) => vec![g.clone()],
+        Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    groups.retain(|g| !g.is_empty());
+    groups.truncate(MAX_GROUPS);
+    groups
 }
 
 /// The roles a roles claim grants; unknown values grant nothing.
@@ -1414,6 +1436,7 @@ mod tests {
         let checked = check_claims(&claims_of(good_claims()), &c, NOW).unwrap();
         assert_eq!(checked.subject, "alice");
         assert_eq!(checked.roles, RoleSet::of(Role::Operator).with(Role::Viewer));
+        assert_eq!(checked.groups, ["consort-operators", "viewer", "other"], "every group, role or not");
 
         let with = |c: &IssuerConfig, name: &str, value: Value| {
             let mut claims = claims_of(good_claims());
@@ -1437,6 +1460,12 @@ mod tests {
             with(&c, "realm_access", json!({"roles": ["provisioner"]})).unwrap().roles,
             RoleSet::of(Role::Provisioner)
         );
+        // Groups come from `groups` whatever holds the roles; a claim of another shape grants none.
+        assert_eq!(with(&c, "groups", json!("finance")).unwrap().groups, ["finance"]);
+        assert_eq!(with(&c, "groups", json!(["finance", 1, "", "eu"])).unwrap().groups, ["finance", "eu"]);
+        assert_eq!(with(&c, "groups", json!({"finance": true})).unwrap().groups, Vec::<String>::new());
+        let many: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
+        assert_eq!(with(&c, "groups", json!(many)).unwrap().groups.len(), MAX_GROUPS);
         c.roles_claim = "https://consort.example.com/roles".into();
         assert_eq!(
             with(&c, "https://consort.example.com/roles", json!("viewer")).unwrap().roles,
@@ -1632,8 +1661,12 @@ mod tests {
         let mut v = OidcVerifier::new(vec![config()]).unwrap();
         v.capacity = 16;
         v.issuers[0].refresh_at.store(i64::MAX, Ordering::Release);
-        let principal =
-            Principal { name: "a".into(), roles: RoleSet::EMPTY, method: Method::Jwt { issuer: ISS.into() } };
+        let principal = Principal {
+            name: "a".into(),
+            roles: RoleSet::EMPTY,
+            method: Method::Jwt { issuer: ISS.into() },
+            groups: vec![],
+        };
         for i in 0..40u8 {
             let kid = if i % 2 == 0 { "even" } else { "odd" };
             let entry =

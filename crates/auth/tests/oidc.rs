@@ -216,8 +216,17 @@ fn config(issuer: &str) -> IssuerConfig {
     c
 }
 
+/// The principal of client `name`'s tokens: its groups are the `groups` claim the provider
+/// adds for it ([`clients`]), whatever roles they grant.
 fn principal(name: &str, roles: RoleSet, issuer: &str) -> Principal {
-    Principal { name: name.into(), roles, method: Method::Jwt { issuer: issuer.into() } }
+    let clients = clients();
+    let client = clients.as_array().unwrap().iter().find(|c| c["client_id"] == name);
+    let groups = match client.map(|c| &c["claims"]["groups"]) {
+        Some(Value::String(g)) => vec![g.clone()],
+        Some(Value::Array(gs)) => gs.iter().map(|g| g.as_str().unwrap().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    Principal { name: name.into(), roles, method: Method::Jwt { issuer: issuer.into() }, groups }
 }
 
 fn refusal(result: Result<Principal, AuthError>) -> String {

@@ -6,7 +6,7 @@
 //! length → the route's action → public routes pass → authenticate → rate → authorise →
 //! the handler, under the request time-out → audit (writes and refusals). The principal
 //! is left in the request's extensions for handlers that refine by resource (the
-//! `command` kind; per-job access lists later).
+//! `command` kind; the status fire routes' access lists, `status_api::ACL_FIRE_ROUTES`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -183,6 +183,7 @@ impl Guard {
                 name: "anonymous".into(),
                 roles: RoleSet::of(consort_auth::Role::Admin),
                 method: AuthMethod::Unauthenticated,
+                groups: Vec::new(),
             });
         }
         match headers.get(header::AUTHORIZATION) {
@@ -215,7 +216,7 @@ impl Guard {
             .or_else(|| self.settings.client_cert_roles.get(&cert.subject))
             .copied()
             .unwrap_or(RoleSet::EMPTY);
-        Principal { name: cert.subject.clone(), roles, method: AuthMethod::ClientCertificate }
+        Principal { name: cert.subject.clone(), roles, method: AuthMethod::ClientCertificate, groups: Vec::new() }
     }
 
     async fn check_token(&self, secret: &str, now_ms: i64) -> Result<Principal, AuthError> {
@@ -253,7 +254,12 @@ impl Guard {
         if let Ok(mut used) = self.used.lock() {
             used.insert(record.id.clone());
         }
-        Ok(Principal { name: record.name, roles: record.roles, method: AuthMethod::ApiToken { id: record.id } })
+        Ok(Principal {
+            name: record.name,
+            roles: record.roles,
+            method: AuthMethod::ApiToken { id: record.id },
+            groups: Vec::new(),
+        })
     }
 
     /// Takes one request from `key`'s bucket; `Err(seconds)` to wait when it is empty.
@@ -351,6 +357,11 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
         || route.starts_with("/v1/reverse-provisioning")
     {
         return Some(Action::Provision);
+    }
+    // Fire-now on a job status: readers pass here, the handler requires the operate role or
+    // a place on the component's access list.
+    if *method == Method::POST && crate::status_api::ACL_FIRE_ROUTES.contains(&route) {
+        return Some(Action::Read);
     }
     Some(if matches!(*method, Method::GET | Method::HEAD) { Action::Read } else { Action::Operate })
 }
@@ -500,6 +511,13 @@ mod tests {
         assert_eq!(action_for(&Method::GET, "/v1/audit"), Some(Action::Administer));
         assert_eq!(action_for(&Method::POST, "/v1/provision"), Some(Action::Provision));
         assert_eq!(action_for(&Method::GET, "/v1/unknown-future-route"), Some(Action::Read));
+        // The status fire routes: readers reach the handler, which checks the access list.
+        assert_eq!(action_for(&Method::POST, "/v1/status/jobs/{group}/{name}/fire"), Some(Action::Read));
+        assert_eq!(action_for(&Method::POST, "/v1/status/components/{component_id}/fire"), Some(Action::Read));
+        assert_eq!(action_for(&Method::GET, "/v1/status/running"), Some(Action::Read));
+        assert_eq!(action_for(&Method::POST, "/v1/scheduler/jobs/{group}/{name}/fire"), Some(Action::Operate));
+        // Only the exact routes: a concrete path (never a matched route) is not opened.
+        assert_eq!(action_for(&Method::POST, "/v1/status/jobs/g/j/fire"), Some(Action::Operate));
     }
 
     #[test]

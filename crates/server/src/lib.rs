@@ -16,6 +16,7 @@ pub mod error;
 mod listener;
 pub mod openapi;
 mod scheduler_api;
+pub mod status_api;
 mod tokens_api;
 
 use std::future::Future;

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
-use crate::{AppState, cron_api, scheduler_api, tokens_api};
+use crate::{AppState, cron_api, scheduler_api, status_api, tokens_api};
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
 pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
@@ -45,6 +45,8 @@ pub fn is_public(path: &str) -> bool {
         (name = "meta", description = "Liveness and this document."),
         (name = "cron", description = "Quartz cron expressions: explain and preview."),
         (name = "scheduler", description = "Jobs, triggers, runs and instances of the scheduler."),
+        (name = "status", description = "Job status: running jobs, triggers, a job's (or provisioned component's) \
+            runs, and fire-now for operators and the component's access list."),
         (name = "auth", description = "API tokens and the audit trail (admins only)."),
     ),
     components(schemas(ErrorBody))
@@ -111,6 +113,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(s::run_log))
         .routes(routes!(s::kill_run))
         .routes(routes!(s::instances))
+        .routes(routes!(status_api::running))
+        .routes(routes!(status_api::trigger))
+        .routes(routes!(status_api::job))
+        .routes(routes!(status_api::component_status))
+        .routes(routes!(status_api::fire_job))
+        .routes(routes!(status_api::fire_component))
         .routes(routes!(tokens_api::list, tokens_api::create))
         .routes(routes!(tokens_api::revoke))
         .routes(routes!(tokens_api::audit))
@@ -227,6 +235,7 @@ fn links(doc: &mut Value) {
         ("/v1/scheduler/jobs", "get", "200", vec![("nextPage", next_page("listJobs"))]),
         ("/v1/scheduler/triggers", "get", "200", vec![("nextPage", next_page("listTriggers"))]),
         ("/v1/scheduler/instances", "get", "200", vec![("nextPage", next_page("listInstances"))]),
+        ("/v1/status/running", "get", "200", vec![("nextPage", next_page("statusRunning"))]),
         (
             "/v1/scheduler/runs",
             "get",

@@ -101,11 +101,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn job_key(group: &str, name: &str) -> Result<JobKey, ApiError> {
+pub(crate) fn job_key(group: &str, name: &str) -> Result<JobKey, ApiError> {
     JobKey::new(group, name).map_err(|e| ApiError::bad_request("invalid_key", "path", e.to_string()))
 }
 
-fn trigger_key(group: &str, name: &str) -> Result<TriggerKey, ApiError> {
+pub(crate) fn trigger_key(group: &str, name: &str) -> Result<TriggerKey, ApiError> {
     TriggerKey::new(group, name).map_err(|e| ApiError::bad_request("invalid_key", "path", e.to_string()))
 }
 
@@ -213,11 +213,11 @@ pub(crate) fn optional_integer<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>
 // ---- cursors -------------------------------------------------------------------
 
 /// An opaque cursor: the list it belongs to and the last key of the page, base64url.
-fn encode_cursor(list: &str, parts: &[&str]) -> String {
+pub(crate) fn encode_cursor(list: &str, parts: &[&str]) -> String {
     URL_SAFE_NO_PAD.encode(format!("{list}\n{}", parts.join("\n")))
 }
 
-fn bad_cursor(list: &str) -> ApiError {
+pub(crate) fn bad_cursor(list: &str) -> ApiError {
     ApiError::bad_request(
         "invalid_cursor",
         "cursor",
@@ -227,7 +227,7 @@ fn bad_cursor(list: &str) -> ApiError {
     )
 }
 
-fn decode_cursor(list: &str, parts: usize, text: &str) -> Result<Vec<String>, ApiError> {
+pub(crate) fn decode_cursor(list: &str, parts: usize, text: &str) -> Result<Vec<String>, ApiError> {
     let bad = || bad_cursor(list);
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
@@ -242,7 +242,7 @@ fn decode_cursor(list: &str, parts: usize, text: &str) -> Result<Vec<String>, Ap
     Ok(fields)
 }
 
-fn page_limit(limit: Option<u64>) -> Result<usize, ApiError> {
+pub(crate) fn page_limit(limit: Option<u64>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE as u64).contains(&n) => Ok(n as usize),
@@ -255,7 +255,7 @@ fn page_limit(limit: Option<u64>) -> Result<usize, ApiError> {
 }
 
 /// Cuts the one extra row fetched to tell whether another page follows.
-fn paginate<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+pub(crate) fn paginate<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
     if rows.len() > limit {
         rows.truncate(limit);
         let next = rows.last().map(cursor);
@@ -273,10 +273,10 @@ fn paginate<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) ->
 pub(crate) struct KeyPath {
     /// The group (1 to 190 characters, no control characters).
     #[param(min_length = 1, max_length = 190, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$", example = "etl")]
-    group: String,
+    pub(crate) group: String,
     /// The name (1 to 190 characters, no control characters).
     #[param(min_length = 1, max_length = 190, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$", example = "nightly")]
-    name: String,
+    pub(crate) name: String,
 }
 
 /// The path of a group.
@@ -457,7 +457,7 @@ pub(crate) struct KeyBody {
 }
 
 impl KeyBody {
-    fn of(group: &str, name: &str) -> Self {
+    pub(crate) fn of(group: &str, name: &str) -> Self {
         KeyBody { group: group.to_string(), name: name.to_string() }
     }
 }
@@ -520,7 +520,7 @@ pub(crate) enum TriggerStateName {
 }
 
 impl TriggerStateName {
-    fn of(s: TriggerState) -> Self {
+    pub(crate) fn of(s: TriggerState) -> Self {
         match s {
             TriggerState::Waiting => TriggerStateName::Waiting,
             TriggerState::Acquired => TriggerStateName::Acquired,
@@ -669,6 +669,23 @@ pub(crate) enum ScheduleView {
     },
 }
 
+impl ScheduleView {
+    /// A schedule as shown: a cron expression with its zone and its English explanation, or
+    /// a simple repeat.
+    pub(crate) fn of(schedule: &Schedule) -> Self {
+        match schedule {
+            Schedule::Cron { cron, zone } => ScheduleView::Cron {
+                cron: cron.as_str().to_string(),
+                timezone: zone.name().to_string(),
+                explanation: cron.explain(),
+            },
+            Schedule::Simple { repeat_count, interval_ms } => {
+                ScheduleView::Simple { simple: SimpleView { repeat_count: *repeat_count, interval_ms: *interval_ms } }
+            }
+        }
+    }
+}
+
 /// A simple repeat.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SimpleView {
@@ -722,16 +739,7 @@ pub(crate) struct TriggerView {
 impl TriggerView {
     fn of(t: &TriggerStatus) -> Self {
         let tr = &t.trigger;
-        let schedule = match tr.schedule() {
-            Schedule::Cron { cron, zone } => ScheduleView::Cron {
-                cron: cron.as_str().to_string(),
-                timezone: zone.name().to_string(),
-                explanation: cron.explain(),
-            },
-            Schedule::Simple { repeat_count, interval_ms } => {
-                ScheduleView::Simple { simple: SimpleView { repeat_count: *repeat_count, interval_ms: *interval_ms } }
-            }
-        };
+        let schedule = ScheduleView::of(tr.schedule());
         TriggerView {
             group: tr.key().group().to_string(),
             name: tr.key().name().to_string(),

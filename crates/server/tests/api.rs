@@ -101,7 +101,11 @@ async fn every_documented_path_is_routed() {
     let app = app().await;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
-            let concrete = path.replace("{group}", "DEFAULT").replace("{name}", "nope").replace("{id}", "1");
+            let concrete = path
+                .replace("{group}", "DEFAULT")
+                .replace("{name}", "nope")
+                .replace("{id}", "1")
+                .replace("{component_id}", "urn:dmb:cmp:nope");
             let (status, _) =
                 send(&app, &method.to_uppercase(), &format!("{concrete}?expr=0+0+12+*+*+%3F"), None).await;
             // Routed: anything but the fallback's 404 for an unknown path or a 405.

@@ -4,20 +4,20 @@
 //!
 //! Runs are real: the scheduler's driver fires them on the in-memory SQLite store, through a
 //! test kind that ends each run as a Spark application would be recorded by the `spark` kind
-//! (the outcome comes from the fire's data). The provisioner area's store is a small in-memory
-//! one here (this branch has no SQL implementation of it yet).
+//! (the outcome comes from the fire's data). The component comes from the provisioner area's
+//! SQL store, on the same database.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use consort_auth::{AuthError, AuthStore, Method, NewToken, Principal, Role, RoleSet, token};
-use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
+use consort_provisioner::ComponentRecord;
 use consort_scheduler::{
     DataMap, Job, JobKey, JobKind, Kinds, MisfireInstruction, Outcome, Run, RunActionError, RunContext, RunState,
-    Schedule, Scheduler, SchedulerConfig, StoreError, Trigger, TriggerKey,
+    Schedule, Scheduler, SchedulerConfig, Trigger, TriggerKey,
 };
 use consort_server::auth::{AuthSettings, Guard, JwtVerifier};
 use consort_server::{AppState, router};
@@ -30,81 +30,6 @@ use tower::ServiceExt;
 const NOW: &str = "2026-01-01T00:00:00Z";
 const COMPONENT: &str = "urn:dmb:cmp:finance:cashflow:0:spark-etl";
 const PRODUCT: &str = "urn:dmb:dp:finance:cashflow:0";
-
-// ---- a provisioner store in memory ---------------------------------------------
-
-#[derive(Debug, Default)]
-struct Components(Mutex<Vec<ComponentRecord>>);
-
-#[async_trait]
-impl ProvisionerStore for Components {
-    async fn provision(
-        &self,
-        component: &ComponentRecord,
-        _job: &Job,
-        _triggers: &[Trigger],
-        _task: Option<&Task>,
-        _now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut all = self.0.lock().unwrap();
-        all.retain(|c| c.component_id != component.component_id);
-        all.push(component.clone());
-        Ok(())
-    }
-
-    async fn unprovision(
-        &self,
-        component_id: &str,
-        _task: Option<&Task>,
-        _now_ms: i64,
-    ) -> Result<Option<ComponentRecord>, StoreError> {
-        let mut all = self.0.lock().unwrap();
-        let found = all.iter().position(|c| c.component_id == component_id);
-        Ok(found.map(|i| all.remove(i)))
-    }
-
-    async fn component(&self, component_id: &str) -> Result<Option<ComponentRecord>, StoreError> {
-        Ok(self.0.lock().unwrap().iter().find(|c| c.component_id == component_id).cloned())
-    }
-
-    async fn component_by_job(&self, job: &JobKey) -> Result<Option<ComponentRecord>, StoreError> {
-        Ok(self.0.lock().unwrap().iter().find(|c| &c.job == job).cloned())
-    }
-
-    async fn list_components(&self, _after: Option<&str>, _limit: usize) -> Result<Vec<ComponentRecord>, StoreError> {
-        Ok(self.0.lock().unwrap().clone())
-    }
-
-    async fn set_acl(
-        &self,
-        component_id: &str,
-        acl: &[String],
-        _task: Option<&Task>,
-        _now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut all = self.0.lock().unwrap();
-        let found = all.iter_mut().find(|c| c.component_id == component_id);
-        Ok(found.map(|c| c.acl = acl.to_vec()).is_some())
-    }
-
-    async fn put_task(&self, _task: &Task) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    async fn task(&self, _token: &str) -> Result<Option<Task>, StoreError> {
-        Ok(None)
-    }
-
-    async fn claim_orphaned_tasks(
-        &self,
-        _instance: &str,
-        _stale_instances: &[String],
-        _limit: usize,
-        _now_ms: i64,
-    ) -> Result<Vec<Task>, StoreError> {
-        Ok(Vec::new())
-    }
-}
 
 // ---- a kind that ends runs as the spark kind records them ----------------------
 
@@ -205,11 +130,11 @@ async fn app() -> App {
     config.idle_wait_ms = 20;
     config.completion_flush_ms = 0;
     config.stop_timeout_ms = 1000;
-    let scheduler = Arc::new(Scheduler::new(stores.scheduler, kinds, config));
+    let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, config));
     let guard = Guard::with_clock(AuthSettings::default(), stores.auth.clone(), Some(Arc::new(GroupJwts)), {
         Arc::new(move || fixed)
     });
-    let components = Arc::new(Components::default());
+    let components = stores.provisioner.clone();
     let mut state = AppState::new(scheduler.clone(), guard);
     state.clock = Arc::new(move || fixed);
     state.components = Some(components.clone());
@@ -221,7 +146,6 @@ async fn app() -> App {
     // The driver runs on the real clock, long past NOW: the missed fire is skipped.
     let trigger = Trigger::new(nightly, job_key.clone(), Schedule::cron("0 0 2 * * ?", "Europe/Rome").unwrap(), now_ms)
         .with_misfire(MisfireInstruction::parse("do-nothing").unwrap());
-    scheduler.replace_job(&job, &[trigger]).await.unwrap();
     let plain = Job::new(key("etl", "plain"), "spark").with_durable(true);
     scheduler.replace_job(&plain, &[]).await.unwrap();
     let record = ComponentRecord {
@@ -234,7 +158,7 @@ async fn app() -> App {
         created_ms: now_ms,
         updated_ms: now_ms,
     };
-    components.provision(&record, &job, &[], None, now_ms).await.unwrap();
+    components.provision(&record, &job, &[trigger], None, now_ms).await.unwrap();
 
     let mut app = App {
         router: router(state),

@@ -15,6 +15,7 @@ mod cron_api;
 pub mod error;
 mod listener;
 pub mod openapi;
+mod provisioner_api;
 mod scheduler_api;
 pub mod status_api;
 mod tokens_api;
@@ -35,6 +36,7 @@ use crate::auth::Guard;
 pub use cron_api::{MAX_COUNT, MAX_CRON_LEN, MAX_ZONE_LEN, parse_instant};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, MAX_BODY_BYTES, OptionalApiJson};
 pub use listener::{ClientCertificate, ListenerSettings, TlsError, TlsSettings, load_tls};
+pub use provisioner_api::{ProvisionerArea, fail_orphaned_tasks};
 pub use scheduler_api::{
     DEFAULT_PAGE, MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_DESCRIPTION_LEN, MAX_INTERVAL_MS, MAX_KIND_LEN, MAX_LOG_BYTES,
     MAX_PAGE, MAX_TRIGGERS_PER_JOB,
@@ -54,12 +56,22 @@ pub struct AppState {
     /// Provisioned components (which job each became, its access list); `None` on a server
     /// without the provisioner area.
     pub components: Option<Arc<dyn ProvisionerStore>>,
+    /// The Witboost provisioner endpoints' dependencies; `None` answers them with a
+    /// `SystemError` saying the area is not wired.
+    pub provisioner: Option<Arc<ProvisionerArea>>,
 }
 
 impl AppState {
     /// State for a real server: the system clock, the `command` kind off.
     pub fn new(scheduler: Arc<Scheduler>, guard: Arc<Guard>) -> Self {
-        AppState { clock: Arc::new(Timestamp::now), scheduler, guard, command_kind: false, components: None }
+        AppState {
+            clock: Arc::new(Timestamp::now),
+            scheduler,
+            guard,
+            command_kind: false,
+            components: None,
+            provisioner: None,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
-use crate::{AppState, cron_api, scheduler_api, status_api, tokens_api};
+use crate::{AppState, cron_api, provisioner_api, scheduler_api, status_api, tokens_api};
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
 pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
@@ -48,6 +48,8 @@ pub fn is_public(path: &str) -> bool {
         (name = "status", description = "Job status: running jobs, triggers, a job's (or provisioned component's) \
             runs, and fire-now for operators and the component's access list."),
         (name = "auth", description = "API tokens and the audit trail (admins only)."),
+        (name = "provisioner", description = "The Witboost Specific Provisioner API (spec 2.2.0; role `provisioner`). \
+            Its errors are the spec's `RequestValidationError` (400) and `SystemError` (500)."),
     ),
     components(schemas(ErrorBody))
 )]
@@ -122,6 +124,15 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens_api::list, tokens_api::create))
         .routes(routes!(tokens_api::revoke))
         .routes(routes!(tokens_api::audit))
+        .routes(routes!(provisioner_api::validate))
+        .routes(routes!(provisioner_api::async_validate))
+        .routes(routes!(provisioner_api::validation_status))
+        .routes(routes!(provisioner_api::provision))
+        .routes(routes!(provisioner_api::provision_status))
+        .routes(routes!(provisioner_api::unprovision))
+        .routes(routes!(provisioner_api::update_acl))
+        .routes(routes!(provisioner_api::reverse_provisioning))
+        .routes(routes!(provisioner_api::reverse_status))
 }
 
 /// Adds the bearer scheme, and the responses every operation can give before its handler

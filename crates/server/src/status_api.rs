@@ -432,7 +432,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-fn status_link(job: &JobKey) -> String {
+pub(crate) fn status_link(job: &JobKey) -> String {
     format!(
         "/v1/status/jobs/{}/{}",
         utf8_percent_encode(job.group(), SEGMENT),

@@ -8,17 +8,24 @@
 //! - [`open_stores`]: every area's store on the configured database (SQLite in the data
 //!   directory by default), migrations applied.
 //! - [`start_scheduler`]: the job kinds and the scheduler's driver on those stores.
+//! - [`ArtifactChecks`], [`provisioner_settings`]: what the Witboost provisioner checks a
+//!   descriptor against (the jar and its main class on its storage, the Python file, the
+//!   backends answering) and how it reads descriptors.
 //!
 //! **Invariant:** secrets (store passwords, Livy and cloud credentials) are read from the
 //! environment here and never reach a log or an error: URLs in messages go through
 //! [`consort_config::redact_url`].
 
 mod backends;
+mod checks;
+mod provisioner;
 mod scheduler;
 mod storage;
 mod stores;
 
 pub use backends::spark_backends;
+pub use checks::ArtifactChecks;
+pub use provisioner::provisioner_settings;
 pub use scheduler::{default_instance_id, kinds, start_scheduler};
 pub use storage::storage_config;
 pub use stores::{open_stores, store_url};

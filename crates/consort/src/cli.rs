@@ -35,6 +35,8 @@ pub enum Command {
     Tokens(RemoteArgs<TokensCommand>),
     /// The audit trail of a running server (admins): every write and every refused request.
     Audit(RemoteArgs<AuditCommand>),
+    /// Witboost component descriptors on a running server: validate, apply (provision), remove.
+    Provision(RemoteArgs<ProvisionCommand>),
     /// Run Spark applications directly on a backend: submit (and wait), status, logs, kill.
     #[command(subcommand)]
     Spark(SparkCommand),
@@ -124,6 +126,36 @@ pub struct RemoteArgs<C: Subcommand> {
     pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: C,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisionCommand {
+    /// Validate a component descriptor: every problem with its field and fix, or the
+    /// schedule in English with its next fire times. Exits 1 when it is not valid.
+    ///
+    /// Example: consort provision validate examples/provisioner/count-range.yaml
+    Validate(DescriptorArgs),
+    /// Provision a component: its Spark job and schedule are created or replaced.
+    Apply(DescriptorArgs),
+    /// Unprovision a component: its job and schedule are deleted (runs stay).
+    Remove {
+        #[command(flatten)]
+        descriptor: DescriptorArgs,
+        /// Ask for the component's data to be removed too (not applicable to Spark jobs; reported).
+        #[arg(long)]
+        remove_data: bool,
+    },
+}
+
+/// A descriptor file and the component in it.
+#[derive(Debug, Args)]
+pub struct DescriptorArgs {
+    /// The descriptor (YAML): `dataProduct` with its components, and `componentIdToProvision`.
+    #[arg(value_name = "FILE.yaml")]
+    pub file: PathBuf,
+    /// The component to act on, when the file does not say (`componentIdToProvision`).
+    #[arg(long, value_name = "ID")]
+    pub component: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

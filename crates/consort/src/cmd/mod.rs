@@ -6,6 +6,7 @@ mod config;
 mod cron;
 mod import;
 mod oidc;
+mod provision;
 mod remote;
 mod serve;
 mod spark;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => remote::runs(args),
         Command::Tokens(args) => tokens::tokens(args),
         Command::Audit(args) => tokens::audit(args),
+        Command::Provision(args) => provision::run(args),
         Command::Spark(command) => spark::run(command),
         Command::Import(command) => import::run(command),
         Command::Artifact(command) => artifact::run(command),

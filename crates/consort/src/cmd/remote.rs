@@ -37,7 +37,14 @@ fn key_path(kind: &str, key: &str) -> String {
 }
 
 impl Client {
-    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    /// Sends a request and returns the status with the body (JSON, or the text as a string),
+    /// whatever the status: for APIs whose errors are not consort's shape (the Witboost spec's).
+    pub(crate) async fn exchange(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -53,13 +60,19 @@ impl Client {
         let text = response.text().await.unwrap_or_default();
         let value: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+            let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            bail!(
+                "{message} (HTTP {status})\nno token was sent: pass --token or CONSORT_TOKEN, or --data-dir for a server on this machine"
+            );
+        }
+        Ok((status, value))
+    }
+
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let (status, value) = self.exchange(method, path, body).await?;
         if !status.is_success() {
             let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
-                bail!(
-                    "{message} (HTTP {status})\nno token was sent: pass --token or CONSORT_TOKEN, or --data-dir for a server on this machine"
-                );
-            }
             bail!("{message} (HTTP {status})");
         }
         Ok(value)

@@ -41,7 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
         let addr = listener.local_addr()?;
         let scheme = if listener_settings.tls.is_some() { "https" } else { "http" };
-        let (scheduler, stores) = start_scheduler(&config, &data_dir).await?;
+        let (scheduler, stores, backends) = start_scheduler(&config, &data_dir).await?;
         let guard = crate::cmd::auth::guard(&config, stores.auth.clone())?;
         if guard.required() {
             crate::cmd::auth::ensure_admin_token(&stores.auth, &data_dir).await?;
@@ -62,6 +62,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let mut state = consort_server::AppState::new(scheduler.clone(), guard);
         state.command_kind = config.jobs.command_kind;
+        state.components = Some(stores.provisioner.clone());
+        state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
         let router = consort_server::router(state);
         let server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
             shutdown_signal().await;
@@ -105,13 +107,53 @@ fn listener_settings(config: &Config) -> anyhow::Result<consort_server::Listener
 async fn start_scheduler(
     config: &Config,
     data_dir: &std::path::Path,
-) -> anyhow::Result<(Arc<Scheduler>, consort_store::Stores)> {
+) -> anyhow::Result<(Arc<Scheduler>, consort_store::Stores, Vec<Arc<dyn consort_spark::Launcher>>)> {
     let (stores, shown) = consort_runtime::open_stores(config, data_dir).await?;
     let backends = consort_runtime::spark_backends(config, data_dir)?;
-    let kinds = consort_runtime::kinds(config, backends);
+    let kinds = consort_runtime::kinds(config, backends.clone());
     let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
     tracing::info!(store = %shown, "store opened");
-    Ok((scheduler, stores))
+    Ok((scheduler, stores, backends))
+}
+
+/// The Witboost provisioner's dependencies; asynchronous operations left RUNNING by
+/// instances that are gone are finished as FAILED so their callers get an answer.
+async fn provisioner_area(
+    config: &Config,
+    scheduler: &Scheduler,
+    stores: &consort_store::Stores,
+    backends: Vec<Arc<dyn consort_spark::Launcher>>,
+) -> anyhow::Result<Arc<consort_server::ProvisionerArea>> {
+    let checks =
+        Arc::new(consort_runtime::ArtifactChecks::new(consort_runtime::storage_config(&config.storage), backends));
+    let settings = consort_runtime::provisioner_settings(config, &checks.backend_names())?;
+    let instance = scheduler.config().instance_id.clone();
+    let live: Vec<String> =
+        scheduler.instances().await.context("listing the cluster's instances")?.into_iter().map(|i| i.id).collect();
+    let gone: Vec<String> = stores
+        .provisioner
+        .task_instances()
+        .await
+        .context("listing the instances of running provisioner operations")?
+        .into_iter()
+        .filter(|i| !live.contains(i))
+        .collect();
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let failed = consort_server::fail_orphaned_tasks(stores.provisioner.as_ref(), &instance, &gone, now_ms)
+        .await
+        .context("finishing provisioner operations of stopped instances")?;
+    if failed > 0 {
+        tracing::warn!(failed, "provisioner operations of stopped instances were marked FAILED");
+    }
+    Ok(Arc::new(consort_server::ProvisionerArea {
+        store: stores.provisioner.clone(),
+        checks,
+        settings,
+        asynchronous: config.provisioner.asynchronous,
+        kill_running_on_unprovision: config.provisioner.kill_running_on_unprovision,
+        public_url: config.provisioner.public_url.clone(),
+        instance,
+    }))
 }
 
 async fn shutdown_signal() {

@@ -24,6 +24,9 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0002_fewer_run_indexes.sql"),
     },
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/sqlite/0003_auth.sql") },
+    // Version 4 is the provisioner's (another branch); the gap is harmless: only missing
+    // versions are applied, in order.
+    Migration { version: 5, name: "once", sql: include_str!("../migrations/sqlite/0005_once.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -34,6 +37,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0002_fewer_run_indexes.sql"),
     },
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/postgres/0003_auth.sql") },
+    Migration { version: 5, name: "once", sql: include_str!("../migrations/postgres/0005_once.sql") },
 ];
 
 /// The table both backends keep applied migrations in.
@@ -99,7 +103,7 @@ mod tests {
     fn only_missing_migrations_are_applied_in_order() {
         let first = [applied(&SQLITE[0])];
         let todo = plan("sqlite", &first, SQLITE).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 5]);
         assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 

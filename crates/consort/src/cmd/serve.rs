@@ -139,6 +139,7 @@ async fn start_scheduler(
     let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
     scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
+    scheduler_config.failure_grace_ms = settings.failure_grace_ms;
     scheduler_config.max_running = settings.max_running;
     let mut kinds = Kinds::empty();
     kinds.register(Arc::new(consort_scheduler::NoopKind));

@@ -8,7 +8,8 @@
 # says: run rows; executions; executions beyond one per fire (a fire is a trigger and its
 # scheduled time; a recovery re-fire counts with the fire it recovers); runs still EXECUTING
 # plus executions without a run row; scheduled seconds of a cron trigger without a run.
-# Sizes: CONSORT_CHAOS_SECS (60), CONSORT_CHAOS_JOBS (4). Loopback only; it stops by itself.
+# Sizes: CONSORT_CHAOS_SECS (60), CONSORT_CHAOS_JOBS (4); CONSORT_CHAOS_RECOVERY=1 (below).
+# Loopback only; it stops by itself.
 source "$(dirname "$0")/../lib.sh"
 cd "$CONSORT_ROOT"
 secs="${CONSORT_CHAOS_SECS:-60}"
@@ -28,7 +29,7 @@ pids=()
 pg_started=""
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
-  for p in "${pids[@]}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
   [ -n "$pg_started" ] && as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -65,14 +66,20 @@ start_instance() {
   echo "chaos: instance $i did not start; its log ends with:" >&2; tail -5 "$work/log$i" >&2; exit 1
 }
 for i in 0 1 2; do start_instance "$i"; done
-server="$(grep -o 'http://[0-9.:]*' "$work/out0" | head -1)"
+# Where instance 0 listens now (a restart moves it).
+server() { grep -o 'http://[0-9.:]*' "$work/out0" | head -1; }
 
 # Each run leaves one marker per execution: RUNID.PID.
 script="echo \$CONSORT_TRIGGER > $markers/\$CONSORT_RUN_ID.\$\$; sleep 0.2"
 data="$(python3 -c 'import json,sys; print(json.dumps({"program": "/bin/sh", "args": ["-c", sys.argv[1]]}))' "$script")"
+# CONSORT_CHAOS_RECOVERY=1: the jobs request recovery, so a run abandoned by a killed
+# instance is fired again; a `command` run cannot be re-attached to, so when it had already
+# started, that re-fire is a second application of the fire, and counts as doubled.
+recovery=()
+[ "${CONSORT_CHAOS_RECOVERY:-0}" = 1 ] && recovery=(--requests-recovery)
 for j in $(seq 1 "$jobs"); do
-  "$bin" jobs put "chaos.j$j" --kind command --data "$data" --cron '* * * * * ?' --requests-recovery \
-    --server "$server" >/dev/null
+  "$bin" jobs put "chaos.j$j" --kind command --data "$data" --cron '* * * * * ?' "${recovery[@]}" \
+    --server "$(server)" >/dev/null
 done
 
 end=$((SECONDS + secs))
@@ -86,18 +93,22 @@ while [ "$SECONDS" -lt "$end" ]; do
     pg_restarts=$((pg_restarts + 1))
   else
     i=$((RANDOM % 3))
-    kill -KILL "${pids[$i]}" 2>/dev/null
-    wait "${pids[$i]}" 2>/dev/null
+    kill -KILL "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
     kills=$((kills + 1))
     start_instance "$i"
   fi
 done
 
 # Stop firing, let the cluster recover what the last kill left, then stop every instance.
-for j in $(seq 1 "$jobs"); do "$bin" jobs pause "chaos.j$j" --server "$server" >/dev/null 2>&1; done
+for j in $(seq 1 "$jobs"); do "$bin" jobs pause "chaos.j$j" --server "$(server)" >/dev/null; done
 sleep 25
-for i in 0 1 2; do kill -TERM "${pids[$i]}" 2>/dev/null; done
-for i in 0 1 2; do wait "${pids[$i]}" 2>/dev/null; pids[$i]=""; done
+stopped=0
+for i in 0 1 2; do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+for i in 0 1 2; do
+  if wait "${pids[$i]}" 2>/dev/null; then stopped=$((stopped + 1)); fi
+  pids[$i]=""
+done
 
 runs="$(sql "SELECT count(*) FROM consort_runs")"
 applications="$(find "$markers" -type f | wc -l)"
@@ -116,6 +127,7 @@ SELECT COALESCE(sum(n - 1), 0) FROM (
   GROUP BY 1, 2) per_fire WHERE n > 1;
 SQL
 )"
+abandoned="$(sql "SELECT count(*) FROM consort_runs WHERE state = 'ABANDONED'")"
 orphaned_runs="$(sql "SELECT count(*) FROM consort_runs WHERE state = 'EXECUTING'")"
 unknown="$("$pg_bin/psql" -qAt -h 127.0.0.1 -p "$port" -U postgres -d chaos <<SQL
 CREATE TEMP TABLE executed (run_id BIGINT, n INT);
@@ -129,5 +141,5 @@ orphaned=$((orphaned_runs + unknown))
 lost="$(sql "SELECT COALESCE(sum((max_s - min_s) / 1000 + 1 - n), 0) FROM ( \
   SELECT trigger_name, min(scheduled_ms) AS min_s, max(scheduled_ms) AS max_s, count(DISTINCT scheduled_ms) AS n \
   FROM consort_runs WHERE trigger_group <> 'RECOVERING_JOBS' GROUP BY trigger_name) t")"
-echo "chaos: kills=$kills postgres_restarts=$pg_restarts secs=$secs" >&2
+echo "chaos: kills=$kills postgres_restarts=$pg_restarts secs=$secs stopped_cleanly=$stopped/3 abandoned=$abandoned" >&2
 echo "chaos: runs=$runs applications=$applications doubled=$doubled orphaned=$orphaned lost=$lost"

@@ -746,3 +746,63 @@ async fn a_stopping_instance_keeps_checking_in_while_its_runs_finish() {
     let runs = all_runs(store.as_ref()).await;
     assert_eq!(runs.iter().map(|r| r.state).collect::<Vec<_>>(), [RunState::Succeeded]);
 }
+
+/// Regression test for a busy instance failed over while alive: adopting a failed instance's
+/// run waited for a free run slot inside the loop that also checked in, so with every slot
+/// taken the instance went silent and the others declared it failed. An observer checking
+/// in beside it must never see it failed while it adopts a run behind a busy slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_instance_keeps_checking_in_while_it_adopts_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    std::fs::create_dir(&apps).unwrap();
+    let store = consort_store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+    let now = now_ms();
+    // A failed instance's run that the `external` kind can re-attach to.
+    let ext = Job::new(JobKey::in_default_group("ext").unwrap(), "external");
+    let once = Trigger::new(TriggerKey::in_default_group("ext").unwrap(), ext.key().clone(), Schedule::once(), now);
+    store.put_job(&ext, &[once], false, now).await.unwrap();
+    store.check_in("ghost", "boot-ghost", now, 300, 700).await.unwrap();
+    let request = consort_scheduler::CycleRequest {
+        instance: "ghost".into(),
+        now_ms: now,
+        max_fires: 1,
+        acquire_ahead_ms: 0,
+        misfire_threshold_ms: 60_000,
+        max_misfires: 0,
+        completions: vec![],
+    };
+    let run = store.cycle(request).await.unwrap().fired[0].run_id;
+    let app = apps.join(format!("app-{run}"));
+    std::fs::write(&app, (now + 500).to_string()).unwrap();
+    store.report_run(run, Some("app"), Some(&format!("ext:{}", app.display()))).await.unwrap();
+
+    // The only run slot is busy for 4 s when the ghost is found failed (1 s after its check-in).
+    let mut kinds = Kinds::builtin();
+    kinds.register(Arc::new(ExternalKind { dir: apps.clone(), millis: 0 }));
+    let mut cfg = config("busy");
+    cfg.max_running = 1;
+    let busy = Scheduler::new(store.clone(), kinds, cfg);
+    let hog = Job::new(JobKey::in_default_group("hog").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["4"]})));
+    busy.create_job(&hog, &[]).await.unwrap();
+    busy.start().await.unwrap();
+    busy.fire_now(hog.key(), DataMap::new()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "the adopted run and the hog never ended");
+        let failed = store.check_in("observer", "boot-observer", now_ms(), 300, 700).await.unwrap();
+        assert!(!failed.contains(&"busy".to_string()), "the busy instance looked failed: {failed:?}");
+        let ended = store.get_run(run).await.unwrap().unwrap().state.is_final();
+        let hogged = store.list_runs(&RunFilter { job: Some(hog.key().clone()), ..Default::default() }).await.unwrap();
+        if ended && hogged.first().is_some_and(|r| r.state.is_final()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.leave("observer").await.unwrap();
+    busy.stop().await.unwrap();
+    let adopted = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!((adopted.state, adopted.instance.as_str()), (RunState::Succeeded, "busy"));
+}

@@ -139,6 +139,8 @@ pub struct SchedulerSettings {
     pub misfire_threshold_ms: i64,
     /// Check-in interval, ms.
     pub checkin_interval_ms: i64,
+    /// Time past its check-in interval before a silent instance is failed over, ms.
+    pub failure_grace_ms: i64,
     /// Most concurrent runs on this instance.
     pub max_running: usize,
 }
@@ -150,6 +152,7 @@ impl fmt::Debug for SchedulerSettings {
             .field("instance_id", &self.instance_id)
             .field("misfire_threshold_ms", &self.misfire_threshold_ms)
             .field("checkin_interval_ms", &self.checkin_interval_ms)
+            .field("failure_grace_ms", &self.failure_grace_ms)
             .field("max_running", &self.max_running)
             .finish()
     }
@@ -173,6 +176,7 @@ impl Default for SchedulerSettings {
             instance_id: None,
             misfire_threshold_ms: 60_000,
             checkin_interval_ms: 7_500,
+            failure_grace_ms: 7_500,
             max_running: 256,
         }
     }
@@ -505,6 +509,7 @@ impl Config {
         for (option, value) in [
             ("scheduler.misfire_threshold_ms", scheduler.misfire_threshold_ms),
             ("scheduler.checkin_interval_ms", scheduler.checkin_interval_ms),
+            ("scheduler.failure_grace_ms", scheduler.failure_grace_ms),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid {

@@ -191,6 +191,8 @@ struct Server {
     url: String,
     data: PathBuf,
     log: PathBuf,
+    /// Leave the data directory and log behind when dropped (a later start reuses them).
+    keep: bool,
 }
 
 impl Server {
@@ -225,7 +227,7 @@ impl Server {
             .and_then(|s| s.split_whitespace().next())
             .expect(&first_line)
             .to_string();
-        Server { child, url: format!("http://{addr}"), data, log }
+        Server { child, url: format!("http://{addr}"), data, log, keep: false }
     }
 
     /// SIGTERM, then the exit status.
@@ -253,10 +255,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        // Only a child still running: the pid of one already waited for may be another's now.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        }
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-        let _ = std::fs::remove_file(&self.log);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.data);
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -308,6 +315,97 @@ fn jobs_fire_on_schedule_and_show_in_the_run_history() {
     let (code, _, err) = server.cli(&["jobs", "put", "etl.bad", "--kind", "noop", "--cron", "0 0 12 * * *"]);
     assert_eq!(code, 1);
     assert!(err.contains("day-of-month"), "{err}");
+}
+
+/// What a stopped server left in its SQLite store: runs still EXECUTING, and check-in rows.
+fn left_behind(data: &std::path::Path) -> (usize, usize) {
+    let url = format!("sqlite://{}", data.join("consort.db").display());
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let store = consort_store::open(&url).await.unwrap();
+        let filter = consort_scheduler::RunFilter {
+            state: Some(consort_scheduler::RunState::Executing),
+            limit: 1000,
+            ..Default::default()
+        };
+        (store.list_runs(&filter).await.unwrap().len(), store.instances(None, None).await.unwrap().len())
+    })
+}
+
+/// Regression test for the stop that was not graceful: the HTTP server and the signal
+/// ended one `select!` together, and when the server's branch won, `serve` returned without
+/// stopping the scheduler (no log line, runs left EXECUTING, the check-in row left behind).
+/// SIGTERM at random moments — right after start, right after /health, while a `sleep 1`
+/// run fired every second executes — must stop everything every time.
+#[test]
+fn every_sigterm_stops_the_scheduler_gracefully() {
+    let seed = std::env::var("CONSORT_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+    });
+    eprintln!("seed {seed} (set CONSORT_TEST_SEED to repeat)");
+    let mut rng = seed | 1;
+    let mut random = move |below: u64| {
+        // xorshift64: enough to spread the stops over a second's cycle.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % below
+    };
+    let env = [("CONSORT_COMMAND_KIND", "true")];
+    let mut server = Server::start_with("graceful", &env);
+    server.keep = true;
+    let data = server.data.clone();
+    let job = r#"{"program": "/bin/sleep", "args": ["1"]}"#;
+    let (code, out, err) =
+        server.cli(&["jobs", "put", "stop.sleeper", "--kind", "command", "--data", job, "--cron", "* * * * * ?"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let health = |server: &Server| {
+        let addr = server.url.trim_start_matches("http://").to_string();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    };
+    let executing = |server: &Server| {
+        let (_, out, _) = server.cli(&["runs", "list", "--json", "--state", "executing"]);
+        serde_json::from_str::<serde_json::Value>(&out).map_or(0, |v| v["items"].as_array().map_or(0, Vec::len))
+    };
+    for round in 0..20 {
+        if round > 0 {
+            server = Server::start_in(data.clone(), &env);
+            server.keep = true;
+        }
+        let moment = match round % 4 {
+            0 => "right after the listening line".to_string(),
+            1 => {
+                health(&server);
+                "right after /health".to_string()
+            }
+            2 => {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while executing(&server) == 0 {
+                    assert!(std::time::Instant::now() < deadline, "round {round}: no run ever executed");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                "while a run executes".to_string()
+            }
+            _ => {
+                let ms = random(2500);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                format!("{ms} ms after start")
+            }
+        };
+        let status = server.stop();
+        let log = std::fs::read_to_string(&server.log).unwrap();
+        let context = format!("round {round} (seed {seed}), SIGTERM {moment}; log:\n{log}");
+        assert!(status.success(), "exit status {status}: {context}");
+        for line in ["shutting down", "scheduler driver stopped", "consort stopped"] {
+            assert!(log.contains(line), "no {line:?} in the log: {context}");
+        }
+        let (runs, instances) = left_behind(&data);
+        assert_eq!((runs, instances), (0, 0), "EXECUTING runs and check-in rows left behind: {context}");
+    }
+    server.keep = false;
 }
 
 #[test]

@@ -15,7 +15,15 @@ fn data(v: Value) -> DataMap {
 }
 
 fn status(trigger: Trigger, state: TriggerState) -> TriggerStatus {
-    TriggerStatus { trigger, state, next_fire_ms: None, prev_fire_ms: None, times_triggered: 0, instance: None }
+    TriggerStatus {
+        trigger,
+        state,
+        next_fire_ms: None,
+        prev_fire_ms: None,
+        times_triggered: 0,
+        instance: None,
+        error: None,
+    }
 }
 
 fn cron_trigger(job: &JobKey, name: &str, expression: &str, zone: &str) -> Trigger {

@@ -32,6 +32,7 @@ pub async fn start_scheduler(config: &Config, stores: &Stores, kinds: Kinds) -> 
     let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
     scheduler_config.misfire_threshold_ms = settings.misfire_threshold_ms;
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
+    scheduler_config.failure_grace_ms = settings.failure_grace_ms;
     scheduler_config.max_running = settings.max_running;
     let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, scheduler_config));
     scheduler.start().await.context("starting the scheduler")?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::error::SchedulerError;
+use crate::error::{SchedulerError, StoreError};
 use crate::kind::{Kinds, RunActionError, RunContext, RunReporter};
 use crate::model::{
     DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, RunState, Schedule, Trigger, TriggerKey, TriggerStatus,
@@ -35,6 +35,13 @@ pub fn system_clock() -> Clock {
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default()
     })
+}
+
+/// A mark unique to this scheduler in this process: the pid, the start time and a sequence.
+fn boot_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}-{nanos:x}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 /// How the driver behaves. Defaults follow Quartz's JDBC store where it has one.
@@ -181,6 +188,9 @@ struct Inner {
     manual_seq: AtomicU64,
     /// The kind task of each executing run, so that stop can detach resumable ones.
     tasks: std::sync::Mutex<HashMap<i64, AbortHandle>>,
+    /// This process's mark in its check-in row, telling it apart from another process that
+    /// checks in with the same instance id.
+    boot_id: String,
 }
 
 struct Running {
@@ -221,6 +231,7 @@ impl Scheduler {
                 detached: AtomicU64::new(0),
                 manual_seq: AtomicU64::new(0),
                 tasks: std::sync::Mutex::default(),
+                boot_id: boot_id(),
             }),
             driver: Arc::new(Mutex::new(None)),
         }
@@ -449,8 +460,36 @@ impl Scheduler {
         if driver.is_some() {
             return Err(SchedulerError::Driver("already running"));
         }
+        let inner = &self.inner;
+        let cfg = &inner.config;
+        wait_for_previous_life(inner).await?;
+        let (done, done_rx) = mpsc::unbounded_channel::<Completion>();
+        let runs = Runs { known: Arc::default(), done, slots: Arc::new(Semaphore::new(cfg.max_running)) };
+        // A previous process with this instance id may have died or stopped: recover what it
+        // left (its ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as
+        // Quartz does on an instance's first check-in, resuming the runs that can be
+        // re-attached to.
+        match recover_instance(inner, &runs, &cfg.instance_id, i64::MIN / 4).await {
+            Ok(r) => log_recovery(&r, "recovered what a previous process with this instance id left"),
+            Err(e) => tracing::warn!(error = %e, "recovering this instance's previous life failed"),
+        }
+        // Checked in before the first cycle acquires anything (triggers or runs of an instance
+        // without a check-in row look failed to the others), and refused if another process
+        // took this id meanwhile.
+        let now = (cfg.clock)();
+        match inner
+            .store
+            .check_in(&cfg.instance_id, &inner.boot_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::InstanceIdInUse { instance }) => {
+                return Err(SchedulerError::InstanceIdInUse { instance, last_checkin_ms: now });
+            }
+            Err(e) => tracing::warn!(error = %e, "check-in failed; retrying at the next one"),
+        }
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(drive(self.inner.clone(), stop_rx));
+        let task = tokio::spawn(drive(inner.clone(), stop_rx, runs, done_rx));
         *driver = Some(Running { stop, task });
         Ok(())
     }
@@ -485,7 +524,10 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
             let task = tokio::spawn(tracing::Instrument::instrument(
                 async move {
-                    match start {
+                    if let Some(failure) = crate::failpoint::injected("scheduler::before_execute") {
+                        return Outcome::failed(failure);
+                    }
+                    let outcome = match start {
                         Start::Fire => {
                             tracing::debug!(late_ms = fired_ms - scheduled_ms, "RunStarted");
                             kind.execute(context).await
@@ -494,6 +536,10 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
                             tracing::info!("RunResumed");
                             kind.resume(context, *run).await
                         }
+                    };
+                    match crate::failpoint::injected("scheduler::after_execute") {
+                        Some(failure) => Outcome::failed(failure),
+                        None => outcome,
                     }
                 },
                 span,
@@ -543,18 +589,20 @@ impl Runs {
         self.known.lock().map(|k| k.contains(&id)).unwrap_or(true)
     }
 
-    /// Starts (or resumes) a run in a free slot, waiting for one; false if the driver is gone.
-    async fn spawn(&self, inner: &Arc<Inner>, firing: Firing, start: Start) -> bool {
+    /// Starts (or resumes) a run as soon as a slot is free. It never waits itself: the
+    /// driver loop and the check-in task must not stall behind busy slots (an instance that
+    /// stops checking in is failed over while alive).
+    fn spawn(&self, inner: &Arc<Inner>, firing: Firing, start: Start) {
         if let Ok(mut k) = self.known.lock() {
             k.insert(firing.run_id);
         }
-        let Ok(permit) = self.slots.clone().acquire_owned().await else { return false };
-        let (inner, done) = (inner.clone(), self.done.clone());
+        let (inner, done, slots) = (inner.clone(), self.done.clone(), self.slots.clone());
         tokio::spawn(async move {
+            // The semaphore is never closed, so this only waits.
+            let Ok(permit) = slots.acquire_owned().await else { return };
             execute(inner, firing, start, done).await;
             drop(permit);
         });
-        true
     }
 }
 
@@ -597,9 +645,7 @@ async fn reconcile(inner: &Arc<Inner>, runs: &Runs) {
         }
         let Some(firing) = firing_of(inner, &run).await else { continue };
         tracing::warn!(run = run.id, job = %run.job, "starting a run whose firing reply was lost");
-        if !runs.spawn(inner, firing, Start::Fire).await {
-            return;
-        }
+        runs.spawn(inner, firing, Start::Fire);
     }
 }
 
@@ -617,14 +663,15 @@ async fn recover_instance(inner: &Arc<Inner>, runs: &Runs, failed: &str, grace_m
     }
     let adoption =
         Adoption { by: inner.config.instance_id.clone(), runs: resumable.iter().map(|(_, run)| run.id).collect() };
+    if let Some(failure) = crate::failpoint::injected("scheduler::recover") {
+        return Err(failure);
+    }
     let recovery =
         inner.store.recover(failed, &adoption, (inner.config.clock)(), grace_ms).await.map_err(|e| e.to_string())?;
     for (firing, run) in resumable {
         if recovery.adopted_runs.contains(&run.id) {
             inner.resumed.fetch_add(1, Ordering::Relaxed);
-            if !runs.spawn(inner, firing, Start::Resume(Box::new(run))).await {
-                break;
-            }
+            runs.spawn(inner, firing, Start::Resume(Box::new(run)));
         }
     }
     Ok(recovery)
@@ -639,12 +686,20 @@ fn log_recovery(r: &Recovery, what: &str) {
     }
 }
 
-async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs) {
+async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool) {
     let cfg = &inner.config;
+    if let Some(failure) = crate::failpoint::injected("scheduler::check_in") {
+        tracing::warn!(error = %failure, "check-in failed");
+        return;
+    }
     let now = (cfg.clock)();
-    match inner.store.check_in(&cfg.instance_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms).await {
+    let checked_in = inner
+        .store
+        .check_in(&cfg.instance_id, &inner.boot_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms)
+        .await;
+    match checked_in {
         Ok(failed) => {
-            for instance in failed.iter().filter(|i| **i != cfg.instance_id) {
+            for instance in failed.iter().filter(|i| recover && **i != cfg.instance_id) {
                 match recover_instance(inner, runs, instance, cfg.failure_grace_ms).await {
                     Ok(r) => {
                         inner.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -654,7 +709,11 @@ async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs) {
                 }
             }
         }
+        Err(e @ StoreError::InstanceIdInUse { .. }) => tracing::error!(error = %e, "check-in refused"),
         Err(e) => tracing::warn!(error = %e, "check-in failed"),
+    }
+    if !recover {
+        return;
     }
     if let Some(retention) = cfg.run_retention_ms {
         // A bounded amount of work per check-in; a backlog shrinks over the next ones.
@@ -668,6 +727,72 @@ async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs) {
                 }
             }
         }
+    }
+}
+
+/// Where the driver is in its life, as the check-in task sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Checking in and recovering failed instances.
+    Running,
+    /// Stopping: runs are being waited for, so keep checking in (a silent instance would be
+    /// failed over while its runs still execute), but take nothing over.
+    Draining,
+    /// Stop checking in: the instance is about to leave the cluster.
+    Done,
+}
+
+/// Checks in every `checkin_interval_ms` on its own task, so neither busy run slots nor a
+/// slow cycle delays it, and recovers the instances it finds failed.
+async fn check_ins(inner: Arc<Inner>, runs: Runs, mut phase: watch::Receiver<Phase>) {
+    let interval = Duration::from_millis(inner.config.checkin_interval_ms.max(1) as u64);
+    loop {
+        let recover = match *phase.borrow() {
+            Phase::Running => true,
+            Phase::Draining => false,
+            Phase::Done => return,
+        };
+        check_in_and_recover(&inner, &runs, recover).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = phase.wait_for(|p| *p == Phase::Done) => return,
+        }
+    }
+}
+
+/// At start: a check-in row of this instance id that is still fresh may belong to a live
+/// process (two processes configured with one id) or to one that just died. Waits until the
+/// row goes stale (the previous life died: it is recovered next) or changes (another live
+/// process checks in with this id: refused).
+async fn wait_for_previous_life(inner: &Inner) -> Result<(), SchedulerError> {
+    let cfg = &inner.config;
+    let find = || async {
+        let all = inner.store.instances(None, None).await?;
+        Ok::<_, SchedulerError>(all.into_iter().find(|i| i.id == cfg.instance_id))
+    };
+    let Some(first) = find().await? else { return Ok(()) };
+    let mut told = false;
+    loop {
+        let Some(seen) = find().await? else { return Ok(()) };
+        if seen.last_checkin_ms != first.last_checkin_ms || seen.boot_id != first.boot_id {
+            return Err(SchedulerError::InstanceIdInUse {
+                instance: cfg.instance_id.clone(),
+                last_checkin_ms: seen.last_checkin_ms,
+            });
+        }
+        let now = (cfg.clock)();
+        let stale_at = seen.last_checkin_ms + seen.checkin_interval_ms + cfg.failure_grace_ms;
+        if now > stale_at {
+            return Ok(());
+        }
+        if !std::mem::replace(&mut told, true) {
+            tracing::info!(
+                instance = %cfg.instance_id, last_checkin_ms = seen.last_checkin_ms, wait_ms = stale_at - now,
+                "this instance id checked in recently: waiting to see whether that process is still alive"
+            );
+        }
+        let step = (stale_at - now + 1).clamp(1, (seen.checkin_interval_ms / 4).clamp(10, 1000));
+        tokio::time::sleep(Duration::from_millis(step as u64)).await;
     }
 }
 
@@ -686,31 +811,24 @@ async fn detach_resumable(inner: &Inner) {
     }
 }
 
-async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+async fn drive(
+    inner: Arc<Inner>,
+    mut stop: watch::Receiver<bool>,
+    runs: Runs,
+    mut done_rx: mpsc::UnboundedReceiver<Completion>,
+) {
     let cfg = inner.config.clone();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
-    let slots = Arc::new(Semaphore::new(cfg.max_running));
+    let slots = runs.slots.clone();
     let mut pending: Vec<Completion> = Vec::new();
-    let mut next_checkin = i64::MIN;
     let mut backoff_ms = 20u64;
-    let runs = Runs { known: Arc::default(), done: done_tx.clone(), slots: slots.clone() };
     let mut next_misfire_scan = i64::MIN;
     let mut pending_since: Option<i64> = None;
     let mut suspect = false;
     tracing::info!(instance = %cfg.instance_id, backend = inner.store.backend(), "scheduler driver started");
-    // A previous process with this instance id may have died or stopped: recover what it left
-    // (its ACQUIRED triggers, EXECUTING runs, blocked jobs) before firing anything, as Quartz
-    // does on an instance's first check-in, resuming the runs that can be re-attached to.
-    match recover_instance(&inner, &runs, &cfg.instance_id, i64::MIN / 4).await {
-        Ok(r) => log_recovery(&r, "recovered what a previous process with this instance id left"),
-        Err(e) => tracing::warn!(error = %e, "recovering this instance's previous life failed"),
-    }
+    let (phase, phase_rx) = watch::channel(Phase::Running);
+    let checking_in = tokio::spawn(check_ins(inner.clone(), runs.clone(), phase_rx));
     while !*stop.borrow() {
         let now = (cfg.clock)();
-        if now >= next_checkin {
-            check_in_and_recover(&inner, &runs).await;
-            next_checkin = (cfg.clock)() + cfg.checkin_interval_ms;
-        }
         while let Ok(c) = done_rx.try_recv() {
             pending_since.get_or_insert(now);
             pending.push(c);
@@ -745,7 +863,13 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             Err(e) => {
                 suspect = true;
                 inner.failed_cycles.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
+                if e.is_transient() {
+                    tracing::warn!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
+                } else {
+                    // Undecodable rows are put in ERROR by the store, so this is a bug or a
+                    // broken database: say so loudly, and keep trying.
+                    tracing::error!(error = %e, retry_ms = backoff_ms, "scheduler cycle failed; retrying");
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
                     _ = stop.changed() => {}
@@ -757,9 +881,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let fired = outcome.fired.len();
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
         for firing in outcome.fired {
-            if !runs.spawn(&inner, firing, Start::Fire).await {
-                break;
-            }
+            runs.spawn(&inner, firing, Start::Fire);
         }
         if std::mem::take(&mut suspect) {
             reconcile(&inner, &runs).await;
@@ -773,8 +895,7 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         // With every slot busy, nothing can fire before a run ends: wait for that instead.
         let saturated = max_fires == 0;
         let next_fire = if saturated { None } else { outcome.next_fire_ms };
-        let wake_at =
-            next_fire.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_checkin).min(next_misfire_scan);
+        let wake_at = next_fire.unwrap_or(i64::MAX).min(now + cfg.idle_wait_ms).min(next_misfire_scan);
         let min_sleep = if fired == 0 { 1 } else { 0 };
         let deadline = tokio::time::Instant::now() + Duration::from_millis((wake_at - now).max(min_sleep) as u64);
         loop {
@@ -798,8 +919,9 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             }
         }
     }
-    // Shutdown: let go of resumable runs, wait for the others, record them, release what we
-    // hold, leave.
+    // Shutdown: let go of resumable runs, wait for the others (still checking in, so that no
+    // one fails this instance over meanwhile), record them, release what we hold, leave.
+    let _ = phase.send(Phase::Draining);
     detach_resumable(&inner).await;
     let all = u32::try_from(cfg.max_running).unwrap_or(u32::MAX);
     let deadline = Duration::from_millis(cfg.stop_timeout_ms.max(0) as u64);
@@ -809,6 +931,9 @@ async fn drive(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     while let Ok(c) = done_rx.try_recv() {
         pending.push(c);
     }
+    // No check-in may follow `leave` (it would bring the instance's row back).
+    let _ = phase.send(Phase::Done);
+    let _ = checking_in.await;
     for attempt in 0..5 {
         let request = CycleRequest {
             instance: cfg.instance_id.clone(),

@@ -93,6 +93,15 @@ pub enum StoreError {
     /// A row failed model validation.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Another live process checks in with this instance id.
+    #[error(
+        "instance id {instance} is checked in by another process: give each process its own instance id \
+         (scheduler.instance_id, CONSORT_INSTANCE_ID), or stop the other process"
+    )]
+    InstanceIdInUse {
+        /// The instance id.
+        instance: String,
+    },
 }
 
 impl StoreError {
@@ -128,6 +137,18 @@ pub enum SchedulerError {
         kind: String,
         /// What is wrong and how to fix it.
         message: String,
+    },
+    /// Another live process uses this instance id (it checked in since this one started).
+    #[error(
+        "instance id {instance} is in use: another process checked in with it at {last_checkin_ms} (epoch ms) \
+         while this one waited; give each process its own instance id (scheduler.instance_id, \
+         CONSORT_INSTANCE_ID), or stop the other process first"
+    )]
+    InstanceIdInUse {
+        /// The instance id.
+        instance: String,
+        /// The other process's latest check-in.
+        last_checkin_ms: i64,
     },
     /// The driver is already running, or not running.
     #[error("scheduler driver is {0}")]

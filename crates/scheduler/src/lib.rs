@@ -11,6 +11,7 @@
 
 pub mod driver;
 mod error;
+pub mod failpoint;
 pub mod fire;
 pub mod kind;
 pub mod model;

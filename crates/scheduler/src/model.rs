@@ -432,6 +432,8 @@ pub struct TriggerStatus {
     pub times_triggered: i64,
     /// The instance that acquired it, while ACQUIRED.
     pub instance: Option<String>,
+    /// Why it is in ERROR (an unreadable row, its job's kind unknown...), while in ERROR.
+    pub error: Option<String>,
 }
 
 /// A job with its latest run's state.

@@ -153,6 +153,8 @@ pub struct Instance {
     pub last_checkin_ms: i64,
     /// Its check-in interval.
     pub checkin_interval_ms: i64,
+    /// The mark of the process that checks in with this id (see [`Store::check_in`]).
+    pub boot_id: Option<String>,
 }
 
 /// What recovering a failed instance did.
@@ -260,9 +262,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Records this instance's check-in, and returns the instances that failed: those whose
     /// check-in is older than their interval plus `grace_ms`, and owners of ACQUIRED triggers
     /// or EXECUTING runs that have no check-in row at all.
+    ///
+    /// `boot_id` marks the process: a row of this instance id written by another process
+    /// (another boot id) that is not stale yet is left alone and the check-in is refused with
+    /// [`StoreError::InstanceIdInUse`], since two live processes share the id.
     async fn check_in(
         &self,
         instance: &str,
+        boot_id: &str,
         now_ms: i64,
         checkin_interval_ms: i64,
         grace_ms: i64,

@@ -73,7 +73,9 @@ impl From<SchedulerError> for ApiError {
             SchedulerError::UnknownKind { .. } => ApiError::bad_request("unknown_kind", "kind", e.to_string()),
             SchedulerError::InvalidData { .. } => ApiError::bad_request("invalid_data", "data", e.to_string()),
             SchedulerError::Model(_) => ApiError::bad_request("invalid_definition", "body", e.to_string()),
-            SchedulerError::Driver(_) => ApiError::Unavailable { message: e.to_string() },
+            SchedulerError::Driver(_) | SchedulerError::InstanceIdInUse { .. } => {
+                ApiError::Unavailable { message: e.to_string() }
+            }
             SchedulerError::RunNotFound(_) => ApiError::NotFound { message: e.to_string() },
             SchedulerError::RunAction { error: RunActionError::Unavailable(_), .. } => {
                 ApiError::Unavailable { message: e.to_string() }
@@ -721,6 +723,9 @@ pub(crate) struct TriggerView {
     times_triggered: i64,
     /// The instance that acquired it, while acquired.
     instance: Option<String>,
+    /// Why it is in ERROR (e.g. its row or its job's row could not be read, or its job's
+    /// kind is unknown), while in ERROR; resuming it clears this and tries again.
+    error: Option<String>,
     /// When its schedule starts.
     #[schema(format = DateTime)]
     start_time: String,
@@ -751,6 +756,7 @@ impl TriggerView {
             previous_fire_time: t.prev_fire_ms.map(time),
             times_triggered: t.times_triggered,
             instance: t.instance.clone(),
+            error: t.error.clone(),
             start_time: time(tr.start_ms()),
             end_time: tr.end_ms().map(time),
             priority: tr.priority(),

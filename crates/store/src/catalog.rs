@@ -159,6 +159,7 @@ pub(crate) async fn put_trigger<S: Sql>(
         prev_fire_ms: None,
         times_triggered: 0,
         instance: None,
+        error: None,
     })
 }
 
@@ -405,7 +406,8 @@ fn trigger_status_sql() -> String {
          (SELECT COUNT(*) FROM consort_jobs j WHERE j.job_group = t.job_group AND j.job_name = t.job_name \
             AND j.executing_run IS NOT NULL) AS blocked, \
          (SELECT COUNT(*) FROM consort_runs r WHERE r.state = 'EXECUTING' AND r.trigger_group = t.trigger_group \
-            AND r.trigger_name = t.trigger_name) AS executing \
+            AND r.trigger_name = t.trigger_name) AS executing, \
+         t.error AS error_reason \
          FROM consort_triggers t"
     )
 }
@@ -414,7 +416,9 @@ fn trigger_status(row: &[Value]) -> Result<TriggerStatus, StoreError> {
     let raw = raw_trigger(row)?;
     let mut c = Cols::new("consort_triggers", &row[20..]);
     let (blocked, executing) = (c.int()? > 0, c.int()? > 0);
-    raw.status(blocked, executing)
+    let mut status = raw.status(blocked, executing)?;
+    status.error = c.opt_text()?.filter(|_| status.state == TriggerState::Error);
+    Ok(status)
 }
 
 /// One trigger with its status.
@@ -540,7 +544,7 @@ pub(crate) async fn resume<S: Sql>(db: &mut S, selector: &Selector) -> Result<us
     }
     let (clause, params) = selector_where(selector);
     let sql = format!(
-        "UPDATE consort_triggers SET state = 'WAITING' WHERE {clause} AND state IN ('PAUSED', 'ERROR') \
+        "UPDATE consort_triggers SET state = 'WAITING', error = NULL WHERE {clause} AND state IN ('PAUSED', 'ERROR') \
          AND next_fire_ms IS NOT NULL"
     );
     Ok(db.exec(&sql, &params).await? as usize)
@@ -621,20 +625,30 @@ pub(crate) async fn report_run<S: Sql>(
     Ok(())
 }
 
-/// Check-in; returns failed instances.
+/// Check-in; returns failed instances. A fresh row of another process with this instance id
+/// is left alone and refused.
 pub(crate) async fn check_in<S: Sql>(
     db: &mut S,
     instance: &str,
+    boot_id: &str,
     now_ms: i64,
     interval_ms: i64,
     grace_ms: i64,
 ) -> Result<Vec<String>, StoreError> {
-    db.exec(
-        "INSERT INTO consort_instances (instance_id, last_checkin_ms, checkin_interval_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (instance_id) DO UPDATE SET last_checkin_ms = $2, checkin_interval_ms = $3",
-        &[instance.into(), now_ms.into(), interval_ms.into()],
-    )
-    .await?;
+    consort_scheduler::failpoint::store_step("store::check_in")?;
+    let n = db
+        .exec(
+            "INSERT INTO consort_instances (instance_id, last_checkin_ms, checkin_interval_ms, boot_id) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE \
+             SET last_checkin_ms = $2, checkin_interval_ms = $3, boot_id = $4 \
+             WHERE consort_instances.boot_id IS NULL OR consort_instances.boot_id = $4 \
+               OR consort_instances.last_checkin_ms + consort_instances.checkin_interval_ms + $5 < $2",
+            &[instance.into(), now_ms.into(), interval_ms.into(), boot_id.into(), grace_ms.into()],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::InstanceIdInUse { instance: instance.to_string() });
+    }
     let rows = db
         .rows(
             "SELECT instance_id FROM consort_instances WHERE last_checkin_ms + checkin_interval_ms + $1 < $2 \
@@ -657,9 +671,15 @@ pub(crate) async fn recover<S: Sql>(
     grace_ms: i64,
 ) -> Result<Recovery, StoreError> {
     let mut recovery = Recovery { instance: failed.to_string(), ..Recovery::default() };
+    // One survivor at a time recovers an instance, whether or not it has a check-in row left
+    // (a row lock would not cover an instance known only by the runs it owns). Whoever comes
+    // next sees what the first one left: nothing of `failed` to recover.
+    if !db.claim(&format!("consort recover {failed}")).await? {
+        return Ok(recovery); // Another instance is recovering it right now.
+    }
     let row = db
         .rows(
-            "SELECT last_checkin_ms, checkin_interval_ms FROM consort_instances WHERE instance_id = $1{skip_locked}",
+            "SELECT last_checkin_ms, checkin_interval_ms FROM consort_instances WHERE instance_id = $1{lock}",
             &[failed.into()],
         )
         .await?;
@@ -669,8 +689,6 @@ pub(crate) async fn recover<S: Sql>(
         if last + interval + grace_ms >= now_ms {
             return Ok(recovery); // It checked in again meanwhile.
         }
-    } else if exists(db, "SELECT 1 FROM consort_instances WHERE instance_id = $1", &[failed.into()]).await? {
-        return Ok(recovery); // Another instance is recovering it right now.
     }
     recovery.released_triggers = db
         .exec(
@@ -679,6 +697,7 @@ pub(crate) async fn recover<S: Sql>(
             &[failed.into()],
         )
         .await? as usize;
+    consort_scheduler::failpoint::store_step("store::recover")?;
     let sql =
         format!("SELECT {RUN_COLUMNS} FROM consort_runs WHERE state = 'EXECUTING' AND instance_id = $1 ORDER BY id");
     let runs: Vec<Run> =
@@ -708,6 +727,7 @@ pub(crate) async fn recover<S: Sql>(
             None => false,
         };
         let mut error = format!("instance {failed} stopped checking in while this run was executing");
+        let mut refire = None;
         if requests_recovery {
             let data = db
                 .rows(
@@ -715,22 +735,38 @@ pub(crate) async fn recover<S: Sql>(
                     &trigger_params(&run.trigger),
                 )
                 .await?;
+            // The original trigger's data only annotates the re-fire: unreadable data must not
+            // stop the recovery (nor, so, the abandoning of this run).
             let original = match data.first() {
-                Some(r) => parse_data("consort_triggers", &Cols::new("consort_triggers", r).text()?)?,
+                Some(r) => Cols::new("consort_triggers", r)
+                    .text()
+                    .and_then(|t| parse_data("consort_triggers", &t))
+                    .unwrap_or_default(),
                 None => Default::default(),
             };
             let trigger = fire::recovery_trigger(&run, &original)?;
-            insert_trigger(db, &trigger, TriggerState::Waiting, Some(run.scheduled_ms), true).await?;
-            recovery.recovery_triggers += 1;
             error.push_str(&format!("; the job requests recovery, so trigger {} re-fires it", trigger.key()));
+            refire = Some(trigger);
         }
+        // Only a run still EXECUTING on the failed instance is abandoned: never one that
+        // another instance adopted or ended meanwhile. Its re-fire and its job's unblocking
+        // follow from this statement alone, so each happens at most once per run.
         let n = db
             .exec(
-                "UPDATE consort_runs SET state = 'ABANDONED', ended_ms = $1, error = $2 WHERE id = $3 AND state = 'EXECUTING'",
-                &[now_ms.into(), error.into(), run.id.into()],
+                "UPDATE consort_runs SET state = 'ABANDONED', ended_ms = $1, error = $2 \
+                 WHERE id = $3 AND state = 'EXECUTING' AND instance_id = $4",
+                &[now_ms.into(), error.into(), run.id.into(), failed.into()],
             )
             .await?;
-        recovery.abandoned_runs += n as usize;
+        if n == 0 {
+            continue;
+        }
+        recovery.abandoned_runs += 1;
+        if let Some(trigger) = refire
+            && insert_trigger(db, &trigger, TriggerState::Waiting, Some(run.scheduled_ms), true).await? > 0
+        {
+            recovery.recovery_triggers += 1;
+        }
         let mut params = job_params(&run.job).to_vec();
         params.push(run.id.into());
         db.exec(
@@ -763,7 +799,7 @@ pub(crate) async fn instances<S: Sql>(
 ) -> Result<Vec<Instance>, StoreError> {
     let rows = db
         .rows(
-            "SELECT instance_id, last_checkin_ms, checkin_interval_ms FROM consort_instances \
+            "SELECT instance_id, last_checkin_ms, checkin_interval_ms, boot_id FROM consort_instances \
              WHERE CAST($1 AS TEXT) IS NULL OR instance_id > $1 ORDER BY instance_id LIMIT $2",
             &[after.into(), page_limit(limit).into()],
         )
@@ -771,7 +807,12 @@ pub(crate) async fn instances<S: Sql>(
     rows.iter()
         .map(|r| {
             let mut c = Cols::new("consort_instances", r);
-            Ok(Instance { id: c.text()?, last_checkin_ms: c.int()?, checkin_interval_ms: c.int()? })
+            Ok(Instance {
+                id: c.text()?,
+                last_checkin_ms: c.int()?,
+                checkin_interval_ms: c.int()?,
+                boot_id: c.opt_text()?,
+            })
         })
         .collect()
 }

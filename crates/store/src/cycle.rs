@@ -7,10 +7,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use consort_scheduler::failpoint;
 use consort_scheduler::fire::{self, Candidate, RECOVERS_RUN_KEY};
 use consort_scheduler::{Completion, CycleOutcome, CycleRequest, Firing, JobKey, StoreError, TriggerKey};
 
+use crate::catalog;
 use crate::row::{RawJob, RawTrigger};
+use crate::sql::{Cols, Sql, Value};
 
 /// A trigger's new firing status.
 #[derive(Clone, Debug)]
@@ -21,6 +24,67 @@ pub(crate) struct StatusUpdate {
     pub prev_fire_ms: Option<i64>,
     pub times_triggered: i64,
     pub state: &'static str,
+    /// Why the trigger is put in ERROR (`None` clears a previous reason).
+    pub error: Option<String>,
+}
+
+/// A trigger row (or its job's row) that cannot be read back: it is put in ERROR by its raw
+/// key with the reason, so that it stops nothing else.
+#[derive(Clone, Debug)]
+pub(crate) struct Poison {
+    pub group: String,
+    pub name: String,
+    pub reason: String,
+}
+
+impl Poison {
+    /// The poison of a row whose first two columns are a trigger's group and name.
+    fn of(row: &[Value], error: &StoreError) -> Result<Poison, StoreError> {
+        let mut c = Cols::new("consort_triggers", row);
+        // Without even a readable key there is no row to put aside: the error stands.
+        let (group, name) = (c.text().map_err(|_| clone_error(error))?, c.text().map_err(|_| clone_error(error))?);
+        Ok(Poison { group, name, reason: error.to_string() })
+    }
+}
+
+fn clone_error(e: &StoreError) -> StoreError {
+    StoreError::Corrupt { table: "consort_triggers", message: e.to_string() }
+}
+
+/// Trigger rows read back, and those that could not be.
+pub(crate) fn read_triggers(rows: &[Vec<Value>]) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError> {
+    let (mut good, mut bad) = (Vec::with_capacity(rows.len()), Vec::new());
+    for row in rows {
+        match catalog::raw_trigger(row) {
+            Ok(t) => good.push(t),
+            Err(e) => bad.push(Poison::of(row, &e)?),
+        }
+    }
+    Ok((good, bad))
+}
+
+/// Due triggers with their jobs, as read back.
+pub(crate) type DueRows = Vec<(RawTrigger, RawJob)>;
+
+/// Rows of trigger columns followed by their job's columns, read back, and those that could
+/// not be.
+pub(crate) fn read_due(rows: &[Vec<Value>]) -> Result<(DueRows, Vec<Poison>), StoreError> {
+    let (mut good, mut bad) = (Vec::with_capacity(rows.len()), Vec::new());
+    for row in rows {
+        let split = row.len().min(20);
+        let read = catalog::raw_trigger(&row[..split]).and_then(|t| {
+            let job = catalog::raw_job(&row[split..])?;
+            JobKey::new(&job.group, &job.name)?;
+            JobKey::new(&t.job_group, &t.job_name)?;
+            t.key()?;
+            Ok((t, job))
+        });
+        match read {
+            Ok(pair) => good.push(pair),
+            Err(e) => bad.push(Poison::of(row, &e)?),
+        }
+    }
+    Ok((good, bad))
 }
 
 /// A run row to insert, state EXECUTING.
@@ -34,20 +98,24 @@ pub(crate) struct NewRun {
 }
 
 /// The statements of one cycle, inside one open transaction.
-pub(crate) trait CycleTx {
+pub(crate) trait CycleTx: Sql {
     /// Ends this instance's EXECUTING runs; puts `error_trigger`s in ERROR. Returns the runs
     /// ended: not those another instance adopted or abandoned meanwhile.
     async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError>;
-    /// Misfired WAITING triggers, locked (skipping rows others hold).
-    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError>;
+    /// Misfired WAITING triggers, locked (skipping rows others hold), and those unreadable.
+    async fn misfired(
+        &mut self,
+        now_ms: i64,
+        threshold_ms: i64,
+        limit: usize,
+    ) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError>;
     /// Writes new statuses; clears the acquiring instance.
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError>;
     /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
     async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;
     /// This instance's ACQUIRED triggers due at `now_ms` with their jobs, trigger rows locked,
-    /// in firing order.
-    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize)
-    -> Result<Vec<(RawTrigger, RawJob)>, StoreError>;
+    /// in firing order; and those unreadable.
+    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<(DueRows, Vec<Poison>), StoreError>;
     /// Locks job rows (sorted keys) and returns their executing run.
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError>;
     /// Sets (Some) or clears (None) jobs' executing run.
@@ -60,10 +128,24 @@ pub(crate) trait CycleTx {
     /// `misfired_before_ms`, or ignoring misfires) of jobs not running, and this instance's
     /// ACQUIRED ones.
     async fn next_fire(&mut self, instance: &str, misfired_before_ms: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Puts unreadable triggers in ERROR with their reason.
+    async fn poison(&mut self, rows: &[Poison]) -> Result<(), StoreError> {
+        for p in rows {
+            tracing::error!(trigger = %format!("{}.{}", p.group, p.name), reason = %p.reason, "unreadable trigger put in ERROR");
+            self.exec(
+                "UPDATE consort_triggers SET state = 'ERROR', error = $1, instance_id = NULL, acquired_ms = NULL \
+                 WHERE trigger_group = $2 AND trigger_name = $3",
+                &[p.reason.as_str().into(), p.group.as_str().into(), p.name.as_str().into()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A trigger whose row cannot be read back (e.g. written by a newer consort) goes to ERROR
-/// instead of stopping every cycle; resuming it retries.
+/// with the reason instead of stopping every cycle; resuming it retries.
 fn broken(row: &RawTrigger, error: &StoreError) -> Result<StatusUpdate, StoreError> {
     tracing::error!(trigger = %format!("{}.{}", row.group, row.name), %error, "unreadable trigger put in ERROR");
     Ok(StatusUpdate {
@@ -72,6 +154,7 @@ fn broken(row: &RawTrigger, error: &StoreError) -> Result<StatusUpdate, StoreErr
         prev_fire_ms: None,
         times_triggered: row.times_triggered,
         state: "ERROR",
+        error: Some(error.to_string()),
     })
 }
 
@@ -79,6 +162,7 @@ fn broken(row: &RawTrigger, error: &StoreError) -> Result<StatusUpdate, StoreErr
 pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Result<CycleOutcome, StoreError> {
     let now = request.now_ms;
     if !request.completions.is_empty() {
+        failpoint::store_step("store::cycle::complete_runs")?;
         let runs = tx.complete_runs(&request.instance, &request.completions).await?;
         // Unblock the non-concurrent jobs that finished, so their triggers fire this cycle. A
         // run this instance no longer owns (adopted by another) leaves its job blocked.
@@ -105,7 +189,8 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
 
     let mut misfires_handled = 0;
     if request.max_misfires > 0 {
-        let rows = tx.misfired(now, request.misfire_threshold_ms, request.max_misfires).await?;
+        let (rows, poisoned) = tx.misfired(now, request.misfire_threshold_ms, request.max_misfires).await?;
+        tx.poison(&poisoned).await?;
         let mut updates = Vec::with_capacity(rows.len());
         for row in &rows {
             let trigger = match row.trigger() {
@@ -122,16 +207,20 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                     prev_fire_ms: None,
                     times_triggered: status.times_triggered,
                     state: status.state().as_str(),
+                    error: None,
                 });
             }
         }
-        misfires_handled = updates.len();
+        misfires_handled = updates.len() + poisoned.len();
         tx.save_statuses(&updates).await?;
     }
 
     let (acquired, due_rows) = if request.max_fires > 0 {
         let acquired = tx.acquire(request, request.max_fires).await?;
-        (acquired, tx.due(&request.instance, now, request.max_fires).await?)
+        failpoint::store_step("store::cycle::acquire")?;
+        let (due, poisoned) = tx.due(&request.instance, now, request.max_fires).await?;
+        tx.poison(&poisoned).await?;
+        (acquired, due)
     } else {
         (0, Vec::new())
     };
@@ -192,6 +281,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 prev_fire_ms: Some(scheduled),
                 times_triggered: status.times_triggered,
                 state: status.state().as_str(),
+                error: None,
             });
             let recovers_run = trigger.data().get(RECOVERS_RUN_KEY).and_then(|v| v.as_i64());
             runs.push(NewRun {
@@ -209,6 +299,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         if !updates.is_empty() {
             tx.save_statuses(&updates).await?;
             let ids = tx.insert_runs(&request.instance, &runs).await?;
+            failpoint::store_step("store::cycle::insert_runs")?;
             let mut executing = Vec::new();
             for ((id, run), (job, trigger)) in ids.into_iter().zip(runs).zip(pending) {
                 if job.non_concurrent() {
@@ -232,5 +323,6 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
     }
 
     let next_fire_ms = tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await?;
+    failpoint::store_step("store::cycle::end")?;
     Ok(CycleOutcome { fired, misfires_handled, acquired, next_fire_ms })
 }

@@ -25,10 +25,10 @@ use consort_scheduler::{
 
 use crate::auth;
 use crate::catalog;
-use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
+use crate::cycle::{self, CycleTx, NewRun, Poison, StatusUpdate};
 use crate::migrate;
 use crate::provisioner;
-use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS, prefixed};
+use crate::row::{JOB_COLUMNS, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_postgres};
 
 impl ToSql for Value {
@@ -109,10 +109,13 @@ impl Sql for PgTx<'_> {
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         self.query(&sql, &params).await?.iter().map(values).collect()
     }
-}
 
-fn triggers(rows: Vec<Vec<Value>>) -> Result<Vec<RawTrigger>, StoreError> {
-    rows.iter().map(|r| catalog::raw_trigger(r)).collect()
+    async fn claim(&mut self, what: &str) -> Result<bool, StoreError> {
+        // A transaction-level advisory lock on a 64-bit hash of the name (a collision only
+        // makes a claim wait for the next attempt).
+        let rows = self.query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7310468295))", &[&what]).await?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+    }
 }
 
 fn key_arrays<'k, I: Iterator<Item = (&'k str, &'k str)>>(keys: I) -> (Vec<&'k str>, Vec<&'k str>) {
@@ -139,23 +142,29 @@ impl CycleTx for PgTx<'_> {
             )
             .await?;
         let ended: HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
-        for t in completions.iter().filter_map(|c| c.error_trigger.as_ref()) {
+        for c in completions {
+            let Some(t) = &c.error_trigger else { continue };
             self.execute(
-                "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
+                "UPDATE consort_triggers SET state = 'ERROR', error = $3, instance_id = NULL, acquired_ms = NULL \
                  WHERE trigger_group = $1 AND trigger_name = $2 AND state IN ('WAITING', 'ACQUIRED')",
-                &[&t.group(), &t.name()],
+                &[&t.group(), &t.name(), &c.outcome.error],
             )
             .await?;
         }
         Ok(ended)
     }
 
-    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+    async fn misfired(
+        &mut self,
+        now_ms: i64,
+        threshold_ms: i64,
+        limit: usize,
+    ) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError> {
         let sql = format!(
             "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'WAITING' AND misfire <> 'ignore' \
              AND next_fire_ms < $1 ORDER BY next_fire_ms LIMIT $2{{skip_locked}}"
         );
-        triggers(self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
+        cycle::read_triggers(&self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
     }
 
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError> {
@@ -167,13 +176,14 @@ impl CycleTx for PgTx<'_> {
         let prev: Vec<Option<i64>> = updates.iter().map(|u| u.prev_fire_ms).collect();
         let times: Vec<i64> = updates.iter().map(|u| u.times_triggered).collect();
         let states: Vec<&str> = updates.iter().map(|u| u.state).collect();
+        let errors: Vec<Option<&str>> = updates.iter().map(|u| u.error.as_deref()).collect();
         self.execute(
             "UPDATE consort_triggers t SET next_fire_ms = u.next, prev_fire_ms = COALESCE(u.prev, t.prev_fire_ms), \
-             times_triggered = u.times, state = u.state, instance_id = NULL, acquired_ms = NULL \
-             FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
-               AS u(g, n, next, prev, times, state) \
+             times_triggered = u.times, state = u.state, error = u.error, instance_id = NULL, acquired_ms = NULL \
+             FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::text[]) \
+               AS u(g, n, next, prev, times, state, error) \
              WHERE t.trigger_group = u.g AND t.trigger_name = u.n",
-            &[&groups, &names, &next, &prev, &times, &states],
+            &[&groups, &names, &next, &prev, &times, &states, &errors],
         )
         .await?;
         Ok(())
@@ -206,7 +216,7 @@ impl CycleTx for PgTx<'_> {
         instance: &str,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<(RawTrigger, RawJob)>, StoreError> {
+    ) -> Result<(cycle::DueRows, Vec<Poison>), StoreError> {
         let sql = format!(
             "SELECT {}, {} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
              AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
@@ -215,7 +225,7 @@ impl CycleTx for PgTx<'_> {
             prefixed("j", JOB_COLUMNS)
         );
         let rows = self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?;
-        rows.iter().map(|r| Ok((catalog::raw_trigger(&r[..20])?, catalog::raw_job(&r[20..])?))).collect()
+        cycle::read_due(&rows)
     }
 
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError> {
@@ -482,17 +492,28 @@ impl Store for PgStore {
     }
 
     async fn cycle(&self, request: CycleRequest) -> Result<CycleOutcome, StoreError> {
-        in_tx!(self, "cycle", |db| cycle::cycle(&mut db, &request))
+        let outcome: Result<CycleOutcome, StoreError> = in_tx!(self, "cycle", |db| cycle::cycle(&mut db, &request));
+        // Committed, and the reply lost (as when the connection breaks right after COMMIT).
+        consort_scheduler::failpoint::store_step("store::cycle::after_commit")?;
+        outcome
     }
 
     async fn check_in(
         &self,
         instance: &str,
+        boot_id: &str,
         now_ms: i64,
         checkin_interval_ms: i64,
         grace_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
-        in_tx!(self, "check in", |db| catalog::check_in(&mut db, instance, now_ms, checkin_interval_ms, grace_ms))
+        in_tx!(self, "check in", |db| catalog::check_in(
+            &mut db,
+            instance,
+            boot_id,
+            now_ms,
+            checkin_interval_ms,
+            grace_ms
+        ))
     }
 
     async fn recover(

@@ -315,6 +315,7 @@ async fn import_from(
             prev_fire_ms: prev.filter(|t| *t > 0),
             times_triggered: times.unwrap_or(0),
             instance: None,
+            error: None,
         });
     }
 

@@ -125,6 +125,7 @@ impl RawTrigger {
             prev_fire_ms: self.prev_fire_ms,
             times_triggered: self.times_triggered,
             instance: self.instance.clone(),
+            error: None,
         })
     }
 }

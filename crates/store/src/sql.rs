@@ -129,6 +129,9 @@ pub(crate) trait Sql {
     async fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     /// Runs a query; returns all rows.
     async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StoreError>;
+    /// Takes an exclusive claim on `what` until this transaction ends, without waiting: false
+    /// if another transaction holds it. (SQLite has one writer at a time: always true.)
+    async fn claim(&mut self, what: &str) -> Result<bool, StoreError>;
 }
 
 /// Rewrites a PostgreSQL-dialect statement for SQLite.

@@ -22,10 +22,10 @@ use consort_scheduler::{
 
 use crate::auth;
 use crate::catalog;
-use crate::cycle::{self, CycleTx, NewRun, StatusUpdate};
+use crate::cycle::{self, CycleTx, NewRun, Poison, StatusUpdate};
 use crate::migrate;
 use crate::provisioner;
-use crate::row::{JOB_COLUMNS, RawJob, RawTrigger, TRIGGER_COLUMNS, prefixed};
+use crate::row::{JOB_COLUMNS, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_sqlite};
 
 impl rusqlite::ToSql for Value {
@@ -100,10 +100,10 @@ impl Sql for SqliteTx<'_> {
         }
         Ok(out)
     }
-}
 
-fn triggers(rows: Vec<Vec<Value>>) -> Result<Vec<RawTrigger>, StoreError> {
-    rows.iter().map(|r| catalog::raw_trigger(r)).collect()
+    async fn claim(&mut self, _what: &str) -> Result<bool, StoreError> {
+        Ok(true) // `BEGIN IMMEDIATE`: this transaction is the only writer.
+    }
 }
 
 impl CycleTx for SqliteTx<'_> {
@@ -133,9 +133,9 @@ impl CycleTx for SqliteTx<'_> {
             }
             if let Some(t) = &c.error_trigger {
                 self.exec(
-                    "UPDATE consort_triggers SET state = 'ERROR', instance_id = NULL, acquired_ms = NULL \
+                    "UPDATE consort_triggers SET state = 'ERROR', error = $3, instance_id = NULL, acquired_ms = NULL \
                      WHERE trigger_group = $1 AND trigger_name = $2 AND state IN ('WAITING', 'ACQUIRED')",
-                    &[t.group().into(), t.name().into()],
+                    &[t.group().into(), t.name().into(), o.error.clone().into()],
                 )
                 .await?;
             }
@@ -143,19 +143,24 @@ impl CycleTx for SqliteTx<'_> {
         Ok(ended)
     }
 
-    async fn misfired(&mut self, now_ms: i64, threshold_ms: i64, limit: usize) -> Result<Vec<RawTrigger>, StoreError> {
+    async fn misfired(
+        &mut self,
+        now_ms: i64,
+        threshold_ms: i64,
+        limit: usize,
+    ) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError> {
         let sql = format!(
             "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'WAITING' AND misfire <> 'ignore' \
              AND next_fire_ms < $1 ORDER BY next_fire_ms LIMIT $2"
         );
-        triggers(self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
+        cycle::read_triggers(&self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
     }
 
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError> {
         for u in updates {
             self.exec(
                 "UPDATE consort_triggers SET next_fire_ms = $1, prev_fire_ms = COALESCE($2, prev_fire_ms), \
-                 times_triggered = $3, state = $4, instance_id = NULL, acquired_ms = NULL \
+                 times_triggered = $3, state = $4, error = $7, instance_id = NULL, acquired_ms = NULL \
                  WHERE trigger_group = $5 AND trigger_name = $6",
                 &[
                     u.next_fire_ms.into(),
@@ -164,6 +169,7 @@ impl CycleTx for SqliteTx<'_> {
                     u.state.into(),
                     u.key.group().into(),
                     u.key.name().into(),
+                    u.error.clone().into(),
                 ],
             )
             .await?;
@@ -196,7 +202,7 @@ impl CycleTx for SqliteTx<'_> {
         instance: &str,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<(RawTrigger, RawJob)>, StoreError> {
+    ) -> Result<(cycle::DueRows, Vec<Poison>), StoreError> {
         let sql = format!(
             "SELECT {}, {} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
              AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
@@ -205,7 +211,7 @@ impl CycleTx for SqliteTx<'_> {
             prefixed("j", JOB_COLUMNS)
         );
         let rows = self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?;
-        rows.iter().map(|r| Ok((catalog::raw_trigger(&r[..20])?, catalog::raw_job(&r[20..])?))).collect()
+        cycle::read_due(&rows)
     }
 
     async fn lock_jobs(
@@ -488,19 +494,23 @@ impl Store for SqliteStore {
     }
 
     async fn cycle(&self, request: CycleRequest) -> Result<CycleOutcome, StoreError> {
-        self.with_tx("cycle", move |tx| run_ready(cycle::cycle(tx, &request))).await
+        let outcome = self.with_tx("cycle", move |tx| run_ready(cycle::cycle(tx, &request))).await;
+        // Committed, and the reply lost (for tests: the SQLite call itself cannot lose it).
+        consort_scheduler::failpoint::store_step("store::cycle::after_commit")?;
+        outcome
     }
 
     async fn check_in(
         &self,
         instance: &str,
+        boot_id: &str,
         now_ms: i64,
         checkin_interval_ms: i64,
         grace_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let instance = instance.to_string();
+        let (instance, boot_id) = (instance.to_string(), boot_id.to_string());
         self.with_tx("check in", move |tx| {
-            run_ready(catalog::check_in(tx, &instance, now_ms, checkin_interval_ms, grace_ms))
+            run_ready(catalog::check_in(tx, &instance, &boot_id, now_ms, checkin_interval_ms, grace_ms))
         })
         .await
     }

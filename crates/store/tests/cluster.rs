@@ -352,7 +352,7 @@ async fn restarted_instance_recovers_what_its_previous_process_left() {
     };
     store.put_job(&job, &[once("due", now - 1000), once("later", now + 600_000)], false, now).await.unwrap();
     // Its previous process fired one trigger, acquired the other, and died.
-    store.check_in("solo", now, 300, 700).await.unwrap();
+    store.check_in("solo", "boot-solo", now, 300, 700).await.unwrap();
     let request = consort_scheduler::CycleRequest {
         instance: "solo".into(),
         now_ms: now,
@@ -677,4 +677,132 @@ async fn kill_9_mid_run_then_another_instance_resumes_it() {
     assert_eq!((runs[0].state, runs[0].instance.as_str()), (RunState::Succeeded, "survivor"));
     assert_eq!(survivor.stats().resumed, 1);
     assert_eq!(ExternalKind::submissions(dir.path()), 1);
+}
+
+/// Two live processes configured with one instance id would recover each other's runs at
+/// start; the second one now waits to see whether the id's check-in row is alive and refuses
+/// to start if it is. A row left by a process that died goes stale, and the start proceeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_live_process_with_the_same_instance_id_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = consort_store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+    let first = Scheduler::new(store.clone(), Kinds::builtin(), config("twin"));
+    first.start().await.unwrap();
+    let second = Scheduler::new(store.clone(), Kinds::builtin(), config("twin"));
+    let err = second.start().await.unwrap_err();
+    assert!(matches!(err, SchedulerError::InstanceIdInUse { .. }), "{err}");
+    assert!(err.to_string().contains("CONSORT_INSTANCE_ID"), "{err}");
+    assert!(!second.is_running().await);
+    first.stop().await.unwrap();
+
+    // A process that died (its row stays, and goes stale): the next start waits it out.
+    store.check_in("twin", "a-dead-process", now_ms(), 300, 700).await.unwrap();
+    let third = Scheduler::new(store.clone(), Kinds::builtin(), config("twin"));
+    third.start().await.unwrap();
+    let instances = third.instances().await.unwrap();
+    assert_eq!(instances.len(), 1);
+    assert_ne!(instances[0].boot_id.as_deref(), Some("a-dead-process"));
+    // The row is this process's now: a check-in from the dead one's mark is refused.
+    let refused = store.check_in("twin", "a-dead-process", now_ms(), 300, 700).await.unwrap_err();
+    assert!(matches!(refused, consort_scheduler::StoreError::InstanceIdInUse { .. }), "{refused}");
+    third.stop().await.unwrap();
+}
+
+/// While stopping, an instance waits for its runs; it must keep checking in meanwhile, or
+/// the others fail it over and abandon (or re-fire) runs that are still executing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_keeps_checking_in_while_its_runs_finish() {
+    let store = consort_store::open("sqlite::memory:").await.unwrap();
+    let sched = Scheduler::new(store.clone(), Kinds::builtin(), config("drainer"));
+    let job = Job::new(JobKey::in_default_group("long").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["3"]})));
+    sched.create_job(&job, &[]).await.unwrap();
+    sched.start().await.unwrap();
+    sched.fire_now(job.key(), DataMap::new()).await.unwrap();
+    let s = store.clone();
+    wait_until("the run to execute", || {
+        let s = s.clone();
+        async move {
+            !s.list_runs(&RunFilter { state: Some(RunState::Executing), ..Default::default() })
+                .await
+                .unwrap()
+                .is_empty()
+        }
+    })
+    .await;
+    let stopping = tokio::spawn({
+        let sched = sched.clone();
+        async move { sched.stop().await.unwrap() }
+    });
+    let first = store.instances(None, None).await.unwrap()[0].last_checkin_ms;
+    wait_until("a check-in during the stop", || {
+        let s = store.clone();
+        async move { s.instances(None, None).await.unwrap().first().is_some_and(|i| i.last_checkin_ms > first) }
+    })
+    .await;
+    stopping.await.unwrap();
+    assert!(store.instances(None, None).await.unwrap().is_empty(), "left the cluster after its runs");
+    let runs = all_runs(store.as_ref()).await;
+    assert_eq!(runs.iter().map(|r| r.state).collect::<Vec<_>>(), [RunState::Succeeded]);
+}
+
+/// Regression test for a busy instance failed over while alive: adopting a failed instance's
+/// run waited for a free run slot inside the loop that also checked in, so with every slot
+/// taken the instance went silent and the others declared it failed. An observer checking
+/// in beside it must never see it failed while it adopts a run behind a busy slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_instance_keeps_checking_in_while_it_adopts_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    std::fs::create_dir(&apps).unwrap();
+    let store = consort_store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+    let now = now_ms();
+    // A failed instance's run that the `external` kind can re-attach to.
+    let ext = Job::new(JobKey::in_default_group("ext").unwrap(), "external");
+    let once = Trigger::new(TriggerKey::in_default_group("ext").unwrap(), ext.key().clone(), Schedule::once(), now);
+    store.put_job(&ext, &[once], false, now).await.unwrap();
+    store.check_in("ghost", "boot-ghost", now, 300, 700).await.unwrap();
+    let request = consort_scheduler::CycleRequest {
+        instance: "ghost".into(),
+        now_ms: now,
+        max_fires: 1,
+        acquire_ahead_ms: 0,
+        misfire_threshold_ms: 60_000,
+        max_misfires: 0,
+        completions: vec![],
+    };
+    let run = store.cycle(request).await.unwrap().fired[0].run_id;
+    let app = apps.join(format!("app-{run}"));
+    std::fs::write(&app, (now + 500).to_string()).unwrap();
+    store.report_run(run, Some("app"), Some(&format!("ext:{}", app.display()))).await.unwrap();
+
+    // The only run slot is busy for 4 s when the ghost is found failed (1 s after its check-in).
+    let mut kinds = Kinds::builtin();
+    kinds.register(Arc::new(ExternalKind { dir: apps.clone(), millis: 0 }));
+    let mut cfg = config("busy");
+    cfg.max_running = 1;
+    let busy = Scheduler::new(store.clone(), kinds, cfg);
+    let hog = Job::new(JobKey::in_default_group("hog").unwrap(), "command")
+        .with_durable(true)
+        .with_data(data(json!({"program": "/bin/sleep", "args": ["4"]})));
+    busy.create_job(&hog, &[]).await.unwrap();
+    busy.start().await.unwrap();
+    busy.fire_now(hog.key(), DataMap::new()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "the adopted run and the hog never ended");
+        let failed = store.check_in("observer", "boot-observer", now_ms(), 300, 700).await.unwrap();
+        assert!(!failed.contains(&"busy".to_string()), "the busy instance looked failed: {failed:?}");
+        let ended = store.get_run(run).await.unwrap().unwrap().state.is_final();
+        let hogged = store.list_runs(&RunFilter { job: Some(hog.key().clone()), ..Default::default() }).await.unwrap();
+        if ended && hogged.first().is_some_and(|r| r.state.is_final()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.leave("observer").await.unwrap();
+    busy.stop().await.unwrap();
+    let adopted = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!((adopted.state, adopted.instance.as_str()), (RunState::Succeeded, "busy"));
 }

@@ -309,7 +309,7 @@ async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
     s.put_job(&slow, std::slice::from_ref(&soon), false, T0).await.unwrap();
     s.put_job(&plain, &[plain_now, later.clone()], false, T0).await.unwrap();
 
-    s.check_in("x", T0, 1000, 1000).await.unwrap();
+    s.check_in("x", "boot-x", T0, 1000, 1000).await.unwrap();
     let mut req = request("x", T0, vec![]);
     req.acquire_ahead_ms = 10_000;
     let out = s.cycle(req).await.unwrap();
@@ -318,7 +318,7 @@ async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
     let slow_run = out.fired.iter().find(|f| f.job.key() == slow.key()).unwrap().run_id;
 
     // x dies. y checks in 3 s later and finds it failed.
-    let failed = s.check_in("y", T0 + 3000, 1000, 1000).await.unwrap();
+    let failed = s.check_in("y", "boot-y", T0 + 3000, 1000, 1000).await.unwrap();
     assert_eq!(failed, ["x"]);
     let none = Adoption::default();
     let r = s.recover("x", &none, T0 + 3000, 1000).await.unwrap();
@@ -351,7 +351,7 @@ async fn dead_instance_is_recovered(store: Arc<dyn Store>) {
     s.cycle(request("x", T0 + 6000, vec![late])).await.unwrap();
     assert_eq!(s.get_run(slow_run).await.unwrap().unwrap().state, RunState::Abandoned);
     s.leave("x").await.unwrap();
-    assert_eq!(s.check_in("y", T0 + 7000, 1000, 1000).await.unwrap(), Vec::<String>::new());
+    assert_eq!(s.check_in("y", "boot-y", T0 + 7000, 1000, 1000).await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -478,6 +478,160 @@ mod model_based {
     }
 }
 
+/// Regression test for two survivors recovering one failed instance at once (PostgreSQL):
+/// the abandon statement did not check the run's owner, so a survivor could abandon a run
+/// the other had just adopted, unblock its non-concurrent job and insert a recovery
+/// trigger — a second application. Now one survivor claims the instance; every run ends
+/// exactly once adopted or abandoned, whether the failed instance left a check-in row or
+/// only its runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_survivors_racing_recovery_end_each_run_exactly_once() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let a = consort_store::open(&url).await.unwrap();
+    let b = consort_store::open(&url).await.unwrap();
+    for round in 0..40 {
+        let dead = format!("dead{round}");
+        let mut jobs = vec![];
+        for i in 0..6 {
+            let job =
+                Job::new(jk(&format!("r{round}j{i}")), "noop").with_non_concurrent(true).with_requests_recovery(true);
+            let t = Trigger::new(tk(&format!("r{round}"), &format!("t{i}")), job.key().clone(), Schedule::once(), T0);
+            a.put_job(&job, &[t], false, T0).await.unwrap();
+            jobs.push(job);
+        }
+        a.check_in(&dead, "boot-dead", T0, 1000, 1000).await.unwrap();
+        let fired = a.cycle(request(&dead, T0, vec![])).await.unwrap().fired;
+        assert_eq!(fired.len(), 6, "round {round}");
+        if round % 2 == 1 {
+            // Known only by the runs it owns (its row is gone): every survivor sees it failed.
+            a.leave(&dead).await.unwrap();
+        }
+        let ids: Vec<i64> = fired.iter().map(|f| f.run_id).collect();
+        // Each survivor can re-attach to half of the runs, and would abandon the other half.
+        let by_a = Adoption { by: "a".into(), runs: ids.iter().copied().filter(|id| id % 2 == 0).collect() };
+        let by_b = Adoption { by: "b".into(), runs: ids.iter().copied().filter(|id| id % 2 == 1).collect() };
+        let (sa, sb, da, db) = (a.clone(), b.clone(), dead.clone(), dead.clone());
+        let ra = tokio::spawn(async move { sa.recover(&da, &by_a, T0 + 5000, 1000).await.unwrap() });
+        let rb = tokio::spawn(async move { sb.recover(&db, &by_b, T0 + 5000, 1000).await.unwrap() });
+        let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+        let ended = ra.adopted_runs.len() + ra.abandoned_runs + rb.adopted_runs.len() + rb.abandoned_runs;
+        assert_eq!(ended, 6, "round {round}: each run ends exactly once: {ra:?} {rb:?}");
+        let triggers = a
+            .list_triggers(&TriggerFilter {
+                group: Some(consort_scheduler::RECOVERING_GROUP.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for id in &ids {
+            let run = a.get_run(*id).await.unwrap().unwrap();
+            let refires = triggers.iter().filter(|t| t.trigger.key().name().ends_with(&format!("_{id}"))).count();
+            let executing = a.get_job(&run.job).await.unwrap().unwrap().executing_run;
+            let adopted = ra.adopted_runs.contains(id) || rb.adopted_runs.contains(id);
+            match run.state {
+                RunState::Executing => {
+                    assert!(adopted, "round {round}: run {id} executing but not adopted");
+                    assert!(run.instance == "a" || run.instance == "b", "round {round}: {run:?}");
+                    assert_eq!(refires, 0, "round {round}: an adopted run {id} got a recovery trigger");
+                    assert_eq!(executing, Some(*id), "round {round}: adopted run {id}'s job was unblocked");
+                }
+                RunState::Abandoned => {
+                    assert!(!adopted, "round {round}: run {id} adopted and abandoned");
+                    assert_eq!(refires, 1, "round {round}: abandoned run {id} has {refires} recovery triggers");
+                    assert_eq!(executing, None, "round {round}");
+                }
+                other => panic!("round {round}: run {id} is {other:?}"),
+            }
+        }
+        // The next round's dead instance fires its own triggers only (recovery ones go too).
+        for job in &jobs {
+            a.delete_job(job.key()).await.unwrap();
+        }
+    }
+}
+
+/// Triggers for the poison-row scenario: one good, and three that are corrupted with SQL
+/// after they are stored (their job's data, their cron expression, their key).
+async fn put_poison_candidates(s: &dyn Store) {
+    for (job, trigger) in [("good", "good"), ("badjob", "of-bad-job"), ("j2", "bad-cron"), ("j3", "bad-key")] {
+        let job = Job::new(jk(job), "noop");
+        s.put_job(&job, &[every_minute(tk("g", trigger), job.key())], false, T0).await.unwrap();
+    }
+}
+
+/// The SQL that corrupts them, the same on both backends.
+const CORRUPTIONS: [&str; 3] = [
+    "UPDATE consort_jobs SET data = 'not json' WHERE job_name = 'badjob'",
+    "UPDATE consort_triggers SET cron_expression = 'not a cron' WHERE trigger_name = 'bad-cron'",
+    "UPDATE consort_triggers SET trigger_name = 'bad' || char(9) || 'key' WHERE trigger_name = 'bad-key'",
+];
+
+/// Regression test for one undecodable row stopping an instance's firing: every cycle failed
+/// on it, forever. Each poison row now goes to ERROR with its reason and the others fire.
+async fn poison_rows_go_to_error_and_the_rest_fires(s: &dyn Store) {
+    let out = cycle(s, "a", T0).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["good"]);
+    let of_bad_job = s.get_trigger(&tk("g", "of-bad-job")).await.unwrap().unwrap();
+    assert_eq!(of_bad_job.state, TriggerState::Error);
+    let reason = of_bad_job.error.unwrap();
+    assert!(reason.contains("consort_jobs") && reason.contains("JSON"), "{reason}");
+    let out = cycle(s, "a", T0 + MIN).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["good"], "firing carries on");
+    assert_eq!(s.resume(&Selector::Trigger(tk("g", "of-bad-job"))).await.unwrap(), 1);
+    assert_eq!(s.get_trigger(&tk("g", "of-bad-job")).await.unwrap().unwrap().error, None, "resume clears the reason");
+}
+
+fn check_poisoned(states: &[(String, String, Option<String>)]) {
+    let find = |name: &str| {
+        states.iter().find(|(n, _, _)| n.starts_with(name)).unwrap_or_else(|| panic!("{name}: {states:?}"))
+    };
+    let (_, state, reason) = find("bad-cron");
+    assert_eq!(state, "ERROR");
+    assert!(reason.as_deref().unwrap_or_default().contains("cron"), "{reason:?}");
+    let (_, state, reason) = find("bad\tkey");
+    assert_eq!(state, "ERROR");
+    assert!(reason.as_deref().unwrap_or_default().contains("control"), "{reason:?}");
+}
+
+#[tokio::test]
+async fn sqlite_poison_rows_go_to_error_and_the_rest_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    put_poison_candidates(store.as_ref()).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in CORRUPTIONS {
+        assert_eq!(conn.execute(sql, []).unwrap(), 1, "{sql}");
+    }
+    poison_rows_go_to_error_and_the_rest_fires(store.as_ref()).await;
+    let mut stmt = conn.prepare("SELECT trigger_name, state, error FROM consort_triggers").unwrap();
+    let states: Vec<(String, String, Option<String>)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    check_poisoned(&states);
+}
+
+#[tokio::test]
+async fn postgres_poison_rows_go_to_error_and_the_rest_fires() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let store = consort_store::open(&url).await.unwrap();
+    put_poison_candidates(store.as_ref()).await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for sql in CORRUPTIONS {
+        let sql = sql.replace("char(9)", "chr(9)");
+        assert_eq!(client.execute(sql.as_str(), &[]).await.unwrap(), 1, "{sql}");
+    }
+    poison_rows_go_to_error_and_the_rest_fires(store.as_ref()).await;
+    let states: Vec<(String, String, Option<String>)> = client
+        .query("SELECT trigger_name, state, error FROM consort_triggers", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    check_poisoned(&states);
+}
+
 #[tokio::test]
 async fn an_unreadable_trigger_goes_to_error_and_the_others_keep_firing() {
     let dir = tempfile::tempdir().unwrap();
@@ -520,13 +674,13 @@ async fn resumable_runs_are_adopted_not_abandoned(store: Arc<dyn Store>) {
     s.put_job(&plain, &[Trigger::new(tk("g", "plain-now"), jk("plain"), Schedule::once(), T0)], false, T0)
         .await
         .unwrap();
-    s.check_in("x", T0, 1000, 1000).await.unwrap();
+    s.check_in("x", "boot-x", T0, 1000, 1000).await.unwrap();
     let out = cycle(s, "x", T0).await;
     let run_of = |name: &str| out.fired.iter().find(|f| f.job.key().name() == name).unwrap().run_id;
     let (spark_run, plain_run) = (run_of("spark"), run_of("plain"));
     s.report_run(spark_run, Some("app-1"), Some("local:run-1")).await.unwrap();
 
-    assert_eq!(s.check_in("y", T0 + 3000, 1000, 1000).await.unwrap(), ["x"]);
+    assert_eq!(s.check_in("y", "boot-y", T0 + 3000, 1000, 1000).await.unwrap(), ["x"]);
     let adoption = Adoption { by: "y".into(), runs: vec![spark_run, 999_999] };
     let r = s.recover("x", &adoption, T0 + 3000, 1000).await.unwrap();
     assert_eq!((r.adopted_runs.clone(), r.abandoned_runs, r.recovery_triggers), (vec![spark_run], 1, 0));

@@ -33,6 +33,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let listener_settings = listener_settings(&config)?;
     runtime.block_on(async move {
+        // The signal handlers are installed before anything else, so a SIGTERM at any moment
+        // from here on (even before the listening line is printed) is a graceful stop.
+        let signal = ShutdownSignal::install()?;
         let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
             format!(
                 "cannot listen on {}; is another process using it? Pick another with --listen or CONSORT_LISTEN",
@@ -59,26 +62,44 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(%addr, data_dir = %data_dir.display(), "server started");
 
         let grace = Duration::from_secs(config.shutdown_grace_secs);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         let mut state = consort_server::AppState::new(scheduler.clone(), guard);
         state.command_kind = config.jobs.command_kind;
         state.components = Some(stores.provisioner.clone());
         state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
         let router = consort_server::router(state);
-        let server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
-            shutdown_signal().await;
-            let _ = stopping_tx.send(());
+        let mut server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
+            let mut stopping_rx = stopping_rx;
+            let _ = stopping_rx.wait_for(|stop| *stop).await;
         }));
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => return result.context("server task")?.context("serving HTTP"),
-            _ = stopping_rx => tracing::info!(grace_secs = grace.as_secs(), "shutting down"),
-        }
-        match tokio::time::timeout(grace, &mut server).await {
-            Ok(result) => result.context("server task")?.context("serving HTTP")?,
-            Err(_) => tracing::warn!("requests still running after the grace period; stopping anyway"),
-        }
-        scheduler.stop().await.context("stopping the scheduler")?;
+        // Whatever ends the wait (a signal, or the server failing on its own), the scheduler
+        // is stopped below: no branch returns before it.
+        let served = tokio::select! {
+            result = &mut server => Some(result),
+            () = signal.wait() => None,
+        };
+        let served = match served {
+            Some(result) => {
+                tracing::error!("the HTTP server stopped by itself; stopping the scheduler");
+                result.context("server task").and_then(|r| r.context("serving HTTP"))
+            }
+            None => {
+                tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+                let _ = stopping_tx.send(true);
+                match tokio::time::timeout(grace, &mut server).await {
+                    Ok(result) => result.context("server task").and_then(|r| r.context("serving HTTP")),
+                    Err(_) => {
+                        tracing::warn!("requests still running after the grace period; stopping anyway");
+                        server.abort();
+                        Ok(())
+                    }
+                }
+            }
+        };
+        let stopped = scheduler.stop().await.context("stopping the scheduler");
+        tracing::info!("consort stopped");
+        served?;
+        stopped?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -156,22 +177,36 @@ async fn provisioner_area(
     }))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or Ctrl-C (SIGINT), listened for from the moment it is installed: a signal that
+/// arrives before anyone waits is kept, not lost to the default action (exit at once).
+struct ShutdownSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+            let int = signal(SignalKind::interrupt()).context("listening for SIGINT (Ctrl-C)")?;
+            Ok(ShutdownSignal { term, int })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! { _ = self.term.recv() => {}, _ = self.int.recv() => {} }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {

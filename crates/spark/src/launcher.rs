@@ -195,8 +195,23 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     /// Whether the backend can take work now.
     async fn health(&self) -> Result<(), SparkError>;
 
-    /// Starts the application; returns once the backend has accepted it.
+    /// Starts the application; returns once the backend has accepted it. With a key
+    /// ([`AppSpec::key`]) the submission is made under it: submitting the same key again
+    /// returns the application already there instead of starting a second one wherever the
+    /// backend can tell.
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError>;
+
+    /// The application submitted under `key`, if there is one. `Ok(None)` means provably
+    /// none: only then may a submission whose answer was lost be sent again. A backend that
+    /// cannot look keys up says so with an error, and the caller must not guess.
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        Err(SparkError::Rejected {
+            backend: self.kind(),
+            message: format!(
+                "cannot look up applications by run key (`{key}`); check the backend by hand before running it again"
+            ),
+        })
+    }
 
     /// The application's current state.
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError>;

@@ -10,6 +10,7 @@
 //! [`LivyLauncher`] (Apache Livy's `/batches`).
 
 mod app_id;
+mod driver_error;
 mod installed;
 mod kind;
 mod kubernetes;
@@ -22,6 +23,7 @@ mod submit;
 mod yarn;
 
 pub use app_id::find_app_id;
+pub use driver_error::driver_error;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{RunPolicy, SparkKind, policy_from_data, spec_from_data};
 pub use kubernetes::{

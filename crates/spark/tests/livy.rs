@@ -9,10 +9,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use consort_scheduler::{Job, JobKey, Kinds, Run, RunFilter, RunState, Scheduler, SchedulerConfig};
 use consort_spark::{
-    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, installed_pyspark, tool_cache,
-    wait_until_final,
+    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, SparkKind, installed_pyspark,
+    run_key, tool_cache, wait_until_final,
 };
+use serde_json::{Value, json};
+
+#[path = "support/lossy_proxy.rs"]
+mod lossy_proxy;
 
 const WAIT: Duration = Duration::from_secs(400);
 const POLL: Duration = Duration::from_millis(500);
@@ -133,6 +140,37 @@ fn launcher(url: &str, requested_by: Option<&str>) -> LivyLauncher {
         request_timeout: Duration::from_secs(30),
     })
     .unwrap()
+}
+
+/// Fires one `spark` job with `data` through a scheduler on SQLite whose only backend is
+/// `launcher`, and returns its ended run.
+async fn fire_once(launcher: Arc<dyn Launcher>, data: Value) -> Run {
+    let dir = std::env::temp_dir().join(format!("consort-livy-kind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut kinds = Kinds::builtin();
+    let backend = launcher.kind().as_str();
+    kinds.register(Arc::new(SparkKind::new(vec![launcher], backend, Duration::from_millis(500))));
+    let store = consort_store::open(&format!("sqlite://{}", dir.join("c.db").display())).await.unwrap();
+    let scheduler = Scheduler::new(store, kinds, SchedulerConfig::new("livy-test"));
+    let job = JobKey::in_default_group("job").unwrap();
+    let data = data.as_object().unwrap().clone();
+    scheduler.create_job(&Job::new(job.clone(), "spark").with_durable(true).with_data(data), &[]).await.unwrap();
+    scheduler.start().await.unwrap();
+    scheduler.fire_now(&job, Default::default()).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let run = loop {
+        if let Some(run) =
+            scheduler.list_runs(&RunFilter::default()).await.unwrap().pop().filter(|r| r.state.is_final())
+        {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(POLL).await;
+    };
+    scheduler.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    run
 }
 
 /// Whether any process's command line contains `needle` (the drivers Livy started).
@@ -269,6 +307,27 @@ async fn batches_against_a_real_livy_server() {
         assert!(matches!(livy.logs(unknown, 100).await, Err(SparkError::NotFound { .. })), "{unknown}");
         assert!(matches!(livy.kill(unknown).await, Err(SparkError::NotFound { .. })), "{unknown}");
     }
+
+    // The answer to the create is lost (the proxy cuts the connection once Livy has answered):
+    // the `spark` kind looks the run's key up and adopts the batch Livy made instead of sending
+    // it again. Exactly one batch carries the run's key.
+    let upstream = server.url.trim_start_matches("http://").to_string();
+    let proxy = lossy_proxy::start(&upstream, "POST /batches", 1).await;
+    let through_proxy: Arc<dyn Launcher> = Arc::new(launcher(&proxy.url, Some("consort")));
+    let data = json!({
+        "backend": "livy", "jar": jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
+        "driverMemory": "512m", "conf": {"spark.ui.enabled": "false"}, "retries": 3, "retryDelaySecs": 1
+    });
+    let run = fire_once(through_proxy, data).await;
+    assert_eq!(proxy.lost(), 1, "the create's answer was lost once");
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    let key = run_key(run.id, run.fired_ms);
+    let page: Value = reqwest::get(format!("{}/batches?from=0&size=1000", server.url)).await.unwrap().json().await.unwrap();
+    let named: Vec<&Value> = page["sessions"].as_array().unwrap().iter().filter(|b| b["name"] == key.as_str()).collect();
+    assert_eq!(named.len(), 1, "exactly one batch for the run: {page}");
+    assert_eq!(run.log_location, Some(format!("livy:{}", named[0]["id"])), "the run follows that batch");
+    assert_eq!(livy.find(&key).await.unwrap().map(|s| s.id), Some(named[0]["id"].to_string()));
+    assert_eq!(livy.find("consort-run-0-0").await.unwrap(), None, "a key never submitted is provably absent");
 
     let url = server.url.clone();
     drop(server);

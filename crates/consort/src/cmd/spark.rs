@@ -31,7 +31,7 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
     let work_dir = spark.work_dir.clone().unwrap_or_else(|| data_dir.join("spark-runs"));
     let mut list: Vec<Arc<dyn Launcher>> = vec![Arc::new(LocalLauncher::new(LocalConfig {
         spark_home: spark_home.clone(),
-        python,
+        python: python.clone(),
         work_dir,
         master: spark.local_master.clone(),
     }))];
@@ -58,6 +58,7 @@ pub fn backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Arc<dyn 
             yarn.spark_conf.insert("spark.yarn.jars".into(), jars.clone());
         }
         yarn.user = config.storage.hdfs.user.clone();
+        yarn.python = python;
         list.push(Arc::new(YarnLauncher::new(yarn)?));
     }
     if let Some(image) = &spark.kubernetes_image {

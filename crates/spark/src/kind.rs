@@ -282,11 +282,22 @@ async fn submit_once(
                 Err(e) => e,
             }
         } else {
-            match launcher.submit(spec).await {
+            let submitted = launcher.submit(spec).await;
+            #[cfg(feature = "failpoints")]
+            let submitted = match submitted {
+                // The backend took the request, its answer never arrived.
+                Ok(_) if fail::eval("spark::lose-submit-answer", |_| ()).is_some() => Err(SparkError::Unavailable {
+                    backend: launcher.kind(),
+                    address: launcher.address(),
+                    message: "the answer to the submission was lost (fail point)".into(),
+                }),
+                other => other,
+            };
+            match submitted {
                 Ok(submission) => return Ok(submission),
                 Err(e) => {
                     // Unavailable may come after the request was sent: look before resending.
-                    may_exist = e.is_retryable();
+                    may_exist = e.is_retryable() && !e.was_not_sent();
                     e
                 }
             }
@@ -474,7 +485,7 @@ impl SparkKind {
                     }
                 }
                 // A backend that is briefly unreachable is polled again; anything else ends the run.
-                Err(e @ SparkError::Unavailable { .. }) => {
+                Err(e @ (SparkError::Unavailable { .. } | SparkError::NotSent { .. })) => {
                     tracing::warn!(error = %e, run = context.run_id, "Spark status unavailable; retrying")
                 }
                 // Livy deletes a killed batch and forgets ended ones; a Kubernetes kill deletes the object.

@@ -123,6 +123,20 @@ pub enum SparkError {
         /// The underlying error.
         message: String,
     },
+    /// The backend could not be reached, so the request was never sent (the connection was
+    /// refused, the name did not resolve, the backend's own pre-flight check failed): retrying
+    /// cannot double anything. [`SparkError::Unavailable`] makes no such promise.
+    #[error(
+        "{backend} backend at {address} is unavailable: {message}; check that it is running and reachable, then retry"
+    )]
+    NotSent {
+        /// Which backend.
+        backend: BackendKind,
+        /// Where we tried to reach it.
+        address: String,
+        /// The underlying error.
+        message: String,
+    },
     /// The backend refused the request.
     #[error("{backend} backend refused the request: {message}")]
     Rejected {
@@ -179,7 +193,23 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 impl SparkError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SparkError::Unavailable { .. })
+        matches!(self, SparkError::Unavailable { .. } | SparkError::NotSent { .. })
+    }
+
+    /// Whether the failed request provably never reached the backend (see [`SparkError::NotSent`]).
+    pub fn was_not_sent(&self) -> bool {
+        matches!(self, SparkError::NotSent { .. })
+    }
+
+    /// This error, or [`SparkError::NotSent`] when `nothing_sent` (a connection that was never
+    /// made, a pre-flight check that failed).
+    pub(crate) fn unsent_if(self, nothing_sent: bool) -> SparkError {
+        match self {
+            SparkError::Unavailable { backend, address, message } if nothing_sent => {
+                SparkError::NotSent { backend, address, message }
+            }
+            other => other,
+        }
     }
 }
 

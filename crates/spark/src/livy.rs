@@ -298,7 +298,7 @@ impl LivyLauncher {
         request: reqwest::RequestBuilder,
         id: Option<&str>,
     ) -> Result<T, SparkError> {
-        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)).unsent_if(e.is_connect()))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let excerpt = || body.chars().take(200).collect::<String>();

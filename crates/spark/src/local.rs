@@ -238,7 +238,8 @@ impl Launcher for LocalLauncher {
 
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
-        self.health().await?;
+        // A failed pre-flight check sent nothing: retrying it cannot double anything.
+        self.health().await.map_err(|e| e.unsent_if(true))?;
         let id = spec.key.clone().unwrap_or_else(|| self.new_id());
         let dir = self.config.work_dir.join(&id);
         tokio::fs::create_dir_all(&self.config.work_dir)

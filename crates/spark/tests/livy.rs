@@ -11,15 +11,18 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use consort_scheduler::{Job, JobKey, Kinds, Run, RunFilter, RunState, Scheduler, SchedulerConfig};
+use consort_scheduler::RunState;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, SparkKind, installed_pyspark,
-    run_key, tool_cache, wait_until_final,
+    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, installed_pyspark, run_key,
+    tool_cache, wait_until_final,
 };
 use serde_json::{Value, json};
 
+#[path = "support/fire.rs"]
+mod fire;
 #[path = "support/lossy_proxy.rs"]
 mod lossy_proxy;
+use fire::fire_once;
 
 const WAIT: Duration = Duration::from_secs(400);
 const POLL: Duration = Duration::from_millis(500);
@@ -140,37 +143,6 @@ fn launcher(url: &str, requested_by: Option<&str>) -> LivyLauncher {
         request_timeout: Duration::from_secs(30),
     })
     .unwrap()
-}
-
-/// Fires one `spark` job with `data` through a scheduler on SQLite whose only backend is
-/// `launcher`, and returns its ended run.
-async fn fire_once(launcher: Arc<dyn Launcher>, data: Value) -> Run {
-    let dir = std::env::temp_dir().join(format!("consort-livy-kind-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut kinds = Kinds::builtin();
-    let backend = launcher.kind().as_str();
-    kinds.register(Arc::new(SparkKind::new(vec![launcher], backend, Duration::from_millis(500))));
-    let store = consort_store::open(&format!("sqlite://{}", dir.join("c.db").display())).await.unwrap();
-    let scheduler = Scheduler::new(store, kinds, SchedulerConfig::new("livy-test"));
-    let job = JobKey::in_default_group("job").unwrap();
-    let data = data.as_object().unwrap().clone();
-    scheduler.create_job(&Job::new(job.clone(), "spark").with_durable(true).with_data(data), &[]).await.unwrap();
-    scheduler.start().await.unwrap();
-    scheduler.fire_now(&job, Default::default()).await.unwrap();
-    let deadline = Instant::now() + WAIT;
-    let run = loop {
-        if let Some(run) =
-            scheduler.list_runs(&RunFilter::default()).await.unwrap().pop().filter(|r| r.state.is_final())
-        {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "the run never ended");
-        tokio::time::sleep(POLL).await;
-    };
-    scheduler.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    run
 }
 
 /// Whether any process's command line contains `needle` (the drivers Livy started).
@@ -322,8 +294,10 @@ async fn batches_against_a_real_livy_server() {
     assert_eq!(proxy.lost(), 1, "the create's answer was lost once");
     assert_eq!(run.state, RunState::Succeeded, "{run:?}");
     let key = run_key(run.id, run.fired_ms);
-    let page: Value = reqwest::get(format!("{}/batches?from=0&size=1000", server.url)).await.unwrap().json().await.unwrap();
-    let named: Vec<&Value> = page["sessions"].as_array().unwrap().iter().filter(|b| b["name"] == key.as_str()).collect();
+    let page: Value =
+        reqwest::get(format!("{}/batches?from=0&size=1000", server.url)).await.unwrap().json().await.unwrap();
+    let named: Vec<&Value> =
+        page["sessions"].as_array().unwrap().iter().filter(|b| b["name"] == key.as_str()).collect();
     assert_eq!(named.len(), 1, "exactly one batch for the run: {page}");
     assert_eq!(run.log_location, Some(format!("livy:{}", named[0]["id"])), "the run follows that batch");
     assert_eq!(livy.find(&key).await.unwrap().map(|s| s.id), Some(named[0]["id"].to_string()));

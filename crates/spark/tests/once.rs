@@ -1,6 +1,6 @@
 //! Exactly one Spark application per run, through a crash between submitting and recording the
-//! handle (a fail point in the `spark` kind), on the real local backend. Run with
-//! `--features failpoints`.
+//! handle, and through a submission whose answer is lost (fail points in the `spark` kind), on
+//! the real local backend. Run with `--features failpoints`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use consort_scheduler::{Job, JobKey, Kinds, Run, RunFilter, RunState, Scheduler, SchedulerConfig};
 use consort_spark::{Launcher, LocalConfig, LocalLauncher, SparkKind, installed_pyspark, tool_cache};
 use serde_json::json;
+
+/// Fail points are process-wide: one scenario at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("consort-spark-once-{name}-{}", std::process::id()));
@@ -61,6 +64,7 @@ async fn only_run(scheduler: &Scheduler) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_submit_and_recording_the_handle_is_adopted_not_resubmitted() {
+    let _serial = SERIAL.lock().await;
     let dir = tempdir("crash-after-submit");
     let jar = tool_cache().unwrap().join("examples/consort-examples.jar");
     assert!(jar.exists(), "example jar missing: run scripts/setup (41-spark-examples.sh)");
@@ -99,5 +103,33 @@ async fn a_crash_between_submit_and_recording_the_handle_is_adopted_not_resubmit
     assert_eq!(ended.log_location, Some(format!("local:{}", submitted[0])), "the first application was adopted");
     assert!(ended.application_id.as_deref().is_some_and(|id| id.starts_with("local-")), "{ended:?}");
     assert_eq!(applications(&dir), submitted, "exactly one application for the run");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_answer_is_looked_up_and_adopted() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempdir("lost-answer");
+    let jar = tool_cache().unwrap().join("examples/consort-examples.jar");
+    let data = json!({
+        "jar": jar.display().to_string(), "className": "consort.examples.CountRange",
+        "args": ["100", "ok"], "driverMemory": "512m", "retries": 3, "retryDelaySecs": 0
+    });
+    let job = JobKey::in_default_group("job").unwrap();
+    let scheduler = scheduler(&dir).await;
+    let data = data.as_object().unwrap().clone();
+    scheduler.create_job(&Job::new(job.clone(), "spark").with_durable(true).with_data(data), &[]).await.unwrap();
+    // The first submission reaches the backend and its answer is lost.
+    fail::cfg("spark::lose-submit-answer", "1*return").unwrap();
+    scheduler.start().await.unwrap();
+    scheduler.fire_now(&job, Default::default()).await.unwrap();
+    let ended =
+        wait_for("the run to end", async || Some(only_run(&scheduler).await).filter(|r| r.state.is_final())).await;
+    scheduler.stop().await.unwrap();
+    fail::remove("spark::lose-submit-answer");
+    assert_eq!(ended.state, RunState::Succeeded, "{ended:?}");
+    let apps = applications(&dir);
+    assert_eq!(apps.len(), 1, "exactly one application for the run: {apps:?}");
+    assert_eq!(ended.log_location, Some(format!("local:{}", apps[0])));
     std::fs::remove_dir_all(&dir).unwrap();
 }

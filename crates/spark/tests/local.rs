@@ -105,7 +105,11 @@ async fn kill_and_reattach_after_a_restart() {
 async fn a_key_names_one_run_and_a_reused_pid_is_not_the_run() {
     let work = tempdir("local-key");
     let spark = launcher(&work);
-    let mut spec = AppSpec::jar("keyed", examples().join("consort-examples.jar").display().to_string(), "consort.examples.CountRange");
+    let mut spec = AppSpec::jar(
+        "keyed",
+        examples().join("consort-examples.jar").display().to_string(),
+        "consort.examples.CountRange",
+    );
     spec.args = vec!["10".into(), "ok".into()];
     spec.key = Some(consort_spark::run_key(7, 1_764_000_000_000));
     assert_eq!(spark.find("consort-run-7-1").await.unwrap(), None, "never submitted");

@@ -2,13 +2,18 @@
 //! instead of "exited with code 1" (or YARN's "User application exited with status 1").
 
 /// The driver's exception in `log`, one line: a JVM `Exception in thread "main" X: msg` or
-/// YARN's `User class threw exception: X: msg`, else the last Python traceback's final line
+/// YARN's `User class threw exception: X: msg` (its root cause, the last `Caused by:`, if any), else the last Python traceback's final line
 /// (`RuntimeError: msg`), else the first line that looks like an exception (`x.y.ZException: msg`).
 pub fn driver_error(log: &str) -> Option<String> {
     let lines: Vec<&str> = log.lines().collect();
     for marker in ["Exception in thread \"main\" ", "User class threw exception: "] {
-        if let Some(line) = lines.iter().find_map(|l| l.split_once(marker).map(|(_, rest)| rest)) {
-            return Some(clip(line));
+        if let Some((at, line)) =
+            lines.iter().enumerate().find_map(|(i, l)| l.split_once(marker).map(|(_, rest)| (i, rest)))
+        {
+            // A wrapper (standalone's DriverWrapper throws InvocationTargetException) names the
+            // real exception last, as the root cause.
+            let root = lines[at + 1..].iter().rev().find_map(|l| l.trim_start().strip_prefix("Caused by: "));
+            return Some(clip(root.unwrap_or(line)));
         }
     }
     if let Some(at) = lines.iter().rposition(|l| l.trim_start().starts_with("Traceback (most recent call last):")) {
@@ -47,6 +52,8 @@ mod tests {
     fn finds_the_exception_of_each_driver_kind() {
         let jvm = "25/01/01 INFO SparkContext: stopped\nException in thread \"main\" java.lang.IllegalStateException: failing on purpose\n\tat consort.examples.CountRange.main(CountRange.java:20)\n";
         assert_eq!(driver_error(jvm).as_deref(), Some("java.lang.IllegalStateException: failing on purpose"));
+        let wrapped = "Exception in thread \"main\" java.lang.reflect.InvocationTargetException\n\tat x\nCaused by: java.lang.IllegalStateException: failing on purpose\n\tat y\n";
+        assert_eq!(driver_error(wrapped).as_deref(), Some("java.lang.IllegalStateException: failing on purpose"));
         let yarn = "ERROR ApplicationMaster: User class threw exception: java.lang.RuntimeException: boom\n";
         assert_eq!(driver_error(yarn).as_deref(), Some("java.lang.RuntimeException: boom"));
         let py = "Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n    raise ValueError(\"bad input\")\nValueError: bad input\nINFO ShutdownHookManager: deleted\n";

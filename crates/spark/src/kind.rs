@@ -376,10 +376,11 @@ impl SparkKind {
             Ok(checked) => checked,
             Err(e) => {
                 // The job changed under a resumed run: it fails, and takes its application along.
-                if may_exist && let Ok(Some(found)) = launcher.find(&key).await {
-                    if let Err(kill) = launcher.kill(&found.id).await {
-                        tracing::warn!(error = %kill, run = context.run_id, "killing the failed run's application failed");
-                    }
+                if may_exist
+                    && let Ok(Some(found)) = launcher.find(&key).await
+                    && let Err(kill) = launcher.kill(&found.id).await
+                {
+                    tracing::warn!(error = %kill, run = context.run_id, "killing the failed run's application failed");
                 }
                 return Outcome::failed(e);
             }

@@ -26,7 +26,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
     let work_dir = spark.work_dir.clone().unwrap_or_else(|| data_dir.join("spark-runs"));
     let mut list: Vec<Arc<dyn Launcher>> = vec![Arc::new(LocalLauncher::new(LocalConfig {
         spark_home: spark_home.clone(),
-        python,
+        python: python.clone(),
         work_dir,
         master: spark.local_master.clone(),
     }))];
@@ -53,6 +53,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
             yarn.spark_conf.insert("spark.yarn.jars".into(), jars.clone());
         }
         yarn.user = config.storage.hdfs.user.clone();
+        yarn.python = python;
         list.push(Arc::new(YarnLauncher::new(yarn)?));
     }
     if let Some(image) = &spark.kubernetes_image {

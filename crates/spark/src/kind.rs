@@ -53,7 +53,8 @@ pub struct RunPolicy {
     pub submit_timeout: Option<Duration>,
     /// The application is killed and the run fails once it has run this long after the fire.
     pub timeout: Option<Duration>,
-    /// Submissions retried when the backend is unavailable (nothing was submitted then).
+    /// Submissions retried when the backend is unavailable (after looking the run's key up, so
+    /// a request that did arrive is adopted rather than sent twice).
     pub retries: u32,
     /// Delay before the first retry; it doubles with each further one.
     pub retry_delay: Duration,
@@ -216,43 +217,18 @@ impl JobKind for SparkKind {
     }
 
     async fn execute(&self, context: RunContext) -> Outcome {
-        let checked = spec_from_data(&context.data, &context.job.key().to_string())
-            .and_then(|spec| Ok((spec, policy_from_data(&context.data)?)));
-        let (spec, policy) = match checked {
-            Ok(checked) => checked,
-            Err(e) => return Outcome::failed(e),
-        };
-        let launcher = match self.launcher(&context.data) {
-            Ok(l) => l.clone(),
-            Err(e) => return Outcome::failed(e),
-        };
-        let mut attempt = 0;
-        let submission = loop {
-            match launcher.submit(&spec).await {
-                Ok(s) => break s,
-                // Unavailable means nothing was submitted, so trying again cannot double it.
-                Err(e) if e.is_retryable() && attempt < policy.retries => {
-                    let delay = policy.retry_delay.saturating_mul(1 << attempt.min(16));
-                    attempt += 1;
-                    tracing::warn!(error = %e, run = context.run_id, attempt, ?delay, "submission failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) if attempt > 0 => {
-                    return Outcome::failed(format!("{e} (gave up after {} submission attempts)", attempt + 1));
-                }
-                Err(e) => return Outcome::failed(e.to_string()),
-            }
-        };
-        // Recorded at once: from here on a restarted server can find the application again.
-        let location = handle(&submission);
-        let _ = context.reporter.report(None, Some(&location)).await;
-        self.follow(&context, launcher.as_ref(), &submission.id, location, false, policy).await
+        self.submit_and_follow(context, false).await
     }
 
     /// A run can be re-attached to once its handle (`backend:id`) is recorded and that
-    /// backend is configured here.
+    /// backend is configured here; a run that has not recorded one yet (its instance died or
+    /// stopped while submitting) is resumed by its key: found and adopted, or submitted if it
+    /// provably never was.
     fn can_resume(&self, run: &Run) -> bool {
-        run.log_location.as_deref().and_then(|l| self.resumable(l)).is_some()
+        match run.log_location.as_deref() {
+            Some(location) => self.resumable(location).is_some(),
+            None => !run.state.is_final() && !self.launchers.is_empty(),
+        }
     }
 
     async fn log_tail(&self, run: &Run, max_bytes: usize) -> Result<String, RunActionError> {
@@ -266,13 +242,104 @@ impl JobKind for SparkKind {
     }
 
     async fn resume(&self, context: RunContext, run: Run) -> Outcome {
-        let location = run.log_location.unwrap_or_default();
+        let Some(location) = run.log_location else {
+            // Submitted, perhaps, but the handle never recorded: look the run's key up first.
+            return self.submit_and_follow(context, true).await;
+        };
         let Some((launcher, id)) = self.resumable(&location) else {
             return Outcome::failed(format!("run {}: `{location}` names no backend configured here", run.id));
         };
         let launcher = launcher.clone();
         let policy = policy_from_data(&context.data).unwrap_or_default();
         self.follow(&context, launcher.as_ref(), &id, location, run.application_id.is_some(), policy).await
+    }
+}
+
+/// Submits `spec` under `key` exactly once. An error after which the request may have reached
+/// the backend (`Unavailable`: a time-out after sending, an answer that could not be read) is
+/// not retried blindly: the key is looked up, the application adopted if it is there, and sent
+/// again only when the backend says it provably is not.
+async fn submit_once(
+    launcher: &dyn Launcher,
+    spec: &AppSpec,
+    key: &str,
+    policy: RunPolicy,
+    mut may_exist: bool,
+    run: i64,
+) -> Result<Submission, String> {
+    let mut attempt = 0u32;
+    loop {
+        let e = if may_exist {
+            match launcher.find(key).await {
+                Ok(Some(found)) => {
+                    tracing::info!(run, %key, id = %found.id, "adopted the application already submitted for the run");
+                    return Ok(found);
+                }
+                Ok(None) => {
+                    may_exist = false;
+                    continue;
+                }
+                Err(e) => e,
+            }
+        } else {
+            let submitted = launcher.submit(spec).await;
+            #[cfg(feature = "failpoints")]
+            let submitted = match submitted {
+                // The backend took the request, its answer never arrived.
+                Ok(_) if fail::eval("spark::lose-submit-answer", |_| ()).is_some() => Err(SparkError::Unavailable {
+                    backend: launcher.kind(),
+                    address: launcher.address(),
+                    message: "the answer to the submission was lost (fail point)".into(),
+                }),
+                other => other,
+            };
+            match submitted {
+                Ok(submission) => return Ok(submission),
+                Err(e) => {
+                    // Unavailable may come after the request was sent: look before resending.
+                    may_exist = e.is_retryable() && !e.was_not_sent();
+                    e
+                }
+            }
+        };
+        if !e.is_retryable() || attempt >= policy.retries {
+            let unsure = if may_exist {
+                format!(
+                    "; the application may have been submitted under key {key}: look for it on the backend \
+                     before running the job again"
+                )
+            } else {
+                String::new()
+            };
+            return Err(match attempt {
+                0 => format!("{e}{unsure}"),
+                n => format!("{e} (gave up after {} submission attempts){unsure}", n + 1),
+            });
+        }
+        let delay = policy.retry_delay.saturating_mul(1 << attempt.min(16));
+        attempt += 1;
+        tracing::warn!(error = %e, run, attempt, ?delay, "submission failed; retrying");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Records a run's handle, retrying a failing store a few times: a lost handle costs a
+/// look-up by key after a crash, never a second application.
+async fn record_handle(context: &RunContext, location: &str) {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=REPORT_ATTEMPTS {
+        match context.reporter.report(None, Some(location)).await {
+            Ok(()) => return,
+            Err(e) if attempt < REPORT_ATTEMPTS => {
+                tracing::warn!(error = %e, run = context.run_id, attempt, "recording the run's handle failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+            Err(e) => tracing::error!(
+                error = %e, run = context.run_id, handle = location,
+                "recording the run's handle failed; the run is followed, and found by its key after a restart"
+            ),
+        }
     }
 }
 
@@ -289,7 +356,52 @@ fn handle(submission: &Submission) -> String {
     format!("{}:{}", submission.backend, submission.id)
 }
 
+/// Attempts at recording a run's handle before giving up on recording it (the run is still
+/// followed; after a crash it is found again by its key).
+const REPORT_ATTEMPTS: u32 = 5;
+
 impl SparkKind {
+    /// Submits the run's application under the run's key (see [`crate::run_key`]), records its
+    /// handle and follows it. `may_exist`: an earlier attempt may have reached the backend
+    /// (a resumed run without a handle), so the key is looked up before anything is sent.
+    async fn submit_and_follow(&self, context: RunContext, may_exist: bool) -> Outcome {
+        let launcher = match self.launcher(&context.data) {
+            Ok(l) => l.clone(),
+            Err(e) => return Outcome::failed(e),
+        };
+        let key = crate::spec::run_key(context.run_id, context.fired_ms);
+        let checked = spec_from_data(&context.data, &context.job.key().to_string())
+            .and_then(|spec| Ok((spec, policy_from_data(&context.data)?)));
+        let (mut spec, policy) = match checked {
+            Ok(checked) => checked,
+            Err(e) => {
+                // The job changed under a resumed run: it fails, and takes its application along.
+                if may_exist
+                    && let Ok(Some(found)) = launcher.find(&key).await
+                    && let Err(kill) = launcher.kill(&found.id).await
+                {
+                    tracing::warn!(error = %kill, run = context.run_id, "killing the failed run's application failed");
+                }
+                return Outcome::failed(e);
+            }
+        };
+        spec.key = Some(key.clone());
+        let submission = match submit_once(launcher.as_ref(), &spec, &key, policy, may_exist, context.run_id).await {
+            Ok(submission) => submission,
+            Err(e) => return Outcome::failed(e),
+        };
+        #[cfg(feature = "failpoints")]
+        if fail::eval("spark::before-recording-handle", |_| ()).is_some() {
+            // A crash here: the application runs, its handle is not recorded. The task waits
+            // to be aborted (a stopping scheduler detaches from it).
+            std::future::pending::<()>().await;
+        }
+        // Recorded at once: from here on anyone can follow the application by its handle.
+        let location = handle(&submission);
+        record_handle(&context, &location).await;
+        self.follow(&context, launcher.as_ref(), &submission.id, location, false, policy).await
+    }
+
     /// The backend and id of a run's application, or why they are not known.
     fn launcher_of(&self, run: &Run) -> Result<(&Arc<dyn Launcher>, String), RunActionError> {
         let Some(location) = run.log_location.as_deref() else {
@@ -374,7 +486,7 @@ impl SparkKind {
                     }
                 }
                 // A backend that is briefly unreachable is polled again; anything else ends the run.
-                Err(e @ SparkError::Unavailable { .. }) => {
+                Err(e @ (SparkError::Unavailable { .. } | SparkError::NotSent { .. })) => {
                     tracing::warn!(error = %e, run = context.run_id, "Spark status unavailable; retrying")
                 }
                 // Livy deletes a killed batch and forgets ended ones; a Kubernetes kill deletes the object.

@@ -35,6 +35,8 @@ const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "consort");
 /// Annotation with the application's name as given (the object's name is a DNS-safe form of it).
 pub const APP_NAME_ANNOTATION: &str = "consort/app-name";
+/// The label holding the run's key on a `SparkApplication` named by it.
+pub const RUN_KEY_LABEL: &str = "consort/run-key";
 
 /// Where the cluster is and how its applications are made.
 #[derive(Clone, Debug)]
@@ -84,8 +86,10 @@ pub fn spark_application_resource() -> ApiResource {
 
 /// The `SparkApplication` for `spec`: every field reaches the manifest.
 ///
-/// The object gets `metadata.generateName` (a DNS-1123 form of the name, then a unique suffix
-/// from the API server); the name as given goes to `spark.app.name` and an annotation. The typed
+/// With a run key ([`AppSpec::key`]) the object is named by it (and labelled with it), so a
+/// create sent twice conflicts instead of making a second application; without one it gets
+/// `metadata.generateName` (a DNS-1123 form of the name, then a unique suffix from the API
+/// server). The name as given goes to `spark.app.name` and an annotation. The typed
 /// fields go to their operator fields, the log level to `spark.log.level`, then `spec.conf` on top
 /// of `sparkConf`. The restart policy is `Never`: consort's scheduler decides about retries.
 pub fn spark_application(spec: &AppSpec, config: &KubernetesConfig) -> Value {
@@ -157,14 +161,21 @@ pub fn spark_application(spec: &AppSpec, config: &KubernetesConfig) -> Value {
     }
     app.insert("restartPolicy".into(), json!({ "type": "Never" }));
 
+    let mut metadata = json!({
+        "labels": { MANAGED_BY_LABEL.0: MANAGED_BY_LABEL.1 },
+        "annotations": { APP_NAME_ANNOTATION: spec.name },
+    });
+    match &spec.key {
+        Some(key) => {
+            metadata["name"] = key.clone().into();
+            metadata["labels"][RUN_KEY_LABEL] = key.clone().into();
+        }
+        None => metadata["generateName"] = format!("{}-", name_prefix(&spec.name)).into(),
+    }
     json!({
         "apiVersion": SPARK_APPLICATION_API_VERSION,
         "kind": "SparkApplication",
-        "metadata": {
-            "generateName": format!("{}-", name_prefix(&spec.name)),
-            "labels": { MANAGED_BY_LABEL.0: MANAGED_BY_LABEL.1 },
-            "annotations": { APP_NAME_ANNOTATION: spec.name },
-        },
+        "metadata": metadata,
         "spec": app,
     })
 }
@@ -519,6 +530,18 @@ impl Launcher for KubernetesLauncher {
         let what = "creating the SparkApplication";
         let created = match self.call(connected, what, api.create(&params, &object)).await? {
             Ok(created) => created,
+            // The key's object exists: an earlier create of this run got there (its answer lost).
+            Err(kube::Error::Api(status)) if status.code == 409 && spec.key.is_some() => {
+                let key = spec.key.as_deref().unwrap_or_default();
+                return match self.find(key).await? {
+                    Some(found) => Ok(found),
+                    None => Err(SparkError::Unavailable {
+                        backend: BackendKind::Kubernetes,
+                        address: connected.url.clone(),
+                        message: format!("{what}: `{key}` conflicted, then was gone (being deleted?)"),
+                    }),
+                };
+            }
             Err(e) => return Err(self.error(connected, what, &namespace, e)),
         };
         let name = created.metadata.name.ok_or_else(|| SparkError::Rejected {
@@ -526,6 +549,28 @@ impl Launcher for KubernetesLauncher {
             message: "the API server created the SparkApplication but returned no name".into(),
         })?;
         Ok(Submission { backend: BackendKind::Kubernetes, id: format!("{namespace}/{name}") })
+    }
+
+    /// The `SparkApplication` named `key` in the configured namespace, if it carries the key's label
+    /// (an object of that name that consort did not make for this run is an error, not adopted).
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        let connected = self.connect().await?;
+        let id = format!("{}/{key}", connected.namespace);
+        let object = match self.get(&id).await {
+            Ok((object, _)) => object,
+            Err(SparkError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match object.metadata.labels.as_ref().and_then(|l| l.get(RUN_KEY_LABEL)) {
+            Some(label) if label == key => Ok(Some(Submission { backend: BackendKind::Kubernetes, id })),
+            _ => Err(SparkError::Rejected {
+                backend: BackendKind::Kubernetes,
+                message: format!(
+                    "SparkApplication {id} exists but was not made by consort for run key `{key}` (no `{RUN_KEY_LABEL}` \
+                     label); rename or delete it"
+                ),
+            }),
+        }
     }
 
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
@@ -656,6 +701,12 @@ mod tests {
         assert_eq!(m["metadata"]["generateName"], "etl-nightly-v2-");
         assert_eq!(m["metadata"]["annotations"]["consort/app-name"], "ETL nightly.v2");
         assert_eq!(m["metadata"]["labels"]["app.kubernetes.io/managed-by"], "consort");
+        let mut keyed = spec.clone();
+        keyed.key = Some("consort-run-7-1764000000000".into());
+        let k = spark_application(&keyed, &config());
+        assert_eq!(k["metadata"]["name"], "consort-run-7-1764000000000", "named by the run: a resent create conflicts");
+        assert_eq!(k["metadata"]["labels"]["consort/run-key"], "consort-run-7-1764000000000");
+        assert!(k["metadata"].get("generateName").is_none());
         let s = &m["spec"];
         assert_eq!(s["type"], "Java");
         assert_eq!(s["mode"], "cluster");

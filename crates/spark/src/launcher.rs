@@ -123,6 +123,20 @@ pub enum SparkError {
         /// The underlying error.
         message: String,
     },
+    /// The backend could not be reached, so the request was never sent (the connection was
+    /// refused, the name did not resolve, the backend's own pre-flight check failed): retrying
+    /// cannot double anything. [`SparkError::Unavailable`] makes no such promise.
+    #[error(
+        "{backend} backend at {address} is unavailable: {message}; check that it is running and reachable, then retry"
+    )]
+    NotSent {
+        /// Which backend.
+        backend: BackendKind,
+        /// Where we tried to reach it.
+        address: String,
+        /// The underlying error.
+        message: String,
+    },
     /// The backend refused the request.
     #[error("{backend} backend refused the request: {message}")]
     Rejected {
@@ -179,7 +193,23 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 impl SparkError {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SparkError::Unavailable { .. })
+        matches!(self, SparkError::Unavailable { .. } | SparkError::NotSent { .. })
+    }
+
+    /// Whether the failed request provably never reached the backend (see [`SparkError::NotSent`]).
+    pub fn was_not_sent(&self) -> bool {
+        matches!(self, SparkError::NotSent { .. })
+    }
+
+    /// This error, or [`SparkError::NotSent`] when `nothing_sent` (a connection that was never
+    /// made, a pre-flight check that failed).
+    pub(crate) fn unsent_if(self, nothing_sent: bool) -> SparkError {
+        match self {
+            SparkError::Unavailable { backend, address, message } if nothing_sent => {
+                SparkError::NotSent { backend, address, message }
+            }
+            other => other,
+        }
     }
 }
 
@@ -195,8 +225,23 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     /// Whether the backend can take work now.
     async fn health(&self) -> Result<(), SparkError>;
 
-    /// Starts the application; returns once the backend has accepted it.
+    /// Starts the application; returns once the backend has accepted it. With a key
+    /// ([`AppSpec::key`]) the submission is made under it: submitting the same key again
+    /// returns the application already there instead of starting a second one wherever the
+    /// backend can tell.
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError>;
+
+    /// The application submitted under `key`, if there is one. `Ok(None)` means provably
+    /// none: only then may a submission whose answer was lost be sent again. A backend that
+    /// cannot look keys up says so with an error, and the caller must not guess.
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        Err(SparkError::Rejected {
+            backend: self.kind(),
+            message: format!(
+                "cannot look up applications by run key (`{key}`); check the backend by hand before running it again"
+            ),
+        })
+    }
 
     /// The application's current state.
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError>;

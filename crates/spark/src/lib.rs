@@ -10,6 +10,7 @@
 //! [`LivyLauncher`] (Apache Livy's `/batches`).
 
 mod app_id;
+mod driver_error;
 mod installed;
 mod kind;
 mod kubernetes;
@@ -22,6 +23,7 @@ mod submit;
 mod yarn;
 
 pub use app_id::find_app_id;
+pub use driver_error::driver_error;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{RunPolicy, SparkKind, policy_from_data, spec_from_data};
 pub use kubernetes::{
@@ -31,7 +33,7 @@ pub use kubernetes::{
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use livy::{LivyAuth, LivyConfig, LivyLauncher, batch_request};
 pub use local::{LocalConfig, LocalLauncher};
-pub use spec::{AppResource, AppSpec, SpecError};
+pub use spec::{AppResource, AppSpec, SpecError, run_key};
 pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};
 pub use submit::spark_submit_args;
 pub use yarn::{YarnConfig, YarnLauncher, is_yarn_conf_dir, rm_web_urls, yarn_state};

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app_id::find_app_id;
+use crate::driver_error::driver_error;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
@@ -145,6 +146,11 @@ pub fn batch_request(spec: &AppSpec) -> Value {
         conf.insert(k.clone(), json!(v));
     }
     put("conf", Value::Object(conf));
+    // Livy refuses a second session of a name: the run's key makes the batch findable, and a
+    // resent create is refused instead of starting a second application.
+    if let Some(key) = &spec.key {
+        put("name", json!(key));
+    }
     Value::Object(body)
 }
 
@@ -153,6 +159,8 @@ pub fn batch_request(spec: &AppSpec) -> Value {
 #[serde(rename_all = "camelCase")]
 struct Batch {
     id: i64,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     state: Option<String>,
     #[serde(default)]
@@ -200,12 +208,26 @@ fn batch_state(state: &str) -> AppState {
 }
 
 /// The most telling line of a failed driver's output: the last exception or error.
-fn failure_line(log: &[String]) -> Option<&str> {
-    log.iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| (l.contains("Exception") || l.contains("Error")) && !l.starts_with("at "))
+/// The driver's exception (see [`driver_error`]), else the last line naming one.
+fn failure_line(log: &[String]) -> Option<String> {
+    driver_error(&log.join("\n")).or_else(|| {
+        log.iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| (l.contains("Exception") || l.contains("Error")) && !l.starts_with("at "))
+            .map(str::to_string)
+    })
 }
+
+/// `GET /batches`: one page of batches.
+#[derive(Debug, Deserialize)]
+struct BatchPage {
+    #[serde(default)]
+    sessions: Vec<Batch>,
+}
+
+/// How many batches a look-up by key reads per page.
+const FIND_PAGE: usize = 500;
 
 /// The reason in a non-JSON error page (Jetty's answer to a request without the
 /// CSRF header is HTML with the reason in `<pre>`), as one short line.
@@ -276,7 +298,7 @@ impl LivyLauncher {
         request: reqwest::RequestBuilder,
         id: Option<&str>,
     ) -> Result<T, SparkError> {
-        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)).unsent_if(e.is_connect()))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let excerpt = || body.chars().take(200).collect::<String>();
@@ -342,8 +364,36 @@ impl Launcher for LivyLauncher {
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
         let body = batch_request(spec);
-        let batch: Batch = self.call(self.request(reqwest::Method::POST, "batches").json(&body), None).await?;
-        Ok(Submission { backend: BackendKind::Livy, id: batch.id.to_string() })
+        match self.call::<Batch>(self.request(reqwest::Method::POST, "batches").json(&body), None).await {
+            Ok(batch) => Ok(Submission { backend: BackendKind::Livy, id: batch.id.to_string() }),
+            // The key's batch exists: an earlier create of this run got there (its answer lost).
+            Err(SparkError::Rejected { message, .. })
+                if spec.key.is_some() && message.contains("Duplicate session name") =>
+            {
+                let key = spec.key.as_deref().unwrap_or_default();
+                self.find(key).await?.ok_or_else(|| SparkError::Rejected {
+                    backend: BackendKind::Livy,
+                    message: format!("Livy holds a session named `{key}` that is not a batch ({message}); delete it"),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The batch named `key`, read from `GET /batches` page by page (Livy has no look-up by name).
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        let mut from = 0;
+        loop {
+            let path = format!("batches?from={from}&size={FIND_PAGE}");
+            let page: BatchPage = self.call(self.request(reqwest::Method::GET, &path), None).await?;
+            if let Some(batch) = page.sessions.iter().find(|b| b.name.as_deref() == Some(key)) {
+                return Ok(Some(Submission { backend: BackendKind::Livy, id: batch.id.to_string() }));
+            }
+            if page.sessions.len() < FIND_PAGE {
+                return Ok(None);
+            }
+            from += FIND_PAGE;
+        }
     }
 
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
@@ -364,7 +414,7 @@ impl Launcher for LivyLauncher {
                 let mut text = format!("Livy batch {id} is {livy_state}");
                 if let Some(line) = failure_line(&lines) {
                     text.push_str(": ");
-                    text.push_str(line);
+                    text.push_str(&line);
                 }
                 if let Some(url) = info.driver_log_url.as_ref().or(info.spark_ui_url.as_ref()) {
                     text.push_str(&format!(" (driver log: {url})"));

@@ -1,10 +1,14 @@
 //! The `local` backend: `spark-submit --master local[N]` as a child process group.
 //!
-//! Each run gets a directory under the work directory holding the driver's
-//! stdout/stderr, its process-group id and, once it ends, its exit code
-//! (written by a small `sh` wrapper, so it is recorded even if consort is not
-//! running at that moment). Status is read back from that directory, which is
-//! how a restarted server re-attaches to runs it started before.
+//! Each run gets a directory under the work directory, named by the run's key
+//! ([`AppSpec::key`]), holding the driver's stdout/stderr, its process-group
+//! id with the process's start time and the boot it started in, and once it
+//! ends, its exit code (all written by a small `sh` wrapper, so they are
+//! recorded even if consort is not running at that moment). Status is read
+//! back from that directory, which is how a restarted server re-attaches to
+//! runs it started before, and how [`Launcher::find`] knows a key was used. A
+//! process is taken for the run's only if its pid, start time and boot id all
+//! match, so a pid reused after a reboot is neither followed nor signalled.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,12 +21,22 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::app_id::find_app_id;
+use crate::driver_error::driver_error;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
 use crate::spec::{AppResource, AppSpec};
 use crate::submit::spark_submit_args;
 
-/// Runs the driver, then records its exit code atomically next to its logs.
-const WRAPPER: &str = r#""$@" >stdout 2>stderr; code=$?; echo "$code" >exit_code.tmp && mv exit_code.tmp exit_code"#;
+/// Records who it is (pid, start time in clock ticks since boot: field 22 of `/proc/PID/stat`,
+/// whose command name `sh` holds no space; the boot id), runs the driver, then records its exit
+/// code atomically next to its logs.
+const WRAPPER: &str = r#"echo "$$ $(cut -d' ' -f22 /proc/$$/stat) $(cat /proc/sys/kernel/random/boot_id)" >pid.tmp && mv pid.tmp pid || exit 125; "$@" >stdout 2>stderr; code=$?; echo "$code" >exit_code.tmp && mv exit_code.tmp exit_code"#;
+
+/// How long a submission waits for the wrapper to record its identity, and a look-up by key
+/// for a half-made run directory to get one, before taking the run for never started.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// How much of the driver's stderr is searched for its application id and its exception.
+const SCAN_BYTES: u64 = 4 << 20;
 
 /// How long a killed driver gets to stop before SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -85,12 +99,44 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SparkError {
     move |source| SparkError::Io { context, source }
 }
 
-/// Whether process `pid` exists and has not exited (Linux `/proc`).
-fn is_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name; `Z` is a zombie (exited).
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
+/// The wrapper process a run directory names: its pid (also its process group), and when the
+/// wrapper recorded them, its start time and the boot it ran in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Driver {
+    pid: u32,
+    started: Option<(u64, String)>,
+}
+
+impl Driver {
+    /// Reads `pid` (`PID START BOOT_ID`, or a bare pid from older run directories).
+    fn read(dir: &Path) -> Option<Driver> {
+        let text = read_trimmed(&dir.join("pid"))?;
+        let mut parts = text.split_whitespace();
+        let pid = parts.next()?.parse().ok()?;
+        let started = match (parts.next().and_then(|s| s.parse().ok()), parts.next()) {
+            (Some(start), Some(boot)) => Some((start, boot.to_string())),
+            _ => None,
+        };
+        Some(Driver { pid, started })
+    }
+
+    /// Whether this very process is still running: the pid exists, is not a zombie, and (when
+    /// recorded) started at the same tick of the same boot, so a reused pid does not count.
+    fn is_running(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else { return false };
+        // Fields after the parenthesised command name start at field 3 (the state).
+        let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first().is_none_or(|state| *state == "Z") {
+            return false;
+        }
+        match &self.started {
+            None => true,
+            Some((start, boot)) => {
+                fields.get(22 - 3).and_then(|f| f.parse::<u64>().ok()) == Some(*start)
+                    && read_trimmed(Path::new("/proc/sys/kernel/random/boot_id")).as_deref() == Some(boot.as_str())
+            }
+        }
     }
 }
 
@@ -98,11 +144,71 @@ fn read_trimmed(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
 
-/// The last `max_bytes` of a file (on a character boundary).
-fn tail(path: &Path, max_bytes: usize) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let start = bytes.len().saturating_sub(max_bytes);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
+/// The last `max_bytes` of a file (read from there on, never the whole file).
+fn tail(path: &Path, max_bytes: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(max_bytes))).is_ok() {
+        let _ = file.take(max_bytes).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Runs blocking file work (log reads, `/proc`) off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, SparkError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| SparkError::Io {
+        context: "reading a local run's files".into(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// A run's state read from its directory.
+fn status_of(dir: &Path) -> AppStatus {
+    let stderr = tail(&dir.join("stderr"), SCAN_BYTES);
+    let app_id = event_log_app_id(&dir.join("events"))
+        .or_else(|| find_app_id(&stderr))
+        .or_else(|| find_app_id(&tail(&dir.join("stdout"), 1 << 20)));
+    let killed = dir.join("killed").exists();
+    let ended = |code: String, app_id: Option<String>| {
+        let exit_code = code.parse::<i32>().ok();
+        let (state, message) = match exit_code {
+            Some(0) => (AppState::Succeeded, None),
+            _ if killed => (AppState::Killed, Some("killed on request".to_string())),
+            Some(code) => (
+                AppState::Failed,
+                Some(match driver_error(&stderr) {
+                    Some(exception) => format!("{exception} (spark-submit exited with code {code})"),
+                    None => format!("spark-submit exited with code {code}"),
+                }),
+            ),
+            None => (AppState::Failed, Some(format!("unreadable exit code {code:?}"))),
+        };
+        AppStatus { state, app_id, exit_code, message }
+    };
+    if let Some(code) = read_trimmed(&dir.join("exit_code")) {
+        return ended(code, app_id);
+    }
+    if Driver::read(dir).is_some_and(|d| d.is_running()) {
+        let state = if app_id.is_some() { AppState::Running } else { AppState::Submitted };
+        return AppStatus { state, app_id, exit_code: None, message: None };
+    }
+    // Read the exit code once more: the wrapper may have finished between the two reads.
+    if let Some(code) = read_trimmed(&dir.join("exit_code")) {
+        return ended(code, app_id);
+    }
+    let message = if killed {
+        "killed on request"
+    } else {
+        "the driver ended without recording an exit code (was the machine restarted?)"
+    };
+    AppStatus {
+        state: if killed { AppState::Killed } else { AppState::Failed },
+        app_id,
+        exit_code: None,
+        message: Some(message.into()),
+    }
 }
 
 #[async_trait]
@@ -132,10 +238,23 @@ impl Launcher for LocalLauncher {
 
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
-        self.health().await?;
-        let id = self.new_id();
+        // A failed pre-flight check sent nothing: retrying it cannot double anything.
+        self.health().await.map_err(|e| e.unsent_if(true))?;
+        let id = spec.key.clone().unwrap_or_else(|| self.new_id());
         let dir = self.config.work_dir.join(&id);
-        tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating run directory {}", dir.display())))?;
+        tokio::fs::create_dir_all(&self.config.work_dir)
+            .await
+            .map_err(io(format!("creating the work directory {}", self.config.work_dir.display())))?;
+        // The directory is the key's claim: a second submission under the key adopts the first.
+        if let Err(e) = tokio::fs::create_dir(&dir).await {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(io(format!("creating run directory {}", dir.display()))(e));
+            }
+            if let Some(found) = self.find(&id).await? {
+                return Ok(found);
+            }
+            tokio::fs::create_dir(&dir).await.map_err(io(format!("creating run directory {}", dir.display())))?;
+        }
 
         // Spark names its event log after the application id: the one reliable
         // place to learn the id whatever the job's log level (no driver log line
@@ -169,69 +288,71 @@ impl Launcher for LocalLauncher {
         }
         let mut child = cmd.spawn().map_err(io("starting spark-submit"))?;
         let pid = child.id().unwrap_or_default();
-        tokio::fs::write(dir.join("pid"), pid.to_string()).await.map_err(io("recording the driver's pid"))?;
         // Reap the wrapper when it exits (the exit code is on disk by then) and say so.
         let (exited, exit) = watch::channel(false);
         if let Ok(mut exits) = self.exits.lock() {
-            exits.insert(id.clone(), exit);
+            exits.insert(id.clone(), exit.clone());
         }
         tokio::spawn(async move {
             let _ = child.wait().await;
             exited.send_replace(true);
         });
+        // The run counts as submitted once the wrapper has said who it is.
+        let pid_file = dir.join("pid");
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        while !pid_file.exists() {
+            if *exit.borrow() || tokio::time::Instant::now() >= deadline {
+                return Err(SparkError::Rejected {
+                    backend: BackendKind::Local,
+                    message: format!(
+                        "the run wrapper (sh) did not record its process in {}; check that sh, cut and /proc are available",
+                        dir.display()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         tracing::info!(run = %id, pid, app = %spec.name, "local Spark application started");
         Ok(Submission { backend: BackendKind::Local, id })
     }
 
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        let dir = match self.run_dir(key) {
+            Ok(dir) => dir,
+            Err(SparkError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let found = Some(Submission { backend: BackendKind::Local, id: key.to_string() });
+        // A directory without a process: a submission under way, or one that died before
+        // starting the wrapper. Wait for it, then set a dead one aside so the key is free.
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if dir.join("pid").exists() || dir.join("exit_code").exists() {
+                return Ok(found);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let aside = self.config.work_dir.join(format!("{key}.never-started-{ms}"));
+        tokio::fs::rename(&dir, &aside).await.map_err(io(format!("setting aside {}", dir.display())))?;
+        tracing::warn!(%key, dir = %aside.display(), "a run directory whose driver never started was set aside");
+        Ok(None)
+    }
+
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
         let dir = self.run_dir(id)?;
-        let app_id = event_log_app_id(&dir.join("events"))
-            .or_else(|| find_app_id(&tail(&dir.join("stderr"), 4 << 20)))
-            .or_else(|| find_app_id(&tail(&dir.join("stdout"), 1 << 20)));
-        let killed = dir.join("killed").exists();
-        if let Some(code) = read_trimmed(&dir.join("exit_code")) {
-            let exit_code = code.parse::<i32>().ok();
-            let (state, message) = match exit_code {
-                Some(0) => (AppState::Succeeded, None),
-                _ if killed => (AppState::Killed, Some("killed on request".to_string())),
-                Some(code) => (AppState::Failed, Some(format!("spark-submit exited with code {code}"))),
-                None => (AppState::Failed, Some(format!("unreadable exit code {code:?}"))),
-            };
-            return Ok(AppStatus { state, app_id, exit_code, message });
-        }
-        let pid = read_trimmed(&dir.join("pid")).and_then(|p| p.parse::<u32>().ok());
-        match pid {
-            Some(pid) if is_alive(pid) => {
-                let state = if app_id.is_some() { AppState::Running } else { AppState::Submitted };
-                Ok(AppStatus { state, app_id, exit_code: None, message: None })
-            }
-            _ if killed => Ok(AppStatus {
-                state: AppState::Killed,
-                app_id,
-                exit_code: None,
-                message: Some("killed on request".into()),
-            }),
-            // Read the exit code once more: the wrapper may have finished between the two reads.
-            _ => match read_trimmed(&dir.join("exit_code")) {
-                Some(_) => Box::pin(self.status(id)).await,
-                None => Ok(AppStatus {
-                    state: AppState::Failed,
-                    app_id,
-                    exit_code: None,
-                    message: Some(
-                        "the driver ended without recording an exit code (was the machine restarted?)".into(),
-                    ),
-                }),
-            },
-        }
+        blocking(move || status_of(&dir)).await
     }
 
     async fn logs(&self, id: &str, max_bytes: usize) -> Result<String, SparkError> {
         let dir = self.run_dir(id)?;
-        let half = max_bytes / 2;
-        let out = tail(&dir.join("stdout"), half);
-        let err = tail(&dir.join("stderr"), max_bytes - out.len().min(half));
-        Ok(format!("{out}{err}"))
+        let half = (max_bytes / 2) as u64;
+        blocking(move || {
+            let out = tail(&dir.join("stdout"), half);
+            let err = tail(&dir.join("stderr"), max_bytes as u64 - (out.len() as u64).min(half));
+            format!("{out}{err}")
+        })
+        .await
     }
 
     async fn wait_for_change(&self, id: &str, at_most: Duration) {
@@ -254,17 +375,25 @@ impl Launcher for LocalLauncher {
         if dir.join("exit_code").exists() {
             return Ok(());
         }
-        let Some(pid) = read_trimmed(&dir.join("pid")).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(driver) = Driver::read(&dir) else {
             return Err(SparkError::NotFound { backend: BackendKind::Local, id: id.to_string() });
         };
         tokio::fs::write(dir.join("killed"), b"").await.map_err(io("marking the run killed"))?;
-        signal_group(pid, "TERM").await;
+        // Only the run's own process group: a pid that now names another process is left alone.
+        let running = |driver: &Driver| {
+            let driver = driver.clone();
+            blocking(move || driver.is_running())
+        };
+        if !running(&driver).await? {
+            return Ok(());
+        }
+        signal_group(driver.pid, "TERM").await;
         let deadline = tokio::time::Instant::now() + KILL_GRACE;
-        while is_alive(pid) && tokio::time::Instant::now() < deadline {
+        while running(&driver).await? && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if is_alive(pid) {
-            signal_group(pid, "KILL").await;
+        if running(&driver).await? {
+            signal_group(driver.pid, "KILL").await;
         }
         Ok(())
     }

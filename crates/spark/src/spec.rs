@@ -62,6 +62,26 @@ pub struct AppSpec {
     pub queue: Option<String>,
     /// Root log level (`spark.log.level`): ALL, DEBUG, ERROR, FATAL, INFO, OFF, TRACE, WARN.
     pub log_level: Option<String>,
+    /// The run's key ([`run_key`]): each backend submits under it (a directory, a tag, a batch
+    /// name, an object name) so that [`crate::Launcher::find`] can tell whether a submission
+    /// whose answer was lost reached the backend. `None`: the backend makes up a unique one.
+    pub key: Option<String>,
+}
+
+/// The key a scheduler run submits under: `consort-run-<run id>-<fire time ms>`. The fire
+/// time keeps keys apart across stores that reuse run ids (a database created again). A
+/// DNS-1123 label, lower case, so every backend can use it as a name or tag as it is.
+pub fn run_key(run_id: i64, fired_ms: i64) -> String {
+    format!("consort-run-{run_id}-{fired_ms}")
+}
+
+/// Whether `key` can name a submission on every backend (a DNS-1123 label of at most 63).
+pub(crate) fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 63
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !key.starts_with('-')
+        && !key.ends_with('-')
 }
 
 impl AppSpec {
@@ -92,6 +112,7 @@ impl AppSpec {
             num_executors: None,
             queue: None,
             log_level: None,
+            key: None,
         }
     }
 
@@ -149,6 +170,12 @@ impl AppSpec {
             if !LEVELS.contains(&level.to_uppercase().as_str()) {
                 return fail("logLevel", format!("`{level}` is not a log level; use one of {}", LEVELS.join(", ")));
             }
+        }
+        if let Some(key) = self.key.as_deref().filter(|k| !is_valid_key(k)) {
+            return fail(
+                "key",
+                format!("`{key}` cannot name a submission; use lower-case letters, digits and `-`, at most 63"),
+            );
         }
         if let Some(key) = self.conf.keys().find(|k| k.trim().is_empty() || k.contains(char::is_whitespace)) {
             return fail(

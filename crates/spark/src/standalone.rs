@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::driver_error::driver_error;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
@@ -97,6 +98,11 @@ pub fn create_request(spec: &AppSpec, master_url: &str, spark_version: &str) -> 
     }
     for (k, v) in &spec.conf {
         set(k, v.clone());
+    }
+    // The REST server cannot be asked for it, but the run's key shows in the application's
+    // environment (web UI, event log), so a person can match an application to its run.
+    if let Some(key) = &spec.key {
+        set("spark.consort.runKey", key.clone());
     }
     let main_class = match &spec.resource {
         AppResource::Jar { main_class, .. } => main_class.clone(),
@@ -186,7 +192,7 @@ impl StandaloneLauncher {
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<RestResponse, SparkError> {
-        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)).unsent_if(e.is_connect()))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let parsed: RestResponse = serde_json::from_str(&body).map_err(|_| {
@@ -315,13 +321,21 @@ impl Launcher for StandaloneLauncher {
                     }
                     AppState::Submitted | AppState::Unknown => None,
                 };
-                let message = r.message.map(|m| first_line(&m)).or_else(|| {
+                let mut message = r.message.map(|m| first_line(&m)).or_else(|| {
                     (app_state == AppState::Failed).then(|| {
                         format!(
                             "driver state {state}; the driver's stderr is in the worker's work directory under {id}"
                         )
                     })
                 });
+                // The driver's exception says why, where its log is reachable (the web UIs).
+                if app_state == AppState::Failed
+                    && let Some(worker) = r.worker_id.as_deref()
+                    && let Some(Ok(stderr)) = self.driver_log(id, worker, "stderr", LogRange::Tail(256 << 10)).await
+                    && let Some(exception) = driver_error(&stderr)
+                {
+                    message = Some(format!("{exception} (driver state {state})"));
+                }
                 Ok(AppStatus { state: app_state, app_id, exit_code: None, message })
             }
             _ => Err(SparkError::NotFound { backend: BackendKind::Standalone, id: id.to_string() }),

@@ -23,8 +23,9 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::driver_error::driver_error;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
-use crate::spec::AppSpec;
+use crate::spec::{AppResource, AppSpec};
 use crate::submit::spark_submit_args;
 
 /// The property that makes spark-submit return once YARN has accepted the application.
@@ -49,6 +50,10 @@ pub struct YarnConfig {
     pub request_timeout: Duration,
     /// How long spark-submit may take to hand the application to YARN (uploads included).
     pub submit_timeout: Duration,
+    /// Python for PySpark drivers and executors on the cluster's nodes (`[spark] python`):
+    /// set as `spark.yarn.appMasterEnv.PYSPARK_PYTHON` and `spark.executorEnv.PYSPARK_PYTHON`
+    /// unless the job sets them.
+    pub python: Option<PathBuf>,
 }
 
 impl YarnConfig {
@@ -80,6 +85,7 @@ impl YarnConfig {
             user: None,
             request_timeout: Duration::from_secs(30),
             submit_timeout: Duration::from_secs(600),
+            python: None,
         })
     }
 }
@@ -461,6 +467,11 @@ impl YarnLauncher {
         for (key, value) in &self.config.spark_conf {
             spec.conf.entry(key.clone()).or_insert_with(|| value.clone());
         }
+        if let (AppResource::Python { .. }, Some(python)) = (&spec.resource, &self.config.python) {
+            for key in ["spark.yarn.appMasterEnv.PYSPARK_PYTHON", "spark.executorEnv.PYSPARK_PYTHON"] {
+                spec.conf.entry(key.into()).or_insert_with(|| python.display().to_string());
+            }
+        }
         spec.conf.insert(FIRE_AND_FORGET.into(), "false".into());
         let tags = match spec.conf.get("spark.yarn.tags").filter(|t| !t.trim().is_empty()) {
             Some(own) => format!("{own},{tag}"),
@@ -611,14 +622,23 @@ impl Launcher for YarnLauncher {
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
         // spark-submit would retry an unreachable ResourceManager for many minutes.
-        self.health().await?;
+        // A failed pre-flight check sent nothing: retrying it cannot double anything.
+        self.health().await.map_err(|e| e.unsent_if(true))?;
         if !self.config.spark_home.join("bin/spark-submit").is_file() {
-            return Err(self.unavailable(format!(
-                "{} does not exist; set [spark] spark_home to a Spark installation with YARN support",
-                self.config.spark_home.join("bin/spark-submit").display()
-            )));
+            return Err(self
+                .unavailable(format!(
+                    "{} does not exist; set [spark] spark_home to a Spark installation with YARN support",
+                    self.config.spark_home.join("bin/spark-submit").display()
+                ))
+                .unsent_if(true));
         }
-        let tag = self.new_tag();
+        // Keyed: the key is the tag, and an application already carrying it is this run's.
+        if let Some(key) = &spec.key
+            && let Some(found) = self.find(key).await?
+        {
+            return Ok(found);
+        }
+        let tag = spec.key.clone().unwrap_or_else(|| self.new_tag());
         let started = tokio::time::Instant::now();
         let (status, output) = self.run_submit(self.command(spec, &tag)).await?;
         tracing::debug!(%tag, ?status, output = %tail(&output, 4096), "spark-submit for YARN returned");
@@ -642,13 +662,33 @@ impl Launcher for YarnLauncher {
         }
     }
 
+    /// The application tagged with the run's key (the newest, should there be several).
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        let mut ids = self.find_by_tag(key).await?;
+        if ids.len() > 1 {
+            tracing::warn!(%key, ?ids, "several YARN applications carry one run's key; following the newest");
+        }
+        Ok(ids.pop().map(|id| Submission { backend: BackendKind::Yarn, id }))
+    }
+
     async fn status(&self, id: &str) -> Result<AppStatus, SparkError> {
         let app = self.report(id).await?;
         let state = yarn_state(&app.state, app.final_status.as_deref());
-        let message = match state {
+        let mut message = match state {
             AppState::Succeeded => None,
             _ => app.diagnostics.as_deref().and_then(diagnostics_summary),
         };
+        // YARN says "User application exited with status 1"; the driver's log says why.
+        if state == AppState::Failed
+            && let Ok(Some(Attempt { container_id: Some(container), node_http_address: Some(node), .. })) =
+                self.am_container(id).await
+            && let Some(exception) = driver_error(&self.container_log(&node, &container, "stderr", 256 << 10).await)
+        {
+            message = Some(match message {
+                Some(yarn) => format!("{exception} ({yarn})"),
+                None => exception,
+            });
+        }
         let message = match (state, message) {
             (AppState::Failed, None) => Some(format!(
                 "YARN state {}, final status {}",

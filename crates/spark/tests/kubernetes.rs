@@ -14,7 +14,7 @@ use consort_spark::{
     spark_application_resource, tool_cache,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 
@@ -395,6 +395,25 @@ async fn spark_applications_on_a_real_api_server() {
         let result = k8s.status(unknown).await;
         assert!(matches!(result, Err(SparkError::NotFound { .. })), "{unknown}: {result:?}");
     }
+
+    // A run's key names its object: a create sent again (its answer lost) conflicts and adopts
+    // the first, so the run has one application; an object of that name not made for the run
+    // is refused, not adopted.
+    let key = "consort-run-9-1764000000000";
+    let mut keyed = AppSpec::jar("keyed", "local:///opt/jobs/etl.jar", "com.example.Etl");
+    keyed.key = Some(key.into());
+    assert_eq!(k8s.find(key).await.unwrap(), None, "never submitted");
+    let first = k8s.submit(&keyed).await.unwrap();
+    assert_eq!(first.id, format!("spark-jobs/{key}"));
+    assert_eq!(k8s.submit(&keyed).await.unwrap(), first, "the resent create adopts the first");
+    assert_eq!(k8s.find(key).await.unwrap(), Some(first.clone()));
+    let labelled = apps.list(&ListParams::default().labels(&format!("consort/run-key={key}"))).await.unwrap();
+    assert_eq!(labelled.items.len(), 1, "exactly one application for the run");
+    let mut foreign = spark_application(&AppSpec::jar("x", "local:///x.jar", "x.Main"), &config);
+    foreign["metadata"] = json!({"name": "consort-run-10-1"});
+    apps.create(&PostParams::default(), &serde_json::from_value(foreign).unwrap()).await.unwrap();
+    keyed.key = Some("consort-run-10-1".into());
+    assert_rejected(k8s.submit(&keyed).await, "was not made by consort for run key");
 
     // A queue needs a batch scheduler, said before anything is created.
     let mut no_scheduler = config.clone();

@@ -9,10 +9,20 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use consort_scheduler::RunState;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, installed_pyspark, tool_cache,
-    wait_until_final,
+    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, installed_pyspark, run_key,
+    tool_cache, wait_until_final,
 };
+use serde_json::{Value, json};
+
+#[path = "support/fire.rs"]
+mod fire;
+#[path = "support/lossy_proxy.rs"]
+mod lossy_proxy;
+use fire::fire_once;
 
 const WAIT: Duration = Duration::from_secs(400);
 const POLL: Duration = Duration::from_millis(500);
@@ -269,6 +279,29 @@ async fn batches_against_a_real_livy_server() {
         assert!(matches!(livy.logs(unknown, 100).await, Err(SparkError::NotFound { .. })), "{unknown}");
         assert!(matches!(livy.kill(unknown).await, Err(SparkError::NotFound { .. })), "{unknown}");
     }
+
+    // The answer to the create is lost (the proxy cuts the connection once Livy has answered):
+    // the `spark` kind looks the run's key up and adopts the batch Livy made instead of sending
+    // it again. Exactly one batch carries the run's key.
+    let upstream = server.url.trim_start_matches("http://").to_string();
+    let proxy = lossy_proxy::start(&upstream, "POST /batches", 1).await;
+    let through_proxy: Arc<dyn Launcher> = Arc::new(launcher(&proxy.url, Some("consort")));
+    let data = json!({
+        "backend": "livy", "jar": jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
+        "driverMemory": "512m", "conf": {"spark.ui.enabled": "false"}, "retries": 3, "retryDelaySecs": 1
+    });
+    let run = fire_once(through_proxy, data).await;
+    assert_eq!(proxy.lost(), 1, "the create's answer was lost once");
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    let key = run_key(run.id, run.fired_ms);
+    let page: Value =
+        reqwest::get(format!("{}/batches?from=0&size=1000", server.url)).await.unwrap().json().await.unwrap();
+    let named: Vec<&Value> =
+        page["sessions"].as_array().unwrap().iter().filter(|b| b["name"] == key.as_str()).collect();
+    assert_eq!(named.len(), 1, "exactly one batch for the run: {page}");
+    assert_eq!(run.log_location, Some(format!("livy:{}", named[0]["id"])), "the run follows that batch");
+    assert_eq!(livy.find(&key).await.unwrap().map(|s| s.id), Some(named[0]["id"].to_string()));
+    assert_eq!(livy.find("consort-run-0-0").await.unwrap(), None, "a key never submitted is provably absent");
 
     let url = server.url.clone();
     drop(server);

@@ -1,6 +1,7 @@
 //! The `local` backend against a real Spark (the pyspark package installed by
 //! `scripts/setup.d/40-spark.sh`) running the example jobs of `examples/spark`.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,6 +61,8 @@ async fn jar_job_success_failure_and_python_job() {
     let failed = wait_until_final(&spark, &b.id, POLL, WAIT).await.unwrap();
     assert_eq!(failed.state, AppState::Failed, "{failed:?}");
     assert_ne!(failed.exit_code, Some(0));
+    let reason = failed.message.clone().unwrap_or_default();
+    assert!(reason.contains("Exception: failing on purpose"), "the driver's exception is the reason: {reason}");
     assert!(spark.logs(&b.id, 1 << 20).await.unwrap().contains("failing on purpose"));
 
     let python = wait_until_final(&spark, &c.id, POLL, WAIT).await.unwrap();
@@ -95,6 +98,43 @@ async fn kill_and_reattach_after_a_restart() {
     assert_eq!(killed.state, AppState::Killed, "{killed:?}");
     assert!(second.status("run-does-not-exist").await.is_err());
     assert!(second.status("../etc").await.is_err());
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_names_one_run_and_a_reused_pid_is_not_the_run() {
+    let work = tempdir("local-key");
+    let spark = launcher(&work);
+    let mut spec = AppSpec::jar(
+        "keyed",
+        examples().join("consort-examples.jar").display().to_string(),
+        "consort.examples.CountRange",
+    );
+    spec.args = vec!["10".into(), "ok".into()];
+    spec.key = Some(consort_spark::run_key(7, 1_764_000_000_000));
+    assert_eq!(spark.find("consort-run-7-1").await.unwrap(), None, "never submitted");
+    let first = spark.submit(&spec).await.unwrap();
+    let again = spark.submit(&spec).await.unwrap();
+    assert_eq!(first, again, "a second submission under the key adopts the first");
+    assert_eq!(spark.find(spec.key.as_deref().unwrap()).await.unwrap(), Some(first.clone()));
+    let runs = std::fs::read_dir(&work).unwrap().count();
+    assert_eq!(runs, 1, "one run directory");
+    let done = wait_until_final(&spark, &first.id, POLL, WAIT).await.unwrap();
+    assert_eq!(done.state, AppState::Succeeded, "{done:?}");
+
+    // A run directory whose pid now names another process (here a `sleep` of the test's, as
+    // after a reboot): the run is not taken for running, and a kill does not signal it.
+    let mut other = std::process::Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let stale = work.join("consort-run-8-1");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("pid"), format!("{} 1 {}", other.id(), boot.trim())).unwrap();
+    let status = spark.status("consort-run-8-1").await.unwrap();
+    assert_eq!(status.state, AppState::Failed, "{status:?}");
+    spark.kill("consort-run-8-1").await.unwrap();
+    assert!(other.try_wait().unwrap().is_none(), "the unrelated process was left alone");
+    other.kill().unwrap();
+    other.wait().unwrap();
     std::fs::remove_dir_all(&work).unwrap();
 }
 

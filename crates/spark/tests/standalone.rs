@@ -3,12 +3,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
+use consort_scheduler::RunState;
 use consort_spark::{
-    AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, installed_pyspark, tool_cache,
-    wait_until_final,
+    AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, installed_pyspark, run_key,
+    tool_cache, wait_until_final,
 };
+use serde_json::{Value, json};
+
+#[path = "support/fire.rs"]
+mod fire;
+#[path = "support/lossy_proxy.rs"]
+mod lossy_proxy;
+use fire::fire_once;
 
 fn spark_home() -> PathBuf {
     installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)").spark_home
@@ -141,7 +150,8 @@ async fn submit_status_kill_against_a_real_cluster() {
     let failing = spark.submit(&job("count-fail", &["10", "fail"])).await.unwrap();
     let failed = wait_until_final(&spark, &failing.id, poll, wait).await.unwrap();
     assert_eq!(failed.state, AppState::Failed, "{failed:?}");
-    assert!(failed.message.is_some());
+    let reason = failed.message.clone().unwrap_or_default();
+    assert!(reason.contains("Exception: failing on purpose"), "the driver's exception is the reason: {reason}");
 
     let long = spark.submit(&job("count-long", &["10", "ok", "600000"])).await.unwrap();
     spark.kill(&long.id).await.unwrap();
@@ -152,11 +162,49 @@ async fn submit_status_kill_against_a_real_cluster() {
         Err(SparkError::NotFound { .. }) => {}
         other => panic!("an unknown driver is NotFound, got {other:?}"),
     }
+
+    // The answer to the create is lost (the master got it, the proxy cut the connection): the
+    // standalone REST server cannot be asked for a run's key, so the `spark` kind does not send
+    // it again. The run fails naming the key, and the master holds exactly one new driver.
+    let drivers = || async {
+        let page: Value = reqwest::get(format!("{}/json/", cluster.ui_url.trim_end_matches('/')))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ["activedrivers", "completeddrivers"].iter().map(|k| page[k].as_array().map_or(0, Vec::len)).sum::<usize>()
+    };
+    let before = drivers().await;
+    let upstream = cluster.rest_url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let proxy = lossy_proxy::start(&upstream, "POST /v1/submissions/create", 1).await;
+    let through_proxy: Arc<dyn Launcher> = Arc::new(
+        StandaloneLauncher::new(StandaloneConfig {
+            rest_url: proxy.url.clone(),
+            master_url: cluster.master_url.clone(),
+            spark_version: "4.3.0".into(),
+            request_timeout: Duration::from_secs(30),
+            ui_url: Some(cluster.ui_url.clone()),
+        })
+        .unwrap(),
+    );
+    let data = json!({
+        "backend": "standalone", "jar": jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
+        "driverMemory": "512m", "executorMemory": "512m", "conf": {"spark.cores.max": "1"},
+        "retries": 3, "retryDelaySecs": 1
+    });
+    let run = fire_once(through_proxy, data).await;
+    assert_eq!(proxy.lost(), 1, "the create's answer was lost once");
+    assert_eq!(run.state, RunState::Failed, "{run:?}");
+    let error = run.error.clone().unwrap_or_default();
+    let key = run_key(run.id, run.fired_ms);
+    assert!(error.contains("may have been submitted under key") && error.contains(&key), "{error}");
+    assert_eq!(drivers().await, before + 1, "the create was not sent twice");
     drop(cluster);
 
     // The cluster is gone: a clear, retryable error naming the backend and address.
     let err = spark.submit(&job("late", &["1"])).await.unwrap_err();
-    assert!(err.is_retryable(), "{err}");
+    assert!(err.is_retryable() && err.was_not_sent(), "a refused connection sent nothing: {err:?}");
     let message = err.to_string();
     assert!(message.contains("standalone backend at http://127.0.0.1:") && message.contains("retry"), "{message}");
 }

@@ -149,6 +149,8 @@ async fn cluster_mode_applications_on_a_real_yarn() {
         config.spark_conf.insert(key.into(), "-XX:+UseSerialGC -XX:TieredStopAtLevel=1".into());
     }
     config.spark_conf.insert("spark.ui.enabled".into(), "false".into());
+    // `[spark] python`: reaches the PySpark driver and executors on the nodes.
+    config.python = Some(spark.python.clone());
     let yarn = YarnLauncher::new(config).unwrap();
     yarn.health().await.unwrap();
 
@@ -175,9 +177,11 @@ async fn cluster_mode_applications_on_a_real_yarn() {
     ok_spec.conf.insert("spark.yarn.tags".into(), "team-a".into());
     let mut py_spec = small(AppSpec::python("count-py", &py));
     py_spec.args = vec!["2000".into()];
-    let python = spark.python.display().to_string();
-    py_spec.conf.insert("spark.yarn.appMasterEnv.PYSPARK_PYTHON".into(), python.clone());
-    py_spec.conf.insert("spark.executorEnv.PYSPARK_PYTHON".into(), python);
+    // Keyed by a run: the key is the application's tag, a second submission adopts the first.
+    let key = "consort-run-11-1764000000000";
+    let mut failing_spec = job("count-fail", &["10", "fail"]);
+    failing_spec.key = Some(key.into());
+    assert_eq!(yarn.find(key).await.unwrap(), None, "never submitted");
     // Four spark-submits at once; YARN runs the applications side by side.
     let submit_started = Instant::now();
     let timed = |spec: AppSpec| {
@@ -190,7 +194,7 @@ async fn cluster_mode_applications_on_a_real_yarn() {
     };
     let ((ok, ok_took), (failing, _), (long, _), (pyjob, _)) = tokio::join!(
         timed(ok_spec),
-        timed(job("count-fail", &["10", "fail"])),
+        timed(failing_spec.clone()),
         timed(job("count-long", &["10", "ok", "600000"])),
         timed(py_spec)
     );
@@ -231,7 +235,11 @@ async fn cluster_mode_applications_on_a_real_yarn() {
     let failed = wait_until_final(&yarn, &failing.id, poll, wait).await.unwrap();
     assert_eq!(failed.state, AppState::Failed, "{failed:?}");
     let message = failed.message.unwrap_or_default();
-    assert!(message.contains("failing on purpose"), "{message}");
+    assert!(message.contains("Exception: failing on purpose"), "the driver's exception is the reason: {message}");
+    assert_eq!(yarn.find(key).await.unwrap().map(|s| s.id), Some(failing.id.clone()));
+    assert_eq!(yarn.submit(&failing_spec).await.unwrap().id, failing.id, "the key's application is adopted");
+    let tagged = rm_json(&format!("/ws/v1/cluster/apps?applicationTags={key}"), &rig.webapp).await;
+    assert_eq!(tagged["apps"]["app"].as_array().map(Vec::len), Some(1), "exactly one application for the key");
     assert!(yarn.logs(&failing.id, 64 * 1024).await.unwrap().contains("failing on purpose"));
 
     let py_done = wait_until_final(&yarn, &pyjob.id, poll, wait).await.unwrap();

@@ -637,8 +637,16 @@ async fn provision_now(
         component.created_ms = existing.created_ms;
         logs.push(log(s, LogLevel::Info, "store", format!("replacing the definition of job {key}; its runs are kept")));
     }
-    area.store.provision(&component, &plan.job, &plan.triggers, None, now).await.map_err(SpError::store)?;
-    logs.push(log(s, LogLevel::Info, "store", format!("job {key} stored with {} trigger(s)", plan.triggers.len())));
+    let mut triggers = Vec::with_capacity(plan.triggers.len());
+    for planned in &plan.triggers {
+        let stored = s.scheduler.get_trigger(planned.key()).await.map_err(|e| SpError::System {
+            cause: e.to_string(),
+            user_message: "consort could not read the job's schedule; retry shortly".into(),
+        })?;
+        triggers.push(keep_started_schedule(planned, stored.as_ref().map(|t| &t.trigger), now));
+    }
+    area.store.provision(&component, &plan.job, &triggers, None, now).await.map_err(SpError::store)?;
+    logs.push(log(s, LogLevel::Info, "store", format!("job {key} stored with {} trigger(s)", triggers.len())));
     let link = job_link(area, &key);
     let public_info = match consort_provisioner::public_info_json(&consort_provisioner::public_info(plan, Some(&link)))
     {
@@ -655,6 +663,39 @@ async fn provision_now(
         info: Some(Info { public_info, private_info }),
         logs,
     })
+}
+
+/// A re-provision plans its schedule to start now (or at a later `startDate`); a schedule
+/// already stored with the same definition that has started keeps its start, so the store
+/// sees it unchanged and leaves its next fire time and history alone.
+fn keep_started_schedule(
+    planned: &consort_scheduler::Trigger,
+    stored: Option<&consort_scheduler::Trigger>,
+    now_ms: i64,
+) -> consort_scheduler::Trigger {
+    let Some(stored) = stored else { return planned.clone() };
+    let same = stored.job() == planned.job()
+        && stored.schedule() == planned.schedule()
+        && stored.end_ms() == planned.end_ms()
+        && stored.misfire() == planned.misfire()
+        && stored.data() == planned.data();
+    if !same || stored.start_ms() > now_ms || planned.start_ms() > now_ms {
+        return planned.clone();
+    }
+    let mut kept = consort_scheduler::Trigger::new(
+        planned.key().clone(),
+        planned.job().clone(),
+        planned.schedule().clone(),
+        stored.start_ms(),
+    )
+    .with_end_ms(planned.end_ms())
+    .with_priority(planned.priority())
+    .with_misfire(planned.misfire())
+    .with_data(planned.data().clone());
+    if let Some(description) = planned.description() {
+        kept = kept.with_description(description);
+    }
+    kept
 }
 
 /// The job's page in the job status API.
@@ -1139,5 +1180,35 @@ pub async fn fail_orphaned_tasks(
             store.put_task(&task).await?;
             count += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use consort_scheduler::{JobKey, Schedule, Trigger, TriggerKey};
+
+    use super::keep_started_schedule;
+
+    fn trigger(cron: &str, start_ms: i64) -> Trigger {
+        let job = JobKey::new("dp", "job").unwrap();
+        Trigger::new(
+            TriggerKey::new("dp", "job.schedule").unwrap(),
+            job,
+            Schedule::cron(cron, "UTC").unwrap(),
+            start_ms,
+        )
+    }
+
+    #[test]
+    fn a_started_schedule_keeps_its_start_only_when_its_definition_is_unchanged() {
+        let (then, now) = (1_000, 5_000);
+        let stored = trigger("0 0 2 * * ?", then);
+        assert_eq!(keep_started_schedule(&trigger("0 0 2 * * ?", now), Some(&stored), now).start_ms(), then);
+        assert_eq!(keep_started_schedule(&trigger("0 0 3 * * ?", now), Some(&stored), now).start_ms(), now);
+        assert_eq!(keep_started_schedule(&trigger("0 0 2 * * ?", now), None, now).start_ms(), now);
+        let later = trigger("0 0 2 * * ?", now + 10_000);
+        assert_eq!(keep_started_schedule(&later, Some(&stored), now).start_ms(), now + 10_000, "a new startDate wins");
+        let ended = trigger("0 0 2 * * ?", now).with_end_ms(Some(now + 1));
+        assert_eq!(keep_started_schedule(&ended, Some(&stored), now).start_ms(), now, "a new endDate restarts it");
     }
 }

@@ -125,6 +125,11 @@ pub struct Specific {
     pub timezone: Option<String>,
     /// `backend`: the Spark backend to submit to; the server's default when absent.
     pub backend: Option<String>,
+    /// `adoptJob: {jobGroup, jobName}`: an existing job (e.g. one imported from Quartz and
+    /// described by reverse provisioning) that this component replaces; provisioning deletes
+    /// it with its triggers (its runs stay) in the same transaction, so the work never runs
+    /// twice.
+    pub adopt_job: Option<consort_scheduler::JobKey>,
 }
 
 /// The application: a jar and its main class, or a PySpark file.
@@ -604,8 +609,8 @@ impl Walk {
     }
 
     fn specific(&mut self, node: &Node) -> Specific {
-        const FIELDS: [&str; 9] =
-            ["jobName", "jar", "className", "file", "pyFiles", "queue", "jobConfig", "timezone", "backend"];
+        const FIELDS: [&str; 10] =
+            ["jobName", "jar", "className", "file", "pyFiles", "queue", "jobConfig", "timezone", "backend", "adoptJob"];
         self.closed(node, "", "specific", &FIELDS);
         let job_name = self
             .text(
@@ -632,7 +637,31 @@ impl Walk {
                 JobConfig::default()
             }
         };
-        Specific { job_name, app, queue, job_config, timezone, backend }
+        let adopt_job = self.adopt_job(node);
+        Specific { job_name, app, queue, job_config, timezone, backend, adopt_job }
+    }
+
+    fn adopt_job(&mut self, node: &Node) -> Option<consort_scheduler::JobKey> {
+        let (rel, adopt) = self.child(node, "", "adoptJob");
+        let adopt = adopt?;
+        if !matches!(adopt.value, Value::Map(_)) {
+            self.fail(
+                &rel,
+                format!("expected a mapping, found {}", adopt.kind()),
+                "write adoptJob: {jobGroup: GROUP, jobName: NAME}, as reverse provisioning answers it",
+            );
+            return None;
+        }
+        self.closed(adopt, &rel, "adoptJob", &["jobGroup", "jobName"]);
+        let name = self.text(adopt, &rel, "jobName", Some("set jobName: the name of the job to adopt"))?;
+        let group = self.text(adopt, &rel, "jobGroup", None).unwrap_or_else(|| consort_scheduler::DEFAULT_GROUP.into());
+        match consort_scheduler::JobKey::new(group, name) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.fail(&rel, e.to_string(), "name the job as consort jobs list shows it");
+                None
+            }
+        }
     }
 
     fn app(&mut self, node: &Node) -> App {

@@ -67,6 +67,8 @@ pub struct Plan {
     pub backend: String,
     /// The schedule, spelled out; `None` without one.
     pub schedule: Option<PlannedSchedule>,
+    /// An existing job this component replaces (`specific.adoptJob`), other than its own.
+    pub adopts: Option<JobKey>,
 }
 
 /// A schedule as the plan reads it.
@@ -415,7 +417,8 @@ pub fn plan(descriptor: &Descriptor, yaml: &str, settings: &Settings, now_ms: i6
         created_ms: now_ms,
         updated_ms: now_ms,
     };
-    Ok(Plan { job, triggers, component, backend, schedule })
+    let adopts = specific.adopt_job.clone().filter(|adopted| adopted != job.key());
+    Ok(Plan { job, triggers, component, backend, schedule, adopts })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! | job | update key |
 //! |---|---|
 //! | description | `spec.mesh.description` |
+//! | the job's key | `spec.mesh.specific.adoptJob` (`{jobGroup, jobName}`): provisioning the component replaces this job |
 //! | data `name` (else the key's name) | `spec.mesh.specific.jobName` |
 //! | `jar`, `className` / `file`, `pyFiles` | `spec.mesh.specific.jar`, `….className` / `….file`, `….pyFiles` |
 //! | `queue`, `backend` | `spec.mesh.specific.queue`, `….backend` |
@@ -106,6 +107,8 @@ pub fn reverse(job: &Job, triggers: &[TriggerStatus]) -> Result<Map<String, Valu
         Some(v) => text(v).ok_or_else(|| bad("name", "text", v))?,
     };
     put("jobName", name.into());
+    // Provisioning the component makes its own job; adoptJob has it replace this one.
+    put("adoptJob", serde_json::json!({"jobGroup": job.key().group(), "jobName": job.key().name()}));
     let field = |key: &str| data.get(key).filter(|v| !v.is_null());
     match (field("jar"), field("className"), field("file")) {
         (Some(jar), Some(class), None) => {

@@ -139,6 +139,19 @@ pub trait ProvisionerStore: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
+    /// [`ProvisionerStore::provision`], also deleting `adopts` (a job the component replaces:
+    /// its triggers go, its runs stay) in the same transaction. A job that belongs to another
+    /// component is refused (`StoreError::JobExists`); one already gone is not an error.
+    async fn provision_adopting(
+        &self,
+        component: &ComponentRecord,
+        job: &Job,
+        triggers: &[Trigger],
+        adopts: Option<&JobKey>,
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
     /// One unit of work: deletes the component, its job and the job's triggers (runs stay),
     /// and stores `task` when given. Returns the record that was deleted; `None` when the
     /// component was never provisioned (not an error: unprovisioning is idempotent).

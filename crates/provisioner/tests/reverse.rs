@@ -71,6 +71,7 @@ fn an_imported_spark_job_is_described_as_a_component() {
         json!({
             "spec.mesh.description": "Nightly cash flow load",
             "spec.mesh.specific.jobName": "nightly",
+            "spec.mesh.specific.adoptJob": {"jobGroup": job.key().group(), "jobName": job.key().name()},
             "spec.mesh.specific.jar": "hdfs://ns1/apps/etl.jar",
             "spec.mesh.specific.className": "com.example.Etl",
             "spec.mesh.specific.queue": "root.finance",

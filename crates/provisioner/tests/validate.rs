@@ -119,8 +119,9 @@ async fn the_example_validates_into_a_plan() {
     );
     assert_eq!(specific.job_config.conf["spark.sql.shuffle.partitions"], "200");
 
-    let Plan { job, triggers, component, backend, schedule } = plan;
+    let Plan { job, triggers, component, backend, schedule, adopts } = plan;
     assert_eq!((job.key().group(), job.key().name()), (DP_ID, JOB_NAME));
+    assert_eq!(adopts, None, "no adoptJob, nothing adopted");
     assert_eq!(job.kind(), "spark");
     assert!(job.durable() && job.non_concurrent() && job.requests_recovery());
     assert_eq!(job.description(), Some("Nightly batch that builds the cash flow tables"));
@@ -642,4 +643,19 @@ async fn component_ids_must_be_unique() {
     );
     let found = problems(&yaml).await;
     assert!(found.iter().any(|p| p.field == "dataProduct.components[1].id"), "{found:#?}");
+}
+
+#[tokio::test]
+async fn adopt_job_names_the_job_the_component_replaces() {
+    let with =
+        |adopt: &str| edit(EXAMPLE, "        queue: root.finance\n", &format!("        queue: root.finance\n{adopt}"));
+    let plan = valid(&with("        adoptJob: {jobGroup: quartz, jobName: nightly}\n")).await.plan;
+    assert_eq!(plan.adopts.map(|k| k.to_string()), Some("quartz.nightly".to_string()));
+    let plan = valid(&with("        adoptJob: {jobName: nightly}\n")).await.plan;
+    assert_eq!(plan.adopts.map(|k| k.to_string()), Some("DEFAULT.nightly".to_string()), "the group defaults");
+    let own = format!("        adoptJob: {{jobGroup: \"{DP_ID}\", jobName: {JOB_NAME}}}\n");
+    assert_eq!(valid(&with(&own)).await.plan.adopts, None, "its own job is not adopted");
+    only(&with("        adoptJob: quartz.nightly\n"), &format!("{SPECIFIC}.adoptJob")).await;
+    only(&with("        adoptJob: {jobGroup: quartz}\n"), &format!("{SPECIFIC}.adoptJob.jobName")).await;
+    only(&with("        adoptJob: {jobName: nightly, name: x}\n"), &format!("{SPECIFIC}.adoptJob.name")).await;
 }

@@ -645,7 +645,25 @@ async fn provision_now(
         })?;
         triggers.push(keep_started_schedule(planned, stored.as_ref().map(|t| &t.trigger), now));
     }
-    area.store.provision(&component, &plan.job, &triggers, None, now).await.map_err(SpError::store)?;
+    if let Some(adopted) = &plan.adopts
+        && let Some(owner) = area.store.component_by_job(adopted).await.map_err(SpError::store)?
+        && owner.component_id != component.component_id
+    {
+        return Err(SpError::invalid(
+            "adoptJob",
+            format!("job {adopted} belongs to component {}", owner.component_id),
+            "adopt only jobs that no other component was provisioned as (see reverse provisioning)",
+        ));
+    }
+    area.store
+        .provision_adopting(&component, &plan.job, &triggers, plan.adopts.as_ref(), None, now)
+        .await
+        .map_err(SpError::store)?;
+    if let Some(adopted) = &plan.adopts {
+        let message =
+            format!("job {adopted} is adopted: its schedule was removed (its runs are kept) in favour of {key}");
+        logs.push(log(s, LogLevel::Info, "store", message));
+    }
     logs.push(log(s, LogLevel::Info, "store", format!("job {key} stored with {} trigger(s)", triggers.len())));
     let link = job_link(area, &key);
     let public_info = match consort_provisioner::public_info_json(&consort_provisioner::public_info(plan, Some(&link)))
@@ -964,11 +982,19 @@ async fn reverse_now(s: &AppState, request: &ReverseProvisioningRequest) -> Resu
     let triggers = s.scheduler.list_triggers(&filter).await.map_err(scheduler_error)?;
     let updates = consort_provisioner::reverse(&status.job, &triggers).map_err(|p| SpError::problems(&[p]))?;
     let message = format!("job {key} described as a component ({} field(s))", updates.len());
-    Ok(ReverseProvisioningStatus {
-        status: Status::Completed,
-        updates,
-        logs: vec![log(s, LogLevel::Info, "reverse-provisioning", message)],
-    })
+    let logs = vec![
+        log(s, LogLevel::Info, "reverse-provisioning", message),
+        log(
+            s,
+            LogLevel::Info,
+            "reverse-provisioning",
+            format!(
+                "the updates carry spec.mesh.specific.adoptJob: provisioning the component replaces job {key} \
+                 in the same transaction, so the work never runs twice"
+            ),
+        ),
+    ];
+    Ok(ReverseProvisioningStatus { status: Status::Completed, updates, logs })
 }
 
 /// The state and result of an asynchronous reverse provisioning.

@@ -326,6 +326,41 @@ async fn reverse_provisioning_describes_an_existing_job() {
     invalid(&post(&app, "/v1/reverse-provisioning", unknown).await, "params.jobName");
 }
 
+#[tokio::test]
+async fn a_job_described_by_reverse_provisioning_is_adopted_by_the_provision() {
+    let app = app(false).await;
+    // A Spark job created outside the provisioner (as `consort import quartz` would).
+    let old = JobKey::new("quartz", "nightly").unwrap();
+    let mut data = serde_json::Map::new();
+    data.insert("jar".into(), json!("/opt/consort/examples/consort-examples.jar"));
+    data.insert("className".into(), json!("consort.examples.CountRange"));
+    let job = consort_scheduler::Job::new(old.clone(), "spark").with_data(data);
+    let schedule = consort_scheduler::Schedule::cron("0 0 2 * * ?", "UTC").unwrap();
+    let trigger = consort_scheduler::Trigger::new(
+        consort_scheduler::TriggerKey::new("quartz", "nightly").unwrap(),
+        old.clone(),
+        schedule,
+        0,
+    );
+    // Straight into the store: this test server registers no `spark` kind.
+    app.scheduler.store().put_job(&job, &[trigger], true, 0).await.unwrap();
+
+    let reverse = json!({"useCaseTemplateId": "t", "environment": "development", "params": {"jobGroup": "quartz", "jobName": "nightly"}});
+    let (status, answer) = post(&app, "/v1/reverse-provisioning", reverse).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["updates"]["spec.mesh.specific.adoptJob"], json!({"jobGroup": "quartz", "jobName": "nightly"}));
+
+    let adopting = DESCRIPTOR.replace(
+        "        queue: root.finance\n",
+        "        queue: root.finance\n        adoptJob: {jobGroup: quartz, jobName: nightly}\n",
+    );
+    let (status, answer) = post(&app, "/v1/provision", request(&adopting)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["logs"].to_string().contains("quartz.nightly is adopted"), "{answer}");
+    assert!(app.scheduler.get_job(&old).await.unwrap().is_none(), "the adopted job no longer fires");
+    assert!(app.scheduler.get_job(&job_key()).await.unwrap().is_some());
+}
+
 /// Polls a status path until it is no longer RUNNING.
 async fn settle(app: &App, path: &str) -> Value {
     for _ in 0..500 {

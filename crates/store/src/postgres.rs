@@ -584,7 +584,19 @@ impl ProvisionerStore for PgStore {
         task: Option<&Task>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        in_tx!(self, "provision", |db| provisioner::provision(&mut db, component, job, triggers, task, now_ms))
+        in_tx!(self, "provision", |db| provisioner::provision(&mut db, component, job, triggers, None, task, now_ms))
+    }
+
+    async fn provision_adopting(
+        &self,
+        component: &ComponentRecord,
+        job: &Job,
+        triggers: &[Trigger],
+        adopts: Option<&JobKey>,
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        in_tx!(self, "provision", |db| provisioner::provision(&mut db, component, job, triggers, adopts, task, now_ms))
     }
 
     async fn unprovision(

@@ -103,6 +103,7 @@ pub(crate) async fn provision<S: Sql>(
     c: &ComponentRecord,
     job: &Job,
     triggers: &[Trigger],
+    adopts: Option<&JobKey>,
     task: Option<&Task>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -137,6 +138,21 @@ pub(crate) async fn provision<S: Sql>(
         && &previous.job != job.key()
     {
         catalog::delete_job(db, &previous.job).await?;
+    }
+    if let Some(adopted) = adopts.filter(|a| *a != job.key()) {
+        let owner = db
+            .rows(
+                &format!("SELECT component_id FROM {COMPONENTS} WHERE job_group = $1 AND job_name = $2{{lock}}"),
+                &[adopted.group().into(), adopted.name().into()],
+            )
+            .await?;
+        if let Some(row) = owner.first() {
+            let other = Cols::new(COMPONENTS, row).text()?;
+            if other != c.component_id {
+                return Err(StoreError::JobExists(adopted.clone()));
+            }
+        }
+        catalog::delete_job(db, adopted).await?;
     }
     catalog::upsert_job(db, job, true, now_ms).await?;
     catalog::set_job_triggers(db, job.key(), triggers).await?;

@@ -596,7 +596,24 @@ impl ProvisionerStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (component, job, triggers, task) = (component.clone(), job.clone(), triggers.to_vec(), task.cloned());
         self.with_tx("provision", move |tx| {
-            run_ready(provisioner::provision(tx, &component, &job, &triggers, task.as_ref(), now_ms))
+            run_ready(provisioner::provision(tx, &component, &job, &triggers, None, task.as_ref(), now_ms))
+        })
+        .await
+    }
+
+    async fn provision_adopting(
+        &self,
+        component: &ComponentRecord,
+        job: &Job,
+        triggers: &[Trigger],
+        adopts: Option<&JobKey>,
+        task: Option<&Task>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (component, job, triggers, task) = (component.clone(), job.clone(), triggers.to_vec(), task.cloned());
+        let adopts = adopts.cloned();
+        self.with_tx("provision", move |tx| {
+            run_ready(provisioner::provision(tx, &component, &job, &triggers, adopts.as_ref(), task.as_ref(), now_ms))
         })
         .await
     }

@@ -100,6 +100,7 @@ on_both_backends!(
     changed_cron_restarts_only_that_trigger,
     removing_the_schedule_deletes_the_trigger_and_keeps_a_durable_job,
     a_new_job_key_replaces_the_components_old_job,
+    an_adopted_job_is_replaced_in_the_same_transaction,
     failed_provision_leaves_nothing_half_written,
     a_job_provisioned_from_another_component_is_refused,
     unprovision_of_an_unknown_component_returns_none_and_stores_the_task,
@@ -367,6 +368,67 @@ async fn a_new_job_key_replaces_the_components_old_job(b: Backend) {
     assert!(s.scheduler.get_job(new.key()).await.unwrap().is_some());
     assert_eq!(p.component_by_job(new.key()).await.unwrap().unwrap().component_id, "urn:etl");
     assert_eq!(p.component_by_job(old.key()).await.unwrap(), None);
+}
+
+async fn an_adopted_job_is_replaced_in_the_same_transaction(b: Backend) {
+    let s = b.open().await;
+    let p = s.provisioner.as_ref();
+    // A job imported from Quartz, with its schedule and a run.
+    let imported = Job::new(JobKey::new("quartz", "nightly").unwrap(), "spark");
+    let schedule = Trigger::new(
+        TriggerKey::new("quartz", "nightly").unwrap(),
+        imported.key().clone(),
+        Schedule::cron("0 * * * * ?", "UTC").unwrap(),
+        T0,
+    );
+    s.scheduler.put_job(&imported, &[schedule], false, T0).await.unwrap();
+    let fired = cycle(&s, T0, vec![]).await;
+    cycle(&s, T0 + 1, done(&fired, T0 + 1)).await;
+    // Another component's job cannot be adopted: nothing changes.
+    let other = Job::new(jk("other"), "spark").with_durable(true);
+    p.provision(&record("urn:other", other.key(), "v1", T0), &other, &[], None, T0).await.unwrap();
+    let job = Job::new(jk("etl"), "spark");
+    let trigger = cron("etl", job.key(), "0 * * * * ?");
+    let err = p
+        .provision_adopting(
+            &record("urn:etl", job.key(), "v1", T0),
+            &job,
+            std::slice::from_ref(&trigger),
+            Some(other.key()),
+            None,
+            T0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::JobExists(_)), "{err}");
+    assert!(s.scheduler.get_job(job.key()).await.unwrap().is_none(), "nothing half-written");
+    assert!(s.scheduler.get_job(other.key()).await.unwrap().is_some());
+    // The imported job is adopted: gone with its schedule, its runs kept, the new job in place.
+    p.provision_adopting(
+        &record("urn:etl", job.key(), "v1", T0 + 2),
+        &job,
+        &[trigger],
+        Some(imported.key()),
+        None,
+        T0 + 2,
+    )
+    .await
+    .unwrap();
+    assert!(s.scheduler.get_job(imported.key()).await.unwrap().is_none(), "the adopted job is gone");
+    assert!(s.scheduler.get_trigger(&TriggerKey::new("quartz", "nightly").unwrap()).await.unwrap().is_none());
+    assert_eq!(runs_of(&s, imported.key()).await.len(), 1, "its runs stay");
+    assert!(s.scheduler.get_job(job.key()).await.unwrap().is_some());
+    // Adopting a job that is already gone is not an error (a retried provision).
+    p.provision_adopting(
+        &record("urn:etl", job.key(), "v1", T0 + 3),
+        &job,
+        &[cron("etl", job.key(), "0 * * * * ?")],
+        Some(imported.key()),
+        None,
+        T0 + 3,
+    )
+    .await
+    .unwrap();
 }
 
 /// Everything the store holds about a component, to compare before and after a failure.

@@ -454,7 +454,7 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     assert_eq!(run["state"], "SUCCEEDED", "{run}");
     assert!(run["application_id"].as_str().unwrap().starts_with("local-"), "{run}");
     let location = run["log_location"].as_str().unwrap();
-    assert!(location.starts_with("local:run-"), "{run}");
+    assert!(location.starts_with("local:consort-run-"), "the run directory is named by the run's key: {run}");
 
     // The run's log, through the server, from where the application ran.
     let run_id = run["id"].to_string();

@@ -79,7 +79,8 @@ pub(crate) struct ProvisioningRequest {
     /// The data product descriptor and `componentIdToProvision`, as YAML.
     descriptor: String,
     /// The whole data product as last provisioned (YAML); read for nothing here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     latest_enriched_descriptor: Option<String>,
     /// On unprovision, also delete the component's data: not applicable to a Spark job.
     remove_data: bool,
@@ -297,12 +298,12 @@ pub(crate) struct ReverseProvisioningRequest {
     /// The environment.
     environment: String,
     /// The job to describe: `{"jobName": N, "jobGroup": G}` (group `DEFAULT` when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     params: Option<Map<String, Value>>,
     /// The component's current `catalog-info.yaml`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     catalog_info: Option<Map<String, Value>>,
 }
 
@@ -317,6 +318,17 @@ pub(crate) struct ReverseProvisioningStatus {
     /// What happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     logs: Vec<Log>,
+}
+
+/// An optional request field that may be left out but not sent as `null`: the spec types these
+/// fields without `nullable`, so a `null` is a malformed request (400 naming the field), not the
+/// field left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A task's token in a status path.

@@ -544,7 +544,7 @@ pub(crate) async fn validate(
     tag = "provisioner",
     request_body = ProvisioningRequest,
     responses(
-        (status = 202, description = "The token to poll at /v2/validate/{token}/status.", body = String),
+        (status = 202, description = "The token to poll at /v2/validate/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The body is not a provisioning request.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -601,7 +601,7 @@ pub(crate) async fn validation_status(
     request_body = ProvisioningRequest,
     responses(
         (status = 200, description = "Provisioned: the job, its schedule and next fire times in `info.publicInfo`.", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The descriptor is not valid: every problem with its field and fix.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -687,7 +687,7 @@ fn job_link(area: &ProvisionerArea, key: &JobKey) -> String {
     request_body = ProvisioningRequest,
     responses(
         (status = 200, description = "Unprovisioned (also when it never was provisioned).", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The descriptor does not name a component.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -785,7 +785,7 @@ async fn unprovision_now(
     request_body = UpdateAclRequest,
     responses(
         (status = 200, description = "The access list is stored.", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "An invalid reference, or a component that is not provisioned.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -898,7 +898,7 @@ pub(crate) async fn provision_status(
     request_body = ReverseProvisioningRequest,
     responses(
         (status = 200, description = "The updates that describe the job as a component.", body = ReverseProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/reverse-provisioning/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/reverse-provisioning/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The params do not name a job that can be described.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )

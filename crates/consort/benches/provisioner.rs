@@ -13,7 +13,6 @@
 //! stored (no compression, so generation is fast) and each is deleted once measured.
 
 #[path = "../../storage/tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::io::{BufRead, BufReader, Cursor};
@@ -111,13 +110,8 @@ fn descriptor(jar: &str) -> String {
 /// One provisioner call; panics unless it did what it is measured for.
 async fn call(client: &reqwest::Client, consort: &Consort, path: &str, body: &serde_json::Value) -> Duration {
     let started = Instant::now();
-    let response = client
-        .post(format!("{}{path}", consort.url))
-        .bearer_auth(&consort.token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client.post(format!("{}{path}", consort.url)).bearer_auth(&consort.token).json(body).send().await.unwrap();
     let status = response.status();
     let answer: serde_json::Value = response.json().await.unwrap();
     let elapsed = started.elapsed();
@@ -172,7 +166,12 @@ async fn main() {
         let n = (requests / factor).max(10);
         let started = Instant::now();
         let jar = tokio::task::spawn_blocking(move || {
-            build_jar(JarSpec { stored, filler: (mb << 20).saturating_sub(64 << 10), extra_entries: 200, ..JarSpec::default() })
+            build_jar(JarSpec {
+                stored,
+                filler: (mb << 20).saturating_sub(64 << 10),
+                extra_entries: 200,
+                ..JarSpec::default()
+            })
         })
         .await
         .unwrap();

@@ -132,7 +132,9 @@ fn assert_passed(runs: &[Run]) {
         println!("---- {} ({:.0?}) ----\n{}", r.name, r.elapsed, r.report);
     }
     for r in runs {
-        let status = r.status.unwrap_or_else(|| panic!("schemathesis ({}) did not finish in {TIMEOUT:?}:\n{}", r.name, r.report));
+        let status = r
+            .status
+            .unwrap_or_else(|| panic!("schemathesis ({}) did not finish in {TIMEOUT:?}:\n{}", r.name, r.report));
         assert!(status.success(), "schemathesis ({}) found problems (seed {SEED}):\n{}", r.name, r.report);
         assert!(r.report.contains("passed"), "schemathesis ({}) ran no test:\n{}", r.name, r.report);
     }

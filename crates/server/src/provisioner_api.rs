@@ -79,7 +79,8 @@ pub(crate) struct ProvisioningRequest {
     /// The data product descriptor and `componentIdToProvision`, as YAML.
     descriptor: String,
     /// The whole data product as last provisioned (YAML); read for nothing here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     latest_enriched_descriptor: Option<String>,
     /// On unprovision, also delete the component's data: not applicable to a Spark job.
     remove_data: bool,
@@ -297,12 +298,12 @@ pub(crate) struct ReverseProvisioningRequest {
     /// The environment.
     environment: String,
     /// The job to describe: `{"jobName": N, "jobGroup": G}` (group `DEFAULT` when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     params: Option<Map<String, Value>>,
     /// The component's current `catalog-info.yaml`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     catalog_info: Option<Map<String, Value>>,
 }
 
@@ -317,6 +318,17 @@ pub(crate) struct ReverseProvisioningStatus {
     /// What happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     logs: Vec<Log>,
+}
+
+/// An optional request field that may be left out but not sent as `null`: the spec types these
+/// fields without `nullable`, so a `null` is a malformed request (400 naming the field), not the
+/// field left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A task's token in a status path.
@@ -532,7 +544,7 @@ pub(crate) async fn validate(
     tag = "provisioner",
     request_body = ProvisioningRequest,
     responses(
-        (status = 202, description = "The token to poll at /v2/validate/{token}/status.", body = String),
+        (status = 202, description = "The token to poll at /v2/validate/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The body is not a provisioning request.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -589,7 +601,7 @@ pub(crate) async fn validation_status(
     request_body = ProvisioningRequest,
     responses(
         (status = 200, description = "Provisioned: the job, its schedule and next fire times in `info.publicInfo`.", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The descriptor is not valid: every problem with its field and fix.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -734,7 +746,7 @@ fn job_link(area: &ProvisionerArea, key: &JobKey) -> String {
     request_body = ProvisioningRequest,
     responses(
         (status = 200, description = "Unprovisioned (also when it never was provisioned).", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The descriptor does not name a component.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -832,7 +844,7 @@ async fn unprovision_now(
     request_body = UpdateAclRequest,
     responses(
         (status = 200, description = "The access list is stored.", body = ProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/provision/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "An invalid reference, or a component that is not provisioned.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )
@@ -945,7 +957,7 @@ pub(crate) async fn provision_status(
     request_body = ReverseProvisioningRequest,
     responses(
         (status = 200, description = "The updates that describe the job as a component.", body = ReverseProvisioningStatus),
-        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/reverse-provisioning/{token}/status.", body = String),
+        (status = 202, description = "Accepted (asynchronous mode): the token to poll at /v1/reverse-provisioning/{token}/status.", body = String, content_type = "application/json"),
         (status = 400, description = "The params do not name a job that can be described.", body = RequestValidationError),
         (status = 500, description = "System problem.", body = SystemError),
     )

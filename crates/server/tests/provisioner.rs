@@ -223,6 +223,24 @@ async fn malformed_requests_are_request_validation_errors_naming_the_field() {
     invalid(&got, "provisionInfo");
 }
 
+/// Found by schemathesis against the Witboost spec: the optional fields are typed without
+/// `nullable`, so `null` is a malformed request, not the field left out.
+#[tokio::test]
+async fn a_null_optional_field_is_a_request_validation_error() {
+    let app = app(false).await;
+    let mut body = request(DESCRIPTOR);
+    body["latestEnrichedDescriptor"] = Value::Null;
+    for path in ["/v1/validate", "/v2/validate", "/v1/provision", "/v1/unprovision"] {
+        invalid(&post(&app, path, body.clone()).await, "latestEnrichedDescriptor");
+    }
+    for field in ["params", "catalogInfo"] {
+        let mut body = json!({"useCaseTemplateId": "urn:dmb:utm:t:0.0.0", "environment": "development"});
+        body[field] = Value::Null;
+        invalid(&post(&app, "/v1/reverse-provisioning", body).await, field);
+    }
+    assert!(app.scheduler.get_job(&job_key()).await.unwrap().is_none(), "nothing was provisioned");
+}
+
 #[tokio::test]
 async fn provision_stores_the_job_and_answers_what_witboost_shows() {
     let app = app(false).await;

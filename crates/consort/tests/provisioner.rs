@@ -69,7 +69,7 @@ fn hdfs() -> &'static Hdfs {
         for file in ["consort-examples.jar", "count_range.py"] {
             let bytes = std::fs::read(examples.join(file))
                 .unwrap_or_else(|e| panic!("{file}: {e}; run scripts/setup (41-spark-examples.sh)"));
-            hdfs.webhdfs("PUT", &format!("/e2e/{file}"), "CREATE&overwrite=true&permission=644", Some(bytes));
+            hdfs.put(&format!("/e2e/{file}"), bytes);
         }
         hdfs
     })
@@ -136,29 +136,52 @@ impl Hdfs {
         format!("hdfs://{}{path}", self.nameservice)
     }
 
-    /// A WebHDFS call as the superuser on whichever NameNode is active (the standby refuses).
-    fn webhdfs(&self, method: &str, path: &str, op: &str, body: Option<Vec<u8>>) {
+    /// Writes `bytes` to `path` as the superuser, through consort's own HDFS client (native
+    /// RPC, which finds the active NameNode).
+    fn put(&self, path: &str, bytes: Vec<u8>) {
+        use consort_storage::{HdfsConfig, NameNodeAddress, Nameservice, Storage, StorageConfig};
+        let config = StorageConfig {
+            hdfs: HdfsConfig {
+                user: Some("hdfs".into()),
+                nameservices: vec![Nameservice {
+                    name: self.nameservice.clone(),
+                    namenodes: self
+                        .namenodes
+                        .iter()
+                        .map(|(name, rpc, http)| NameNodeAddress {
+                            name: name.clone(),
+                            rpc: Some(rpc.clone()),
+                            http: Some(http.clone()),
+                        })
+                        .collect(),
+                }],
+                ..HdfsConfig::default()
+            },
+            ..StorageConfig::default()
+        };
+        let uri = self.uri(path);
         runtime().block_on(async {
-            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let storage = Storage::from_uri(&uri, &config).await.unwrap();
+            storage.write(&uri, bytes.into()).await.unwrap_or_else(|e| panic!("writing {uri}: {e}"));
+        })
+    }
+
+    /// Deletes `path` through WebHDFS on whichever NameNode is active (the standby refuses).
+    fn delete(&self, path: &str) {
+        runtime().block_on(async {
             let mut answers = Vec::new();
             for (_, _, http) in &self.namenodes {
-                let url = format!("http://{http}/webhdfs/v1{path}?op={op}&user.name=hdfs");
-                let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                let response = client.request(method.clone(), &url).send().await.unwrap();
+                let url = format!("http://{http}/webhdfs/v1{path}?op=DELETE&user.name=hdfs");
+                let response = reqwest::Client::new().delete(&url).send().await.unwrap();
                 let status = response.status();
-                if status.is_redirection() {
-                    let location = response.headers()["location"].to_str().unwrap().to_string();
-                    let put = client.request(method, &location).body(body.clone().unwrap_or_default());
-                    let done = put.send().await.unwrap();
-                    assert!(done.status().is_success(), "WebHDFS {op} {path}: {}", done.status());
-                    return;
-                }
+                let text = response.text().await.unwrap_or_default();
                 if status.is_success() {
+                    assert!(text.contains("true"), "nothing deleted at {path}: {text}");
                     return;
                 }
-                answers.push(format!("{status}: {}", response.text().await.unwrap_or_default()));
+                answers.push(format!("{status}: {text}"));
             }
-            panic!("WebHDFS {op} {path} failed on every NameNode: {answers:?}");
+            panic!("WebHDFS DELETE {path} failed on every NameNode: {answers:?}");
         })
     }
 }
@@ -526,7 +549,7 @@ fn provisioned_components_run_on_spark_and_their_jobs_mirror_the_outcome() {
     let hdfs = hdfs();
     // count-ok has a jar of its own, deleted before it is unprovisioned.
     let examples = cache_dir().join("examples/consort-examples.jar");
-    hdfs.webhdfs("PUT", "/e2e/count-ok.jar", "CREATE&overwrite=true", Some(std::fs::read(examples).unwrap()));
+    hdfs.put("/e2e/count-ok.jar", std::fs::read(examples).unwrap());
     let own = hdfs.uri("/e2e/count-ok.jar");
     let jar = hdfs.uri("/e2e/consort-examples.jar");
     let ok = descriptor("count-ok", &jar_app(&own, "consort.examples.CountRange"), &["1000"]);
@@ -588,7 +611,7 @@ fn provisioned_components_run_on_spark_and_their_jobs_mirror_the_outcome() {
     assert!(job.to_string().contains("2000") && !job.to_string().contains("\"1000\""), "new definition: {job}");
 
     // The jar is deleted from HDFS; unprovisioning still works (only the id is read).
-    hdfs.webhdfs("DELETE", "/e2e/count-ok.jar", "DELETE", None);
+    hdfs.delete("/e2e/count-ok.jar");
     let found = problems(server, provisioner, &again);
     assert_eq!(found.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["dataProduct.components[0].specific.jar"]);
     let (status, answer) = server.call("POST", "/v1/unprovision", provisioner, Some(request(&again)));

@@ -115,7 +115,8 @@ impl Hdfs {
             .collect();
         let conf_dir = dir.join("conf");
         std::fs::create_dir_all(&conf_dir).unwrap();
-        let property = |name: &str, value: &str| format!("<property><name>{name}</name><value>{value}</value></property>\n");
+        let property =
+            |name: &str, value: &str| format!("<property><name>{name}</name><value>{value}</value></property>\n");
         let mut site = property("dfs.nameservices", &nameservice);
         let names: Vec<&str> = namenodes.iter().map(|n| n.0.as_str()).collect();
         site += &property(&format!("dfs.ha.namenodes.{nameservice}"), &names.join(","));
@@ -386,7 +387,11 @@ impl Server {
             cmd.env("CONSORT_TOKEN", t);
         }
         let out = cmd.output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     }
 
     /// A new token with `role`, created through the CLI with the admin token.
@@ -595,7 +600,8 @@ fn provisioned_components_run_on_spark_and_their_jobs_mirror_the_outcome() {
     // Provisioning again (new arguments) replaces the definition only: same trigger, same
     // next fire time, the run history kept.
     let trigger_of = |status: &Value| {
-        let t = status["triggers"].as_array().unwrap().iter().find(|t| t["schedule"].to_string().contains("0 0 3 1 1 ?"));
+        let t =
+            status["triggers"].as_array().unwrap().iter().find(|t| t["schedule"].to_string().contains("0 0 3 1 1 ?"));
         t.map(|t| (t["trigger"].clone(), t["next_fire_time"].clone())).expect("the cron trigger is listed")
     };
     let first = trigger_of(&done);
@@ -648,8 +654,12 @@ fn invalid_descriptors_name_the_field() {
     let no_file = descriptor("bad-py", &format!("file: {}\n", hdfs.uri("/e2e/missing.py")), &[]);
     assert_eq!(problems(server, provisioner, &no_file).into_iter().map(|p| p.0).collect::<Vec<_>>(), [field("file")]);
 
-    let backend = descriptor("bad-backend", &format!("{}backend: yarn\n", jar_app(&jar, "consort.examples.CountRange")), &[]);
-    assert_eq!(problems(server, provisioner, &backend).into_iter().map(|p| p.0).collect::<Vec<_>>(), [field("backend")]);
+    let backend =
+        descriptor("bad-backend", &format!("{}backend: yarn\n", jar_app(&jar, "consort.examples.CountRange")), &[]);
+    assert_eq!(
+        problems(server, provisioner, &backend).into_iter().map(|p| p.0).collect::<Vec<_>>(),
+        [field("backend")]
+    );
 }
 
 /// `consort provision validate|apply|remove FILE.yaml`.

@@ -554,16 +554,11 @@ pub(crate) async fn async_validate(
     SpJson(request): SpJson<ProvisioningRequest>,
 ) -> Result<Response, SpError> {
     let area = area(&s)?.clone();
-    let task = new_task(&s, &area, TaskKind::Validate, None, &request)?;
-    area.store.put_task(&task).await.map_err(SpError::store)?;
-    let token = task.token.clone();
-    let state = s.clone();
-    tokio::spawn(async move {
-        let result = validation_result(&area, &request, now_ms(&state)).await;
-        let body = ValidationStatus { status: Status::Completed, info: Some(ValidationInfo { public_info: result }) };
-        finish(&state, &area, task, TaskState::Completed, &body).await;
-    });
-    Ok((StatusCode::ACCEPTED, Json(token)).into_response())
+    accept(&s, area, TaskKind::Validate, request, |s, area, request| async move {
+        let result = validation_result(&area, &request, now_ms(&s)).await;
+        Ok(ValidationStatus { status: Status::Completed, info: Some(ValidationInfo { public_info: result }) })
+    })
+    .await
 }
 
 /// The state and result of an asynchronous validation.
@@ -612,13 +607,10 @@ pub(crate) async fn provision(
 ) -> Result<Response, SpError> {
     let area = area(&s)?.clone();
     component_descriptor(&request).map_err(|p| SpError::problems(&[p]))?;
-    if area.asynchronous {
-        return accept(&s, area, TaskKind::Provision, request, |s, area, request| async move {
-            provision_now(&s, &area, &request).await
-        })
-        .await;
-    }
-    Ok(Json(provision_now(&s, &area, &request).await?).into_response())
+    answer(&s, area, TaskKind::Provision, request, |s, area, request| async move {
+        provision_now(&s, &area, &request).await
+    })
+    .await
 }
 
 async fn provision_now(
@@ -757,13 +749,10 @@ pub(crate) async fn unprovision(
 ) -> Result<Response, SpError> {
     let area = area(&s)?.clone();
     component_descriptor(&request).map_err(|p| SpError::problems(&[p]))?;
-    if area.asynchronous {
-        return accept(&s, area, TaskKind::Unprovision, request, |s, area, request| async move {
-            unprovision_now(&s, &area, &request).await
-        })
-        .await;
-    }
-    Ok(Json(unprovision_now(&s, &area, &request).await?).into_response())
+    answer(&s, area, TaskKind::Unprovision, request, |s, area, request| async move {
+        unprovision_now(&s, &area, &request).await
+    })
+    .await
 }
 
 async fn unprovision_now(
@@ -854,13 +843,10 @@ pub(crate) async fn update_acl(
     SpJson(request): SpJson<UpdateAclRequest>,
 ) -> Result<Response, SpError> {
     let area = area(&s)?.clone();
-    if area.asynchronous {
-        return accept(&s, area, TaskKind::UpdateAcl, request, |s, area, request| async move {
-            update_acl_now(&s, &area, &request).await
-        })
-        .await;
-    }
-    Ok(Json(update_acl_now(&s, &area, &request).await?).into_response())
+    answer(&s, area, TaskKind::UpdateAcl, request, |s, area, request| async move {
+        update_acl_now(&s, &area, &request).await
+    })
+    .await
 }
 
 /// The most entries an access list holds.
@@ -967,13 +953,10 @@ pub(crate) async fn reverse_provisioning(
     SpJson(request): SpJson<ReverseProvisioningRequest>,
 ) -> Result<Response, SpError> {
     let area = area(&s)?.clone();
-    if area.asynchronous {
-        return accept(&s, area, TaskKind::ReverseProvisioning, request, |s, _area, request| async move {
-            reverse_now(&s, &request).await
-        })
-        .await;
-    }
-    Ok(Json(reverse_now(&s, &request).await?).into_response())
+    answer(&s, area, TaskKind::ReverseProvisioning, request, |s, _area, request| async move {
+        reverse_now(&s, &request).await
+    })
+    .await
 }
 
 async fn reverse_now(s: &AppState, request: &ReverseProvisioningRequest) -> Result<ReverseProvisioningStatus, SpError> {
@@ -1063,6 +1046,27 @@ fn new_task<T: Serialize>(
         created_ms: now,
         updated_ms: now,
     })
+}
+
+/// Answers `work`'s result at once (200), or, with `[provisioner] asynchronous`, through a
+/// token ([`accept`]).
+async fn answer<T, R, F, Fut>(
+    s: &AppState,
+    area: Arc<ProvisionerArea>,
+    kind: TaskKind,
+    request: T,
+    work: F,
+) -> Result<Response, SpError>
+where
+    T: Serialize + Send + 'static,
+    R: Serialize + Send + Sync + 'static,
+    F: FnOnce(AppState, Arc<ProvisionerArea>, T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, SpError>> + Send + 'static,
+{
+    if area.asynchronous {
+        return accept(s, area, kind, request, work).await;
+    }
+    Ok(Json(work(s.clone(), area, request).await?).into_response())
 }
 
 /// Stores a RUNNING task, runs `work` in the background, stores its answer, and answers 202

@@ -137,7 +137,9 @@ pub trait ProvisionerStore: Send + Sync + std::fmt::Debug {
         triggers: &[Trigger],
         task: Option<&Task>,
         now_ms: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.provision_adopting(component, job, triggers, None, task, now_ms).await
+    }
 
     /// [`ProvisionerStore::provision`], also deleting `adopts` (a job the component replaces:
     /// its triggers go, its runs stay) in the same transaction. A job that belongs to another

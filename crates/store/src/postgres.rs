@@ -576,17 +576,6 @@ impl AuthStore for PgStore {
 
 #[async_trait]
 impl ProvisionerStore for PgStore {
-    async fn provision(
-        &self,
-        component: &ComponentRecord,
-        job: &Job,
-        triggers: &[Trigger],
-        task: Option<&Task>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        in_tx!(self, "provision", |db| provisioner::provision(&mut db, component, job, triggers, None, task, now_ms))
-    }
-
     async fn provision_adopting(
         &self,
         component: &ComponentRecord,

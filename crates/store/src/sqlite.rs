@@ -586,21 +586,6 @@ impl AuthStore for SqliteStore {
 
 #[async_trait]
 impl ProvisionerStore for SqliteStore {
-    async fn provision(
-        &self,
-        component: &ComponentRecord,
-        job: &Job,
-        triggers: &[Trigger],
-        task: Option<&Task>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let (component, job, triggers, task) = (component.clone(), job.clone(), triggers.to_vec(), task.cloned());
-        self.with_tx("provision", move |tx| {
-            run_ready(provisioner::provision(tx, &component, &job, &triggers, None, task.as_ref(), now_ms))
-        })
-        .await
-    }
-
     async fn provision_adopting(
         &self,
         component: &ComponentRecord,

@@ -3,7 +3,8 @@
 //! socket), the component's jar on HDFS over RPC (Hadoop's minicluster, rigs/hadoop), for jars
 //! of 1 MB and 1 GB; beside the upstream approach, measured in the same run: WebHDFS
 //! `GETFILESTATUS`, then the whole jar read over WebHDFS (`op=OPEN`) to find the class entry
-//! (shared/reference/notes/witboost.md §2 and the design doc). Ratios are what to read.
+//! (the upstream CDP Spark provisioner's jar check, and its design doc's class check; see
+//! docs/provisioner.md). Ratios are what to read.
 //!
 //! Prints one line per size:
 //! `provisioner: jar=1GB validate_p50_ms=… validate_p99_ms=… provision_p50_ms=… provision_p99_ms=… upstream_p50_ms=… ratio=…`

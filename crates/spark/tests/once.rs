@@ -123,8 +123,13 @@ async fn a_lost_submit_answer_is_looked_up_and_adopted() {
     fail::cfg("spark::lose-submit-answer", "1*return").unwrap();
     scheduler.start().await.unwrap();
     scheduler.fire_now(&job, Default::default()).await.unwrap();
-    let ended =
-        wait_for("the run to end", async || Some(only_run(&scheduler).await).filter(|r| r.state.is_final())).await;
+    // The fire is asynchronous: no run may exist yet on the first looks.
+    let ended = wait_for("the run to end", async || {
+        let runs = scheduler.list_runs(&RunFilter::default()).await.unwrap();
+        assert!(runs.len() <= 1, "exactly one run: {runs:?}");
+        runs.into_iter().next().filter(|r| r.state.is_final())
+    })
+    .await;
     scheduler.stop().await.unwrap();
     fail::remove("spark::lose-submit-answer");
     assert_eq!(ended.state, RunState::Succeeded, "{ended:?}");

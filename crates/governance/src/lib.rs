@@ -1,0 +1,12 @@
+//! consort-governance: the clean rooms' trust core.
+//!
+//! A server holds several clean rooms; each has its own members, users, proposals, contracts,
+//! documents, consent, secrets, keys and ledger. Like CCF, a clean room's state is a set of
+//! named key-value maps ([`Map`]) changed only by commits ([`Commit`]) that also append to the
+//! clean room's ledger in the same transaction, under optimistic concurrency: a commit names the
+//! versions it read and fails with [`CommitError::Conflict`] if any changed, and the caller
+//! decides again.
+
+mod store;
+
+pub use store::{Commit, CommitError, GovernanceStore, Map, Versioned, Write};

@@ -7,6 +7,14 @@
 //! versions it read and fails with [`CommitError::Conflict`] if any changed, and the caller
 //! decides again.
 
+mod error;
+pub mod model;
+pub mod rules;
+mod service;
 mod store;
+mod tx;
 
+pub use error::GovError;
+pub use service::{Caller, ConsentSubject, ConsentView, DocumentDraft, Governance, MemberRequest};
 pub use store::{Commit, CommitError, GovernanceStore, Map, Versioned, Write};
+pub use tx::Tx;

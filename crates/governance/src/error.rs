@@ -1,0 +1,168 @@
+//! Why a governance request was refused. Each refusal has a stable code (for the API and the
+//! ledger entry that records it) and a message that names the problem and the fix.
+
+use consort_scheduler::StoreError;
+
+/// A refused or failed governance request.
+#[derive(Debug, thiserror::Error)]
+pub enum GovError {
+    /// A field is malformed or not applicable.
+    #[error("{field}: {problem}; {fix}")]
+    Invalid {
+        /// The field, as a dot path of the request.
+        field: String,
+        /// What is wrong.
+        problem: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// The request is not a valid signed governance request.
+    #[error("the request is not a valid signed governance request: {0}")]
+    BadRequestSignature(String),
+    /// The signed request is too old or from the future.
+    #[error("{0}")]
+    Stale(String),
+    /// The same signed request was sent before.
+    #[error("this exact signed request was already received: sign a new one (each request is accepted once)")]
+    Replayed,
+    /// No member has this id.
+    #[error("{member:?} is not a member of this clean room: ask the members to propose adding it")]
+    NotAMember {
+        /// The id.
+        member: String,
+    },
+    /// The member was removed.
+    #[error(
+        "member {member:?} is not active (it was removed, or never activated): only active members propose and vote"
+    )]
+    MemberInactive {
+        /// The id.
+        member: String,
+    },
+    /// The caller is not a user of this clean room.
+    #[error("{principal:?} is not a user of this clean room: ask its members to propose adding the user")]
+    NotAUser {
+        /// The authenticated principal.
+        principal: String,
+    },
+    /// The caller may not do this.
+    #[error("{message}")]
+    Forbidden {
+        /// Why.
+        message: String,
+    },
+    /// The proposal no longer takes ballots.
+    #[error("proposal {proposal} is {state}: only open proposals take ballots or withdrawals")]
+    ProposalNotOpen {
+        /// The proposal.
+        proposal: String,
+        /// Its state.
+        state: &'static str,
+    },
+    /// A ballot was already cast.
+    #[error("{voter:?} already voted on {on}: ballots are final")]
+    AlreadyVoted {
+        /// Who.
+        voter: String,
+        /// The proposal or document.
+        on: String,
+    },
+    /// Removing every member is refused.
+    #[error("the proposal would leave the clean room without an active member: keep at least one")]
+    LastMember,
+    /// Something does not exist.
+    #[error("no {what} {id:?} in this clean room{hint}")]
+    NotFound {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// How to find the right one.
+        hint: &'static str,
+    },
+    /// The object is accepted (immutable) or under a proposal.
+    #[error("{what} {id:?} is {state}: {fix}")]
+    Immutable {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// Its state.
+        state: String,
+        /// What to do instead.
+        fix: &'static str,
+    },
+    /// Optimistic concurrency: the caller's version is not the current one.
+    #[error(
+        "{what} {id:?} is at version {current}, not {given}: read it again and apply your change to version {current}"
+    )]
+    VersionMismatch {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// The version the caller based its change on.
+        given: i64,
+        /// The stored version.
+        current: i64,
+    },
+    /// The clean room exists already.
+    #[error("a clean room named {0:?} exists already: pick another name")]
+    CleanRoomExists(String),
+    /// No such clean room.
+    #[error("no clean room named {0:?}: `consort cleanroom list` shows them")]
+    NoSuchCleanRoom(String),
+    /// The request kept conflicting with concurrent ones.
+    #[error("the clean room changed under this request {0} times in a row: retry it")]
+    Busy(u32),
+    /// A stored value cannot be read back.
+    #[error("stored {what} {key:?} cannot be read ({message}): it was written by a newer consort or damaged")]
+    Corrupt {
+        /// The kind of thing.
+        what: &'static str,
+        /// Its key.
+        key: String,
+        /// The decoding error.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl GovError {
+    /// An `Invalid` error.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        GovError::Invalid { field: field.into(), problem: problem.into(), fix: fix.into() }
+    }
+
+    /// The refusal's stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GovError::Invalid { .. } => "InvalidRequest",
+            GovError::BadRequestSignature(_) => "BadSignature",
+            GovError::Stale(_) => "StaleRequest",
+            GovError::Replayed => "ReplayedRequest",
+            GovError::NotAMember { .. } => "NotAMember",
+            GovError::MemberInactive { .. } => "MemberInactive",
+            GovError::NotAUser { .. } => "NotAUser",
+            GovError::Forbidden { .. } => "Forbidden",
+            GovError::ProposalNotOpen { .. } => "ProposalNotOpen",
+            GovError::AlreadyVoted { .. } => "AlreadyVoted",
+            GovError::LastMember => "LastMember",
+            GovError::NotFound { .. } => "NotFound",
+            GovError::Immutable { .. } => "Immutable",
+            GovError::VersionMismatch { .. } => "VersionMismatch",
+            GovError::CleanRoomExists(_) => "CleanRoomExists",
+            GovError::NoSuchCleanRoom(_) => "NoSuchCleanRoom",
+            GovError::Busy(_) => "Busy",
+            GovError::Corrupt { .. } => "Corrupt",
+            GovError::Store(_) => "StoreError",
+        }
+    }
+
+    /// Whether the caller is at fault (a refusal) rather than the server (a failure).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, GovError::Busy(_) | GovError::Corrupt { .. } | GovError::Store(_))
+    }
+}

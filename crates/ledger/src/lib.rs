@@ -10,8 +10,24 @@
 //! The store behind it is a [`LedgerStore`]: appends are durable before they are acknowledged
 //! and get one order per clean room even with several instances sharing PostgreSQL.
 
-mod store;
+//! Modules: [`tree`], [`signing`], [`receipt`] and [`export`] are pure (no I/O, no clock);
+//! [`service`] is the async part over a [`LedgerStore`]; [`memory`] is an in-memory store for
+//! tests and the benchmark.
 
+pub mod export;
+pub mod memory;
+pub mod receipt;
+pub mod service;
+pub mod signing;
+mod store;
+pub mod tree;
+
+pub use export::{
+    EXPORT_FORMAT, Export, ExportError, ExportReport, Finding, Tampering, verify_export, verify_export_bytes, write_export,
+};
+pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptError};
+pub use service::{KeyProvider, Ledger, LedgerConfig, LedgerError};
+pub use signing::{PublicKey, RootError, ServiceKey};
 pub use store::LedgerStore;
 
 use serde::{Deserialize, Serialize};

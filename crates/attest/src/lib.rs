@@ -14,6 +14,7 @@
 //! Pure apart from [`keyfile`] (reads or creates one file) and the OS random source
 //! (keys, nonces, `jti`); the clock is always an argument. See docs/attestation.md.
 
+mod b64;
 mod error;
 pub mod evidence;
 pub mod issuer;

@@ -7,7 +7,6 @@
 //! Vault, AWS KMS, …) implements the same [`KeyProvider`] trait by unwrapping a
 //! data key per id.
 
-use base64::engine::general_purpose::STANDARD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -130,26 +129,11 @@ pub struct SealedSecret {
     /// The sealing key's id.
     pub key_id: String,
     /// The 12-byte AES-GCM nonce (standard base64 in JSON).
-    #[serde(with = "base64_text")]
+    #[serde(with = "crate::b64")]
     pub nonce: Vec<u8>,
     /// Ciphertext followed by the 16-byte tag (standard base64 in JSON).
-    #[serde(with = "base64_text")]
+    #[serde(with = "crate::b64")]
     pub ciphertext: Vec<u8>,
-}
-
-mod base64_text {
-    use super::STANDARD;
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        STANDARD.decode(text).map_err(|_| serde::de::Error::custom("not standard base64"))
-    }
 }
 
 /// The associated data binding a sealed secret to its clean room and name:

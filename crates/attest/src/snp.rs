@@ -14,7 +14,6 @@
 //! `sev` crate, whose pure-Rust mode pulls a second RSA/ECDSA stack; ring is the
 //! workspace's one signature library.
 
-use base64::engine::general_purpose::STANDARD;
 use ring::digest::{SHA256, digest};
 use ring::signature::{ECDSA_P384_SHA384_FIXED, RSA_PSS_2048_8192_SHA384, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
@@ -158,16 +157,16 @@ impl SnpReport {
 #[serde(deny_unknown_fields)]
 pub struct SnpEvidence {
     /// The 1184-byte report.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::b64")]
     pub report: Vec<u8>,
     /// The chip's VCEK certificate (DER).
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::b64")]
     pub vcek: Vec<u8>,
     /// The AMD SEV Key certificate of the processor family (DER).
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::b64")]
     pub ask: Vec<u8>,
     /// The AMD Root Key certificate of the processor family (DER); must be a pinned one.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "crate::b64")]
     pub ark: Vec<u8>,
 }
 
@@ -187,21 +186,6 @@ impl SnpEvidence {
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising byte strings and base64 text cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
-    }
-}
-
-mod base64_bytes {
-    use super::STANDARD;
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        STANDARD.decode(text).map_err(|_| serde::de::Error::custom("not standard base64"))
     }
 }
 

@@ -28,9 +28,11 @@ pub const PUBLIC_KEY_LEN: usize = 32;
 /// An HPKE-encrypted answer: the encapsulated key and the ciphertext (with its tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrappedAnswer {
-    /// The sender's encapsulated X25519 public key (32 bytes).
+    /// The sender's encapsulated X25519 public key (32 bytes; standard base64 in JSON).
+    #[serde(with = "crate::b64")]
     pub enc: Vec<u8>,
-    /// AES-256-GCM ciphertext followed by its 16-byte tag.
+    /// AES-256-GCM ciphertext followed by its 16-byte tag (standard base64 in JSON).
+    #[serde(with = "crate::b64")]
     pub ciphertext: Vec<u8>,
 }
 
@@ -154,6 +156,14 @@ mod tests {
         let mut altered = answer.clone();
         altered.ciphertext[0] ^= 1;
         assert!(matches!(unwrap_with(pair.private_key(), &info, &altered), Err(AttestError::Wrap { .. })));
+    }
+
+    #[test]
+    fn answer_json_is_base64() {
+        let answer = WrappedAnswer { enc: vec![0xFF; 2], ciphertext: vec![0xFB] };
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json, serde_json::json!({"enc": "//8=", "ciphertext": "+w=="}));
+        assert_eq!(serde_json::from_value::<WrappedAnswer>(json).unwrap(), answer);
     }
 
     #[test]

@@ -410,10 +410,11 @@ impl SqliteStore {
                 Ok(value)
             };
             let result = run(conn);
-            if durable {
-                // Back to the connection's setting whatever happened, or every later
-                // transaction would pay a sync.
-                conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db_error(context, e))?;
+            // Back to the connection's setting whatever happened, or every later transaction
+            // would pay a sync. A failure here only costs speed, and the transaction's outcome
+            // stands: reporting a committed append as failed would invite a duplicate retry.
+            if durable && let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
+                tracing::warn!(context, error = %e, "sqlite: could not restore synchronous = NORMAL");
             }
             result
         })
@@ -805,5 +806,33 @@ impl LedgerStore for SqliteStore {
     async fn roots(&self, cleanroom: &str, from_size: u64, limit: u64) -> Result<Vec<SignedRoot>, StoreError> {
         let name = cleanroom.to_string();
         self.with_tx("read signed roots", move |tx| run_ready(cleanroom::roots(tx, &name, from_size, limit))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(store: &SqliteStore, durable: bool) -> i64 {
+        let read = |tx: &mut SqliteTx<'_>| {
+            let rows = run_ready(tx.rows("PRAGMA synchronous", &[]))?;
+            Cols::new("pragma", &rows[0]).int()
+        };
+        if durable { store.with_durable_tx("test", read).await } else { store.with_tx("test", read).await }.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_durable_transactions_sync_and_the_setting_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("consort.db").to_str().unwrap()).await.unwrap();
+        // 1 = NORMAL, 2 = FULL.
+        assert_eq!(synchronous(&store, false).await, 1);
+        assert_eq!(synchronous(&store, true).await, 2);
+        assert_eq!(synchronous(&store, false).await, 1);
+        // Also after a durable transaction that failed.
+        let failed =
+            store.with_durable_tx("test", |tx| run_ready(tx.exec("INSERT INTO no_such_table VALUES (1)", &[]))).await;
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store, false).await, 1);
     }
 }

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! [`open_all`] also gives every other area's store on the same database ([`Stores`]): the
-//! auth area's `AuthStore` and the provisioner's `ProvisionerStore`.
+//! auth area's `AuthStore`, the provisioner's `ProvisionerStore`, and the clean rooms'
+//! `GovernanceStore` (key-value maps committed under optimistic concurrency) and `LedgerStore`
+//! (append-only ledgers, one order per clean room even across instances).
 //!
 //! [`import_quartz`] reads an existing Quartz JDBC store (PostgreSQL) into any store.
 //!
@@ -21,6 +23,7 @@
 
 mod auth;
 mod catalog;
+mod cleanroom;
 mod cycle;
 mod migrate;
 mod postgres;
@@ -33,6 +36,8 @@ mod sqlite;
 use std::sync::Arc;
 
 use consort_auth::AuthStore;
+use consort_governance::GovernanceStore;
+use consort_ledger::LedgerStore;
 use consort_provisioner::ProvisionerStore;
 use consort_scheduler::{Store, StoreError};
 
@@ -50,11 +55,31 @@ pub struct Stores {
     pub auth: Arc<dyn AuthStore>,
     /// Provisioned components and the provisioner's asynchronous tasks.
     pub provisioner: Arc<dyn ProvisionerStore>,
+    /// The clean rooms' key-value maps and their commits.
+    pub governance: Arc<dyn GovernanceStore>,
+    /// The clean rooms' ledgers: entries (with their leaf hashes) and signed roots.
+    pub ledger: Arc<dyn LedgerStore>,
 }
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores").field("backend", &self.scheduler.backend()).finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// Every area on one backend's store.
+    fn sharing<S>(store: Arc<S>) -> Stores
+    where
+        S: Store + AuthStore + ProvisionerStore + GovernanceStore + LedgerStore + 'static,
+    {
+        Stores {
+            scheduler: store.clone(),
+            auth: store.clone(),
+            provisioner: store.clone(),
+            governance: store.clone(),
+            ledger: store,
+        }
     }
 }
 
@@ -69,15 +94,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub async fn open_all(url: &str) -> Result<Stores, StoreError> {
     if url == "sqlite::memory:" {
         let store = Arc::new(SqliteStore::open(":memory:").await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
+        return Ok(Stores::sharing(store));
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = Arc::new(SqliteStore::open(path).await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
+        return Ok(Stores::sharing(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = Arc::new(PgStore::connect(url, 8).await?);
-        return Ok(Stores { scheduler: store.clone(), auth: store.clone(), provisioner: store });
+        return Ok(Stores::sharing(store));
     }
     Err(StoreError::Database {
         context: "opening the store".into(),

@@ -26,6 +26,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/sqlite/0003_auth.sql") },
     Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/sqlite/0004_provisioner.sql") },
     Migration { version: 5, name: "once", sql: include_str!("../migrations/sqlite/0005_once.sql") },
+    Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/sqlite/0006_cleanroom.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "auth", sql: include_str!("../migrations/postgres/0003_auth.sql") },
     Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/postgres/0004_provisioner.sql") },
     Migration { version: 5, name: "once", sql: include_str!("../migrations/postgres/0005_once.sql") },
+    Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/postgres/0006_cleanroom.sql") },
 ];
 
 /// The table both backends keep applied migrations in.
@@ -103,7 +105,7 @@ mod tests {
     fn only_missing_migrations_are_applied_in_order() {
         let first = [applied(&SQLITE[0])];
         let todo = plan("sqlite", &first, SQLITE).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 4, 5]);
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 4, 5, 6]);
         assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 

@@ -17,6 +17,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
+use consort_governance::{Commit, CommitError, GovernanceStore, Map, Versioned};
+use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
@@ -25,6 +27,7 @@ use consort_scheduler::{
 
 use crate::auth;
 use crate::catalog;
+use crate::cleanroom::{self, EntryRow, LedgerTx};
 use crate::cycle::{self, CycleTx, NewRun, Poison, StatusUpdate};
 use crate::migrate;
 use crate::provisioner;
@@ -120,6 +123,25 @@ impl Sql for PgTx<'_> {
 
 fn key_arrays<'k, I: Iterator<Item = (&'k str, &'k str)>>(keys: I) -> (Vec<&'k str>, Vec<&'k str>) {
     keys.unzip()
+}
+
+impl LedgerTx for PgTx<'_> {
+    async fn insert_entries(&mut self, cleanroom: &str, rows: &[EntryRow]) -> Result<(), StoreError> {
+        // One statement and one round trip for the whole batch.
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let at: Vec<i64> = rows.iter().map(|r| r.entry.at_ms).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.entry.kind.as_str()).collect();
+        let bodies: Vec<&str> = rows.iter().map(|r| r.entry.body.as_str()).collect();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.leaf_hash.as_str()).collect();
+        self.execute(
+            "INSERT INTO consort_ledger_entries (cleanroom, seq, at_ms, kind, body, leaf_hash) \
+             SELECT $1::text, u.seq, u.at, u.kind, u.body, u.hash \
+             FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[]) AS u(seq, at, kind, body, hash)",
+            &[&cleanroom, &seqs, &at, &kinds, &bodies, &hashes],
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 impl CycleTx for PgTx<'_> {
@@ -645,5 +667,79 @@ impl ProvisionerStore for PgStore {
             limit,
             now_ms
         ))
+    }
+}
+
+#[async_trait]
+impl GovernanceStore for PgStore {
+    async fn create_cleanroom(&self, name: &str, first: Commit, now_ms: i64) -> Result<bool, StoreError> {
+        in_tx!(self, "create clean room", |db| async {
+            match cleanroom::create(&mut db, name, &first, now_ms).await? {
+                None => Ok(false),
+                Some(Ok(_)) => Ok(true),
+                // An error, so the transaction rolls back and the clean room is not created.
+                Some(Err(refusal)) => Err(cleanroom::refused_first_commit(name, refusal)),
+            }
+        })
+    }
+
+    async fn cleanrooms(&self) -> Result<Vec<String>, StoreError> {
+        in_tx!(self, "list clean rooms", |db| cleanroom::cleanrooms(&mut db))
+    }
+
+    async fn get(&self, cleanroom: &str, map: Map, key: &str) -> Result<Option<Versioned>, StoreError> {
+        in_tx!(self, "read a clean room value", |db| cleanroom::get(&mut db, cleanroom, map, key))
+    }
+
+    async fn list(
+        &self,
+        cleanroom: &str,
+        map: Map,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        in_tx!(self, "list clean room values", |db| cleanroom::list(&mut db, cleanroom, map, prefix, after, limit))
+    }
+
+    async fn commit(&self, cleanroom: &str, commit: Commit, _now_ms: i64) -> Result<Vec<Entry>, CommitError> {
+        let outcome: Result<_, StoreError> =
+            in_tx!(self, "commit", |db| cleanroom::commit(&mut db, cleanroom, &commit));
+        outcome?.map_err(|refusal| refusal.into_commit_error(cleanroom))
+    }
+}
+
+#[async_trait]
+impl LedgerStore for PgStore {
+    async fn append(&self, cleanroom: &str, entries: &[EntryDraft]) -> Result<Vec<Entry>, StoreError> {
+        in_tx!(self, "append to a ledger", |db| cleanroom::append(&mut db, cleanroom, entries))
+    }
+
+    async fn size(&self, cleanroom: &str) -> Result<u64, StoreError> {
+        in_tx!(self, "read a ledger's size", |db| cleanroom::size(&mut db, cleanroom))
+    }
+
+    async fn entries(&self, cleanroom: &str, from: u64, limit: u64) -> Result<Vec<Entry>, StoreError> {
+        in_tx!(self, "read ledger entries", |db| cleanroom::entries(&mut db, cleanroom, from, limit))
+    }
+
+    async fn leaf_hashes(&self, cleanroom: &str, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        in_tx!(self, "read leaf hashes", |db| cleanroom::leaf_hashes(&mut db, cleanroom, from, to))
+    }
+
+    async fn put_root(&self, root: &SignedRoot) -> Result<(), StoreError> {
+        in_tx!(self, "store a signed root", |db| cleanroom::put_root(&mut db, root))
+    }
+
+    async fn latest_root(&self, cleanroom: &str) -> Result<Option<SignedRoot>, StoreError> {
+        in_tx!(self, "read the latest signed root", |db| cleanroom::latest_root(&mut db, cleanroom))
+    }
+
+    async fn root_covering(&self, cleanroom: &str, seq: u64) -> Result<Option<SignedRoot>, StoreError> {
+        in_tx!(self, "read a covering signed root", |db| cleanroom::root_covering(&mut db, cleanroom, seq))
+    }
+
+    async fn roots(&self, cleanroom: &str, from_size: u64, limit: u64) -> Result<Vec<SignedRoot>, StoreError> {
+        in_tx!(self, "read signed roots", |db| cleanroom::roots(&mut db, cleanroom, from_size, limit))
     }
 }

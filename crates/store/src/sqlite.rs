@@ -14,6 +14,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
 use consort_auth::{AuditQuery, AuditRecord, AuthStore, AuthStoreError, NewToken, TokenRecord};
+use consort_governance::{Commit, CommitError, GovernanceStore, Map, Versioned};
+use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
@@ -22,6 +24,7 @@ use consort_scheduler::{
 
 use crate::auth;
 use crate::catalog;
+use crate::cleanroom::{self, EntryRow, LedgerTx};
 use crate::cycle::{self, CycleTx, NewRun, Poison, StatusUpdate};
 use crate::migrate;
 use crate::provisioner;
@@ -103,6 +106,21 @@ impl Sql for SqliteTx<'_> {
 
     async fn claim(&mut self, _what: &str) -> Result<bool, StoreError> {
         Ok(true) // `BEGIN IMMEDIATE`: this transaction is the only writer.
+    }
+}
+
+impl LedgerTx for SqliteTx<'_> {
+    async fn insert_entries(&mut self, cleanroom: &str, rows: &[EntryRow]) -> Result<(), StoreError> {
+        // One prepared statement stepped per entry: in-process, a step costs about a
+        // microsecond, as cheap per row as a multi-row VALUES without its size limits.
+        let sql = "INSERT INTO consort_ledger_entries (cleanroom, seq, at_ms, kind, body, leaf_hash) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        let mut stmt = self.tx.prepare_cached(sql).map_err(|e| db_error("appending ledger entries", e))?;
+        for r in rows {
+            stmt.execute(rusqlite::params![cleanroom, r.seq, r.entry.at_ms, r.entry.kind, r.entry.body, r.leaf_hash])
+                .map_err(|e| db_error(&format!("appending entry {} to clean room {cleanroom:?}", r.seq), e))?;
+        }
+        Ok(())
     }
 }
 
@@ -351,6 +369,26 @@ impl SqliteStore {
         T: Send + 'static,
         F: for<'a> FnOnce(&mut SqliteTx<'a>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_tx(context, false, f).await
+    }
+
+    /// As `with_tx`, but the commit reaches the disk before this returns (`synchronous =
+    /// FULL` for this transaction only): a ledger entry is acknowledged only once it would
+    /// survive a power loss. Other transactions keep `NORMAL`, which in WAL mode survives a
+    /// crash of the process but may lose the last commits on a power loss.
+    async fn with_durable_tx<T, F>(&self, context: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut SqliteTx<'a>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_tx(context, true, f).await
+    }
+
+    async fn run_tx<T, F>(&self, context: &'static str, durable: bool, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut SqliteTx<'a>) -> Result<T, StoreError> + Send + 'static,
+    {
         let conn = self.conn.clone();
         let commits = self.commits.clone();
         tokio::task::spawn_blocking(move || {
@@ -360,12 +398,25 @@ impl SqliteStore {
                 transient: false,
             })?;
             let (conn, dialect) = &mut *guard;
-            let tx =
-                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(context, e))?;
-            let value = f(&mut SqliteTx { tx: &tx, dialect })?;
-            tx.commit().map_err(|e| db_error(context, e))?;
-            commits.fetch_add(1, Ordering::Relaxed);
-            Ok(value)
+            if durable {
+                conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_error(context, e))?;
+            }
+            let run = |conn: &mut Connection| {
+                let tx =
+                    conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(context, e))?;
+                let value = f(&mut SqliteTx { tx: &tx, dialect })?;
+                tx.commit().map_err(|e| db_error(context, e))?;
+                commits.fetch_add(1, Ordering::Relaxed);
+                Ok(value)
+            };
+            let result = run(conn);
+            // Back to the connection's setting whatever happened, or every later transaction
+            // would pay a sync. A failure here only costs speed, and the transaction's outcome
+            // stands: reporting a committed append as failed would invite a duplicate retry.
+            if durable && let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
+                tracing::warn!(context, error = %e, "sqlite: could not restore synchronous = NORMAL");
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Database {
@@ -666,5 +717,122 @@ impl ProvisionerStore for SqliteStore {
             run_ready(provisioner::claim_orphaned_tasks(tx, &instance, &stale, limit, now_ms))
         })
         .await
+    }
+}
+
+#[async_trait]
+impl GovernanceStore for SqliteStore {
+    async fn create_cleanroom(&self, name: &str, first: Commit, now_ms: i64) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.with_durable_tx("create clean room", move |tx| {
+            match run_ready(cleanroom::create(tx, &name, &first, now_ms))? {
+                None => Ok(false),
+                Some(Ok(_)) => Ok(true),
+                Some(Err(refusal)) => Err(cleanroom::refused_first_commit(&name, refusal)),
+            }
+        })
+        .await
+    }
+
+    async fn cleanrooms(&self) -> Result<Vec<String>, StoreError> {
+        self.with_tx("list clean rooms", |tx| run_ready(cleanroom::cleanrooms(tx))).await
+    }
+
+    async fn get(&self, cleanroom: &str, map: Map, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let (name, key) = (cleanroom.to_string(), key.to_string());
+        self.with_tx("read a clean room value", move |tx| run_ready(cleanroom::get(tx, &name, map, &key))).await
+    }
+
+    async fn list(
+        &self,
+        cleanroom: &str,
+        map: Map,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, StoreError> {
+        let (name, prefix, after) = (cleanroom.to_string(), prefix.to_string(), after.map(str::to_string));
+        self.with_tx("list clean room values", move |tx| {
+            run_ready(cleanroom::list(tx, &name, map, &prefix, after.as_deref(), limit))
+        })
+        .await
+    }
+
+    async fn commit(&self, cleanroom: &str, commit: Commit, _now_ms: i64) -> Result<Vec<Entry>, CommitError> {
+        let name = cleanroom.to_string();
+        let outcome =
+            self.with_durable_tx("commit", move |tx| run_ready(cleanroom::commit(tx, &name, &commit))).await?;
+        outcome.map_err(|refusal| refusal.into_commit_error(cleanroom))
+    }
+}
+
+#[async_trait]
+impl LedgerStore for SqliteStore {
+    async fn append(&self, cleanroom: &str, entries: &[EntryDraft]) -> Result<Vec<Entry>, StoreError> {
+        let (name, drafts) = (cleanroom.to_string(), entries.to_vec());
+        self.with_durable_tx("append to a ledger", move |tx| run_ready(cleanroom::append(tx, &name, &drafts))).await
+    }
+
+    async fn size(&self, cleanroom: &str) -> Result<u64, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read a ledger's size", move |tx| run_ready(cleanroom::size(tx, &name))).await
+    }
+
+    async fn entries(&self, cleanroom: &str, from: u64, limit: u64) -> Result<Vec<Entry>, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read ledger entries", move |tx| run_ready(cleanroom::entries(tx, &name, from, limit))).await
+    }
+
+    async fn leaf_hashes(&self, cleanroom: &str, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read leaf hashes", move |tx| run_ready(cleanroom::leaf_hashes(tx, &name, from, to))).await
+    }
+
+    async fn put_root(&self, root: &SignedRoot) -> Result<(), StoreError> {
+        let root = root.clone();
+        self.with_durable_tx("store a signed root", move |tx| run_ready(cleanroom::put_root(tx, &root))).await
+    }
+
+    async fn latest_root(&self, cleanroom: &str) -> Result<Option<SignedRoot>, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read the latest signed root", move |tx| run_ready(cleanroom::latest_root(tx, &name))).await
+    }
+
+    async fn root_covering(&self, cleanroom: &str, seq: u64) -> Result<Option<SignedRoot>, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read a covering signed root", move |tx| run_ready(cleanroom::root_covering(tx, &name, seq))).await
+    }
+
+    async fn roots(&self, cleanroom: &str, from_size: u64, limit: u64) -> Result<Vec<SignedRoot>, StoreError> {
+        let name = cleanroom.to_string();
+        self.with_tx("read signed roots", move |tx| run_ready(cleanroom::roots(tx, &name, from_size, limit))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(store: &SqliteStore, durable: bool) -> i64 {
+        let read = |tx: &mut SqliteTx<'_>| {
+            let rows = run_ready(tx.rows("PRAGMA synchronous", &[]))?;
+            Cols::new("pragma", &rows[0]).int()
+        };
+        if durable { store.with_durable_tx("test", read).await } else { store.with_tx("test", read).await }.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_durable_transactions_sync_and_the_setting_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("consort.db").to_str().unwrap()).await.unwrap();
+        // 1 = NORMAL, 2 = FULL.
+        assert_eq!(synchronous(&store, false).await, 1);
+        assert_eq!(synchronous(&store, true).await, 2);
+        assert_eq!(synchronous(&store, false).await, 1);
+        // Also after a durable transaction that failed.
+        let failed =
+            store.with_durable_tx("test", |tx| run_ready(tx.exec("INSERT INTO no_such_table VALUES (1)", &[]))).await;
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store, false).await, 1);
     }
 }

@@ -532,3 +532,33 @@ fn long_member_ids_are_shortened_in_messages() {
     let err = parse_request(&bytes).expect("parse").verify(other.public_key()).expect_err("wrong key");
     assert!(err.to_string().len() < 600, "{}", err.to_string().len());
 }
+
+fn test_data(path: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn another_implementations_requests_verify() {
+    let ballot = RequestHeader {
+        member_id: "m-1".into(),
+        msg_type: "ballot".into(),
+        cleanroom: "room-a".into(),
+        created_at: 1_790_000_000,
+        proposal_id: Some("p-1".into()),
+    };
+    for (message, public) in [
+        ("pycose/pycose-es256-ballot.cbor", "openssl/p256-sec1.pub.pem"),
+        ("pycose/pycose-eddsa-ballot.cbor", "openssl/ed25519-openssl.pub.pem"),
+    ] {
+        let key = MemberPublicKey::from_pem(std::str::from_utf8(&test_data(public)).expect("PEM")).expect("key");
+        let bytes = test_data(message);
+        let verified = parse_request(&bytes).expect(message).verify(&key).expect(message);
+        assert_eq!(verified.header, ballot, "{message}");
+        assert_eq!(verified.payload, br#"{"ballot":"approve"}"#, "{message}");
+        let mut tampered = bytes.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(parse_request(&tampered).expect("parse").verify(&key).is_err(), "{message}");
+    }
+}

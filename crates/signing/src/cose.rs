@@ -220,7 +220,9 @@ impl fmt::Debug for UnverifiedRequest {
 
 /// A request whose signature verified with its member's key. Still to check:
 /// freshness and replay ([`crate::replay::ReplayGuard::admit`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the payload's length only: a `secret` request carries a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedRequest {
     /// The protected header's fields.
     pub header: RequestHeader,
@@ -230,6 +232,17 @@ pub struct VerifiedRequest {
     pub digest: RequestDigest,
     /// The key id of the key that verified it.
     pub key_id: String,
+}
+
+impl fmt::Debug for VerifiedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedRequest")
+            .field("header", &self.header)
+            .field("payload_len", &self.payload.len())
+            .field("digest", &self.digest)
+            .field("key_id", &self.key_id)
+            .finish()
+    }
 }
 
 /// Signs a governance request: a tagged COSE_Sign1 with `alg`, `kid` (the key id, as
@@ -305,14 +318,15 @@ pub fn parse_request(bytes: &[u8]) -> Result<UnverifiedRequest, CoseError> {
             Some(value) => Some(text_value(LABEL_PROPOSAL_ID, value)?),
         },
     };
-    let Some(payload) = message.payload.clone() else {
+    if message.payload.is_none() {
         return Err(CoseError::MissingPayload);
-    };
+    }
     if message.signature.is_empty() {
         return Err(CoseError::Unsigned);
     }
     let to_be_signed = message.tbs_data(&[]);
     let digest = RequestDigest::of_signed_content(&to_be_signed);
+    let payload = message.payload.unwrap_or_default();
     Ok(UnverifiedRequest { header, algorithm, key_id, payload, signature: message.signature, to_be_signed, digest })
 }
 

@@ -15,11 +15,14 @@ pub enum Role {
     Provisioner,
     /// Read only.
     Viewer,
+    /// A clean room's members and users: the clean-room endpoints, where the handler then
+    /// requires a member's signed request or a user of that clean room.
+    CleanRoom,
 }
 
 impl Role {
     /// Every role, most powerful first.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Provisioner, Role::Viewer];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Operator, Role::Provisioner, Role::Viewer, Role::CleanRoom];
 
     /// The role's name as written in configuration, tokens and claims.
     pub fn as_str(self) -> &'static str {
@@ -28,6 +31,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Provisioner => "provisioner",
             Role::Viewer => "viewer",
+            Role::CleanRoom => "cleanroom",
         }
     }
 
@@ -38,6 +42,7 @@ impl Role {
             Role::Operator => matches!(action, Action::Read | Action::Operate),
             Role::Provisioner => matches!(action, Action::Provision),
             Role::Viewer => matches!(action, Action::Read),
+            Role::CleanRoom => matches!(action, Action::Govern),
         }
     }
 }
@@ -54,7 +59,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}: use one of admin, operator, provisioner, viewer"))
+            .ok_or_else(|| format!("unknown role {s:?}: use one of admin, operator, provisioner, viewer, cleanroom"))
     }
 }
 
@@ -127,6 +132,9 @@ pub enum Action {
     Provision,
     /// Tokens, the audit trail, and jobs of the `command` kind (a program on the server).
     Administer,
+    /// The clean-room endpoints (the handler checks the member's signature or the user's place
+    /// in the clean room).
+    Govern,
 }
 
 impl Action {
@@ -137,6 +145,7 @@ impl Action {
             Action::Operate => Role::Operator,
             Action::Provision => Role::Provisioner,
             Action::Administer => Role::Admin,
+            Action::Govern => Role::CleanRoom,
         }
     }
 }

@@ -953,7 +953,7 @@ mod security_tests {
     #[test]
     fn roles_and_issuers_are_checked() {
         let e = problem("[auth.client_cert_roles]\nops = \"root\"", &[]);
-        assert!(e.contains("admin, operator, provisioner, viewer"), "{e}");
+        assert!(e.contains("admin, operator, provisioner, viewer, cleanroom"), "{e}");
         let e = problem("[[auth.oidc]]\nissuer = \"https://idp\"\naudiences = []", &[]);
         assert!(e.starts_with("auth.oidc.audiences"), "{e}");
         let c = resolve(

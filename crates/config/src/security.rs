@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::{ConfigError, Origin};
 
 /// The role names a mapping may name.
-pub const ROLE_NAMES: [&str; 4] = ["admin", "operator", "provisioner", "viewer"];
+pub const ROLE_NAMES: [&str; 5] = ["admin", "operator", "provisioner", "viewer", "cleanroom"];
 
 /// How callers authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -207,7 +207,7 @@ pub(crate) fn check(
                 option,
                 format!("{subject} = {role}"),
                 in_file(),
-                "the role must be one of admin, operator, provisioner, viewer",
+                "the role must be one of admin, operator, provisioner, viewer, cleanroom",
             ));
         }
     }
@@ -217,7 +217,7 @@ pub(crate) fn check(
                 "auth.oidc.role_map",
                 format!("{value} = {role}"),
                 in_file(),
-                "the role must be one of admin, operator, provisioner, viewer",
+                "the role must be one of admin, operator, provisioner, viewer, cleanroom",
             ));
         }
         if issuer.audiences.is_empty() {

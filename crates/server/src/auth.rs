@@ -349,6 +349,9 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     if route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
         return Some(Action::Administer);
     }
+    if route.starts_with("/v1/cleanrooms") {
+        return Some(Action::Govern);
+    }
     if route.starts_with("/v1/provision")
         || route.starts_with("/v1/unprovision")
         || route.starts_with("/v1/validate")

@@ -31,6 +31,8 @@ pub(crate) enum RoleName {
     Provisioner,
     /// Read only.
     Viewer,
+    /// A clean room's members and users.
+    CleanRoom,
 }
 
 impl From<RoleName> for Role {
@@ -40,6 +42,7 @@ impl From<RoleName> for Role {
             RoleName::Operator => Role::Operator,
             RoleName::Provisioner => Role::Provisioner,
             RoleName::Viewer => Role::Viewer,
+            RoleName::CleanRoom => Role::CleanRoom,
         }
     }
 }
@@ -51,6 +54,7 @@ impl From<Role> for RoleName {
             Role::Operator => RoleName::Operator,
             Role::Provisioner => RoleName::Provisioner,
             Role::Viewer => RoleName::Viewer,
+            Role::CleanRoom => RoleName::CleanRoom,
         }
     }
 }

@@ -1,0 +1,284 @@
+//! `consort cleanroom ...` and `consort member keygen`: clean-room governance from the command
+//! line. Member requests are signed here with the member's key file (COSE_Sign1); user
+//! requests go with the API token like every other command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::cli::{CleanroomCommand, MemberCommand, MemberKeyArgs, RemoteArgs};
+use crate::cmd::remote::{self, s, segment};
+
+pub fn member(command: MemberCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        MemberCommand::Keygen { algorithm, certificate, subject, days, out } => {
+            let algorithm = match algorithm.to_ascii_lowercase().as_str() {
+                "es256" | "p256" | "p-256" => KeyAlgorithm::EcdsaP256,
+                "es384" | "p384" | "p-384" => KeyAlgorithm::EcdsaP384,
+                "ed25519" | "eddsa" => KeyAlgorithm::Ed25519,
+                other => bail!("--algorithm {other:?} is not one of es256, es384, ed25519"),
+            };
+            let pair = MemberKeyPair::generate(algorithm).context("generating the key pair")?;
+            let public = if certificate {
+                consort_signing::self_signed_certificate(&pair, &subject, jiff::Timestamp::now().as_second(), days)
+                    .context("making the self-signed certificate")?
+            } else {
+                pair.public_key().to_pem()
+            };
+            let key_file = with_suffix(&out, ".key.pem");
+            let public_file = with_suffix(&out, ".pub.pem");
+            write_private(&key_file, pair.to_pkcs8_pem().as_bytes())?;
+            std::fs::write(&public_file, public).with_context(|| format!("cannot write {}", public_file.display()))?;
+            println!("private key: {} (keep it; mode 0600)", key_file.display());
+            println!(
+                "public {}: {} (give it to the other members)",
+                if certificate { "certificate" } else { "key" },
+                public_file.display()
+            );
+            println!("key id: {}", pair.key_id());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).with_context(|| {
+        format!("cannot create {} (it must not exist yet: keys are never overwritten)", path.display())
+    })?;
+    file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn load_key(path: &Path) -> anyhow::Result<MemberKeyPair> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("cannot read the member key {}; make one with `consort member keygen`", path.display())
+    })?;
+    MemberKeyPair::from_pem(&text).with_context(|| format!("{} is not a member private key", path.display()))
+}
+
+/// Signs `payload` as a governance request of `msg_type` for `cleanroom`.
+fn sign(
+    member: &MemberKeyArgs,
+    cleanroom: &str,
+    msg_type: &str,
+    proposal_id: Option<&str>,
+    payload: &Value,
+) -> anyhow::Result<Vec<u8>> {
+    let key = load_key(&member.member_key)?;
+    let header = RequestHeader {
+        member_id: member.member_id.clone(),
+        msg_type: msg_type.to_string(),
+        cleanroom: cleanroom.to_string(),
+        created_at: jiff::Timestamp::now().as_second(),
+        proposal_id: proposal_id.map(str::to_string),
+    };
+    consort_signing::sign_request(&key, &header, payload.to_string().as_bytes()).context("signing the request")
+}
+
+fn room(name: &str) -> String {
+    format!("/v1/cleanrooms/{}", segment(name))
+}
+
+fn vote_of(text: &str) -> anyhow::Result<&'static str> {
+    match text.to_ascii_lowercase().as_str() {
+        "accept" | "yes" => Ok("accept"),
+        "reject" | "no" => Ok("reject"),
+        other => bail!("{other:?} is not a vote: use accept or reject"),
+    }
+}
+
+pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
+    remote::run(args, async |client, command| {
+        match command {
+            CleanroomCommand::Init { name, member, member_public, user, principal } => {
+                let public = std::fs::read_to_string(&member_public)
+                    .with_context(|| format!("cannot read {}", member_public.display()))?;
+                let mut payload = json!({"name": name, "member_id": member.member_id, "member_public_key_pem": public});
+                if let (Some(id), Some(principal)) = (user, principal) {
+                    payload["user"] = json!({"id": id, "principal": principal});
+                }
+                let cose = sign(&member, &name, "cleanroom.init", None, &payload)?;
+                let answer = client.send_signed(Method::POST, "/v1/cleanrooms", cose).await?;
+                client.print(&answer, |v| {
+                    println!("clean room {} created with member {}", s(&v["name"]), member.member_id)
+                });
+            }
+            CleanroomCommand::List => {
+                let answer = client.call(Method::GET, "/v1/cleanrooms", None).await?;
+                client.print(&answer, |v| {
+                    for name in v["items"].as_array().into_iter().flatten() {
+                        println!("{}", s(name));
+                    }
+                });
+            }
+            CleanroomCommand::Show { name } => {
+                let base = room(&name);
+                let mut all = json!({});
+                for part in ["members", "users", "proposals", "contracts", "documents"] {
+                    all[part] = client.call(Method::GET, &format!("{base}/{part}"), None).await?["items"].clone();
+                }
+                client.print(&all, print_room);
+            }
+            CleanroomCommand::Propose { name, member, actions, add_member } => {
+                let mut list = Vec::new();
+                for text in &actions {
+                    let action: Value = serde_json::from_str(text).with_context(|| {
+                        format!("--action {text:?} is not JSON; e.g. '{{\"action\":\"remove_user\",\"id\":\"bob\"}}'")
+                    })?;
+                    list.push(action);
+                }
+                for spec in &add_member {
+                    let (id, file) = spec.split_once('=').context("--add-member takes ID=PUBLIC_KEY_FILE")?;
+                    let pem = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+                    list.push(json!({"action": "add_member", "id": id, "public_key_pem": pem}));
+                }
+                if list.is_empty() {
+                    bail!("nothing to propose: give --action JSON or --add-member ID=FILE");
+                }
+                let cose = sign(&member, &name, "proposal", None, &json!({"actions": list}))?;
+                let answer = client.send_signed(Method::POST, &format!("{}/proposals", room(&name)), cose).await?;
+                client.print(&answer, print_proposal);
+            }
+            CleanroomCommand::Vote { name, proposal, vote, member } => {
+                let vote = vote_of(&vote)?;
+                let cose = sign(&member, &name, "ballot", Some(&proposal), &json!({"vote": vote}))?;
+                let path = format!("{}/proposals/{}/ballots", room(&name), segment(&proposal));
+                let answer = client.send_signed(Method::POST, &path, cose).await?;
+                client.print(&answer, print_proposal);
+            }
+            CleanroomCommand::Withdraw { name, proposal, member } => {
+                let cose = sign(&member, &name, "withdrawal", Some(&proposal), &json!({}))?;
+                let path = format!("{}/proposals/{}/withdraw", room(&name), segment(&proposal));
+                let answer = client.send_signed(Method::POST, &path, cose).await?;
+                client.print(&answer, print_proposal);
+            }
+            CleanroomCommand::Contract { name, id, data, version, member } => {
+                let text = std::fs::read_to_string(&data).with_context(|| format!("cannot read {}", data.display()))?;
+                let data: Value =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", data.display()))?;
+                let mut payload = json!({"data": data});
+                if let Some(v) = version {
+                    payload["version"] = json!(v);
+                }
+                let cose = sign(&member, &name, "contract", None, &payload)?;
+                let path = format!("{}/contracts/{}", room(&name), segment(&id));
+                let answer = client.send_signed(Method::PUT, &path, cose).await?;
+                client.print(&answer, |v| {
+                    println!("contract {} version {}: {}", s(&v["id"]), s(&v["version"]), s(&v["state"]))
+                });
+            }
+            CleanroomCommand::Publish { name, id, file, propose } => {
+                let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let draft: Value =
+                    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+                let path = format!("{}/documents/{}", room(&name), segment(&id));
+                let mut answer = client.call(Method::PUT, &path, Some(draft)).await?;
+                if propose {
+                    answer = client.call(Method::POST, &format!("{path}/propose"), None).await?;
+                }
+                client.print(&answer, print_document);
+            }
+            CleanroomCommand::Approve { name, id, vote } => {
+                let vote = vote_of(&vote)?;
+                let path = format!("{}/documents/{}/ballots", room(&name), segment(&id));
+                let answer = client.call(Method::POST, &path, Some(json!({"vote": vote}))).await?;
+                client.print(&answer, print_document);
+            }
+            CleanroomCommand::Consent { name, kind, id, option, state, member_id, member_key } => {
+                let enabled = match state.to_ascii_lowercase().as_str() {
+                    "on" | "enable" | "true" => true,
+                    "off" | "disable" | "false" => false,
+                    other => bail!("{other:?} is not a consent state: use on or off"),
+                };
+                let path = format!("{}/consent/{}/{}/{}", room(&name), segment(&kind), segment(&id), segment(&option));
+                let body = json!({"enabled": enabled});
+                let answer = match (member_id, member_key) {
+                    (Some(member_id), Some(member_key)) => {
+                        let member = MemberKeyArgs { member_id, member_key };
+                        let cose = sign(&member, &name, "consent", None, &body)?;
+                        client.send_signed(Method::PUT, &path, cose).await?
+                    }
+                    _ => client.call(Method::PUT, &path, Some(body)).await?,
+                };
+                client.print(&answer, print_consent);
+            }
+        }
+        Ok(())
+    })
+}
+
+fn print_room(v: &Value) {
+    let list = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+    println!("members:");
+    for m in list("members") {
+        println!("  {:<24} {}", s(&m["id"]), s(&m["status"]));
+    }
+    println!("users:");
+    for u in list("users") {
+        println!("  {:<24} {:<10} principal {}", s(&u["id"]), s(&u["status"]), s(&u["principal"]));
+    }
+    println!("proposals:");
+    for p in list("proposals") {
+        println!("  {:<66} {:<9} by {}", s(&p["id"]), s(&p["state"]), s(&p["proposer"]));
+    }
+    println!("contracts:");
+    for c in list("contracts") {
+        println!("  {:<24} v{:<4} {}", s(&c["id"]), s(&c["version"]), s(&c["state"]));
+    }
+    println!("documents:");
+    for d in list("documents") {
+        println!(
+            "  {:<24} {:<8} v{:<4} {:<9} owner {}",
+            s(&d["id"]),
+            s(&d["body"]["kind"]),
+            s(&d["version"]),
+            s(&d["state"]),
+            s(&d["owner"])
+        );
+    }
+}
+
+fn print_proposal(v: &Value) {
+    println!("proposal {}: {}", s(&v["id"]), s(&v["state"]));
+    if let Some(ballots) = v["ballots"].as_object() {
+        for (member, vote) in ballots {
+            println!("  {member}: {}", s(vote));
+        }
+    }
+}
+
+fn print_document(v: &Value) {
+    println!("document {} ({}) version {}: {}", s(&v["id"]), s(&v["body"]["kind"]), s(&v["version"]), s(&v["state"]));
+    let approvers: Vec<String> = v["approvers"].as_array().into_iter().flatten().map(s).collect();
+    if !approvers.is_empty() {
+        println!("  approvers: {}", approvers.join(", "));
+    }
+}
+
+fn print_consent(v: &Value) {
+    for o in v["options"].as_array().into_iter().flatten() {
+        let off: Vec<String> = o["off_by"].as_array().into_iter().flatten().map(s).collect();
+        let state = if o["enabled"].as_bool() == Some(true) {
+            "on".to_string()
+        } else {
+            format!("off (by {})", off.join(", "))
+        };
+        println!("{:<10} {state}", s(&o["option"]));
+    }
+}

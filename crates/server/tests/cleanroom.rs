@@ -1,0 +1,533 @@
+//! Clean-room governance through the router, with the security layer on and the real SQL
+//! store (SQLite in memory): three parties from creation to an accepted query and live
+//! consent, and the negative matrix — each refusal answered with a clear error and recorded in
+//! the clean room's ledger.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use consort_attest::{SealingKey, StaticKeyProvider};
+use consort_auth::{AuthStore, NewToken, Role, RoleSet, token};
+use consort_governance::Governance;
+use consort_ledger::{DerivedServiceKeys, Entry, LedgerConfig, LedgerStore, PublicKey, Receipt, verify_export_bytes};
+use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
+use consort_server::auth::{AuthSettings, Guard};
+use consort_server::{AppState, CleanRoomArea, router};
+use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader, sign_request};
+use http_body_util::BodyExt;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const NOW: &str = "2026-01-01T00:00:00Z";
+const ROOM: &str = "analytics";
+
+fn now_s() -> i64 {
+    NOW.parse::<Timestamp>().unwrap().as_second()
+}
+
+struct Party {
+    id: &'static str,
+    key: MemberKeyPair,
+    /// The party's API token (role `cleanroom`), named like its member and user id.
+    token: String,
+}
+
+struct App {
+    router: axum::Router,
+    ledger: Arc<dyn LedgerStore>,
+    admin: String,
+    viewer: String,
+    /// A clean-room token of nobody in the room.
+    outsider: String,
+    alice: Party,
+    bob: Party,
+    carol: Party,
+}
+
+async fn token_for(auth: &Arc<dyn AuthStore>, name: &str, role: Role) -> String {
+    let g = token::generate().unwrap();
+    let created_ms = NOW.parse::<Timestamp>().unwrap().as_millisecond();
+    let new =
+        NewToken { id: g.id, hash: g.hash, name: name.into(), roles: RoleSet::of(role), created_ms, expires_ms: None };
+    auth.create_token(new).await.unwrap();
+    format!("Bearer {}", g.secret)
+}
+
+async fn app() -> App {
+    let fixed: Timestamp = NOW.parse().unwrap();
+    let stores = consort_store::open_all("sqlite::memory:").await.unwrap();
+    let scheduler =
+        Arc::new(Scheduler::new(stores.scheduler.clone(), Kinds::builtin(), SchedulerConfig::new("test-instance")));
+    let guard = Guard::with_clock(AuthSettings::default(), stores.auth.clone(), None, Arc::new(move || fixed));
+    let mut state = AppState::new(scheduler, guard);
+    state.clock = Arc::new(move || fixed);
+    let keys = Arc::new(DerivedServiceKeys::new([7; 32]));
+    let sealing = StaticKeyProvider::new(vec![SealingKey::new("test", &[9; 32]).unwrap()]).unwrap();
+    let governance = Governance::new(stores.governance.clone(), Arc::new(sealing));
+    state.cleanrooms =
+        Some(Arc::new(CleanRoomArea::new(governance, stores.ledger.clone(), keys, LedgerConfig::default())));
+    let party = async |id: &'static str, algorithm| Party {
+        id,
+        key: MemberKeyPair::generate(algorithm).unwrap(),
+        token: token_for(&stores.auth, id, Role::CleanRoom).await,
+    };
+    let alice = party("alice", KeyAlgorithm::EcdsaP384).await;
+    let bob = party("bob", KeyAlgorithm::EcdsaP256).await;
+    let carol = party("carol", KeyAlgorithm::Ed25519).await;
+    App {
+        router: router(state),
+        ledger: stores.ledger.clone(),
+        admin: token_for(&stores.auth, "root", Role::Admin).await,
+        viewer: token_for(&stores.auth, "viewer", Role::Viewer).await,
+        outsider: token_for(&stores.auth, "dave", Role::CleanRoom).await,
+        alice,
+        bob,
+        carol,
+    }
+}
+
+async fn send(
+    app: &App,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: Body,
+    content_type: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri).header("content-type", content_type);
+    if let Some(a) = auth {
+        request = request.header("authorization", a);
+    }
+    let response = app.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn json_call(app: &App, method: &str, uri: &str, auth: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+    send(app, method, uri, Some(auth), body, "application/json").await
+}
+
+fn signed_at(party: &Party, signer_id: &str, msg_type: &str, created_at: i64, payload: &Value) -> Vec<u8> {
+    signed_full(party, signer_id, msg_type, created_at, None, payload)
+}
+
+fn signed_full(
+    party: &Party,
+    signer_id: &str,
+    msg_type: &str,
+    created_at: i64,
+    proposal_id: Option<&str>,
+    payload: &Value,
+) -> Vec<u8> {
+    let header = RequestHeader {
+        member_id: signer_id.to_string(),
+        msg_type: msg_type.to_string(),
+        cleanroom: ROOM.to_string(),
+        created_at,
+        proposal_id: proposal_id.map(str::to_string),
+    };
+    sign_request(&party.key, &header, payload.to_string().as_bytes()).unwrap()
+}
+
+fn signed(party: &Party, msg_type: &str, payload: &Value) -> Vec<u8> {
+    signed_at(party, party.id, msg_type, now_s(), payload)
+}
+
+/// A ballot on proposal `id`.
+fn ballot(party: &Party, id: &str, vote: &str) -> Vec<u8> {
+    signed_full(party, party.id, "ballot", now_s(), Some(id), &json!({"vote": vote}))
+}
+
+async fn cose(app: &App, method: &str, uri: &str, by: &Party, bytes: Vec<u8>) -> (StatusCode, Value) {
+    send(app, method, uri, Some(&by.token), Body::from(bytes), "application/cose").await
+}
+
+fn path(rest: &str) -> String {
+    format!("/v1/cleanrooms/{ROOM}{rest}")
+}
+
+async fn ledger(app: &App) -> Vec<Entry> {
+    app.ledger.entries(ROOM, 0, 100_000).await.unwrap()
+}
+
+/// The last ledger entry is a refusal with `code`.
+#[track_caller]
+fn refused_in_ledger(entries: &[Entry], code: &str) {
+    let last = entries.last().expect("the ledger is empty");
+    assert_eq!(last.kind, "refused", "{last:?}");
+    let body: Value = serde_json::from_str(&last.body).unwrap();
+    assert_eq!(body["code"], code, "{body}");
+}
+
+async fn create(app: &App) {
+    let payload = json!({
+        "name": ROOM, "member_id": "alice", "member_public_key_pem": app.alice.key.public_key().to_pem(),
+        "user": {"id": "alice", "principal": "alice"}
+    });
+    let got = send(
+        app,
+        "POST",
+        "/v1/cleanrooms",
+        Some(&app.admin),
+        Body::from(signed(&app.alice, "cleanroom.init", &payload)),
+        "application/cose",
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+}
+
+/// Proposes `actions` as `by` and has every party in `voters` accept; returns the proposal.
+async fn pass(app: &App, by: &Party, actions: Value, voters: &[&Party]) -> Value {
+    let (status, proposal) =
+        cose(app, "POST", &path("/proposals"), by, signed(by, "proposal", &json!({"actions": actions}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{proposal}");
+    let id = proposal["id"].as_str().unwrap().to_string();
+    let mut last = proposal;
+    for voter in voters {
+        let (status, answer) =
+            cose(app, "POST", &path(&format!("/proposals/{id}/ballots")), voter, ballot(voter, &id, "accept")).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        last = answer;
+    }
+    last
+}
+
+/// A clean room with three active members and three users.
+async fn three_parties(app: &App) {
+    create(app).await;
+    let add_bob = json!([{"action": "add_member", "id": "bob", "public_key_pem": app.bob.key.public_key().to_pem()},
+                         {"action": "add_user", "id": "bob", "principal": "bob"}]);
+    assert_eq!(pass(app, &app.alice, add_bob, &[&app.alice]).await["state"], "Accepted");
+    let add_carol = json!([{"action": "add_member", "id": "carol", "public_key_pem": app.carol.key.public_key().to_pem()},
+                           {"action": "add_user", "id": "carol", "principal": "carol"}]);
+    let half = pass(app, &app.alice, add_carol, &[&app.alice]).await;
+    assert_eq!(half["state"], "Open", "bob has not voted yet: {half}");
+    let id = half["id"].as_str().unwrap();
+    let (_, done) =
+        cose(app, "POST", &path(&format!("/proposals/{id}/ballots")), &app.bob, ballot(&app.bob, id, "accept")).await;
+    assert_eq!(done["state"], "Accepted", "{done}");
+}
+
+async fn accepted_contract(app: &App) {
+    let (status, c) = cose(
+        app,
+        "PUT",
+        &path("/contracts/c1"),
+        &app.alice,
+        signed(&app.alice, "contract", &json!({"data": {"purpose": "overlap"}})),
+    )
+    .await;
+    assert_eq!((status, c["state"].clone()), (StatusCode::OK, json!("Draft")), "{c}");
+    let everyone = [&app.alice, &app.bob, &app.carol];
+    let p =
+        pass(app, &app.bob, json!([{"action": "set_contract", "contract_id": "c1", "version": 1}]), &everyone).await;
+    assert_eq!(p["state"], "Accepted", "{p}");
+    let (_, c) = json_call(app, "GET", &path("/contracts/c1"), &app.carol.token, None).await;
+    assert_eq!(c["state"], "Accepted", "{c}");
+}
+
+fn dataset(columns: &[&str]) -> Value {
+    json!({"contract_id": "c1", "body": {"kind": "dataset", "location": "file:///data/x", "format": "csv",
+        "schema": columns.iter().map(|c| json!({"name": c, "type": "string"})).collect::<Vec<_>>(),
+        "allowed_fields": [columns[0]]}})
+}
+
+async fn publish(app: &App, by: &Party, id: &str, draft: Value) -> Value {
+    let (status, doc) = json_call(app, "PUT", &path(&format!("/documents/{id}")), &by.token, Some(draft)).await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    let (status, doc) = json_call(app, "POST", &path(&format!("/documents/{id}/propose")), &by.token, None).await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    doc
+}
+
+/// Datasets of alice and bob, carol's sink, and alice's query over them, proposed.
+async fn query_proposed(app: &App) -> Value {
+    three_parties(app).await;
+    accepted_contract(app).await;
+    assert_eq!(publish(app, &app.alice, "d-alice", dataset(&["email", "x"])).await["state"], "Accepted");
+    assert_eq!(publish(app, &app.bob, "d-bob", dataset(&["email", "y"])).await["state"], "Accepted");
+    let sink = json!({"contract_id": "c1", "body": {"kind": "sink", "location": "file:///out", "format": "csv", "allowed_fields": ["n"]}});
+    assert_eq!(publish(app, &app.carol, "s-carol", sink).await["state"], "Accepted");
+    let query = json!({"contract_id": "c1", "body": {"kind": "query",
+        "segments": [{"execution_order": 1, "sql": "select count(*) n from a join b using (email)",
+                      "post_filters": [{"column": "n", "min": 10.0}]}],
+        "inputs": [{"dataset": "d-alice", "view": "a"}, {"dataset": "d-bob", "view": "b"}], "sink": "s-carol"}});
+    publish(app, &app.alice, "q1", query).await
+}
+
+#[tokio::test]
+async fn three_parties_agree_on_a_query_and_consent_is_the_and_over_them() {
+    let app = app().await;
+    let q = query_proposed(&app).await;
+    assert_eq!(q["state"], "Proposed", "{q}");
+    assert_eq!(q["approvers"], json!(["alice", "bob", "carol"]), "the sink's owner approves too: {q}");
+    for voter in [&app.bob, &app.carol] {
+        let (status, doc) =
+            json_call(&app, "POST", &path("/documents/q1/ballots"), &voter.token, Some(json!({"vote": "accept"})))
+                .await;
+        assert_eq!(status, StatusCode::OK, "{doc}");
+    }
+    let (_, q) = json_call(&app, "GET", &path("/documents/q1"), &app.alice.token, None).await;
+    assert_eq!(q["state"], "Accepted", "{q}");
+
+    let (status, c) = json_call(&app, "GET", &path("/consent/document/q1"), &app.bob.token, None).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let option =
+        |v: &Value, name: &str| v["options"].as_array().unwrap().iter().find(|o| o["option"] == name).unwrap().clone();
+    assert_eq!(option(&c, "execution")["enabled"], true, "{c}");
+    assert_eq!(option(&c, "logging")["enabled"], false, "logging is off until everyone turns it on: {c}");
+    // Bob withdraws: execution is off at once, by him alone.
+    let (status, c) = json_call(
+        &app,
+        "PUT",
+        &path("/consent/document/q1/execution"),
+        &app.bob.token,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(option(&c, "execution")["enabled"], false);
+    assert_eq!(option(&c, "execution")["off_by"], json!(["user:bob"]));
+    // Logging: on only when all three turned it on.
+    for party in [&app.alice, &app.bob] {
+        json_call(&app, "PUT", &path("/consent/document/q1/logging"), &party.token, Some(json!({"enabled": true})))
+            .await;
+    }
+    let (_, c) = json_call(&app, "GET", &path("/consent/document/q1"), &app.alice.token, None).await;
+    assert_eq!(option(&c, "logging")["off_by"], json!(["user:carol"]));
+    // A member's signed consent on the contract.
+    let (status, c) = cose(
+        &app,
+        "PUT",
+        &path("/consent/contract/c1/execution"),
+        &app.carol,
+        signed(&app.carol, "consent", &json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(option(&c, "execution")["off_by"], json!(["member:carol"]));
+
+    // Everything is in the ledger, in order, with contiguous places.
+    let entries = ledger(&app).await;
+    assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    for kind in [
+        "cleanroom.created",
+        "proposal.created",
+        "ballot",
+        "proposal.accepted",
+        "contract.draft",
+        "document.accepted",
+        "consent",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    assert!(!kinds.contains(&"refused"), "{kinds:?}");
+
+    // The export verifies offline with the clean room's public key; a receipt for the last
+    // entry too; an edited export is refused, naming the entry.
+    let raw = |uri: String| {
+        let app = &app;
+        async move {
+            let request =
+                Request::builder().uri(uri).header("authorization", &app.carol.token).body(Body::empty()).unwrap();
+            let response = app.router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.into_body().collect().await.unwrap().to_bytes().to_vec()
+        }
+    };
+    let key = PublicKey::parse(&String::from_utf8(raw(path("/ledger/public-key")).await).unwrap()).unwrap();
+    let export = raw(path("/ledger/export")).await;
+    let report = verify_export_bytes(&export, &key).unwrap();
+    assert_eq!(report.entries, entries.len() as u64, "{report}");
+    let last = entries.len() - 1;
+    let receipt = Receipt::parse(&raw(path(&format!("/ledger/receipts/{last}"))).await).unwrap();
+    receipt.verify(&key).unwrap();
+    assert_eq!(receipt.entry.kind, "consent");
+    let text = String::from_utf8(export).unwrap();
+    let edited = text.replacen("\\\"enabled\\\":false", "\\\"enabled\\\":true", 1);
+    assert_ne!(edited, text, "the export holds the consent entries");
+    let tampered = verify_export_bytes(edited.as_bytes(), &key).unwrap_err().to_string();
+    assert!(tampered.contains("entry"), "{tampered}");
+}
+
+#[tokio::test]
+async fn the_refusals_of_the_negative_matrix() {
+    let app = app().await;
+    three_parties(&app).await;
+    let propose = path("/proposals");
+    let remove_user = json!({"actions": [{"action": "remove_user", "id": "bob"}]});
+
+    // Unsigned: a JSON body where a signed one is required.
+    let got =
+        send(&app, "POST", &propose, Some(&app.alice.token), Body::from(remove_user.to_string()), "application/json")
+            .await;
+    assert_eq!((got.0, got.1["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("bad_signature")), "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "bad_signature");
+    // Not COSE at all, though labelled so.
+    let got = cose(&app, "POST", &propose, &app.alice, b"not cose".to_vec()).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "bad_signature");
+    // Wrong key: bob's key, claiming to be alice.
+    let forged = signed_at(&app.bob, "alice", "proposal", now_s(), &remove_user);
+    let got = cose(&app, "POST", &propose, &app.bob, forged).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "bad_signature");
+    // Stale, and from the future.
+    for created_at in [now_s() - 3600, now_s() + 3600] {
+        let got = cose(
+            &app,
+            "POST",
+            &propose,
+            &app.alice,
+            signed_at(&app.alice, "alice", "proposal", created_at, &remove_user),
+        )
+        .await;
+        assert_eq!(got.1["error"]["code"], "stale_request", "{}", got.1);
+        refused_in_ledger(&ledger(&app).await, "stale_request");
+    }
+    // Non-member.
+    let mallory = Party {
+        id: "mallory",
+        key: MemberKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+        token: app.bob.token.clone(),
+    };
+    let got = cose(&app, "POST", &propose, &mallory, signed(&mallory, "proposal", &remove_user)).await;
+    assert_eq!(got.1["error"]["code"], "not_a_member", "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "not_a_member");
+    // The wrong message type for the endpoint.
+    let got = cose(&app, "POST", &propose, &app.alice, signed(&app.alice, "ballot", &remove_user)).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+
+    // Replayed: the same signed request twice.
+    let once = signed(&app.alice, "proposal", &remove_user);
+    let (status, first) = cose(&app, "POST", &propose, &app.alice, once.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let got = cose(&app, "POST", &propose, &app.alice, once).await;
+    assert_eq!(got.1["error"]["code"], "replayed_request", "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "replayed_request");
+
+    // Double vote, then vote after resolution.
+    let id = first["id"].as_str().unwrap();
+    let ballots = path(&format!("/proposals/{id}/ballots"));
+    let accept = json!({"vote": "accept"});
+    assert_eq!(cose(&app, "POST", &ballots, &app.alice, ballot(&app.alice, id, "accept")).await.0, StatusCode::OK);
+    let again = signed_full(&app.alice, "alice", "ballot", now_s() - 1, Some(id), &accept);
+    let got = cose(&app, "POST", &ballots, &app.alice, again).await;
+    assert_eq!(
+        (got.0, got.1["error"]["message"].as_str().unwrap_or("").contains("already voted")),
+        (StatusCode::CONFLICT, true),
+        "{}",
+        got.1
+    );
+    refused_in_ledger(&ledger(&app).await, "already_voted");
+    let (_, rejected) = cose(&app, "POST", &ballots, &app.bob, ballot(&app.bob, id, "reject")).await;
+    assert_eq!(rejected["state"], "Rejected", "one rejection rejects: {rejected}");
+    let got = cose(&app, "POST", &ballots, &app.carol, ballot(&app.carol, id, "accept")).await;
+    assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "proposal_not_open");
+    // A ballot signed for another proposal.
+    let elsewhere = signed_full(&app.carol, "carol", "ballot", now_s(), Some("another"), &accept);
+    let got = cose(&app, "POST", &ballots, &app.carol, elsewhere).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+
+    // A removed member can no longer vote or propose.
+    let everyone = [&app.alice, &app.bob, &app.carol];
+    let removed = pass(&app, &app.alice, json!([{"action": "remove_member", "id": "carol"}]), &everyone).await;
+    assert_eq!(removed["state"], "Accepted", "{removed}");
+    let got = cose(&app, "POST", &propose, &app.carol, signed(&app.carol, "proposal", &remove_user)).await;
+    assert_eq!(got.1["error"]["code"], "member_inactive", "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "member_inactive");
+}
+
+#[tokio::test]
+async fn accepted_documents_are_immutable_and_approvers_are_never_the_callers() {
+    let app = app().await;
+    let q = query_proposed(&app).await;
+    assert_eq!(q["state"], "Proposed");
+    // Approvers supplied by the caller are refused.
+    let mut with_approvers = dataset(&["email"]);
+    with_approvers["approvers"] = json!(["alice"]);
+    let got = json_call(&app, "PUT", &path("/documents/d-new"), &app.alice.token, Some(with_approvers)).await;
+    assert_eq!((got.0, got.1["error"]["param"].clone()), (StatusCode::BAD_REQUEST, json!("approvers")), "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "invalid_request");
+    // An accepted dataset cannot be edited.
+    let mut edit = dataset(&["email", "x"]);
+    edit["version"] = json!(1);
+    let got = json_call(&app, "PUT", &path("/documents/d-alice"), &app.alice.token, Some(edit)).await;
+    assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "immutable");
+    // Only its approvers vote on the query; nobody votes twice.
+    let got =
+        json_call(&app, "POST", &path("/documents/q1/ballots"), &app.alice.token, Some(json!({"vote": "accept"})))
+            .await;
+    assert_eq!(got.0, StatusCode::CONFLICT, "proposing was alice's acceptance: {}", got.1);
+    // A draft's version is checked (optimistic concurrency).
+    let draft = json!({"contract_id": "c1", "body": {"kind": "sink", "location": "file:///o2", "format": "json", "allowed_fields": ["n"]}});
+    assert_eq!(
+        json_call(&app, "PUT", &path("/documents/s2"), &app.bob.token, Some(draft.clone())).await.0,
+        StatusCode::OK
+    );
+    let mut stale = draft.clone();
+    stale["version"] = json!(7);
+    let got = json_call(&app, "PUT", &path("/documents/s2"), &app.bob.token, Some(stale)).await;
+    assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
+    assert!(got.1["error"]["message"].as_str().unwrap().contains("version 1"), "{}", got.1);
+    // Someone else's draft is not theirs to change.
+    let mut theirs = draft;
+    theirs["version"] = json!(1);
+    let got = json_call(&app, "PUT", &path("/documents/s2"), &app.carol.token, Some(theirs)).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+}
+
+#[tokio::test]
+async fn every_route_needs_a_token_and_a_clean_room_role_and_a_place_in_the_room() {
+    let app = app().await;
+    three_parties(&app).await;
+    // No token.
+    let got = send(&app, "GET", &path("/members"), None, Body::empty(), "application/json").await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    // A viewer has no clean-room role.
+    let got = json_call(&app, "GET", &path("/members"), &app.viewer, None).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+    // A clean-room token that is no party to this room.
+    let got = json_call(&app, "GET", &path("/members"), &app.outsider, None).await;
+    assert_eq!((got.0, got.1["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("not_a_user")), "{}", got.1);
+    let got = json_call(&app, "PUT", &path("/documents/d1"), &app.outsider, Some(dataset(&["x"]))).await;
+    assert_eq!(got.1["error"]["code"], "not_a_user", "{}", got.1);
+    let (_, list) = json_call(&app, "GET", "/v1/cleanrooms", &app.outsider, None).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    // Creating a clean room needs admin even with a valid signature.
+    let payload =
+        json!({"name": "other", "member_id": "bob", "member_public_key_pem": app.bob.key.public_key().to_pem()});
+    let header = RequestHeader {
+        member_id: "bob".into(),
+        msg_type: "cleanroom.init".into(),
+        cleanroom: "other".into(),
+        created_at: now_s(),
+        proposal_id: None,
+    };
+    let bytes = sign_request(&app.bob.key, &header, payload.to_string().as_bytes()).unwrap();
+    let got = send(&app, "POST", "/v1/cleanrooms", Some(&app.bob.token), Body::from(bytes), "application/cose").await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+    // Creating one twice is refused.
+    let payload =
+        json!({"name": ROOM, "member_id": "alice", "member_public_key_pem": app.alice.key.public_key().to_pem()});
+    let got = send(
+        &app,
+        "POST",
+        "/v1/cleanrooms",
+        Some(&app.admin),
+        Body::from(signed(&app.alice, "cleanroom.init", &payload)),
+        "application/cose",
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
+    // A user of the room reads it; the list shows only rooms one takes part in.
+    let (status, list) = json_call(&app, "GET", "/v1/cleanrooms", &app.bob.token, None).await;
+    assert_eq!((status, list["items"].clone()), (StatusCode::OK, json!([ROOM])));
+}

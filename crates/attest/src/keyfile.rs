@@ -20,6 +20,9 @@ const KEY_LEN: usize = 32;
 pub struct LocalKeyFile {
     path: PathBuf,
     key: SealingKey,
+    /// HKDF pseudo-random key of the file's key, for secrets derived from it (see
+    /// [`LocalKeyFile::derive_secret`]).
+    derivation: ring::hkdf::Prk,
 }
 
 impl std::fmt::Debug for LocalKeyFile {
@@ -44,7 +47,9 @@ impl LocalKeyFile {
             }
         };
         let key_id = format!("local:{}", hex::encode(&digest(&SHA256, bytes.as_ref()).as_ref()[..8]));
-        Ok(Self { key: SealingKey::new(key_id, bytes.as_ref())?, path })
+        let derivation =
+            ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"consort-local-key-file/derive/1").extract(bytes.as_ref());
+        Ok(Self { key: SealingKey::new(key_id, bytes.as_ref())?, path, derivation })
     }
 
     fn create(path: &Path) -> std::io::Result<Zeroizing<[u8; KEY_LEN]>> {
@@ -87,6 +92,25 @@ impl LocalKeyFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A 32-byte secret derived from the file's key for `purpose` (HKDF-SHA256): other keys
+    /// (the clean rooms' ledger service keys) follow the one file every instance shares,
+    /// without being stored anywhere. Different purposes give unrelated secrets.
+    pub fn derive_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        struct Len32;
+        impl ring::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = [purpose.as_bytes()];
+        self.derivation
+            .expand(&info, Len32)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        out
     }
 }
 
@@ -132,6 +156,8 @@ mod tests {
         assert_eq!(open_with(&reopened, &secret_binding("r", "s"), &sealed).unwrap().expose(), b"v");
         assert!(matches!(reopened.key("local:0000"), Err(AttestError::UnknownKey { .. })));
         assert!(!format!("{reopened:?}").contains("bytes"));
+        assert_eq!(*reopened.derive_secret("a"), *created.derive_secret("a"), "derived secrets follow the file");
+        assert_ne!(*reopened.derive_secret("a"), *reopened.derive_secret("b"));
     }
 
     #[test]

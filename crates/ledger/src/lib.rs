@@ -14,6 +14,7 @@
 //! [`service`] is the async part over a [`LedgerStore`]; [`memory`] is an in-memory store for
 //! tests and the benchmark.
 
+mod derived;
 pub mod export;
 pub mod memory;
 pub mod receipt;
@@ -22,8 +23,10 @@ pub mod signing;
 mod store;
 pub mod tree;
 
+pub use derived::DerivedServiceKeys;
 pub use export::{
-    EXPORT_FORMAT, Export, ExportError, ExportReport, Finding, Tampering, verify_export, verify_export_bytes, write_export,
+    EXPORT_FORMAT, Export, ExportError, ExportReport, Finding, Tampering, verify_export, verify_export_bytes,
+    write_export,
 };
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptError};
 pub use service::{KeyProvider, Ledger, LedgerConfig, LedgerError};

@@ -125,9 +125,47 @@ pub enum GovError {
         /// The decoding error.
         message: String,
     },
+    /// An attested caller's evidence, policy match or key binding was refused.
+    #[error("{message}")]
+    Attestation {
+        /// `attestation_required`, `attestation_invalid`, `measurement_not_allowed`,
+        /// `report_data_mismatch`, `wrong_run` or `invalid_key`.
+        code: &'static str,
+        /// What was wrong and how to fix it.
+        message: String,
+    },
+    /// Consent needed for a release is off.
+    #[error("{message}")]
+    ConsentWithdrawn {
+        /// Which subject and who has it off.
+        message: String,
+    },
+    /// Sealing, opening or signing failed on the server's side (a key provider problem).
+    #[error("the clean room's keys: {0}")]
+    Keys(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<consort_attest::AttestError> for GovError {
+    fn from(e: consort_attest::AttestError) -> Self {
+        use consort_attest::AttestError as A;
+        let code = match &e {
+            A::MissingEvidence => "attestation_required",
+            A::MalformedEvidence { .. } | A::BadSignature { .. } | A::UntrustedChain { .. } | A::Stale { .. } => {
+                "attestation_invalid"
+            }
+            A::MeasurementNotAllowed { .. } | A::HostDataNotAllowed { .. } | A::DebugNotAllowed => {
+                "measurement_not_allowed"
+            }
+            A::ReportDataMismatch => "report_data_mismatch",
+            A::WrongRun { .. } => "wrong_run",
+            A::InvalidKey { .. } => "invalid_key",
+            _ => return GovError::Keys(e.to_string()),
+        };
+        GovError::Attestation { code, message: e.to_string() }
+    }
 }
 
 impl GovError {
@@ -139,30 +177,33 @@ impl GovError {
     /// The refusal's stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            GovError::Invalid { .. } => "InvalidRequest",
-            GovError::BadRequestSignature(_) => "BadSignature",
-            GovError::Stale(_) => "StaleRequest",
-            GovError::Replayed => "ReplayedRequest",
-            GovError::NotAMember { .. } => "NotAMember",
-            GovError::MemberInactive { .. } => "MemberInactive",
-            GovError::NotAUser { .. } => "NotAUser",
-            GovError::Forbidden { .. } => "Forbidden",
-            GovError::ProposalNotOpen { .. } => "ProposalNotOpen",
-            GovError::AlreadyVoted { .. } => "AlreadyVoted",
-            GovError::LastMember => "LastMember",
-            GovError::NotFound { .. } => "NotFound",
-            GovError::Immutable { .. } => "Immutable",
-            GovError::VersionMismatch { .. } => "VersionMismatch",
-            GovError::CleanRoomExists(_) => "CleanRoomExists",
-            GovError::NoSuchCleanRoom(_) => "NoSuchCleanRoom",
-            GovError::Busy(_) => "Busy",
-            GovError::Corrupt { .. } => "Corrupt",
-            GovError::Store(_) => "StoreError",
+            GovError::Invalid { .. } => "invalid_request",
+            GovError::BadRequestSignature(_) => "bad_signature",
+            GovError::Stale(_) => "stale_request",
+            GovError::Replayed => "replayed_request",
+            GovError::NotAMember { .. } => "not_a_member",
+            GovError::MemberInactive { .. } => "member_inactive",
+            GovError::NotAUser { .. } => "not_a_user",
+            GovError::Forbidden { .. } => "forbidden",
+            GovError::ProposalNotOpen { .. } => "proposal_not_open",
+            GovError::AlreadyVoted { .. } => "already_voted",
+            GovError::LastMember => "last_member",
+            GovError::NotFound { .. } => "not_found",
+            GovError::Immutable { .. } => "immutable",
+            GovError::VersionMismatch { .. } => "version_mismatch",
+            GovError::CleanRoomExists(_) => "clean_room_exists",
+            GovError::NoSuchCleanRoom(_) => "no_such_clean_room",
+            GovError::Busy(_) => "busy",
+            GovError::Corrupt { .. } => "corrupt",
+            GovError::Attestation { code, .. } => code,
+            GovError::ConsentWithdrawn { .. } => "consent_withdrawn",
+            GovError::Keys(_) => "keys",
+            GovError::Store(_) => "store_error",
         }
     }
 
     /// Whether the caller is at fault (a refusal) rather than the server (a failure).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, GovError::Busy(_) | GovError::Corrupt { .. } | GovError::Store(_))
+        !matches!(self, GovError::Busy(_) | GovError::Corrupt { .. } | GovError::Keys(_) | GovError::Store(_))
     }
 }

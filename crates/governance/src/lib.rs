@@ -10,7 +10,9 @@
 mod error;
 pub mod model;
 pub mod rules;
+#[macro_use]
 mod service;
+pub mod secrets;
 mod store;
 mod tx;
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A consortium member: holds a key, signs governance requests, votes on proposals.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The member's id, unique in the clean room (`[a-z0-9-]`, from 1 to 64 characters).
@@ -20,6 +21,7 @@ pub struct Member {
 
 /// A user: publishes documents, votes on queries, gives consent. Authenticated by the server's
 /// own layer (an API token or an OIDC token) whose principal name is `principal`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// The user's id, unique in the clean room.
@@ -34,6 +36,7 @@ pub struct User {
 }
 
 /// Whether a member or user takes part.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartyStatus {
@@ -44,6 +47,7 @@ pub enum PartyStatus {
 }
 
 /// What an accepted proposal does, all or nothing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -83,6 +87,7 @@ pub enum Action {
         /// The setting's name (`[a-z0-9._-]`).
         name: String,
         /// Its value.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
         value: serde_json::Value,
     },
 }
@@ -96,6 +101,7 @@ impl Action {
 }
 
 /// A proposal's state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub enum ProposalState {
@@ -125,6 +131,7 @@ impl ProposalState {
 }
 
 /// A vote.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Vote {
@@ -135,6 +142,7 @@ pub enum Vote {
 }
 
 /// A governance proposal of the members.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Its id (derived from the signed request, so a replay cannot make a second one).
@@ -154,6 +162,7 @@ pub struct Proposal {
 }
 
 /// A contract's state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub enum ContractState {
@@ -168,6 +177,7 @@ pub enum ContractState {
 }
 
 /// A contract: what the parties agree to do together (free JSON data).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contract {
     /// Its id.
@@ -177,12 +187,14 @@ pub struct Contract {
     /// Its state.
     pub state: ContractState,
     /// The agreed content.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
     /// The proposal that accepts (or accepted, or rejected) it.
     pub proposal_id: Option<String>,
 }
 
 /// A document's state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub enum DocumentState {
@@ -197,6 +209,7 @@ pub enum DocumentState {
 }
 
 /// A data format the runner reads and writes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
@@ -209,6 +222,7 @@ pub enum DataFormat {
 }
 
 /// A column of a declared schema.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     /// The column's name.
@@ -219,6 +233,7 @@ pub struct Field {
 }
 
 /// A dataset: a party's data the clean room may read.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetSpec {
     /// Where it is: a URI on the landed storage (`hdfs://`, `s3://`, `abfs://`, `file://`).
@@ -235,6 +250,7 @@ pub struct DatasetSpec {
 }
 
 /// A data sink: where a query's result goes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkSpec {
     /// Where: a URI on the landed storage; results go to `{location}/{date}/{run id}`.
@@ -249,6 +265,7 @@ pub struct SinkSpec {
 }
 
 /// One SQL step of a query.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
     /// Segments run in ascending order; equal numbers may run in parallel. The last group holds
@@ -265,6 +282,7 @@ pub struct Segment {
 }
 
 /// A minimum row count.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Precondition {
     /// The view.
@@ -274,6 +292,7 @@ pub struct Precondition {
 }
 
 /// A minimum value of a result column.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PostFilter {
     /// The column.
@@ -283,6 +302,7 @@ pub struct PostFilter {
 }
 
 /// An input of a query: a dataset document seen as a view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryInput {
     /// The dataset document's id.
@@ -292,6 +312,7 @@ pub struct QueryInput {
 }
 
 /// A query: SQL segments over accepted datasets into one sink.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuerySpec {
     /// Its segments.
@@ -303,6 +324,7 @@ pub struct QuerySpec {
 }
 
 /// What a document describes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DocumentBody {
@@ -326,6 +348,7 @@ impl DocumentBody {
 }
 
 /// A user document: a dataset, a sink or a query, under a contract.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Document {
     /// Its id.
@@ -347,6 +370,7 @@ pub struct Document {
 }
 
 /// What a consent decision is about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentOption {
@@ -383,6 +407,7 @@ impl ConsentOption {
 }
 
 /// One party's consent decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentDecision {
     /// On or off.

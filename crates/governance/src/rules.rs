@@ -392,7 +392,7 @@ mod tests {
         cast_ballot(&mut p, &active, "a", Vote::Accept, 1).unwrap();
         assert_eq!(cast_ballot(&mut p, &active, "b", Vote::Reject, 2).unwrap(), ProposalState::Rejected);
         let late = cast_ballot(&mut p, &active, "c", Vote::Accept, 3).unwrap_err();
-        assert_eq!(late.code(), "ProposalNotOpen", "{late}");
+        assert_eq!(late.code(), "proposal_not_open", "{late}");
         assert_eq!(p.ballots.len(), 2);
     }
 
@@ -401,8 +401,8 @@ mod tests {
         let active = set(&["a", "b"]);
         let mut p = proposal();
         cast_ballot(&mut p, &active, "a", Vote::Accept, 1).unwrap();
-        assert_eq!(cast_ballot(&mut p, &active, "a", Vote::Reject, 2).unwrap_err().code(), "AlreadyVoted");
-        assert_eq!(cast_ballot(&mut p, &active, "gone", Vote::Accept, 2).unwrap_err().code(), "MemberInactive");
+        assert_eq!(cast_ballot(&mut p, &active, "a", Vote::Reject, 2).unwrap_err().code(), "already_voted");
+        assert_eq!(cast_ballot(&mut p, &active, "gone", Vote::Accept, 2).unwrap_err().code(), "member_inactive");
         assert_eq!(p.state, ProposalState::Open);
     }
 
@@ -417,17 +417,17 @@ mod tests {
     #[test]
     fn only_the_proposer_withdraws_an_open_proposal() {
         let mut p = proposal();
-        assert_eq!(withdraw(&mut p, "b", 1).unwrap_err().code(), "Forbidden");
+        assert_eq!(withdraw(&mut p, "b", 1).unwrap_err().code(), "forbidden");
         withdraw(&mut p, "a", 2).unwrap();
         assert_eq!(p.state, ProposalState::Withdrawn);
-        assert_eq!(withdraw(&mut p, "a", 3).unwrap_err().code(), "ProposalNotOpen");
+        assert_eq!(withdraw(&mut p, "a", 3).unwrap_err().code(), "proposal_not_open");
     }
 
     #[test]
     fn actions_must_leave_an_active_member_and_apply_now() {
         let members = [member("a", PartyStatus::Active), member("b", PartyStatus::Removed)];
         let remove_a = [Action::RemoveMember { id: "a".into() }];
-        assert_eq!(check_actions(&remove_a, &members, &[]).unwrap_err().code(), "LastMember");
+        assert_eq!(check_actions(&remove_a, &members, &[]).unwrap_err().code(), "last_member");
         let remove_b = [Action::RemoveMember { id: "b".into() }];
         assert!(check_actions(&remove_b, &members, &[]).unwrap_err().to_string().contains("actions[0].id"));
         let re_add = [Action::AddMember { id: "b".into(), public_key_pem: "-----BEGIN PUBLIC KEY-----".into() }];
@@ -437,7 +437,7 @@ mod tests {
             Action::RemoveMember { id: "a".into() },
         ];
         check_actions(&swap, &members, &[]).unwrap();
-        assert_eq!(check_actions(&[], &members, &[]).unwrap_err().code(), "InvalidRequest");
+        assert_eq!(check_actions(&[], &members, &[]).unwrap_err().code(), "invalid_request");
     }
 
     fn doc(id: &str, owner: &str, body: DocumentBody, state: DocumentState) -> Document {

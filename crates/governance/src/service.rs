@@ -18,7 +18,42 @@ use crate::store::{Commit, CommitError, GovernanceStore, Map};
 use crate::tx::Tx;
 
 /// How many times a unit of work is decided again after conflicting with a concurrent one.
-const MAX_ATTEMPTS: u32 = 16;
+pub(crate) const MAX_ATTEMPTS: u32 = 16;
+
+/// How one attempt of a unit of work ended.
+pub(crate) enum Settled<T> {
+    /// Committed: the value and the ledger entries appended.
+    Done((T, Vec<Entry>)),
+    /// A concurrent commit changed what it read: decide again.
+    Retry,
+    /// Refused (recorded in the ledger) or failed.
+    Failed(GovError),
+}
+
+/// Runs the block on fresh reads through `tx` (a `&mut Tx`) and commits what it wrote with its
+/// ledger entries, deciding again while a concurrent commit changed what it read; a refusal is
+/// recorded in the ledger and returned. A macro rather than a method taking an async closure:
+/// the block's future must be `Send` for the server, which a higher-ranked closure cannot
+/// promise today.
+macro_rules! transact {
+    ($self:ident, $cleanroom:expr, $now_ms:expr, $what:expr, $caller:expr, |$tx:ident| $body:block) => {{
+        let mut attempts = 0;
+        loop {
+            let mut attempt = $crate::tx::Tx::new($self.store().as_ref(), $cleanroom, $now_ms);
+            let decided = async {
+                let $tx = &mut attempt;
+                $body
+            }
+            .await;
+            match $self.settle($cleanroom, $now_ms, $what, $caller, attempt, decided).await {
+                $crate::service::Settled::Done(done) => break Ok::<_, $crate::GovError>(done),
+                $crate::service::Settled::Retry if attempts + 1 < $crate::service::MAX_ATTEMPTS => attempts += 1,
+                $crate::service::Settled::Retry => break Err($crate::GovError::Busy($crate::service::MAX_ATTEMPTS)),
+                $crate::service::Settled::Failed(e) => break Err(e),
+            }
+        }
+    }};
+}
 
 /// A member's governance request whose signature, freshness and member were checked by the
 /// caller (the server, from the COSE envelope).
@@ -44,7 +79,8 @@ pub enum Caller {
 }
 
 /// What consent is given on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum ConsentSubject {
     /// A contract: its parties are every active member and user.
     Contract(String),
@@ -87,12 +123,18 @@ pub struct DocumentDraft {
 #[derive(Clone, Debug)]
 pub struct Governance {
     store: Arc<dyn GovernanceStore>,
+    sealing: Arc<dyn consort_attest::KeyProvider>,
 }
 
 impl Governance {
-    /// Governance over `store`.
-    pub fn new(store: Arc<dyn GovernanceStore>) -> Self {
-        Governance { store }
+    /// Governance over `store`, sealing secrets and keys with `sealing`.
+    pub fn new(store: Arc<dyn GovernanceStore>, sealing: Arc<dyn consort_attest::KeyProvider>) -> Self {
+        Governance { store, sealing }
+    }
+
+    /// The key provider that seals secrets.
+    pub fn sealing(&self) -> Arc<dyn consort_attest::KeyProvider> {
+        self.sealing.clone()
     }
 
     /// The store (for the areas built on governance).
@@ -100,35 +142,31 @@ impl Governance {
         &self.store
     }
 
-    /// Runs `decide` on fresh reads and commits what it wrote, again while it conflicts with
-    /// concurrent commits. A refusal (`Err` that [`GovError::is_refusal`]) is recorded in the
-    /// ledger with its code, and returned.
-    pub async fn transact<T>(
+    /// Commits what a decision wrote, or records its refusal: the end of one attempt of
+    /// [`transact!`].
+    pub(crate) async fn settle<T>(
         &self,
         cleanroom: &str,
         now_ms: i64,
         what: &str,
         caller: Option<&Caller>,
-        mut decide: impl AsyncFnMut(&mut Tx<'_>) -> Result<T, GovError>,
-    ) -> Result<(T, Vec<Entry>), GovError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut tx = Tx::new(self.store.as_ref(), cleanroom, now_ms);
-            match decide(&mut tx).await {
-                Ok(value) => match self.store.commit(cleanroom, tx.into_commit(), now_ms).await {
-                    Ok(entries) => return Ok((value, entries)),
-                    Err(CommitError::Conflict { .. }) => continue,
-                    Err(CommitError::NoSuchCleanRoom(name)) => return Err(GovError::NoSuchCleanRoom(name)),
-                    Err(CommitError::Store(e)) => return Err(e.into()),
-                },
-                Err(refused) => {
-                    if refused.is_refusal() && !matches!(refused, GovError::NoSuchCleanRoom(_)) {
-                        self.record_refusal(cleanroom, now_ms, what, caller, &refused).await;
-                    }
-                    return Err(refused);
+        tx: Tx<'_>,
+        decided: Result<T, GovError>,
+    ) -> Settled<T> {
+        match decided {
+            Ok(value) => match self.store.commit(cleanroom, tx.into_commit(), now_ms).await {
+                Ok(entries) => Settled::Done((value, entries)),
+                Err(CommitError::Conflict { .. }) => Settled::Retry,
+                Err(CommitError::NoSuchCleanRoom(name)) => Settled::Failed(GovError::NoSuchCleanRoom(name)),
+                Err(CommitError::Store(e)) => Settled::Failed(e.into()),
+            },
+            Err(refused) => {
+                if refused.is_refusal() && !matches!(refused, GovError::NoSuchCleanRoom(_)) {
+                    self.record_refusal(cleanroom, now_ms, what, caller, &refused).await;
                 }
+                Settled::Failed(refused)
             }
         }
-        Err(GovError::Busy(MAX_ATTEMPTS))
     }
 
     /// Appends a refusal to the ledger. A failure to record it is logged, not returned: the
@@ -328,54 +366,50 @@ impl Governance {
         now_ms: i64,
     ) -> Result<Proposal, GovError> {
         let caller = Caller::Member(request.clone());
-        let (proposal, _) = self
-            .transact(cleanroom, now_ms, "propose", Some(&caller), async |tx| {
-                let members = member_list(tx).await?;
-                seen(tx, request).await?;
-                rules::require_active_member(&members, &request.member)?;
-                let users = user_list(tx).await?;
-                rules::check_actions(&actions, &members, &users)?;
-                for action in &actions {
-                    if let Action::SetContract { contract_id, version } = action {
-                        let mut contract: Contract = tx
-                            .get(Map::Contracts, contract_id)
-                            .await?
-                            .ok_or_else(|| not_found("contract", contract_id))?;
-                        if contract.version != *version {
-                            return Err(GovError::VersionMismatch {
-                                what: "contract",
-                                id: contract_id.clone(),
-                                given: *version,
-                                current: contract.version,
-                            });
-                        }
-                        if !matches!(contract.state, ContractState::Draft | ContractState::Rejected) {
-                            return Err(GovError::Immutable {
-                                what: "contract",
-                                id: contract_id.clone(),
-                                state: format!("{:?}", contract.state),
-                                fix: "only a draft can be proposed; an accepted contract is final (write a new one)",
-                            });
-                        }
-                        contract.state = ContractState::Proposed;
-                        contract.proposal_id = Some(request.digest.clone());
-                        tx.put(Map::Contracts, contract_id, &contract);
+        let (proposal, _) = transact!(self, cleanroom, now_ms, "propose", Some(&caller), |tx| {
+            let members = member_list(tx).await?;
+            seen(tx, request).await?;
+            rules::require_active_member(&members, &request.member)?;
+            let users = user_list(tx).await?;
+            rules::check_actions(&actions, &members, &users)?;
+            for action in &actions {
+                if let Action::SetContract { contract_id, version } = action {
+                    let mut contract: Contract =
+                        tx.get(Map::Contracts, contract_id).await?.ok_or_else(|| not_found("contract", contract_id))?;
+                    if contract.version != *version {
+                        return Err(GovError::VersionMismatch {
+                            what: "contract",
+                            id: contract_id.clone(),
+                            given: *version,
+                            current: contract.version,
+                        });
                     }
+                    if !matches!(contract.state, ContractState::Draft | ContractState::Rejected) {
+                        return Err(GovError::Immutable {
+                            what: "contract",
+                            id: contract_id.clone(),
+                            state: format!("{:?}", contract.state),
+                            fix: "only a draft can be proposed; an accepted contract is final (write a new one)",
+                        });
+                    }
+                    contract.state = ContractState::Proposed;
+                    contract.proposal_id = Some(request.digest.clone());
+                    tx.put(Map::Contracts, contract_id, &contract);
                 }
-                let proposal = Proposal {
-                    id: request.digest.clone(),
-                    proposer: request.member.clone(),
-                    actions: actions.clone(),
-                    state: ProposalState::Open,
-                    ballots: BTreeMap::new(),
-                    created_ms: now_ms,
-                    resolved_ms: None,
-                };
-                tx.put(Map::Proposals, &proposal.id, &proposal);
-                tx.log("proposal.created", json!({"by": request.member, "proposal": proposal}));
-                Ok(proposal)
-            })
-            .await?;
+            }
+            let proposal = Proposal {
+                id: request.digest.clone(),
+                proposer: request.member.clone(),
+                actions: actions.clone(),
+                state: ProposalState::Open,
+                ballots: BTreeMap::new(),
+                created_ms: now_ms,
+                resolved_ms: None,
+            };
+            tx.put(Map::Proposals, &proposal.id, &proposal);
+            tx.log("proposal.created", json!({"by": request.member, "proposal": proposal}));
+            Ok(proposal)
+        })?;
         Ok(proposal)
     }
 
@@ -390,28 +424,26 @@ impl Governance {
         now_ms: i64,
     ) -> Result<Proposal, GovError> {
         let caller = Caller::Member(request.clone());
-        let (proposal, _) = self
-            .transact(cleanroom, now_ms, "vote", Some(&caller), async |tx| {
-                let members = member_list(tx).await?;
-                seen(tx, request).await?;
-                rules::require_active_member(&members, &request.member)?;
-                let mut proposal: Proposal =
-                    tx.get(Map::Proposals, proposal_id).await?.ok_or_else(|| not_found("proposal", proposal_id))?;
-                let active = rules::active_members(&members);
-                let state = rules::cast_ballot(&mut proposal, &active, &request.member, vote, now_ms)?;
-                tx.log("ballot", json!({"by": request.member, "proposal": proposal_id, "vote": vote}));
-                match state {
-                    ProposalState::Accepted => self.apply(tx, &mut proposal, &members).await?,
-                    ProposalState::Rejected => {
-                        release_contracts(tx, &proposal, ContractState::Rejected).await?;
-                        tx.log("proposal.rejected", json!({"proposal": proposal_id, "by": request.member}));
-                    }
-                    _ => {}
+        let (proposal, _) = transact!(self, cleanroom, now_ms, "vote", Some(&caller), |tx| {
+            let members = member_list(tx).await?;
+            seen(tx, request).await?;
+            rules::require_active_member(&members, &request.member)?;
+            let mut proposal: Proposal =
+                tx.get(Map::Proposals, proposal_id).await?.ok_or_else(|| not_found("proposal", proposal_id))?;
+            let active = rules::active_members(&members);
+            let state = rules::cast_ballot(&mut proposal, &active, &request.member, vote, now_ms)?;
+            tx.log("ballot", json!({"by": request.member, "proposal": proposal_id, "vote": vote}));
+            match state {
+                ProposalState::Accepted => self.apply(tx, &mut proposal, &members).await?,
+                ProposalState::Rejected => {
+                    release_contracts(tx, &proposal, ContractState::Rejected).await?;
+                    tx.log("proposal.rejected", json!({"proposal": proposal_id, "by": request.member}));
                 }
-                tx.put(Map::Proposals, proposal_id, &proposal);
-                Ok(proposal)
-            })
-            .await?;
+                _ => {}
+            }
+            tx.put(Map::Proposals, proposal_id, &proposal);
+            Ok(proposal)
+        })?;
         Ok(proposal)
     }
 
@@ -424,20 +456,18 @@ impl Governance {
         now_ms: i64,
     ) -> Result<Proposal, GovError> {
         let caller = Caller::Member(request.clone());
-        let (proposal, _) = self
-            .transact(cleanroom, now_ms, "withdraw", Some(&caller), async |tx| {
-                let members = member_list(tx).await?;
-                seen(tx, request).await?;
-                rules::require_active_member(&members, &request.member)?;
-                let mut proposal: Proposal =
-                    tx.get(Map::Proposals, proposal_id).await?.ok_or_else(|| not_found("proposal", proposal_id))?;
-                rules::withdraw(&mut proposal, &request.member, now_ms)?;
-                release_contracts(tx, &proposal, ContractState::Draft).await?;
-                tx.put(Map::Proposals, proposal_id, &proposal);
-                tx.log("proposal.withdrawn", json!({"proposal": proposal_id, "by": request.member}));
-                Ok(proposal)
-            })
-            .await?;
+        let (proposal, _) = transact!(self, cleanroom, now_ms, "withdraw", Some(&caller), |tx| {
+            let members = member_list(tx).await?;
+            seen(tx, request).await?;
+            rules::require_active_member(&members, &request.member)?;
+            let mut proposal: Proposal =
+                tx.get(Map::Proposals, proposal_id).await?.ok_or_else(|| not_found("proposal", proposal_id))?;
+            rules::withdraw(&mut proposal, &request.member, now_ms)?;
+            release_contracts(tx, &proposal, ContractState::Draft).await?;
+            tx.put(Map::Proposals, proposal_id, &proposal);
+            tx.log("proposal.withdrawn", json!({"proposal": proposal_id, "by": request.member}));
+            Ok(proposal)
+        })?;
         Ok(proposal)
     }
 
@@ -532,41 +562,50 @@ impl Governance {
     ) -> Result<Contract, GovError> {
         rules::check_id("contract_id", id)?;
         let caller = Caller::Member(request.clone());
-        let (contract, _) = self
-            .transact(cleanroom, now_ms, "put contract", Some(&caller), async |tx| {
-                let members = member_list(tx).await?;
-                seen(tx, request).await?;
-                rules::require_active_member(&members, &request.member)?;
-                let existing: Option<Contract> = tx.get(Map::Contracts, id).await?;
-                let next = match (&existing, version) {
-                    (None, None) => 1,
-                    (None, Some(_)) => return Err(not_found("contract", id)),
-                    (Some(c), None) => {
-                        return Err(GovError::invalid(
-                            "version",
-                            format!("contract {id:?} exists (version {})", c.version),
-                            format!("pass \"version\": {} to change it", c.version),
-                        ));
-                    }
-                    (Some(c), Some(v)) if c.version != v => {
-                        return Err(GovError::VersionMismatch { what: "contract", id: id.into(), given: v, current: c.version });
-                    }
-                    (Some(c), Some(_)) if matches!(c.state, ContractState::Proposed | ContractState::Accepted) => {
-                        return Err(GovError::Immutable {
-                            what: "contract",
-                            id: id.into(),
-                            state: format!("{:?}", c.state),
-                            fix: "an accepted contract never changes and a proposed one waits for its ballots: write a new contract",
-                        });
-                    }
-                    (Some(c), Some(_)) => c.version + 1,
-                };
-                let contract = Contract { id: id.into(), version: next, state: ContractState::Draft, data: data.clone(), proposal_id: None };
-                tx.put(Map::Contracts, id, &contract);
-                tx.log("contract.draft", json!({"by": request.member, "contract": contract}));
-                Ok(contract)
-            })
-            .await?;
+        let (contract, _) = transact!(self, cleanroom, now_ms, "put contract", Some(&caller), |tx| {
+            let members = member_list(tx).await?;
+            seen(tx, request).await?;
+            rules::require_active_member(&members, &request.member)?;
+            let existing: Option<Contract> = tx.get(Map::Contracts, id).await?;
+            let next = match (&existing, version) {
+                (None, None) => 1,
+                (None, Some(_)) => return Err(not_found("contract", id)),
+                (Some(c), None) => {
+                    return Err(GovError::invalid(
+                        "version",
+                        format!("contract {id:?} exists (version {})", c.version),
+                        format!("pass \"version\": {} to change it", c.version),
+                    ));
+                }
+                (Some(c), Some(v)) if c.version != v => {
+                    return Err(GovError::VersionMismatch {
+                        what: "contract",
+                        id: id.into(),
+                        given: v,
+                        current: c.version,
+                    });
+                }
+                (Some(c), Some(_)) if matches!(c.state, ContractState::Proposed | ContractState::Accepted) => {
+                    return Err(GovError::Immutable {
+                        what: "contract",
+                        id: id.into(),
+                        state: format!("{:?}", c.state),
+                        fix: "an accepted contract never changes and a proposed one waits for its ballots: write a new contract",
+                    });
+                }
+                (Some(c), Some(_)) => c.version + 1,
+            };
+            let contract = Contract {
+                id: id.into(),
+                version: next,
+                state: ContractState::Draft,
+                data: data.clone(),
+                proposal_id: None,
+            };
+            tx.put(Map::Contracts, id, &contract);
+            tx.log("contract.draft", json!({"by": request.member, "contract": contract}));
+            Ok(contract)
+        })?;
         Ok(contract)
     }
 
@@ -585,60 +624,65 @@ impl Governance {
         rules::check_id("document_id", id)?;
         rules::check_document(&body)?;
         let caller = Caller::User(principal.to_string());
-        let (doc, _) = self
-            .transact(cleanroom, now_ms, "put document", Some(&caller), async |tx| {
-                let user = user_of(tx, principal).await?;
-                let contract: Contract =
-                    tx.get(Map::Contracts, contract_id).await?.ok_or_else(|| not_found("contract", contract_id))?;
-                if contract.state != ContractState::Accepted {
+        let (doc, _) = transact!(self, cleanroom, now_ms, "put document", Some(&caller), |tx| {
+            let user = user_of(tx, principal).await?;
+            let contract: Contract =
+                tx.get(Map::Contracts, contract_id).await?.ok_or_else(|| not_found("contract", contract_id))?;
+            if contract.state != ContractState::Accepted {
+                return Err(GovError::invalid(
+                    "contract_id",
+                    format!("contract {contract_id:?} is {:?}, not accepted", contract.state),
+                    "publish documents under a contract every member accepted",
+                ));
+            }
+            let existing: Option<Document> = tx.get(Map::Documents, id).await?;
+            let next = match (&existing, version) {
+                (None, None) => 1,
+                (None, Some(_)) => return Err(not_found("document", id)),
+                (Some(d), _) if d.owner != user.id => {
+                    return Err(GovError::Forbidden {
+                        message: format!("document {id:?} belongs to {:?}: only its owner changes it", d.owner),
+                    });
+                }
+                (Some(d), None) => {
                     return Err(GovError::invalid(
-                        "contract_id",
-                        format!("contract {contract_id:?} is {:?}, not accepted", contract.state),
-                        "publish documents under a contract every member accepted",
+                        "version",
+                        format!("document {id:?} exists (version {})", d.version),
+                        format!("pass \"version\": {} to change it", d.version),
                     ));
                 }
-                let existing: Option<Document> = tx.get(Map::Documents, id).await?;
-                let next = match (&existing, version) {
-                    (None, None) => 1,
-                    (None, Some(_)) => return Err(not_found("document", id)),
-                    (Some(d), _) if d.owner != user.id => {
-                        return Err(GovError::Forbidden { message: format!("document {id:?} belongs to {:?}: only its owner changes it", d.owner) });
-                    }
-                    (Some(d), None) => {
-                        return Err(GovError::invalid(
-                            "version",
-                            format!("document {id:?} exists (version {})", d.version),
-                            format!("pass \"version\": {} to change it", d.version),
-                        ));
-                    }
-                    (Some(d), Some(_)) if matches!(d.state, DocumentState::Proposed | DocumentState::Accepted) => {
-                        return Err(GovError::Immutable {
-                            what: "document",
-                            id: id.into(),
-                            state: format!("{:?}", d.state),
-                            fix: "an accepted document never changes (publish a new document for a new version); a proposed one waits for its approvers",
-                        });
-                    }
-                    (Some(d), Some(v)) if d.version != v => {
-                        return Err(GovError::VersionMismatch { what: "document", id: id.into(), given: v, current: d.version });
-                    }
-                    (Some(d), Some(_)) => d.version + 1,
-                };
-                let doc = Document {
-                    id: id.into(),
-                    contract_id: contract_id.into(),
-                    owner: user.id.clone(),
-                    version: next,
-                    state: DocumentState::Draft,
-                    body: body.clone(),
-                    approvers: Vec::new(),
-                    ballots: BTreeMap::new(),
-                };
-                tx.put(Map::Documents, id, &doc);
-                tx.log("document.draft", json!({"by": user.id, "document": doc}));
-                Ok(doc)
-            })
-            .await?;
+                (Some(d), Some(_)) if matches!(d.state, DocumentState::Proposed | DocumentState::Accepted) => {
+                    return Err(GovError::Immutable {
+                        what: "document",
+                        id: id.into(),
+                        state: format!("{:?}", d.state),
+                        fix: "an accepted document never changes (publish a new document for a new version); a proposed one waits for its approvers",
+                    });
+                }
+                (Some(d), Some(v)) if d.version != v => {
+                    return Err(GovError::VersionMismatch {
+                        what: "document",
+                        id: id.into(),
+                        given: v,
+                        current: d.version,
+                    });
+                }
+                (Some(d), Some(_)) => d.version + 1,
+            };
+            let doc = Document {
+                id: id.into(),
+                contract_id: contract_id.into(),
+                owner: user.id.clone(),
+                version: next,
+                state: DocumentState::Draft,
+                body: body.clone(),
+                approvers: Vec::new(),
+                ballots: BTreeMap::new(),
+            };
+            tx.put(Map::Documents, id, &doc);
+            tx.log("document.draft", json!({"by": user.id, "document": doc}));
+            Ok(doc)
+        })?;
         Ok(doc)
     }
 
@@ -653,48 +697,43 @@ impl Governance {
         now_ms: i64,
     ) -> Result<Document, GovError> {
         let caller = Caller::User(principal.to_string());
-        let (doc, _) = self
-            .transact(cleanroom, now_ms, "propose document", Some(&caller), async |tx| {
-                let user = user_of(tx, principal).await?;
-                let mut doc: Document = tx.get(Map::Documents, id).await?.ok_or_else(|| not_found("document", id))?;
-                if doc.owner != user.id {
-                    return Err(GovError::Forbidden {
-                        message: format!("document {id:?} belongs to {:?}: only its owner proposes it", doc.owner),
-                    });
-                }
-                if !matches!(doc.state, DocumentState::Draft | DocumentState::Rejected) {
-                    return Err(GovError::Immutable {
-                        what: "document",
-                        id: id.into(),
-                        state: format!("{:?}", doc.state),
-                        fix: "only a draft is proposed",
-                    });
-                }
-                let mut referenced = BTreeMap::new();
-                if let DocumentBody::Query(q) = &doc.body {
-                    for rid in q.inputs.iter().map(|i| i.dataset.as_str()).chain([q.sink.as_str()]) {
-                        if let Some(d) = tx.get::<Document>(Map::Documents, rid).await? {
-                            referenced.insert(rid.to_string(), d);
-                        }
+        let (doc, _) = transact!(self, cleanroom, now_ms, "propose document", Some(&caller), |tx| {
+            let user = user_of(tx, principal).await?;
+            let mut doc: Document = tx.get(Map::Documents, id).await?.ok_or_else(|| not_found("document", id))?;
+            if doc.owner != user.id {
+                return Err(GovError::Forbidden {
+                    message: format!("document {id:?} belongs to {:?}: only its owner proposes it", doc.owner),
+                });
+            }
+            if !matches!(doc.state, DocumentState::Draft | DocumentState::Rejected) {
+                return Err(GovError::Immutable {
+                    what: "document",
+                    id: id.into(),
+                    state: format!("{:?}", doc.state),
+                    fix: "only a draft is proposed",
+                });
+            }
+            let mut referenced = BTreeMap::new();
+            if let DocumentBody::Query(q) = &doc.body {
+                for rid in q.inputs.iter().map(|i| i.dataset.as_str()).chain([q.sink.as_str()]) {
+                    if let Some(d) = tx.get::<Document>(Map::Documents, rid).await? {
+                        referenced.insert(rid.to_string(), d);
                     }
                 }
-                doc.approvers = rules::approvers(&doc.owner, &doc.body, |rid| referenced.get(rid).cloned())?;
-                doc.ballots = BTreeMap::from([(doc.owner.clone(), Vote::Accept)]);
-                doc.state = document_state(&doc);
-                tx.put(Map::Documents, id, &doc);
-                tx.log(
-                    "document.proposed",
-                    json!({"by": user.id, "document": id, "version": doc.version, "approvers": doc.approvers}),
-                );
-                if doc.state == DocumentState::Accepted {
-                    tx.log(
-                        "document.accepted",
-                        json!({"document": id, "version": doc.version, "ballots": doc.ballots}),
-                    );
-                }
-                Ok(doc)
-            })
-            .await?;
+            }
+            doc.approvers = rules::approvers(&doc.owner, &doc.body, |rid| referenced.get(rid).cloned())?;
+            doc.ballots = BTreeMap::from([(doc.owner.clone(), Vote::Accept)]);
+            doc.state = document_state(&doc);
+            tx.put(Map::Documents, id, &doc);
+            tx.log(
+                "document.proposed",
+                json!({"by": user.id, "document": id, "version": doc.version, "approvers": doc.approvers}),
+            );
+            if doc.state == DocumentState::Accepted {
+                tx.log("document.accepted", json!({"document": id, "version": doc.version, "ballots": doc.ballots}));
+            }
+            Ok(doc)
+        })?;
         Ok(doc)
     }
 
@@ -708,43 +747,40 @@ impl Governance {
         now_ms: i64,
     ) -> Result<Document, GovError> {
         let caller = Caller::User(principal.to_string());
-        let (doc, _) = self
-            .transact(cleanroom, now_ms, "vote on document", Some(&caller), async |tx| {
-                let user = user_of(tx, principal).await?;
-                let mut doc: Document = tx.get(Map::Documents, id).await?.ok_or_else(|| not_found("document", id))?;
-                if doc.state != DocumentState::Proposed {
-                    return Err(GovError::ProposalNotOpen {
-                        proposal: format!("document {id}"),
-                        state: doc_state_name(doc.state),
-                    });
-                }
-                if !doc.approvers.contains(&user.id) {
-                    return Err(GovError::Forbidden {
-                        message: format!(
-                            "{:?} is not an approver of document {id:?} (its approvers: {})",
-                            user.id,
-                            doc.approvers.join(", ")
-                        ),
-                    });
-                }
-                if doc.ballots.contains_key(&user.id) {
-                    return Err(GovError::AlreadyVoted { voter: user.id.clone(), on: format!("document {id}") });
-                }
-                doc.ballots.insert(user.id.clone(), vote);
-                doc.state = document_state(&doc);
-                tx.put(Map::Documents, id, &doc);
-                tx.log("document.ballot", json!({"by": user.id, "document": id, "vote": vote}));
-                match doc.state {
-                    DocumentState::Accepted => tx.log(
-                        "document.accepted",
-                        json!({"document": id, "version": doc.version, "ballots": doc.ballots}),
+        let (doc, _) = transact!(self, cleanroom, now_ms, "vote on document", Some(&caller), |tx| {
+            let user = user_of(tx, principal).await?;
+            let mut doc: Document = tx.get(Map::Documents, id).await?.ok_or_else(|| not_found("document", id))?;
+            if doc.state != DocumentState::Proposed {
+                return Err(GovError::ProposalNotOpen {
+                    proposal: format!("document {id}"),
+                    state: doc_state_name(doc.state),
+                });
+            }
+            if !doc.approvers.contains(&user.id) {
+                return Err(GovError::Forbidden {
+                    message: format!(
+                        "{:?} is not an approver of document {id:?} (its approvers: {})",
+                        user.id,
+                        doc.approvers.join(", ")
                     ),
-                    DocumentState::Rejected => tx.log("document.rejected", json!({"document": id, "by": user.id})),
-                    _ => {}
+                });
+            }
+            if doc.ballots.contains_key(&user.id) {
+                return Err(GovError::AlreadyVoted { voter: user.id.clone(), on: format!("document {id}") });
+            }
+            doc.ballots.insert(user.id.clone(), vote);
+            doc.state = document_state(&doc);
+            tx.put(Map::Documents, id, &doc);
+            tx.log("document.ballot", json!({"by": user.id, "document": id, "vote": vote}));
+            match doc.state {
+                DocumentState::Accepted => {
+                    tx.log("document.accepted", json!({"document": id, "version": doc.version, "ballots": doc.ballots}))
                 }
-                Ok(doc)
-            })
-            .await?;
+                DocumentState::Rejected => tx.log("document.rejected", json!({"document": id, "by": user.id})),
+                _ => {}
+            }
+            Ok(doc)
+        })?;
         Ok(doc)
     }
 
@@ -761,29 +797,30 @@ impl Governance {
         enabled: bool,
         now_ms: i64,
     ) -> Result<ConsentView, GovError> {
-        let (view, _) = self
-            .transact(cleanroom, now_ms, "consent", Some(caller), async |tx| {
-                let party = match caller {
-                    Caller::Member(request) => {
-                        let members = member_list(tx).await?;
-                        seen(tx, request).await?;
-                        rules::require_active_member(&members, &request.member)?;
-                        format!("member:{}", request.member)
-                    }
-                    Caller::User(principal) => format!("user:{}", user_of(tx, principal).await?.id),
-                };
-                let parties = consent_parties(tx, subject).await?;
-                if !parties.contains(&party) {
-                    return Err(GovError::Forbidden {
-                        message: format!("{party} is not a party to {subject:?}: its parties are {}", parties.iter().cloned().collect::<Vec<_>>().join(", ")),
-                    });
+        let (view, _) = transact!(self, cleanroom, now_ms, "consent", Some(caller), |tx| {
+            let party = match caller {
+                Caller::Member(request) => {
+                    let members = member_list(tx).await?;
+                    seen(tx, request).await?;
+                    rules::require_active_member(&members, &request.member)?;
+                    format!("member:{}", request.member)
                 }
-                let key = format!("{}{}/{}", subject.key_prefix(), option.as_str(), party);
-                tx.put(Map::Consent, &key, &ConsentDecision { enabled, at_ms: now_ms });
-                tx.log("consent", json!({"party": party, "subject": subject_json(subject), "option": option.as_str(), "enabled": enabled}));
-                consent_view(tx, subject).await
-            })
-            .await?;
+                Caller::User(principal) => format!("user:{}", user_of(tx, principal).await?.id),
+            };
+            let parties = consent_parties(tx, subject).await?;
+            if !parties.contains(&party) {
+                return Err(GovError::Forbidden {
+                    message: format!(
+                        "{party} is not a party to {subject:?}: its parties are {}",
+                        parties.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+            let key = format!("{}{}/{}", subject.key_prefix(), option.as_str(), party);
+            tx.put(Map::Consent, &key, &ConsentDecision { enabled, at_ms: now_ms });
+            tx.log("consent", json!({"party": party, "subject": subject_json(subject), "option": option.as_str(), "enabled": enabled}));
+            consent_view(tx, subject).await
+        })?;
         Ok(view)
     }
 
@@ -920,7 +957,7 @@ async fn consent_parties(tx: &mut Tx<'_>, subject: &ConsentSubject) -> Result<BT
     }
 }
 
-async fn consent_view(tx: &mut Tx<'_>, subject: &ConsentSubject) -> Result<ConsentView, GovError> {
+pub(crate) async fn consent_view(tx: &mut Tx<'_>, subject: &ConsentSubject) -> Result<ConsentView, GovError> {
     let parties = consent_parties(tx, subject).await?;
     let decisions: Vec<(String, ConsentDecision)> = tx.all(Map::Consent, &subject.key_prefix()).await?;
     let mut options = BTreeMap::new();
@@ -931,4 +968,18 @@ async fn consent_view(tx: &mut Tx<'_>, subject: &ConsentSubject) -> Result<Conse
         options.insert(option, rules::effective_consent(option, &parties, &by_party));
     }
     Ok(ConsentView { parties: parties.into_iter().collect(), options })
+}
+
+/// The party a caller is (`member:ID` after checking its signed request, which is marked seen,
+/// or `user:ID`).
+pub(crate) async fn party_of(tx: &mut Tx<'_>, caller: &Caller) -> Result<String, GovError> {
+    match caller {
+        Caller::Member(request) => {
+            let members = member_list(tx).await?;
+            seen(tx, request).await?;
+            rules::require_active_member(&members, &request.member)?;
+            Ok(format!("member:{}", request.member))
+        }
+        Caller::User(principal) => Ok(format!("user:{}", user_of(tx, principal).await?.id)),
+    }
 }

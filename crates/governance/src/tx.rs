@@ -1,8 +1,6 @@
 //! A small optimistic transaction over a clean room's maps: reads are remembered with their
-//! versions, writes and ledger entries are buffered, and [`Governance::transact`] commits them
+//! versions, writes and ledger entries are buffered, and the governance operations commit them
 //! together, deciding again from fresh reads when a concurrent commit changed what was read.
-//!
-//! [`Governance::transact`]: crate::Governance::transact
 
 use consort_ledger::{EntryDraft, canonical_json};
 use serde::Serialize;

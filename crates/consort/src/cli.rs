@@ -37,6 +37,15 @@ pub enum Command {
     Audit(RemoteArgs<AuditCommand>),
     /// Witboost component descriptors on a running server: validate, apply (provision), remove.
     Provision(RemoteArgs<ProvisionCommand>),
+    /// Clean rooms on a running server: create one, propose and vote (signed with a member's
+    /// key), publish documents, give or withdraw consent.
+    Cleanroom(RemoteArgs<CleanroomCommand>),
+    /// A clean room's ledger: export it, get a receipt, and verify either offline with only
+    /// the clean room's public key.
+    Ledger(RemoteArgs<LedgerCommand>),
+    /// Clean-room member keys: make a key pair (ECDSA P-256/P-384 or Ed25519).
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Run Spark applications directly on a backend: submit (and wait), status, logs, kill.
     #[command(subcommand)]
     Spark(SparkCommand),
@@ -156,6 +165,213 @@ pub struct DescriptorArgs {
     /// The component to act on, when the file does not say (`componentIdToProvision`).
     #[arg(long, value_name = "ID")]
     pub component: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Download a clean room's whole ledger (entries and signed roots) to verify offline.
+    ///
+    /// Example: consort ledger export analytics --out analytics.ledger
+    Export {
+        /// The clean room.
+        name: String,
+        /// Where to write it (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// The clean room's service public key (PEM), which verifies its signed roots.
+    PublicKey {
+        /// The clean room.
+        name: String,
+        /// Where to write it (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// A receipt for one entry: its inclusion proof and the signed root that covers it.
+    Receipt {
+        /// The clean room.
+        name: String,
+        /// The entry's place in the ledger (from 0).
+        seq: u64,
+        /// Where to write it (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a whole export offline: every entry, every signed root; any edited, removed,
+    /// inserted or reordered entry is found and located. Exits 1 when it does not verify.
+    Verify {
+        /// The export (from `consort ledger export`).
+        file: PathBuf,
+        /// The clean room's service public key (PEM, from `consort ledger public-key`).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+    },
+    /// Verify one receipt offline. Exits 1 when it does not verify.
+    VerifyReceipt {
+        /// The receipt (from `consort ledger receipt`).
+        file: PathBuf,
+        /// The clean room's service public key (PEM).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Make a member key pair: FILE.key.pem (private, mode 0600) and FILE.pub.pem (the public
+    /// key, or with --certificate a self-signed X.509 certificate) to give the other members.
+    ///
+    /// Example: consort member keygen --algorithm es384 --out alice
+    Keygen {
+        /// es256 (ECDSA P-256), es384 (ECDSA P-384) or ed25519.
+        #[arg(long, default_value = "es384")]
+        algorithm: String,
+        /// Write a self-signed X.509 certificate instead of a bare public key.
+        #[arg(long)]
+        certificate: bool,
+        /// The certificate's subject common name (with --certificate).
+        #[arg(long, default_value = "consort member")]
+        subject: String,
+        /// The certificate's validity in days (with --certificate).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// The files' prefix: PREFIX.key.pem and PREFIX.pub.pem.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+}
+
+/// The member who signs a governance request.
+#[derive(Debug, Args)]
+pub struct MemberKeyArgs {
+    /// The signing member's id in the clean room.
+    #[arg(long, env = "CONSORT_MEMBER_ID")]
+    pub member_id: String,
+    /// The member's private key (PEM, from `consort member keygen`).
+    #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
+    pub member_key: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CleanroomCommand {
+    /// Create a clean room with its initial member (and user). Needs an admin token; the
+    /// request is signed with the initial member's key.
+    ///
+    /// Example: consort cleanroom init analytics --member-id alice --member-key alice.key.pem --member-public alice.pub.pem --user alice --principal alice
+    Init {
+        /// The clean room's name.
+        name: String,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+        /// The member's public key or certificate (PEM) the others will verify it with.
+        #[arg(long, value_name = "FILE")]
+        member_public: PathBuf,
+        /// The initial user's id.
+        #[arg(long, requires = "principal")]
+        user: Option<String>,
+        /// The initial user's principal (its API token's name or OIDC subject).
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// The clean rooms this caller takes part in.
+    List,
+    /// A clean room's members, users, proposals, contracts and documents.
+    Show {
+        /// The clean room.
+        name: String,
+    },
+    /// Propose actions to the members (signed). Each --action is a JSON object, e.g.
+    /// '{"action":"add_user","id":"bob","principal":"bob"}'; --add-member ID=PUBFILE is a shortcut.
+    Propose {
+        /// The clean room.
+        name: String,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+        /// An action as JSON (repeat for several; applied together).
+        #[arg(long = "action", value_name = "JSON")]
+        actions: Vec<String>,
+        /// Add a member: ID=PUBLIC_KEY_FILE.
+        #[arg(long, value_name = "ID=FILE")]
+        add_member: Vec<String>,
+    },
+    /// Vote on a proposal (signed): accept or reject.
+    Vote {
+        /// The clean room.
+        name: String,
+        /// The proposal's id.
+        proposal: String,
+        /// accept or reject.
+        vote: String,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+    },
+    /// Withdraw one's own open proposal (signed).
+    Withdraw {
+        /// The clean room.
+        name: String,
+        /// The proposal's id.
+        proposal: String,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+    },
+    /// Write a contract draft (signed); propose it with
+    /// --action '{"action":"set_contract","contract_id":ID,"version":N}'.
+    Contract {
+        /// The clean room.
+        name: String,
+        /// The contract's id.
+        id: String,
+        /// The contract's content (a JSON file).
+        #[arg(long, value_name = "FILE.json")]
+        data: PathBuf,
+        /// The draft version this change is based on (leave out to create it).
+        #[arg(long)]
+        version: Option<i64>,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+    },
+    /// Write a document draft as a user: a JSON file `{"contract_id", "body": {"kind": "dataset"|"sink"|"query", ...}}`.
+    Publish {
+        /// The clean room.
+        name: String,
+        /// The document's id.
+        id: String,
+        /// The draft (JSON).
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+        /// Propose it to its approvers right after writing it.
+        #[arg(long)]
+        propose: bool,
+    },
+    /// Vote on a proposed document as one of its approvers: accept or reject.
+    Approve {
+        /// The clean room.
+        name: String,
+        /// The document's id.
+        id: String,
+        /// accept or reject.
+        vote: String,
+    },
+    /// Give (on) or withdraw (off) consent on a contract or document. As a user by default;
+    /// with --member-id and --member-key as a member (signed).
+    Consent {
+        /// The clean room.
+        name: String,
+        /// contract or document.
+        kind: String,
+        /// Its id.
+        id: String,
+        /// execution, logging or telemetry.
+        option: String,
+        /// on or off.
+        state: String,
+        /// Sign as this member.
+        #[arg(long, env = "CONSORT_MEMBER_ID", requires = "member_key")]
+        member_id: Option<String>,
+        /// The member's private key.
+        #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
+        member_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

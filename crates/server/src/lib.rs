@@ -11,8 +11,10 @@
 //! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit).
 
 pub mod auth;
+mod cleanroom_api;
 mod cron_api;
 pub mod error;
+mod ledger_api;
 mod listener;
 pub mod openapi;
 mod provisioner_api;
@@ -33,6 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Guard;
 
+pub use cleanroom_api::{COSE_CONTENT_TYPE, CleanRoomArea};
 pub use cron_api::{MAX_COUNT, MAX_CRON_LEN, MAX_ZONE_LEN, parse_instant};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, MAX_BODY_BYTES, OptionalApiJson};
 pub use listener::{ClientCertificate, ListenerSettings, TlsError, TlsSettings, load_tls};
@@ -59,6 +62,8 @@ pub struct AppState {
     /// The Witboost provisioner endpoints' dependencies; `None` answers them with a
     /// `SystemError` saying the area is not wired.
     pub provisioner: Option<Arc<ProvisionerArea>>,
+    /// The clean rooms' governance; `None` answers its endpoints 404.
+    pub cleanrooms: Option<Arc<CleanRoomArea>>,
 }
 
 impl AppState {
@@ -71,6 +76,7 @@ impl AppState {
             command_kind: false,
             components: None,
             provisioner: None,
+            cleanrooms: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
-use crate::{AppState, cron_api, provisioner_api, scheduler_api, status_api, tokens_api};
+use crate::{AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, scheduler_api, status_api, tokens_api};
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
 pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
@@ -50,6 +50,8 @@ pub fn is_public(path: &str) -> bool {
         (name = "auth", description = "API tokens and the audit trail (admins only)."),
         (name = "provisioner", description = "The Witboost Specific Provisioner API (spec 2.2.0; role `provisioner`). \
             Its errors are the spec's `RequestValidationError` (400) and `SystemError` (500)."),
+        (name = "cleanrooms", description = "Clean-room governance (role `cleanroom`): members sign their requests \
+            (COSE_Sign1, `application/cose`); users of a clean room write documents, vote on them and give consent."),
     ),
     components(schemas(ErrorBody))
 )]
@@ -121,6 +123,27 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status_api::component_status))
         .routes(routes!(status_api::fire_job))
         .routes(routes!(status_api::fire_component))
+        .routes(routes!(cleanroom_api::create, cleanroom_api::list))
+        .routes(routes!(cleanroom_api::members))
+        .routes(routes!(cleanroom_api::users))
+        .routes(routes!(cleanroom_api::propose, cleanroom_api::proposals))
+        .routes(routes!(cleanroom_api::proposal))
+        .routes(routes!(cleanroom_api::vote))
+        .routes(routes!(cleanroom_api::withdraw))
+        .routes(routes!(cleanroom_api::put_contract, cleanroom_api::contract))
+        .routes(routes!(cleanroom_api::contracts))
+        .routes(routes!(cleanroom_api::put_document, cleanroom_api::document))
+        .routes(routes!(cleanroom_api::documents))
+        .routes(routes!(cleanroom_api::propose_document))
+        .routes(routes!(cleanroom_api::vote_document))
+        .routes(routes!(cleanroom_api::set_consent))
+        .routes(routes!(cleanroom_api::consent))
+        .routes(routes!(ledger_api::entries))
+        .routes(routes!(ledger_api::roots))
+        .routes(routes!(ledger_api::receipt))
+        .routes(routes!(ledger_api::consistency))
+        .routes(routes!(ledger_api::export))
+        .routes(routes!(ledger_api::public_key))
         .routes(routes!(tokens_api::list, tokens_api::create))
         .routes(routes!(tokens_api::revoke))
         .routes(routes!(tokens_api::audit))

@@ -2,9 +2,11 @@
 
 mod artifact;
 mod auth;
+mod cleanroom;
 mod config;
 mod cron;
 mod import;
+mod ledger;
 mod oidc;
 mod provision;
 mod remote;
@@ -27,6 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens(args) => tokens::tokens(args),
         Command::Audit(args) => tokens::audit(args),
         Command::Provision(args) => provision::run(args),
+        Command::Cleanroom(args) => cleanroom::run(args),
+        Command::Member(command) => cleanroom::member(command),
+        Command::Ledger(args) => ledger::run(args),
         Command::Spark(command) => spark::run(command),
         Command::Import(command) => import::run(command),
         Command::Artifact(command) => artifact::run(command),

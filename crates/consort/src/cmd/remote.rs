@@ -69,6 +69,57 @@ impl Client {
         Ok((status, value))
     }
 
+    /// Sends a signed governance request (COSE_Sign1, `application/cose`) and returns the
+    /// answer, failing with the server's message on an error status.
+    pub(crate) async fn send_signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cose: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let mut request = self.http.request(method, &url).header("content-type", "application/cose").body(cose);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("cannot reach consort at {}; is `consort serve` running? Set --server or CONSORT_SERVER", self.base)
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if !status.is_success() {
+            let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            bail!("{message} (HTTP {status})");
+        }
+        Ok(value)
+    }
+
+    /// GETs a document that is not JSON (an export, a key), failing with the server's message on
+    /// an error status.
+    pub(crate) async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.with_context(|| {
+            format!("cannot reach consort at {}; is `consort serve` running? Set --server or CONSORT_SERVER", self.base)
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the answer")?.to_vec();
+        if !status.is_success() {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let message = value["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("{message} (HTTP {status})");
+        }
+        Ok(bytes)
+    }
+
     pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let (status, value) = self.exchange(method, path, body).await?;
         if !status.is_success() {

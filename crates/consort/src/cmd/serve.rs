@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.command_kind = config.jobs.command_kind;
         state.components = Some(stores.provisioner.clone());
         state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
+        state.cleanrooms = Some(cleanroom_area(&data_dir, &stores).await?);
         let router = consort_server::router(state);
         let mut server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
             let mut stopping_rx = stopping_rx;
@@ -135,6 +136,28 @@ async fn start_scheduler(
     let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
     tracing::info!(store = %shown, "store opened");
     Ok((scheduler, stores, backends))
+}
+
+/// The clean rooms' dependencies: secrets sealed, and ledger service keys derived, with the
+/// key file `cleanroom.key` in the data directory (created on first start; instances sharing
+/// a PostgreSQL store must share it); every clean room's root signer started.
+async fn cleanroom_area(
+    data_dir: &std::path::Path,
+    stores: &consort_store::Stores,
+) -> anyhow::Result<Arc<consort_server::CleanRoomArea>> {
+    let key_file = consort_attest::LocalKeyFile::open_or_create(data_dir.join("cleanroom.key"))
+        .context("opening the clean rooms' key file")?;
+    let service_keys =
+        Arc::new(consort_ledger::DerivedServiceKeys::new(*key_file.derive_secret("ledger-service-keys/1")));
+    let governance = consort_governance::Governance::new(stores.governance.clone(), Arc::new(key_file));
+    let area = consort_server::CleanRoomArea::new(
+        governance,
+        stores.ledger.clone(),
+        service_keys,
+        consort_ledger::LedgerConfig::default(),
+    );
+    area.start_signers().await.context("starting the clean rooms' ledger signers")?;
+    Ok(Arc::new(area))
 }
 
 /// The Witboost provisioner's dependencies; asynchronous operations left RUNNING by

@@ -55,7 +55,12 @@ struct ServiceFigures {
     store_calls: Option<u64>,
 }
 
-async fn service_bench(store: Arc<dyn LedgerStore>, key: Arc<ServiceKey>, appends: u64, appenders: u64) -> ServiceFigures {
+async fn service_bench(
+    store: Arc<dyn LedgerStore>,
+    key: Arc<ServiceKey>,
+    appends: u64,
+    appenders: u64,
+) -> ServiceFigures {
     let ledger = Ledger::new(store.clone(), move |_: &str| Ok(key.clone()), LedgerConfig::default());
     let per_task = appends / appenders;
     let start = Instant::now();
@@ -85,7 +90,12 @@ async fn service_bench(store: Arc<dyn LedgerStore>, key: Arc<ServiceKey>, append
         max_gap = max_gap.max(r.size - prev);
         prev = r.size;
     }
-    ServiceFigures { appends: per_task * appenders, per_s: rate(per_task * appenders, elapsed), max_gap, store_calls: None }
+    ServiceFigures {
+        appends: per_task * appenders,
+        per_s: rate(per_task * appenders, elapsed),
+        max_gap,
+        store_calls: None,
+    }
 }
 
 fn main() {
@@ -158,7 +168,11 @@ fn main() {
     times.sort();
     let p50 = times[times.len() / 2].as_secs_f64() * 1e6;
     let p99 = times[times.len() * 99 / 100].as_secs_f64() * 1e6;
-    eprintln!("receipt verification: p50 {p50:.1} us, p99 {p99:.1} us ({} proofs of {} hashes)", times.len(), receipts[0].proof.len());
+    eprintln!(
+        "receipt verification: p50 {p50:.1} us, p99 {p99:.1} us ({} proofs of {} hashes)",
+        times.len(),
+        receipts[0].proof.len()
+    );
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     // Group commit against a simulated 1 ms commit (what batching buys on a real disk).

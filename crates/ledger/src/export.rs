@@ -89,8 +89,7 @@ pub fn write_export(cleanroom: &str, key_id: &str, entries: &[(Entry, Hash)], ro
     let mut roots: Vec<&SignedRoot> = roots.iter().collect();
     roots.sort_by_key(|r| r.size);
     let mut out = String::new();
-    let header =
-        ExportHeader { format: EXPORT_FORMAT.into(), cleanroom: cleanroom.into(), key_id: key_id.into() };
+    let header = ExportHeader { format: EXPORT_FORMAT.into(), cleanroom: cleanroom.into(), key_id: key_id.into() };
     out.push_str(&serde_json::to_string(&header).expect("header serialises"));
     out.push('\n');
     let mut r = roots.iter().peekable();
@@ -144,7 +143,9 @@ impl Export {
                 let l: RootLine = serde_json::from_value(value).map_err(|e| err(format!("bad root line: {e}")))?;
                 export.roots.push((l.root, line));
             } else {
-                return Err(err("neither an entry line ({\"entry\",\"leaf_hash\"}) nor a root line ({\"root\"})".into()));
+                return Err(err(
+                    "neither an entry line ({\"entry\",\"leaf_hash\"}) nor a root line ({\"root\"})".into()
+                ));
             }
         }
         Ok(export)
@@ -256,14 +257,12 @@ impl fmt::Display for Finding {
             ),
             Finding::Removed { from, to } if to - from == 1 => write!(f, "entry {from} was removed"),
             Finding::Removed { from, to } => write!(f, "entries {from}..{to} were removed ({} entries)", to - from),
-            Finding::Inserted { position, seq, line } => write!(
-                f,
-                "an entry was inserted at position {position} (line {line}): it repeats seq {seq}"
-            ),
-            Finding::Reordered { position, seq, line } => write!(
-                f,
-                "entries were reordered: position {position} (line {line}) holds entry {seq}"
-            ),
+            Finding::Inserted { position, seq, line } => {
+                write!(f, "an entry was inserted at position {position} (line {line}): it repeats seq {seq}")
+            }
+            Finding::Reordered { position, seq, line } => {
+                write!(f, "entries were reordered: position {position} (line {line}) holds entry {seq}")
+            }
             Finding::Edited { seq, line } => write!(
                 f,
                 "entry {seq} (line {line}) was edited: its content does not match the leaf hash stored when it was appended"
@@ -390,7 +389,11 @@ pub fn verify_export(export: &Export, key: &PublicKey) -> Result<ExportReport, T
                 }
                 roots.push((root.size, hash, line));
             }
-            Err(e @ (RootError::BadSignature { .. } | RootError::BadHash { .. } | RootError::BadSignatureEncoding { .. })) => {
+            Err(
+                e @ (RootError::BadSignature { .. }
+                | RootError::BadHash { .. }
+                | RootError::BadSignatureEncoding { .. }),
+            ) => {
                 findings.push(Finding::ForgedRoot { size: root.size, line, reason: e.to_string() });
             }
             Err(e @ RootError::WrongKey { .. }) => {

@@ -23,7 +23,8 @@ mod store;
 pub mod tree;
 
 pub use export::{
-    EXPORT_FORMAT, Export, ExportError, ExportReport, Finding, Tampering, verify_export, verify_export_bytes, write_export,
+    EXPORT_FORMAT, Export, ExportError, ExportReport, Finding, Tampering, verify_export, verify_export_bytes,
+    write_export,
 };
 pub use receipt::{RECEIPT_FORMAT, Receipt, ReceiptError};
 pub use service::{KeyProvider, Ledger, LedgerConfig, LedgerError};
@@ -153,7 +154,8 @@ mod tests {
 
     #[test]
     fn leaf_bytes_example() {
-        let e = Entry { cleanroom: "r".into(), seq: 3, at_ms: -5, kind: "k.x".into(), body: "{\"a\":\"\\u0000\"}".into() };
+        let e =
+            Entry { cleanroom: "r".into(), seq: 3, at_ms: -5, kind: "k.x".into(), body: "{\"a\":\"\\u0000\"}".into() };
         assert_eq!(
             String::from_utf8(e.leaf_bytes()).unwrap(),
             r#"{"at_ms":-5,"body":"{\"a\":\"\\u0000\"}","cleanroom":"r","kind":"k.x","seq":3}"#

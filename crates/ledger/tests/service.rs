@@ -34,7 +34,9 @@ fn slow_roots() -> LedgerConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_are_group_committed_in_one_order() {
-    let store = new_store(&["r"]);
+    // A 1 ms commit (like a disk's) so that callers queue while a batch is being written.
+    let store = Arc::new(MemoryLedgerStore::with_commit_delay(Duration::from_millis(1)));
+    store.create_cleanroom("r");
     let l = ledger(store.clone(), key(), slow_roots());
     let mut tasks = Vec::new();
     for t in 0..50u64 {

@@ -89,8 +89,7 @@ pub fn write_export(cleanroom: &str, key_id: &str, entries: &[(Entry, Hash)], ro
     let mut roots: Vec<&SignedRoot> = roots.iter().collect();
     roots.sort_by_key(|r| r.size);
     let mut out = String::new();
-    let header =
-        ExportHeader { format: EXPORT_FORMAT.into(), cleanroom: cleanroom.into(), key_id: key_id.into() };
+    let header = ExportHeader { format: EXPORT_FORMAT.into(), cleanroom: cleanroom.into(), key_id: key_id.into() };
     out.push_str(&serde_json::to_string(&header).expect("header serialises"));
     out.push('\n');
     let mut r = roots.iter().peekable();
@@ -144,7 +143,9 @@ impl Export {
                 let l: RootLine = serde_json::from_value(value).map_err(|e| err(format!("bad root line: {e}")))?;
                 export.roots.push((l.root, line));
             } else {
-                return Err(err("neither an entry line ({\"entry\",\"leaf_hash\"}) nor a root line ({\"root\"})".into()));
+                return Err(err(
+                    "neither an entry line ({\"entry\",\"leaf_hash\"}) nor a root line ({\"root\"})".into()
+                ));
             }
         }
         Ok(export)
@@ -256,14 +257,12 @@ impl fmt::Display for Finding {
             ),
             Finding::Removed { from, to } if to - from == 1 => write!(f, "entry {from} was removed"),
             Finding::Removed { from, to } => write!(f, "entries {from}..{to} were removed ({} entries)", to - from),
-            Finding::Inserted { position, seq, line } => write!(
-                f,
-                "an entry was inserted at position {position} (line {line}): it repeats seq {seq}"
-            ),
-            Finding::Reordered { position, seq, line } => write!(
-                f,
-                "entries were reordered: position {position} (line {line}) holds entry {seq}"
-            ),
+            Finding::Inserted { position, seq, line } => {
+                write!(f, "an entry was inserted at position {position} (line {line}): it repeats seq {seq}")
+            }
+            Finding::Reordered { position, seq, line } => {
+                write!(f, "entries were reordered: position {position} (line {line}) holds entry {seq}")
+            }
             Finding::Edited { seq, line } => write!(
                 f,
                 "entry {seq} (line {line}) was edited: its content does not match the leaf hash stored when it was appended"
@@ -390,7 +389,11 @@ pub fn verify_export(export: &Export, key: &PublicKey) -> Result<ExportReport, T
                 }
                 roots.push((root.size, hash, line));
             }
-            Err(e @ (RootError::BadSignature { .. } | RootError::BadHash { .. } | RootError::BadSignatureEncoding { .. })) => {
+            Err(
+                e @ (RootError::BadSignature { .. }
+                | RootError::BadHash { .. }
+                | RootError::BadSignatureEncoding { .. }),
+            ) => {
                 findings.push(Finding::ForgedRoot { size: root.size, line, reason: e.to_string() });
             }
             Err(e @ RootError::WrongKey { .. }) => {
@@ -402,7 +405,6 @@ pub fn verify_export(export: &Export, key: &PublicKey) -> Result<ExportReport, T
     // Entries: clean room, stored leaf hash, seq order.
     let n = export.entries.len() as u64;
     let mut seen = std::collections::HashSet::with_capacity(export.entries.len());
-    let mut max_seq = None::<u64>;
     let mut order_broken = false;
     let mut prev = None::<u64>;
     for (pos, e) in export.entries.iter().enumerate() {
@@ -421,21 +423,17 @@ pub fn verify_export(export: &Export, key: &PublicKey) -> Result<ExportReport, T
             order_broken = true;
         }
         prev = Some(seq);
-        max_seq = max_seq.max(Some(seq));
     }
-    // Missing seqs below the largest one present: removed (exactly located).
-    if let Some(max) = max_seq {
-        let mut missing_from = None;
-        for s in 0..=max {
-            match (seen.contains(&s), missing_from) {
-                (false, None) => missing_from = Some(s),
-                (true, Some(from)) => {
-                    findings.push(Finding::Removed { from, to: s });
-                    missing_from = None;
-                }
-                _ => {}
-            }
+    // Missing seqs below the largest one present: removed (exactly located). From the sorted
+    // seqs, not by counting up to the largest (which the file chooses).
+    let mut sorted: Vec<u64> = seen.iter().copied().collect();
+    sorted.sort_unstable();
+    let mut expected = 0u64;
+    for s in sorted {
+        if s > expected {
+            findings.push(Finding::Removed { from: expected, to: s });
         }
+        expected = s.saturating_add(1);
     }
     if order_broken {
         // Each entry seen before a smaller seq: the ones out of place.
@@ -681,6 +679,16 @@ mod tests {
         ls[i] = ls[i].replace("\"cleanroom\":\"room\"", "\"cleanroom\":\"other\"");
         let f = findings(&join(&ls), &key);
         assert!(matches!(f[0], Finding::ForeignEntry { position: 3, seq: 3, .. }), "{f:?}");
+    }
+
+    #[test]
+    fn a_huge_seq_is_a_removal_found_at_once() {
+        let (key, bytes) = export(3, 10);
+        let mut ls = lines(&bytes);
+        let i = entry_line(&ls, 2);
+        ls[i] = ls[i].replace("\"seq\":2,", &format!("\"seq\":{},", u64::MAX));
+        let f = findings(&join(&ls), &key);
+        assert!(f.contains(&Finding::Removed { from: 2, to: u64::MAX }), "{f:?}");
     }
 
     #[test]

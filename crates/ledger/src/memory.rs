@@ -132,7 +132,11 @@ impl LedgerStore for MemoryLedgerStore {
 
     async fn roots(&self, cleanroom: &str, from_size: u64, limit: u64) -> Result<Vec<SignedRoot>, StoreError> {
         self.with(cleanroom, |r| {
-            r.roots.range(from_size..).take(usize::try_from(limit).unwrap_or(usize::MAX)).map(|(_, v)| v.clone()).collect()
+            r.roots
+                .range(from_size..)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(|(_, v)| v.clone())
+                .collect()
         })
     }
 }

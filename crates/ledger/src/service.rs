@@ -118,7 +118,9 @@ pub enum LedgerError {
         source: ProofError,
     },
     /// The store disagrees with itself or with a signed root.
-    #[error("clean room {cleanroom:?}'s stored ledger is inconsistent: {message}; export it and run `consort ledger verify` to locate the damage")]
+    #[error(
+        "clean room {cleanroom:?}'s stored ledger is inconsistent: {message}; export it and run `consort ledger verify` to locate the damage"
+    )]
     Corrupt {
         /// The clean room.
         cleanroom: String,
@@ -179,10 +181,7 @@ impl Ledger {
     /// A service over `store`, signing with the keys `keys` gives (a closure
     /// `|cleanroom: &str| -> Result<Arc<ServiceKey>, String>` will do).
     pub fn new(store: Arc<dyn LedgerStore>, keys: impl KeyProvider, config: LedgerConfig) -> Self {
-        Ledger {
-            shared: Arc::new(Shared { store, keys: Box::new(keys), config }),
-            rooms: Arc::default(),
-        }
+        Ledger { shared: Arc::new(Shared { store, keys: Box::new(keys), config }), rooms: Arc::default() }
     }
 
     fn room(&self, cleanroom: &str) -> Arc<Room> {
@@ -275,7 +274,9 @@ impl Ledger {
         let mut st = room.state.lock().await;
         load(&self.shared, &room, &mut st).await?;
         catch_up(&self.shared, &room, &mut st, new).await?;
-        st.tree.consistency_proof(old, new).map_err(|source| LedgerError::Proof { cleanroom: cleanroom.to_owned(), source })
+        st.tree
+            .consistency_proof(old, new)
+            .map_err(|source| LedgerError::Proof { cleanroom: cleanroom.to_owned(), source })
     }
 
     /// The clean room's whole ledger as an export file (see [`crate::export`]). Signs a root of
@@ -397,7 +398,8 @@ async fn load(shared: &Shared, room: &Room, st: &mut RoomState) -> Result<(), Le
     st.loaded = true;
     if let Some(latest) = latest {
         catch_up(shared, room, st, latest.size).await?;
-        let computed = st.tree.root_at(latest.size).map_err(|source| LedgerError::Proof { cleanroom: name.clone(), source })?;
+        let computed =
+            st.tree.root_at(latest.size).map_err(|source| LedgerError::Proof { cleanroom: name.clone(), source })?;
         if parse_hash(&latest.root) != Some(computed) {
             st.loaded = false;
             return Err(LedgerError::Corrupt {
@@ -442,10 +444,8 @@ async fn sign_due(shared: &Shared, room: &Room) -> Result<(), LedgerError> {
     if size <= signed {
         return Ok(());
     }
-    let key = shared
-        .keys
-        .key(&room.name)
-        .map_err(|message| LedgerError::Key { cleanroom: room.name.clone(), message })?;
+    let key =
+        shared.keys.key(&room.name).map_err(|message| LedgerError::Key { cleanroom: room.name.clone(), message })?;
     let every = shared.config.root_every_entries.max(1);
     let mut sizes = Vec::new();
     let mut next = (signed / every + 1) * every;

@@ -67,7 +67,8 @@ impl ServiceKey {
     /// Reads a key pair from its PKCS#8 document (DER), as [`ServiceKey::generate`] returns it.
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| KeyError::Pkcs8(e.to_string()))?;
-        let raw: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| KeyError::Pkcs8("public key length".into()))?;
+        let raw: [u8; 32] =
+            pair.public_key().as_ref().try_into().map_err(|_| KeyError::Pkcs8("public key length".into()))?;
         Ok(Self { pair, public: PublicKey(raw) })
     }
 
@@ -167,7 +168,9 @@ impl PublicKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RootError {
     /// Signed by another key.
-    #[error("the root of size {size} was signed by key {got}, not by the given key {want}: verify with the clean room's service key")]
+    #[error(
+        "the root of size {size} was signed by key {got}, not by the given key {want}: verify with the clean room's service key"
+    )]
     WrongKey {
         /// The root's size.
         size: u64,

@@ -12,8 +12,8 @@ use crate::{Hash, hash_children};
 
 /// SHA-256 of the empty string: the Merkle tree hash of an empty tree.
 pub const EMPTY_ROOT: Hash = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4,
-    0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
 /// The largest power of two strictly smaller than `n` (`n >= 2`): RFC 6962's split point `k`.
@@ -77,7 +77,7 @@ pub trait NodeSource {
 /// range's length, or the range perfect and aligned).
 fn range_hash(src: &impl NodeSource, start: u64, end: u64) -> Hash {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start >> n.trailing_zeros());
     }
     let k = split(n);
@@ -251,7 +251,7 @@ impl Tree {
         }
         self.levels[0].push(leaf);
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let h = hash_children(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {
@@ -350,7 +350,13 @@ pub enum VerifyError {
 
 /// RFC 9162 §2.1.3.2: checks that `proof` proves `leaf_hash` is leaf `index` of the tree of
 /// size `size` whose hash is `root`.
-pub fn verify_inclusion(leaf_hash: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> Result<(), VerifyError> {
+pub fn verify_inclusion(
+    leaf_hash: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), VerifyError> {
     let computed = root_from_inclusion(leaf_hash, index, size, proof)?;
     if &computed != root {
         return Err(VerifyError::RootMismatch { computed: hex::encode(computed), expected: hex::encode(root) });
@@ -393,7 +399,13 @@ pub fn root_from_inclusion(leaf_hash: &Hash, index: u64, size: u64, proof: &[Has
 /// RFC 9162 §2.1.4.2: checks that `proof` proves the tree of size `old` with hash `old_root`
 /// is a prefix of the tree of size `new` with hash `new_root`. From `old == 0` only the empty
 /// tree's hash and an empty proof are accepted.
-pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, new_root: &Hash) -> Result<(), VerifyError> {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    proof: &[Hash],
+    old_root: &Hash,
+    new_root: &Hash,
+) -> Result<(), VerifyError> {
     if old > new {
         return Err(VerifyError::BadSizes("the old size is larger than the new size"));
     }

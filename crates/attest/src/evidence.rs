@@ -166,3 +166,35 @@ mod tests {
         assert_eq!(bind_check(&claims, b"key"), Err(AttestError::ReportDataMismatch));
     }
 }
+
+/// Several verifiers as one: evidence is accepted by the first that verifies it (a server may
+/// accept SEV-SNP evidence and, in development, simulated reports). When none does, the last
+/// verifier's refusal is answered.
+#[derive(Debug)]
+pub struct FirstThatVerifies(Vec<std::sync::Arc<dyn AttestationVerifier>>);
+
+impl FirstThatVerifies {
+    /// `None` for no verifier (every release is refused), the verifier itself for one.
+    pub fn of(
+        verifiers: Vec<std::sync::Arc<dyn AttestationVerifier>>,
+    ) -> Option<std::sync::Arc<dyn AttestationVerifier>> {
+        match verifiers.len() {
+            0 => None,
+            1 => verifiers.into_iter().next(),
+            _ => Some(std::sync::Arc::new(FirstThatVerifies(verifiers))),
+        }
+    }
+}
+
+impl AttestationVerifier for FirstThatVerifies {
+    fn verify(&self, evidence: &[u8], now_s: i64) -> Result<Claims, AttestError> {
+        let mut last = AttestError::MissingEvidence;
+        for verifier in &self.0 {
+            match verifier.verify(evidence, now_s) {
+                Ok(claims) => return Ok(claims),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}

@@ -26,7 +26,7 @@ pub mod snp;
 pub mod wrap;
 
 pub use error::AttestError;
-pub use evidence::{AttestationVerifier, Claims, Policy, bind_check, report_data_for};
+pub use evidence::{AttestationVerifier, Claims, FirstThatVerifies, Policy, bind_check, report_data_for};
 pub use issuer::{Issuer, IssuerKey};
 pub use keyfile::LocalKeyFile;
 pub use release::{Grant, ReleaseRequest, release};

@@ -17,8 +17,10 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod cleanroom;
 mod provisioner;
 mod security;
+pub use cleanroom::CleanRoomSettings;
 pub use provisioner::ProvisionerSettings;
 pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
 
@@ -57,6 +59,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// The Witboost Specific Provisioner.
     pub provisioner: ProvisionerSettings,
+    /// The clean rooms.
+    pub cleanroom: CleanRoomSettings,
 }
 
 /// `[spark]`.
@@ -367,6 +371,8 @@ struct FileConfig {
     jobs: JobSettings,
     #[serde(default)]
     provisioner: ProvisionerSettings,
+    #[serde(default)]
+    cleanroom: CleanRoomSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -630,6 +636,7 @@ impl Config {
             })?;
         }
         provisioner.validate(&path)?;
+        file.cleanroom.validate(&path)?;
 
         Ok(Config {
             listen,
@@ -645,6 +652,7 @@ impl Config {
             limits: file.limits,
             jobs,
             provisioner,
+            cleanroom: file.cleanroom,
         })
     }
 }

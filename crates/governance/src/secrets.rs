@@ -359,6 +359,17 @@ impl Governance {
         Ok(Issuer::new(issuer_url, IssuerKey::from_pkcs8(&pkcs8)?)?)
     }
 
+    /// The clean room's issuer if its key was made (never makes one).
+    pub async fn existing_issuer(&self, cleanroom: &str, issuer_url: &str) -> Result<Option<Issuer>, GovError> {
+        let mut tx = Tx::new(self.store().as_ref(), cleanroom, 0);
+        let Some(sealed) = tx.get::<SealedSecret>(Map::Config, ISSUER_KEY).await? else {
+            return Ok(None);
+        };
+        let pkcs8 =
+            consort_attest::seal::open_with(self.sealing().as_ref(), &secret_binding(cleanroom, ISSUER_KEY), &sealed)?;
+        Ok(Some(Issuer::new(issuer_url, IssuerKey::from_pkcs8(pkcs8.expose())?)?))
+    }
+
     async fn require_consent(&self, tx: &mut Tx<'_>, subjects: &[ConsentSubject]) -> Result<(), GovError> {
         for subject in subjects {
             let view = crate::service::consent_view(tx, subject).await?;

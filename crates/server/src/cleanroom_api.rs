@@ -44,6 +44,11 @@ pub struct CleanRoomArea {
     pub service_keys: Arc<DerivedServiceKeys>,
     /// How old (and how far in the future) a signed request may be.
     pub freshness: consort_signing::Freshness,
+    /// The attestation evidence accepted from runners; `None` refuses every release.
+    pub verifier: Option<Arc<dyn consort_attest::AttestationVerifier>>,
+    /// The server's public https base URL, under which each clean room's OIDC issuer lives;
+    /// `None` issues no tokens.
+    pub issuer_base_url: Option<String>,
 }
 
 impl CleanRoomArea {
@@ -64,7 +69,16 @@ impl CleanRoomArea {
             ledger,
             service_keys,
             freshness: consort_signing::Freshness::default(),
+            verifier: None,
+            issuer_base_url: None,
         }
+    }
+
+    /// A clean room's OIDC issuer URL, when the server has a public base URL.
+    pub fn issuer_url(&self, cleanroom: &str) -> Option<String> {
+        self.issuer_base_url
+            .as_ref()
+            .map(|base| format!("{}/v1/cleanrooms/{cleanroom}/oidc", base.trim_end_matches('/')))
     }
 
     /// A clean room's service public key, PEM.
@@ -300,7 +314,7 @@ pub(crate) struct ConsentOptionPath {
 /// A governance request body, signed (`application/cose`) or not: an unsigned one is refused
 /// by [`member_request`], which records the refusal in the clean room's ledger.
 #[derive(Debug)]
-pub(crate) struct CoseBody {
+pub struct CoseBody {
     signed: bool,
     bytes: Bytes,
 }
@@ -331,7 +345,7 @@ pub(crate) fn area(s: &AppState) -> Result<&Arc<CleanRoomArea>, ApiError> {
         .ok_or_else(|| ApiError::NotFound { message: "this consort server does not run the clean-room area".into() })
 }
 
-fn now_ms(s: &AppState) -> i64 {
+pub(crate) fn now_ms(s: &AppState) -> i64 {
     (s.clock)().as_millisecond()
 }
 
@@ -366,7 +380,7 @@ pub(crate) fn gov_error(e: GovError) -> ApiError {
 /// member (active, with the key that verifies the signature) and its freshness. Replays are
 /// refused when the request's unit of work commits (the digest is marked seen in it). A
 /// refusal is recorded in the clean room's ledger.
-async fn member_request(
+pub(crate) async fn member_request(
     s: &AppState,
     cleanroom: &str,
     msg_type: &str,
@@ -455,7 +469,7 @@ fn payload<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> 
     crate::error::parse_json(bytes)
 }
 
-fn principal_name(principal: &Option<axum::Extension<Principal>>) -> Result<String, ApiError> {
+pub(crate) fn principal_name(principal: &Option<axum::Extension<Principal>>) -> Result<String, ApiError> {
     principal.as_ref().map(|p| p.0.name.clone()).ok_or_else(|| ApiError::Forbidden {
         code: "user_required",
         message: "clean-room users are authenticated principals: call with an API token or an OIDC token".into(),

@@ -18,6 +18,7 @@ mod ledger_api;
 mod listener;
 pub mod openapi;
 mod provisioner_api;
+mod release_api;
 mod scheduler_api;
 pub mod status_api;
 mod tokens_api;

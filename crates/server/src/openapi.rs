@@ -21,7 +21,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
-use crate::{AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, scheduler_api, status_api, tokens_api};
+use crate::{
+    AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, release_api, scheduler_api, status_api, tokens_api,
+};
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
 pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next", "/v1/cron/explain"];
@@ -29,7 +31,7 @@ pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next",
 /// Whether a request path is public ([`PUBLIC_PATHS`]), i.e. answered without credentials.
 /// Exact match: `/health/x` is not public.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path)
+    PUBLIC_PATHS.contains(&path) || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
 }
 
 #[derive(OpenApi)]
@@ -138,6 +140,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cleanroom_api::vote_document))
         .routes(routes!(cleanroom_api::set_consent))
         .routes(routes!(cleanroom_api::consent))
+        .routes(routes!(release_api::put_secret))
+        .routes(routes!(release_api::grant_secret))
+        .routes(routes!(release_api::grant_tokens))
+        .routes(routes!(release_api::release_secret))
+        .routes(routes!(release_api::issue_token))
+        .routes(routes!(release_api::discovery))
+        .routes(routes!(release_api::jwks))
         .routes(routes!(ledger_api::entries))
         .routes(routes!(ledger_api::roots))
         .routes(routes!(ledger_api::receipt))

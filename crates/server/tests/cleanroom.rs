@@ -7,7 +7,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use consort_attest::{SealingKey, StaticKeyProvider};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use consort_attest::{
+    OneOffKeyPair, SealingKey, SimulatedReport, SimulatedTee, SimulatedVerifier, StaticKeyProvider, WrappedAnswer,
+    release_info, report_data_for, unwrap_with,
+};
 use consort_auth::{AuthStore, NewToken, Role, RoleSet, token};
 use consort_governance::Governance;
 use consort_ledger::{DerivedServiceKeys, Entry, LedgerConfig, LedgerStore, PublicKey, Receipt, verify_export_bytes};
@@ -41,6 +46,8 @@ struct App {
     viewer: String,
     /// A clean-room token of nobody in the room.
     outsider: String,
+    /// The simulated TEE whose reports the server accepts.
+    tee: SimulatedTee,
     alice: Party,
     bob: Party,
     carol: Party,
@@ -66,8 +73,11 @@ async fn app() -> App {
     let keys = Arc::new(DerivedServiceKeys::new([7; 32]));
     let sealing = StaticKeyProvider::new(vec![SealingKey::new("test", &[9; 32]).unwrap()]).unwrap();
     let governance = Governance::new(stores.governance.clone(), Arc::new(sealing));
-    state.cleanrooms =
-        Some(Arc::new(CleanRoomArea::new(governance, stores.ledger.clone(), keys, LedgerConfig::default())));
+    let mut area = CleanRoomArea::new(governance, stores.ledger.clone(), keys, LedgerConfig::default());
+    let (tee, _) = SimulatedTee::generate().unwrap();
+    area.verifier = Some(Arc::new(SimulatedVerifier::new(&tee.public_key()).unwrap()));
+    area.issuer_base_url = Some("https://consort.test".into());
+    state.cleanrooms = Some(Arc::new(area));
     let party = async |id: &'static str, algorithm| Party {
         id,
         key: MemberKeyPair::generate(algorithm).unwrap(),
@@ -82,6 +92,7 @@ async fn app() -> App {
         admin: token_for(&stores.auth, "root", Role::Admin).await,
         viewer: token_for(&stores.auth, "viewer", Role::Viewer).await,
         outsider: token_for(&stores.auth, "dave", Role::CleanRoom).await,
+        tee,
         alice,
         bob,
         carol,
@@ -530,4 +541,156 @@ async fn every_route_needs_a_token_and_a_clean_room_role_and_a_place_in_the_room
     // A user of the room reads it; the list shows only rooms one takes part in.
     let (status, list) = json_call(&app, "GET", "/v1/cleanrooms", &app.bob.token, None).await;
     assert_eq!((status, list["items"].clone()), (StatusCode::OK, json!([ROOM])));
+}
+
+const RUNNER: &str = "aa11";
+
+/// The runner's evidence: a simulated report of `measurement` binding `key`.
+fn evidence(app: &App, measurement: &str, key: &[u8]) -> String {
+    let report = SimulatedReport {
+        measurement: measurement.into(),
+        host_data: "cc33".into(),
+        report_data: report_data_for(key),
+        debuggable: false,
+        issued_at: now_s(),
+    };
+    STANDARD.encode(app.tee.issue(&report).unwrap())
+}
+
+#[tokio::test]
+async fn secrets_go_only_to_the_attested_runner_of_the_granted_run_while_consent_holds() {
+    let app = app().await;
+    three_parties(&app).await;
+    accepted_contract(&app).await;
+    let secret = b"storage-key-of-alice";
+    let put = json!({"value": STANDARD.encode(secret)});
+    let (status, body) = json_call(&app, "PUT", &path("/secrets/alice-storage"), &app.alice.token, Some(put)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Another party cannot take the name over, nor grant it.
+    let theirs = json!({"value": STANDARD.encode(b"x")});
+    let got = json_call(&app, "PUT", &path("/secrets/alice-storage"), &app.bob.token, Some(theirs)).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+    let grant = json!({"run_id": "run-1", "secret": "alice-storage", "policy": {"measurements": [RUNNER]},
+        "consent": [{"kind": "contract", "id": "c1"}]});
+    let got = json_call(&app, "POST", &path("/grants/secrets"), &app.bob.token, Some(grant.clone())).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+    let (status, g) = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(grant)).await;
+    assert_eq!((status, g["granted_by"].clone()), (StatusCode::CREATED, json!("user:alice")), "{g}");
+
+    let release = path("/secrets/alice-storage/release");
+    let runner = OneOffKeyPair::generate();
+    let public = STANDARD.encode(runner.public_key());
+    let ask = |run: &str, evidence: String| json!({"run_id": run, "evidence": evidence, "public_key": public});
+    // The attested runner of run-1 gets it, wrapped to its key.
+    let (status, answer) = json_call(
+        &app,
+        "POST",
+        &release,
+        &app.carol.token,
+        Some(ask("run-1", evidence(&app, RUNNER, &runner.public_key()))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let wrapped = WrappedAnswer {
+        enc: STANDARD.decode(answer["enc"].as_str().unwrap()).unwrap(),
+        ciphertext: STANDARD.decode(answer["ciphertext"].as_str().unwrap()).unwrap(),
+    };
+    let opened = unwrap_with(runner.private_key(), &release_info(ROOM, "run-1", "alice-storage"), &wrapped).unwrap();
+    assert_eq!(opened.expose(), secret);
+    assert!(!answer.to_string().contains("storage-key"), "the answer is encrypted");
+    assert_eq!(ledger(&app).await.last().unwrap().kind, "secret.released");
+
+    // Without attestation; with another measurement; with report_data of another key; for
+    // another run.
+    let other_key = OneOffKeyPair::generate();
+    for (request, code) in [
+        (ask("run-1", String::new()), "attestation_required"),
+        (ask("run-1", evidence(&app, "bb22", &runner.public_key())), "measurement_not_allowed"),
+        (ask("run-1", evidence(&app, RUNNER, &other_key.public_key())), "report_data_mismatch"),
+        (ask("run-2", evidence(&app, RUNNER, &runner.public_key())), "wrong_run"),
+    ] {
+        let got = json_call(&app, "POST", &release, &app.carol.token, Some(request)).await;
+        assert_eq!((got.0, got.1["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!(code)), "{}", got.1);
+        refused_in_ledger(&ledger(&app).await, code);
+        assert!(!got.1.to_string().contains("storage-key"));
+    }
+    // A forged report (signed by another TEE key).
+    let (forger, _) = SimulatedTee::generate().unwrap();
+    let forged = SimulatedReport {
+        measurement: RUNNER.into(),
+        host_data: "cc33".into(),
+        report_data: report_data_for(&runner.public_key()),
+        debuggable: false,
+        issued_at: now_s(),
+    };
+    let got = json_call(
+        &app,
+        "POST",
+        &release,
+        &app.carol.token,
+        Some(ask("run-1", STANDARD.encode(forger.issue(&forged).unwrap()))),
+    )
+    .await;
+    assert_eq!(got.1["error"]["code"], "attestation_invalid", "{}", got.1);
+
+    // Carol withdraws her execution consent on the contract: nothing is released any more.
+    let off = signed(&app.carol, "consent", &json!({"enabled": false}));
+    assert_eq!(cose(&app, "PUT", &path("/consent/contract/c1/execution"), &app.carol, off).await.0, StatusCode::OK);
+    let got = json_call(
+        &app,
+        "POST",
+        &release,
+        &app.carol.token,
+        Some(ask("run-1", evidence(&app, RUNNER, &runner.public_key()))),
+    )
+    .await;
+    assert_eq!(got.1["error"]["code"], "consent_withdrawn", "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "consent_withdrawn");
+}
+
+#[tokio::test]
+async fn tokens_carry_the_granted_subject_and_the_issuer_is_public() {
+    let app = app().await;
+    three_parties(&app).await;
+    accepted_contract(&app).await;
+    let discovery = path("/oidc/.well-known/openid-configuration");
+    let got = send(&app, "GET", &discovery, None, Body::empty(), "application/json").await;
+    assert_eq!(got.0, StatusCode::NOT_FOUND, "no key before the first grant: {}", got.1);
+    let grant = json!({"run_id": "run-1", "subject": "analytics-alice", "audience": "api://AzureADTokenExchange",
+        "policy": {"measurements": [RUNNER]}, "consent": [{"kind": "contract", "id": "c1"}]});
+    let (status, g) =
+        cose(&app, "POST", &path("/grants/tokens"), &app.alice, signed(&app.alice, "token-grant", &grant)).await;
+    assert_eq!(status, StatusCode::CREATED, "{g}");
+    // Discovery and keys need no credentials, and advertise the algorithm tokens are signed with.
+    let (status, doc) = send(&app, "GET", &discovery, None, Body::empty(), "application/json").await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert_eq!(doc["issuer"], format!("https://consort.test/v1/cleanrooms/{ROOM}/oidc"));
+    let (status, jwks) =
+        send(&app, "GET", &path("/oidc/.well-known/jwks.json"), None, Body::empty(), "application/json").await;
+    assert_eq!(status, StatusCode::OK, "{jwks}");
+
+    let runner = OneOffKeyPair::generate();
+    let ask = |subject: Option<&str>| {
+        json!({"run_id": "run-1", "evidence": evidence(&app, RUNNER, &runner.public_key()),
+               "public_key": STANDARD.encode(runner.public_key()), "subject": subject})
+    };
+    let got = json_call(&app, "POST", &path("/oidc/token"), &app.bob.token, Some(ask(Some("analytics-bob")))).await;
+    assert_eq!(got.0, StatusCode::FORBIDDEN, "a token for the wrong subject: {}", got.1);
+    refused_in_ledger(&ledger(&app).await, "forbidden");
+    let (status, token) = json_call(&app, "POST", &path("/oidc/token"), &app.bob.token, Some(ask(None))).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let jwt = token["token"].as_str().unwrap();
+    let part = |i: usize| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').nth(i).unwrap()).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let (header, claims) = (part(0), part(1));
+    assert_eq!(
+        (claims["sub"].clone(), claims["aud"].clone()),
+        (json!("analytics-alice"), json!("api://AzureADTokenExchange"))
+    );
+    assert_eq!(claims["iss"], doc["issuer"]);
+    assert_eq!(header["alg"], jwks["keys"][0]["alg"], "the JWKS advertises the signing algorithm");
+    assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
+    assert_eq!(ledger(&app).await.last().unwrap().kind, "token.issued");
 }

@@ -67,7 +67,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.command_kind = config.jobs.command_kind;
         state.components = Some(stores.provisioner.clone());
         state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
-        state.cleanrooms = Some(cleanroom_area(&data_dir, &stores).await?);
+        state.cleanrooms = Some(cleanroom_area(&config, &data_dir, &stores).await?);
         let router = consort_server::router(state);
         let mut server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
             let mut stopping_rx = stopping_rx;
@@ -142,20 +142,39 @@ async fn start_scheduler(
 /// key file `cleanroom.key` in the data directory (created on first start; instances sharing
 /// a PostgreSQL store must share it); every clean room's root signer started.
 async fn cleanroom_area(
+    config: &Config,
     data_dir: &std::path::Path,
     stores: &consort_store::Stores,
 ) -> anyhow::Result<Arc<consort_server::CleanRoomArea>> {
-    let key_file = consort_attest::LocalKeyFile::open_or_create(data_dir.join("cleanroom.key"))
-        .context("opening the clean rooms' key file")?;
+    let settings = &config.cleanroom;
+    let key_path = settings.key_file.clone().unwrap_or_else(|| data_dir.join("cleanroom.key"));
+    let key_file = consort_attest::LocalKeyFile::open_or_create(&key_path)
+        .with_context(|| format!("opening the clean rooms' key file {} (cleanroom.key_file)", key_path.display()))?;
     let service_keys =
         Arc::new(consort_ledger::DerivedServiceKeys::new(*key_file.derive_secret("ledger-service-keys/1")));
     let governance = consort_governance::Governance::new(stores.governance.clone(), Arc::new(key_file));
-    let area = consort_server::CleanRoomArea::new(
+    let mut area = consort_server::CleanRoomArea::new(
         governance,
         stores.ledger.clone(),
         service_keys,
         consort_ledger::LedgerConfig::default(),
     );
+    let mut verifiers: Vec<Arc<dyn consort_attest::AttestationVerifier>> = Vec::new();
+    if let Some(key) = &settings.simulated_attestation_key {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .context("cleanroom.simulated_attestation_key")?;
+        verifiers.push(Arc::new(
+            consort_attest::SimulatedVerifier::new(&raw).context("cleanroom.simulated_attestation_key")?,
+        ));
+        tracing::warn!("clean rooms accept simulated attestation reports: for development and tests only");
+    }
+    if settings.sev_snp {
+        verifiers.push(Arc::new(consort_attest::SnpVerifier::new()));
+    }
+    area.verifier = consort_attest::FirstThatVerifies::of(verifiers);
+    area.issuer_base_url = settings.issuer_base_url.clone();
     area.start_signers().await.context("starting the clean rooms' ledger signers")?;
     Ok(Arc::new(area))
 }

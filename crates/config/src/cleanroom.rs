@@ -1,0 +1,58 @@
+//! `[cleanroom]`: the clean rooms' keys, attestation and OIDC issuer.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::{ConfigError, Origin};
+
+/// `[cleanroom]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanRoomSettings {
+    /// The key file that seals secrets and derives the ledgers' service keys (32 bytes, mode
+    /// 0600, created if absent). Default: `cleanroom.key` in the data directory. Instances
+    /// sharing a PostgreSQL store must share this file.
+    pub key_file: Option<PathBuf>,
+    /// The simulated TEE's attestation public key (Ed25519, 32 bytes base64): reports it signs
+    /// are accepted as evidence. For development and tests only; leave it out in production.
+    pub simulated_attestation_key: Option<String>,
+    /// Accept AMD SEV-SNP evidence (checked against AMD's pinned Milan and Genoa roots).
+    pub sev_snp: bool,
+    /// The public https base URL of this server, under which each clean room's OIDC issuer is
+    /// `{issuer_base_url}/v1/cleanrooms/{name}/oidc`; without it no tokens are issued.
+    pub issuer_base_url: Option<String>,
+}
+
+impl CleanRoomSettings {
+    /// Checks what serde cannot; `path` is the configuration file, for messages.
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |option: &'static str, value: String, problem: &str| ConfigError::Invalid {
+            option,
+            value,
+            origin: Origin::File(path.to_string()),
+            problem: problem.to_string(),
+        };
+        if let Some(url) = &self.issuer_base_url
+            && (!url.starts_with("https://") || url.contains(['?', '#', ' ']))
+        {
+            return Err(invalid(
+                "cleanroom.issuer_base_url",
+                url.clone(),
+                "must be an https:// URL without query or fragment (OIDC issuers are https), e.g. https://consort.example.com",
+            ));
+        }
+        if let Some(key) = &self.simulated_attestation_key {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+            if decoded.map(|k| k.len()) != Ok(32) {
+                return Err(invalid(
+                    "cleanroom.simulated_attestation_key",
+                    key.clone(),
+                    "must be the simulated TEE's 32-byte Ed25519 public key in standard base64",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -4,10 +4,13 @@
 # and the default signing policy (a root every 1,000 entries or 100 ms), per store. Ends with
 # one line per store:
 #   ledger: store=S appends=N appends_per_s=X max_entries_per_root=K receipt_verify_us=Y cose_verify_per_s=Z
-# (store=memory until the SQL stores are added to the bench's `stores()`; cose_verify_per_s
-# is n/a until the governance COSE benchmark is wired into its hook.)
+# (store=memory from the ledger crate alone; then store=sqlite and store=postgres from
+# crates/store/examples/ledger_service_bench.rs, with cose_verify_per_s.)
 # Sizes: CONSORT_BENCH_APPENDS (500000), CONSORT_BENCH_APPENDERS (256), CONSORT_BENCH_TREE (1000000).
 source "$(dirname "$0")/../lib.sh"
 cd "$CONSORT_ROOT"
 log "ledger bench"
 cargo bench -q -p consort-ledger --bench ledger
+# The same service over the real durable stores (SQLite, PostgreSQL), with receipt
+# verification and COSE request verification: the figures the targets are about.
+cargo run -q --release -p consort-store --example ledger_service_bench

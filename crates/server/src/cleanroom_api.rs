@@ -605,6 +605,7 @@ pub(crate) async fn list(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The members.", body = MemberList),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -627,6 +628,7 @@ pub(crate) async fn members(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The users.", body = UserList),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -680,6 +682,7 @@ pub(crate) async fn propose(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The proposals.", body = ProposalList),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -702,6 +705,7 @@ pub(crate) async fn proposals(
     tag = "cleanrooms",
     params(ItemPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The proposal.", body = Proposal),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room or proposal.", body = ErrorBody),
@@ -726,6 +730,7 @@ pub(crate) async fn proposal(
     request_body(content = Vec<u8>, content_type = "application/cose",
         description = "A COSE_Sign1 `ballot` request whose payload is a Ballot."),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The proposal after the ballot (Accepted applies its actions).", body = Proposal),
         (status = 403, description = "Unsigned, wrong key, stale, replayed, or not an active member.", body = ErrorBody),
         (status = 404, description = "No such clean room or proposal.", body = ErrorBody),
@@ -754,6 +759,7 @@ pub(crate) async fn vote(
     request_body(content = Vec<u8>, content_type = "application/cose",
         description = "A COSE_Sign1 `withdrawal` request."),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "Withdrawn.", body = Proposal),
         (status = 403, description = "Not the proposer, or a bad signature.", body = ErrorBody),
         (status = 404, description = "No such clean room or proposal.", body = ErrorBody),
@@ -812,6 +818,7 @@ pub(crate) async fn put_contract(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The contracts.", body = ContractList),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -834,6 +841,7 @@ pub(crate) async fn contracts(
     tag = "cleanrooms",
     params(ItemPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The contract.", body = Contract),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room or contract.", body = ErrorBody),
@@ -921,6 +929,7 @@ pub(crate) async fn propose_document(
     params(ItemPath),
     request_body = Ballot,
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The document after the ballot.", body = Document),
         (status = 403, description = "Not an approver.", body = ErrorBody),
         (status = 409, description = "Already voted, or not proposed.", body = ErrorBody),
@@ -945,6 +954,7 @@ pub(crate) async fn vote_document(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The documents.", body = DocumentList),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -967,6 +977,7 @@ pub(crate) async fn documents(
     tag = "cleanrooms",
     params(ItemPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The document.", body = Document),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room or document.", body = ErrorBody),
@@ -1058,6 +1069,7 @@ pub(crate) async fn set_consent(
     tag = "cleanrooms",
     params(ConsentPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The effective consent.", body = ConsentAnswer),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room, contract or document.", body = ErrorBody),

@@ -199,6 +199,7 @@ pub(crate) async fn entries(
     tag = "cleanrooms",
     params(LedgerPath, RootQuery),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "Signed roots, ascending.", body = RootPage),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
@@ -225,6 +226,7 @@ pub(crate) async fn roots(
     tag = "cleanrooms",
     params(ReceiptPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The receipt (format `consort-ledger-receipt/1`, see docs/ledger.md).",
             body = Object, content_type = "application/json"),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
@@ -249,6 +251,7 @@ pub(crate) async fn receipt(
     tag = "cleanrooms",
     params(LedgerPath, ConsistencyQuery),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The proof.", body = ConsistencyProof),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room, or sizes the ledger does not have.", body = ErrorBody),
@@ -274,6 +277,7 @@ pub(crate) async fn consistency(
     tag = "cleanrooms",
     params(LedgerPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The export (JSON lines, see docs/ledger.md).", body = String,
             content_type = "application/x-ndjson"),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
@@ -298,6 +302,7 @@ pub(crate) async fn export(
     tag = "cleanrooms",
     params(LedgerPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The Ed25519 public key, PEM.", body = String, content_type = "application/x-pem-file"),
         (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),

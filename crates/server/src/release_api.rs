@@ -353,6 +353,7 @@ fn verifier(s: &AppState) -> Result<std::sync::Arc<dyn consort_attest::Attestati
     params(SecretPath),
     request_body = AttestedRequest,
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The secret, encrypted to the one-off key.", body = WrappedSecret),
         (status = 403, description = "No or bad evidence, a measurement the policy does not allow, report_data \
             that does not bind the key, another run, or consent withdrawn.", body = ErrorBody),
@@ -385,6 +386,7 @@ pub(crate) async fn release_secret(
     params(RoomPath),
     request_body = AttestedRequest,
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The token.", body = IssuedToken),
         (status = 403, description = "No or bad evidence, another run, another subject, or consent withdrawn.",
             body = ErrorBody),
@@ -435,6 +437,7 @@ async fn issuer(s: &AppState, cleanroom: &str) -> Result<consort_attest::Issuer,
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The discovery document.", body = Object),
         (status = 404, description = "No such clean room, no issuer URL, or no key yet.", body = ErrorBody),
     )
@@ -454,6 +457,7 @@ pub(crate) async fn discovery(
     tag = "cleanrooms",
     params(RoomPath),
     responses(
+        (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The JWKS.", body = Object),
         (status = 404, description = "No such clean room, no issuer URL, or no key yet.", body = ErrorBody),
     )

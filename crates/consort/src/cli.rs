@@ -352,6 +352,34 @@ pub enum CleanroomCommand {
         /// accept or reject.
         vote: String,
     },
+    /// Put a secret (a storage key, a token) as a user: sealed at rest, released only to the
+    /// attested runner of a run it is granted to.
+    Secret {
+        /// The clean room.
+        name: String,
+        /// The secret's name.
+        secret: String,
+        /// A file holding the value (read as bytes).
+        #[arg(long, value_name = "FILE")]
+        value_file: PathBuf,
+    },
+    /// Grant one's secret to a run: released only to a runner whose attestation shows one of
+    /// the measurements, while the named consent holds.
+    Grant {
+        /// The clean room.
+        name: String,
+        /// The secret's name.
+        secret: String,
+        /// The run.
+        #[arg(long)]
+        run: String,
+        /// An allowed measurement (hex; repeat for several).
+        #[arg(long = "measurement", required = true)]
+        measurements: Vec<String>,
+        /// Consent that must hold at release: contract:ID or document:ID (repeat).
+        #[arg(long = "consent", value_name = "KIND:ID")]
+        consent: Vec<String>,
+    },
     /// Give (on) or withdraw (off) consent on a contract or document. As a user by default;
     /// with --member-id and --member-key as a member (signed).
     Consent {
@@ -383,7 +411,7 @@ pub enum TokensCommand {
         /// Who or what it is for (letters, digits, . _ @ -).
         #[arg(long)]
         name: String,
-        /// admin, operator, provisioner or viewer (repeat for several).
+        /// admin, operator, provisioner, viewer or cleanroom (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Lifetime, e.g. 3600s, 90m, 12h, 30d. Default: never expires.

@@ -648,3 +648,125 @@ fn secure_by_default() {
         assert!(err.contains(setting), "the refusal names {setting}: {err}");
     }
 }
+
+/// A clean room through the command line against a real server: member keys, creation,
+/// a member added by a proposal both vote on, a secret sealed and granted, then the ledger
+/// exported and verified offline — and found out once edited.
+#[test]
+fn a_clean_room_from_the_command_line_with_its_ledger_verified_offline() {
+    let server = Server::start("cleanroom");
+    let dir = server.data.with_extension("keys");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| dir.join(name).display().to_string();
+    for (who, algorithm, certificate) in [("alice", "es384", false), ("bob", "ed25519", true)] {
+        let mut args = vec!["member", "keygen", "--algorithm", algorithm, "--out"];
+        let out = file(who);
+        args.push(&out);
+        if certificate {
+            args.push("--certificate");
+        }
+        let (code, stdout, err) = server.cli(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(stdout.contains("key id:"), "{stdout}");
+    }
+    let public_pem = std::fs::read_to_string(file("bob.pub.pem")).unwrap();
+    assert!(public_pem.contains("BEGIN CERTIFICATE"), "{public_pem}");
+    // Keys are never overwritten.
+    let (code, _, err) = server.cli(&["member", "keygen", "--out", &file("alice")]);
+    assert_eq!(code, 1, "{err}");
+
+    let alice = ["--member-id", "alice", "--member-key"];
+    let alice_key = file("alice.key.pem");
+    let signed_by_alice = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string())
+            .chain(alice.iter().map(|a| a.to_string()))
+            .chain([alice_key.clone()])
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.cli(&refs)
+    };
+    let (code, out, err) = run(signed_by_alice(&[
+        "cleanroom",
+        "init",
+        "lab",
+        "--member-public",
+        &file("alice.pub.pem"),
+        "--user",
+        "carol",
+        "--principal",
+        "carol",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    // Adding bob: proposed by alice, accepted by her alone (the only active member).
+    let add = format!("bob={}", file("bob.pub.pem"));
+    let (code, out, err) = run(signed_by_alice(&["cleanroom", "--json", "propose", "lab", "--add-member", &add]));
+    assert_eq!(code, 0, "{err}");
+    let proposal: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = proposal["id"].as_str().unwrap().to_string();
+    let (code, out, err) = run(signed_by_alice(&["cleanroom", "vote", "lab", &id, "accept"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Accepted"), "{out}");
+    // A second ballot is refused, with the reason.
+    let (code, _, err) = run(signed_by_alice(&["cleanroom", "vote", "lab", &id, "reject"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("already voted") || err.contains("Accepted"), "{err}");
+    let (code, out, err) = server.cli(&["cleanroom", "show", "lab"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alice") && out.contains("bob") && out.contains("Accepted"), "{out}");
+
+    // Carol, the clean room's user, seals a secret; it never shows in the log nor the ledger.
+    let (code, out, err) = server.cli(&["tokens", "create", "--name", "carol", "--role", "cleanroom"]);
+    assert_eq!(code, 0, "{err}");
+    let carol = out.trim().to_string();
+    std::fs::write(dir.join("value"), "s3cr3t-storage-key").unwrap();
+    let value = file("value");
+    let (code, _, err) =
+        server.cli(&["cleanroom", "secret", "lab", "store-key", "--value-file", &value, "--token", &carol]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = server.cli(&[
+        "cleanroom",
+        "grant",
+        "lab",
+        "store-key",
+        "--run",
+        "run-1",
+        "--measurement",
+        "aa11",
+        "--token",
+        &carol,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("run-1"), "{out}");
+
+    // The ledger: exported, verified offline with the public key, and an edit is located.
+    let (code, _, err) = server.cli(&["ledger", "export", "lab", "--out", &file("lab.ledger")]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = server.cli(&["ledger", "public-key", "lab", "--out", &file("lab.pub")]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = server.cli(&["ledger", "receipt", "lab", "2", "--out", &file("receipt.json")]);
+    assert_eq!(code, 0, "{err}");
+    let verify = |what: &str, path: &str| {
+        let out = consort().args(["ledger", what, path, "--public-key", &file("lab.pub")]).output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, out) = verify("verify", &file("lab.ledger"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("verified"), "{out}");
+    let (code, out) = verify("verify-receipt", &file("receipt.json"));
+    assert_eq!(code, Some(0), "{out}");
+    let export = std::fs::read_to_string(file("lab.ledger")).unwrap();
+    assert!(export.contains("secret.put") && !export.contains("s3cr3t"), "the secret is never in the ledger");
+    let edited = export.replacen("\\\"vote\\\":\\\"accept\\\"", "\\\"vote\\\":\\\"reject\\\"", 1);
+    assert_ne!(edited, export);
+    std::fs::write(file("edited.ledger"), edited).unwrap();
+    let (code, out) = verify("verify", &file("edited.ledger"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("entry"), "{out}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains("s3cr3t"), "the secret never reaches the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -793,6 +793,7 @@ pub(crate) async fn withdraw(
         (status = 400, description = "A bad draft.", body = ErrorBody),
         (status = 403, description = "A bad signature, or not an active member.", body = ErrorBody),
         (status = 409, description = "Accepted or proposed, or another version.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn put_contract(
@@ -872,6 +873,7 @@ pub(crate) async fn contract(
         (status = 400, description = "A bad draft, or approvers supplied by the caller.", body = ErrorBody),
         (status = 403, description = "Not a user of the clean room, or not the document's owner.", body = ErrorBody),
         (status = 409, description = "Accepted or proposed, or another version.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn put_document(
@@ -908,6 +910,7 @@ pub(crate) async fn put_document(
         (status = 400, description = "It references documents that are missing or not accepted.", body = ErrorBody),
         (status = 403, description = "Not its owner.", body = ErrorBody),
         (status = 409, description = "Not a draft.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn propose_document(
@@ -933,6 +936,7 @@ pub(crate) async fn propose_document(
         (status = 200, description = "The document after the ballot.", body = Document),
         (status = 403, description = "Not an approver.", body = ErrorBody),
         (status = 409, description = "Already voted, or not proposed.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn vote_document(

@@ -227,6 +227,7 @@ async fn caller_and_body<T: serde::de::DeserializeOwned>(
         (status = 204, description = "Sealed and stored."),
         (status = 400, description = "Not base64, or too large.", body = ErrorBody),
         (status = 403, description = "Not a party, or another party's secret.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn put_secret(
@@ -296,6 +297,7 @@ pub(crate) async fn grant_secret(
         (status = 201, description = "Granted.", body = GrantView),
         (status = 400, description = "A bad policy.", body = ErrorBody),
         (status = 403, description = "Not a member, or a bad signature.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn grant_tokens(
@@ -357,6 +359,7 @@ fn verifier(s: &AppState) -> Result<std::sync::Arc<dyn consort_attest::Attestati
         (status = 200, description = "The secret, encrypted to the one-off key.", body = WrappedSecret),
         (status = 403, description = "No or bad evidence, a measurement the policy does not allow, report_data \
             that does not bind the key, another run, or consent withdrawn.", body = ErrorBody),
+        (status = 404, description = "No such clean room (or a thing it names).", body = ErrorBody),
     )
 )]
 pub(crate) async fn release_secret(

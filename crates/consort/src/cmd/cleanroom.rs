@@ -200,6 +200,28 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 let answer = client.call(Method::POST, &path, Some(json!({"vote": vote}))).await?;
                 client.print(&answer, print_document);
             }
+            CleanroomCommand::Secret { name, secret, value_file } => {
+                use base64::Engine;
+                let value =
+                    std::fs::read(&value_file).with_context(|| format!("cannot read {}", value_file.display()))?;
+                let body = json!({"value": base64::engine::general_purpose::STANDARD.encode(&value)});
+                let path = format!("{}/secrets/{}", room(&name), segment(&secret));
+                client.call(Method::PUT, &path, Some(body)).await?;
+                client.print(&json!({"secret": secret, "cleanroom": name}), |_| {
+                    println!("secret {secret} sealed in {name}");
+                });
+            }
+            CleanroomCommand::Grant { name, secret, run, measurements, consent } => {
+                let mut subjects = Vec::new();
+                for c in &consent {
+                    let (kind, id) = c.split_once(':').context("--consent takes contract:ID or document:ID")?;
+                    subjects.push(json!({"kind": kind, "id": id}));
+                }
+                let body = json!({"run_id": run, "secret": secret, "policy": {"measurements": measurements},
+                    "consent": subjects});
+                let answer = client.call(Method::POST, &format!("{}/grants/secrets", room(&name)), Some(body)).await?;
+                client.print(&answer, |v| println!("secret {} granted to run {}", s(&v["secret"]), s(&v["run_id"])));
+            }
             CleanroomCommand::Consent { name, kind, id, option, state, member_id, member_key } => {
                 let enabled = match state.to_ascii_lowercase().as_str() {
                     "on" | "enable" | "true" => true,

@@ -212,13 +212,7 @@ impl Governance {
                 self.append(cleanroom, "secret.released", body, now_ms).await?;
                 Ok(answer)
             }
-            Err(refused) => {
-                if refused.is_refusal() {
-                    let caller = Caller::User(format!("runner of run {}", request.run_id));
-                    self.record_refusal(cleanroom, now_ms, &what, Some(&caller), &refused).await;
-                }
-                Err(refused)
-            }
+            Err(refused) => Err(self.refuse_runner(cleanroom, now_ms, &what, request.run_id, refused).await),
         }
     }
 
@@ -282,13 +276,7 @@ impl Governance {
                 self.append(cleanroom, "token.issued", body, now_ms).await?;
                 Ok(token)
             }
-            Err(refused) => {
-                if refused.is_refusal() {
-                    let caller = Caller::User(format!("runner of run {}", request.run_id));
-                    self.record_refusal(cleanroom, now_ms, "token", Some(&caller), &refused).await;
-                }
-                Err(refused)
-            }
+            Err(refused) => Err(self.refuse_runner(cleanroom, now_ms, "token", request.run_id, refused).await),
         }
     }
 
@@ -368,6 +356,22 @@ impl Governance {
         let pkcs8 =
             consort_attest::seal::open_with(self.sealing().as_ref(), &secret_binding(cleanroom, ISSUER_KEY), &sealed)?;
         Ok(Some(Issuer::new(issuer_url, IssuerKey::from_pkcs8(pkcs8.expose())?)?))
+    }
+
+    /// Records a runner's refusal in the ledger (failures are only returned).
+    async fn refuse_runner(
+        &self,
+        cleanroom: &str,
+        now_ms: i64,
+        what: &str,
+        run_id: &str,
+        refused: GovError,
+    ) -> GovError {
+        if refused.is_refusal() {
+            let caller = Caller::Runner(run_id.to_string());
+            self.record_refusal(cleanroom, now_ms, what, Some(&caller), &refused).await;
+        }
+        refused
     }
 
     async fn require_consent(&self, tx: &mut Tx<'_>, subjects: &[ConsentSubject]) -> Result<(), GovError> {

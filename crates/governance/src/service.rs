@@ -76,6 +76,8 @@ pub enum Caller {
     Member(MemberRequest),
     /// A user, by the authenticated principal's name.
     User(String),
+    /// An attested runner, by the run it says it serves (its evidence decides the rest).
+    Runner(String),
 }
 
 /// What consent is given on.
@@ -798,15 +800,7 @@ impl Governance {
         now_ms: i64,
     ) -> Result<ConsentView, GovError> {
         let (view, _) = transact!(self, cleanroom, now_ms, "consent", Some(caller), |tx| {
-            let party = match caller {
-                Caller::Member(request) => {
-                    let members = member_list(tx).await?;
-                    seen(tx, request).await?;
-                    rules::require_active_member(&members, &request.member)?;
-                    format!("member:{}", request.member)
-                }
-                Caller::User(principal) => format!("user:{}", user_of(tx, principal).await?.id),
-            };
+            let party = party_of(tx, caller).await?;
             let parties = consent_parties(tx, subject).await?;
             if !parties.contains(&party) {
                 return Err(GovError::Forbidden {
@@ -840,6 +834,7 @@ fn caller_json(caller: &Caller) -> serde_json::Value {
     match caller {
         Caller::Member(r) => json!({"member": r.member, "request": r.digest}),
         Caller::User(principal) => json!({"principal": principal}),
+        Caller::Runner(run) => json!({"runner_of_run": run}),
     }
 }
 
@@ -981,5 +976,10 @@ pub(crate) async fn party_of(tx: &mut Tx<'_>, caller: &Caller) -> Result<String,
             Ok(format!("member:{}", request.member))
         }
         Caller::User(principal) => Ok(format!("user:{}", user_of(tx, principal).await?.id)),
+        Caller::Runner(run) => Err(GovError::Forbidden {
+            message: format!(
+                "the runner of run {run:?} is no party: it receives secrets and tokens, and decides nothing"
+            ),
+        }),
     }
 }

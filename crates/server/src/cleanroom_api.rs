@@ -469,6 +469,30 @@ fn payload<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> 
     crate::error::parse_json(bytes)
 }
 
+/// A body that is a member's signed request of `msg_type` (`application/cose`) or a user's
+/// JSON, with who sent it.
+pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
+    s: &AppState,
+    cleanroom: &str,
+    msg_type: &str,
+    principal: &Option<axum::Extension<Principal>>,
+    request: Request,
+) -> Result<(Caller, T), ApiError> {
+    let signed = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(COSE_CONTENT_TYPE));
+    if signed {
+        let body = CoseBody::from_request(request, &()).await?;
+        let (member, bytes) = member_request(s, cleanroom, msg_type, None, &body).await?;
+        Ok((Caller::Member(member), payload(&bytes)?))
+    } else {
+        let ApiJson(value) = ApiJson::<T>::from_request(request, &()).await?;
+        Ok((Caller::User(principal_name(principal)?), value))
+    }
+}
+
 pub(crate) fn principal_name(principal: &Option<axum::Extension<Principal>>) -> Result<String, ApiError> {
     principal.as_ref().map(|p| p.0.name.clone()).ok_or_else(|| ApiError::Forbidden {
         code: "user_required",
@@ -1044,19 +1068,8 @@ pub(crate) async fn set_consent(
 ) -> Result<Json<ConsentAnswer>, ApiError> {
     let subject = consent_subject(&p.kind, &p.id)?;
     let option = consent_option(&p.option)?;
-    let signed = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with(COSE_CONTENT_TYPE));
-    let (caller, change) = if signed {
-        let body = CoseBody::from_request(request, &()).await?;
-        let (member, bytes) = member_request(&s, &p.cleanroom, "consent", None, &body).await?;
-        (Caller::Member(member), payload::<ConsentChange>(&bytes)?)
-    } else {
-        let ApiJson(change) = ApiJson::<ConsentChange>::from_request(request, &()).await?;
-        (Caller::User(principal_name(&principal)?), change)
-    };
+    let (caller, change): (Caller, ConsentChange) =
+        caller_and_body(&s, &p.cleanroom, "consent", &principal, request).await?;
     let view = area(&s)?
         .governance
         .set_consent(&p.cleanroom, &caller, &subject, option, change.enabled, now_ms(&s))

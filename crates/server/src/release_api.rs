@@ -18,8 +18,8 @@
 //! run's grant and live consent, each refusal in the ledger.
 
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use consort_attest::Policy;
@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::cleanroom_api::{COSE_CONTENT_TYPE, CoseBody, area, gov_error, member_request, now_ms, principal_name};
+use crate::cleanroom_api::{CoseBody, area, caller_and_body, gov_error, member_request, now_ms};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// The issuer routes anyone may read.
@@ -189,29 +189,6 @@ fn b64(field: &'static str, text: &str) -> Result<Vec<u8>, ApiError> {
     STANDARD
         .decode(text.trim())
         .map_err(|_| ApiError::bad_request("invalid_request", field, format!("`{field}` is not standard base64")))
-}
-
-/// A body that is a member's signed request of `msg_type` or a user's JSON.
-async fn caller_and_body<T: serde::de::DeserializeOwned>(
-    s: &AppState,
-    cleanroom: &str,
-    msg_type: &str,
-    principal: &Option<axum::Extension<Principal>>,
-    request: Request,
-) -> Result<(Caller, T), ApiError> {
-    let signed = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with(COSE_CONTENT_TYPE));
-    if signed {
-        let body = CoseBody::from_request(request, &()).await?;
-        let (member, bytes) = member_request(s, cleanroom, msg_type, None, &body).await?;
-        Ok((Caller::Member(member), crate::error::parse_json(&bytes)?))
-    } else {
-        let ApiJson(value) = ApiJson::<T>::from_request(request, &()).await?;
-        Ok((Caller::User(principal_name(principal)?), value))
-    }
 }
 
 /// Put a secret (sealed at rest; never answered back). Users send JSON; members a signed

@@ -371,9 +371,17 @@ pub(crate) async fn audit(
     let before_id = match p.cursor.as_deref() {
         None => None,
         // Ids are positive i64s; a larger number still means "below it": everything.
-        Some(c) => Some(c.parse::<u64>().map(|n| i64::try_from(n).unwrap_or(i64::MAX)).map_err(|_| {
-            ApiError::bad_request("invalid_cursor", "cursor", "pass back the next_cursor of the previous page as is")
-        })?),
+        // Exactly what the document says: 1 to 19 digits (no sign, no space).
+        Some(c) if (1..=19).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(c.parse::<u64>().map(|n| i64::try_from(n).unwrap_or(i64::MAX)).unwrap_or(i64::MAX))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_cursor",
+                "cursor",
+                "pass back the next_cursor of the previous page as is",
+            ));
+        }
     };
     if p.principal.as_deref().is_some_and(|p| p.is_empty() || p.chars().count() > 300) {
         return Err(ApiError::bad_request(

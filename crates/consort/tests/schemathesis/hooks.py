@@ -96,3 +96,12 @@ def map_case(context, case):
         for trigger in body.get("triggers") or []:
             _fix_trigger(trigger)
     return case
+
+
+@schemathesis.serializer("application/cose")
+def cose(ctx, value):
+    """Signed governance requests are COSE_Sign1 bytes: whatever was generated is sent as it is
+    (the server must refuse it with its error shape, never fail)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return str(value).encode()

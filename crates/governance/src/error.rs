@@ -148,6 +148,19 @@ pub enum GovError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::store::CommitError> for GovError {
+    /// A commit's failure as the caller's answer. A conflict reaching here was not decided
+    /// again by its caller: the request is answered `Busy` (retry it).
+    fn from(e: crate::store::CommitError) -> Self {
+        use crate::store::CommitError as C;
+        match e {
+            C::Conflict { .. } => GovError::Busy(1),
+            C::NoSuchCleanRoom(name) => GovError::NoSuchCleanRoom(name),
+            C::Store(e) => GovError::Store(e),
+        }
+    }
+}
+
 impl From<consort_attest::AttestError> for GovError {
     fn from(e: consort_attest::AttestError) -> Self {
         use consort_attest::AttestError as A;

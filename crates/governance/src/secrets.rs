@@ -19,7 +19,7 @@ use crate::error::GovError;
 use crate::model::ConsentOption;
 use crate::rules;
 use crate::service::{Caller, ConsentSubject, Governance};
-use crate::store::{Commit, Map};
+use crate::store::Map;
 use crate::tx::Tx;
 
 /// A sealed secret as stored.
@@ -209,7 +209,7 @@ impl Governance {
             Ok((answer, claims)) => {
                 let body = json!({"secret": name, "run": request.run_id, "platform": claims.platform,
                     "measurement": claims.measurement});
-                self.append(cleanroom, "secret.released", body, now_ms).await?;
+                self.append_entry(cleanroom, "secret.released", body, now_ms).await?;
                 Ok(answer)
             }
             Err(refused) => Err(self.refuse_runner(cleanroom, now_ms, &what, request.run_id, refused).await),
@@ -273,7 +273,7 @@ impl Governance {
         match decided {
             Ok((token, grant)) => {
                 let body = json!({"run": request.run_id, "subject": grant.subject, "audience": grant.audience});
-                self.append(cleanroom, "token.issued", body, now_ms).await?;
+                self.append_entry(cleanroom, "token.issued", body, now_ms).await?;
                 Ok(token)
             }
             Err(refused) => Err(self.refuse_runner(cleanroom, now_ms, "token", request.run_id, refused).await),
@@ -339,8 +339,7 @@ impl Governance {
                     Err(crate::store::CommitError::Conflict { .. }) => {
                         return Box::pin(self.issuer(cleanroom, issuer_url, now_ms)).await;
                     }
-                    Err(crate::store::CommitError::NoSuchCleanRoom(n)) => return Err(GovError::NoSuchCleanRoom(n)),
-                    Err(crate::store::CommitError::Store(e)) => return Err(e.into()),
+                    Err(e) => return Err(e.into()),
                 }
             }
         };
@@ -388,23 +387,6 @@ impl Governance {
                 });
             }
         }
-        Ok(())
-    }
-
-    async fn append(&self, cleanroom: &str, kind: &str, body: serde_json::Value, now_ms: i64) -> Result<(), GovError> {
-        let commit = Commit {
-            ledger: vec![consort_ledger::EntryDraft {
-                kind: kind.into(),
-                body: consort_ledger::canonical_json(&body),
-                at_ms: now_ms,
-            }],
-            ..Commit::default()
-        };
-        self.store().commit(cleanroom, commit, now_ms).await.map_err(|e| match e {
-            crate::store::CommitError::NoSuchCleanRoom(n) => GovError::NoSuchCleanRoom(n),
-            crate::store::CommitError::Store(e) => GovError::Store(e),
-            crate::store::CommitError::Conflict { .. } => GovError::Busy(1),
-        })?;
         Ok(())
     }
 }

@@ -159,8 +159,7 @@ impl Governance {
             Ok(value) => match self.store.commit(cleanroom, tx.into_commit(), now_ms).await {
                 Ok(entries) => Settled::Done((value, entries)),
                 Err(CommitError::Conflict { .. }) => Settled::Retry,
-                Err(CommitError::NoSuchCleanRoom(name)) => Settled::Failed(GovError::NoSuchCleanRoom(name)),
-                Err(CommitError::Store(e)) => Settled::Failed(e.into()),
+                Err(e) => Settled::Failed(e.into()),
             },
             Err(refused) => {
                 if refused.is_refusal() && !matches!(refused, GovError::NoSuchCleanRoom(_)) {
@@ -187,13 +186,23 @@ impl Governance {
             "code": refused.code(),
             "reason": refused.to_string(),
         });
-        let commit = Commit {
-            ledger: vec![EntryDraft { kind: "refused".into(), body: canonical_json(&body), at_ms: now_ms }],
-            ..Commit::default()
-        };
-        if let Err(e) = self.store.commit(cleanroom, commit, now_ms).await {
+        if let Err(e) = self.append_entry(cleanroom, "refused", body, now_ms).await {
             tracing::warn!(cleanroom, request = what, code = refused.code(), error = %e, "could not record a refusal in the ledger");
         }
+    }
+
+    /// Appends one entry to the clean room's ledger on its own (a decision that writes no state:
+    /// a refusal, a release).
+    pub(crate) async fn append_entry(
+        &self,
+        cleanroom: &str,
+        kind: &str,
+        body: serde_json::Value,
+        now_ms: i64,
+    ) -> Result<(), GovError> {
+        let commit = Commit { ledger: vec![json_entry(kind, body, now_ms)], ..Commit::default() };
+        self.store.commit(cleanroom, commit, now_ms).await?;
+        Ok(())
     }
 
     // ---- clean rooms ----

@@ -273,7 +273,7 @@ impl From<ConsentView> for ConsentAnswer {
 #[into_params(parameter_in = Path)]
 pub(crate) struct RoomPath {
     /// The clean room.
-    cleanroom: String,
+    pub(crate) cleanroom: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::cleanroom_api::{area, require_reader};
+use crate::cleanroom_api::{RoomPath, area, require_reader};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 
 /// The most entries or roots one page holds.
@@ -97,13 +97,6 @@ pub(crate) struct ConsistencyProof {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub(crate) struct LedgerPath {
-    /// The clean room.
-    cleanroom: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
 pub(crate) struct ReceiptPath {
     /// The clean room.
     cleanroom: String,
@@ -167,7 +160,7 @@ fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
     path = "/v1/cleanrooms/{cleanroom}/ledger",
     operation_id = "ledgerEntries",
     tag = "cleanrooms",
-    params(LedgerPath, EntryQuery),
+    params(RoomPath, EntryQuery),
     responses(
         (status = 200, description = "A page of entries.", body = EntryPage),
         (status = 400, description = "A bad limit.", body = ErrorBody),
@@ -178,7 +171,7 @@ fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
 pub(crate) async fn entries(
     State(s): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
-    ApiPath(p): ApiPath<LedgerPath>,
+    ApiPath(p): ApiPath<RoomPath>,
     ApiQuery(q): ApiQuery<EntryQuery>,
 ) -> Result<Json<EntryPage>, ApiError> {
     require_reader(&s, &p.cleanroom, &principal).await?;
@@ -197,7 +190,7 @@ pub(crate) async fn entries(
     path = "/v1/cleanrooms/{cleanroom}/ledger/roots",
     operation_id = "ledgerRoots",
     tag = "cleanrooms",
-    params(LedgerPath, RootQuery),
+    params(RoomPath, RootQuery),
     responses(
         (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "Signed roots, ascending.", body = RootPage),
@@ -208,7 +201,7 @@ pub(crate) async fn entries(
 pub(crate) async fn roots(
     State(s): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
-    ApiPath(p): ApiPath<LedgerPath>,
+    ApiPath(p): ApiPath<RoomPath>,
     ApiQuery(q): ApiQuery<RootQuery>,
 ) -> Result<Json<RootPage>, ApiError> {
     require_reader(&s, &p.cleanroom, &principal).await?;
@@ -249,7 +242,7 @@ pub(crate) async fn receipt(
     path = "/v1/cleanrooms/{cleanroom}/ledger/consistency",
     operation_id = "ledgerConsistency",
     tag = "cleanrooms",
-    params(LedgerPath, ConsistencyQuery),
+    params(RoomPath, ConsistencyQuery),
     responses(
         (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The proof.", body = ConsistencyProof),
@@ -260,7 +253,7 @@ pub(crate) async fn receipt(
 pub(crate) async fn consistency(
     State(s): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
-    ApiPath(p): ApiPath<LedgerPath>,
+    ApiPath(p): ApiPath<RoomPath>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     require_reader(&s, &p.cleanroom, &principal).await?;
@@ -275,7 +268,7 @@ pub(crate) async fn consistency(
     path = "/v1/cleanrooms/{cleanroom}/ledger/export",
     operation_id = "ledgerExport",
     tag = "cleanrooms",
-    params(LedgerPath),
+    params(RoomPath),
     responses(
         (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The export (JSON lines, see docs/ledger.md).", body = String,
@@ -287,7 +280,7 @@ pub(crate) async fn consistency(
 pub(crate) async fn export(
     State(s): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
-    ApiPath(p): ApiPath<LedgerPath>,
+    ApiPath(p): ApiPath<RoomPath>,
 ) -> Result<Response, ApiError> {
     require_reader(&s, &p.cleanroom, &principal).await?;
     let bytes = area(&s)?.ledger.export(&p.cleanroom).await.map_err(ledger_error)?;
@@ -300,7 +293,7 @@ pub(crate) async fn export(
     path = "/v1/cleanrooms/{cleanroom}/ledger/public-key",
     operation_id = "ledgerPublicKey",
     tag = "cleanrooms",
-    params(LedgerPath),
+    params(RoomPath),
     responses(
         (status = 400, description = "A malformed path parameter or body.", body = ErrorBody),
         (status = 200, description = "The Ed25519 public key, PEM.", body = String, content_type = "application/x-pem-file"),
@@ -311,7 +304,7 @@ pub(crate) async fn export(
 pub(crate) async fn public_key(
     State(s): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
-    ApiPath(p): ApiPath<LedgerPath>,
+    ApiPath(p): ApiPath<RoomPath>,
 ) -> Result<Response, ApiError> {
     require_reader(&s, &p.cleanroom, &principal).await?;
     let pem = area(&s)?.service_public_key(&p.cleanroom).map_err(|message| ApiError::Internal { cause: message })?;

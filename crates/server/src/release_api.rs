@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::cleanroom_api::{CoseBody, area, caller_and_body, gov_error, member_request, now_ms};
+use crate::cleanroom_api::{CoseBody, RoomPath, area, caller_and_body, gov_error, member_request, now_ms};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// The issuer routes anyone may read.
@@ -157,13 +157,6 @@ pub(crate) struct SecretPath {
     cleanroom: String,
     /// The secret's name.
     name: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub(crate) struct RoomPath {
-    /// The clean room.
-    cleanroom: String,
 }
 
 fn policy(body: PolicyBody) -> Policy {

@@ -33,4 +33,4 @@ pub use release::{Grant, ReleaseRequest, release};
 pub use seal::{KeyProvider, SealedSecret, SealingKey, Secret, StaticKeyProvider, open, seal, secret_binding};
 pub use simulated::{SimulatedReport, SimulatedTee, SimulatedVerifier};
 pub use snp::{SnpEvidence, SnpReport, SnpVerifier};
-pub use wrap::{OneOffKeyPair, WrappedAnswer, release_info, unwrap_with, wrap_to};
+pub use wrap::{OneOffKeyPair, WrappedAnswer, release_info, session_info, unwrap_with, wrap_to};

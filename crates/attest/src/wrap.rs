@@ -75,6 +75,12 @@ pub fn release_info(clean_room: &str, run_id: &str, secret_name: &str) -> Vec<u8
     length_prefixed(b"consort-attest/v1 secret", &[clean_room, run_id, secret_name])
 }
 
+/// The `info` string for a runner's session token: `consort-run/v1 session` and the clean
+/// room and run, each preceded by its length as 4 big-endian bytes.
+pub fn session_info(clean_room: &str, run_id: &str) -> Vec<u8> {
+    length_prefixed(b"consort-run/v1 session", &[clean_room, run_id])
+}
+
 pub(crate) fn length_prefixed(label: &[u8], parts: &[&str]) -> Vec<u8> {
     let mut out = label.to_vec();
     for part in parts {

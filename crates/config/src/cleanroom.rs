@@ -17,6 +17,13 @@ pub struct CleanRoomSettings {
     /// The simulated TEE's attestation public key (Ed25519, 32 bytes base64): reports it signs
     /// are accepted as evidence. For development and tests only; leave it out in production.
     pub simulated_attestation_key: Option<String>,
+    /// The simulated TEE's private key (PKCS#8 Ed25519, DER; created with mode 0600 if absent):
+    /// governed runners on this machine sign their reports with it, and the server trusts its
+    /// public key. For development, tests and the demo only; leave it out in production.
+    pub simulated_tee_key_file: Option<PathBuf>,
+    /// The URL governed runners call back (this server as the Spark driver reaches it).
+    /// Default: the address the server listens on (127.0.0.1 for a wildcard address).
+    pub runner_callback_url: Option<String>,
     /// Accept AMD SEV-SNP evidence (checked against AMD's pinned Milan and Genoa roots).
     pub sev_snp: bool,
     /// The public https base URL of this server, under which each clean room's OIDC issuer is
@@ -40,6 +47,15 @@ impl CleanRoomSettings {
                 "cleanroom.issuer_base_url",
                 url.clone(),
                 "must be an https:// URL without query or fragment (OIDC issuers are https), e.g. https://consort.example.com",
+            ));
+        }
+        if let Some(url) = &self.runner_callback_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "cleanroom.runner_callback_url",
+                url.clone(),
+                "must be an http:// or https:// URL of this server, e.g. http://10.0.0.5:8080",
             ));
         }
         if let Some(key) = &self.simulated_attestation_key {

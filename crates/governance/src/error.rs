@@ -140,6 +140,16 @@ pub enum GovError {
         /// Which subject and who has it off.
         message: String,
     },
+    /// A step of the run checklist, or of a runner's session, refused the run.
+    #[error("{message}")]
+    RunRefused {
+        /// The step's code: `query_not_accepted`, `approval_missing`, `prepare_stale`, ….
+        code: &'static str,
+        /// The checklist step (`authorise`, `accepted`, `approvals`, `locations`, `run_policy`, …).
+        step: &'static str,
+        /// What is missing and how to get it.
+        message: String,
+    },
     /// Sealing, opening or signing failed on the server's side (a key provider problem).
     #[error("the clean room's keys: {0}")]
     Keys(String),
@@ -210,6 +220,7 @@ impl GovError {
             GovError::Corrupt { .. } => "corrupt",
             GovError::Attestation { code, .. } => code,
             GovError::ConsentWithdrawn { .. } => "consent_withdrawn",
+            GovError::RunRefused { code, .. } => code,
             GovError::Keys(_) => "keys",
             GovError::Store(_) => "store_error",
         }

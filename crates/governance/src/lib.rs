@@ -12,6 +12,7 @@ pub mod model;
 pub mod rules;
 #[macro_use]
 mod service;
+pub mod runs;
 pub mod secrets;
 mod store;
 mod tx;

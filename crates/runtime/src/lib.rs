@@ -12,12 +12,16 @@
 //!   descriptor against (the jar and its main class on its storage, the Python file, the
 //!   backends answering) and how it reads descriptors.
 //!
+//! - [`cleanroom`]: the governed runner package, the `cleanroom` job kind and the executor of
+//!   clean-room runs.
+//!
 //! **Invariant:** secrets (store passwords, Livy and cloud credentials) are read from the
 //! environment here and never reach a log or an error: URLs in messages go through
 //! [`consort_config::redact_url`].
 
 mod backends;
 mod checks;
+pub mod cleanroom;
 mod provisioner;
 mod scheduler;
 mod storage;

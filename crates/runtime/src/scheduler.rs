@@ -5,22 +5,34 @@ use std::time::Duration;
 
 use anyhow::Context;
 use consort_config::Config;
+use consort_governance::Governance;
 use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
 use consort_spark::{Launcher, SparkKind};
 use consort_store::Stores;
 
+use crate::cleanroom::{CleanRoomKind, RunnerSettings};
+
 /// How often a `spark` run polls its application when the backend cannot tell it of changes.
 const SPARK_POLL: Duration = Duration::from_secs(1);
 
-/// The job kinds this server runs: `noop`, `spark` on `backends`, and `command` only when
-/// `[jobs] command_kind` enables it (it runs a program as the server's user).
-pub fn kinds(config: &Config, backends: Vec<Arc<dyn Launcher>>) -> Kinds {
+/// The job kinds this server runs: `noop`, `spark` on `backends`, `command` only when
+/// `[jobs] command_kind` enables it (it runs a program as the server's user), and `cleanroom`
+/// when `cleanrooms` gives the governance and the runner to launch.
+pub fn kinds(
+    config: &Config,
+    backends: Vec<Arc<dyn Launcher>>,
+    cleanrooms: Option<(Governance, RunnerSettings)>,
+) -> Kinds {
     let mut kinds = Kinds::empty();
     kinds.register(Arc::new(consort_scheduler::NoopKind));
     if config.jobs.command_kind {
         kinds.register(Arc::new(consort_scheduler::CommandKind));
     }
-    kinds.register(Arc::new(SparkKind::new(backends, config.spark.default_backend.clone(), SPARK_POLL)));
+    let spark = Arc::new(SparkKind::new(backends, config.spark.default_backend.clone(), SPARK_POLL));
+    kinds.register(spark.clone());
+    if let Some((governance, settings)) = cleanrooms {
+        kinds.register(Arc::new(CleanRoomKind::new(governance, spark, settings)));
+    }
     kinds
 }
 

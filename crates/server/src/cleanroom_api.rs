@@ -49,6 +49,8 @@ pub struct CleanRoomArea {
     /// The server's public https base URL, under which each clean room's OIDC issuer lives;
     /// `None` issues no tokens.
     pub issuer_base_url: Option<String>,
+    /// Executes clean-room runs on Spark; `None` refuses to run queries.
+    pub runs: Option<Arc<dyn consort_governance::runs::RunExecutor>>,
 }
 
 impl CleanRoomArea {
@@ -71,6 +73,7 @@ impl CleanRoomArea {
             freshness: consort_signing::Freshness::default(),
             verifier: None,
             issuer_base_url: None,
+            runs: None,
         }
     }
 
@@ -363,6 +366,8 @@ pub(crate) fn gov_error(e: GovError) -> ApiError {
         | GovError::Forbidden { .. }
         | GovError::Attestation { .. }
         | GovError::ConsentWithdrawn { .. } => ApiError::Forbidden { code: e.code(), message },
+        GovError::RunRefused { code: "forbidden", .. } => ApiError::Forbidden { code: e.code(), message },
+        GovError::RunRefused { code, .. } => ApiError::Refused { code, message },
         GovError::ProposalNotOpen { .. }
         | GovError::AlreadyVoted { .. }
         | GovError::LastMember
@@ -1075,6 +1080,7 @@ pub(crate) async fn set_consent(
         .set_consent(&p.cleanroom, &caller, &subject, option, change.enabled, now_ms(&s))
         .await
         .map_err(gov_error)?;
+    crate::run_api::after_consent(&s, &p.cleanroom, &subject, option, change.enabled).await?;
     Ok(Json(view.into()))
 }
 

@@ -59,6 +59,14 @@ pub enum ApiError {
         /// What clashes and what to do instead.
         message: String,
     },
+    /// 409 with its own code: a step of a flow refused the request (a clean-room run's
+    /// checklist: `approval_missing`, `prepare_stale`, …).
+    Refused {
+        /// The step's stable code.
+        code: &'static str,
+        /// What is missing and how to get it.
+        message: String,
+    },
     /// 413: the request body is larger than the server accepts.
     PayloadTooLarge {
         /// The limit and how to stay under it.
@@ -116,7 +124,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Refused { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -146,6 +154,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden { code, message } => (status, body(code, &message, None)).into_response(),
             ApiError::NotFound { message } => (status, body("not_found", &message, None)).into_response(),
             ApiError::Conflict { message } => (status, body("conflict", &message, None)).into_response(),
+            ApiError::Refused { code, message } => (status, body(code, &message, None)).into_response(),
             ApiError::PayloadTooLarge { message } => {
                 (status, body("payload_too_large", &message, None)).into_response()
             }

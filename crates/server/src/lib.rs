@@ -19,6 +19,7 @@ mod listener;
 pub mod openapi;
 mod provisioner_api;
 mod release_api;
+mod run_api;
 mod scheduler_api;
 pub mod status_api;
 mod tokens_api;

@@ -22,7 +22,8 @@ use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
 use crate::{
-    AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, release_api, scheduler_api, status_api, tokens_api,
+    AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, release_api, run_api, scheduler_api, status_api,
+    tokens_api,
 };
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
@@ -31,7 +32,9 @@ pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next",
 /// Whether a request path is public ([`PUBLIC_PATHS`]), i.e. answered without credentials.
 /// Exact match: `/health/x` is not public.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
+    PUBLIC_PATHS.contains(&path)
+        || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
+        || crate::run_api::RUNNER_ROUTES.contains(&path)
 }
 
 #[derive(OpenApi)]
@@ -54,6 +57,8 @@ pub fn is_public(path: &str) -> bool {
             Its errors are the spec's `RequestValidationError` (400) and `SystemError` (500)."),
         (name = "cleanrooms", description = "Clean-room governance (role `cleanroom`): members sign their requests \
             (COSE_Sign1, `application/cose`); users of a clean room write documents, vote on them and give consent."),
+        (name = "runner", description = "The governed runner's calls for its run: attest (evidence), then a session \
+            (`runSession`); see docs/cleanroom-runs.md."),
     ),
     components(schemas(ErrorBody))
 )]
@@ -147,6 +152,16 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(release_api::issue_token))
         .routes(routes!(release_api::discovery))
         .routes(routes!(release_api::jwks))
+        .routes(routes!(run_api::prepare))
+        .routes(routes!(run_api::run_query))
+        .routes(routes!(run_api::runs))
+        .routes(routes!(run_api::run))
+        .routes(routes!(run_api::run_log))
+        .routes(routes!(run_api::set_approval))
+        .routes(routes!(run_api::runner_attest))
+        .routes(routes!(run_api::runner_consent))
+        .routes(routes!(run_api::runner_secret))
+        .routes(routes!(run_api::runner_event))
         .routes(routes!(ledger_api::entries))
         .routes(routes!(ledger_api::roots))
         .routes(routes!(ledger_api::receipt))
@@ -190,6 +205,17 @@ impl Modify for Protection {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API token (`consort tokens`) or a JWT from a configured issuer."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "runSession",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A governed runner's session, given (encrypted) by `runnerAttest` for one run; see docs/cleanroom-runs.md.",
+                    ))
                     .build(),
             ),
         );
@@ -237,6 +263,8 @@ impl Modify for Protection {
                 }
                 if !public {
                     operation.security = Some(vec![SecurityRequirement::new("bearerAuth", Vec::<String>::new())]);
+                } else if crate::run_api::RUNNER_ROUTES.contains(&path.as_str()) && !path.ends_with("/attest") {
+                    operation.security = Some(vec![SecurityRequirement::new("runSession", Vec::<String>::new())]);
                 }
             }
         }

@@ -44,7 +44,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
         let addr = listener.local_addr()?;
         let scheme = if listener_settings.tls.is_some() { "https" } else { "http" };
-        let (scheduler, stores, backends) = start_scheduler(&config, &data_dir).await?;
+        let callback_host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+        let started = start_scheduler(&config, &data_dir, &format!("{scheme}://{callback_host}")).await?;
+        let Started { scheduler, stores, backends, cleanrooms } = started;
         let guard = crate::cmd::auth::guard(&config, stores.auth.clone())?;
         if guard.required() {
             crate::cmd::auth::ensure_admin_token(&stores.auth, &data_dir).await?;
@@ -67,7 +69,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.command_kind = config.jobs.command_kind;
         state.components = Some(stores.provisioner.clone());
         state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
-        state.cleanrooms = Some(cleanroom_area(&config, &data_dir, &stores).await?);
+        state.cleanrooms = Some(cleanroom_area(&config, cleanrooms, &stores).await?);
         let router = consort_server::router(state);
         let mut server = tokio::spawn(consort_server::serve(listener, router, listener_settings, async move {
             let mut stopping_rx = stopping_rx;
@@ -124,50 +126,72 @@ fn listener_settings(config: &Config) -> anyhow::Result<consort_server::Listener
     Ok(settings)
 }
 
-/// Opens every area's store (SQLite in the data directory unless configured), applies
-/// migrations, and starts the scheduler's driver with the configured kinds and backends.
-async fn start_scheduler(
-    config: &Config,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<(Arc<Scheduler>, consort_store::Stores, Vec<Arc<dyn consort_spark::Launcher>>)> {
-    let (stores, shown) = consort_runtime::open_stores(config, data_dir).await?;
-    let backends = consort_runtime::spark_backends(config, data_dir)?;
-    let kinds = consort_runtime::kinds(config, backends.clone());
-    let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
-    tracing::info!(store = %shown, "store opened");
-    Ok((scheduler, stores, backends))
+/// What [`start_scheduler`] started.
+struct Started {
+    scheduler: Arc<Scheduler>,
+    stores: consort_store::Stores,
+    backends: Vec<Arc<dyn consort_spark::Launcher>>,
+    cleanrooms: CleanRooms,
 }
 
-/// The clean rooms' dependencies: secrets sealed, and ledger service keys derived, with the
-/// key file `cleanroom.key` in the data directory (created on first start; instances sharing
-/// a PostgreSQL store must share it); every clean room's root signer started.
+/// The clean rooms' parts the scheduler's `cleanroom` kind shares with the API.
+struct CleanRooms {
+    governance: consort_governance::Governance,
+    service_keys: Arc<consort_ledger::DerivedServiceKeys>,
+    executor: Option<Arc<consort_runtime::cleanroom::SparkRunExecutor>>,
+    simulated_tee: Option<[u8; 32]>,
+}
+
+/// Opens every area's store (SQLite in the data directory unless configured), applies
+/// migrations, and starts the scheduler's driver with the configured kinds and backends (the
+/// `cleanroom` kind launching governed runners that call back `callback_url`).
+async fn start_scheduler(config: &Config, data_dir: &std::path::Path, callback_url: &str) -> anyhow::Result<Started> {
+    use consort_runtime::cleanroom;
+    let (stores, shown) = consort_runtime::open_stores(config, data_dir).await?;
+    let backends = consort_runtime::spark_backends(config, data_dir)?;
+    let (governance, service_keys) = cleanroom::governance(config, data_dir, &stores)?;
+    let tee = cleanroom::simulated_tee(config)?;
+    let runner =
+        cleanroom::runner_settings(config, data_dir, callback_url, &backends, tee.as_ref().map(|t| t.0.clone()))?;
+    let executor = runner.clone().map(|settings| Arc::new(cleanroom::SparkRunExecutor::new(settings)));
+    let kinds = consort_runtime::kinds(config, backends.clone(), runner.map(|settings| (governance.clone(), settings)));
+    let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
+    if let Some(executor) = &executor {
+        executor.attach(scheduler.clone());
+    }
+    tracing::info!(store = %shown, "store opened");
+    let cleanrooms = CleanRooms { governance, service_keys, executor, simulated_tee: tee.map(|t| t.1) };
+    Ok(Started { scheduler, stores, backends, cleanrooms })
+}
+
+/// The clean rooms' API: governance, the ledgers (every clean room's root signer started), the
+/// attestation evidence accepted, and the executor of runs.
 async fn cleanroom_area(
     config: &Config,
-    data_dir: &std::path::Path,
+    parts: CleanRooms,
     stores: &consort_store::Stores,
 ) -> anyhow::Result<Arc<consort_server::CleanRoomArea>> {
     let settings = &config.cleanroom;
-    let key_path = settings.key_file.clone().unwrap_or_else(|| data_dir.join("cleanroom.key"));
-    let key_file = consort_attest::LocalKeyFile::open_or_create(&key_path)
-        .with_context(|| format!("opening the clean rooms' key file {} (cleanroom.key_file)", key_path.display()))?;
-    let service_keys =
-        Arc::new(consort_ledger::DerivedServiceKeys::new(*key_file.derive_secret("ledger-service-keys/1")));
-    let governance = consort_governance::Governance::new(stores.governance.clone(), Arc::new(key_file));
     let mut area = consort_server::CleanRoomArea::new(
-        governance,
+        parts.governance,
         stores.ledger.clone(),
-        service_keys,
+        parts.service_keys,
         consort_ledger::LedgerConfig::default(),
     );
     let mut verifiers: Vec<Arc<dyn consort_attest::AttestationVerifier>> = Vec::new();
+    let mut simulated: Vec<[u8; 32]> = parts.simulated_tee.into_iter().collect();
     if let Some(key) = &settings.simulated_attestation_key {
         use base64::Engine;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(key.trim())
             .context("cleanroom.simulated_attestation_key")?;
-        verifiers.push(Arc::new(
-            consort_attest::SimulatedVerifier::new(&raw).context("cleanroom.simulated_attestation_key")?,
-        ));
+        let raw: [u8; 32] =
+            raw.try_into().map_err(|_| anyhow::anyhow!("cleanroom.simulated_attestation_key: not 32 bytes"))?;
+        simulated.push(raw);
+    }
+    for key in simulated {
+        verifiers
+            .push(Arc::new(consort_attest::SimulatedVerifier::new(&key).context("the simulated TEE's public key")?));
         tracing::warn!("clean rooms accept simulated attestation reports: for development and tests only");
     }
     if settings.sev_snp {
@@ -175,6 +199,7 @@ async fn cleanroom_area(
     }
     area.verifier = consort_attest::FirstThatVerifies::of(verifiers);
     area.issuer_base_url = settings.issuer_base_url.clone();
+    area.runs = parts.executor.map(|e| e as Arc<dyn consort_governance::runs::RunExecutor>);
     area.start_signers().await.context("starting the clean rooms' ledger signers")?;
     Ok(Arc::new(area))
 }

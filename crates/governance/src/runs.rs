@@ -675,12 +675,18 @@ impl Governance {
                 "run a query document",
             ));
         };
-        if query.state != DocumentState::Accepted {
-            return Err(refused(
-                "query_not_accepted",
-                "accepted",
-                format!("query {query_id:?} is {:?}: every approver accepts it first", query.state),
-            ));
+        match query.state {
+            DocumentState::Accepted => {}
+            // Proposed: some approvers have not accepted it yet, which is the approvals step's
+            // refusal (named below with who is missing).
+            DocumentState::Proposed => {}
+            state => {
+                return Err(refused(
+                    "query_not_accepted",
+                    "accepted",
+                    format!("query {query_id:?} is {state:?}: its owner proposes it and every approver accepts it"),
+                ));
+            }
         }
         let contract: Contract = tx
             .get(Map::Contracts, &query.contract_id)

@@ -340,10 +340,11 @@ fn bearer(value: &HeaderValue) -> Result<&str, AuthError> {
     Ok(rest)
 }
 
-/// The action a route performs; `None` for the public routes. The one table of the
+/// The action a route performs; `None` for the public routes and the governed runner's,
+/// which authenticate with its attestation and session instead. The one table of the
 /// authorisation model: a new route is covered the moment it is added.
 pub fn action_for(method: &Method, route: &str) -> Option<Action> {
-    if crate::openapi::is_public(route) {
+    if crate::openapi::is_public(route) || crate::openapi::is_self_authenticated(route) {
         return None;
     }
     if route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
@@ -514,6 +515,12 @@ mod tests {
         assert_eq!(action_for(&Method::GET, "/v1/audit"), Some(Action::Administer));
         assert_eq!(action_for(&Method::POST, "/v1/provision"), Some(Action::Provision));
         assert_eq!(action_for(&Method::GET, "/v1/unknown-future-route"), Some(Action::Read));
+        // Clean-room runs need the role; only the runner's own calls authenticate themselves.
+        assert_eq!(action_for(&Method::POST, "/v1/cleanrooms/{cleanroom}/queries/{id}/run"), Some(Action::Govern));
+        assert_eq!(action_for(&Method::GET, "/v1/cleanrooms/{cleanroom}/runs/{run}/log"), Some(Action::Govern));
+        for route in crate::run_api::RUNNER_ROUTES {
+            assert_eq!(action_for(&Method::POST, route), None, "{route}");
+        }
         // The status fire routes: readers reach the handler, which checks the access list.
         assert_eq!(action_for(&Method::POST, "/v1/status/jobs/{group}/{name}/fire"), Some(Action::Read));
         assert_eq!(action_for(&Method::POST, "/v1/status/components/{component_id}/fire"), Some(Action::Read));

@@ -32,9 +32,13 @@ pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next",
 /// Whether a request path is public ([`PUBLIC_PATHS`]), i.e. answered without credentials.
 /// Exact match: `/health/x` is not public.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path)
-        || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
-        || crate::run_api::RUNNER_ROUTES.contains(&path)
+    PUBLIC_PATHS.contains(&path) || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
+}
+
+/// Whether a route authenticates its callers itself rather than with an API token: the
+/// governed runner's routes (its attestation evidence, then its run session).
+pub fn is_self_authenticated(path: &str) -> bool {
+    crate::run_api::RUNNER_ROUTES.contains(&path)
 }
 
 #[derive(OpenApi)]
@@ -240,6 +244,7 @@ impl Modify for Protection {
         }
         for (path, item) in api.paths.paths.iter_mut() {
             let public = is_public(path);
+            let runner = is_self_authenticated(path);
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -252,7 +257,7 @@ impl Modify for Protection {
             ];
             for operation in operations.into_iter().flatten() {
                 for (status, name, _) in SHARED {
-                    if public && *status != "500" {
+                    if (public && *status != "500") || (runner && matches!(*status, "401" | "403")) {
                         continue;
                     }
                     operation
@@ -261,10 +266,13 @@ impl Modify for Protection {
                         .entry(status.to_string())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
                 }
-                if !public {
+                if runner {
+                    // The attestation itself carries its evidence in the body.
+                    if !path.ends_with("/attest") {
+                        operation.security = Some(vec![SecurityRequirement::new("runSession", Vec::<String>::new())]);
+                    }
+                } else if !public {
                     operation.security = Some(vec![SecurityRequirement::new("bearerAuth", Vec::<String>::new())]);
-                } else if crate::run_api::RUNNER_ROUTES.contains(&path.as_str()) && !path.ends_with("/attest") {
-                    operation.security = Some(vec![SecurityRequirement::new("runSession", Vec::<String>::new())]);
                 }
             }
         }

@@ -586,6 +586,7 @@ pub(crate) async fn runner_attest(
     params(RunPath),
     responses(
         (status = 200, description = "Go on.", body = RunnerConsent),
+        (status = 400, description = "A malformed path parameter.", body = ErrorBody),
         (status = 401, description = "No session.", body = ErrorBody),
         (status = 403, description = "Not this run's session (`invalid_session`), or consent withdrawn (`consent_withdrawn`).", body = ErrorBody),
         (status = 404, description = "No such clean room or run.", body = ErrorBody),
@@ -611,6 +612,7 @@ pub(crate) async fn runner_consent(
     params(RunSecretPath),
     responses(
         (status = 200, description = "The secret, HPKE-encrypted.", body = Wrapped),
+        (status = 400, description = "A malformed path parameter.", body = ErrorBody),
         (status = 401, description = "No session.", body = ErrorBody),
         (status = 403, description = "Not granted to this run (`wrong_run`), a bad session, or consent withdrawn.", body = ErrorBody),
         (status = 404, description = "No such clean room, run or secret.", body = ErrorBody),

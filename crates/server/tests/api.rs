@@ -163,6 +163,13 @@ async fn every_operation_documents_its_errors_and_its_security() {
                     assert_eq!(schema, expected, "{label} {status}");
                 }
             }
+            if consort_server::openapi::is_self_authenticated(path) {
+                // The governed runner's routes: its evidence, then its run session.
+                let session = op["security"][0].get("runSession").is_some();
+                assert_eq!(session, !path.ends_with("/attest"), "{label}: security");
+                assert!(responses.contains_key("403") && responses.contains_key("429"), "{label}");
+                continue;
+            }
             let public = consort_server::openapi::is_public(path);
             assert_eq!(op.get("security").is_none(), public, "{label}: security");
             for status in ["401", "403", "413", "429"] {

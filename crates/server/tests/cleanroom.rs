@@ -15,6 +15,7 @@ use consort_attest::{
 };
 use consort_auth::{AuthStore, NewToken, Role, RoleSet, token};
 use consort_governance::Governance;
+use consort_governance::runs::{CleanRoomRun, LocationProbe, RunExecutor, RunnerIdentity};
 use consort_ledger::{DerivedServiceKeys, Entry, LedgerConfig, LedgerStore, PublicKey, Receipt, verify_export_bytes};
 use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
 use consort_server::auth::{AuthSettings, Guard};
@@ -26,6 +27,47 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const NOW: &str = "2026-01-01T00:00:00Z";
+/// The measurement of the runner the recording executor says this server ships.
+const PREPARED_RUNNER: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+/// The server's run executor with Spark left out: it records what it is asked to submit and
+/// kill, and checks locations with the real storage probe. The Spark side of runs is tested
+/// end to end with the governed runner in crates/consort/tests.
+#[derive(Debug, Default)]
+struct RecordingExecutor {
+    /// The measurement it reports (a changed runner is a new one).
+    measurement: std::sync::Mutex<Option<String>>,
+    submitted: std::sync::Mutex<Vec<String>>,
+    killed: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl RunExecutor for RecordingExecutor {
+    fn runner(&self, backend: Option<&str>) -> Result<RunnerIdentity, String> {
+        match backend.unwrap_or("local") {
+            "local" => Ok(RunnerIdentity {
+                measurement: self.measurement.lock().unwrap().clone().unwrap_or_else(|| PREPARED_RUNNER.to_string()),
+                backend: "local".into(),
+                platform: None,
+            }),
+            other => Err(format!("backend: {other:?} is not configured here; use one of local")),
+        }
+    }
+    fn probe(&self) -> &dyn LocationProbe {
+        &consort_runtime::cleanroom::StorageProbe
+    }
+    async fn submit(&self, _cleanroom: &str, run: &CleanRoomRun) -> Result<(), String> {
+        let mut submitted = self.submitted.lock().unwrap();
+        if !submitted.contains(&run.id) {
+            submitted.push(run.id.clone());
+        }
+        Ok(())
+    }
+    async fn kill(&self, run: &CleanRoomRun) -> Result<(), String> {
+        self.killed.lock().unwrap().push(run.id.clone());
+        Ok(())
+    }
+}
 const ROOM: &str = "analytics";
 
 fn now_s() -> i64 {
@@ -41,6 +83,10 @@ struct Party {
 
 struct App {
     router: axum::Router,
+    /// The same governance the router uses (runs' job configs, as their runners get them).
+    governance: Governance,
+    /// Where runs go instead of Spark: the server's executor interface, recorded.
+    runs: Arc<RecordingExecutor>,
     ledger: Arc<dyn LedgerStore>,
     admin: String,
     viewer: String,
@@ -73,7 +119,9 @@ async fn app() -> App {
     let keys = Arc::new(DerivedServiceKeys::new([7; 32]));
     let sealing = StaticKeyProvider::new(vec![SealingKey::new("test", &[9; 32]).unwrap()]).unwrap();
     let governance = Governance::new(stores.governance.clone(), Arc::new(sealing));
-    let mut area = CleanRoomArea::new(governance, stores.ledger.clone(), keys, LedgerConfig::default());
+    let mut area = CleanRoomArea::new(governance.clone(), stores.ledger.clone(), keys, LedgerConfig::default());
+    let runs = Arc::new(RecordingExecutor::default());
+    area.runs = Some(runs.clone());
     let (tee, _) = SimulatedTee::generate().unwrap();
     area.verifier = Some(Arc::new(SimulatedVerifier::new(&tee.public_key()).unwrap()));
     area.issuer_base_url = Some("https://consort.test".into());
@@ -88,6 +136,8 @@ async fn app() -> App {
     let carol = party("carol", KeyAlgorithm::Ed25519).await;
     App {
         router: router(state),
+        governance,
+        runs,
         ledger: stores.ledger.clone(),
         admin: token_for(&stores.auth, "root", Role::Admin).await,
         viewer: token_for(&stores.auth, "viewer", Role::Viewer).await,
@@ -693,4 +743,378 @@ async fn tokens_carry_the_granted_subject_and_the_issuer_is_public() {
     assert_eq!(header["alg"], jwks["keys"][0]["alg"], "the JWKS advertises the signing algorithm");
     assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
     assert_eq!(ledger(&app).await.last().unwrap().kind, "token.issued");
+}
+
+// ---- runs --------------------------------------------------------------------------
+
+/// Real files for two datasets and a sink directory: the probe reads them.
+struct RunFiles {
+    _dir: tempfile::TempDir,
+    alice: String,
+    bob: String,
+    sink: String,
+}
+
+fn run_files() -> RunFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("part-0.csv"), rows).unwrap();
+        format!("file://{}", path.display())
+    };
+    let alice = write("alice", "a@x,1\nb@x,2\n");
+    let bob = write("bob", "a@x,3\nc@x,4\n");
+    let sink = format!("file://{}", dir.path().join("out").display());
+    RunFiles { _dir: dir, alice, bob, sink }
+}
+
+fn dataset_at(location: &str, columns: &[&str], secrets: &[&str]) -> Value {
+    json!({"contract_id": "c1", "body": {"kind": "dataset", "location": location, "format": "csv",
+        "schema": columns.iter().map(|c| json!({"name": c, "type": "string"})).collect::<Vec<_>>(),
+        "allowed_fields": columns, "secrets": secrets}})
+}
+
+/// Alice's and Bob's datasets, Carol's sink, Carol's query over them proposed: every approver
+/// but those in `hold_out` has accepted it.
+async fn runnable(app: &App, files: &RunFiles, hold_out: &[&str]) {
+    three_parties(app).await;
+    accepted_contract(app).await;
+    // Alice's dataset needs her storage key, put in the clean room.
+    let (status, answer) = json_call(
+        app,
+        "PUT",
+        &path("/secrets/alice-key"),
+        &app.alice.token,
+        Some(json!({"value": STANDARD.encode(br#"{"note":"a local file needs no key"}"#)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let d = publish(app, &app.alice, "d-alice", dataset_at(&files.alice, &["email", "x"], &["alice-key"])).await;
+    assert_eq!(d["state"], "Accepted", "{d}");
+    assert_eq!(
+        publish(app, &app.bob, "d-bob", dataset_at(&files.bob, &["email", "y"], &[])).await["state"],
+        "Accepted"
+    );
+    let sink = json!({"contract_id": "c1", "body": {"kind": "sink", "location": files.sink, "format": "csv",
+        "allowed_fields": ["n"]}});
+    assert_eq!(publish(app, &app.carol, "s-carol", sink).await["state"], "Accepted");
+    let query = json!({"contract_id": "c1", "body": {"kind": "query",
+        "segments": [{"execution_order": 1, "sql": "select count(*) n from a join b using (email)"}],
+        "inputs": [{"dataset": "d-alice", "view": "a"}, {"dataset": "d-bob", "view": "b"}], "sink": "s-carol"}});
+    let q = publish(app, &app.carol, "q1", query).await;
+    assert_eq!(q["approvers"], json!(["alice", "bob", "carol"]), "{q}");
+    for voter in [&app.alice, &app.bob] {
+        if hold_out.contains(&voter.id) {
+            continue;
+        }
+        let (status, doc) =
+            json_call(app, "POST", &path("/documents/q1/ballots"), &voter.token, Some(json!({"vote": "accept"}))).await;
+        assert_eq!(status, StatusCode::OK, "{doc}");
+    }
+}
+
+async fn prepare(app: &App, by: &Party) -> Value {
+    let (status, prepared) = json_call(app, "POST", &path("/prepare"), &by.token, None).await;
+    assert_eq!(status, StatusCode::OK, "{prepared}");
+    prepared
+}
+
+async fn run_query(app: &App, by: &Party, key: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(path("/queries/q1/run"))
+        .header("authorization", &by.token)
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = app.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Attests as the runner of `run` would: a report of `measurement` over the job config's hash,
+/// binding a fresh one-off key. Returns the answer and the key.
+async fn attest(app: &App, run: &str, measurement: &str, config: &[u8]) -> (StatusCode, Value, OneOffKeyPair) {
+    use sha2::Digest;
+    let one_off = OneOffKeyPair::generate();
+    let report = SimulatedReport {
+        measurement: measurement.into(),
+        host_data: sha2::Sha256::digest(config).iter().map(|b| format!("{b:02x}")).collect(),
+        report_data: report_data_for(&one_off.public_key()),
+        debuggable: false,
+        issued_at: now_s(),
+    };
+    let evidence = app.tee.issue(&report).unwrap();
+    let body =
+        json!({"evidence": STANDARD.encode(evidence), "one_off_public_key": STANDARD.encode(one_off.public_key())});
+    let (status, answer) = send(
+        app,
+        "POST",
+        &path(&format!("/runs/{run}/runner/attest")),
+        None,
+        Body::from(body.to_string()),
+        "application/json",
+    )
+    .await;
+    (status, answer, one_off)
+}
+
+fn opened(answer: &Value, key: &OneOffKeyPair, info: &[u8]) -> Vec<u8> {
+    let wrapped = WrappedAnswer {
+        enc: STANDARD.decode(answer["enc"].as_str().unwrap()).unwrap(),
+        ciphertext: STANDARD.decode(answer["ciphertext"].as_str().unwrap()).unwrap(),
+    };
+    unwrap_with(key.private_key(), info, &wrapped).unwrap().expose().to_vec()
+}
+
+async fn runner_call(
+    app: &App,
+    method: &str,
+    run: &str,
+    rest: &str,
+    session: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+    let auth = format!("Bearer {session}");
+    send(app, method, &path(&format!("/runs/{run}/runner{rest}")), Some(&auth), body, "application/json").await
+}
+
+/// The run checklist end to end (Spark left out): refused until prepared, then a run with one
+/// ledger entry per step, submitted once even when retried with its idempotency key; its
+/// runner attests with the prepared measurement over the job config, gets the granted key
+/// through its session, reports, and the run's end has a receipt; the grant dies with the run.
+#[tokio::test]
+async fn a_run_passes_the_checklist_and_its_runner_gets_only_what_was_granted() {
+    let app = app().await;
+    let files = run_files();
+    runnable(&app, &files, &[]).await;
+    let (status, refused) = run_query(&app, &app.carol, None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("not_prepared")), "{refused}");
+    refused_in_ledger(&ledger(&app).await, "not_prepared");
+
+    let prepared = prepare(&app, &app.alice).await;
+    assert_eq!(prepared["runner"]["measurement"], PREPARED_RUNNER, "{prepared}");
+    assert_eq!(prepared["keys"][0]["secret"], "alice-key", "{prepared}");
+    let before = ledger(&app).await.len();
+    let (status, run) = run_query(&app, &app.carol, Some("nightly-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!((run["state"].as_str(), run["secrets"].clone()), (Some("STARTING"), json!(["alice-key"])), "{run}");
+    let steps: Vec<String> = ledger(&app).await[before..]
+        .iter()
+        .filter(|e| e.kind == "run.check")
+        .map(|e| serde_json::from_str::<Value>(&e.body).unwrap()["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        steps,
+        ["authorise", "accepted", "approvals", "consent", "locations", "job_config", "run_policy", "grants"],
+        "one entry per checklist step, in order"
+    );
+    // A retry with the same key is the same run, submitted once.
+    let (status, again) = run_query(&app, &app.carol, Some("nightly-1")).await;
+    assert_eq!((status, again["id"].clone()), (StatusCode::OK, json!(id)), "{again}");
+    assert_eq!(*app.runs.submitted.lock().unwrap(), vec![id.clone()]);
+
+    let (_, config) = app.governance.run_with_config(ROOM, &id).await.unwrap();
+    let parsed: Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(parsed["sink"]["allowedFields"], json!(["n"]), "{parsed}");
+    assert_eq!(parsed["datasets"][0]["view"], "a", "{parsed}");
+
+    // A runner of another measurement, or over another job config, is refused.
+    let (status, answer, _) = attest(&app, &id, &"22".repeat(32), &config).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("measurement_not_allowed")));
+    let mut modified = parsed.clone();
+    modified["query"]["segments"][0]["sql"] = json!("select * from a");
+    let (status, answer, _) = attest(&app, &id, PREPARED_RUNNER, modified.to_string().as_bytes()).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("measurement_not_allowed")),
+        "a modified query is another host data: {answer}"
+    );
+
+    let (status, answer, key) = attest(&app, &id, PREPARED_RUNNER, &config).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let session =
+        String::from_utf8(opened(&answer["session"], &key, &consort_attest::session_info(ROOM, &id))).unwrap();
+    // Without a session, or with it on another path, nothing.
+    let (status, _) = runner_call(&app, "GET", &id, "/consent", "crs_forged", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) =
+        send(&app, "GET", &path(&format!("/runs/{id}/runner/consent")), None, Body::empty(), "application/json").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_required")));
+    let (status, answer) = runner_call(&app, "GET", &id, "/consent", &session, None).await;
+    assert_eq!((status, answer["execution"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+    let (status, answer) = runner_call(&app, "POST", &id, "/secrets/alice-key", &session, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        opened(&answer, &key, &release_info(ROOM, &id, "alice-key")),
+        br#"{"note":"a local file needs no key"}"#
+    );
+    let (status, answer) = runner_call(&app, "POST", &id, "/secrets/bob-key", &session, None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("wrong_run")), "{answer}");
+
+    let events = [
+        json!({"event": "start"}),
+        json!({"event": "segment", "executionOrder": 1, "rows": 1}),
+        json!({"event": "end", "state": "succeeded", "rowsRead": 4, "rowsWritten": 1, "output": format!("{}/2026-01-01/{id}", files.sink)}),
+    ];
+    for event in events {
+        let (status, answer) = runner_call(&app, "POST", &id, "/events", &session, Some(event)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    }
+    let (status, run) = json_call(&app, "GET", &path(&format!("/runs/{id}")), &app.bob.token, None).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!((run["state"].as_str(), run["rows_written"].as_u64()), (Some("SUCCEEDED"), Some(1)), "{run}");
+    assert_eq!(run["segments"], json!([{"execution_order": 1, "rows": 1}]));
+    let seq = run["end_seq"].as_u64().unwrap();
+    let ended = &ledger(&app).await[seq as usize];
+    assert_eq!(ended.kind, "run.ended", "{ended:?}");
+    // The grant and the session died with the run.
+    let (status, answer) = runner_call(&app, "POST", &id, "/secrets/alice-key", &session, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (_, answer, _) = attest(&app, &id, PREPARED_RUNNER, &config).await;
+    assert_eq!(answer["error"]["code"], "run_not_live", "{answer}");
+    let (status, list) = json_call(&app, "GET", &path("/runs?query=q1"), &app.alice.token, None).await;
+    assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{list}");
+    // Outsiders and viewers see no runs.
+    let (status, _) = json_call(&app, "GET", &path(&format!("/runs/{id}")), &app.outsider, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = json_call(&app, "GET", &path(&format!("/runs/{id}")), &app.viewer, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Each checklist step refuses with its own code, recorded in the ledger: a missing approval
+/// (the sink's owner too), consent withdrawn, an unreadable source, a changed runner, a
+/// caller who is no party.
+#[tokio::test]
+async fn each_checklist_step_refuses_with_its_code() {
+    let app = app().await;
+    let files = run_files();
+    runnable(&app, &files, &["bob"]).await;
+    prepare(&app, &app.carol).await;
+    let (status, refused) = run_query(&app, &app.carol, None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("approval_missing")),
+        "{refused}"
+    );
+    assert!(refused["error"]["message"].as_str().unwrap().contains("bob"), "names who is missing: {refused}");
+    refused_in_ledger(&ledger(&app).await, "approval_missing");
+    json_call(&app, "POST", &path("/documents/q1/ballots"), &app.bob.token, Some(json!({"vote": "accept"}))).await;
+
+    // The sink's owner withdraws its approval: refused again, naming carol.
+    let (status, _) =
+        json_call(&app, "PUT", &path("/documents/q1/approval"), &app.carol.token, Some(json!({"approve": false})))
+            .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, refused) = run_query(&app, &app.alice, None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("approval_missing")),
+        "{refused}"
+    );
+    assert!(refused["error"]["message"].as_str().unwrap().contains("carol"), "{refused}");
+    json_call(&app, "PUT", &path("/documents/q1/approval"), &app.carol.token, Some(json!({"approve": true}))).await;
+
+    // Consent: bob turns execution off on his dataset.
+    json_call(&app, "PUT", &path("/consent/document/d-bob/execution"), &app.bob.token, Some(json!({"enabled": false})))
+        .await;
+    let (status, refused) = run_query(&app, &app.alice, None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("consent_withdrawn")),
+        "{refused}"
+    );
+    refused_in_ledger(&ledger(&app).await, "consent_withdrawn");
+    json_call(&app, "PUT", &path("/consent/document/d-bob/execution"), &app.bob.token, Some(json!({"enabled": true})))
+        .await;
+
+    // A changed runner needs a new prepare.
+    *app.runs.measurement.lock().unwrap() = Some("33".repeat(32));
+    let (status, refused) = run_query(&app, &app.alice, None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("prepare_stale")), "{refused}");
+    prepare(&app, &app.alice).await;
+
+    // A source that cannot be read: bob's files are gone.
+    std::fs::remove_dir_all(files.bob.trim_start_matches("file://")).unwrap();
+    let (status, refused) = run_query(&app, &app.alice, None).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("source_unreadable")),
+        "{refused}"
+    );
+    std::fs::create_dir_all(files.bob.trim_start_matches("file://")).unwrap();
+    std::fs::write(format!("{}/part-0.csv", files.bob.trim_start_matches("file://")), "a@x,3\n").unwrap();
+
+    // Somebody who is no party, and a viewer without the role.
+    let (status, refused) = json_call(&app, "POST", &path("/queries/q1/run"), &app.outsider, None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{refused}");
+    let (status, _) = json_call(&app, "POST", &path("/queries/q1/run"), &app.viewer, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(&app, "POST", &path("/queries/q1/run"), None, Body::empty(), "application/json").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(app.runs.submitted.lock().unwrap().is_empty(), "nothing refused was submitted");
+
+    let (status, run) = run_query(&app, &app.alice, None).await;
+    assert_eq!(status, StatusCode::CREATED, "every step passes now: {run}");
+}
+
+/// Withdrawing consent revokes the running run at once: its application is killed, its
+/// runner's next call is refused and its grant is void; withdrawing an approval does the same.
+#[tokio::test]
+async fn a_withdrawal_revokes_running_runs_and_their_grants() {
+    let app = app().await;
+    let files = run_files();
+    runnable(&app, &files, &[]).await;
+    prepare(&app, &app.alice).await;
+    let (_, run) = run_query(&app, &app.carol, None).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let (_, config) = app.governance.run_with_config(ROOM, &id).await.unwrap();
+    let (status, answer, key) = attest(&app, &id, PREPARED_RUNNER, &config).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let session =
+        String::from_utf8(opened(&answer["session"], &key, &consort_attest::session_info(ROOM, &id))).unwrap();
+
+    // Bob turns off execution on the contract (any party may, alone).
+    let (status, _) = json_call(
+        &app,
+        "PUT",
+        &path("/consent/contract/c1/execution"),
+        &app.bob.token,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(*app.runs.killed.lock().unwrap(), vec![id.clone()], "its application is killed");
+    let (_, run) = json_call(&app, "GET", &path(&format!("/runs/{id}")), &app.alice.token, None).await;
+    assert_eq!(run["state"], "REVOKED", "{run}");
+    assert!(run["failure"].as_str().unwrap().contains("withdrawn"), "{run}");
+    let (status, answer) = runner_call(&app, "GET", &id, "/consent", &session, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the session died with the run: {answer}");
+    let (status, _) = runner_call(&app, "POST", &id, "/secrets/alice-key", &session, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let kinds: Vec<String> = ledger(&app).await.iter().rev().take(3).map(|e| e.kind.clone()).collect();
+    assert!(kinds.contains(&"run.ended".to_string()), "the revocation is in the ledger: {kinds:?}");
+
+    // Consent back on; a new run, then an owner withdraws its approval: revoked and killed too.
+    json_call(&app, "PUT", &path("/consent/contract/c1/execution"), &app.bob.token, Some(json!({"enabled": true})))
+        .await;
+    let (status, run) = run_query(&app, &app.carol, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let second = run["id"].as_str().unwrap().to_string();
+    let (status, _) =
+        json_call(&app, "PUT", &path("/documents/q1/approval"), &app.alice.token, Some(json!({"approve": false})))
+            .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, run) = json_call(&app, "GET", &path(&format!("/runs/{second}")), &app.alice.token, None).await;
+    assert_eq!(run["state"], "REVOKED", "{run}");
+    assert_eq!(app.runs.killed.lock().unwrap().len(), 2);
+    // Nobody but an approver withdraws an approval.
+    let (status, _) =
+        json_call(&app, "PUT", &path("/documents/q1/approval"), &app.outsider, Some(json!({"approve": false}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

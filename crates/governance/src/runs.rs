@@ -459,19 +459,7 @@ impl Governance {
         {
             return Ok(existing);
         }
-        // The locations are probed outside the unit of work (it is I/O), with the keys read on
-        // a first pass of the checklist; the commit below decides everything again.
         let what = format!("run of query {query_id}");
-        let checked = {
-            let mut tx = Tx::new(self.store().as_ref(), cleanroom, now_ms);
-            match self.checklist(&mut tx, caller, query_id).await {
-                Ok(checked) => checked,
-                Err(e) => return Err(self.refuse(cleanroom, now_ms, &what, caller, e).await),
-            }
-        };
-        if let Err(e) = self.probe_locations(cleanroom, &checked, probe).await {
-            return Err(self.refuse(cleanroom, now_ms, &what, caller, e).await);
-        }
         let id = new_run_id(cleanroom, query_id, idempotency)?;
         let (started, _) = transact!(self, cleanroom, now_ms, &what, Some(caller), |tx| {
             if let Some(key) = idempotency
@@ -483,8 +471,11 @@ impl Governance {
                 let bytes = self.job_config_of(tx, &run).await?;
                 return Ok(StartedRun { run, job_config: bytes, created: false });
             }
-            let requested_by = party_of(tx, caller).await?;
             let c = self.checklist(tx, caller, query_id).await?;
+            let requested_by = party_of(tx, caller).await?;
+            // Probing is I/O inside the unit of work: nothing is locked meanwhile, and what the
+            // checklist read is checked again when it commits.
+            self.probe_locations(cleanroom, &c, probe).await?;
             let log_step = |tx: &mut Tx<'_>, step: &str, detail: Value| {
                 tx.log("run.check", json!({"run": id, "step": step, "ok": true, "detail": detail}));
             };
@@ -597,13 +588,6 @@ impl Governance {
             Ok(StartedRun { run, job_config: config, created: true })
         })?;
         Ok(started)
-    }
-
-    async fn refuse(&self, cleanroom: &str, now_ms: i64, what: &str, caller: &Caller, e: GovError) -> GovError {
-        if e.is_refusal() && !matches!(e, GovError::NoSuchCleanRoom(_)) {
-            self.record_refusal(cleanroom, now_ms, what, Some(caller), &e).await;
-        }
-        e
     }
 
     async fn run_for_key(&self, cleanroom: &str, query: &str, key: &str) -> Result<Option<StartedRun>, GovError> {

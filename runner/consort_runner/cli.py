@@ -25,10 +25,9 @@ def parse_arguments(argv):
     return Options(server=args.server, cleanroom=args.cleanroom, run=args.run, config=args.config, tee_key=args.tee_key)
 
 
-def configure_logging(redactor: Redactor):
+def configure_logging():
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[consort-runner] %(levelname)s %(message)s"))
-    handler.addFilter(redactor)
     logger = logging.getLogger("consort_runner")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
@@ -37,6 +36,5 @@ def configure_logging(redactor: Redactor):
 
 def main(argv=None) -> int:
     options = parse_arguments(sys.argv[1:] if argv is None else argv)
-    redactor = Redactor()
-    configure_logging(redactor)
-    return execute(options, redactor=redactor)
+    configure_logging()
+    return execute(options, redactor=Redactor())

@@ -251,17 +251,22 @@ def new_spark_session(run: str):
 def execute(options: Options, spark=None, package_dir=None, redactor=None) -> int:
     """Runs the job; returns the exit code (0 succeeded, 1 failed, 2 bad arguments, 3 stopped)."""
     redactor = redactor or Redactor()
+    # On the logger itself, so whatever handler prints the runner's lines gets them scrubbed.
+    log.addFilter(redactor)
     try:
-        config_bytes = decode_config(options.config)
-        run = Run(options, redactor, spark=spark, package_dir=package_dir)
-    except RunnerError as e:
-        log.error("%s", e)
-        return EXIT_BAD_ARGUMENTS
-    try:
-        return run.execute(config_bytes)
-    except ConsentRefused as e:
-        log.warning("stopped before the run started: %s", e)
-        return EXIT_STOPPED
-    except RunnerError as e:
-        log.error("%s", redactor.scrub(str(e)))
-        return EXIT_FAILED
+        try:
+            config_bytes = decode_config(options.config)
+            run = Run(options, redactor, spark=spark, package_dir=package_dir)
+        except RunnerError as e:
+            log.error("%s", e)
+            return EXIT_BAD_ARGUMENTS
+        try:
+            return run.execute(config_bytes)
+        except ConsentRefused as e:
+            log.warning("stopped before the run started: %s", e)
+            return EXIT_STOPPED
+        except RunnerError as e:
+            log.error("%s", e)
+            return EXIT_FAILED
+    finally:
+        log.removeFilter(redactor)

@@ -30,6 +30,8 @@ def quoted(name: str) -> str:
 def harden(spark):
     """Session settings a governed run needs: SQL may not read files by path (csv.`/path`)."""
     spark.conf.set("spark.sql.runSQLOnFiles", "false")
+    # PySpark logs each SQL error with its whole JVM trace; the runner reports the error itself.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
 
 
 def schema_of(dataset):

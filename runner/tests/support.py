@@ -53,6 +53,7 @@ def spark():
             SparkSession.builder.master("local[1]")
             .appName("consort-runner-tests")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "1")
             .config("spark.driver.memory", "1g")
             .getOrCreate()

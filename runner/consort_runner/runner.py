@@ -125,12 +125,13 @@ class Run:
             self.phase = f"reading {dataset.path} ({dataset.id})"
             location = parse_location(dataset.location, f"{dataset.path}.location")
             if location.kind == "file":
-                path = location.path
+                path = spark_job.local_uri(location.path)
             else:
                 path = os.path.join(workdir, "inputs", str(i))
                 os.makedirs(path, mode=0o700)
                 count = self.store(location, dataset.secrets, dataset.path).download_tree(location, path)
                 log.info("staged %d objects of %s", count, dataset.id)
+                path = spark_job.local_uri(path)
             frame = spark_job.load_dataset(self.spark, dataset, path)
             frame.createOrReplaceTempView(dataset.view)
             self.views.append(dataset.view)
@@ -170,10 +171,10 @@ class Run:
         self.client.check_consent()
         self.phase = "writing the sink"
         if store is None:
-            spark_job.write(frame, sink.format, target.path)
+            spark_job.write(frame, sink.format, spark_job.local_uri(target.path))
         else:
             local = os.path.join(workdir, "output")
-            spark_job.write(frame, sink.format, local)
+            spark_job.write(frame, sink.format, spark_job.local_uri(local))
             uploaded = store.upload_tree(local, target)
             log.info("uploaded %d files", uploaded)
         self.rows_written = rows

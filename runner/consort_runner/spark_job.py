@@ -27,6 +27,11 @@ def quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def local_uri(path: str) -> str:
+    """A local path as a file: URI, so a cluster whose default filesystem is HDFS still reads it here."""
+    return "file://" + path
+
+
 def harden(spark):
     """Session settings a governed run needs: SQL may not read files by path (csv.`/path`)."""
     spark.conf.set("spark.sql.runSQLOnFiles", "false")

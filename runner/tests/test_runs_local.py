@@ -216,6 +216,22 @@ class LocalRunsTest(unittest.TestCase):
                 self.assert_nothing_written(h)
         self.assertNotIn("raw", [t.name for t in support.spark().catalog.listTables()])
 
+    def test_segments_sharing_an_order_get_numbered_views(self):
+        run = support.new_run_id()
+        segments = [
+            {"executionOrder": 5, "sql": "SELECT a.id, a.spend + b.amount AS total FROM segment2_1 a JOIN segment2_2 b ON a.id = b.id",
+             "postFilters": [{"column": "total", "min": MIN_TOTAL}]},
+            {"executionOrder": 2, "sql": "SELECT id, spend FROM customers"},
+            {"executionOrder": 2, "sql": "SELECT id, amount FROM purchases", "preconditions": [{"view": "segment2_1", "minRows": 1}]},
+        ]
+        h = Harness(self, job_config(run, [customers_dataset(self.customers), purchases_dataset(self.purchases)],
+                                     segments, self.sink()))
+        self.assertEqual(h.execute(), EXIT_SUCCEEDED, h.log)
+        self.assertEqual([(e["executionOrder"], e["rows"]) for e in h.fake.events if e["event"] == "segment"],
+                         [(2, len(CUSTOMERS)), (2, len(PURCHASES)), (5, len(expected_totals()[0]))])
+        written = support.spark().read.parquet(self.output_dir(run))
+        self.assertEqual(sorted((r.id, r.total) for r in written.collect()), expected_totals()[0])
+
     def test_a_precondition_that_fails_stops_before_the_segment(self):
         run = support.new_run_id()
         pre = [{"view": "customers", "minRows": len(CUSTOMERS) + 1}]
@@ -237,22 +253,24 @@ class LocalRunsTest(unittest.TestCase):
         _, joined = expected_totals()
         self.assertEqual(h.end()["rowsWritten"], joined)  # without the post-filter, every joined row
 
-    def test_consent_withdrawn_between_segments_stops_and_writes_nothing(self):
-        run = support.new_run_id()
-        h = Harness(self, job_config(run, [customers_dataset(self.customers), purchases_dataset(self.purchases)],
-                                     two_segments(), self.sink()))
+    def test_consent_withdrawn_between_segments_or_before_writing_stops_and_writes_nothing(self):
+        for after_segment, segments_run in [(1, [1]), (2, [1, 2])]:
+            with self.subTest(withdrawn_after_segment=after_segment):
+                run = support.new_run_id()
+                h = Harness(self, job_config(run, [customers_dataset(self.customers), purchases_dataset(self.purchases)],
+                                             two_segments(), self.sink()))
 
-        def withdraw_after_first_segment(event):
-            if event["event"] == "segment" and event["executionOrder"] == 1:
-                h.fake.consent = False
+                def withdraw(event, fake=h.fake, order=after_segment):
+                    if event["event"] == "segment" and event["executionOrder"] == order:
+                        fake.consent = False
 
-        h.fake.on_event = withdraw_after_first_segment
-        self.assertEqual(h.execute(), EXIT_STOPPED)
-        end = h.end()
-        self.assertEqual(end["state"], "stopped")
-        self.assertTrue(end["failure"].startswith("consent_withdrawn"), end["failure"])
-        self.assertEqual([e.get("executionOrder") for e in h.fake.events if e["event"] == "segment"], [1])
-        self.assert_nothing_written(h)
+                h.fake.on_event = withdraw
+                self.assertEqual(h.execute(), EXIT_STOPPED)
+                end = h.end()
+                self.assertEqual(end["state"], "stopped")
+                self.assertTrue(end["failure"].startswith("consent_withdrawn"), end["failure"])
+                self.assertEqual([e["executionOrder"] for e in h.fake.events if e["event"] == "segment"], segments_run)
+                self.assert_nothing_written(h)
 
     def test_consent_withdrawn_before_the_run_refuses_attestation(self):
         run = support.new_run_id()

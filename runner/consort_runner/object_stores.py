@@ -8,6 +8,7 @@ log; errors name the store, the status and the error code, never the key or the 
 import json
 import logging
 import os
+import shutil
 
 from .errors import RunnerError
 
@@ -196,6 +197,26 @@ class AzureBlobStore:
             return len(files)
         except Exception as e:
             raise self._error("sink_unwritable", location, "writing", e) from None
+
+
+class LocalFolder:
+    """A file:// sink: the same publish step as the object stores, so a failed write leaves nothing."""
+
+    kind = "file"
+
+    def is_empty(self, location) -> bool:
+        return not os.path.exists(location.path) or (os.path.isdir(location.path) and not os.listdir(location.path))
+
+    def upload_tree(self, src_dir: str, location) -> int:
+        files = _files_to_upload(src_dir)
+        try:
+            for relative, full in files:
+                target = os.path.join(location.path, relative)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(full, target)
+            return len(files)
+        except OSError as e:
+            raise RunnerError("sink_unwritable", f"writing {location.uri} failed: {e.strerror}") from None
 
 
 STORES = {"s3": S3Store, "azure": AzureBlobStore}

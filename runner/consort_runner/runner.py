@@ -16,7 +16,7 @@ from .client import ServerClient
 from .config import parse_job_config
 from .errors import ConsentRefused, RunnerError
 from .locations import parse_location
-from .object_stores import store_for
+from .object_stores import LocalFolder, store_for
 from .redaction import Redactor
 
 log = logging.getLogger("consort_runner")
@@ -58,17 +58,43 @@ def describe_failure(error: Exception, phase: str) -> str:
         # Compile-time errors name columns and views of the approved SQL, not data.
         first_line = (str(error).strip().splitlines() or [""])[0]
         return f"sql_error: {phase}: {first_line[:500]}"
-    condition = None
+    # Runtime errors can quote row values (a cast, a malformed record): keep only their class.
+    return f"spark_failed: {phase}: {error_class(error)}; the driver's log has the details"
+
+
+def _condition(throwable):
     for getter in ("getCondition", "getErrorClass"):
         try:
-            condition = getattr(error, getter)()
+            condition = getattr(throwable, getter)()
             if condition:
-                break
+                return str(condition)
         except Exception:
             pass
-    # Runtime errors can quote row values (a cast, a malformed record): keep only their class.
-    what = f"[{condition}]" if condition else error.__class__.__name__
-    return f"spark_failed: {phase}: {what}; the driver's log has the details"
+    return None
+
+
+def error_class(error: Exception) -> str:
+    """Spark's error conditions along the cause chain, outermost first, or the innermost class name."""
+    conditions = []
+    first = _condition(error)
+    if first:
+        conditions.append(first)
+    java = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    innermost = None
+    for _ in range(20):
+        if java is None:
+            break
+        condition = _condition(java)
+        if condition and condition not in conditions:
+            conditions.append(condition)
+        try:
+            innermost = java.getClass().getName()
+            java = java.getCause()
+        except Exception:
+            break
+    if conditions:
+        return " caused by ".join(f"[{c}]" for c in conditions)
+    return innermost or error.__class__.__name__
 
 
 class Run:
@@ -163,20 +189,19 @@ class Run:
         base = parse_location(sink.location, "sink.location")
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
         target = base.child(today, job.run)
-        store = None if target.kind == "file" else self.store(target, sink.secrets, "sink")
-        if store is not None and not store.is_empty(target):
-            raise RunnerError("sink_unwritable", f"{target.uri} already holds objects", "sink.location", "a run writes once; start a new run")
+        store = LocalFolder() if target.kind == "file" else self.store(target, sink.secrets, "sink")
+        if not store.is_empty(target):
+            raise RunnerError("sink_unwritable", f"{target.uri} already holds data", "sink.location", "a run writes once; start a new run")
         rows = spark_job.count_rows(frame)
         self.phase = "checking consent before writing"
         self.client.check_consent()
+        # Spark writes into the private folder; only a complete output is published to the sink.
         self.phase = "writing the sink"
-        if store is None:
-            spark_job.write(frame, sink.format, spark_job.local_uri(target.path))
-        else:
-            local = os.path.join(workdir, "output")
-            spark_job.write(frame, sink.format, spark_job.local_uri(local))
-            uploaded = store.upload_tree(local, target)
-            log.info("uploaded %d files", uploaded)
+        local = os.path.join(workdir, "output")
+        spark_job.write(frame, sink.format, spark_job.local_uri(local))
+        self.phase = "publishing the output"
+        published = store.upload_tree(local, target)
+        log.info("published %d files", published)
         self.rows_written = rows
         self.output = target.uri
 

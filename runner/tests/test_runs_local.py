@@ -232,6 +232,23 @@ class LocalRunsTest(unittest.TestCase):
         written = support.spark().read.parquet(self.output_dir(run))
         self.assertEqual(sorted((r.id, r.total) for r in written.collect()), expected_totals()[0])
 
+    def test_a_malformed_record_fails_the_run_without_quoting_it(self):
+        bad = os.path.join(self.root, "bad-customers")
+        os.makedirs(bad, exist_ok=True)
+        with open(os.path.join(bad, "part.csv"), "w") as f:
+            f.write("1,Annabel Quist,111-11-1111,10.0\n2,Bogdan Roux,222-22-2222,spend-was-not-a-number\n")
+        run = support.new_run_id()
+        h = Harness(self, job_config(run, [customers_dataset(f"file://{bad}")],
+                                     [{"executionOrder": 1, "sql": "SELECT id, spend FROM customers"}],
+                                     self.sink(fields=("id", "spend"))))
+        self.assertEqual(h.execute(), EXIT_FAILED)
+        failure = h.end()["failure"]
+        # Spark parses the bad value when it first needs the column: here, writing.
+        self.assertTrue(failure.startswith("spark_failed: writing the sink: ["), failure)
+        self.assertIn("[MALFORMED_RECORD_IN_PARSING", failure)
+        self.assertNotIn("spend-was-not-a-number", failure + h.log)
+        self.assert_nothing_written(h)
+
     def test_a_precondition_that_fails_stops_before_the_segment(self):
         run = support.new_run_id()
         pre = [{"view": "customers", "minRows": len(CUSTOMERS) + 1}]

@@ -57,7 +57,8 @@ def describe_failure(error: Exception, phase: str) -> str:
     if AnalysisException and isinstance(error, AnalysisException):
         # Compile-time errors name columns and views of the approved SQL, not data.
         first_line = (str(error).strip().splitlines() or [""])[0]
-        return f"sql_error: {phase}: {first_line[:500]}"
+        code = "source_unreadable" if phase.startswith("reading") else "sql_error"
+        return f"{code}: {phase}: {first_line[:500]}"
     # Runtime errors can quote row values (a cast, a malformed record): keep only their class.
     return f"spark_failed: {phase}: {error_class(error)}; the driver's log has the details"
 

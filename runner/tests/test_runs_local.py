@@ -249,6 +249,16 @@ class LocalRunsTest(unittest.TestCase):
         self.assertNotIn("spend-was-not-a-number", failure + h.log)
         self.assert_nothing_written(h)
 
+    def test_a_missing_local_input_is_unreadable(self):
+        run = support.new_run_id()
+        missing = os.path.join(self.root, "no-such-folder")
+        h = Harness(self, job_config(run, [customers_dataset(f"file://{missing}")],
+                                     [{"executionOrder": 1, "sql": "SELECT id FROM customers"}], self.sink(fields=("id",))))
+        self.assertEqual(h.execute(), EXIT_FAILED)
+        failure = h.end()["failure"]
+        self.assertTrue(failure.startswith("source_unreadable: reading datasets[0] (customers): [PATH_NOT_FOUND]"), failure)
+        self.assert_nothing_written(h)
+
     def test_a_precondition_that_fails_stops_before_the_segment(self):
         run = support.new_run_id()
         pre = [{"view": "customers", "minRows": len(CUSTOMERS) + 1}]

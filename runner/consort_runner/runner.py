@@ -229,6 +229,10 @@ class Run:
         try:
             self.phase = "checking the job config"
             job = parse_job_config(config_bytes, self.options.cleanroom, self.options.run)
+            # Every location is checked before any key is fetched or any row read.
+            for dataset in job.datasets:
+                parse_location(dataset.location, f"{dataset.path}.location")
+            parse_location(job.sink.location, "sink.location")
             if self.spark is None:
                 self.spark = new_spark_session(job.run)
             spark_job.harden(self.spark)

@@ -249,6 +249,18 @@ class LocalRunsTest(unittest.TestCase):
         self.assertNotIn("spend-was-not-a-number", failure + h.log)
         self.assert_nothing_written(h)
 
+    def test_an_unsupported_location_fails_before_any_key_is_fetched(self):
+        run = support.new_run_id()
+        datasets = [customers_dataset("s3://alice-data/customers", secrets=["alice-s3"]),
+                    purchases_dataset("hdfs://namenode:8020/purchases")]
+        h = Harness(self, job_config(run, datasets, [{"executionOrder": 1, "sql": "SELECT id FROM customers"}],
+                                     self.sink(fields=("id",))), secrets={"alice-s3": b"{}"})
+        self.assertEqual(h.execute(), EXIT_FAILED)
+        failure = h.end()["failure"]
+        self.assertTrue(failure.startswith("invalid_location: datasets[1].location: 'hdfs://"), failure)
+        self.assertEqual([r for r in h.fake.routes() if r.startswith("secrets/")], [])
+        self.assertEqual(h.end()["rowsRead"], 0)
+
     def test_a_missing_local_input_is_unreadable(self):
         run = support.new_run_id()
         missing = os.path.join(self.root, "no-such-folder")

@@ -168,8 +168,9 @@ class Run:
         self.client.event({"event": "rows", "read": self.rows_read})
 
     def run_segments(self, job):
+        """The last segment's result and its row count."""
         known_views = set(self.views)
-        result = None
+        result, rows = None, 0
         for index, segment in enumerate(job.query.segments):
             if index:
                 self.phase = f"checking consent before {segment.path}"
@@ -181,9 +182,10 @@ class Run:
             rows = spark_job.count_rows(result)
             log.info("%s: %d rows as view %s", segment.path, rows, segment.view)
             self.client.event({"event": "segment", "executionOrder": segment.execution_order, "rows": rows})
-        return result
+        return result, rows
 
-    def write_sink(self, job, result, workdir):
+    def write_sink(self, job, result, rows, workdir):
+        """Writes the sink's columns of `result` (`rows` rows: dropping columns keeps them all)."""
         self.phase = "writing the sink"
         sink = job.sink
         frame = spark_job.sink_columns(result, sink)
@@ -193,7 +195,6 @@ class Run:
         store = LocalFolder() if target.kind == "file" else self.store(target, sink.secrets, "sink")
         if not store.is_empty(target):
             raise RunnerError("sink_unwritable", f"{target.uri} already holds data", "sink.location", "a run writes once; start a new run")
-        rows = spark_job.count_rows(frame)
         self.phase = "checking consent before writing"
         self.client.check_consent()
         # Spark writes into the private folder; only a complete output is published to the sink.
@@ -239,8 +240,8 @@ class Run:
             self.phase = "checking consent before reading"
             self.client.check_consent()
             self.read_datasets(job, workdir)
-            result = self.run_segments(job)
-            self.write_sink(job, result, workdir)
+            result, rows = self.run_segments(job)
+            self.write_sink(job, result, rows, workdir)
         except ConsentRefused as e:
             log.warning("stopped: %s (during %s); nothing was written", e.code, self.phase)
             self.output, self.rows_written = None, 0

@@ -17,6 +17,16 @@ STOP_CODES = ("consent_withdrawn", "run_not_live")
 RETRY_STATUSES = (502, 503, 504)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the bearer token to wherever it points: treat it as an error."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class ServerClient:
     def __init__(self, server: str, cleanroom: str, run: str, timeout: float = 30.0, attempts: int = 3):
         if not server.startswith(("http://", "https://")):
@@ -48,7 +58,7 @@ class ServerClient:
                 time.sleep(0.5 * 2**attempt)
             request = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with _OPENER.open(request, timeout=self.timeout) as response:
                     payload = response.read()
                     return json.loads(payload) if payload else None
             except urllib.error.HTTPError as e:
@@ -77,7 +87,8 @@ class ServerClient:
             param = detail.get("param")
         except (ValueError, AttributeError):
             pass
-        if error.code == 409 and code in STOP_CODES:
+        # The document answers these with 409; any status carrying them means stop, not fail.
+        if code in STOP_CODES:
             return ConsentRefused(code, message)
         return ServerRefused(error.code, code, f"{route}: {message}", param)
 

@@ -191,6 +191,65 @@ class LocationTest(unittest.TestCase):
             self.assertIn(word, str(caught.exception))
 
 
+class ClientTest(unittest.TestCase):
+    """The server client against tiny HTTP servers: redirects are not followed, stop codes stop."""
+
+    def serve(self, answer):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                seen.append((self.path, self.headers.get("Authorization")))
+                status, headers, body = answer(self.path)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_port}", seen
+
+    def test_a_redirect_is_refused_and_the_bearer_goes_nowhere_else(self):
+        from consort_runner.client import ServerClient
+        from consort_runner.errors import ServerRefused
+
+        def answer(path):
+            if path.startswith("/elsewhere"):
+                return 200, {}, b'{"execution": true}'
+            return 307, {"Location": "/elsewhere"}, b""
+
+        url, seen = self.serve(answer)
+        client = ServerClient(url, "r", RUN)
+        client.set_session("crs_token_value")
+        with self.assertRaises(ServerRefused) as caught:
+            client.check_consent()
+        self.assertEqual(caught.exception.status, 307)
+        self.assertEqual([p for p, _ in seen], [f"/v1/cleanrooms/r/runs/{RUN}/runner/consent"])
+        self.assertNotIn("crs_token_value", repr(client) + str(caught.exception))
+
+    def test_a_stop_code_stops_whatever_the_status(self):
+        from consort_runner.client import ServerClient
+        from consort_runner.errors import ConsentRefused
+
+        body = json.dumps({"error": {"code": "run_not_live", "message": "the run was killed", "param": None}}).encode()
+        url, _ = self.serve(lambda path: (403, {"Content-Type": "application/json"}, body))
+        client = ServerClient(url, "r", RUN)
+        with self.assertRaises(ConsentRefused) as caught:
+            client.check_consent()
+        self.assertEqual(caught.exception.code, "run_not_live")
+
+
 class RedactionTest(unittest.TestCase):
     def test_secret_strings_are_scrubbed_but_addresses_kept(self):
         r = Redactor()

@@ -239,7 +239,13 @@ def store_for(location, secret_names, released: dict, field: str):
         except (UnicodeDecodeError, ValueError):
             continue  # not a storage key: some other secret of the same owner
         if isinstance(value, dict) and all(isinstance(value.get(k), str) and value.get(k) for k in store_class.required):
-            return store_class(value)
+            try:
+                return store_class(value)
+            except Exception as e:  # the class name only: the message could quote the value
+                raise RunnerError(
+                    "invalid_secret", f"secret {name} holds a {location.kind} key the client refuses ({e.__class__.__name__})",
+                    f"{field}.secrets", "check its endpoint, region and account",
+                ) from None
     raise RunnerError(
         "missing_secret",
         f"none of the secrets {secret_names} is a {location.kind} key (a JSON object with {', '.join(store_class.required)})",

@@ -60,7 +60,9 @@ def describe_failure(error: Exception, phase: str) -> str:
         code = "source_unreadable" if phase.startswith("reading") else "sql_error"
         return f"{code}: {phase}: {first_line[:500]}"
     # Runtime errors can quote row values (a cast, a malformed record): keep only their class.
-    return f"spark_failed: {phase}: {error_class(error)}; the driver's log has the details"
+    from_spark = type(error).__module__.startswith(("pyspark", "py4j")) or hasattr(error, "java_exception")
+    code = "spark_failed" if from_spark else "internal_error"
+    return f"{code}: {phase}: {error_class(error)}; the driver's log has the details"
 
 
 def _condition(throwable):

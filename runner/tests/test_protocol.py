@@ -250,6 +250,33 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(caught.exception.code, "run_not_live")
 
 
+class StoreChoiceTest(unittest.TestCase):
+    def test_the_first_secret_shaped_as_a_key_of_the_locations_kind_is_used(self):
+        from consort_runner.object_stores import AzureBlobStore, S3Store, store_for
+
+        s3 = parse_location("s3://bucket/data", "f")
+        released = {
+            "note": b"plain text",
+            "azure": b'{"account": "acct", "accountKey": "a2V5"}',
+            "s3": b'{"endpoint": "http://127.0.0.1:1", "region": "us-east-1", "accessKeyId": "AKIA1", "secretAccessKey": "k"}',
+        }
+        self.assertIsInstance(store_for(s3, ["note", "azure", "s3"], released, "datasets[0]"), S3Store)
+        azure = parse_location("abfs://c@acct.dfs.core.windows.net/x", "f")
+        self.assertIsInstance(store_for(azure, ["note", "s3", "azure"], released, "datasets[0]"), AzureBlobStore)
+        with self.assertRaises(RunnerError) as caught:
+            store_for(s3, ["note", "azure"], released, "datasets[0]")
+        self.assertEqual((caught.exception.code, caught.exception.field), ("missing_secret", "datasets[0].secrets"))
+
+    def test_a_key_the_client_refuses_is_named_without_its_value(self):
+        from consort_runner.object_stores import store_for
+
+        bad = b'{"endpoint": "not a url", "accessKeyId": "AKIA1", "secretAccessKey": "never-print-me"}'
+        with self.assertRaises(RunnerError) as caught:
+            store_for(parse_location("s3://b/x", "f"), ["s3"], {"s3": bad}, "sink")
+        self.assertEqual(caught.exception.code, "invalid_secret")
+        self.assertNotIn("never-print-me", str(caught.exception))
+
+
 class RedactionTest(unittest.TestCase):
     def test_secret_strings_are_scrubbed_but_addresses_kept(self):
         r = Redactor()

@@ -89,7 +89,8 @@ pub struct RunnerSettings {
     pub package: RunnerPackage,
     /// The URL runners call back (this server, as the driver reaches it).
     pub callback_url: String,
-    /// The simulated TEE's private key file given to runners (development and tests only).
+    /// The simulated TEE's private key file given to runners (PKCS#8 v1 DER; development and
+    /// tests only).
     pub simulated_tee_key: Option<PathBuf>,
     /// The backend runs go to when the caller names none.
     pub default_backend: String,
@@ -396,12 +397,24 @@ pub fn simulated_tee(config: &consort_config::Config) -> anyhow::Result<Option<(
         Ok(pkcs8) => consort_attest::SimulatedTee::new(&pkcs8).with_context(context)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let (tee, pkcs8) = consort_attest::SimulatedTee::generate().with_context(context)?;
-            write_private(&path, &pkcs8).with_context(context)?;
+            write_private(&path, &ed25519_pkcs8_v1(&pkcs8).with_context(context)?).with_context(context)?;
             tee
         }
         Err(e) => return Err(e).with_context(context),
     };
     Ok(Some((path, tee.public_key())))
+}
+
+/// The PKCS#8 v1 form (RFC 8410, the seed alone) of ring's Ed25519 PKCS#8 v2 document: ring
+/// tags the public key in a way other readers (Python's `cryptography`, which the runner uses)
+/// refuse, and the seed is all a signer needs.
+fn ed25519_pkcs8_v1(v2: &[u8]) -> anyhow::Result<Vec<u8>> {
+    const V2_PREFIX: [u8; 16] =
+        [0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    const V1_PREFIX: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    anyhow::ensure!(v2.len() >= 48 && v2[..16] == V2_PREFIX, "not an Ed25519 PKCS#8 v2 document");
+    Ok([&V1_PREFIX[..], &v2[16..48]].concat())
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -437,4 +450,36 @@ pub fn runner_settings(
         default_backend: config.spark.default_backend.clone(),
         backends: backends.iter().map(|b| b.kind().as_str().to_string()).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulated_tee_key_file_is_pkcs8_v1_and_signs_as_the_generated_key() {
+        let (tee, v2) = consort_attest::SimulatedTee::generate().unwrap();
+        let v1 = ed25519_pkcs8_v1(&v2).unwrap();
+        assert_eq!(v1.len(), 48);
+        assert_eq!(consort_attest::SimulatedTee::new(&v1).unwrap().public_key(), tee.public_key());
+        assert!(ed25519_pkcs8_v1(&v1).is_err(), "only a v2 document is converted");
+    }
+
+    #[test]
+    fn the_measurement_is_over_sorted_paths_lengths_and_contents() {
+        let a = measure(&[("consort_runner/b.py", b"x"), ("consort_runner/a.py", b"")]);
+        let b = measure(&[("consort_runner/a.py", b""), ("consort_runner/b.py", b"x")]);
+        assert_eq!(a, b, "order of listing does not matter");
+        assert_ne!(
+            a,
+            measure(&[("consort_runner/a.py", b"x"), ("consort_runner/b.py", b"")]),
+            "content moved between files"
+        );
+        // path ‖ 0 ‖ len (8 bytes BE) ‖ content, as the runner computes it.
+        let mut bytes = b"consort_runner/a.py\0".to_vec();
+        bytes.extend(1u64.to_be_bytes());
+        bytes.push(b'z');
+        let expected: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(measure(&[("consort_runner/a.py", b"z")]), expected);
+    }
 }

@@ -2,7 +2,12 @@
 //! and the governed PySpark runner it ships. Three parties — two dataset owners and the sink's
 //! owner — agree on a query; the runner attests, gets its keys through its grant, reads only
 //! the allowed columns and writes only the sink's; consent withdrawn mid-run stops the job.
-//! One server for the binary; each Spark run is a separate application.
+//! On the real object-store emulators too: datasets on S3 (moto) and Azure Blob (azurite), the
+//! sink on S3, each read and written with its owner's key released only to the attested runner.
+
+#[path = "../../storage/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -140,6 +145,13 @@ impl Room<'_> {
             let url = self.path(&format!("/proposals/{id}/ballots"));
             self.signed(voter, Method::POST, &url, "ballot", Some(&id), json!({"vote": "accept"})).await;
         }
+    }
+
+    async fn secret(&self, who: &str, name: &str, value: Value) {
+        use base64::Engine;
+        let body = json!({"value": base64::engine::general_purpose::STANDARD.encode(value.to_string())});
+        let (status, answer) = self.user(who, Method::PUT, &format!("/secrets/{name}"), Some(body)).await;
+        assert_eq!(status, 204, "{answer}");
     }
 
     async fn publish(&self, who: &str, id: &str, body: Value) {
@@ -363,4 +375,110 @@ async fn three_parties_run_a_query_on_spark_through_the_governed_runner() {
     // And while consent is off, no new run starts.
     let (status, refused) = room.user("carol", Method::POST, "/queries/q-city/run", None).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("consent_withdrawn")), "{refused}");
+}
+
+/// The same three parties with their data on object stores: Alice's customers on S3, Bob's
+/// purchases on Azure Blob, Carol's sink on S3, each readable only with its owner's key, which
+/// only the attested runner of the run gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_over_s3_and_azure_blob_writes_to_s3() {
+    let s3 = support::S3::start();
+    let azure = support::Azurite::start();
+    s3.create_bucket("lake").await;
+    s3.create_bucket("results").await;
+    azure.create_container("lake").await;
+    s3.put("lake", "customers/part-0.csv", b"a@x,alice-a,Rome\nb@x,alice-b,Milan\nc@x,alice-c,Rome\n".to_vec()).await;
+    azure.put("lake", "purchases/part-0.csv", b"a@x,10\nb@x,20\nc@x,30\n".to_vec()).await;
+
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    let name = "stores";
+    let mut parties = Vec::new();
+    for id in ["alice", "bob", "carol"] {
+        let token = token(&server, &http, &format!("{name}-{id}")).await;
+        parties.push(Party { id, key: MemberKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap(), token });
+    }
+    let room = Room { server: &server, http, name: name.into(), parties };
+    let pem = |id: &str| room.party(id).key.public_key().to_pem();
+    let init = json!({"name": name, "member_id": "alice", "member_public_key_pem": pem("alice"),
+        "user": {"id": "alice", "principal": format!("{name}-alice")}});
+    room.signed("alice", Method::POST, &format!("{}/v1/cleanrooms", server.url), "cleanroom.init", None, init).await;
+    for (id, voters) in [("bob", vec!["alice"]), ("carol", vec!["alice", "bob"])] {
+        let actions = json!([{"action": "add_member", "id": id, "public_key_pem": pem(id)},
+                             {"action": "add_user", "id": id, "principal": format!("{name}-{id}")}]);
+        room.pass(actions, &voters).await;
+    }
+    room.signed("alice", Method::PUT, &room.path("/contracts/c1"), "contract", None, json!({"data": {}})).await;
+    room.pass(json!([{"action": "set_contract", "contract_id": "c1", "version": 1}]), &["alice", "bob", "carol"]).await;
+
+    let s3_key =
+        json!({"endpoint": s3.endpoint, "region": "us-east-1", "accessKeyId": "test", "secretAccessKey": "test"});
+    room.secret("alice", "alice-s3", s3_key.clone()).await;
+    room.secret("carol", "carol-s3", s3_key).await;
+    room.secret(
+        "bob",
+        "bob-azure",
+        json!({"endpoint": azure.endpoint, "account": support::AZURITE_ACCOUNT,
+        "accountKey": support::AZURITE_KEY}),
+    )
+    .await;
+    let string = |n: &str| json!({"name": n, "type": "string"});
+    room.publish(
+        "alice",
+        "customers",
+        json!({"kind": "dataset", "location": "s3://lake/customers", "format": "csv",
+        "schema": [string("email"), string("name"), string("city")], "allowed_fields": ["email", "city"],
+        "secrets": ["alice-s3"]}),
+    )
+    .await;
+    room.publish(
+        "bob",
+        "purchases",
+        json!({"kind": "dataset",
+        "location": format!("abfs://lake@{}.dfs.core.windows.net/purchases", support::AZURITE_ACCOUNT), "format": "csv",
+        "schema": [string("email"), {"name": "amount", "type": "integer"}], "allowed_fields": ["email", "amount"],
+        "secrets": ["bob-azure"]}),
+    )
+    .await;
+    room.publish(
+        "carol",
+        "results",
+        json!({"kind": "sink", "location": "s3://results/overlap", "format": "json",
+        "allowed_fields": ["city", "spent"], "secrets": ["carol-s3"]}),
+    )
+    .await;
+    query(
+        &room,
+        "q-city",
+        json!([{"execution_order": 1, "sql": "SELECT c.city, sum(p.amount) AS spent, min(c.email) AS email \
+        FROM customers c JOIN purchases p ON c.email = p.email GROUP BY c.city"}]),
+    )
+    .await;
+    let (status, prepared) = room.user("carol", Method::POST, "/prepare", None).await;
+    assert_eq!(status, 200, "{prepared}");
+    assert_eq!(prepared["keys"].as_array().unwrap().len(), 3, "every dataset's and sink's key is bound: {prepared}");
+    let (status, run) = room.user("carol", Method::POST, "/queries/q-city/run", Some(json!({}))).await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    let done = room.wait(&id).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}\n{}", room.log());
+    assert_eq!(done["rows_written"], 2, "{done}");
+    let output = done["output"].as_str().unwrap();
+    assert!(output.starts_with("s3://results/overlap/") && output.ends_with(&id), "{output}");
+    // Read the result back from S3 with Carol's key: two cities, no emails.
+    let storage = consort_storage::Storage::from_uri(output, &s3.config()).await.unwrap();
+    let mut text = String::new();
+    for entry in storage.list(output).await.unwrap() {
+        if !entry.is_dir && entry.uri.ends_with(".json") {
+            text.push_str(&String::from_utf8(storage.read(&entry.uri).await.unwrap().to_vec()).unwrap());
+        }
+    }
+    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r.get("email").is_none() && r.get("city").is_some()), "{text}");
+    let spent: i64 = rows.iter().map(|r| r["spent"].as_i64().unwrap()).sum();
+    assert_eq!(spent, 60, "{text}");
+    // No credential reached the server's log.
+    let log = room.log();
+    assert!(!log.contains(support::AZURITE_KEY) && !log.contains("crs_"), "a secret reached the log");
 }

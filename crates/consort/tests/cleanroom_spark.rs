@@ -6,7 +6,6 @@
 //! sink on S3, each read and written with its owner's key released only to the attested runner.
 
 #[path = "../../storage/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -470,7 +469,7 @@ async fn a_query_over_s3_and_azure_blob_writes_to_s3() {
     let mut text = String::new();
     for entry in storage.list(output).await.unwrap() {
         if !entry.is_dir && entry.uri.ends_with(".json") {
-            text.push_str(&String::from_utf8(storage.read(&entry.uri).await.unwrap().to_vec()).unwrap());
+            text.push_str(std::str::from_utf8(&storage.read(&entry.uri).await.unwrap()).unwrap());
         }
     }
     let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

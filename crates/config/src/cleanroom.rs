@@ -24,6 +24,12 @@ pub struct CleanRoomSettings {
     /// The URL governed runners call back (this server as the Spark driver reaches it).
     /// Default: the address the server listens on (127.0.0.1 for a wildcard address).
     pub runner_callback_url: Option<String>,
+    /// On Kubernetes: where the runner's entry script is in the Spark image (the package next
+    /// to it). Default: `local:///opt/consort/runner/consort_runner_main.py`.
+    pub kubernetes_runner_file: Option<String>,
+    /// On Kubernetes: the image of the sidecars beside the runner on the driver and executor
+    /// pods (secrets, identity, telemetry). Default: `consort-sidecar:{version}`.
+    pub kubernetes_sidecar_image: Option<String>,
     /// Accept AMD SEV-SNP evidence (checked against AMD's pinned Milan and Genoa roots).
     pub sev_snp: bool,
     /// The public https base URL of this server, under which each clean room's OIDC issuer is

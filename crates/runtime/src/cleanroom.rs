@@ -96,6 +96,46 @@ pub struct RunnerSettings {
     pub default_backend: String,
     /// The backends configured.
     pub backends: Vec<String>,
+    /// How runs go to the `kubernetes` backend, when it is configured.
+    pub kubernetes: Option<KubernetesRunner>,
+}
+
+/// What a run's driver and executor pods carry on Kubernetes: the runner inside the Spark
+/// image, and beside it the sidecars that hold its secrets, identity and telemetry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesRunner {
+    /// The Spark image (`[spark] kubernetes_image`).
+    pub image: String,
+    /// The entry script's URI in that image.
+    pub runner_file: String,
+    /// The sidecars' image.
+    pub sidecar_image: String,
+}
+
+/// The sidecars' roles, in order.
+const SIDECARS: [&str; 3] = ["secrets", "identity", "telemetry"];
+
+impl KubernetesRunner {
+    /// SHA-256 of what the pods run besides the package: a changed image, runner path or
+    /// sidecar needs a new prepare.
+    pub fn platform(&self) -> String {
+        let pods = json!({"image": self.image, "runnerFile": self.runner_file, "sidecarImage": self.sidecar_image,
+            "sidecars": SIDECARS});
+        Sha256::digest(pods.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The sidecar containers of one run.
+    fn sidecars(&self, callback_url: &str, cleanroom: &str, run: &str) -> Vec<Value> {
+        SIDECARS
+            .iter()
+            .map(|role| {
+                json!({"name": format!("consort-{role}"), "image": self.sidecar_image, "args": [role],
+                    "env": [{"name": "CONSORT_SERVER", "value": callback_url},
+                            {"name": "CONSORT_CLEANROOM", "value": cleanroom},
+                            {"name": "CONSORT_RUN", "value": run}]})
+            })
+            .collect()
+    }
 }
 
 /// The `cleanroom` job kind.
@@ -113,29 +153,7 @@ impl CleanRoomKind {
     }
 
     fn spark_data(&self, cleanroom: &str, run: &CleanRoomRun, job_config: &[u8]) -> DataMap {
-        use base64::Engine;
-        let mut args = vec![
-            "--server".to_string(),
-            self.settings.callback_url.clone(),
-            "--cleanroom".into(),
-            cleanroom.to_string(),
-            "--run".into(),
-            run.id.clone(),
-            "--config".into(),
-            base64::engine::general_purpose::STANDARD.encode(job_config),
-        ];
-        if let Some(key) = &self.settings.simulated_tee_key {
-            args.extend(["--tee-key".to_string(), key.display().to_string()]);
-        }
-        let mut data = DataMap::new();
-        data.insert("name".into(), json!(format!("consort-cleanroom-{cleanroom}-{}", run.id)));
-        data.insert("file".into(), json!(self.settings.package.entry.display().to_string()));
-        data.insert("args".into(), json!(args));
-        data.insert("backend".into(), json!(run.backend));
-        // The runner stops itself on withdrawn consent and reports its end; a retried
-        // submission would be a second run of the same grants.
-        data.insert("retries".into(), json!(0));
-        data
+        spark_data_for(&self.settings, cleanroom, run, job_config)
     }
 
     async fn resolve(&self, context: &RunContext) -> Result<(String, CleanRoomRun, Vec<u8>), String> {
@@ -185,6 +203,48 @@ impl CleanRoomKind {
     }
 }
 
+/// The `spark` kind's job data for a run's governed runner: the entry script with the run's
+/// arguments, on its backend; on Kubernetes with the run policy and sidecars on the pods.
+fn spark_data_for(settings: &RunnerSettings, cleanroom: &str, run: &CleanRoomRun, job_config: &[u8]) -> DataMap {
+    use base64::Engine;
+
+    let mut args = vec![
+        "--server".to_string(),
+        settings.callback_url.clone(),
+        "--cleanroom".into(),
+        cleanroom.to_string(),
+        "--run".into(),
+        run.id.clone(),
+        "--config".into(),
+        base64::engine::general_purpose::STANDARD.encode(job_config),
+    ];
+    if let Some(key) = &settings.simulated_tee_key {
+        args.extend(["--tee-key".to_string(), key.display().to_string()]);
+    }
+    let mut data = DataMap::new();
+    data.insert("name".into(), json!(format!("consort-cleanroom-{cleanroom}-{}", run.id)));
+    data.insert("file".into(), json!(settings.package.entry.display().to_string()));
+    if let (Some(k8s), "kubernetes") = (&settings.kubernetes, run.backend.as_str()) {
+        // The pods carry the run policy (admission and audit read it there) and the sidecars.
+        data.insert("file".into(), json!(k8s.runner_file));
+        data.insert(
+            "podAnnotations".into(),
+            json!({"consort.dev/cleanroom": cleanroom, "consort.dev/run": run.id,
+                "consort.dev/run-policy": run.run_policy, "consort.dev/job-config": run.job_config_hash,
+                "consort.dev/runner-measurement": run.policy.measurements.first(),
+                "consort.dev/platform": k8s.platform()}),
+        );
+        data.insert("podLabels".into(), json!({"consort.dev/cleanroom-run": run.id}));
+        data.insert("sidecars".into(), json!(k8s.sidecars(&settings.callback_url, cleanroom, &run.id)));
+    }
+    data.insert("args".into(), json!(args));
+    data.insert("backend".into(), json!(run.backend));
+    // The runner stops itself on withdrawn consent and reports its end; a retried
+    // submission would be a second run of the same grants.
+    data.insert("retries".into(), json!(0));
+    data
+}
+
 fn runner_identity(settings: &RunnerSettings, backend: Option<&str>) -> Result<RunnerIdentity, String> {
     let backend = backend.unwrap_or(&settings.default_backend);
     if !settings.backends.iter().any(|b| b == backend) {
@@ -193,11 +253,11 @@ fn runner_identity(settings: &RunnerSettings, backend: Option<&str>) -> Result<R
             settings.backends.join(", ")
         ));
     }
-    Ok(RunnerIdentity {
-        measurement: settings.package.measurement.clone(),
-        backend: backend.to_string(),
-        platform: None,
-    })
+    let platform = match (&settings.kubernetes, backend) {
+        (Some(k8s), "kubernetes") => Some(k8s.platform()),
+        _ => None,
+    };
+    Ok(RunnerIdentity { measurement: settings.package.measurement.clone(), backend: backend.to_string(), platform })
 }
 
 #[async_trait]
@@ -449,12 +509,82 @@ pub fn runner_settings(
         simulated_tee_key,
         default_backend: config.spark.default_backend.clone(),
         backends: backends.iter().map(|b| b.kind().as_str().to_string()).collect(),
+        kubernetes: config.spark.kubernetes_image.clone().map(|image| KubernetesRunner {
+            image,
+            runner_file: config
+                .cleanroom
+                .kubernetes_runner_file
+                .clone()
+                .unwrap_or_else(|| "local:///opt/consort/runner/consort_runner_main.py".into()),
+            sidecar_image: config
+                .cleanroom
+                .kubernetes_sidecar_image
+                .clone()
+                .unwrap_or_else(|| format!("consort-sidecar:{}", env!("CARGO_PKG_VERSION"))),
+        }),
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(backend: &str) -> CleanRoomRun {
+        let policy =
+            consort_attest::Policy { measurements: vec!["aa".repeat(32)], host_data: vec![], allow_debug: false };
+        serde_json::from_value(json!({
+            "id": "0123456789abcdef", "query": "q", "query_version": 1, "requested_by": "user:carol",
+            "idempotency_key": null, "state": "STARTING", "job_config_hash": "cc".repeat(32),
+            "run_policy": "dd".repeat(32), "prepared": "p", "policy": policy, "secrets": [], "consent": [],
+            "approvers": [], "backend": backend, "scheduler_run": null, "session_hash": null, "one_off_key": null,
+            "created_ms": 0, "started_ms": null, "ended_ms": null, "segments": [], "rows_read": 0,
+            "rows_written": 0, "output": null, "failure": null, "end_seq": null}))
+        .unwrap()
+    }
+
+    fn settings(sidecar_image: &str) -> RunnerSettings {
+        RunnerSettings {
+            package: RunnerPackage { entry: "/srv/runner/consort_runner_main.py".into(), measurement: "aa".repeat(32) },
+            callback_url: "https://consort.internal:8443".into(),
+            simulated_tee_key: None,
+            default_backend: "local".into(),
+            backends: vec!["local".into(), "kubernetes".into()],
+            kubernetes: Some(KubernetesRunner {
+                image: "spark:4.3.0".into(),
+                runner_file: "local:///opt/consort/runner/consort_runner_main.py".into(),
+                sidecar_image: sidecar_image.into(),
+            }),
+        }
+    }
+
+    /// On Kubernetes the SparkApplication's driver and executors carry the run policy and the
+    /// sidecars; a changed sidecar is another platform, so the prepared policy goes stale.
+    #[test]
+    fn kubernetes_runs_put_the_run_policy_and_the_sidecars_on_their_pods() {
+        let settings = settings("consort-sidecar:1");
+        let identity = runner_identity(&settings, Some("kubernetes")).unwrap();
+        assert_eq!(identity.platform.as_deref(), Some(settings.kubernetes.as_ref().unwrap().platform().as_str()));
+        assert_ne!(identity, runner_identity(&self::settings("consort-sidecar:2"), Some("kubernetes")).unwrap());
+        assert_eq!(runner_identity(&settings, None).unwrap().platform, None, "local runs the package as it is");
+
+        let data = spark_data_for(&settings, "overlap", &run("kubernetes"), b"{}");
+        let spec = consort_spark::spec_from_data(&data, "x").unwrap();
+        assert_eq!(spec.resource.uri(), "local:///opt/consort/runner/consort_runner_main.py");
+        assert_eq!(spec.pods.annotations["consort.dev/run-policy"], "dd".repeat(32));
+        assert_eq!(spec.pods.labels["consort.dev/cleanroom-run"], "0123456789abcdef");
+        let names: Vec<&str> = spec.pods.sidecars.iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["consort-secrets", "consort-identity", "consort-telemetry"]);
+        let manifest = consort_spark::spark_application(&spec, &consort_spark::KubernetesConfig::new("spark:4.3.0"));
+        for pod in ["driver", "executor"] {
+            assert_eq!(manifest["spec"][pod]["annotations"]["consort.dev/run-policy"], "dd".repeat(32), "{manifest}");
+            assert_eq!(manifest["spec"][pod]["sidecars"].as_array().unwrap().len(), 3, "{manifest}");
+        }
+        // Locally the runner is the installed package, with no pod extras.
+        let local =
+            consort_spark::spec_from_data(&spark_data_for(&settings, "overlap", &run("local"), b"{}"), "x").unwrap();
+        assert_eq!(local.resource.uri(), "/srv/runner/consort_runner_main.py");
+        assert_eq!(local.pods, consort_spark::PodExtras::default());
+    }
 
     #[test]
     fn the_simulated_tee_key_file_is_pkcs8_v1_and_signs_as_the_generated_key() {

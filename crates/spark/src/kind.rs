@@ -106,7 +106,10 @@ pub fn policy_from_data(data: &DataMap) -> Result<RunPolicy, String> {
 /// `driverMemory`, `executorCores`, `executorMemory`, `numExecutors`, `queue`,
 /// `logLevel`, and `backend` (and the [`RunPolicy`] fields, read by [`policy_from_data`]).
 pub fn spec_from_data(data: &DataMap, default_name: &str) -> Result<AppSpec, String> {
-    const KNOWN: [&str; 21] = [
+    const KNOWN: [&str; 24] = [
+        "podAnnotations",
+        "podLabels",
+        "sidecars",
         "backend",
         "submitTimeoutSecs",
         "timeoutSecs",
@@ -188,6 +191,30 @@ pub fn spec_from_data(data: &DataMap, default_name: &str) -> Result<AppSpec, Str
     spec.executor_memory = text("executorMemory")?;
     spec.queue = text("queue")?;
     spec.log_level = text("logLevel")?;
+    let strings = |key: &str| -> Result<BTreeMap<String, String>, String> {
+        match data.get(key) {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    other => Err(format!("{key}.{k}: expected a string, got {other}")),
+                })
+                .collect(),
+            Some(other) => Err(format!("{key}: expected an object of strings, got {other}")),
+        }
+    };
+    spec.pods.annotations = strings("podAnnotations")?;
+    spec.pods.labels = strings("podLabels")?;
+    spec.pods.sidecars = match data.get("sidecars") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(|c| c.get("name").and_then(Value::as_str).is_some()) => {
+            items.clone()
+        }
+        Some(other) => {
+            return Err(format!("sidecars: expected a list of Kubernetes containers, each with a name, got {other}"));
+        }
+    };
     spec.conf = match data.get("conf") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => map

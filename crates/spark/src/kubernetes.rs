@@ -73,6 +73,19 @@ impl KubernetesConfig {
     }
 }
 
+/// Puts the pods' annotations, labels and sidecars on a driver or executor spec.
+fn pod_extras(pod: &mut Map<String, Value>, extras: &crate::spec::PodExtras) {
+    if !extras.annotations.is_empty() {
+        pod.insert("annotations".into(), json!(extras.annotations));
+    }
+    if !extras.labels.is_empty() {
+        pod.insert("labels".into(), json!(extras.labels));
+    }
+    if !extras.sidecars.is_empty() {
+        pod.insert("sidecars".into(), json!(extras.sidecars));
+    }
+}
+
 /// The `SparkApplication` resource, for dynamic API calls.
 pub fn spark_application_resource() -> ApiResource {
     ApiResource {
@@ -140,6 +153,7 @@ pub fn spark_application(spec: &AppSpec, config: &KubernetesConfig) -> Value {
     if let Some(account) = &config.service_account {
         driver.insert("serviceAccount".into(), account.clone().into());
     }
+    pod_extras(&mut driver, &spec.pods);
     app.insert("driver".into(), driver.into());
     let mut executor = Map::new();
     if let Some(n) = spec.executor_cores {
@@ -151,6 +165,7 @@ pub fn spark_application(spec: &AppSpec, config: &KubernetesConfig) -> Value {
     if let Some(n) = spec.num_executors {
         executor.insert("instances".into(), n.into());
     }
+    pod_extras(&mut executor, &spec.pods);
     app.insert("executor".into(), executor.into());
 
     if let Some(scheduler) = &config.batch_scheduler {

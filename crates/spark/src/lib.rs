@@ -33,7 +33,7 @@ pub use kubernetes::{
 pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
 pub use livy::{LivyAuth, LivyConfig, LivyLauncher, batch_request};
 pub use local::{LocalConfig, LocalLauncher};
-pub use spec::{AppResource, AppSpec, SpecError, run_key};
+pub use spec::{AppResource, AppSpec, PodExtras, SpecError, run_key};
 pub use standalone::{StandaloneConfig, StandaloneLauncher, create_request};
 pub use submit::spark_submit_args;
 pub use yarn::{YarnConfig, YarnLauncher, is_yarn_conf_dir, rm_web_urls, yarn_state};

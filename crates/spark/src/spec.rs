@@ -66,6 +66,22 @@ pub struct AppSpec {
     /// name, an object name) so that [`crate::Launcher::find`] can tell whether a submission
     /// whose answer was lost reached the backend. `None`: the backend makes up a unique one.
     pub key: Option<String>,
+    /// What the driver's and executors' pods carry besides Spark (Kubernetes only; the other
+    /// backends run no pods of their own).
+    pub pods: PodExtras,
+}
+
+/// Annotations, labels and sidecar containers of the driver's and executors' pods: how a
+/// clean-room run puts its run policy on its pods and runs beside the runner the sidecars
+/// that hold its secrets, identity and telemetry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodExtras {
+    /// Pod annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Pod labels.
+    pub labels: BTreeMap<String, String>,
+    /// Sidecar containers (Kubernetes `Container` objects).
+    pub sidecars: Vec<serde_json::Value>,
 }
 
 /// The key a scheduler run submits under: `consort-run-<run id>-<fire time ms>`. The fire
@@ -113,6 +129,7 @@ impl AppSpec {
             queue: None,
             log_level: None,
             key: None,
+            pods: PodExtras::default(),
         }
     }
 

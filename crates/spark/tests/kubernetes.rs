@@ -236,6 +236,9 @@ fn full_spec() -> AppSpec {
     spec.num_executors = Some(3);
     spec.queue = Some("etl".into());
     spec.log_level = Some("warn".into());
+    spec.pods.annotations.insert("consort.dev/run-policy".into(), "ab12".into());
+    spec.pods.labels.insert("consort.dev/cleanroom".into(), "overlap".into());
+    spec.pods.sidecars = vec![json!({"name": "consort-secrets", "image": "consort-sidecar:1", "args": ["secrets"]})];
     spec
 }
 
@@ -305,8 +308,12 @@ async fn spark_applications_on_a_real_api_server() {
                 "pyFiles": ["local:///opt/lib/helpers.zip"],
                 "packages": ["org.example:lib:1.0"]
             },
-            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark"},
-            "executor": {"cores": 2, "memory": "2g", "instances": 3},
+            "driver": {"cores": 1, "memory": "1g", "serviceAccount": "spark",
+                "annotations": {"consort.dev/run-policy": "ab12"}, "labels": {"consort.dev/cleanroom": "overlap"},
+                "sidecars": [{"name": "consort-secrets", "image": "consort-sidecar:1", "args": ["secrets"]}]},
+            "executor": {"cores": 2, "memory": "2g", "instances": 3,
+                "annotations": {"consort.dev/run-policy": "ab12"}, "labels": {"consort.dev/cleanroom": "overlap"},
+                "sidecars": [{"name": "consort-secrets", "image": "consort-sidecar:1", "args": ["secrets"]}]},
             "batchScheduler": "volcano",
             "batchSchedulerOptions": {"queue": "etl"},
             "restartPolicy": {"type": "Never"}

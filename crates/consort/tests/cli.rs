@@ -931,8 +931,8 @@ fn cleanroom_prepare_and_runs_from_the_command_line() {
         assert!(err.contains("(not_found, HTTP 404"), "the server's code is printed: {err}");
     } else {
         assert_eq!(status, 0, "{out}{err}");
-        assert!(out.contains("prepared ") && out.contains("by agency"), "{out}");
-        assert!(out.contains("key purchases-credentials of purchases (owner shop)"), "{out}");
+        assert!(out.contains("prepared ") && out.contains("by member:agency"), "{out}");
+        assert!(out.contains("key purchases-credentials of purchases (owner user:shop)"), "{out}");
     }
     let (status, out, err) = server.cli(&["cleanroom", "runs", "sbx-prepare", "--query", "by_region"]);
     assert_eq!(status, 0, "{err}");

@@ -400,6 +400,87 @@ pub enum CleanroomCommand {
         #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
         member_key: Option<PathBuf>,
     },
+    /// Prepare the clean room's runs: bind every accepted dataset's and sink's keys to the
+    /// runner this server ships. As a user by default; with --member-id and --member-key as a
+    /// member (signed).
+    ///
+    /// Example: consort cleanroom prepare analytics --backend local
+    Prepare {
+        /// The clean room.
+        name: String,
+        /// The Spark backend runs will use (the server's default when left out).
+        #[arg(long)]
+        backend: Option<String>,
+        /// Sign as this member.
+        #[arg(long, env = "CONSORT_MEMBER_ID", requires = "member_key")]
+        member_id: Option<String>,
+        /// The member's private key.
+        #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
+        member_key: Option<PathBuf>,
+    },
+    /// Run an accepted query: the server's checklist, then the governed runner on Spark. With
+    /// --wait, follows the run to its end and exits 0 only if it SUCCEEDED.
+    ///
+    /// Example: consort cleanroom run analytics q1 --idempotency-key nightly-2026-01-01 --wait
+    Run {
+        /// The clean room.
+        name: String,
+        /// The query document's id.
+        query: String,
+        /// The Spark backend (the one prepared for when left out).
+        #[arg(long)]
+        backend: Option<String>,
+        /// A retry with the same key returns the same run instead of starting another.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+        /// Wait until the run is SUCCEEDED, FAILED, STOPPED or REVOKED.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The clean room's runs, newest first.
+    Runs {
+        /// The clean room.
+        name: String,
+        /// Only runs of this query.
+        #[arg(long)]
+        query: Option<String>,
+    },
+    /// One run: state, rows, output, failure, and the receipt of its end.
+    Status {
+        /// The clean room.
+        name: String,
+        /// The run's id.
+        run: String,
+    },
+    /// The end of a run's driver log (only while every party consents to logging).
+    Logs {
+        /// The clean room.
+        name: String,
+        /// The run's id.
+        run: String,
+    },
+    /// Give back (on) or withdraw (off) one's approval of an accepted query, as one of its
+    /// approvers; withdrawing stops the query's running runs.
+    Approval {
+        /// The clean room.
+        name: String,
+        /// The query document's id.
+        query: String,
+        /// on or off.
+        state: String,
+    },
+    /// Play every party of a collaboration from one YAML file: members, users, contract,
+    /// datasets, sink, query, approvals, consent, prepare and run, each step signed or called
+    /// with that party's own key and token (the tokens are made with the admin token given).
+    /// Prints the run's result as JSON; a refused step prints {"cleanroom", "step", "code",
+    /// "message"} and exits 2.
+    ///
+    /// Example: consort cleanroom sandbox examples/cleanroom/sandbox.yaml
+    Sandbox {
+        /// The collaboration (YAML; see docs/cleanrooms.md).
+        #[arg(value_name = "FILE.yaml")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -770,3 +770,186 @@ fn a_clean_room_from_the_command_line_with_its_ledger_verified_offline() {
     assert!(!log.contains("s3cr3t"), "the secret never reaches the log");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A three-party collaboration for `consort cleanroom sandbox`, written into `dir` (keys are
+/// made next to it). `tweak` edits the YAML text (a party that holds back, an unknown field).
+fn sandbox_file(dir: &std::path::Path, room: &str, run: bool, tweak: impl Fn(String) -> String) -> String {
+    std::fs::create_dir_all(dir.join("bank")).unwrap();
+    std::fs::create_dir_all(dir.join("shop")).unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(dir.join("bank/customers.csv"), "c1,north\nc2,north\nc3,south\n").unwrap();
+    std::fs::write(dir.join("shop/purchases.csv"), "c1,books,10\nc2,books,12\nc3,food,7\n").unwrap();
+    let d = dir.display();
+    let yaml = format!(
+        r#"name: {room}
+parties:
+  - {{name: bank, key: keys/bank.key.pem}}
+  - {{name: shop, key: keys/shop.key.pem}}
+  - {{name: agency, key: keys/agency.key.pem}}
+datasets:
+  - name: customers
+    owner: bank
+    location: file://{d}/bank
+    format: csv
+    schema: [{{name: customer_id, type: string}}, {{name: region, type: string}}]
+    allowedFields: [customer_id, region]
+  - name: purchases
+    owner: shop
+    location: file://{d}/shop
+    format: csv
+    schema: [{{name: customer_id, type: string}}, {{name: category, type: string}}, {{name: amount, type: number}}]
+    allowedFields: [customer_id, category, amount]
+    credentials: {{note: sandbox-credential-value}}
+sinks:
+  - name: insights
+    owner: agency
+    location: file://{d}/out
+    format: json
+    allowedFields: [region, customers]
+query:
+  name: by_region
+  inputs: [customers, purchases]
+  sink: insights
+  segments:
+    - executionOrder: 1
+      sql: SELECT c.region, COUNT(*) AS customers FROM customers c JOIN purchases p ON c.customer_id = p.customer_id GROUP BY c.region
+      preConditions: [{{viewName: customers, minRowCount: 1}}]
+      postFilters: [{{columnName: customers, value: 2}}]
+run: {run}
+"#
+    );
+    let file = dir.join(format!("{room}.yaml"));
+    std::fs::write(&file, tweak(yaml)).unwrap();
+    file.display().to_string()
+}
+
+/// Whether this `consort` was built with the governed runner embedded (runner/ present at
+/// build time); without it the server refuses to prepare, and the checklist is out of reach.
+fn without_runner(answer: &serde_json::Value) -> bool {
+    answer["step"] == "prepare" && answer["message"].as_str().is_some_and(|m| m.contains("does not run clean-room"))
+}
+
+/// The sandbox plays every party against a real server up to the run checklist: a party that
+/// does not approve the query stops it at `approval_missing`, one that withholds consent at
+/// `consent_withdrawn`, each printed as {"cleanroom", "step", "code", "message"} with exit 2;
+/// no token or credential reaches the output or the server's log.
+#[test]
+fn sandbox_stops_at_the_refused_checklist_step_with_its_code() {
+    let server = Server::start("sandbox-checklist");
+    let dir = server.data.with_extension("sandbox");
+    let _ = std::fs::remove_dir_all(&dir);
+    for (room, tweak, code) in [
+        ("sbx-approval", "  - {name: shop, key: keys/shop.key.pem, approve: false}", "approval_missing"),
+        ("sbx-consent", "  - {name: shop, key: keys/shop.key.pem, consent: false}", "consent_withdrawn"),
+    ] {
+        let file = sandbox_file(&dir, room, true, |y| y.replace("  - {name: shop, key: keys/shop.key.pem}", tweak));
+        let (status, out, err) = server.cli(&["cleanroom", "sandbox", &file]);
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert_eq!(answer["cleanroom"], room, "{out}");
+        assert_eq!(status, 2, "{out}{err}");
+        assert!(!out.contains("cst_") && !err.contains("cst_"), "a token secret was printed: {out}{err}");
+        assert!(!out.contains("sandbox-credential-value") && !err.contains("sandbox-credential-value"));
+        assert!(err.contains(&format!("token sandbox-{room}-agency made for agency")), "{err}");
+        if without_runner(&answer) {
+            // Every governance step before `prepare` passed; the checklist needs the runner.
+            eprintln!("this consort has no governed runner embedded: {room} checked up to prepare only");
+            assert!(err.contains("query by_region proposed by agency"), "{err}");
+            continue;
+        }
+        assert_eq!(answer["step"], "run", "{out}");
+        assert_eq!(answer["code"], code, "{out}");
+        assert!(answer["message"].as_str().is_some_and(|m| m.contains("shop")), "the refusal names the party: {out}");
+    }
+    // The same room again: its tokens exist, so the sandbox stops at its first step.
+    let file = sandbox_file(&dir, "sbx-approval", true, |y| y);
+    let (status, out, _) = server.cli(&["cleanroom", "sandbox", &file]);
+    assert_eq!(status, 2, "{out}");
+    assert!(out.contains("\"step\": \"token\""), "{out}");
+    // The keys it made are kept for the next run and are private.
+    let key = dir.join("keys/bank.key.pem");
+    assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains("cst_") && !log.contains("sandbox-credential-value"), "a secret reached the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sandbox file with a field the format does not have is refused before anything is sent,
+/// naming the field; so is a reference to a party that is not listed, with its place.
+#[test]
+fn sandbox_refuses_an_unknown_field_or_party_naming_it() {
+    let dir = std::env::temp_dir().join(format!("consort-cli-sandbox-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let unknown = sandbox_file(&dir, "sbx-unknown", false, |y| {
+        y.replace("    format: json\n", "    format: json\n    colour: blue\n")
+    });
+    // Nothing listens on port 9: a refusal that reached for the server would say so instead.
+    let sandbox = |file: &str| {
+        let out = consort().args(["cleanroom", "sandbox", file, "--server", "http://127.0.0.1:9"]).output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, out, err) = sandbox(&unknown);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("colour"), "the unknown field is named: {err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+    assert!(!dir.join("keys").exists(), "no key is made for a refused file");
+    let stranger = sandbox_file(&dir, "sbx-stranger", false, |y| y.replace("owner: shop", "owner: mallory"));
+    let (code, _, err) = sandbox(&stranger);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("datasets[1].owner") && err.contains("mallory") && err.contains("bank, shop, agency"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `prepare`, `runs`, `status` and `approval` from the command line against a room the sandbox
+/// set up (`run: false`): prepare signed as a member, the (empty) run history as a table and
+/// as JSON, and the server's code and message on a refusal.
+#[test]
+fn cleanroom_prepare_and_runs_from_the_command_line() {
+    let server = Server::start("sandbox-prepare");
+    let dir = server.data.with_extension("sandbox");
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = sandbox_file(&dir, "sbx-prepare", false, |y| y);
+    let (status, out, err) = server.cli(&["cleanroom", "sandbox", &file]);
+    assert_eq!(status, 0, "{out}{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["query"], "by_region", "{out}");
+    assert!(answer["jobId"].is_null(), "run: false starts no run: {out}");
+
+    let key = dir.join("keys/agency.key.pem").display().to_string();
+    let (status, out, err) =
+        server.cli(&["cleanroom", "prepare", "sbx-prepare", "--member-id", "agency", "--member-key", &key]);
+    if err.contains("does not run clean-room queries") {
+        eprintln!("this consort has no governed runner embedded: prepare is refused, as checked");
+        assert_eq!(status, 1);
+        assert!(err.contains("(not_found, HTTP 404"), "the server's code is printed: {err}");
+    } else {
+        assert_eq!(status, 0, "{out}{err}");
+        assert!(out.contains("prepared ") && out.contains("by member:agency"), "{out}");
+        assert!(out.contains("key purchases-credentials of purchases (owner user:shop)"), "{out}");
+    }
+    let (status, out, err) = server.cli(&["cleanroom", "runs", "sbx-prepare", "--query", "by_region"]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.starts_with("RUN ") && out.lines().count() == 1, "no run yet, just the header: {out}");
+    let (status, out, err) = server.cli(&["cleanroom", "--json", "runs", "sbx-prepare"]);
+    assert_eq!(status, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["items"], serde_json::json!([]), "{out}");
+    let (status, _, err) = server.cli(&["cleanroom", "status", "sbx-prepare", "0123456789abcdef"]);
+    assert_eq!(status, 1);
+    assert!(err.contains("not_found"), "{err}");
+    // The admin is no approver of the query: refused with the server's code.
+    let (status, _, err) = server.cli(&["cleanroom", "approval", "sbx-prepare", "by_region", "off"]);
+    assert_eq!(status, 1);
+    assert!(err.contains("HTTP 4"), "{err}");
+    let (status, _, err) = server.cli(&["cleanroom", "approval", "sbx-prepare", "by_region", "maybe"]);
+    assert_eq!(status, 1);
+    assert!(err.contains("\"maybe\" is not a state: use on or off"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,7 +51,7 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -65,7 +65,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn load_key(path: &Path) -> anyhow::Result<MemberKeyPair> {
+pub(crate) fn load_key(path: &Path) -> anyhow::Result<MemberKeyPair> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!("cannot read the member key {}; make one with `consort member keygen`", path.display())
     })?;
@@ -81,17 +81,29 @@ fn sign(
     payload: &Value,
 ) -> anyhow::Result<Vec<u8>> {
     let key = load_key(&member.member_key)?;
+    sign_with(&key, &member.member_id, cleanroom, msg_type, proposal_id, payload)
+}
+
+/// Signs `payload` with a key already loaded (the sandbox holds every party's).
+pub(crate) fn sign_with(
+    key: &MemberKeyPair,
+    member_id: &str,
+    cleanroom: &str,
+    msg_type: &str,
+    proposal_id: Option<&str>,
+    payload: &Value,
+) -> anyhow::Result<Vec<u8>> {
     let header = RequestHeader {
-        member_id: member.member_id.clone(),
+        member_id: member_id.to_string(),
         msg_type: msg_type.to_string(),
         cleanroom: cleanroom.to_string(),
         created_at: jiff::Timestamp::now().as_second(),
         proposal_id: proposal_id.map(str::to_string),
     };
-    consort_signing::sign_request(&key, &header, payload.to_string().as_bytes()).context("signing the request")
+    consort_signing::sign_request(key, &header, payload.to_string().as_bytes()).context("signing the request")
 }
 
-fn room(name: &str) -> String {
+pub(crate) fn room(name: &str) -> String {
     format!("/v1/cleanrooms/{}", segment(name))
 }
 
@@ -103,8 +115,33 @@ fn vote_of(text: &str) -> anyhow::Result<&'static str> {
     }
 }
 
+/// The states a run does not leave.
+pub(crate) const FINAL_STATES: [&str; 4] = ["SUCCEEDED", "FAILED", "STOPPED", "REVOKED"];
+
+/// Polls a run until its state is final; returns the last answer.
+pub(crate) async fn wait_for_run(client: &remote::Client, cleanroom: &str, run: &str) -> anyhow::Result<Value> {
+    let path = format!("{}/runs/{}", room(cleanroom), segment(run));
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        let answer = client.call(Method::GET, &path, None).await?;
+        if FINAL_STATES.contains(&s(&answer["state"]).as_str()) {
+            return Ok(answer);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+fn on_off(text: &str) -> anyhow::Result<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "enable" | "true" => Ok(true),
+        "off" | "disable" | "false" => Ok(false),
+        other => bail!("{other:?} is not a state: use on or off"),
+    }
+}
+
 pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
-    remote::run(args, async |client, command| {
+    remote::run_with_code(args, async |client, command| {
         match command {
             CleanroomCommand::Init { name, member, member_public, user, principal } => {
                 let public = std::fs::read_to_string(&member_public)
@@ -223,11 +260,7 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 client.print(&answer, |v| println!("secret {} granted to run {}", s(&v["secret"]), s(&v["run_id"])));
             }
             CleanroomCommand::Consent { name, kind, id, option, state, member_id, member_key } => {
-                let enabled = match state.to_ascii_lowercase().as_str() {
-                    "on" | "enable" | "true" => true,
-                    "off" | "disable" | "false" => false,
-                    other => bail!("{other:?} is not a consent state: use on or off"),
-                };
+                let enabled = on_off(&state).context("the consent state")?;
                 let path = format!("{}/consent/{}/{}/{}", room(&name), segment(&kind), segment(&id), segment(&option));
                 let body = json!({"enabled": enabled});
                 let answer = match (member_id, member_key) {
@@ -240,9 +273,117 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 };
                 client.print(&answer, print_consent);
             }
+            CleanroomCommand::Prepare { name, backend, member_id, member_key } => {
+                let body = match &backend {
+                    Some(b) => json!({"backend": b}),
+                    None => json!({}),
+                };
+                let path = format!("{}/prepare", room(&name));
+                let answer = match (member_id, member_key) {
+                    (Some(member_id), Some(member_key)) => {
+                        let member = MemberKeyArgs { member_id, member_key };
+                        let cose = sign(&member, &name, "prepare", None, &body)?;
+                        client.send_signed(Method::POST, &path, cose).await?
+                    }
+                    _ => client.call(Method::POST, &path, Some(body)).await?,
+                };
+                client.print(&answer, print_prepared);
+            }
+            CleanroomCommand::Run { name, query, backend, idempotency_key, wait } => {
+                let body = match &backend {
+                    Some(b) => json!({"backend": b}),
+                    None => json!({}),
+                };
+                let path = format!("{}/queries/{}/run", room(&name), segment(&query));
+                let headers: Vec<(&str, &str)> =
+                    idempotency_key.as_deref().map(|k| ("Idempotency-Key", k)).into_iter().collect();
+                let mut answer = client.call_with(Method::POST, &path, Some(body), &headers).await?;
+                if wait {
+                    if !client.json() {
+                        println!("run {} of {query}: {} (waiting for its end)", s(&answer["id"]), s(&answer["state"]));
+                    }
+                    answer = wait_for_run(client, &name, &s(&answer["id"])).await?;
+                }
+                client.print(&answer, |v| print_runs(&json!([v])));
+                if wait && answer["state"] != "SUCCEEDED" {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            CleanroomCommand::Runs { name, query } => {
+                let filter = query.map(|q| format!("?query={}", segment(&q))).unwrap_or_default();
+                let answer = client.call(Method::GET, &format!("{}/runs{filter}", room(&name)), None).await?;
+                client.print(&answer, |v| print_runs(&v["items"]));
+            }
+            CleanroomCommand::Status { name, run } => {
+                let path = format!("{}/runs/{}", room(&name), segment(&run));
+                let answer = client.call(Method::GET, &path, None).await?;
+                client.print(&answer, print_run);
+            }
+            CleanroomCommand::Logs { name, run } => {
+                let path = format!("{}/runs/{}/log", room(&name), segment(&run));
+                let bytes = client.get_bytes(&path).await?;
+                let text = String::from_utf8_lossy(&bytes);
+                client.print(&json!({"run": run, "log": text}), |_| print!("{text}"));
+            }
+            CleanroomCommand::Approval { name, query, state } => {
+                let approve = on_off(&state).context("the approval state")?;
+                let path = format!("{}/documents/{}/approval", room(&name), segment(&query));
+                client.call(Method::PUT, &path, Some(json!({"approve": approve}))).await?;
+                client.print(&json!({"cleanroom": name, "query": query, "approve": approve}), |_| {
+                    if approve {
+                        println!("approval of {query} given back");
+                    } else {
+                        println!("approval of {query} withdrawn; its running runs are revoked");
+                    }
+                });
+            }
+            CleanroomCommand::Sandbox { file } => return crate::cmd::sandbox::run(client, &file).await,
         }
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     })
+}
+
+fn print_prepared(v: &Value) {
+    println!(
+        "prepared {} by {}: runner {} on backend {}",
+        s(&v["id"]),
+        s(&v["prepared_by"]),
+        s(&v["runner"]["measurement"]),
+        s(&v["runner"]["backend"])
+    );
+    for k in v["keys"].as_array().into_iter().flatten() {
+        println!("  key {} of {} (owner {})", s(&k["secret"]), s(&k["document"]), s(&k["owner"]));
+    }
+}
+
+fn print_runs(list: &Value) {
+    println!(
+        "{:<18} {:<20} {:<10} {:>9} {:>9} {:<14} OUTPUT / FAILURE",
+        "RUN", "QUERY", "STATE", "READ", "WRITTEN", "BY"
+    );
+    for r in list.as_array().into_iter().flatten() {
+        let outcome = if r["failure"].is_string() { s(&r["failure"]) } else { s(&r["output"]) };
+        println!(
+            "{:<18} {:<20} {:<10} {:>9} {:>9} {:<14} {outcome}",
+            s(&r["id"]),
+            s(&r["query"]),
+            s(&r["state"]),
+            s(&r["rows_read"]),
+            s(&r["rows_written"]),
+            s(&r["requested_by"]),
+        );
+    }
+}
+
+fn print_run(v: &Value) {
+    print_runs(&json!([v]));
+    for segment in v["segments"].as_array().into_iter().flatten() {
+        println!("  segment {}: {} rows", s(&segment["execution_order"]), s(&segment["rows"]));
+    }
+    println!("  backend {}  policy {}", s(&v["backend"]), s(&v["run_policy"]));
+    if let Some(seq) = v["end_seq"].as_u64() {
+        println!("  ended at ledger entry {seq} (`consort cleanroom status --json` shows its receipt)");
+    }
 }
 
 fn print_room(v: &Value) {

@@ -10,6 +10,7 @@ mod ledger;
 mod oidc;
 mod provision;
 mod remote;
+mod sandbox;
 mod serve;
 mod spark;
 mod tokens;

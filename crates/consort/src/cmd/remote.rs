@@ -7,12 +7,41 @@ use serde_json::{Value, json};
 
 use crate::cli::{JobsCommand, RemoteArgs, RunsCommand, TriggersCommand};
 
+#[derive(Clone)]
 pub(crate) struct Client {
     base: String,
     http: reqwest::Client,
     json: bool,
     token: Option<String>,
 }
+
+/// The server refused a request: its status, error code and message (`{"error": {"code",
+/// "message"}}`), so callers can act on the code and users see both.
+#[derive(Debug)]
+pub(crate) struct ApiFailure {
+    pub(crate) status: reqwest::StatusCode,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+impl ApiFailure {
+    fn of(status: reqwest::StatusCode, value: &Value) -> ApiFailure {
+        let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        });
+        let code = value["error"]["code"].as_str().unwrap_or("http_error").to_string();
+        ApiFailure { status, code, message }
+    }
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
 
 /// `GROUP.NAME` → (group, name); a bare `NAME` is in group DEFAULT.
 fn split_key(key: &str) -> (String, String) {
@@ -45,8 +74,22 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        self.exchange_with(method, path, body, &[]).await
+    }
+
+    /// [`exchange`](Client::exchange) with extra request headers (e.g. `Idempotency-Key`).
+    pub(crate) async fn exchange_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let mut request = self.http.request(method, &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -90,8 +133,7 @@ impl Client {
         let value: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if !status.is_success() {
-            let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            bail!("{message} (HTTP {status})");
+            return Err(ApiFailure::of(status, &value).into());
         }
         Ok(value)
     }
@@ -110,23 +152,40 @@ impl Client {
         let status = response.status();
         let bytes = response.bytes().await.context("reading the answer")?.to_vec();
         if !status.is_success() {
-            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let message = value["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            bail!("{message} (HTTP {status})");
+            let value: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            return Err(ApiFailure::of(status, &value).into());
         }
         Ok(bytes)
     }
 
     pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let (status, value) = self.exchange(method, path, body).await?;
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// [`call`](Client::call) with extra request headers.
+    pub(crate) async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self.exchange_with(method, path, body, headers).await?;
         if !status.is_success() {
-            let message = value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
-            bail!("{message} (HTTP {status})");
+            return Err(ApiFailure::of(status, &value).into());
         }
         Ok(value)
+    }
+
+    /// The same server and output mode, calling with another token (a party of a sandbox).
+    pub(crate) fn with_token(&self, token: &str) -> Client {
+        Client { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    /// Whether `--json` was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
     }
 
     /// Fetches a list a page at a time, following `next_cursor`, until it has `max` items (all
@@ -165,6 +224,17 @@ pub(crate) fn run<C: clap::Subcommand>(
     args: RemoteArgs<C>,
     f: impl AsyncFnOnce(&Client, C) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
+    run_with_code(args, async |client, command| {
+        f(client, command).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// [`run`] for commands that choose their exit code (a run that did not succeed, a refusal).
+pub(crate) fn run_with_code<C: clap::Subcommand>(
+    args: RemoteArgs<C>,
+    f: impl AsyncFnOnce(&Client, C) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
     let token = match args.token.filter(|t| !t.trim().is_empty()) {
         Some(token) => Some(token.trim().to_string()),
         None => local_admin_token(&args.server, args.data_dir),
@@ -180,8 +250,7 @@ pub(crate) fn run<C: clap::Subcommand>(
     let http = http.build().context("building the HTTP client")?;
     let client = Client { base: args.server, http, json: args.json, token };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(f(&client, args.command))?;
-    Ok(ExitCode::SUCCESS)
+    runtime.block_on(f(&client, args.command))
 }
 
 /// The admin token in the data directory, for a server on this machine only (a token

@@ -823,12 +823,6 @@ run: {run}
     file.display().to_string()
 }
 
-/// Whether this `consort` was built with the governed runner embedded (runner/ present at
-/// build time); without it the server refuses to prepare, and the checklist is out of reach.
-fn without_runner(answer: &serde_json::Value) -> bool {
-    answer["step"] == "prepare" && answer["message"].as_str().is_some_and(|m| m.contains("does not run clean-room"))
-}
-
 /// The sandbox plays every party against a real server up to the run checklist: a party that
 /// does not approve the query stops it at `approval_missing`, one that withholds consent at
 /// `consent_withdrawn`, each printed as {"cleanroom", "step", "code", "message"} with exit 2;
@@ -850,12 +844,6 @@ fn sandbox_stops_at_the_refused_checklist_step_with_its_code() {
         assert!(!out.contains("cst_") && !err.contains("cst_"), "a token secret was printed: {out}{err}");
         assert!(!out.contains("sandbox-credential-value") && !err.contains("sandbox-credential-value"));
         assert!(err.contains(&format!("token sandbox-{room}-agency made for agency")), "{err}");
-        if without_runner(&answer) {
-            // Every governance step before `prepare` passed; the checklist needs the runner.
-            eprintln!("this consort has no governed runner embedded: {room} checked up to prepare only");
-            assert!(err.contains("query by_region proposed by agency"), "{err}");
-            continue;
-        }
         assert_eq!(answer["step"], "run", "{out}");
         assert_eq!(answer["code"], code, "{out}");
         assert!(answer["message"].as_str().is_some_and(|m| m.contains("shop")), "the refusal names the party: {out}");
@@ -925,15 +913,9 @@ fn cleanroom_prepare_and_runs_from_the_command_line() {
     let key = dir.join("keys/agency.key.pem").display().to_string();
     let (status, out, err) =
         server.cli(&["cleanroom", "prepare", "sbx-prepare", "--member-id", "agency", "--member-key", &key]);
-    if err.contains("does not run clean-room queries") {
-        eprintln!("this consort has no governed runner embedded: prepare is refused, as checked");
-        assert_eq!(status, 1);
-        assert!(err.contains("(not_found, HTTP 404"), "the server's code is printed: {err}");
-    } else {
-        assert_eq!(status, 0, "{out}{err}");
-        assert!(out.contains("prepared ") && out.contains("by member:agency"), "{out}");
-        assert!(out.contains("key purchases-credentials of purchases (owner user:shop)"), "{out}");
-    }
+    assert_eq!(status, 0, "{out}{err}");
+    assert!(out.contains("prepared ") && out.contains("by member:agency"), "{out}");
+    assert!(out.contains("key purchases-credentials of purchases (owner user:shop)"), "{out}");
     let (status, out, err) = server.cli(&["cleanroom", "runs", "sbx-prepare", "--query", "by_region"]);
     assert_eq!(status, 0, "{err}");
     assert!(out.starts_with("RUN ") && out.lines().count() == 1, "no run yet, just the header: {out}");

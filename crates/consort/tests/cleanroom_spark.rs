@@ -27,7 +27,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let dir = std::env::temp_dir().join(format!("consort-cleanroom-spark-{}", std::process::id()));
+        // One directory per server: the tests of this binary run side by side.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("consort-cleanroom-spark-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("consort.toml");
@@ -183,10 +186,12 @@ impl Room<'_> {
 }
 
 async fn token(server: &Server, http: &reqwest::Client, name: &str) -> String {
+    // Carol schedules queries too: the scheduler's operator role besides the clean room's.
+    let roles = if name.ends_with("-carol") { json!(["cleanroom", "operator"]) } else { json!(["cleanroom"]) };
     let response = http
         .post(format!("{}/v1/tokens", server.url))
         .bearer_auth(&server.admin)
-        .json(&json!({"name": name, "roles": ["cleanroom"]}))
+        .json(&json!({"name": name, "roles": roles}))
         .send()
         .await
         .unwrap();
@@ -201,8 +206,9 @@ fn write_csv(dir: &Path, name: &str, rows: &str) -> String {
     format!("file://{}", path.display())
 }
 
-/// Alice's customers and Bob's purchases, joined for Carol: the overlap per city.
-async fn room<'a>(server: &'a Server, name: &str, data: &Path) -> Room<'a> {
+/// A clean room `name` of alice, bob and carol (each a member and a user with its own token),
+/// with the contract `c1` all three accepted.
+async fn three_parties<'a>(server: &'a Server, name: &str) -> Room<'a> {
     let http = reqwest::Client::new();
     let mut parties = Vec::new();
     for id in ["alice", "bob", "carol"] {
@@ -229,6 +235,12 @@ async fn room<'a>(server: &'a Server, name: &str, data: &Path) -> Room<'a> {
     )
     .await;
     room.pass(json!([{"action": "set_contract", "contract_id": "c1", "version": 1}]), &["alice", "bob", "carol"]).await;
+    room
+}
+
+/// Alice's customers and Bob's purchases, joined for Carol: the overlap per city.
+async fn room<'a>(server: &'a Server, name: &str, data: &Path) -> Room<'a> {
+    let room = three_parties(server, name).await;
 
     let customers =
         write_csv(data, "customers", "a@x,alice-a,Rome\nb@x,alice-b,Milan\nc@x,alice-c,Rome\nd@x,alice-d,Turin\n");
@@ -337,6 +349,35 @@ async fn three_parties_run_a_query_on_spark_through_the_governed_runner() {
         "a column outside the dataset's allowedFields is never even loaded: {written}"
     );
 
+    // The same query scheduled like any other job: each fire runs the whole checklist as the
+    // user who scheduled it. Nobody schedules a query in another party's name.
+    let job = |run_as: &str| {
+        json!({"kind": "cleanroom", "data": {"cleanroom": "overlap", "query": "q-city", "runAs": run_as},
+            "triggers": [{"name": "now", "once": true}]})
+    };
+    let jobs = format!("{}/v1/scheduler/jobs/cleanroom-overlap/nightly", server.url);
+    let (status, refused) = room.call(Method::PUT, &jobs, &server.admin, Some(job("overlap-carol"))).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")), "{refused}");
+    let (status, stored) = room.call(Method::PUT, &jobs, &room.party("carol").token, Some(job("overlap-carol"))).await;
+    assert_eq!(status, 200, "{stored}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let scheduled = loop {
+        let (_, list) = room.user("carol", Method::GET, "/runs?query=q-city", None).await;
+        let items = list["items"].as_array().unwrap();
+        if let Some(run) = items.iter().find(|r| r["id"] != json!(run_id)) {
+            break run["id"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the scheduled query never started: {list}\n{}", room.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let done = room.wait(&scheduled).await;
+    assert_eq!(
+        (done["state"].as_str(), done["requested_by"].as_str()),
+        (Some("SUCCEEDED"), Some("user:carol")),
+        "{done}"
+    );
+    assert_eq!(done["rows_written"], 2, "{done}");
+
     // Consent withdrawn mid-run: the run is revoked and its application killed; nothing written.
     let slow = (1..=40)
         .map(|n| {
@@ -390,25 +431,7 @@ async fn a_query_over_s3_and_azure_blob_writes_to_s3() {
     azure.put("lake", "purchases/part-0.csv", b"a@x,10\nb@x,20\nc@x,30\n".to_vec()).await;
 
     let server = Server::start();
-    let http = reqwest::Client::new();
-    let name = "stores";
-    let mut parties = Vec::new();
-    for id in ["alice", "bob", "carol"] {
-        let token = token(&server, &http, &format!("{name}-{id}")).await;
-        parties.push(Party { id, key: MemberKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap(), token });
-    }
-    let room = Room { server: &server, http, name: name.into(), parties };
-    let pem = |id: &str| room.party(id).key.public_key().to_pem();
-    let init = json!({"name": name, "member_id": "alice", "member_public_key_pem": pem("alice"),
-        "user": {"id": "alice", "principal": format!("{name}-alice")}});
-    room.signed("alice", Method::POST, &format!("{}/v1/cleanrooms", server.url), "cleanroom.init", None, init).await;
-    for (id, voters) in [("bob", vec!["alice"]), ("carol", vec!["alice", "bob"])] {
-        let actions = json!([{"action": "add_member", "id": id, "public_key_pem": pem(id)},
-                             {"action": "add_user", "id": id, "principal": format!("{name}-{id}")}]);
-        room.pass(actions, &voters).await;
-    }
-    room.signed("alice", Method::PUT, &room.path("/contracts/c1"), "contract", None, json!({"data": {}})).await;
-    room.pass(json!([{"action": "set_contract", "contract_id": "c1", "version": 1}]), &["alice", "bob", "carol"]).await;
+    let room = three_parties(&server, "stores").await;
 
     let s3_key =
         json!({"endpoint": s3.endpoint, "region": "us-east-1", "accessKeyId": "test", "secretAccessKey": "test"});

@@ -157,7 +157,8 @@ impl CleanRoomKind {
     }
 
     async fn resolve(&self, context: &RunContext) -> Result<(String, CleanRoomRun, Vec<u8>), String> {
-        let text = |k: &str| context.data.get(k).and_then(Value::as_str).map(str::to_string);
+        // The job's own data, never a trigger's overlay: who a query runs as is the job's.
+        let text = |k: &str| context.job.data().get(k).and_then(Value::as_str).map(str::to_string);
         let cleanroom = text("cleanroom").ok_or("cleanroom: missing")?;
         let now_ms = jiff::Timestamp::now().as_millisecond();
         let (run, config) = match (text("run"), text("query")) {

@@ -483,6 +483,21 @@ pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
     principal: &Option<axum::Extension<Principal>>,
     request: Request,
 ) -> Result<(Caller, T), ApiError> {
+    let (caller, value) = caller_and_optional_body(s, cleanroom, msg_type, principal, request).await?;
+    let value = value.ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "body", "the request needs a body: JSON, or a signed request")
+    })?;
+    Ok((caller, value))
+}
+
+/// As [`caller_and_body`], for requests whose body may be left out (`None`).
+pub(crate) async fn caller_and_optional_body<T: serde::de::DeserializeOwned>(
+    s: &AppState,
+    cleanroom: &str,
+    msg_type: &str,
+    principal: &Option<axum::Extension<Principal>>,
+    request: Request,
+) -> Result<(Caller, Option<T>), ApiError> {
     let signed = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -491,9 +506,11 @@ pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
     if signed {
         let body = CoseBody::from_request(request, &()).await?;
         let (member, bytes) = member_request(s, cleanroom, msg_type, None, &body).await?;
-        Ok((Caller::Member(member), payload(&bytes)?))
+        let value = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(payload(&bytes)?) };
+        Ok((Caller::Member(member), value))
     } else {
-        let ApiJson(value) = ApiJson::<T>::from_request(request, &()).await?;
+        let crate::error::OptionalApiJson(value) =
+            crate::error::OptionalApiJson::<T>::from_request(request, &()).await?;
         Ok((Caller::User(principal_name(principal)?), value))
     }
 }

@@ -11,7 +11,7 @@
 //!   evidence and then by the session it was given, never by an API token.
 
 use axum::Json;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -25,9 +25,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::cleanroom_api::{
-    COSE_CONTENT_TYPE, CoseBody, RoomPath, area, gov_error, member_request, now_ms, principal_name, require_reader,
+    RoomPath, area, caller_and_optional_body, gov_error, now_ms, principal_name, require_reader,
 };
-use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody, OptionalApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// The runner routes: answered without an API token (the runner has none); the attestation
 /// evidence, then the session, is the credential.
@@ -241,31 +241,6 @@ fn executor(s: &AppState) -> Result<&std::sync::Arc<dyn consort_governance::runs
     })
 }
 
-/// A body that is a member's signed request of `msg_type`, or a user's optional JSON.
-async fn caller_and_optional<T: serde::de::DeserializeOwned + Default>(
-    s: &AppState,
-    cleanroom: &str,
-    msg_type: &str,
-    principal: &Option<axum::Extension<Principal>>,
-    request: Request,
-) -> Result<(Caller, T), ApiError> {
-    let signed = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with(COSE_CONTENT_TYPE));
-    if signed {
-        let body = CoseBody::from_request(request, &()).await?;
-        let (member, bytes) = member_request(s, cleanroom, msg_type, None, &body).await?;
-        let value =
-            if bytes.iter().all(u8::is_ascii_whitespace) { T::default() } else { crate::error::parse_json(&bytes)? };
-        Ok((Caller::Member(member), value))
-    } else {
-        let OptionalApiJson(value) = OptionalApiJson::<T>::from_request(request, &()).await?;
-        Ok((Caller::User(principal_name(principal)?), value.unwrap_or_default()))
-    }
-}
-
 /// Revokes the runs a withdrawal concerns and kills their applications. A kill that fails is
 /// logged: the run is revoked either way (its grants are gone, its runner's next call stops it).
 pub(crate) async fn revoke(s: &AppState, cleanroom: &str, revocation: Revocation) -> Result<(), ApiError> {
@@ -340,8 +315,9 @@ pub(crate) async fn prepare(
     ApiPath(p): ApiPath<RoomPath>,
     request: Request,
 ) -> Result<Json<Prepared>, ApiError> {
-    let (caller, body): (Caller, PrepareBody) =
-        caller_and_optional(&s, &p.cleanroom, "prepare", &principal, request).await?;
+    let (caller, body): (Caller, Option<PrepareBody>) =
+        caller_and_optional_body(&s, &p.cleanroom, "prepare", &principal, request).await?;
+    let body = body.unwrap_or_default();
     let runner = executor(&s)?
         .runner(body.backend.as_deref())
         .map_err(|e| ApiError::bad_request("invalid_request", "backend", e))?;
@@ -384,7 +360,9 @@ pub(crate) async fn run_query(
                 .to_string(),
         ),
     };
-    let (caller, body): (Caller, RunBody) = caller_and_optional(&s, &p.cleanroom, "run", &principal, request).await?;
+    let (caller, body): (Caller, Option<RunBody>) =
+        caller_and_optional_body(&s, &p.cleanroom, "run", &principal, request).await?;
+    let body = body.unwrap_or_default();
     let area = area(&s)?;
     let executor = executor(&s)?;
     let backend = match body.backend {

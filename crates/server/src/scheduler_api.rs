@@ -1207,6 +1207,9 @@ pub(crate) async fn put_job(
     if body.kind == "command" {
         check_command_kind(&s, principal.as_ref().map(|p| &p.0))?;
     }
+    if body.kind == "cleanroom" {
+        check_cleanroom_kind(principal.as_ref().map(|p| &p.0), &body.data)?;
+    }
     let now_ms = (s.clock)().as_millisecond();
     check_kind("kind", &body.kind)?;
     if !body.durable && body.triggers.is_empty() {
@@ -1272,6 +1275,37 @@ fn check_command_kind(s: &AppState, principal: Option<&consort_auth::Principal>)
         });
     }
     Ok(())
+}
+
+/// A scheduled clean-room query runs its checklist as `runAs`: only that principal may schedule
+/// it (nobody runs a query in another party's name), and runs started through the run route
+/// are that route's alone.
+fn check_cleanroom_kind(
+    principal: Option<&consort_auth::Principal>,
+    data: &consort_scheduler::DataMap,
+) -> Result<(), ApiError> {
+    if data.contains_key("run") {
+        return Err(ApiError::bad_request(
+            "invalid_definition",
+            "data.run",
+            "clean-room runs are started with POST /v1/cleanrooms/{cleanroom}/queries/{id}/run; a scheduled \
+             query gives \"cleanroom\", \"query\" and \"runAs\"",
+        ));
+    }
+    let run_as = data.get("runAs").and_then(|v| v.as_str()).unwrap_or_default();
+    match principal {
+        // Authentication off (loopback only): the operator is every user.
+        None => Ok(()),
+        Some(p) if p.name == run_as => Ok(()),
+        Some(p) => Err(ApiError::Forbidden {
+            code: "forbidden",
+            message: format!(
+                "a scheduled clean-room query runs as its `runAs` user; {:?} may schedule queries as itself only \
+                 (set \"runAs\": {:?})",
+                p.name, p.name
+            ),
+        }),
+    }
 }
 
 /// Delete a job and its triggers (its runs stay in the history).

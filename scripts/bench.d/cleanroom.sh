@@ -51,11 +51,11 @@ print("%.2f" % ((run["ended_ms"] - run["created_ms"]) / 1000))')")
   start=$(date +%s%N)
   "$spark_home/bin/spark-submit" --master 'local[2]' examples/cleanroom/bare_query.py \
     "$dir/bank" "$dir/retailer" "$dir/bare-$round" >"$dir/bare-$round.log" 2>&1
-  bare+=("$(( ($(date +%s%N) - start) / 10000000 ))e-2")
+  bare+=("$(python3 -c "print('%.2f' % (($(date +%s%N) - $start) / 1e9))")")
   log "round $round: governed ${e2e[-1]} s, bare spark-submit ${bare[-1]} s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 m_e2e="$(median "${e2e[@]}")"
 m_bare="$(median "${bare[@]}")"
 ratio="$(python3 -c "print('%.2f' % ($m_e2e / $m_bare))")"
-echo "cleanroom: e2e_s=$m_e2e bare_spark_submit_s=$(python3 -c "print('%.2f' % $m_bare)") ratio=$ratio"
+echo "cleanroom: e2e_s=$m_e2e bare_spark_submit_s=$m_bare ratio=$ratio"

@@ -21,7 +21,7 @@ use crate::model::{
     Vote,
 };
 use crate::secrets::{Attested, SecretGrant, SecretRecord};
-use crate::service::{Caller, ConsentSubject, Governance, consent_view, party_of};
+use crate::service::{Caller, ConsentSubject, Governance, consent_view, not_found, party_of};
 use crate::store::Map;
 use crate::tx::Tx;
 
@@ -811,7 +811,7 @@ impl Governance {
 
     /// A run.
     pub async fn run(&self, cleanroom: &str, run_id: &str) -> Result<CleanRoomRun, GovError> {
-        self.require_cleanroom_exists(cleanroom).await?;
+        self.require_cleanroom(cleanroom).await?;
         let mut tx = Tx::new(self.store().as_ref(), cleanroom, 0);
         load_run(&mut tx, run_id).await
     }
@@ -826,7 +826,7 @@ impl Governance {
 
     /// The runs, newest first; of one query when `query` is given.
     pub async fn runs(&self, cleanroom: &str, query: Option<&str>) -> Result<Vec<CleanRoomRun>, GovError> {
-        self.require_cleanroom_exists(cleanroom).await?;
+        self.require_cleanroom(cleanroom).await?;
         let mut tx = Tx::new(self.store().as_ref(), cleanroom, 0);
         let mut runs: Vec<CleanRoomRun> = tx
             .all(Map::Bindings, "run/")
@@ -934,14 +934,7 @@ impl Governance {
                 self.append_entry(cleanroom, "secret.released", json!({"secret": name, "run": run_id}), now_ms).await?;
                 Ok(answer)
             }
-            Err(e) => {
-                if e.is_refusal() {
-                    let caller = Caller::Runner(run_id.to_string());
-                    self.record_refusal(cleanroom, now_ms, &format!("release of secret {name}"), Some(&caller), &e)
-                        .await;
-                }
-                Err(e)
-            }
+            Err(e) => Err(self.refuse_runner(cleanroom, now_ms, &format!("release of secret {name}"), run_id, e).await),
         }
     }
 
@@ -1110,13 +1103,6 @@ impl Governance {
         })?;
         Ok(revoked)
     }
-
-    async fn require_cleanroom_exists(&self, cleanroom: &str) -> Result<(), GovError> {
-        if self.store().list(cleanroom, Map::Members, "", None, 1).await?.is_empty() {
-            return Err(GovError::NoSuchCleanRoom(cleanroom.to_string()));
-        }
-        Ok(())
-    }
 }
 
 /// Ends a run: its state, its end time, its grants deleted ("a grant dies with its run"), and
@@ -1188,7 +1174,9 @@ async fn execution_on(tx: &mut Tx<'_>, subject: &ConsentSubject) -> Result<bool,
     Ok(view.options.get(&ConsentOption::Execution).is_none_or(|s| s.enabled))
 }
 
-async fn require_execution_consent(tx: &mut Tx<'_>, subjects: &[ConsentSubject]) -> Result<(), GovError> {
+/// Refuses when execution consent is off on any of `subjects`: nothing runs or is released
+/// while any party withholds it.
+pub(crate) async fn require_execution_consent(tx: &mut Tx<'_>, subjects: &[ConsentSubject]) -> Result<(), GovError> {
     for subject in subjects {
         let view = consent_view(tx, subject).await?;
         if let Some(status) = view.options.get(&ConsentOption::Execution)
@@ -1196,17 +1184,13 @@ async fn require_execution_consent(tx: &mut Tx<'_>, subjects: &[ConsentSubject])
         {
             return Err(GovError::ConsentWithdrawn {
                 message: format!(
-                    "execution consent on {subject:?} is off (by {}): nothing runs while any party withholds it",
+                    "execution consent on {subject:?} is off (by {}): nothing runs and nothing is released while any party withholds it",
                     status.off_by.join(", ")
                 ),
             });
         }
     }
     Ok(())
-}
-
-fn not_found(what: &'static str, id: &str) -> GovError {
-    GovError::NotFound { what, id: id.to_string(), hint: ": list the documents to see their ids" }
 }
 
 fn short(hex: &str) -> &str {

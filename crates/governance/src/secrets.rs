@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::GovError;
-use crate::model::ConsentOption;
 use crate::rules;
 use crate::service::{Caller, ConsentSubject, Governance};
 use crate::store::Map;
@@ -235,7 +234,7 @@ impl Governance {
                     ),
                 }
             })?;
-        self.require_consent(&mut tx, &grant.consent).await?;
+        crate::runs::require_execution_consent(&mut tx, &grant.consent).await?;
         let secret: SecretRecord = tx.get(Map::Secrets, name).await?.ok_or_else(|| GovError::NotFound {
             what: "secret",
             id: name.into(),
@@ -305,7 +304,7 @@ impl Governance {
                 ),
             });
         }
-        self.require_consent(&mut tx, &grant.consent).await?;
+        crate::runs::require_execution_consent(&mut tx, &grant.consent).await?;
         if request.evidence.is_empty() {
             return Err(consort_attest::AttestError::MissingEvidence.into());
         }
@@ -358,7 +357,7 @@ impl Governance {
     }
 
     /// Records a runner's refusal in the ledger (failures are only returned).
-    async fn refuse_runner(
+    pub(crate) async fn refuse_runner(
         &self,
         cleanroom: &str,
         now_ms: i64,
@@ -371,23 +370,6 @@ impl Governance {
             self.record_refusal(cleanroom, now_ms, what, Some(&caller), &refused).await;
         }
         refused
-    }
-
-    async fn require_consent(&self, tx: &mut Tx<'_>, subjects: &[ConsentSubject]) -> Result<(), GovError> {
-        for subject in subjects {
-            let view = crate::service::consent_view(tx, subject).await?;
-            if let Some(status) = view.options.get(&ConsentOption::Execution)
-                && !status.enabled
-            {
-                return Err(GovError::ConsentWithdrawn {
-                    message: format!(
-                        "execution consent on {subject:?} is off (by {}): nothing is released while any party withholds it",
-                        status.off_by.join(", ")
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
 }
 

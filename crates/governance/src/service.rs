@@ -279,7 +279,7 @@ impl Governance {
         Ok(self.store.cleanrooms().await?)
     }
 
-    async fn require_cleanroom(&self, cleanroom: &str) -> Result<(), GovError> {
+    pub(crate) async fn require_cleanroom(&self, cleanroom: &str) -> Result<(), GovError> {
         // Every clean room has at least its initial member.
         if self.store.list(cleanroom, Map::Members, "", None, 1).await?.is_empty() {
             return Err(GovError::NoSuchCleanRoom(cleanroom.to_string()));
@@ -854,11 +854,12 @@ fn subject_json(subject: &ConsentSubject) -> serde_json::Value {
     }
 }
 
-fn not_found(what: &'static str, id: &str) -> GovError {
+pub(crate) fn not_found(what: &'static str, id: &str) -> GovError {
     let hint = match what {
         "proposal" => ": list the proposals to see their ids",
         "contract" => ": list the contracts, or write the draft first",
         "document" => ": list the documents, or write the draft first",
+        "query" | "dataset" | "sink" => ": list the documents to see their ids",
         _ => "",
     };
     GovError::NotFound { what, id: id.to_string(), hint }

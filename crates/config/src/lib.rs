@@ -18,9 +18,11 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 mod cleanroom;
+mod kerberos;
 mod provisioner;
 mod security;
 pub use cleanroom::CleanRoomSettings;
+pub use kerberos::KerberosSection;
 pub use provisioner::ProvisionerSettings;
 pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
 
@@ -61,6 +63,8 @@ pub struct Config {
     pub provisioner: ProvisionerSettings,
     /// The clean rooms.
     pub cleanroom: CleanRoomSettings,
+    /// Kerberos for the Hadoop clients; `None`: Hadoop's simple authentication.
+    pub kerberos: Option<KerberosSection>,
 }
 
 /// `[spark]`.
@@ -104,6 +108,9 @@ pub struct SparkSettings {
     pub livy_url: Option<String>,
     /// `X-Requested-By` on Livy's POST/DELETE (needed when Livy's CSRF protection is on); empty sends none.
     pub livy_requested_by: String,
+    /// Livy's `proxyUser` for every batch (Livy impersonates it; needs
+    /// `livy.impersonation.enabled`); unset: batches run as the authenticated caller.
+    pub livy_proxy_user: Option<String>,
 }
 
 impl Default for SparkSettings {
@@ -127,6 +134,7 @@ impl Default for SparkSettings {
             kubernetes_batch_scheduler: None,
             livy_url: None,
             livy_requested_by: "consort".into(),
+            livy_proxy_user: None,
         }
     }
 }
@@ -373,6 +381,7 @@ struct FileConfig {
     provisioner: ProvisionerSettings,
     #[serde(default)]
     cleanroom: CleanRoomSettings,
+    kerberos: Option<KerberosSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -637,6 +646,21 @@ impl Config {
         }
         provisioner.validate(&path)?;
         file.cleanroom.validate(&path)?;
+        let mut kerberos = file.kerberos;
+        let mut kerberos_origin = Origin::File(path.clone());
+        for name in ["CONSORT_KERBEROS_PRINCIPAL", "CONSORT_KERBEROS_KEYTAB"] {
+            if let Some(g) = env(name) {
+                let section = kerberos.get_or_insert_with(KerberosSection::default);
+                match name {
+                    "CONSORT_KERBEROS_PRINCIPAL" => section.principal = Some(g.value),
+                    _ => section.keytab = Some(PathBuf::from(g.value)),
+                }
+                kerberos_origin = g.origin;
+            }
+        }
+        if let Some(k) = &kerberos {
+            k.validate(&kerberos_origin)?;
+        }
 
         Ok(Config {
             listen,
@@ -653,6 +677,7 @@ impl Config {
             jobs,
             provisioner,
             cleanroom: file.cleanroom,
+            kerberos,
         })
     }
 }

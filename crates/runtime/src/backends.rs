@@ -53,6 +53,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
             yarn.spark_conf.insert("spark.yarn.jars".into(), jars.clone());
         }
         yarn.user = config.storage.hdfs.user.clone();
+        yarn.kerberos = config.kerberos.as_ref().map(crate::kerberos_settings);
         yarn.python = python;
         list.push(Arc::new(YarnLauncher::new(yarn)?));
     }
@@ -68,18 +69,23 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
         list.push(Arc::new(LivyLauncher::new(LivyConfig {
             url: url.clone(),
             requested_by: Some(spark.livy_requested_by.clone()).filter(|v| !v.is_empty()),
-            auth: livy_auth()?,
+            auth: livy_auth(config)?,
             request_timeout: Duration::from_secs(30),
+            proxy_user: spark.livy_proxy_user.clone(),
         })?));
     }
     Ok(list)
 }
 
-/// Livy credentials, from the environment only (never the file, never logged).
-fn livy_auth() -> anyhow::Result<LivyAuth> {
+/// Livy credentials, from the environment only (never the file, never logged); without any,
+/// SPNEGO when `[kerberos]` is set.
+fn livy_auth(config: &Config) -> anyhow::Result<LivyAuth> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     match (var("CONSORT_LIVY_TOKEN"), var("CONSORT_LIVY_USER"), var("CONSORT_LIVY_PASSWORD")) {
-        (None, None, None) => Ok(LivyAuth::None),
+        (None, None, None) => Ok(match &config.kerberos {
+            Some(k) => LivyAuth::Kerberos(crate::kerberos_settings(k)),
+            None => LivyAuth::None,
+        }),
         (Some(token), None, None) => Ok(LivyAuth::Bearer { token }),
         (None, Some(user), Some(password)) => Ok(LivyAuth::Basic { user, password }),
         (Some(_), _, _) => Err(anyhow!(

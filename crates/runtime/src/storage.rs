@@ -1,11 +1,13 @@
 //! Artifact storage settings for the jar check and the provisioner.
 
-use consort_config::StorageSettings;
+use consort_config::{Config, KerberosSection};
+use consort_kerberos::KerberosSettings;
 use consort_storage::{AzureConfig, HdfsConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig};
 
-/// Maps the `[storage]` settings onto the storage crate's configuration; secrets
-/// come only from the environment.
-pub fn storage_config(settings: &StorageSettings) -> StorageConfig {
+/// Maps the `[storage]` (and `[kerberos]`) settings onto the storage crate's configuration;
+/// secrets come only from the environment.
+pub fn storage_config(config: &Config) -> StorageConfig {
+    let settings = &config.storage;
     let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(Secret::new);
     StorageConfig {
         hdfs: HdfsConfig {
@@ -24,6 +26,7 @@ pub fn storage_config(settings: &StorageSettings) -> StorageConfig {
                         .collect(),
                 })
                 .collect(),
+            kerberos: config.kerberos.as_ref().map(kerberos_settings),
             ..HdfsConfig::default()
         },
         s3: S3Config {
@@ -41,5 +44,18 @@ pub fn storage_config(settings: &StorageSettings) -> StorageConfig {
             sas_token: secret("AZURE_STORAGE_SAS_TOKEN"),
             endpoint: settings.azure.endpoint.clone(),
         },
+    }
+}
+
+/// The Kerberos crate's settings for `[kerberos]`.
+pub fn kerberos_settings(section: &KerberosSection) -> KerberosSettings {
+    KerberosSettings {
+        principal: section.principal.clone(),
+        keytab: section.keytab.clone(),
+        ticket_cache: section.ticket_cache.clone(),
+        krb5_conf: section.krb5_conf.clone(),
+        hdfs_principal: section.hdfs_principal.clone(),
+        http_principal: section.http_principal.clone(),
+        renew_at_percent: section.renew_at_percent,
     }
 }

@@ -12,6 +12,7 @@
 mod app_id;
 mod driver_error;
 mod installed;
+mod kerberos;
 mod kind;
 mod kubernetes;
 mod launcher;

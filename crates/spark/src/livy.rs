@@ -20,11 +20,13 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use consort_kerberos::KerberosSettings;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::app_id::find_app_id;
 use crate::driver_error::driver_error;
+use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
@@ -47,6 +49,8 @@ pub enum LivyAuth {
         /// The token.
         token: String,
     },
+    /// SPNEGO (`livy.server.auth.type = kerberos`), as the Kerberos identity of these settings.
+    Kerberos(KerberosSettings),
 }
 
 impl fmt::Debug for LivyAuth {
@@ -55,6 +59,7 @@ impl fmt::Debug for LivyAuth {
             LivyAuth::None => f.write_str("None"),
             LivyAuth::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
             LivyAuth::Bearer { .. } => f.write_str("Bearer(<redacted>)"),
+            LivyAuth::Kerberos(settings) => write!(f, "Kerberos({:?})", settings.principal),
         }
     }
 }
@@ -71,6 +76,9 @@ pub struct LivyConfig {
     pub auth: LivyAuth,
     /// Timeout of each REST call.
     pub request_timeout: Duration,
+    /// The user Livy runs batches as (`proxyUser`; Livy needs `livy.impersonation.enabled` and
+    /// the Hadoop proxy-user rights for its own principal). `None`: the authenticated caller.
+    pub proxy_user: Option<String>,
 }
 
 /// The `livy` backend.
@@ -285,10 +293,21 @@ impl LivyLauncher {
             request = request.header("X-Requested-By", by);
         }
         match &self.config.auth {
-            LivyAuth::None => request,
+            // SPNEGO headers are made per request, in `call`.
+            LivyAuth::None | LivyAuth::Kerberos(_) => request,
             LivyAuth::Basic { user, password } => request.basic_auth(user, Some(password)),
             LivyAuth::Bearer { token } => request.bearer_auth(token),
         }
+    }
+
+    /// A fresh SPNEGO header for Livy when it uses Kerberos (a replayed token is refused).
+    async fn negotiate(&self) -> Result<Option<String>, SparkError> {
+        let LivyAuth::Kerberos(settings) = &self.config.auth else { return Ok(None) };
+        let address = &self.config.url;
+        let Some(id) = kerberos::identity(Some(settings), BackendKind::Livy, address).await? else { return Ok(None) };
+        let header =
+            kerberos::negotiate(&id, address).await.map_err(|e| kerberos::error(BackendKind::Livy, address, e))?;
+        Ok(Some(header))
     }
 
     /// Sends `request`; 2xx bodies are parsed as `T`, 404 is `NotFound(id)`,
@@ -298,6 +317,10 @@ impl LivyLauncher {
         request: reqwest::RequestBuilder,
         id: Option<&str>,
     ) -> Result<T, SparkError> {
+        let request = match self.negotiate().await? {
+            Some(header) => request.header(reqwest::header::AUTHORIZATION, header),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)).unsent_if(e.is_connect()))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
@@ -317,6 +340,9 @@ impl LivyLauncher {
             return Err(self.unavailable(format!("HTTP {status}: {msg}")));
         }
         let hint = match status.as_u16() {
+            401 | 403 if matches!(self.config.auth, LivyAuth::Kerberos(_)) => {
+                "; check that Livy's HTTP principal matches kerberos.http_principal and that the principal may use Livy (and impersonate proxyUser)"
+            }
             401 | 403 => "; check the credentials in CONSORT_LIVY_TOKEN or CONSORT_LIVY_USER/CONSORT_LIVY_PASSWORD",
             400 if msg.contains("CSRF") => "; set [spark] livy_requested_by",
             400 if msg.contains("cannot be added to user sessions") => {
@@ -363,7 +389,10 @@ impl Launcher for LivyLauncher {
 
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
-        let body = batch_request(spec);
+        let mut body = batch_request(spec);
+        if let (Some(user), Some(map)) = (&self.config.proxy_user, body.as_object_mut()) {
+            map.insert("proxyUser".into(), json!(user));
+        }
         match self.call::<Batch>(self.request(reqwest::Method::POST, "batches").json(&body), None).await {
             Ok(batch) => Ok(Submission { backend: BackendKind::Livy, id: batch.id.to_string() }),
             // The key's batch exists: an earlier create of this run got there (its answer lost).
@@ -541,6 +570,7 @@ mod tests {
             requested_by: requested_by.map(String::from),
             auth,
             request_timeout: Duration::from_secs(5),
+            proxy_user: None,
         })
         .unwrap()
     }

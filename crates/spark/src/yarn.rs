@@ -15,15 +15,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use consort_kerberos::{Identity, KerberosError, KerberosSettings};
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::driver_error::driver_error;
+use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 use crate::submit::spark_submit_args;
@@ -54,6 +57,9 @@ pub struct YarnConfig {
     /// set as `spark.yarn.appMasterEnv.PYSPARK_PYTHON` and `spark.executorEnv.PYSPARK_PYTHON`
     /// unless the job sets them.
     pub python: Option<PathBuf>,
+    /// Kerberos on a secure cluster: SPNEGO on the REST calls, and spark-submit logs in with the
+    /// keytab (`--principal`/`--keytab`) or the ticket cache.
+    pub kerberos: Option<KerberosSettings>,
 }
 
 impl YarnConfig {
@@ -86,6 +92,7 @@ impl YarnConfig {
             request_timeout: Duration::from_secs(30),
             submit_timeout: Duration::from_secs(600),
             python: None,
+            kerberos: None,
         })
     }
 }
@@ -322,6 +329,8 @@ fn tail(text: &str, max_bytes: usize) -> &str {
 
 /// Why a REST call could not be used.
 enum CallError {
+    /// No request was sent: the Kerberos identity could not log in or make a SPNEGO token.
+    Kerberos(SparkError),
     /// No ResourceManager answered.
     Unreachable(String),
     /// An HTTP error status, with the RemoteException message when there is one.
@@ -349,13 +358,32 @@ impl YarnLauncher {
         SparkError::Unavailable { backend: BackendKind::Yarn, address: self.address(), message: message.into() }
     }
 
+    /// Names the user on a REST call under simple authentication (Kerberos names it itself).
     fn with_user(&self, url: String) -> String {
         match &self.config.user {
-            Some(user) => {
+            Some(user) if self.config.kerberos.is_none() => {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{sep}user.name={}", percent_encode(user))
             }
-            None => url,
+            _ => url,
+        }
+    }
+
+    async fn identity(&self) -> Result<Option<Arc<Identity>>, SparkError> {
+        kerberos::identity(self.config.kerberos.as_ref(), BackendKind::Yarn, &self.address()).await
+    }
+
+    /// The request with a fresh SPNEGO header when the cluster is kerberized (Hadoop refuses a
+    /// replayed token, so one per request).
+    async fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        identity: Option<&Arc<Identity>>,
+    ) -> Result<reqwest::RequestBuilder, KerberosError> {
+        match identity {
+            Some(id) => Ok(request.header(reqwest::header::AUTHORIZATION, kerberos::negotiate(id, url).await?)),
+            None => Ok(request),
         }
     }
 
@@ -368,6 +396,7 @@ impl YarnLauncher {
         body: Option<&serde_json::Value>,
     ) -> Result<String, CallError> {
         let urls = &self.config.rm_urls;
+        let identity = self.identity().await.map_err(CallError::Kerberos)?;
         let first = self.current.load(Ordering::Relaxed) % urls.len();
         let mut errors = Vec::new();
         for i in 0..urls.len() {
@@ -377,6 +406,10 @@ impl YarnLauncher {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            let request = self
+                .authorized(request, &url, identity.as_ref())
+                .await
+                .map_err(|e| CallError::Kerberos(kerberos::error(BackendKind::Yarn, &urls[index], e)))?;
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -419,6 +452,7 @@ impl YarnLauncher {
     fn app_error(&self, id: &str, e: CallError) -> SparkError {
         match e {
             CallError::Unreachable(m) => self.unavailable(m),
+            CallError::Kerberos(e) => e,
             CallError::Status(status, _) if status == reqwest::StatusCode::NOT_FOUND => {
                 SparkError::NotFound { backend: BackendKind::Yarn, id: id.to_string() }
             }
@@ -462,7 +496,7 @@ impl YarnLauncher {
 
     /// The application's `spark-submit` command: the launcher's defaults below the spec's conf,
     /// fire-and-forget, and the tag added to the spec's own tags.
-    fn command(&self, spec: &AppSpec, tag: &str) -> Command {
+    fn command(&self, spec: &AppSpec, tag: &str, identity: Option<&Identity>) -> Command {
         let mut spec = spec.clone();
         for (key, value) in &self.config.spark_conf {
             spec.conf.entry(key.clone()).or_insert_with(|| value.clone());
@@ -478,6 +512,23 @@ impl YarnLauncher {
             None => tag.to_string(),
         };
         spec.conf.insert("spark.yarn.tags".into(), tags);
+        let java_krb5 = identity.and(kerberos::java_krb5_option());
+        if let Some(id) = identity {
+            // spark-submit logs in by itself and, with a keytab, keeps the application's
+            // delegation tokens renewed for as long as it runs.
+            if let Some(keytab) = id.keytab_file() {
+                spec.conf.insert("spark.kerberos.principal".into(), id.principal().to_owned());
+                spec.conf.insert("spark.kerberos.keytab".into(), keytab.to_owned());
+            }
+            if let Some(option) = &java_krb5 {
+                // The driver (the application master in cluster mode) and the executors read
+                // the same krb5.conf as spark-submit.
+                for key in ["spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"] {
+                    let value = kerberos::with_java_option(spec.conf.get(key), option);
+                    spec.conf.insert(key.into(), value);
+                }
+            }
+        }
         let mut cmd = Command::new(self.config.spark_home.join("bin/spark-submit"));
         cmd.args(spark_submit_args(&spec, "yarn", "cluster"))
             .env("SPARK_HOME", &self.config.spark_home)
@@ -488,8 +539,25 @@ impl YarnLauncher {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(user) = &self.config.user {
-            cmd.env("HADOOP_USER_NAME", user);
+        match identity {
+            Some(id) => {
+                if id.keytab_file().is_none() {
+                    // The ticket cache kinit filled: Java reads KRB5CCNAME.
+                    cmd.env("KRB5CCNAME", id.ccache());
+                }
+                if let Some(option) = &java_krb5 {
+                    let opts = match std::env::var("SPARK_SUBMIT_OPTS") {
+                        Ok(own) if !own.trim().is_empty() => format!("{own} {option}"),
+                        _ => option.clone(),
+                    };
+                    cmd.env("SPARK_SUBMIT_OPTS", opts);
+                }
+            }
+            None => {
+                if let Some(user) = &self.config.user {
+                    cmd.env("HADOOP_USER_NAME", user);
+                }
+            }
         }
         cmd
     }
@@ -551,7 +619,15 @@ impl YarnLauncher {
         let scheme = if self.config.rm_urls[0].starts_with("https:") { "https" } else { "http" };
         let url =
             self.with_user(format!("{scheme}://{node}/ws/v1/node/containerlogs/{container}/{file}?size=-{max_bytes}"));
-        match self.http.get(&url).send().await {
+        let request = match self.identity().await {
+            Ok(identity) => self.authorized(self.http.get(&url), &url, identity.as_ref()).await,
+            Err(e) => return format!("(could not authenticate to the NodeManager at {node}: {e})\n"),
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return format!("(could not authenticate to the NodeManager at {node}: {e})\n"),
+        };
+        match request.send().await {
             Ok(r) if r.status().is_success() => match r.text().await {
                 Ok(text) => tail(&text, max_bytes).to_string(),
                 Err(e) => format!("(could not read {file} from {node}: {})\n", error_chain(&e)),
@@ -604,6 +680,7 @@ impl Launcher for YarnLauncher {
     async fn health(&self) -> Result<(), SparkError> {
         let text = self.call(reqwest::Method::GET, "/ws/v1/cluster/info", None).await.map_err(|e| match e {
             CallError::Unreachable(m) => self.unavailable(m),
+            CallError::Kerberos(e) => e,
             CallError::Status(status, m) => self.unavailable(format!("HTTP {status}: {m}")),
         })?;
         let info = self.parse::<ClusterInfoResponse>("/ws/v1/cluster/info", &text)?.cluster_info;
@@ -640,7 +717,8 @@ impl Launcher for YarnLauncher {
         }
         let tag = spec.key.clone().unwrap_or_else(|| self.new_tag());
         let started = tokio::time::Instant::now();
-        let (status, output) = self.run_submit(self.command(spec, &tag)).await?;
+        let identity = self.identity().await?;
+        let (status, output) = self.run_submit(self.command(spec, &tag, identity.as_deref())).await?;
         tracing::debug!(%tag, ?status, output = %tail(&output, 4096), "spark-submit for YARN returned");
         let id = match submitted_id(&output) {
             Some(id) => Some(id),

@@ -140,6 +140,7 @@ fn launcher(url: &str, requested_by: Option<&str>) -> LivyLauncher {
         url: url.to_string(),
         requested_by: requested_by.map(String::from),
         auth: LivyAuth::None,
+        proxy_user: None,
         request_timeout: Duration::from_secs(30),
     })
     .unwrap()

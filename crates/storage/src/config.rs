@@ -1,6 +1,7 @@
 //! Storage settings: NameNodes and HDFS identity, S3 endpoint and credentials, Azure account and
 //! key. Plain data with no I/O; secrets are wrapped so that `Debug` never prints them.
 
+pub use consort_kerberos::KerberosSettings;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -40,9 +41,10 @@ pub struct StorageConfig {
 /// HDFS settings.
 ///
 /// Authentication is Hadoop's "simple" mode by default: the user name is `user`, else the
-/// `HADOOP_USER_NAME` environment variable, else the login user. For a Kerberized cluster set
-/// `kerberos` (native RPC, `hdfs://`, through the system's GSSAPI library), or give WebHDFS a
-/// `delegation_token` obtained with `hdfs fetchdt`; see docs/storage.md.
+/// `HADOOP_USER_NAME` environment variable, else the login user. On a kerberized cluster set
+/// `kerberos`: native RPC (`hdfs://`) authenticates with SASL/GSSAPI and WebHDFS with SPNEGO
+/// (which fetches a delegation token for the reads), both as one [`consort_kerberos::Identity`];
+/// or give WebHDFS a `delegation_token` obtained elsewhere (`hdfs fetchdt`); see docs/kerberos.md.
 #[derive(Debug, Clone, Default)]
 pub struct HdfsConfig {
     /// The user to act as under simple authentication.
@@ -53,8 +55,8 @@ pub struct HdfsConfig {
     /// A Hadoop configuration directory (core-site.xml, hdfs-site.xml) for native RPC, as
     /// `HADOOP_CONF_DIR` would give.
     pub config_dir: Option<PathBuf>,
-    /// Kerberos credentials for native RPC.
-    pub kerberos: Option<KerberosConfig>,
+    /// Kerberos, for native RPC and WebHDFS.
+    pub kerberos: Option<KerberosSettings>,
     /// A WebHDFS delegation token (for Kerberized clusters reached over WebHDFS).
     pub delegation_token: Option<Secret>,
 }
@@ -77,17 +79,6 @@ pub struct NameNodeAddress {
     pub rpc: Option<String>,
     /// HTTP `host:port` (WebHDFS and JMX, usually port 9870).
     pub http: Option<String>,
-}
-
-/// Kerberos credentials for HDFS native RPC.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KerberosConfig {
-    /// The client principal, e.g. `consort@EXAMPLE.COM`.
-    pub principal: Option<String>,
-    /// A keytab holding the principal's key.
-    pub keytab: Option<PathBuf>,
-    /// A credential cache, e.g. `FILE:/tmp/krb5cc_1000`.
-    pub cache: Option<String>,
 }
 
 /// S3 settings.

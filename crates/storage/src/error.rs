@@ -82,6 +82,14 @@ pub enum StorageError {
         /// What is missing or wrong, and how to set it.
         reason: String,
     },
+    /// The Kerberos identity cannot log in or authenticate to the service.
+    #[error("cannot authenticate to {uri}: {source}")]
+    Kerberos {
+        /// The URI being opened.
+        uri: String,
+        /// What Kerberos said, and the fix.
+        source: consort_kerberos::KerberosError,
+    },
     /// Any other failure the backend reported.
     #[error("{operation} {uri} failed: {detail}")]
     Backend {

@@ -26,7 +26,7 @@ pub mod storage;
 pub mod uri;
 
 pub use config::{
-    AzureConfig, HdfsConfig, KerberosConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig,
+    AzureConfig, HdfsConfig, KerberosSettings, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig,
 };
 pub use error::StorageError;
 #[cfg(feature = "backends")]

@@ -4,8 +4,10 @@
 //! through `opendal`.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use consort_kerberos::Identity;
 
 use crate::config::{HdfsConfig, Nameservice, StorageConfig};
 use crate::error::StorageError;
@@ -78,21 +80,31 @@ impl Storage {
                 (Backend::Opendal(op), local_user(), "local file system".to_owned())
             }
             Scheme::Hdfs => {
-                let (client, address) = hdfs_client(uri, &config.hdfs)?;
-                (Backend::Hdfs(client), hdfs_user(&config.hdfs), address)
+                let identity = kerberos_identity(uri, &config.hdfs).await?;
+                let (client, address) = hdfs_client(uri, &config.hdfs, identity.as_deref())?;
+                let principal = identity.map(|id| id.principal().to_owned()).unwrap_or_else(|| hdfs_user(&config.hdfs));
+                (Backend::Hdfs(client), principal, address)
             }
             Scheme::WebHdfs { tls } => {
+                let identity = kerberos_identity(uri, &config.hdfs).await?;
                 let address = match find_nameservice(&config.hdfs, &uri.authority) {
-                    Some(ns) => active_http_namenode(uri, ns, tls).await?,
+                    Some(ns) => active_http_namenode(uri, ns, tls, identity.as_ref()).await?,
                     None => uri.authority.clone(),
                 };
                 let proto = if tls { "https" } else { "http" };
-                let user = hdfs_user(&config.hdfs);
+                let mut user = hdfs_user(&config.hdfs);
                 let mut builder =
                     opendal::services::Webhdfs::default().endpoint(&format!("{proto}://{address}")).root("/");
-                match &config.hdfs.delegation_token {
-                    Some(token) => builder = builder.delegation(token.expose()),
-                    None => builder = builder.user_name(&user),
+                match (&config.hdfs.delegation_token, &identity) {
+                    (Some(token), _) => builder = builder.delegation(token.expose()),
+                    (None, Some(id)) => {
+                        // SPNEGO once, for a delegation token that authorises the reads (and the
+                        // DataNode redirects, which SPNEGO cannot follow).
+                        let token = webhdfs_delegation_token(uri, &format!("{proto}://{address}"), id).await?;
+                        builder = builder.delegation(&token);
+                        user = id.principal().to_owned();
+                    }
+                    (None, None) => builder = builder.user_name(&user),
                 }
                 let op = opendal::Operator::new(builder).map_err(|e| config_error(e.to_string()))?;
                 (Backend::Opendal(op), user, address)
@@ -352,6 +364,14 @@ impl Storage {
         match e {
             H::FileNotFound(_) => StorageError::NotFound { uri, container: "NameNode" },
             H::IsADirectoryError(_) => StorageError::IsDirectory { uri },
+            // The minor status is the Kerberos error code, which names what to fix.
+            H::GSSAPIError(_, minor, text) => StorageError::Kerberos {
+                uri,
+                source: consort_kerberos::KerberosError::from_code(
+                    minor as i32,
+                    format!("SASL/GSSAPI to the NameNode failed: {text}"),
+                ),
+            },
             H::RPCError(class, msg) | H::FatalRPCError(class, msg) if class.ends_with("AccessControlException") => {
                 StorageError::PermissionDenied { uri, principal: format!("user {}", self.principal), detail: msg }
             }
@@ -409,7 +429,11 @@ fn find_nameservice<'a>(config: &'a HdfsConfig, name: &str) -> Option<&'a Namese
 
 /// Builds the native RPC client: a configured nameservice becomes Hadoop's HA settings, so the
 /// client finds the active NameNode and fails over by itself.
-fn hdfs_client(uri: &StorageUri, config: &HdfsConfig) -> Result<(hdfs_native::Client, String), StorageError> {
+fn hdfs_client(
+    uri: &StorageUri,
+    config: &HdfsConfig,
+    identity: Option<&Identity>,
+) -> Result<(hdfs_native::Client, String), StorageError> {
     let mut builder = hdfs_native::ClientBuilder::new().with_url(format!("hdfs://{}", uri.authority));
     let mut settings: Vec<(String, String)> = Vec::new();
     let address = match find_nameservice(config, &uri.authority) {
@@ -446,16 +470,9 @@ fn hdfs_client(uri: &StorageUri, config: &HdfsConfig) -> Result<(hdfs_native::Cl
     if let Some(user) = &config.user {
         builder = builder.with_user(user.clone());
     }
-    if let Some(k) = &config.kerberos {
-        if let Some(p) = &k.principal {
-            builder = builder.with_kerberos_principal(p.clone());
-        }
-        if let Some(t) = &k.keytab {
-            builder = builder.with_kerberos_keytab(t.to_string_lossy().into_owned());
-        }
-        if let Some(c) = &k.cache {
-            builder = builder.with_kerberos_cache(c.clone());
-        }
+    if let Some(id) = identity {
+        // The identity's own ticket cache, which it keeps renewed.
+        builder = builder.with_kerberos_principal(id.principal()).with_kerberos_cache(id.ccache());
     }
     let client = builder.build().map_err(|e| StorageError::Config {
         uri: uri.original.clone(),
@@ -465,7 +482,12 @@ fn hdfs_client(uri: &StorageUri, config: &HdfsConfig) -> Result<(hdfs_native::Cl
 }
 
 /// Asks each NameNode for its HA state and returns the HTTP address of the active one.
-async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> Result<String, StorageError> {
+async fn active_http_namenode(
+    uri: &StorageUri,
+    ns: &Nameservice,
+    tls: bool,
+    identity: Option<&Arc<Identity>>,
+) -> Result<String, StorageError> {
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(15))
@@ -483,9 +505,12 @@ async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> 
         });
     }
     for (name, addr) in &candidates {
-        let state = match namenode_ha_state(&client, proto, addr).await {
+        let state = match namenode_ha_state(&client, proto, addr, identity).await {
             Ok(state) => state,
-            Err(e) => {
+            Err(HaStateError::Kerberos(source)) => {
+                return Err(StorageError::Kerberos { uri: uri.original.clone(), source });
+            }
+            Err(HaStateError::Http(e)) => {
                 unreachable += 1;
                 format!("unreachable: {}", error_chain(&e))
             }
@@ -514,16 +539,133 @@ async fn active_http_namenode(uri: &StorageUri, ns: &Nameservice, tls: bool) -> 
 /// the active NameNode and 405 elsewhere; older ones are asked through JMX's `NameNodeStatus`
 /// bean, as the upstream provisioner does. (`/isActive` comes first because several NameNodes in
 /// one JVM, as in a minicluster, share one JMX registry and so report the same state.)
-async fn namenode_ha_state(client: &reqwest::Client, proto: &str, addr: &str) -> Result<String, reqwest::Error> {
-    let resp = client.get(format!("{proto}://{addr}/isActive")).send().await?;
+async fn namenode_ha_state(
+    client: &reqwest::Client,
+    proto: &str,
+    addr: &str,
+    identity: Option<&Arc<Identity>>,
+) -> Result<String, HaStateError> {
+    // A fresh SPNEGO token per request: Hadoop's servers reject a replayed one.
+    let get = async |url: String| -> Result<reqwest::Response, HaStateError> {
+        let mut request = client.get(&url);
+        if let Some(id) = identity {
+            request = request.header(reqwest::header::AUTHORIZATION, negotiate(id, &url).await?);
+        }
+        Ok(request.send().await?)
+    };
+    let resp = get(format!("{proto}://{addr}/isActive")).await?;
     match resp.status().as_u16() {
         200 => return Ok("active".to_owned()),
         405 => return Ok("standby".to_owned()),
+        401 | 403 => return Ok(format!("refused the request ({}): check the Kerberos settings", resp.status())),
         _ => {}
     }
     let url = format!("{proto}://{addr}/jmx?qry=Hadoop:service=NameNode,name=NameNodeStatus");
-    let body = client.get(url).send().await?.bytes().await?;
+    let body = get(url).await?.bytes().await?;
     Ok(namenode_state(&body).unwrap_or_else(|| "no HA state in its JMX answer".to_owned()))
+}
+
+/// Why a NameNode's HA state is unknown: it did not answer, or we could not authenticate.
+enum HaStateError {
+    Http(reqwest::Error),
+    Kerberos(consort_kerberos::KerberosError),
+}
+
+impl From<reqwest::Error> for HaStateError {
+    fn from(e: reqwest::Error) -> Self {
+        HaStateError::Http(e)
+    }
+}
+
+impl From<consort_kerberos::KerberosError> for HaStateError {
+    fn from(e: consort_kerberos::KerberosError) -> Self {
+        HaStateError::Kerberos(e)
+    }
+}
+
+/// The process's Kerberos identity for these HDFS settings, logged in on first use.
+async fn kerberos_identity(uri: &StorageUri, config: &HdfsConfig) -> Result<Option<Arc<Identity>>, StorageError> {
+    let Some(settings) = config.kerberos.clone() else { return Ok(None) };
+    // Logging in talks to the KDC: off the async workers.
+    let login = tokio::task::spawn_blocking(move || Identity::login(&settings)).await;
+    match login {
+        Ok(Ok(id)) => Ok(Some(id)),
+        Ok(Err(source)) => Err(StorageError::Kerberos { uri: uri.original.clone(), source }),
+        Err(e) => Err(StorageError::Config { uri: uri.original.clone(), reason: format!("Kerberos login: {e}") }),
+    }
+}
+
+/// A SPNEGO `Authorization` header for `url` (may fetch a service ticket from the KDC).
+async fn negotiate(identity: &Arc<Identity>, url: &str) -> Result<String, consort_kerberos::KerberosError> {
+    let (id, url) = (identity.clone(), url.to_owned());
+    match tokio::task::spawn_blocking(move || id.negotiate(&url)).await {
+        Ok(header) => header,
+        Err(e) => Err(consort_kerberos::KerberosError::new(consort_kerberos::ErrorKind::Other, e.to_string())),
+    }
+}
+
+/// A WebHDFS delegation token from the NameNode at `base` (`http(s)://host:port`), got with
+/// SPNEGO and kept for an hour per NameNode and principal, so a check costs one SPNEGO round
+/// trip at most and the NameNode is not asked for a token per file.
+async fn webhdfs_delegation_token(
+    uri: &StorageUri,
+    base: &str,
+    identity: &Arc<Identity>,
+) -> Result<String, StorageError> {
+    type Cache = std::sync::Mutex<Vec<(String, String, std::time::Instant)>>;
+    static TOKENS: Cache = std::sync::Mutex::new(Vec::new());
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+    let key = format!("{base} {}", identity.principal());
+    {
+        let mut tokens = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.retain(|(_, _, at)| at.elapsed() < KEEP);
+        if let Some((_, token, _)) = tokens.iter().find(|(k, _, _)| *k == key) {
+            return Ok(token.clone());
+        }
+    }
+    let url = format!("{base}/webhdfs/v1/?op=GETDELEGATIONTOKEN");
+    let header = negotiate(identity, &url)
+        .await
+        .map_err(|source| StorageError::Kerberos { uri: uri.original.clone(), source })?;
+    let unreachable = |detail: String| StorageError::Unreachable {
+        uri: uri.original.clone(),
+        service: "WebHDFS",
+        address: base.to_owned(),
+        detail,
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|e| StorageError::Config { uri: uri.original.clone(), reason: e.to_string() })?;
+    let resp = client
+        .get(&url)
+        .header(reqwest::header::AUTHORIZATION, header)
+        .send()
+        .await
+        .map_err(|e| unreachable(error_chain(&e)))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| unreachable(error_chain(&e)))?;
+    if !status.is_success() {
+        return Err(StorageError::PermissionDenied {
+            uri: uri.original.clone(),
+            principal: identity.principal().to_owned(),
+            detail: format!(
+                "the NameNode refused a delegation token ({status}): {}",
+                String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+            ),
+        });
+    }
+    let token = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("Token")?.get("urlString")?.as_str().map(str::to_owned))
+        .ok_or_else(|| StorageError::Backend {
+            uri: uri.original.clone(),
+            operation: "get a delegation token for",
+            detail: "the NameNode's answer has no Token.urlString".to_owned(),
+        })?;
+    TOKENS.lock().unwrap_or_else(|p| p.into_inner()).push((key, token.clone(), std::time::Instant::now()));
+    Ok(token)
 }
 
 /// The `State` of the `NameNodeStatus` bean in a NameNode's JMX answer.

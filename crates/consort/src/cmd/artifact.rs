@@ -11,8 +11,7 @@ use crate::cmd::config;
 
 pub fn run(command: ArtifactCommand) -> anyhow::Result<ExitCode> {
     let ArtifactCommand::Check { uri, class, config: args } = command;
-    let settings = config::load(&args, Default::default())?.storage;
-    let storage_config = storage_config(&settings);
+    let storage_config = storage_config(&config::load(&args, Default::default())?);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let storage = Storage::from_uri(&uri, &storage_config).await?;

@@ -46,7 +46,13 @@ pub fn load(args: &ConfigArgs, flags: Flags) -> anyhow::Result<Config> {
     // CONSORT_* plus the standard variables the configuration honours.
     const STANDARD: [&str; 4] = ["SPARK_HOME", "PYSPARK_PYTHON", "AZURE_STORAGE_ACCOUNT", "HADOOP_CONF_DIR"];
     let env = std::env::vars().filter(|(k, _)| k.starts_with("CONSORT_") || STANDARD.contains(&k.as_str())).collect();
-    Ok(Config::resolve(&Sources { file, env, flags })?)
+    let config = Config::resolve(&Sources { file, env, flags })?;
+    if let Some(conf) = config.kerberos.as_ref().and_then(|k| k.krb5_conf.as_deref()) {
+        // Read by the Kerberos library in this process and by the programs it starts; set
+        // here, before any command starts its threads.
+        consort_kerberos::use_krb5_conf(conf);
+    }
+    Ok(config)
 }
 
 fn read(path: &Path) -> anyhow::Result<(String, String)> {

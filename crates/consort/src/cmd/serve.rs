@@ -212,8 +212,7 @@ async fn provisioner_area(
     stores: &consort_store::Stores,
     backends: Vec<Arc<dyn consort_spark::Launcher>>,
 ) -> anyhow::Result<Arc<consort_server::ProvisionerArea>> {
-    let checks =
-        Arc::new(consort_runtime::ArtifactChecks::new(consort_runtime::storage_config(&config.storage), backends));
+    let checks = Arc::new(consort_runtime::ArtifactChecks::new(consort_runtime::storage_config(config), backends));
     let settings = consort_runtime::provisioner_settings(config, &checks.backend_names())?;
     let instance = scheduler.config().instance_id.clone();
     let live: Vec<String> =

@@ -187,6 +187,8 @@ fn kerberized_hdfs_and_yarn_with_hadoops_own_clients_and_spark() {
     assert!(submit_text.contains("final status: SUCCEEDED"), "{submit_text}");
     let driver_log = find_container_log(&rig.yarn_work_dir, &app_id);
     assert!(driver_log.contains("COUNT=1000"), "the driver's output: {driver_log}");
+    // The application master logged in from the keytab it was shipped (so it found the realm).
+    assert!(driver_log.contains("Successfully logged into KDC"), "the driver's output: {driver_log}");
     eprintln!("test done in {:?}", test_started.elapsed());
 }
 

@@ -135,8 +135,7 @@ impl Identity {
                 (held, ccache, None, ticket)
             }
         };
-        tracing::info!(%principal, ccache = %ccache, expires_in_s = secs_until(ticket.ends), "Kerberos identity ready");
-        Ok(Identity {
+        let id = Identity {
             principal,
             ccache,
             keytab,
@@ -144,7 +143,18 @@ impl Identity {
             hdfs_principal: settings.hdfs_principal.clone(),
             renew_at_percent: settings.renew_at_percent,
             ticket: Mutex::new(ticket),
-        })
+        };
+        if ticket.ends <= SystemTime::now() {
+            // An expired cached ticket: renewable tickets can still be renewed, others cannot.
+            id.refresh().map_err(|e| {
+                KerberosError::new(
+                    ErrorKind::TicketExpired,
+                    format!("the ticket in {} expired: {}", id.ccache, e.detail),
+                )
+            })?;
+        }
+        tracing::info!(principal = %id.principal, ccache = %id.ccache, expires_in_s = secs_until(id.ticket().ends), "Kerberos identity ready");
+        Ok(id)
     }
 
     /// The principal, as the KDC spells it.

@@ -174,9 +174,15 @@ impl Identity {
         self.keytab.as_deref().and_then(|k| k.strip_prefix("FILE:"))
     }
 
-    /// The NameNodes' principal pattern (`hdfs/_HOST`).
-    pub fn hdfs_principal(&self) -> &str {
-        &self.hdfs_principal
+    /// Checks that the KDC knows the NameNode at `host` as `hdfs_principal` says (getting its
+    /// service ticket, which the RPC connection then reuses), so a wrong host name, realm or
+    /// pattern is reported as that instead of as a failed SASL handshake.
+    pub fn check_hdfs_service(&self, host: &str) -> Result<(), KerberosError> {
+        let service = service_principal(&self.hdfs_principal, host);
+        ffi::spnego_token(&self.ccache, &service).map(drop).map_err(|e| {
+            let detail = format!("the NameNode's principal {service} (kerberos.hdfs_principal): {}", e.detail);
+            KerberosError::new(e.kind, detail)
+        })
     }
 
     /// When the current ticket expires.

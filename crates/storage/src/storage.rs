@@ -82,6 +82,9 @@ impl Storage {
             Scheme::Hdfs => {
                 let identity = kerberos_identity(uri, &config.hdfs).await?;
                 let (client, address) = hdfs_client(uri, &config.hdfs, identity.as_deref())?;
+                if let Some(id) = &identity {
+                    check_namenode_principals(uri, id, &address).await?;
+                }
                 let principal = identity.map(|id| id.principal().to_owned()).unwrap_or_else(|| hdfs_user(&config.hdfs));
                 (Backend::Hdfs(client), principal, address)
             }
@@ -592,6 +595,23 @@ async fn kerberos_identity(uri: &StorageUri, config: &HdfsConfig) -> Result<Opti
         Ok(Ok(id)) => Ok(Some(id)),
         Ok(Err(source)) => Err(StorageError::Kerberos { uri: uri.original.clone(), source }),
         Err(e) => Err(StorageError::Config { uri: uri.original.clone(), reason: format!("Kerberos login: {e}") }),
+    }
+}
+
+/// Checks that the KDC knows each NameNode in `addresses` (`host:port,…`; a logical nameservice
+/// resolved by the Hadoop configuration is left to the RPC handshake).
+async fn check_namenode_principals(
+    uri: &StorageUri,
+    identity: &Arc<Identity>,
+    addresses: &str,
+) -> Result<(), StorageError> {
+    let hosts: Vec<String> =
+        addresses.split(',').filter(|a| a.contains(':')).map(|a| consort_kerberos::host_of(a).to_owned()).collect();
+    let id = identity.clone();
+    let checked = tokio::task::spawn_blocking(move || hosts.iter().try_for_each(|h| id.check_hdfs_service(h))).await;
+    match checked {
+        Ok(result) => result.map_err(|source| StorageError::Kerberos { uri: uri.original.clone(), source }),
+        Err(e) => Err(StorageError::Config { uri: uri.original.clone(), reason: format!("Kerberos check: {e}") }),
     }
 }
 

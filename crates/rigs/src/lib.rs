@@ -365,10 +365,14 @@ impl Jvm {
         }
     }
 
-    fn stop(&mut self) {
+    fn quit(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = writeln!(stdin, "quit");
         }
+    }
+
+    fn stop(&mut self) {
+        self.quit();
         // A clean stop makes the NodeManager kill its containers; the JVM halts itself within a
         // minute of its stdin closing.
         let deadline = Instant::now() + Duration::from_secs(70);
@@ -402,6 +406,8 @@ pub struct SecureHadoop {
     pub namenodes: Vec<(String, String)>,
     /// Index of the active NameNode in [`SecureHadoop::namenodes`].
     pub active: usize,
+    /// The DataNode's `dfs.data.transfer.protection` (`none`: no SASL).
+    pub data_transfer_protection: String,
     /// The ResourceManager's web/REST address, `localhost:port`.
     pub rm_webapp: String,
     /// The ResourceManager's client RPC address, `localhost:port`.
@@ -428,8 +434,20 @@ pub const SERVICE_PRINCIPALS: [&str; 3] = ["hdfs/localhost", "yarn/localhost", "
 impl SecureHadoop {
     /// Creates the service principals and their keytab in `kdc`, starts HDFS and then YARN
     /// (classpath from `cache_dir()/rigs/hadoop/classpath.txt`) and waits until both are ready
-    /// (at most 300 s, then panics naming the log file).
+    /// (at most 300 s, then panics naming the log file). The DataNode speaks SASL with
+    /// `dfs.data.transfer.protection=authentication`.
     pub fn start(kdc: &Kdc) -> SecureHadoop {
+        SecureHadoop::start_with(kdc, "authentication")
+    }
+
+    /// [`SecureHadoop::start`] with another `dfs.data.transfer.protection` for the DataNode:
+    /// `authentication`, `integrity`, `privacy` (SASL, as CDP clusters run), or `none` (no SASL on
+    /// the data port, block access tokens only; then hdfs-site.xml has no such key).
+    pub fn start_with(kdc: &Kdc, data_transfer_protection: &str) -> SecureHadoop {
+        assert!(
+            ["authentication", "integrity", "privacy", "none"].contains(&data_transfer_protection),
+            "unknown data transfer protection {data_transfer_protection:?}"
+        );
         let cp = cache_dir().join("rigs/hadoop/classpath.txt");
         let classpath = std::fs::read_to_string(&cp).unwrap_or_else(|_| {
             panic!("the Hadoop rig is not built ({} is missing): run scripts/setup (30-hadoop-rig.sh)", cp.display())
@@ -462,7 +480,12 @@ impl SecureHadoop {
         let deadline = started + Duration::from_secs(300);
         let args = common(&dir);
         let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        let mut hdfs = Jvm::spawn(classpath, "hdfs", &args, dir.join("hdfs.log"), kdc);
+        let mut hdfs_args = args.clone();
+        hdfs_args.extend([
+            std::ffi::OsStr::new("--data-transfer-protection"),
+            std::ffi::OsStr::new(data_transfer_protection),
+        ]);
+        let mut hdfs = Jvm::spawn(classpath, "hdfs", &hdfs_args, dir.join("hdfs.log"), kdc);
         let h = hdfs.ready("the secure HDFS rig", deadline);
         // The NodeManager's resource localizer reads a fresh Configuration from the classpath:
         // HDFS's client files on it tell the localizer the HA nameservice. A copy, because the
@@ -488,6 +511,7 @@ impl SecureHadoop {
             nameservice: s(&h, "nameservice"),
             namenodes,
             active: h["active"].as_u64().unwrap_or(0) as usize,
+            data_transfer_protection: s(&h, "data_transfer_protection"),
             rm_webapp: s(&y, "webapp"),
             rm_address: s(&y, "rm"),
             nm_webapp: s(&y, "nm_webapp"),
@@ -523,7 +547,10 @@ impl SecureHadoop {
 
 impl Drop for SecureHadoop {
     fn drop(&mut self) {
-        // YARN first: its containers may still talk to HDFS.
+        // Both at once (a test's applications have ended by now); the NodeManager still kills
+        // any container that runs.
+        self.yarn.quit();
+        self.hdfs.quit();
         self.yarn.stop();
         self.hdfs.stop();
         clean_up(&self.dir);

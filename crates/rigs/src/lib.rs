@@ -46,9 +46,10 @@
 //! - `spark.yarn.jars=local:$SPARK_HOME/jars/*` as in the plain YARN test (the NodeManager runs on
 //!   this machine).
 //!
-//! Processes: the KDC runs as `krb5kdc -n` under `sh`, which kills it when its stdin (our pipe)
-//! closes; the rig's JVMs shut down when their stdin closes (and halt a minute later if the
-//! shutdown hangs). A clean shutdown makes the NodeManager kill its containers. Checked: a
+//! Processes: the KDC runs as `krb5kdc -n` (through a link named `consort-kdc` in its scratch
+//! dir, so that name-based kills of other KDCs miss it) under `sh`, which kills it when its stdin
+//! (our pipe) closes; the rig's JVMs shut down when their stdin closes (and halt a minute later if
+//! the shutdown hangs). A clean shutdown makes the NodeManager kill its containers. Checked: a
 //! SIGKILL of the test process leaves no KDC and no rig JVM behind (within 5 s; only the scratch
 //! directories stay). Only a SIGKILL of the YARN JVM itself would leave running containers.
 //!
@@ -277,12 +278,18 @@ impl Kdc {
     pub fn restart(&mut self) {
         self.stop();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("krb5kdc.out")).unwrap();
+        // Run through a link named consort-kdc: a `pkill krb5kdc` from another project's cleanup on
+        // this shared machine (seen: it took our KDC down mid-test) must not match our KDC.
+        let kdc_bin = self.dir.join("consort-kdc");
+        if !kdc_bin.exists() {
+            std::os::unix::fs::symlink(krb5_tool("krb5kdc"), &kdc_bin).unwrap();
+        }
         // Under sh, which kills the KDC when its stdin (our pipe) closes, even if we die first.
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#""$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid"#)
             .arg("sh")
-            .arg(krb5_tool("krb5kdc"))
+            .arg(&kdc_bin)
             .args(["-n", "-r", &self.realm])
             .env("KRB5_CONFIG", &self.krb5_conf)
             .env("KRB5_KDC_PROFILE", &self.kdc_conf)

@@ -74,7 +74,12 @@ public final class SecureRig {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
         throw new IllegalArgumentException("bad argument " + args[i]);
       }
-      opts.put(args[i].substring(2), args[++i]);
+      String key = args[i].substring(2);
+      if (!java.util.Set.of("base", "conf-dir", "krb5-conf", "keytab", "realm",
+          "data-transfer-protection", "nm-memory-mb", "nm-vcores").contains(key)) {
+        throw new IllegalArgumentException("unknown argument " + args[i]);
+      }
+      opts.put(key, args[++i]);
     }
     for (String required : new String[] {"base", "conf-dir", "krb5-conf", "keytab", "realm"}) {
       if (!opts.containsKey(required)) {

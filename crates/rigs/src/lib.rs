@@ -53,8 +53,9 @@
 //! SIGKILL of the test process leaves no KDC and no rig JVM behind (within 5 s; only the scratch
 //! directories stay). Only a SIGKILL of the YARN JVM itself would leave running containers.
 //!
-//! Start-up on the 2-core test machine: 25–40 s for both clusters (HDFS 14–23 s, YARN 10–16 s);
-//! the KDC takes well under a second.
+//! Start-up on the 2-core test machine: 25–40 s for both clusters (HDFS 14–23 s, YARN 10–16 s),
+//! 48 s under a load average of 8; the KDC takes well under a second. The `secure_hadoop` test
+//! takes 90–105 s on a quiet machine (spark-submit 35–55 s of it), 190 s under that load.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -119,6 +119,27 @@ fn kerberized_hdfs_and_yarn_with_hadoops_own_clients_and_spark() {
     assert_eq!(String::from_utf8_lossy(&cat.stdout), "hello kerberos\n", "{}", text(&cat));
     let owner = fs_shell(&kdc, &rig, &ccache, &["-stat", "%u", "/user/consort/hello.txt"]);
     assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), "consort", "{}", text(&owner));
+    // The DataNode insists on SASL: a client configured without data transfer protection gets
+    // the block's location from the NameNode but no bytes from the DataNode.
+    assert_eq!(rig.data_transfer_protection, "authentication");
+    let started = Instant::now();
+    let plain = fs_shell(
+        &kdc,
+        &rig,
+        &ccache,
+        &[
+            "-D",
+            "dfs.data.transfer.protection=",
+            "-D",
+            "dfs.client.retry.window.base=100",
+            "-cat",
+            "/user/consort/hello.txt",
+        ],
+    );
+    let plain_text = text(&plain);
+    assert!(!plain.status.success() && plain.stdout.is_empty(), "{plain_text}");
+    assert!(plain_text.contains("Could not obtain block"), "{plain_text}");
+    eprintln!("a read without SASL failed in {:?}", started.elapsed());
 
     // (c) SPNEGO: WebHDFS on the active NameNode and the ResourceManager's REST.
     let webhdfs = format!("http://{}/webhdfs/v1/?op=LISTSTATUS", rig.namenodes[rig.active].1);

@@ -47,9 +47,10 @@ import org.apache.hadoop.yarn.webapp.util.WebAppUtils;
  * {@code HADOOP_CONF_DIR}), {@code --krb5-conf FILE} (sets {@code java.security.krb5.conf}),
  * {@code --keytab FILE} (holds {@code hdfs/localhost}, {@code yarn/localhost} and {@code
  * HTTP/localhost}), {@code --realm R}. {@code hdfs} also takes {@code
- * --data-transfer-protection authentication|integrity|privacy} (default authentication: SASL on
- * the DataNode's unprivileged port, as CDP does; {@code ignore.secure.ports.for.testing} spares
- * the HTTPS-only web policy that SASL would otherwise require). {@code yarn} takes {@code
+ * --data-transfer-protection authentication|integrity|privacy|none} (default authentication: SASL
+ * on the DataNode's unprivileged port, as CDP does; {@code ignore.secure.ports.for.testing} spares
+ * the HTTPS-only web policy that SASL would otherwise require; {@code none}: no SASL, block tokens
+ * only, which only that testing switch allows on an unprivileged port). {@code yarn} takes {@code
  * --nm-memory-mb} and {@code --nm-vcores} like YarnRig.
  *
  * <p>Servers bind 127.0.0.1 and are addressed as {@code localhost} in the written configuration,
@@ -73,7 +74,12 @@ public final class SecureRig {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
         throw new IllegalArgumentException("bad argument " + args[i]);
       }
-      opts.put(args[i].substring(2), args[++i]);
+      String key = args[i].substring(2);
+      if (!java.util.Set.of("base", "conf-dir", "krb5-conf", "keytab", "realm",
+          "data-transfer-protection", "nm-memory-mb", "nm-vcores").contains(key)) {
+        throw new IllegalArgumentException("unknown argument " + args[i]);
+      }
+      opts.put(key, args[++i]);
     }
     for (String required : new String[] {"base", "conf-dir", "krb5-conf", "keytab", "realm"}) {
       if (!opts.containsKey(required)) {
@@ -144,7 +150,9 @@ public final class SecureRig {
     conf.set("dfs.web.authentication.kerberos.principal", http);
     conf.set("dfs.web.authentication.kerberos.keytab", keytab);
     conf.setBoolean("dfs.block.access.token.enable", true);
-    conf.set("dfs.data.transfer.protection", protection);
+    if (!protection.equals("none")) {
+      conf.set("dfs.data.transfer.protection", protection);
+    }
     conf.setBoolean("ignore.secure.ports.for.testing", true);
     conf.set("dfs.namenode.rpc-bind-host", "127.0.0.1");
     conf.set("dfs.namenode.http-bind-host", "127.0.0.1");
@@ -201,7 +209,9 @@ public final class SecureRig {
     hdfsSite.put("dfs.datanode.kerberos.principal", hdfsPrincipal);
     hdfsSite.put("dfs.web.authentication.kerberos.principal", http);
     hdfsSite.put("dfs.block.access.token.enable", "true");
-    hdfsSite.put("dfs.data.transfer.protection", protection);
+    if (!protection.equals("none")) {
+      hdfsSite.put("dfs.data.transfer.protection", protection);
+    }
 
     String defaultFs = "hdfs://" + NAMESERVICE;
     Map<String, String> core = new LinkedHashMap<>();

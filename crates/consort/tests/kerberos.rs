@@ -236,6 +236,19 @@ fn a_kerberized_cluster_end_to_end() {
     let e = kerberos_error(c.check("hdfs", c.keytab_settings("carol", &carol_keytab)));
     assert_eq!(e.kind, ErrorKind::UnknownPrincipal, "{e}");
 
+    // Service principals that the KDC does not know: a wrong pattern is named with its setting.
+    let wrong_hdfs = KerberosSettings { hdfs_principal: "nn/_HOST".into(), ..settings.clone() };
+    let e = kerberos_error(c.check("hdfs", wrong_hdfs));
+    assert_eq!(e.kind, ErrorKind::UnknownService, "{e}");
+    assert!(e.to_string().contains("nn/localhost") && e.to_string().contains("kerberos.hdfs_principal"), "{e}");
+    let wrong_http = KerberosSettings { http_principal: "HTTP/_HOST@ELSEWHERE.TEST".into(), ..settings.clone() };
+    let e = kerberos_error(c.check("webhdfs", wrong_http));
+    assert!(matches!(e.kind, ErrorKind::UnknownService | ErrorKind::KdcUnreachable), "{e}");
+    assert!(
+        e.to_string().contains("HTTP/localhost@ELSEWHERE.TEST") && e.to_string().contains("kerberos.http_principal"),
+        "{e}"
+    );
+
     let no_ticket = KerberosSettings {
         ticket_cache: Some(format!("FILE:{}", c.dir.path().join("empty.ccache").display())),
         krb5_conf: Some(c.kdc.krb5_conf().to_owned()),

@@ -202,7 +202,9 @@ impl Identity {
             self.refresh()?;
         }
         let service = service_principal(&self.http_principal, host_of(url));
-        let token = ffi::spnego_token(&self.ccache, &service)?;
+        let token = ffi::spnego_token(&self.ccache, &service).map_err(|e| {
+            KerberosError::new(e.kind, format!("{} (kerberos.http_principal is {})", e.detail, self.http_principal))
+        })?;
         Ok(format!("Negotiate {}", base64::engine::general_purpose::STANDARD.encode(token)))
     }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use consort_kerberos::{ErrorKind, Identity, KerberosSettings};
 use consort_rigs::{Kdc, SecureHadoop, cache_dir};
+use consort_spark::{AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, installed_pyspark, wait_until_final};
 use consort_storage::{
     HdfsConfig, JarCheckError, NameNodeAddress, Nameservice, Storage, StorageConfig, StorageError, check_jar,
 };
@@ -283,7 +284,34 @@ fn a_kerberized_cluster_end_to_end() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Kerberos") && stderr.contains("klist -kt"), "{stderr}");
 
-    // 5. The KDC goes down: a new login fails at once, saying so; an identity that already
+    // 5. The local backend runs a jar that lives on the kerberized HDFS: spark-submit logs in
+    //    with consort's keytab (a job's own keytab setting is ignored).
+    let work = c.dir.path().join("spark-runs");
+    std::fs::create_dir_all(&work).unwrap();
+    let spark = installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)");
+    let local = LocalLauncher::new(LocalConfig {
+        spark_home: spark.spark_home,
+        python: Some(spark.python),
+        work_dir: work,
+        master: "local[1]".into(),
+        hadoop_conf_dir: Some(c.hadoop.conf_dir.clone()),
+        kerberos: Some(settings.clone()),
+    });
+    let mut job = AppSpec::jar("count-on-kerberized-hdfs", c.uri("hdfs"), CLASS);
+    job.args = vec!["1000".into(), "ok".into()];
+    job.driver_memory = Some("512m".into());
+    job.conf.insert("spark.kerberos.keytab".into(), alice_keytab.display().to_string());
+    let (status, logs) = runtime().block_on(async {
+        let run = local.submit(&job).await.expect("submitted");
+        let status = wait_until_final(&local, &run.id, Duration::from_millis(500), Duration::from_secs(300))
+            .await
+            .expect("the run ends");
+        (status, local.logs(&run.id, 64 * 1024).await.unwrap_or_default())
+    });
+    assert_eq!(status.state, AppState::Succeeded, "{status:?}\n{logs}");
+    assert!(logs.contains("COUNT=1000"), "{logs}");
+
+    // 6. The KDC goes down: a new login fails at once, saying so; an identity that already
     //    holds its service tickets keeps working until they expire.
     let dave = c.keytab_settings("dave", &c.keytab("dave.keytab", &["dave"]));
     c.kdc.stop();
@@ -295,7 +323,7 @@ fn a_kerberized_cluster_end_to_end() {
     c.kdc.restart();
     c.check("hdfs", dave).expect("the KDC is back");
 
-    // 6. Renewal. Tickets of `short` live 20 s: its identity logs in again at 80% of that; the
+    // 7. Renewal. Tickets of `short` live 20 s: its identity logs in again at 80% of that; the
     //    `renewable` cache is renewed in place; the 5-second `brief` ticket has expired.
     let wait = Duration::from_secs(26).saturating_sub(clocks_started.elapsed());
     std::thread::sleep(wait);

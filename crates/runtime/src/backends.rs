@@ -29,6 +29,8 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
         python: python.clone(),
         work_dir,
         master: spark.local_master.clone(),
+        hadoop_conf_dir: config.storage.hdfs.config_dir.clone(),
+        kerberos: config.kerberos.as_ref().map(crate::kerberos_settings),
     }))];
     if let (Some(rest_url), Some(master_url)) = (&spark.standalone_rest_url, &spark.standalone_master_url) {
         list.push(Arc::new(StandaloneLauncher::new(StandaloneConfig {

@@ -42,6 +42,8 @@ async fn fire_to_submit(dir: &Path, fires: usize) -> Vec<f64> {
         python: None,
         work_dir: work.clone(),
         master: "local[1]".into(),
+        hadoop_conf_dir: None,
+        kerberos: None,
     }));
     let mut kinds = Kinds::builtin();
     kinds.register(Arc::new(SparkKind::new(vec![local], "local", Duration::from_millis(20))));
@@ -107,6 +109,8 @@ async fn spark_overhead(dir: &Path, runs: usize) -> (f64, f64, f64, f64) {
         python: None,
         work_dir: dir.join("spark-runs"),
         master: "local[1]".into(),
+        hadoop_conf_dir: None,
+        kerberos: None,
     }));
     let mut kinds = Kinds::builtin();
     kinds.register(Arc::new(SparkKind::new(vec![local], "local", Duration::from_secs(1))));

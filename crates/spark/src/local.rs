@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use consort_kerberos::KerberosSettings;
 use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::app_id::find_app_id;
 use crate::driver_error::driver_error;
+use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
 use crate::spec::{AppResource, AppSpec};
 use crate::submit::spark_submit_args;
@@ -52,6 +54,11 @@ pub struct LocalConfig {
     pub work_dir: PathBuf,
     /// The master, e.g. `local[2]`.
     pub master: String,
+    /// The Hadoop client configuration (`HADOOP_CONF_DIR`) for jobs that read HDFS; `None`
+    /// keeps the process's own environment.
+    pub hadoop_conf_dir: Option<PathBuf>,
+    /// Kerberos, for jobs on a kerberized HDFS: spark-submit logs in as consort's identity.
+    pub kerberos: Option<KerberosSettings>,
 }
 
 /// The `local` backend.
@@ -274,6 +281,8 @@ impl Launcher for LocalLauncher {
                 spec.conf.insert(key.into(), value);
             }
         }
+        let identity = kerberos::identity(self.config.kerberos.as_ref(), BackendKind::Local, "local").await?;
+        let kerberos_env = kerberos::prepare_submit(&mut spec, identity.as_deref());
         let spec = &spec;
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(WRAPPER).arg("consort-spark").arg(self.spark_submit());
@@ -286,6 +295,10 @@ impl Launcher for LocalLauncher {
         if let (AppResource::Python { .. }, Some(python)) = (&spec.resource, &self.config.python) {
             cmd.env("PYSPARK_PYTHON", python).env("PYSPARK_DRIVER_PYTHON", python);
         }
+        if let Some(dir) = &self.config.hadoop_conf_dir {
+            cmd.env("HADOOP_CONF_DIR", dir);
+        }
+        cmd.envs(kerberos_env);
         let mut child = cmd.spawn().map_err(io("starting spark-submit"))?;
         let pid = child.id().unwrap_or_default();
         // Reap the wrapper when it exits (the exit code is on disk by then) and say so.

@@ -512,23 +512,7 @@ impl YarnLauncher {
             None => tag.to_string(),
         };
         spec.conf.insert("spark.yarn.tags".into(), tags);
-        let java_krb5 = identity.and(kerberos::java_krb5_option());
-        if let Some(id) = identity {
-            // spark-submit logs in by itself and, with a keytab, keeps the application's
-            // delegation tokens renewed for as long as it runs.
-            if let Some(keytab) = id.keytab_file() {
-                spec.conf.insert("spark.kerberos.principal".into(), id.principal().to_owned());
-                spec.conf.insert("spark.kerberos.keytab".into(), keytab.to_owned());
-            }
-            if let Some(option) = &java_krb5 {
-                // The driver (the application master in cluster mode) and the executors read
-                // the same krb5.conf as spark-submit.
-                for key in ["spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"] {
-                    let value = kerberos::with_java_option(spec.conf.get(key), option);
-                    spec.conf.insert(key.into(), value);
-                }
-            }
-        }
+        let kerberos_env = kerberos::prepare_submit(&mut spec, identity);
         let mut cmd = Command::new(self.config.spark_home.join("bin/spark-submit"));
         cmd.args(spark_submit_args(&spec, "yarn", "cluster"))
             .env("SPARK_HOME", &self.config.spark_home)
@@ -539,26 +523,12 @@ impl YarnLauncher {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        match identity {
-            Some(id) => {
-                if id.keytab_file().is_none() {
-                    // The ticket cache kinit filled: Java reads KRB5CCNAME.
-                    cmd.env("KRB5CCNAME", id.ccache());
-                }
-                if let Some(option) = &java_krb5 {
-                    let opts = match std::env::var("SPARK_SUBMIT_OPTS") {
-                        Ok(own) if !own.trim().is_empty() => format!("{own} {option}"),
-                        _ => option.clone(),
-                    };
-                    cmd.env("SPARK_SUBMIT_OPTS", opts);
-                }
-            }
-            None => {
-                if let Some(user) = &self.config.user {
-                    cmd.env("HADOOP_USER_NAME", user);
-                }
-            }
+        if identity.is_none()
+            && let Some(user) = &self.config.user
+        {
+            cmd.env("HADOOP_USER_NAME", user);
         }
+        cmd.envs(kerberos_env);
         cmd
     }
 

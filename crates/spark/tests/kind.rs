@@ -25,6 +25,8 @@ async fn fire_once(dir: &Path, spark_home: PathBuf, data: Value) -> Run {
         python: None,
         work_dir: dir.join("runs"),
         master: "local[1]".into(),
+        hadoop_conf_dir: None,
+        kerberos: None,
     }));
     let mut kinds = Kinds::builtin();
     kinds.register(Arc::new(SparkKind::new(vec![local], "local", Duration::from_millis(200))));

@@ -23,6 +23,8 @@ fn launcher(work: &std::path::Path) -> LocalLauncher {
         python: Some(python),
         work_dir: work.to_path_buf(),
         master: "local[1]".into(),
+        hadoop_conf_dir: None,
+        kerberos: None,
     })
 }
 

@@ -27,6 +27,8 @@ async fn scheduler(dir: &Path) -> Scheduler {
         python: Some(spark.python),
         work_dir: dir.join("runs"),
         master: "local[1]".into(),
+        hadoop_conf_dir: None,
+        kerberos: None,
     }));
     let mut kinds = Kinds::builtin();
     kinds.register(Arc::new(SparkKind::new(vec![local], "local", Duration::from_millis(200))));

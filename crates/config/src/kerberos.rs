@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use consort_kerberos::KerberosSettings;
 use serde::Deserialize;
 
 use crate::{ConfigError, Origin};
@@ -44,48 +45,27 @@ impl Default for KerberosSection {
 }
 
 impl KerberosSection {
-    /// Checks what serde cannot, naming the option and the fix.
+    /// The Kerberos crate's settings for this section.
+    pub fn settings(&self) -> KerberosSettings {
+        KerberosSettings {
+            principal: self.principal.clone(),
+            keytab: self.keytab.clone(),
+            ticket_cache: self.ticket_cache.clone(),
+            krb5_conf: self.krb5_conf.clone(),
+            hdfs_principal: self.hdfs_principal.clone(),
+            http_principal: self.http_principal.clone(),
+            renew_at_percent: self.renew_at_percent,
+        }
+    }
+
+    /// Checks the section with the Kerberos crate's own rules.
     pub(crate) fn validate(&self, origin: &Origin) -> Result<(), ConfigError> {
-        let invalid = |option: &'static str, value: String, problem: &str| ConfigError::Invalid {
-            option,
-            value,
+        self.settings().check().map_err(|e| ConfigError::Invalid {
+            option: e.option,
+            value: e.value,
             origin: origin.clone(),
-            problem: problem.to_string(),
-        };
-        if let (Some(keytab), Some(_)) = (&self.keytab, &self.ticket_cache) {
-            return Err(invalid(
-                "kerberos.keytab",
-                keytab.display().to_string(),
-                "kerberos.ticket_cache is set too: keep one (a keytab lets consort log in and renew by itself)",
-            ));
-        }
-        if let (Some(keytab), None) = (&self.keytab, &self.principal) {
-            return Err(invalid(
-                "kerberos.keytab",
-                keytab.display().to_string(),
-                "needs kerberos.principal, the principal whose key it holds (see `klist -kt KEYTAB`)",
-            ));
-        }
-        if let Some(p) = &self.principal
-            && (p.trim().is_empty() || p.contains(char::is_whitespace))
-        {
-            return Err(invalid("kerberos.principal", p.clone(), "write a principal such as consort@EXAMPLE.COM"));
-        }
-        for (option, pattern) in
-            [("kerberos.hdfs_principal", &self.hdfs_principal), ("kerberos.http_principal", &self.http_principal)]
-        {
-            if !pattern.contains('/') {
-                return Err(invalid(option, pattern.clone(), "write SERVICE/_HOST or SERVICE/_HOST@REALM"));
-            }
-        }
-        if !(1..=99).contains(&self.renew_at_percent) {
-            return Err(invalid(
-                "kerberos.renew_at_percent",
-                self.renew_at_percent.to_string(),
-                "must be between 1 and 99 (Hadoop renews at 80)",
-            ));
-        }
-        Ok(())
+            problem: e.problem,
+        })
     }
 }
 

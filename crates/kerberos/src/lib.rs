@@ -25,4 +25,4 @@ pub mod settings;
 
 pub use error::{ErrorKind, KerberosError};
 pub use identity::{Identity, use_krb5_conf};
-pub use settings::{Credentials, KerberosSettings, host_of, service_principal};
+pub use settings::{Credentials, KerberosSettings, SettingError, host_of, service_principal};

@@ -60,35 +60,70 @@ pub enum Credentials {
     },
 }
 
+/// A setting with an unusable value: which, what it is, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    /// The option, e.g. `kerberos.keytab`.
+    pub option: &'static str,
+    /// Its value as given.
+    pub value: String,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
 impl KerberosSettings {
-    /// Checks the settings and says where credentials come from.
-    pub fn credentials(&self) -> Result<Credentials, KerberosError> {
-        let config = |detail: &str| KerberosError::new(ErrorKind::Config, detail.to_owned());
-        if self.keytab.is_some() && self.ticket_cache.is_some() {
-            return Err(config(
-                "kerberos.keytab and kerberos.ticket_cache are both set: give one (a keytab lets consort log in and renew by itself)",
+    /// The rules on the settings alone (no I/O): one source of truth for the configuration's
+    /// checks and for [`KerberosSettings::credentials`].
+    pub fn check(&self) -> Result<(), SettingError> {
+        let invalid =
+            |option, value: String, problem: &str| SettingError { option, value, problem: problem.to_owned() };
+        if let (Some(keytab), Some(_)) = (&self.keytab, &self.ticket_cache) {
+            return Err(invalid(
+                "kerberos.keytab",
+                keytab.display().to_string(),
+                "kerberos.ticket_cache is set too: keep one (a keytab lets consort log in and renew by itself)",
             ));
         }
-        for (name, pattern) in
+        if let (Some(keytab), None) = (&self.keytab, &self.principal) {
+            return Err(invalid(
+                "kerberos.keytab",
+                keytab.display().to_string(),
+                "needs kerberos.principal, the principal whose key it holds (see `klist -kt KEYTAB`)",
+            ));
+        }
+        if let Some(p) = &self.principal
+            && (p.trim().is_empty() || p.contains(char::is_whitespace))
+        {
+            return Err(invalid("kerberos.principal", p.clone(), "write a principal such as consort@EXAMPLE.COM"));
+        }
+        for (option, pattern) in
             [("kerberos.hdfs_principal", &self.hdfs_principal), ("kerberos.http_principal", &self.http_principal)]
         {
             if !pattern.contains('/') {
-                return Err(config(&format!(
-                    "{name} = {pattern:?} is not a service principal pattern: write SERVICE/_HOST or SERVICE/_HOST@REALM"
-                )));
+                return Err(invalid(option, pattern.clone(), "write SERVICE/_HOST or SERVICE/_HOST@REALM"));
             }
         }
         if !(1..=99).contains(&self.renew_at_percent) {
-            return Err(config("kerberos.renew_at_percent must be between 1 and 99 (Hadoop uses 80)"));
+            return Err(invalid(
+                "kerberos.renew_at_percent",
+                self.renew_at_percent.to_string(),
+                "must be between 1 and 99 (Hadoop renews at 80)",
+            ));
         }
+        Ok(())
+    }
+
+    /// Checks the settings and says where credentials come from (`KRB5CCNAME` when neither a
+    /// keytab nor a cache is configured).
+    pub fn credentials(&self) -> Result<Credentials, KerberosError> {
+        self.check().map_err(|e| {
+            KerberosError::new(ErrorKind::Config, format!("{} = {:?}: {}", e.option, e.value, e.problem))
+        })?;
         match (&self.keytab, &self.principal) {
-            (Some(_), None) => {
-                Err(config("kerberos.keytab is set without kerberos.principal: name the principal to log in as"))
-            }
             (Some(keytab), Some(principal)) => {
                 Ok(Credentials::Keytab { principal: principal.clone(), keytab: keytab.clone() })
             }
-            (None, principal) => {
+            (_, principal) => {
                 let cache = self.ticket_cache.clone().or_else(|| std::env::var("KRB5CCNAME").ok());
                 Ok(Credentials::TicketCache { cache, principal: principal.clone() })
             }
@@ -127,7 +162,7 @@ mod tests {
             Credentials::Keytab { principal: "consort@R".into(), keytab: "/k.keytab".into() }
         );
         s.ticket_cache = Some("FILE:/tmp/c".into());
-        assert!(s.credentials().unwrap_err().detail.contains("both set"));
+        assert!(s.credentials().unwrap_err().detail.contains("ticket_cache is set too"));
         let bad = KerberosSettings { http_principal: "HTTP".into(), ..Default::default() };
         assert!(bad.credentials().unwrap_err().detail.contains("kerberos.http_principal"));
         let bad = KerberosSettings { renew_at_percent: 100, ..Default::default() };

@@ -30,7 +30,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
         work_dir,
         master: spark.local_master.clone(),
         hadoop_conf_dir: config.storage.hdfs.config_dir.clone(),
-        kerberos: config.kerberos.as_ref().map(crate::kerberos_settings),
+        kerberos: config.kerberos.as_ref().map(|k| k.settings()),
     }))];
     if let (Some(rest_url), Some(master_url)) = (&spark.standalone_rest_url, &spark.standalone_master_url) {
         list.push(Arc::new(StandaloneLauncher::new(StandaloneConfig {
@@ -55,7 +55,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
             yarn.spark_conf.insert("spark.yarn.jars".into(), jars.clone());
         }
         yarn.user = config.storage.hdfs.user.clone();
-        yarn.kerberos = config.kerberos.as_ref().map(crate::kerberos_settings);
+        yarn.kerberos = config.kerberos.as_ref().map(|k| k.settings());
         yarn.python = python;
         list.push(Arc::new(YarnLauncher::new(yarn)?));
     }
@@ -85,7 +85,7 @@ fn livy_auth(config: &Config) -> anyhow::Result<LivyAuth> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     match (var("CONSORT_LIVY_TOKEN"), var("CONSORT_LIVY_USER"), var("CONSORT_LIVY_PASSWORD")) {
         (None, None, None) => Ok(match &config.kerberos {
-            Some(k) => LivyAuth::Kerberos(crate::kerberos_settings(k)),
+            Some(k) => LivyAuth::Kerberos(k.settings()),
             None => LivyAuth::None,
         }),
         (Some(token), None, None) => Ok(LivyAuth::Bearer { token }),

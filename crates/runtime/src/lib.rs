@@ -31,7 +31,7 @@ pub use backends::spark_backends;
 pub use checks::ArtifactChecks;
 pub use provisioner::provisioner_settings;
 pub use scheduler::{default_instance_id, kinds, start_scheduler};
-pub use storage::{kerberos_settings, storage_config};
+pub use storage::storage_config;
 pub use stores::{open_stores, store_url};
 
 pub use consort_config::Config;

@@ -1,7 +1,6 @@
 //! Artifact storage settings for the jar check and the provisioner.
 
-use consort_config::{Config, KerberosSection};
-use consort_kerberos::KerberosSettings;
+use consort_config::Config;
 use consort_storage::{AzureConfig, HdfsConfig, NameNodeAddress, Nameservice, S3Config, Secret, StorageConfig};
 
 /// Maps the `[storage]` (and `[kerberos]`) settings onto the storage crate's configuration;
@@ -26,7 +25,7 @@ pub fn storage_config(config: &Config) -> StorageConfig {
                         .collect(),
                 })
                 .collect(),
-            kerberos: config.kerberos.as_ref().map(kerberos_settings),
+            kerberos: config.kerberos.as_ref().map(|k| k.settings()),
             ..HdfsConfig::default()
         },
         s3: S3Config {
@@ -44,18 +43,5 @@ pub fn storage_config(config: &Config) -> StorageConfig {
             sas_token: secret("AZURE_STORAGE_SAS_TOKEN"),
             endpoint: settings.azure.endpoint.clone(),
         },
-    }
-}
-
-/// The Kerberos crate's settings for `[kerberos]`.
-pub fn kerberos_settings(section: &KerberosSection) -> KerberosSettings {
-    KerberosSettings {
-        principal: section.principal.clone(),
-        keytab: section.keytab.clone(),
-        ticket_cache: section.ticket_cache.clone(),
-        krb5_conf: section.krb5_conf.clone(),
-        hdfs_principal: section.hdfs_principal.clone(),
-        http_principal: section.http_principal.clone(),
-        renew_at_percent: section.renew_at_percent,
     }
 }

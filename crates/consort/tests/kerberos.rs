@@ -164,12 +164,12 @@ fn a_kerberized_cluster_end_to_end() {
     if !c.kdc.has_principal("consort") {
         c.kdc.add_principal("consort");
     }
-    for name in ["alice", "bob", "carol", "dave", "short", "renewable", "brief"] {
+    for name in ["alice", "bob", "carol", "dave", "short", "renewable", "brief", "stale"] {
         match name {
             "short" => c.kdc.add_principal_with_max_life(name, 20, 20),
             "renewable" => c.kdc.add_principal_with_max_life(name, 20, 600),
             // Not renewable: krb5.conf's renew_lifetime would make kinit's tickets renewable.
-            "brief" => c.kdc.add_principal_with_max_life(name, 5, 0),
+            "brief" | "stale" => c.kdc.add_principal_with_max_life(name, 5, 0),
             _ => c.kdc.add_principal(name),
         }
     }
@@ -189,7 +189,18 @@ fn a_kerberized_cluster_end_to_end() {
     let renewable_id = Identity::login(&renewable).unwrap();
     let renewable_first_expiry = renewable_id.expires_at();
     let brief_cache = format!("FILE:{}", c.dir.path().join("brief.ccache").display());
-    c.kdc.kinit(&c.principal("brief"), &c.keytab("brief.keytab", &["brief"]), &brief_cache, Some(5));
+    let brief_keytab = c.keytab("brief.keytab", &["brief"]);
+    c.kdc.kinit(&c.principal("brief"), &brief_keytab, &brief_cache, Some(5));
+    // `stale` is logged in while its 5-second ticket is fresh.
+    let stale_cache = format!("FILE:{}", c.dir.path().join("stale.ccache").display());
+    let stale_keytab = c.keytab("stale.keytab", &["stale"]);
+    c.kdc.kinit(&c.principal("stale"), &stale_keytab, &stale_cache, Some(5));
+    let stale = KerberosSettings {
+        ticket_cache: Some(stale_cache.clone()),
+        krb5_conf: Some(c.kdc.krb5_conf().to_owned()),
+        ..Default::default()
+    };
+    Identity::login(&stale).unwrap();
     let clocks_started = Instant::now();
 
     // 1. The jar check with a keytab, over RPC (SASL/GSSAPI) and WebHDFS (SPNEGO, then a
@@ -334,13 +345,21 @@ fn a_kerberized_cluster_end_to_end() {
     assert!(renewable_id.expires_at() > renewable_first_expiry, "the cached ticket was renewed in place");
     c.check("hdfs", renewable).expect("a check with the renewed cache");
     let brief = KerberosSettings {
-        ticket_cache: Some(brief_cache),
+        ticket_cache: Some(brief_cache.clone()),
         krb5_conf: Some(c.kdc.krb5_conf().to_owned()),
         ..Default::default()
     };
-    let e = kerberos_error(c.check("hdfs", brief));
+    let e = kerberos_error(c.check("hdfs", brief.clone()));
     assert_eq!(e.kind, ErrorKind::TicketExpired, "{e}");
     assert!(e.to_string().contains("kinit"), "{e}");
+    c.kdc.kinit(&c.principal("brief"), &brief_keytab, &brief_cache, Some(5));
+    c.check("webhdfs", brief).expect("after kinit");
+    // A running identity whose cache expired fails with the fix, then takes the ticket of a new
+    // kinit without a restart.
+    let e = kerberos_error(c.check("webhdfs", stale.clone()));
+    assert_eq!(e.kind, ErrorKind::TicketExpired, "{e}");
+    c.kdc.kinit(&c.principal("stale"), &stale_keytab, &stale_cache, Some(5));
+    c.check("webhdfs", stale).expect("the new ticket is used");
 }
 
 /// kinit with a 20-second ticket renewable for 10 minutes.

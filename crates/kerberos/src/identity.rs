@@ -215,17 +215,30 @@ impl Identity {
             Some(keytab) => Ticket::from_times(ctx.login_with_keytab(&self.principal, keytab, &self.ccache)?.0),
             None => {
                 let current = self.ticket();
-                let times = ctx.renew(&self.ccache).map_err(|e| {
-                    let detail = format!(
-                        "the ticket in {} (expires {}s from now) cannot be renewed: {}",
-                        self.ccache,
-                        secs_until(current.ends),
-                        e.detail
-                    );
-                    let kind = if SystemTime::now() >= current.ends { ErrorKind::TicketExpired } else { e.kind };
-                    KerberosError::new(kind, detail)
-                })?;
-                Ticket::from_times(times)
+                match ctx.renew(&self.ccache) {
+                    Ok(times) => Ticket::from_times(times),
+                    Err(e) => {
+                        // Not renewable, but someone may have run kinit since: adopt the new ticket.
+                        let now = SystemTime::now();
+                        let fresh = ffi::cache_lifetime(&self.ccache)
+                            .ok()
+                            .map(|secs| now + Duration::from_secs(u64::from(secs)))
+                            .filter(|ends| *ends > current.ends && *ends > now);
+                        match fresh {
+                            Some(ends) => Ticket { obtained: now, ends, renew_till: None },
+                            None => {
+                                let detail = format!(
+                                    "the ticket in {} (expires {}s from now) cannot be renewed: {}",
+                                    self.ccache,
+                                    secs_until(current.ends),
+                                    e.detail
+                                );
+                                let kind = if now >= current.ends { ErrorKind::TicketExpired } else { e.kind };
+                                return Err(KerberosError::new(kind, detail));
+                            }
+                        }
+                    }
+                }
             }
         };
         *self.ticket.lock().unwrap_or_else(|p| p.into_inner()) = ticket;

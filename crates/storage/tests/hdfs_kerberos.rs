@@ -214,10 +214,9 @@ async fn a_second_webhdfs_open_reuses_the_delegation_token() {
         let storage = Storage::from_uri(&uri, &config).await.unwrap();
         assert!(storage.stat(&uri).await.unwrap().len > 0);
     }
-    let after = tokio::task::spawn_blocking(move || {
-        token_sequence_number(&curl_delegation_token(cluster(), &ccache, &http))
-    })
-    .await
-    .unwrap();
+    let after =
+        tokio::task::spawn_blocking(move || token_sequence_number(&curl_delegation_token(cluster(), &ccache, &http)))
+            .await
+            .unwrap();
     assert_eq!(after - before, 2, "the NameNode issued {} tokens between curl's two", after - before - 1);
 }

@@ -44,9 +44,7 @@ pub async fn fixtures<C: Cluster>(cluster: &C) {
     READY
         .get_or_init(|| async {
             cluster.put("/jobs/app.jar", &build_jar(JarSpec::default())).await;
-            cluster
-                .put("/jobs/app64", &with_launcher(&build_jar(JarSpec { zip64: true, ..JarSpec::default() })))
-                .await;
+            cluster.put("/jobs/app64", &with_launcher(&build_jar(JarSpec { zip64: true, ..JarSpec::default() }))).await;
             cluster.put("/jobs/readme.txt", b"not a jar").await;
         })
         .await;

@@ -345,6 +345,23 @@ impl Storage {
         let uri = u.original.clone();
         match e.kind() {
             opendal::ErrorKind::NotFound => StorageError::NotFound { uri, container: self.container_word() },
+            // WebHDFS answers 401 only when it wants SPNEGO: a kerberized NameNode asked without
+            // Kerberos (or with a token it no longer accepts).
+            opendal::ErrorKind::PermissionDenied
+                if matches!(self.scheme, Scheme::WebHdfs { .. }) && e.message().contains("HTTP ERROR 401") =>
+            {
+                StorageError::Kerberos {
+                    uri,
+                    source: consort_kerberos::KerberosError::new(
+                        consort_kerberos::ErrorKind::Config,
+                        format!(
+                            "the NameNode at {} requires Kerberos authentication (HTTP 401): set [kerberos] for HDFS \
+                             (a principal and keytab, or a ticket cache) or a WebHDFS delegation token",
+                            self.address
+                        ),
+                    ),
+                }
+            }
             opendal::ErrorKind::PermissionDenied => StorageError::PermissionDenied {
                 uri,
                 principal: self.principal.clone(),
@@ -644,14 +661,20 @@ async fn webhdfs_delegation_token(
         }
     }
     let url = format!("{base}/webhdfs/v1/?op=GETDELEGATIONTOKEN");
-    let header = negotiate(identity, &url)
-        .await
-        .map_err(|source| StorageError::Kerberos { uri: uri.original.clone(), source })?;
     let unreachable = |detail: String| StorageError::Unreachable {
         uri: uri.original.clone(),
         service: "WebHDFS",
         address: base.to_owned(),
         detail,
+    };
+    let header = match negotiate(identity, &url).await {
+        Ok(header) => header,
+        // SPNEGO comes before any request; for an address nobody listens on (whose host often
+        // has no principal either) the true and retryable error is that it is unreachable.
+        Err(_) if !accepts_connections(base).await => {
+            return Err(unreachable("nothing accepts connections there".to_owned()));
+        }
+        Err(source) => return Err(StorageError::Kerberos { uri: uri.original.clone(), source }),
     };
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
@@ -686,6 +709,13 @@ async fn webhdfs_delegation_token(
         })?;
     TOKENS.lock().unwrap_or_else(|p| p.into_inner()).push((key, token.clone(), std::time::Instant::now()));
     Ok(token)
+}
+
+/// Whether `base` (`http(s)://host:port`) accepts a TCP connection within 5 s.
+async fn accepts_connections(base: &str) -> bool {
+    let addr = base.split_once("://").map_or(base, |(_, a)| a);
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(5), connect).await, Ok(Ok(_)))
 }
 
 /// The `State` of the `NameNodeStatus` bean in a NameNode's JMX answer.

@@ -3,6 +3,8 @@
 //! process, and jars built on the fly from classes compiled by the JDK's `javac`.
 #![allow(dead_code)]
 
+pub mod secure;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

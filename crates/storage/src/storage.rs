@@ -622,8 +622,15 @@ async fn check_namenode_principals(
     identity: &Arc<Identity>,
     addresses: &str,
 ) -> Result<(), StorageError> {
-    let hosts: Vec<String> =
-        addresses.split(',').filter(|a| a.contains(':')).map(|a| consort_kerberos::host_of(a).to_owned()).collect();
+    // Only NameNodes that answer: one that does not is reported as unreachable by the RPC
+    // client, which is the truer error.
+    let mut hosts = Vec::new();
+    for address in addresses.split(',').filter(|a| a.contains(':')) {
+        let connect = tokio::net::TcpStream::connect(address);
+        if let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+            hosts.push(consort_kerberos::host_of(address).to_owned());
+        }
+    }
     let id = identity.clone();
     let checked = tokio::task::spawn_blocking(move || hosts.iter().try_for_each(|h| id.check_hdfs_service(h))).await;
     match checked {

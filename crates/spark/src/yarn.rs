@@ -471,7 +471,9 @@ impl YarnLauncher {
             (401, Some(_)) => {
                 "; check the [kerberos] settings: kerberos.http_principal must match the ResourceManager's HTTP principal"
             }
-            (403, _) => "; the user may not do this: check the [kerberos] principal and the YARN queue and application ACLs",
+            (403, _) => {
+                "; the user may not do this: check the [kerberos] principal and the YARN queue and application ACLs"
+            }
             _ => "",
         };
         SparkError::Rejected { backend: BackendKind::Yarn, message: format!("HTTP {status}: {m}{hint}") }

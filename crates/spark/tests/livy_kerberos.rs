@@ -57,8 +57,7 @@ fn batches_against_a_kerberized_livy_server() {
 
         // Without credentials Livy answers 401: refused, naming the settings to fix.
         let anonymous = launcher(&server.url, Some("consort"), &LivyAuth::None);
-        for err in [anonymous.health().await.unwrap_err(), anonymous.submit(&job("anon", &["1"])).await.unwrap_err()]
-        {
+        for err in [anonymous.health().await.unwrap_err(), anonymous.submit(&job("anon", &["1"])).await.unwrap_err()] {
             let text = err.to_string();
             assert!(matches!(err, SparkError::Rejected { .. }) && !err.is_retryable(), "{err:?}");
             assert!(text.contains("401") && text.contains("check the [kerberos] settings"), "{text}");

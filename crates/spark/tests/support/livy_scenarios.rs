@@ -113,8 +113,11 @@ pub async fn start_livy(auth: &ServerAuth) -> (LivyServer, Duration) {
                 keytab.display()
             ));
             java_options.push(java_option.clone());
-            // Hadoop's KerberosUtil reads the default realm from this JDK-internal class.
-            java_options.push("--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED".into());
+            // Hadoop's KerberosUtil reaches into these JDK-internal packages (the default realm,
+            // the SPNEGO and Kerberos mechanism ids); Java 17 hides them unless exported.
+            for package in ["sun.security.krb5", "sun.security.jgss"] {
+                java_options.push(format!("--add-exports=java.security.jgss/{package}=ALL-UNNAMED"));
+            }
             "localhost"
         }
     };

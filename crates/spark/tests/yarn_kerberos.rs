@@ -3,6 +3,10 @@
 //! those of `yarn.rs` (`support/yarn_scenarios.rs`), run as `consort@CONSORT.TEST` from a keytab;
 //! before them, a launcher without Kerberos is refused with an error that names the fix.
 //!
+//! The NodeManager serves container logs only with a rig jar from this branch's `SecureRig`
+//! (rebuild it with `scripts/setup`, 30-hadoop-rig.sh): without libhadoop an older one answers
+//! every log request with HTTP 500.
+//!
 //! On failure the rig's scratch directory is kept (its path is printed): `hdfs.log`, `yarn.log`,
 //! and the NodeManager's container logs under `yarn/`.
 

@@ -3,9 +3,11 @@
 //! those of `yarn.rs` (`support/yarn_scenarios.rs`), run as `consort@CONSORT.TEST` from a keytab;
 //! before them, a launcher without Kerberos is refused with an error that names the fix.
 //!
-//! The NodeManager serves container logs only with a rig jar from this branch's `SecureRig`
-//! (rebuild it with `scripts/setup`, 30-hadoop-rig.sh): without libhadoop an older one answers
-//! every log request with HTTP 500.
+//! Known failure on this rig: a kerberized NodeManager reads container logs through Hadoop's
+//! SecureIOUtils, which needs libhadoop (native `fstat` for the owner check); the rig has no
+//! native code, so every container-log request is an HTTP 500 and the log scenarios fail. A real
+//! cluster ships libhadoop. Loading SecureIOUtils under simple auth does not help: `openForRead`
+//! checks Kerberos on every call.
 //!
 //! On failure the rig's scratch directory is kept (its path is printed): `hdfs.log`, `yarn.log`,
 //! and the NodeManager's container logs under `yarn/`.

@@ -297,15 +297,6 @@ public final class SecureRig {
       conf.set("yarn.scheduler.capacity.root." + queue + ".user-limit-factor", "2");
     }
     conf.set("yarn.scheduler.capacity.maximum-am-resource-percent", "1.0");
-    // The NodeManager serves container logs through SecureIOUtils, which refuses to load in a
-    // secure JVM without libhadoop (whose native IO checks each log file's owner): every log
-    // request would be an HTTP 500. The rig has no native code and runs containers as its own OS
-    // user (DefaultContainerExecutor), where that check could not pass anyway: load the class
-    // under simple auth, where it reads the files unchecked. Everything else stays kerberized.
-    Configuration simple = new Configuration(false);
-    simple.set("hadoop.security.authentication", "simple");
-    UserGroupInformation.setConfiguration(simple);
-    Class.forName("org.apache.hadoop.io.SecureIOUtils", true, SecureRig.class.getClassLoader());
     UserGroupInformation.setConfiguration(conf);
     // MiniYARNCluster's ResourceManager and NodeManager skip their own keytab login (made for
     // tests with simple auth): log this JVM in as yarn/localhost, whom both then run as.

@@ -323,6 +323,12 @@ impl LivyLauncher {
         };
         let response = request.send().await.map_err(|e| self.unavailable(error_chain(&e)).unsent_if(e.is_connect()))?;
         let status = response.status();
+        // Livy with `livy.server.auth.type = kerberos` answers 401 with `WWW-Authenticate: Negotiate`.
+        let wants_spnego = response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.trim_start().starts_with("Negotiate")));
         let body = response.text().await.map_err(|e| self.unavailable(error_chain(&e)))?;
         let excerpt = || body.chars().take(200).collect::<String>();
         if status.is_success() {
@@ -342,6 +348,9 @@ impl LivyLauncher {
         let hint = match status.as_u16() {
             401 | 403 if matches!(self.config.auth, LivyAuth::Kerberos(_)) => {
                 "; check that Livy's HTTP principal matches kerberos.http_principal and that the principal may use Livy (and impersonate proxyUser)"
+            }
+            401 if wants_spnego => {
+                "; Livy asks for Kerberos (SPNEGO): check the [kerberos] settings (a principal with a keytab or a ticket cache; Livy uses them when no CONSORT_LIVY_TOKEN or CONSORT_LIVY_USER is set)"
             }
             401 | 403 => "; check the credentials in CONSORT_LIVY_TOKEN or CONSORT_LIVY_USER/CONSORT_LIVY_PASSWORD",
             400 if msg.contains("CSRF") => "; set [spark] livy_requested_by",

@@ -457,10 +457,26 @@ impl YarnLauncher {
                 SparkError::NotFound { backend: BackendKind::Yarn, id: id.to_string() }
             }
             CallError::Status(status, m) if status.is_server_error() => self.unavailable(format!("HTTP {status}: {m}")),
-            CallError::Status(status, m) => {
-                SparkError::Rejected { backend: BackendKind::Yarn, message: format!("HTTP {status}: {m}") }
-            }
+            CallError::Status(status, m) => self.refused(status, &m),
         }
+    }
+
+    /// A 4xx answer as `Rejected`; 401 and 403 name the settings to check, since retrying as
+    /// the same identity cannot help.
+    fn refused(&self, status: reqwest::StatusCode, m: &str) -> SparkError {
+        let hint = match (status.as_u16(), &self.config.kerberos) {
+            (401, None) => {
+                "; the ResourceManager asks for Kerberos (SPNEGO): check the [kerberos] settings (a principal with a keytab or a ticket cache)"
+            }
+            (401, Some(_)) => {
+                "; check the [kerberos] settings: kerberos.http_principal must match the ResourceManager's HTTP principal"
+            }
+            (403, _) => {
+                "; the user may not do this: check the [kerberos] principal and the YARN queue and application ACLs"
+            }
+            _ => "",
+        };
+        SparkError::Rejected { backend: BackendKind::Yarn, message: format!("HTTP {status}: {m}{hint}") }
     }
 
     async fn report(&self, id: &str) -> Result<AppReport, SparkError> {
@@ -651,6 +667,7 @@ impl Launcher for YarnLauncher {
         let text = self.call(reqwest::Method::GET, "/ws/v1/cluster/info", None).await.map_err(|e| match e {
             CallError::Unreachable(m) => self.unavailable(m),
             CallError::Kerberos(e) => e,
+            CallError::Status(status, m) if matches!(status.as_u16(), 401 | 403) => self.refused(status, &m),
             CallError::Status(status, m) => self.unavailable(format!("HTTP {status}: {m}")),
         })?;
         let info = self.parse::<ClusterInfoResponse>("/ws/v1/cluster/info", &text)?.cluster_info;

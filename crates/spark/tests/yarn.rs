@@ -2,6 +2,7 @@
 //! YarnRig, one ResourceManager and one NodeManager) started by this test. Spark runs in YARN
 //! cluster mode: the driver is the application master in a NodeManager container.
 //!
+//! The scenarios are in `support/yarn_scenarios.rs`, shared with `yarn_kerberos.rs`.
 //! One cluster serves every scenario (it takes ~15–20 s to start); the applications run side by
 //! side on it. On failure the scratch directory is kept: the NodeManager's container logs are
 //! under `yarn/consort-yarn/*/consort-yarn-logDir-nm-0_0/`.
@@ -12,9 +13,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use consort_spark::{
-    AppSpec, AppState, Launcher, SparkError, YarnConfig, YarnLauncher, installed_pyspark, tool_cache, wait_until_final,
-};
+use consort_spark::{installed_pyspark, tool_cache};
+
+#[path = "support/yarn_scenarios.rs"]
+mod yarn_scenarios;
 
 /// MiniDFSCluster + MiniYARNCluster in one JVM; shut down (containers included) on drop.
 struct Rig {
@@ -114,178 +116,38 @@ impl Drop for Rig {
     }
 }
 
-async fn rm_json(path: &str, webapp: &str) -> serde_json::Value {
-    let body = reqwest::get(format!("http://{webapp}{path}")).await.unwrap().text().await.unwrap();
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-async fn wait_for_state(yarn: &YarnLauncher, id: &str, want: AppState, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status = yarn.status(id).await.unwrap();
-        if status.state == want {
-            return;
-        }
-        assert!(!status.state.is_final(), "{id} ended before reaching {want}: {status:?}");
-        assert!(Instant::now() < deadline, "{id} did not reach {want} within {timeout:?}: {status:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+impl yarn_scenarios::YarnCluster for Rig {
+    fn conf_dir(&self) -> PathBuf {
+        self.conf_dir.clone()
+    }
+    fn rm_webapp(&self) -> String {
+        self.webapp.clone()
+    }
+    fn started_in(&self) -> Duration {
+        self.started_in
+    }
+    fn kerberos(&self) -> Option<consort_kerberos::KerberosSettings> {
+        None
+    }
+    fn hdfs_prefix(&self) -> String {
+        "hdfs://127.0.0.1:".into()
+    }
+    fn expected_user(&self) -> Option<String> {
+        None
+    }
+    fn put(&mut self, local: &Path, hdfs_path: &str) -> String {
+        Rig::put(self, local, hdfs_path)
+    }
+    async fn rm_json(&self, path: &str) -> serde_json::Value {
+        let body = reqwest::get(format!("http://{}{path}", self.webapp)).await.unwrap().text().await.unwrap();
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_mode_applications_on_a_real_yarn() {
     let test_started = Instant::now();
-    let spark = installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)");
-    let examples = tool_cache().unwrap().join("examples");
-    let mut rig = Rig::start();
-
-    // The REST address comes from the yarn-site.xml the rig wrote, as for a real cluster.
-    let mut config = YarnConfig::from_conf_dir(spark.spark_home.clone(), rig.conf_dir.clone(), None).unwrap();
-    assert_eq!(config.rm_urls, [format!("http://{}", rig.webapp)]);
-    // Containers take Spark's jars from this machine's Spark instead of a 460 MB upload per run.
-    config.spark_conf.insert("spark.yarn.jars".into(), format!("local:{}/jars/*", spark.spark_home.display()));
-    // Quicker JVM start-up for the many small JVMs on a 2-core machine; no web UI.
-    for key in ["spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"] {
-        config.spark_conf.insert(key.into(), "-XX:+UseSerialGC -XX:TieredStopAtLevel=1".into());
-    }
-    config.spark_conf.insert("spark.ui.enabled".into(), "false".into());
-    // `[spark] python`: reaches the PySpark driver and executors on the nodes.
-    config.python = Some(spark.python.clone());
-    let yarn = YarnLauncher::new(config).unwrap();
-    yarn.health().await.unwrap();
-
-    // The realistic path: the application's code is on HDFS.
-    let jar = rig.put(&examples.join("consort-examples.jar"), "/jobs/consort-examples.jar");
-    let py = rig.put(&examples.join("count_range.py"), "/jobs/count_range.py");
-    assert!(jar.starts_with("hdfs://127.0.0.1:"), "{jar}");
-    let small = |mut spec: AppSpec| {
-        spec.driver_memory = Some("512m".into());
-        spec.executor_memory = Some("512m".into());
-        spec.num_executors = Some(1);
-        // One attempt: a failing driver is not retried.
-        spec.conf.insert("spark.yarn.maxAppAttempts".into(), "1".into());
-        spec
-    };
-    let job = |name: &str, args: &[&str]| {
-        let mut spec = small(AppSpec::jar(name, &jar, "consort.examples.CountRange"));
-        spec.args = args.iter().map(|a| a.to_string()).collect();
-        spec
-    };
-
-    let mut ok_spec = job("count-ok", &["1000", "ok"]);
-    ok_spec.queue = Some("etl".into());
-    ok_spec.conf.insert("spark.yarn.tags".into(), "team-a".into());
-    let mut py_spec = small(AppSpec::python("count-py", &py));
-    py_spec.args = vec!["2000".into()];
-    // Keyed by a run: the key is the application's tag, a second submission adopts the first.
-    let key = "consort-run-11-1764000000000";
-    let mut failing_spec = job("count-fail", &["10", "fail"]);
-    failing_spec.key = Some(key.into());
-    assert_eq!(yarn.find(key).await.unwrap(), None, "never submitted");
-    // Four spark-submits at once; YARN runs the applications side by side.
-    let submit_started = Instant::now();
-    let timed = |spec: AppSpec| {
-        let yarn = &yarn;
-        async move {
-            let started = Instant::now();
-            let submission = yarn.submit(&spec).await.unwrap_or_else(|e| panic!("submitting {}: {e}", spec.name));
-            (submission, started.elapsed())
-        }
-    };
-    let ((ok, ok_took), (failing, _), (long, _), (pyjob, _)) = tokio::join!(
-        timed(ok_spec),
-        timed(failing_spec.clone()),
-        timed(job("count-long", &["10", "ok", "600000"])),
-        timed(py_spec)
-    );
-    eprintln!("4 concurrent spark-submits: {ok_took:?} for one, {:?} for all", submit_started.elapsed());
-    let ids = [&ok.id, &failing.id, &long.id, &pyjob.id];
-    assert!(ids.iter().all(|id| id.starts_with("application_")), "{ids:?}");
-    assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 4, "{ids:?}");
-
-    // The queue, the name and the tags reached YARN.
-    let app = &rm_json(&format!("/ws/v1/cluster/apps/{}", ok.id), &rig.webapp).await["app"];
-    assert!(["etl", "root.etl"].contains(&app["queue"].as_str().unwrap()), "{app}");
-    assert_eq!(app["name"], "count-ok");
-    assert_eq!(app["applicationType"], "SPARK");
-    let tags = app["applicationTags"].as_str().unwrap();
-    assert!(tags.contains("team-a") && tags.contains("consort-"), "{tags}");
-    assert_eq!(yarn.find_by_tag("team-a").await.unwrap(), vec![ok.id.clone()]);
-    let other = &rm_json(&format!("/ws/v1/cluster/apps/{}", failing.id), &rig.webapp).await["app"];
-    assert!(["default", "root.default"].contains(&other["queue"].as_str().unwrap()), "{other}");
-
-    // Kill the long one once its driver runs.
-    wait_for_state(&yarn, &long.id, AppState::Running, Duration::from_secs(300)).await;
-    yarn.kill(&long.id).await.unwrap();
-    let poll = Duration::from_millis(500);
-    let killed = wait_until_final(&yarn, &long.id, poll, Duration::from_secs(120)).await.unwrap();
-    assert_eq!(killed.state, AppState::Killed, "{killed:?}");
-
-    let wait = Duration::from_secs(300);
-    let done = wait_until_final(&yarn, &ok.id, poll, wait).await.unwrap();
-    assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{}", yarn.logs(&ok.id, 20_000).await.unwrap());
-    assert_eq!(done.app_id.as_deref(), Some(ok.id.as_str()));
-    eprintln!("count-ok: submit to SUCCEEDED in {:?}", submit_started.elapsed());
-    let logs = yarn.logs(&ok.id, 64 * 1024).await.unwrap();
-    assert!(logs.contains("COUNT=1000") && logs.contains(&format!("APP_ID={}", ok.id)), "{logs}");
-    assert!(logs.len() <= 64 * 1024);
-    let small_logs = yarn.logs(&ok.id, 300).await.unwrap();
-    assert!(small_logs.len() <= 300, "{}", small_logs.len());
-
-    let failed = wait_until_final(&yarn, &failing.id, poll, wait).await.unwrap();
-    assert_eq!(failed.state, AppState::Failed, "{failed:?}");
-    let message = failed.message.unwrap_or_default();
-    assert!(message.contains("Exception: failing on purpose"), "the driver's exception is the reason: {message}");
-    assert_eq!(yarn.find(key).await.unwrap().map(|s| s.id), Some(failing.id.clone()));
-    assert_eq!(yarn.submit(&failing_spec).await.unwrap().id, failing.id, "the key's application is adopted");
-    let tagged = rm_json(&format!("/ws/v1/cluster/apps?applicationTags={key}"), &rig.webapp).await;
-    assert_eq!(tagged["apps"]["app"].as_array().map(Vec::len), Some(1), "exactly one application for the key");
-    assert!(yarn.logs(&failing.id, 64 * 1024).await.unwrap().contains("failing on purpose"));
-
-    let py_done = wait_until_final(&yarn, &pyjob.id, poll, wait).await.unwrap();
-    assert_eq!(py_done.state, AppState::Succeeded, "{py_done:?}\n{}", yarn.logs(&pyjob.id, 20_000).await.unwrap());
-    assert!(yarn.logs(&pyjob.id, 64 * 1024).await.unwrap().contains("COUNT=2000"));
-
-    // Killing an application that has ended is not an error, and changes nothing.
-    yarn.kill(&ok.id).await.unwrap();
-    assert_eq!(yarn.status(&ok.id).await.unwrap().state, AppState::Succeeded);
-
-    // Unknown ids, both well-formed (the ResourceManager's 404) and not.
-    for id in ["application_1_0001", "driver-123", "../../cluster/info"] {
-        match yarn.status(id).await {
-            Err(SparkError::NotFound { id: got, .. }) => assert_eq!(got, id),
-            other => panic!("status of {id} should be NotFound, got {other:?}"),
-        }
-        assert!(matches!(yarn.kill(id).await, Err(SparkError::NotFound { .. })));
-        assert!(matches!(yarn.logs(id, 1000).await, Err(SparkError::NotFound { .. })));
-    }
-
-    // A submission spark-submit refuses (no such jar) says why and leaves no application behind.
-    let mut missing = job("missing-jar", &["1"]);
-    missing.resource = consort_spark::AppResource::Jar {
-        uri: format!("{jar}.nope"),
-        main_class: "consort.examples.CountRange".into(),
-    };
-    match yarn.submit(&missing).await {
-        Err(SparkError::Rejected { message, .. }) => assert!(message.contains("does not exist"), "{message}"),
-        other => panic!("a missing jar is Rejected, got {other:?}"),
-    }
-
-    // The cluster goes away: every call is a retryable Unavailable naming the ResourceManager.
-    let address = format!("http://{}", rig.webapp);
-    let rig_started_in = rig.started_in;
-    drop(rig);
-    let down = Instant::now();
-    for err in [
-        yarn.health().await.unwrap_err(),
-        yarn.status(&ok.id).await.unwrap_err(),
-        yarn.kill(&ok.id).await.unwrap_err(),
-        yarn.submit(&job("late", &["1"])).await.unwrap_err(),
-    ] {
-        assert!(err.is_retryable(), "{err}");
-        let text = err.to_string();
-        assert!(text.contains(&format!("yarn backend at {address}")) && text.contains("retry"), "{text}");
-    }
-    assert!(down.elapsed() < Duration::from_secs(30), "a down ResourceManager is reported quickly");
-    eprintln!("rig start {rig_started_in:?}; whole test {:?}", test_started.elapsed());
+    installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)");
+    yarn_scenarios::cluster_mode_applications(Rig::start()).await;
+    eprintln!("whole test {:?}", test_started.elapsed());
 }

@@ -22,6 +22,8 @@ pub struct Identity {
     hdfs_principal: String,
     renew_at_percent: u8,
     ticket: Mutex<Ticket>,
+    /// NameNode hosts whose principal the KDC is known to have (checked once per process).
+    known_namenodes: Mutex<Vec<String>>,
 }
 
 /// When the current ticket-granting ticket was got and when it ends.
@@ -143,6 +145,7 @@ impl Identity {
             hdfs_principal: settings.hdfs_principal.clone(),
             renew_at_percent: settings.renew_at_percent,
             ticket: Mutex::new(ticket),
+            known_namenodes: Mutex::new(Vec::new()),
         };
         if ticket.ends <= SystemTime::now() {
             // An expired cached ticket: renewable tickets can still be renewed, others cannot.
@@ -178,11 +181,21 @@ impl Identity {
     /// service ticket, which the RPC connection then reuses), so a wrong host name, realm or
     /// pattern is reported as that instead of as a failed SASL handshake.
     pub fn check_hdfs_service(&self, host: &str) -> Result<(), KerberosError> {
+        if self.knows_namenode(host) {
+            return Ok(());
+        }
         let service = service_principal(&self.hdfs_principal, host);
-        ffi::spnego_token(&self.ccache, &service).map(drop).map_err(|e| {
+        ffi::spnego_token(&self.ccache, &service).map_err(|e| {
             let detail = format!("the NameNode's principal {service} (kerberos.hdfs_principal): {}", e.detail);
             KerberosError::new(e.kind, detail)
-        })
+        })?;
+        self.known_namenodes.lock().unwrap_or_else(|p| p.into_inner()).push(host.to_owned());
+        Ok(())
+    }
+
+    /// Whether [`Identity::check_hdfs_service`] already succeeded for `host`.
+    pub fn knows_namenode(&self, host: &str) -> bool {
+        self.known_namenodes.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|h| h == host)
     }
 
     /// When the current ticket expires.

@@ -616,7 +616,7 @@ async fn kerberos_identity(uri: &StorageUri, config: &HdfsConfig) -> Result<Opti
 }
 
 /// Checks that the KDC knows each NameNode in `addresses` (`host:port,…`; a logical nameservice
-/// resolved by the Hadoop configuration is left to the RPC handshake).
+/// resolved by the Hadoop configuration is left to the RPC handshake), once per host and process.
 async fn check_namenode_principals(
     uri: &StorageUri,
     identity: &Arc<Identity>,
@@ -626,6 +626,9 @@ async fn check_namenode_principals(
     // client, which is the truer error.
     let mut hosts = Vec::new();
     for address in addresses.split(',').filter(|a| a.contains(':')) {
+        if identity.knows_namenode(consort_kerberos::host_of(address)) {
+            continue;
+        }
         let connect = tokio::net::TcpStream::connect(address);
         if let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
             hosts.push(consort_kerberos::host_of(address).to_owned());

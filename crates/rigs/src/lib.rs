@@ -552,6 +552,16 @@ impl SecureHadoop {
         reply.strip_prefix("OK ").unwrap_or_else(|| panic!("put {} failed: {reply}", local.display())).to_string()
     }
 
+    /// Makes NameNode `index` the active one (the other becomes standby).
+    pub fn make_active(&mut self, index: usize) {
+        let stdin = self.hdfs.stdin.as_mut().expect("the rig runs");
+        writeln!(stdin, "active {index}").unwrap();
+        stdin.flush().unwrap();
+        let reply = self.hdfs.lines.recv_timeout(Duration::from_secs(120)).expect("the rig answers active");
+        assert!(reply.starts_with("OK active"), "fail-over to NameNode {index} failed: {reply}");
+        self.active = index;
+    }
+
     /// The keytab with `hdfs/localhost`, `yarn/localhost` and `HTTP/localhost`.
     pub fn service_keytab(&self) -> &Path {
         &self.keytab

@@ -4,9 +4,6 @@
 //! WebHDFS without Kerberos refused with a message naming it, and the delegation token reused.
 //! One KDC and one rig serve the whole binary.
 //!
-//! Not here: the failover scenario. `SecureRig` has no fail-over command (HdfsRig's `active N`);
-//! native RPC and WebHDFS find whichever NameNode is active the same way with and without
-//! Kerberos, and the single-NameNode scenario reaches the active one by its own address.
 
 mod hdfs_scenarios;
 mod support;
@@ -14,7 +11,7 @@ mod support;
 use std::sync::OnceLock;
 
 use consort_storage::{JarCheckError, KerberosSettings, Storage, StorageConfig, StorageError};
-use hdfs_scenarios::{Cluster, FAILOVER, check, ns_uri};
+use hdfs_scenarios::{Cluster, FAILOVER, FailOver, check, ns_uri};
 use support::secure::SecureHdfs;
 
 fn cluster() -> &'static SecureHdfs {
@@ -32,7 +29,7 @@ impl Cluster for SecureHdfs {
     }
 
     fn active(&self) -> usize {
-        self.active
+        SecureHdfs::active(self)
     }
 
     fn config(&self, user: &str) -> StorageConfig {
@@ -60,6 +57,17 @@ async fn fixtures() -> &'static SecureHdfs {
     hdfs_scenarios::fixtures(hdfs).await;
     PRIVATE.get_or_init(|| hdfs.put_private()).await;
     hdfs
+}
+
+impl FailOver for SecureHdfs {
+    fn make_active(&self, index: usize) {
+        SecureHdfs::make_active(self, index)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_is_followed() {
+    hdfs_scenarios::failover_is_followed(fixtures().await).await;
 }
 
 #[tokio::test]
@@ -133,7 +141,7 @@ async fn webhdfs_without_kerberos_is_refused_naming_kerberos() {
     let text = err.to_string();
     assert!(text.contains("401") && text.contains("Kerberos"), "{text}");
     // At one NameNode's address: the read itself is refused.
-    let (_, http) = hdfs.namenode(hdfs.active);
+    let (_, http) = hdfs.namenode(hdfs.active());
     let err = check(&format!("webhdfs://{http}/jobs/app.jar"), &config, "com.example.App").await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("401") && text.contains("Kerberos"), "{text}");
@@ -200,7 +208,7 @@ async fn a_second_webhdfs_open_reuses_the_delegation_token() {
     // The cluster to itself: no other test may fetch a token in between.
     let _guard = FAILOVER.write().await;
     let ccache = tokio::task::spawn_blocking(|| cluster().kinit("dave")).await.unwrap();
-    let (_, http) = hdfs.namenode(hdfs.active);
+    let (_, http) = hdfs.namenode(hdfs.active());
     let before = {
         let (ccache, http) = (ccache.clone(), http.clone());
         tokio::task::spawn_blocking(move || token_sequence_number(&curl_delegation_token(cluster(), &ccache, &http)))

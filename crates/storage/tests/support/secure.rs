@@ -10,12 +10,13 @@ use consort_storage::{HdfsConfig, KerberosSettings, NameNodeAddress, Nameservice
 
 pub struct SecureHdfs {
     // First, so it is dropped (its JVMs stopped) before the KDC.
-    _rig: Mutex<SecureHadoop>,
+    rig: Mutex<SecureHadoop>,
     pub kdc: Kdc,
     pub nameservice: String,
     /// Each NameNode's (rpc, http) `localhost:port`.
     pub namenodes: Vec<(String, String)>,
-    pub active: usize,
+    /// Which NameNode is active now.
+    pub active: std::sync::atomic::AtomicUsize,
     /// The client configuration (HA nameservice, `dfs.data.transfer.protection`).
     pub conf_dir: PathBuf,
     /// Users' keytabs and ticket caches.
@@ -41,12 +42,12 @@ impl SecureHdfs {
         SecureHdfs {
             nameservice: rig.nameservice.clone(),
             namenodes: rig.namenodes.clone(),
-            active: rig.active,
+            active: std::sync::atomic::AtomicUsize::new(rig.active),
             conf_dir: rig.conf_dir.clone(),
             clients,
             users: Mutex::new(Vec::new()),
             admin_ccache,
-            _rig: Mutex::new(rig),
+            rig: Mutex::new(rig),
             kdc,
         }
     }
@@ -135,6 +136,17 @@ impl SecureHdfs {
     }
 
     /// Writes `bytes` to `path` (overwriting), readable by everyone.
+    /// Makes NameNode `index` the active one (blocking).
+    pub fn make_active(&self, index: usize) {
+        self.rig.lock().unwrap().make_active(index);
+        self.active.store(index, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Which NameNode is active now.
+    pub fn active(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub async fn put(&self, path: &str, bytes: &[u8]) {
         let client = self.admin();
         let opts = hdfs_native::WriteOptions::default().overwrite(true).create_parent(true).permission(0o644);

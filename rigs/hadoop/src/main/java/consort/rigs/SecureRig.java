@@ -57,7 +57,8 @@ import org.apache.hadoop.yarn.webapp.util.WebAppUtils;
  * so clients ask for service tickets for {@code hdfs/localhost}, {@code yarn/localhost} and {@code
  * HTTP/localhost}. Each role prints one {@code READY {json}} line, then obeys stdin: {@code put
  * LOCAL HDFS_PATH} (hdfs only; as {@code hdfs/localhost} from the keytab) prints {@code OK
- * hdfs://…}; {@code quit} or end of input shuts down (the NodeManager kills its containers).
+ * hdfs://…}; {@code active N} (hdfs only) makes NameNode N the active one and prints {@code OK
+ * active N}; {@code quit} or end of input shuts down (the NodeManager kills its containers).
  */
 public final class SecureRig {
   private SecureRig() {}
@@ -245,6 +246,13 @@ public final class SecureRig {
           return null;
         });
         return "OK " + defaultFs + to.toUri().getPath();
+      }
+      // active N: NameNode N becomes the active one, the other standby.
+      if (line.startsWith("active ")) {
+        int next = Integer.parseInt(line.substring(7).trim());
+        dfs.transitionToStandby(1 - next);
+        dfs.transitionToActive(next);
+        return "OK active " + next;
       }
       return null;
     });

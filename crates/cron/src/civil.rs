@@ -97,22 +97,32 @@ pub(crate) fn is_leap_year(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
+/// Days in each month of a common year (index 1..=12).
+const MONTH_LENGTHS: [i8; 13] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /// Number of days in `month` (1..=12) of `year`.
 #[inline]
 pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    let common = MONTH_LENGTHS.get(month as usize).map_or(31, |&n| i64::from(n));
+    if month == 2 && is_leap_year(year) { 29 } else { common }
 }
 
 /// Day of week of a day count, in Quartz/Java numbering: 1 = Sunday … 7 = Saturday.
 #[inline]
 pub(crate) fn weekday_from_days(days: i64) -> i64 {
-    // 1970-01-01 was a Thursday (5).
-    (days + 4).rem_euclid(7) + 1
+    // 1970-01-01 was a Thursday (5). Unsigned remainder by a constant is a multiply and a
+    // shift, without the sign fix-ups of the Euclidean one (days before 1970 need those).
+    match u64::try_from(days + 4) {
+        Ok(d) => (d % 7) as i64 + 1,
+        Err(_) => (days + 4).rem_euclid(7) + 1,
+    }
+}
+
+/// Days from weekday `from` forward to weekday `to` (both 1..=7), 0..=6.
+#[inline]
+pub(crate) fn days_to_weekday(from: i64, to: i64) -> i64 {
+    let ahead = to - from;
+    if ahead < 0 { ahead + 7 } else { ahead }
 }
 
 /// A wall-clock date and time with every field normalised to its usual range.
@@ -257,6 +267,16 @@ mod tests {
         assert_eq!(weekday_from_days(days_from_civil(2026, 11, 23)), 2); // a Monday
         assert_eq!(days_in_month(2100, 2), 28);
         assert_eq!(days_in_month(2000, 2), 29);
+    }
+
+    #[test]
+    fn leap_years_and_month_lengths_follow_the_gregorian_rule() {
+        for year in -2000..3000 {
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            assert_eq!(is_leap_year(year), leap, "{year}");
+            let days: i64 = (1..=12).map(|m| days_in_month(year, m)).sum();
+            assert_eq!(days, days_from_civil(year + 1, 1, 1) - days_from_civil(year, 1, 1), "{year}");
+        }
     }
 
     #[test]

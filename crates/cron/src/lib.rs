@@ -84,7 +84,7 @@ impl Cron {
         let start = start.max(self.spec.earliest_start?);
         let (from, mut clock) = zone.start(start);
         if let Some(shortcut) = &self.spec.shortcut
-            && let Some(instant) = shortcut.answer(&self.spec.years, from, &mut clock)
+            && let Some(instant) = shortcut.answer(&self.spec.years, from, start, &mut clock)
         {
             return Some(instant);
         }

@@ -18,16 +18,17 @@
 //!
 //! A lone nearest-weekday rule (`15W`, `LW`, `L-2W`) is not an earliest-match
 //! rule (the day found keeps the time of day the walk had reached), so for it
-//! the walk itself is replayed on masks, within one stretch without transitions.
+//! the walk itself is replayed on masks, while no wall time it visits lies in a
+//! daylight-saving gap.
 //! Everywhere else the shortcut declines and the walk runs.
 //! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
 
-use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, weekday_from_days};
+use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, days_to_weekday, weekday_from_days};
 use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
 use crate::parse::Spec;
 use crate::zone::WallClock;
 
-/// Months searched before giving the question to the walk (covers yearly shapes).
+/// Listed months searched before giving the question to the walk (covers yearly shapes).
 const SEARCH_MONTHS: usize = 26;
 
 /// The masks of an expression the shortcut can answer for.
@@ -142,39 +143,46 @@ impl Shortcut {
         Some(Shortcut { seconds, minutes, hours, months, day, first_time })
     }
 
-    /// The instant of the next fire time at or after wall time `from` (the
-    /// start), or `None` when the shortcut cannot tell and the walk must run.
+    /// The instant of the next fire time at or after wall time `from` (the wall
+    /// time of instant `start`), or `None` when the shortcut cannot tell and the
+    /// walk must run.
     #[inline]
-    pub(crate) fn answer(&self, years: &Years, from: Civil, clock: &mut WallClock<'_>) -> Option<i64> {
+    pub(crate) fn answer(&self, years: &Years, from: Civil, start: i64, clock: &mut WallClock<'_>) -> Option<i64> {
         if let DayRule::NearestWeekday { n, from_last } = self.day {
-            let wall = self.nearest_weekday(years, from, n, from_last, clock.stretch())?;
-            return clock.instant_in_stretch(from.local_seconds(), wall);
+            return self.nearest_weekday(years, from, start, n, from_last, clock);
         }
         let wall = self.wall_time_from(years, from)?;
         let from = from.local_seconds();
         clock.instant_in_stretch(from, wall).or_else(|| clock.instant_across_gaps(from, wall))
     }
 
-    /// Quartz's walk for a lone nearest-weekday rule, replayed on masks within
-    /// one stretch of wall time `(lo, hi)` where no transition intervenes. The
-    /// rule is not "the earliest match": the day found keeps the time of day the
-    /// walk had reached, and a candidate before the start is dropped for the
-    /// whole month (`eval::day_of_month`). Returns the wall time, or `None` when
-    /// the replay would leave the stretch or the years the shortcut covers.
-    fn nearest_weekday(&self, years: &Years, from: Civil, n: i64, from_last: bool, stretch: (i64, i64)) -> Option<i64> {
-        let (lo, hi) = stretch;
+    /// Quartz's walk for a lone nearest-weekday rule, replayed on masks, as long
+    /// as no wall time the walk visits lies in a daylight-saving gap (where the
+    /// walk would be moved past the gap). The rule is not "the earliest match":
+    /// the day found keeps the time of day the walk had reached, and a candidate
+    /// before the start (instant `start`) is dropped for the whole month
+    /// (`eval::day_of_month`). Returns the fire time's instant, or `None` when
+    /// the replay would visit a gap or leave the years the shortcut covers.
+    fn nearest_weekday(
+        &self,
+        years: &Years,
+        from: Civil,
+        start: i64,
+        n: i64,
+        from_last: bool,
+        clock: &mut WallClock<'_>,
+    ) -> Option<i64> {
         let offset_free = |y: i64, m: i64, d: i64, time: i64| days_from_civil(y, m, d) * SECS_PER_DAY + time;
-        let start = from.local_seconds();
-        if !(lo..hi).contains(&start) {
-            return None;
-        }
         let (mut y, mut m, mut d) = (from.year, from.month, from.day);
         let mut time = from.hour * 3600 + from.minute * 60 + from.second;
+        // The last wall time the walk has reached (a real one: never in a gap).
+        let mut reached = from.local_seconds();
         for _ in 0..SEARCH_MONTHS * 2 {
             if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&y) {
                 return None;
             }
-            // Seconds, minutes, hours (with the carry into the next day).
+            // Seconds, minutes, hours (with the carry into the next day): every wall
+            // time the walk visits on the way lies between the two ends.
             match self.next_time(time / 3600, time / 60 % 60, time % 60) {
                 Some(t) => time = t,
                 None => {
@@ -182,37 +190,36 @@ impl Shortcut {
                     time = self.first_time;
                 }
             }
+            let now = offset_free(y, m, d, time);
+            if !clock.gap_free(reached, now)? {
+                return None;
+            }
             // Day of month.
             let last = days_in_month(y, m);
             let base = if from_last { last - n } else { n };
             let mut day = None;
             if base >= d && base <= last {
                 let midnight = offset_free(y, m, base, 0);
-                if !(lo..hi).contains(&midnight) {
+                if !clock.gap_free(midnight, midnight)? {
                     return None;
                 }
-                let weekday = weekday_from_days(days_from_civil(y, m, base));
-                let shifted = match weekday {
-                    7 if base == 1 => base + 2,
-                    7 => base - 1,
-                    1 if base == last => base - 2,
-                    1 => base + 1,
-                    _ => base,
-                };
+                let shifted = nearest_weekday_to(base, last, weekday_from_days(days_from_civil(y, m, base)));
                 let candidate = offset_free(y, m, shifted, time);
-                if !(lo..hi).contains(&candidate) {
+                if !clock.gap_free(candidate, candidate)? {
                     return None;
                 }
-                if candidate >= start {
+                if clock.instant_of_local(candidate) >= start {
                     day = Some(shifted);
                 }
             }
             let Some(day) = day else {
-                (y, m, d) = if m == 12 { (y + 1, 1, 1) } else { (y, m + 1, 1) };
+                (y, m, d) = next_month(y, m);
                 time = 0;
+                reached = offset_free(y, m, d, 0);
                 continue;
             };
             d = day;
+            reached = offset_free(y, m, d, time);
             // Month.
             if self.months & 1 << m == 0 {
                 let later = self.months & (!0u16 << (m + 1));
@@ -222,13 +229,14 @@ impl Shortcut {
                     (y + 1, i64::from(self.months.trailing_zeros()))
                 };
                 (d, time) = (1, 0);
+                reached = offset_free(y, m, d, 0);
                 continue;
             }
             // Year.
             if !years.contains(y as i32) {
                 return None;
             }
-            return Some(offset_free(y, m, d, time));
+            return Some(clock.instant_of_local(reached));
         }
         None
     }
@@ -243,7 +251,8 @@ impl Shortcut {
             (dy, dm, dd) if (dy, dm, dd) == (y, m, d) => match self.next_time(from.hour, from.minute, from.second) {
                 Some(time) => ((y, m, d), time),
                 None => {
-                    let (y, m, d) = next_day(y, m, d);
+                    // A rule that matches one day a month cannot match later this month.
+                    let (y, m, d) = if self.day.once_a_month() { next_month(y, m) } else { next_day(y, m, d) };
                     (self.next_date(years, y, m, d)?, self.first_time)
                 }
             },
@@ -265,10 +274,13 @@ impl Shortcut {
             {
                 return Some((y, m, day));
             }
+            // On to the next listed month (a yearly shape skips eleven at once).
             d = 1;
-            m += 1;
-            if m > 12 {
-                m = 1;
+            let later = self.months & (!0u16 << (m + 1));
+            if later != 0 {
+                m = i64::from(later.trailing_zeros());
+            } else {
+                m = i64::from(self.months.trailing_zeros());
                 y += 1;
             }
         }
@@ -306,6 +318,26 @@ fn next_day(y: i64, m: i64, d: i64) -> (i64, i64, i64) {
     }
 }
 
+/// The weekday nearest to day `base` (weekday `weekday`) of a month of `last` days,
+/// without leaving the month: Saturday moves to Friday (the 1st to Monday the 3rd),
+/// Sunday to Monday (the last day to Friday).
+#[inline]
+fn nearest_weekday_to(base: i64, last: i64, weekday: i64) -> i64 {
+    match weekday {
+        7 if base == 1 => base + 2,
+        7 => base - 1,
+        1 if base == last => base - 2,
+        1 => base + 1,
+        _ => base,
+    }
+}
+
+/// The first day of the month after `y-m`.
+#[inline]
+fn next_month(y: i64, m: i64) -> (i64, i64, i64) {
+    if m < 12 { (y, m + 1, 1) } else { (y + 1, 1, 1) }
+}
+
 /// The smallest member of `mask` that is `>= v` (`v` in 0..=64).
 #[inline]
 fn ceil64(mask: u64, v: i64) -> Option<i64> {
@@ -314,6 +346,17 @@ fn ceil64(mask: u64, v: i64) -> Option<i64> {
 }
 
 impl DayRule {
+    /// Whether the rule matches at most one day of any month.
+    #[inline]
+    fn once_a_month(self) -> bool {
+        match self {
+            DayRule::Days(mask) => mask.count_ones() == 1,
+            DayRule::FromLast(offsets) => offsets.count_ones() == 1,
+            DayRule::LastWeekday(_) | DayRule::NthWeekday { .. } | DayRule::NearestWeekday { .. } => true,
+            DayRule::Weekdays(_) => false,
+        }
+    }
+
     /// The first matching day of month `y-m` that is `>= d`.
     #[inline]
     fn first_day(self, y: i64, m: i64, d: i64) -> Option<i64> {
@@ -342,7 +385,7 @@ impl DayRule {
             }
             DayRule::LastWeekday(wanted) => {
                 let last_wd = weekday_from_days(days_from_civil(y, m, last));
-                let day = last - (last_wd - wanted).rem_euclid(7);
+                let day = last - days_to_weekday(wanted, last_wd);
                 if day < d {
                     return None;
                 }
@@ -350,7 +393,7 @@ impl DayRule {
             }
             DayRule::NthWeekday { weekday, nth } => {
                 let first_wd = weekday_from_days(days_from_civil(y, m, 1));
-                let day = 1 + (weekday - first_wd).rem_euclid(7) + 7 * (nth - 1);
+                let day = 1 + days_to_weekday(first_wd, weekday) + 7 * (nth - 1);
                 if day < d {
                     return None;
                 }
@@ -425,7 +468,8 @@ mod tests {
             .prop_map(|(s, m, h, (dom, dow), mo, y)| format!("{s} {m} {h} {dom} {mo} {dow}{y}"))
     }
 
-    const ZONES: [&str; 7] = [
+    /// Half-hour and 45-minute shifts, and gaps at midnight (Havana, Santiago, Beirut).
+    const ZONES: [&str; 10] = [
         "UTC",
         "America/New_York",
         "Europe/Rome",
@@ -433,7 +477,40 @@ mod tests {
         "America/Sao_Paulo",
         "Pacific/Chatham",
         "Asia/Kathmandu",
+        "America/Havana",
+        "America/Santiago",
+        "Asia/Beirut",
     ];
+
+    /// Nearest-weekday rules chained over decades in zones with gaps at 02:00 and at
+    /// midnight: wherever the replay crosses transitions it must land where the walk does.
+    #[test]
+    fn nearest_weekday_across_transitions_agrees_with_the_walk() {
+        let expressions = [
+            "0 0 12 LW * ?",
+            "0 30 2 15W * ?",
+            "0 0 0 1W * ?",
+            "0 15 1 LW * ?",
+            "0 0 2 L-2W * ?",
+            "0 0 0 LW * ?",
+            "0 * 0-3 8W 3,11 ?",
+        ];
+        for zone in ZONES {
+            let zone = Zone::get(zone).unwrap();
+            for expr in expressions {
+                let cron = Cron::parse(expr).unwrap();
+                let mut t = 946_684_800; // 2000-01-01T00:00:00Z
+                for _ in 0..400 {
+                    let ours = cron.next_after_epoch(t, &zone);
+                    assert_eq!(ours, by_walk(&cron, t, &zone), "{expr} in {} after {t}", zone.name());
+                    match ours {
+                        Some(next) => t = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
 
     proptest! {
         // `CONSORT_SHORTCUT_CASES` widens the search (default 4000).

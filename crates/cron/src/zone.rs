@@ -129,12 +129,8 @@ impl Zone {
             let ts = Timestamp::from_second(utc_seconds).unwrap_or(Timestamp::MAX);
             return i64::from(self.tz.to_offset(ts).seconds());
         }
-        let mut i = self.instant_index[((utc_seconds - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
-        while let Some(t) = self.transitions.get(i)
-            && t.at <= utc_seconds
-        {
-            i += 1;
-        }
+        let i = self.instant_index[((utc_seconds - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
+        let i = self.scan(i, |t| t.at <= utc_seconds);
         if i == 0 { self.initial_offset } else { self.transitions[i - 1].after }
     }
 
@@ -164,10 +160,15 @@ impl Zone {
     /// Index of the first transition whose wall boundary lies after `local`.
     #[inline]
     fn boundary_index(&self, local: i64) -> usize {
-        let mut i = self.wall_index[((local - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
-        while let Some(t) = self.transitions.get(i)
-            && t.wall_boundary() <= local
-        {
+        let i = self.wall_index[((local - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
+        self.scan(i, |t| t.wall_boundary() <= local)
+    }
+
+    /// The first index from `i` on whose transition is not `passed` (a bucket holds
+    /// few transitions).
+    #[inline]
+    fn scan(&self, mut i: usize, passed: impl Fn(&Transition) -> bool) -> usize {
+        while self.transitions.get(i).is_some_and(&passed) {
             i += 1;
         }
         i
@@ -228,14 +229,6 @@ impl WallClock<'_> {
         }
     }
 
-    /// The cached stretch `[lo, hi)` of wall time (seconds since 1970-01-01T00:00
-    /// on the wall clock) where every wall time exists once and no transition
-    /// intervenes (empty before the first lookup).
-    #[inline]
-    pub(crate) fn stretch(&self) -> (i64, i64) {
-        (self.lo, self.hi)
-    }
-
     /// The instant of wall time `local` (seconds since 1970-01-01T00:00 on the
     /// wall clock) when the whole range from wall time `from` to it lies in the
     /// cached stretch, where every wall time exists once and no transition
@@ -244,6 +237,54 @@ impl WallClock<'_> {
     pub(crate) fn instant_in_stretch(&self, from: i64, local: i64) -> Option<i64> {
         debug_assert!(from <= local);
         (self.lo <= from && local < self.hi).then_some(local - self.offset)
+    }
+
+    /// [`WallClock::instant`] of wall time `local` (seconds since 1970-01-01T00:00 on
+    /// the wall clock).
+    #[inline]
+    pub(crate) fn instant_of_local(&mut self, local: i64) -> i64 {
+        if (self.lo..self.hi).contains(&local) {
+            return local - self.offset;
+        }
+        self.instant_of_local_elsewhere(local)
+    }
+
+    #[inline(never)]
+    fn instant_of_local_elsewhere(&mut self, local: i64) -> i64 {
+        self.instant(Civil::from_local_seconds(local))
+    }
+
+    /// Whether no wall time in `[from, to]` falls in a daylight-saving gap (wall
+    /// times the clock skips); `None` near or beyond the table's years.
+    #[inline]
+    pub(crate) fn gap_free(&self, from: i64, to: i64) -> Option<bool> {
+        if self.lo <= from && to < self.hi {
+            return Some(true);
+        }
+        self.gap_free_elsewhere(from, to)
+    }
+
+    /// [`WallClock::gap_free`] for a range that leaves the cached stretch.
+    #[inline(never)]
+    fn gap_free_elsewhere(&self, from: i64, to: i64) -> Option<bool> {
+        if !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&from)
+            || !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&to)
+        {
+            return None;
+        }
+        // Transitions from the first whose wall boundary lies after `from`: a gap
+        // `[gap_start, wall_boundary)` meets the range when it starts by `to`.
+        let transitions = &self.zone.transitions;
+        let mut i = self.zone.boundary_index(from);
+        while let Some(t) = transitions.get(i)
+            && t.gap_start() <= to
+        {
+            if t.after > t.before {
+                return Some(false);
+            }
+            i += 1;
+        }
+        Some(true)
     }
 
     /// The instant of wall time `local` when the range from wall time `from` to

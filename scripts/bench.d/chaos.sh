@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Chaos: three `consort serve` instances on one throwaway PostgreSQL fire cheap `command`
 # runs every second while, every few seconds, a random instance is killed with SIGKILL (and
-# started again with its instance id) or PostgreSQL is restarted. Each execution of a run
+# started again with its instance id 0 to 4 s later) or PostgreSQL is restarted. Each execution of a run
 # writes one marker file named after its run id, so applications are counted from what the
 # kind actually started. At the end every instance is stopped with SIGTERM, and the line
 #   chaos: runs=N applications=A doubled=D orphaned=O lost=L
 # says: run rows; executions; executions beyond one per fire (a fire is a trigger and its
 # scheduled time; a recovery re-fire counts with the fire it recovers); runs still EXECUTING
 # plus executions without a run row; scheduled seconds of a cron trigger without a run.
+# A line on stderr counts fail-overs (an instance recovered by another, from their logs) and
+# false ones (while that instance was alive).
 # Sizes: CONSORT_CHAOS_SECS (60), CONSORT_CHAOS_JOBS (4); CONSORT_CHAOS_RECOVERY=1 (below);
 # CONSORT_CHAOS_KEEP=1 keeps the logs and the database's directory.
 #

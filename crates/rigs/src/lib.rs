@@ -1,7 +1,8 @@
 //! Test rigs for consort's Kerberos tests: a real MIT KDC ([`Kdc`]) and a kerberized Hadoop
 //! ([`SecureHadoop`]: HDFS with an HA pair of NameNodes and one DataNode, YARN with one
 //! ResourceManager and one NodeManager, `rigs/hadoop`'s `SecureRig`), both started by the test
-//! and stopped with it, even when it panics or is killed.
+//! and stopped with it, even when it panics or is killed; and for the `kubernetes` Spark backend,
+//! a real Kubernetes API server with the SparkApplication CRD ([`KubeApiServer`], see its module).
 //!
 //! Install the pieces with `scripts/setup` (`33-kdc.sh`: krb5-kdc, krb5-admin-server, krb5-user,
 //! curl; `30-hadoop-rig.sh`: the rig's jars). Nothing reads `/etc/krb5.conf`: every process gets
@@ -63,6 +64,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod kube_apiserver;
+pub use kube_apiserver::KubeApiServer;
 
 /// Where `scripts/setup` installs the tools: `$CONSORT_CACHE` or `~/.cache/consort`.
 pub fn cache_dir() -> PathBuf {

@@ -686,10 +686,17 @@ fn log_recovery(r: &Recovery, what: &str) {
     }
 }
 
-async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool) {
+/// Checks in, and recovers the instances the store finds failed once this instance has
+/// reached the store for a whole interval plus grace. `reachable_since`: when this instance's
+/// check-ins started succeeding again (`None` after a failed one). After a store outage (a
+/// PostgreSQL restart) every live instance's last check-in is old: an instance's silence
+/// counts only from when the others could check in again, or the first one back would fail
+/// them all over while they live (assuming the cluster shares one check-in interval).
+async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool, reachable_since: &mut Option<i64>) {
     let cfg = &inner.config;
     if let Some(failure) = crate::failpoint::injected("scheduler::check_in") {
         tracing::warn!(error = %failure, "check-in failed");
+        *reachable_since = None;
         return;
     }
     let now = (cfg.clock)();
@@ -697,9 +704,14 @@ async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool) {
         .store
         .check_in(&cfg.instance_id, &inner.boot_id, now, cfg.checkin_interval_ms, cfg.failure_grace_ms)
         .await;
+    if checked_in.is_err() {
+        *reachable_since = None;
+    }
     match checked_in {
         Ok(failed) => {
-            for instance in failed.iter().filter(|i| recover && **i != cfg.instance_id) {
+            let since = *reachable_since.get_or_insert(now);
+            let settled = now - since >= cfg.checkin_interval_ms + cfg.failure_grace_ms;
+            for instance in failed.iter().filter(|i| recover && settled && **i != cfg.instance_id) {
                 match recover_instance(inner, runs, instance, cfg.failure_grace_ms).await {
                     Ok(r) => {
                         inner.recoveries.fetch_add(1, Ordering::Relaxed);
@@ -746,13 +758,14 @@ enum Phase {
 /// slow cycle delays it, and recovers the instances it finds failed.
 async fn check_ins(inner: Arc<Inner>, runs: Runs, mut phase: watch::Receiver<Phase>) {
     let interval = Duration::from_millis(inner.config.checkin_interval_ms.max(1) as u64);
+    let mut reachable_since = None;
     loop {
         let recover = match *phase.borrow() {
             Phase::Running => true,
             Phase::Draining => false,
             Phase::Done => return,
         };
-        check_in_and_recover(&inner, &runs, recover).await;
+        check_in_and_recover(&inner, &runs, recover, &mut reachable_since).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = phase.wait_for(|p| *p == Phase::Done) => return,

@@ -1,219 +1,20 @@
-//! The `kubernetes` backend against a real Kubernetes API server started by this test: etcd and
-//! the standalone CRD API server (k8s.io/apiextensions-apiserver, built by
-//! scripts/setup.d/35-kube-apiserver.sh), with the SparkApplication CRD from
+//! The `kubernetes` backend against a real Kubernetes API server started by this test
+//! ([`KubeApiServer`]: etcd and the standalone CRD API server, k8s.io/apiextensions-apiserver,
+//! built by scripts/setup.d/35-kube-apiserver.sh), with the SparkApplication CRD from
 //! rigs/kube-apiserver/crds installed through the API. No operator runs here: the test plays it by
 //! writing the `status` subresource the way the Spark Operator does, and checks what the launcher
 //! reads. The server serves only CRDs (no pods), which the log scenario relies on.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use consort_rigs::KubeApiServer;
 use consort_spark::{
     AppSpec, AppState, KubernetesConfig, KubernetesLauncher, Launcher, SparkError, spark_application,
-    spark_application_resource, tool_cache,
+    spark_application_resource,
 };
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// etcd and the API server; both killed on drop, with their temp dir.
-struct Rig {
-    etcd: Child,
-    apiserver: Option<Child>,
-    dir: PathBuf,
-    url: String,
-    kubeconfig: PathBuf,
-}
-
-impl Rig {
-    fn stop_apiserver(&mut self) {
-        if let Some(mut p) = self.apiserver.take() {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.stop_apiserver();
-        let _ = self.etcd.kill();
-        let _ = self.etcd.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl missing: run scripts/setup");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA, a serving certificate for 127.0.0.1, and a client certificate in `system:masters` (the
-/// group the server always authorizes, since it has no RBAC of its own).
-fn certificates(dir: &Path) {
-    let days = ["-days", "2"];
-    let ca = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt"];
-    openssl(dir, &[&ca[..], &["-subj", "/CN=consort-test-ca"], &days[..]].concat());
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-        .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for (who, subject) in [("server", "/CN=127.0.0.1"), ("client", "/O=system:masters/CN=consort-test")] {
-        let (key, csr, crt, ext) =
-            (format!("{who}.key"), format!("{who}.csr"), format!("{who}.crt"), format!("{who}.ext"));
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject]);
-        let mut sign = vec!["x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"];
-        sign.extend(["-out", &crt, "-extfile", &ext]);
-        sign.extend(days);
-        openssl(dir, &sign);
-    }
-}
-
-fn log_file(dir: &Path, name: &str) -> Stdio {
-    Stdio::from(std::fs::File::create(dir.join(name)).unwrap())
-}
-
-async fn start_rig() -> Rig {
-    let cache = tool_cache().unwrap();
-    let server = cache.join("rigs/kube-apiserver/apiextensions-apiserver");
-    assert!(server.is_file(), "{} missing: run scripts/setup (35-kube-apiserver.sh)", server.display());
-    let dir = std::env::temp_dir().join(format!("consort-k8s-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    certificates(&dir);
-
-    let started = Instant::now();
-    let (etcd_client, etcd_peer, port) = (free_port(), free_port(), free_port());
-    let etcd_url = format!("http://127.0.0.1:{etcd_client}");
-    let etcd = Command::new("etcd")
-        .args(["--name", "consort-test", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &etcd_url, "--advertise-client-urls", &etcd_url])
-        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
-        .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{etcd_peer}")])
-        .args(["--initial-cluster", &format!("consort-test=http://127.0.0.1:{etcd_peer}")])
-        .stdin(Stdio::null())
-        .stdout(log_file(&dir, "etcd.out"))
-        .stderr(log_file(&dir, "etcd.err"))
-        .spawn()
-        .expect("etcd missing: run scripts/setup (35-kube-apiserver.sh)");
-    let url = format!("https://127.0.0.1:{port}");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\n\
-             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: from-context\n\
-             current-context: test\nusers:\n- name: test\n  user:\n    client-certificate: {crt}\n    client-key: {key}\n",
-            ca = dir.join("ca.crt").display(),
-            crt = dir.join("client.crt").display(),
-            key = dir.join("client.key").display(),
-        ),
-    )
-    .unwrap();
-    // The server's delegated authn/authz and its core-API informers need a kubeconfig of a "core"
-    // server; like upstream's own integration fixture, point them at an address nothing serves and
-    // turn off what would call it (admission plugins, priority and fairness). Client certificates
-    // from our CA authenticate; system:masters is authorized without asking anyone.
-    let unused = dir.join("unused-core.kubeconfig");
-    std::fs::write(
-        &unused,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    server: http://127.0.0.1:1\n\
-         contexts:\n- name: none\n  context:\n    cluster: none\n    user: none\ncurrent-context: none\n\
-         users:\n- name: none\n  user:\n    token: unused\n",
-    )
-    .unwrap();
-
-    let mut rig = Rig { etcd, apiserver: None, dir: dir.clone(), url: url.clone(), kubeconfig };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let health = http.get(format!("{etcd_url}/health")).send().await;
-        if let Ok(r) = health
-            && r.text().await.unwrap_or_default().contains("true")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "etcd did not start; see {}", dir.join("etcd.err").display());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let etcd_ready = started.elapsed();
-
-    let p = |name: &str| dir.join(name).display().to_string();
-    rig.apiserver = Some(
-        Command::new(&server)
-            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
-            .args(["--tls-cert-file", &p("server.crt"), "--tls-private-key-file", &p("server.key")])
-            .args(["--client-ca-file", &p("ca.crt"), "--cert-dir", &p("certs")])
-            .args(["--etcd-servers", &etcd_url, "--etcd-prefix", "/consort-test"])
-            .args(["--authentication-skip-lookup"])
-            .args(["--authentication-kubeconfig", &p("unused-core.kubeconfig")])
-            .args(["--authorization-kubeconfig", &p("unused-core.kubeconfig")])
-            .args(["--kubeconfig", &p("unused-core.kubeconfig")])
-            .args(["--enable-priority-and-fairness=false"])
-            .args([
-                "--disable-admission-plugins",
-                "NamespaceLifecycle,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log_file(&dir, "apiserver.out"))
-            .stderr(log_file(&dir, "apiserver.err"))
-            .spawn()
-            .unwrap(),
-    );
-
-    // Ready when our client is let in and the CRD API answers. (/readyz stays red: its informer
-    // check waits for the core API nothing serves here.)
-    let client = client(&rig.kubeconfig).await;
-    loop {
-        if client.list_api_group_resources("apiextensions.k8s.io/v1").await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "API server did not start; see {}", dir.join("apiserver.err").display());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    eprintln!(
-        "rig: etcd ready after {:.1}s, API server after {:.1}s",
-        etcd_ready.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    rig
-}
-
-async fn client(kubeconfig: &Path) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
-async fn install_crd(client: &kube::Client) {
-    let text = std::fs::read_to_string(repo_root().join("rigs/kube-apiserver/crds/sparkapplications.yaml")).unwrap();
-    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
-    let name = crd.metadata.name.clone().unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &crd).await.unwrap();
-    let established = await_condition(crds, &name, conditions::is_crd_established());
-    tokio::time::timeout(Duration::from_secs(60), established).await.expect("CRD not Established in 60s").unwrap();
-    // Discovery serves the new group a moment after Established, as on any cluster.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !client
-        .list_api_group_resources("sparkoperator.k8s.io/v1beta2")
-        .await
-        .is_ok_and(|list| list.resources.iter().any(|r| r.name == "sparkapplications"))
-    {
-        assert!(Instant::now() < deadline, "sparkoperator.k8s.io/v1beta2 not in discovery 60s after Established");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Writes `status` as the operator does (through the status subresource).
 async fn operator_writes(apps: &Api<DynamicObject>, id: &str, status: Value) {
@@ -242,9 +43,9 @@ fn full_spec() -> AppSpec {
     spec
 }
 
-fn config(rig: &Rig) -> KubernetesConfig {
+fn config(rig: &KubeApiServer) -> KubernetesConfig {
     let mut config = KubernetesConfig::new("registry.example/spark:4.3.0");
-    config.kubeconfig = Some(rig.kubeconfig.clone());
+    config.kubeconfig = Some(rig.kubeconfig().to_path_buf());
     config.namespace = Some("spark-jobs".into());
     config.service_account = Some("spark".into());
     config.batch_scheduler = Some("volcano".into());
@@ -261,17 +62,17 @@ fn assert_rejected(result: Result<impl std::fmt::Debug, SparkError>, says: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_applications_on_a_real_api_server() {
-    let mut rig = start_rig().await;
-    let client = client(&rig.kubeconfig).await;
+    let mut rig = KubeApiServer::start().await;
+    let client = rig.client().await;
     let config = config(&rig);
     let k8s = KubernetesLauncher::new(config.clone()).unwrap();
-    assert_eq!(k8s.address(), rig.url, "the address comes from the kubeconfig");
+    assert_eq!(k8s.address(), rig.url(), "the address comes from the kubeconfig");
 
     // No CRD yet: health and submit say what to install.
     assert_rejected(k8s.health().await, "SparkApplication CRD missing: install the Spark Operator");
     assert_rejected(k8s.submit(&full_spec()).await, "SparkApplication CRD missing");
     let started = Instant::now();
-    install_crd(&client).await;
+    rig.install_spark_crd().await;
     eprintln!("CRD established after {:.1}s", started.elapsed().as_secs_f64());
     k8s.health().await.unwrap();
 
@@ -440,7 +241,7 @@ async fn spark_applications_on_a_real_api_server() {
         assert!(err.is_retryable(), "{err}");
         let message = err.to_string();
         assert!(
-            message.contains(&format!("kubernetes backend at {}", rig.url)) && message.contains("retry"),
+            message.contains(&format!("kubernetes backend at {}", rig.url())) && message.contains("retry"),
             "{message}"
         );
     }

@@ -342,6 +342,53 @@ async fn postgres_restarted_under_load() {
     drop(pg);
 }
 
+/// Regression test for live instances failed over after a PostgreSQL outage (seen in
+/// `scripts/bench chaos spark`): when the database came back, every instance's last check-in
+/// was older than interval plus grace, so the first instance to check in again declared the
+/// others failed and took their triggers and runs over while they lived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_fails_no_live_instance_over() {
+    let pg = Pg::start();
+    let url = pg.fresh_db().await;
+    let mut scheds = vec![];
+    for i in 0..3 {
+        let store = consort_store::open(&url).await.unwrap();
+        scheds.push(Scheduler::new(store, Kinds::builtin(), config(&format!("live-{i}"))));
+    }
+    trigger_set(&scheds[0], 20, 400, 100, now_ms() + 200).await;
+    for s in &scheds {
+        s.start().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Down for three times the check-in interval plus grace (300 + 700 ms).
+    let pg = tokio::task::spawn_blocking(move || {
+        let mut pg = pg;
+        pg.restart_after(Duration::from_secs(3));
+        pg
+    })
+    .await
+    .unwrap();
+    let back = now_ms();
+    let store = scheds[0].store().clone();
+    wait_until("every instance to check in after the outage", || {
+        let s = store.clone();
+        async move {
+            s.instances(None, None).await.is_ok_and(|i| i.len() == 3 && i.iter().all(|i| i.last_checkin_ms > back))
+        }
+    })
+    .await;
+    // Several check-ins of everyone after the outage: time for a wrong fail-over to happen.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let recoveries: Vec<u64> = scheds.iter().map(|s| s.stats().recoveries).collect();
+    let runs = all_runs(store.as_ref()).await;
+    assert!(runs.iter().any(|r| r.fired_ms > back), "the instances carried on after the outage");
+    for s in &scheds {
+        s.stop().await.unwrap();
+    }
+    assert_eq!(recoveries, [0, 0, 0], "a live instance was failed over after the outage");
+    drop(pg);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_instance_recovers_what_its_previous_process_left() {
     let store = consort_store::open("sqlite::memory:").await.unwrap();

@@ -196,6 +196,13 @@ impl Pg {
         self.launch(false);
     }
 
+    /// Stop, stay down for `down`, then start again on the same port: an outage.
+    pub fn restart_after(&mut self, down: std::time::Duration) {
+        self.stop();
+        std::thread::sleep(down);
+        self.launch(false);
+    }
+
     /// A URL for database `db`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)

@@ -720,7 +720,8 @@ pub(crate) async fn trim_runs<S: Sql>(
 
 /// Deletes spent simple triggers (see `Store::remove_spent_triggers`). The conditions on the
 /// trigger row are on the DELETE itself, so PostgreSQL rechecks them on a row changed meanwhile
-/// (e.g. replaced by a definition that fires again).
+/// (e.g. replaced by a definition that fires again). No ORDER BY: the scan of COMPLETE rows
+/// (`consort_triggers_due`) stops at the batch's last match instead of sorting them all.
 pub(crate) async fn remove_spent_triggers<S: Sql>(
     db: &mut S,
     completed_before_ms: i64,
@@ -733,7 +734,7 @@ pub(crate) async fn remove_spent_triggers<S: Sql>(
            WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_runs r \
              WHERE r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
                AND (r.state = 'EXECUTING' OR r.ended_ms >= $1)) \
-           ORDER BY trigger_group, trigger_name LIMIT $2)"
+           LIMIT $2)"
     );
     Ok(db.exec(&sql, &[completed_before_ms.into(), (batch as i64).into()]).await? as usize)
 }

@@ -825,15 +825,21 @@ impl Retention {
                 }
             }
         }
-        if expired + trimmed + spent > 0 {
+        // Steady trimming (a few rows per check-in) is debug; working off a backlog is info.
+        if expired + trimmed + spent >= RETENTION_BATCH {
             tracing::info!(
+                runs_past_age = expired,
+                runs_past_count = trimmed,
+                completed_triggers = spent,
+                "retention deleted old history; more may follow at the next check-ins"
+            );
+        } else {
+            tracing::debug!(
                 runs_past_age = expired,
                 runs_past_count = trimmed,
                 completed_triggers = spent,
                 "retention deleted old history"
             );
-        } else {
-            tracing::debug!("retention: nothing to delete");
         }
     }
 }

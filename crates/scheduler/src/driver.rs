@@ -1090,5 +1090,13 @@ mod tests {
         c.failure_grace_ms = -1;
         assert!(c.validate().unwrap_err().contains("failure_grace_ms"));
         assert!(SchedulerConfig::new("").validate().unwrap_err().contains("instance id"));
+        let mut c = SchedulerConfig::new("node-1");
+        c.runs_per_job = Some(0);
+        assert!(c.validate().unwrap_err().contains("runs_per_job"), "0 would delete every job's latest run");
+        c.runs_per_job = Some(1);
+        c.spent_trigger_retention_ms = Some(-1);
+        assert!(c.validate().unwrap_err().contains("spent_trigger_retention_ms"));
+        c.spent_trigger_retention_ms = Some(0);
+        assert!(c.validate().is_ok());
     }
 }

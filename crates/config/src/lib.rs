@@ -155,6 +155,13 @@ pub struct SchedulerSettings {
     pub failure_grace_ms: i64,
     /// Most concurrent runs on this instance.
     pub max_running: usize,
+    /// Runs fired longer ago than this many days are deleted (each job's latest stays); 0 keeps them.
+    pub run_retention_days: i64,
+    /// Each job keeps at most this many of its most recent ended runs; 0 keeps them all.
+    pub runs_per_job: i64,
+    /// Minutes a COMPLETE one-shot, fire-now, recovery or finished simple trigger stays
+    /// visible before it is deleted; 0 keeps them.
+    pub completed_trigger_retention_minutes: i64,
 }
 
 impl fmt::Debug for SchedulerSettings {
@@ -166,6 +173,9 @@ impl fmt::Debug for SchedulerSettings {
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
             .field("max_running", &self.max_running)
+            .field("run_retention_days", &self.run_retention_days)
+            .field("runs_per_job", &self.runs_per_job)
+            .field("completed_trigger_retention_minutes", &self.completed_trigger_retention_minutes)
             .finish()
     }
 }
@@ -190,7 +200,49 @@ impl Default for SchedulerSettings {
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
             max_running: 256,
+            run_retention_days: 30,
+            runs_per_job: 1000,
+            completed_trigger_retention_minutes: 60,
         }
+    }
+}
+
+/// Upper bounds of the retention options: a century, a million runs, a year.
+const RETENTION_LIMITS: [(&str, i64, &str); 3] = [
+    ("scheduler.run_retention_days", 36_500, "days"),
+    ("scheduler.runs_per_job", 1_000_000, "runs"),
+    ("scheduler.completed_trigger_retention_minutes", 525_600, "minutes"),
+];
+
+impl SchedulerSettings {
+    /// Run history older than this is deleted (`SchedulerConfig::run_retention_ms`).
+    pub fn run_retention_ms(&self) -> Option<i64> {
+        (self.run_retention_days > 0).then(|| self.run_retention_days * 86_400_000)
+    }
+
+    /// Ended runs kept per job (`SchedulerConfig::runs_per_job`).
+    pub fn runs_per_job(&self) -> Option<usize> {
+        usize::try_from(self.runs_per_job).ok().filter(|n| *n > 0)
+    }
+
+    /// How long a COMPLETE simple trigger stays (`SchedulerConfig::spent_trigger_retention_ms`).
+    pub fn completed_trigger_retention_ms(&self) -> Option<i64> {
+        (self.completed_trigger_retention_minutes > 0).then(|| self.completed_trigger_retention_minutes * 60_000)
+    }
+
+    fn check_retention(&self, path: &str) -> Result<(), ConfigError> {
+        let values = [self.run_retention_days, self.runs_per_job, self.completed_trigger_retention_minutes];
+        for ((option, max, unit), value) in RETENTION_LIMITS.into_iter().zip(values) {
+            if !(0..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    option,
+                    value: value.to_string(),
+                    origin: Origin::File(path.to_string()),
+                    problem: format!("must be 0 (keep everything) or a whole number of {unit} up to {max}"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -535,6 +587,7 @@ impl Config {
                 });
             }
         }
+        scheduler.check_retention(&path)?;
         if scheduler.max_running == 0 {
             return Err(ConfigError::Invalid {
                 option: "scheduler.max_running",
@@ -801,6 +854,37 @@ mod tests {
         );
         let err = Config::resolve(&file("[scheduler]\ncheckin_interval_ms = 0\n")).unwrap_err().to_string();
         assert!(err.contains("checkin_interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn retention_has_defaults_can_be_turned_off_and_refuses_out_of_range_values() {
+        let c = Config::resolve(&Sources::default()).unwrap();
+        assert_eq!(c.scheduler.run_retention_ms(), Some(30 * 86_400_000));
+        assert_eq!(c.scheduler.runs_per_job(), Some(1000));
+        assert_eq!(c.scheduler.completed_trigger_retention_ms(), Some(3_600_000));
+
+        let off = "[scheduler]\nrun_retention_days = 0\nruns_per_job = 0\ncompleted_trigger_retention_minutes = 0\n";
+        let c = Config::resolve(&file(off)).unwrap();
+        assert_eq!(
+            (c.scheduler.run_retention_ms(), c.scheduler.runs_per_job(), c.scheduler.completed_trigger_retention_ms()),
+            (None, None, None)
+        );
+        let c = Config::resolve(&file("[scheduler]\nrun_retention_days = 7\nruns_per_job = 20\n")).unwrap();
+        assert_eq!((c.scheduler.run_retention_ms(), c.scheduler.runs_per_job()), (Some(7 * 86_400_000), Some(20)));
+
+        for (text, option) in [
+            ("run_retention_days = -1", "scheduler.run_retention_days"),
+            ("runs_per_job = 1000001", "scheduler.runs_per_job"),
+            ("completed_trigger_retention_minutes = -5", "scheduler.completed_trigger_retention_minutes"),
+        ] {
+            let err = Config::resolve(&file(&format!("[scheduler]\n{text}\n"))).unwrap_err().to_string();
+            assert!(
+                err.starts_with(option) && err.contains("consort.toml") && err.contains("0 (keep everything)"),
+                "{err}"
+            );
+        }
+        let err = Config::resolve(&file("[scheduler]\nruns_per_job = \"all\"\n")).unwrap_err().to_string();
+        assert!(err.contains("runs_per_job"), "{err}");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub async fn start_scheduler(config: &Config, stores: &Stores, kinds: Kinds) -> 
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
     scheduler_config.failure_grace_ms = settings.failure_grace_ms;
     scheduler_config.max_running = settings.max_running;
+    scheduler_config.run_retention_ms = settings.run_retention_ms();
+    scheduler_config.runs_per_job = settings.runs_per_job();
+    scheduler_config.spent_trigger_retention_ms = settings.completed_trigger_retention_ms();
     let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, scheduler_config));
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!(instance = %instance_id, "scheduler started");

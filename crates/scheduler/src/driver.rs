@@ -23,6 +23,13 @@ use crate::store::{
 };
 
 const PURGE_BATCH: usize = 5000;
+/// Retention deletes at most this many rows per transaction, so a write lock (SQLite's one
+/// writer) is held for a few milliseconds and cycles keep firing in between.
+const RETENTION_BATCH: usize = 1000;
+/// Transactions of each kind of retention per check-in: a backlog shrinks over the next ones.
+const RETENTION_STEPS: usize = 4;
+/// Jobs whose run count one count-retention transaction looks at.
+const RETENTION_JOBS: usize = 32;
 
 /// The time source: epoch milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -75,8 +82,16 @@ pub struct SchedulerConfig {
     pub failure_grace_ms: i64,
     /// How long `stop` waits for executing runs.
     pub stop_timeout_ms: i64,
-    /// Run history older than this (by fire time) is deleted at check-ins; `None` keeps it.
+    /// Run history older than this (by fire time) is deleted at check-ins, except each job's
+    /// latest run; `None` keeps it.
     pub run_retention_ms: Option<i64>,
+    /// Each job keeps at most this many of its most recent ended runs; older ones are deleted
+    /// at check-ins. `None` keeps them all.
+    pub runs_per_job: Option<usize>,
+    /// COMPLETE simple triggers (one-shot, fire-now, recovery, finished repeats) are deleted at
+    /// check-ins once this long has passed since their last fire and their runs' ends, so the
+    /// API still shows a trigger that just completed. `None` keeps them.
+    pub spent_trigger_retention_ms: Option<i64>,
     /// The clock.
     pub clock: Clock,
 }
@@ -95,6 +110,8 @@ impl fmt::Debug for SchedulerConfig {
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
             .field("run_retention_ms", &self.run_retention_ms)
+            .field("runs_per_job", &self.runs_per_job)
+            .field("spent_trigger_retention_ms", &self.spent_trigger_retention_ms)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +130,8 @@ impl SchedulerConfig {
             ("idle_wait_ms", self.idle_wait_ms),
             ("checkin_interval_ms", self.checkin_interval_ms),
             ("misfire_scan_interval_ms", self.misfire_scan_interval_ms),
+            // None keeps every run; Some(0) would delete even each job's latest.
+            ("runs_per_job", self.runs_per_job.map_or(1, |n| n as i64)),
         ];
         for (name, value) in positive {
             if value <= 0 {
@@ -126,6 +145,7 @@ impl SchedulerConfig {
             ("stop_timeout_ms", self.stop_timeout_ms),
             ("completion_flush_ms", self.completion_flush_ms),
             ("run_retention_ms", self.run_retention_ms.unwrap_or(0)),
+            ("spent_trigger_retention_ms", self.spent_trigger_retention_ms.unwrap_or(0)),
         ];
         for (name, value) in non_negative {
             if value < 0 {
@@ -151,6 +171,8 @@ impl SchedulerConfig {
             failure_grace_ms: 7_500,
             stop_timeout_ms: 30_000,
             run_retention_ms: None,
+            runs_per_job: None,
+            spent_trigger_retention_ms: None,
             clock: system_clock(),
         }
     }
@@ -687,12 +709,19 @@ fn log_recovery(r: &Recovery, what: &str) {
 }
 
 /// Checks in, and recovers the instances the store finds failed once this instance has
-/// reached the store for a whole interval plus grace. `reachable_since`: when this instance's
-/// check-ins started succeeding again (`None` after a failed one). After a store outage (a
-/// PostgreSQL restart) every live instance's last check-in is old: an instance's silence
-/// counts only from when the others could check in again, or the first one back would fail
-/// them all over while they live (assuming the cluster shares one check-in interval).
-async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool, reachable_since: &mut Option<i64>) {
+/// reached the store for a whole interval plus grace; then takes its share of retention.
+/// `reachable_since`: when this instance's check-ins started succeeding again (`None` after a
+/// failed one). After a store outage (a PostgreSQL restart) every live instance's last
+/// check-in is old: an instance's silence counts only from when the others could check in
+/// again, or the first one back would fail them all over while they live (assuming the
+/// cluster shares one check-in interval).
+async fn check_in_and_recover(
+    inner: &Arc<Inner>,
+    runs: &Runs,
+    recover: bool,
+    reachable_since: &mut Option<i64>,
+    retention: &mut Retention,
+) {
     let cfg = &inner.config;
     if let Some(failure) = crate::failpoint::injected("scheduler::check_in") {
         tracing::warn!(error = %failure, "check-in failed");
@@ -724,20 +753,93 @@ async fn check_in_and_recover(inner: &Arc<Inner>, runs: &Runs, recover: bool, re
         Err(e @ StoreError::InstanceIdInUse { .. }) => tracing::error!(error = %e, "check-in refused"),
         Err(e) => tracing::warn!(error = %e, "check-in failed"),
     }
-    if !recover {
-        return;
+    if recover {
+        retention.step(inner).await;
     }
-    if let Some(retention) = cfg.run_retention_ms {
-        // A bounded amount of work per check-in; a backlog shrinks over the next ones.
-        for _ in 0..4 {
-            match inner.store.purge_runs((cfg.clock)() - retention, PURGE_BATCH).await {
-                Ok(n) if n == PURGE_BATCH => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "purging old runs failed");
-                    break;
+}
+
+/// Where the retention sweeps of one check-in task are; every instance sweeps in small
+/// transactions, so no single one has to be elected, and competing deletes only overlap.
+#[derive(Debug, Default)]
+struct Retention {
+    /// Age retention goes on after this run id.
+    expire_after_id: i64,
+    /// Count retention goes on at this job.
+    trim_from: Option<JobKey>,
+}
+
+impl Retention {
+    /// One check-in's share: at most [`RETENTION_STEPS`] transactions of each kind, each
+    /// deleting at most [`RETENTION_BATCH`] rows.
+    async fn step(&mut self, inner: &Inner) {
+        let cfg = &inner.config;
+        let store = &inner.store;
+        let (mut expired, mut trimmed, mut spent) = (0, 0, 0);
+        if let Some(age) = cfg.run_retention_ms {
+            for _ in 0..RETENTION_STEPS {
+                match store.expire_runs((cfg.clock)() - age, self.expire_after_id, RETENTION_BATCH).await {
+                    Ok(step) => {
+                        expired += step.deleted;
+                        self.expire_after_id = step.next_after_id.unwrap_or(0);
+                        if step.next_after_id.is_none() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting runs past their age failed");
+                        break;
+                    }
                 }
             }
+        }
+        if let Some(keep) = cfg.runs_per_job {
+            for _ in 0..RETENTION_STEPS {
+                match store.trim_runs(keep, self.trim_from.as_ref(), RETENTION_JOBS, RETENTION_BATCH).await {
+                    Ok(step) => {
+                        trimmed += step.deleted;
+                        self.trim_from = step.next_from;
+                        if self.trim_from.is_none() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting runs past each job's count failed");
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(grace) = cfg.spent_trigger_retention_ms {
+            for _ in 0..RETENTION_STEPS {
+                match store.remove_spent_triggers((cfg.clock)() - grace, RETENTION_BATCH).await {
+                    Ok(n) => {
+                        spent += n;
+                        if n < RETENTION_BATCH {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleting completed triggers failed");
+                        break;
+                    }
+                }
+            }
+        }
+        // Steady trimming (a few rows per check-in) is debug; working off a backlog is info.
+        if expired + trimmed + spent >= RETENTION_BATCH {
+            tracing::info!(
+                runs_past_age = expired,
+                runs_past_count = trimmed,
+                completed_triggers = spent,
+                "retention deleted old history; more may follow at the next check-ins"
+            );
+        } else {
+            tracing::debug!(
+                runs_past_age = expired,
+                runs_past_count = trimmed,
+                completed_triggers = spent,
+                "retention deleted old history"
+            );
         }
     }
 }
@@ -759,13 +861,14 @@ enum Phase {
 async fn check_ins(inner: Arc<Inner>, runs: Runs, mut phase: watch::Receiver<Phase>) {
     let interval = Duration::from_millis(inner.config.checkin_interval_ms.max(1) as u64);
     let mut reachable_since = None;
+    let mut retention = Retention::default();
     loop {
         let recover = match *phase.borrow() {
             Phase::Running => true,
             Phase::Draining => false,
             Phase::Done => return,
         };
-        check_in_and_recover(&inner, &runs, recover, &mut reachable_since).await;
+        check_in_and_recover(&inner, &runs, recover, &mut reachable_since, &mut retention).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = phase.wait_for(|p| *p == Phase::Done) => return,
@@ -987,5 +1090,13 @@ mod tests {
         c.failure_grace_ms = -1;
         assert!(c.validate().unwrap_err().contains("failure_grace_ms"));
         assert!(SchedulerConfig::new("").validate().unwrap_err().contains("instance id"));
+        let mut c = SchedulerConfig::new("node-1");
+        c.runs_per_job = Some(0);
+        assert!(c.validate().unwrap_err().contains("runs_per_job"), "0 would delete every job's latest run");
+        c.runs_per_job = Some(1);
+        c.spent_trigger_retention_ms = Some(-1);
+        assert!(c.validate().unwrap_err().contains("spent_trigger_retention_ms"));
+        c.spent_trigger_retention_ms = Some(0);
+        assert!(c.validate().is_ok());
     }
 }

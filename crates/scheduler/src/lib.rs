@@ -25,6 +25,6 @@ pub use model::{
     RECOVERING_GROUP, Run, RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
 pub use store::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunFilter, Selector,
-    Store, TriggerFilter,
+    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunExpiry, RunFilter,
+    RunTrim, Selector, Store, TriggerFilter,
 };

@@ -184,6 +184,26 @@ pub struct Adoption {
     pub runs: Vec<i64>,
 }
 
+/// What one [`Store::expire_runs`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunExpiry {
+    /// Runs deleted.
+    pub deleted: usize,
+    /// Where the next call goes on (runs after this id); `None` once the runs examined reached
+    /// those fired at or after the cutoff, so the next sweep starts from the oldest run again.
+    pub next_after_id: Option<i64>,
+}
+
+/// What one [`Store::trim_runs`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTrim {
+    /// Runs deleted.
+    pub deleted: usize,
+    /// The job the next call starts at (this one included: it may have more to trim); `None`
+    /// once every job with runs was visited, so the next sweep starts from the first again.
+    pub next_from: Option<JobKey>,
+}
+
 /// Durable storage of jobs, triggers, runs and cluster state.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
@@ -247,6 +267,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// oldest runs (so the cost is bounded); returns how many were deleted. Call again while
     /// it returns `batch`.
     async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// Age retention, a bounded step of a sweep over the run history in id order: looks at
+    /// most at the `batch` runs after `after_id` and deletes those that ended and were fired
+    /// before `fired_before_ms`, except a job's latest run (its last state) and a run a job
+    /// still marks as executing. One transaction.
+    async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError>;
+
+    /// Count retention, a bounded step of a sweep over the jobs that have runs, in key order:
+    /// from job `from` (the first when `None`), visits at most `max_jobs` jobs and deletes, in
+    /// all, at most `batch` of their ended runs older than their `keep` most recent ended runs.
+    /// Executing runs (and a run a job still marks as executing) are never deleted nor counted.
+    /// One transaction.
+    async fn trim_runs(
+        &self,
+        keep: usize,
+        from: Option<&JobKey>,
+        max_jobs: usize,
+        batch: usize,
+    ) -> Result<RunTrim, StoreError>;
+
+    /// Deletes at most `batch` COMPLETE simple triggers (one-shot ones, fire-nows, recovery
+    /// triggers, finished repeats), which never fire again, whose last fire (or start, if they
+    /// never fired) and whose runs' ends are all before `completed_before_ms`, and that have no
+    /// executing run. Their jobs stay, durable or not (a run's log and kill go through its
+    /// job's kind). Returns how many were deleted. One transaction.
+    async fn remove_spent_triggers(&self, completed_before_ms: i64, batch: usize) -> Result<usize, StoreError>;
 
     /// Records an executing run's external application id and/or log location.
     async fn report_run(

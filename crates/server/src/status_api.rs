@@ -497,8 +497,8 @@ async fn job_status(
 }
 
 /// The job's triggers, at most [`TRIGGERS_WITH_JOB`], without the spent one-shot triggers of
-/// past fire-nows (COMPLETE, in `MANUAL_TRIGGER`), which the store keeps and which sort before
-/// most keys. At most [`TRIGGER_SCAN_PAGES`] pages are read.
+/// past fire-nows (COMPLETE, in `MANUAL_TRIGGER`), which the store keeps until retention deletes
+/// them (`completed_trigger_retention_minutes`) and which sort before most keys. At most [`TRIGGER_SCAN_PAGES`] pages are read.
 async fn live_triggers(s: &AppState, key: &JobKey) -> Result<Vec<TriggerStatus>, ApiError> {
     let mut kept = Vec::new();
     let mut after = None;

@@ -3,8 +3,8 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Adoption, Instance, Job, JobFilter, JobKey, JobStatus, ModelError, Recovery, Run, RunFilter, RunState, Selector,
-    StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState, TriggerStatus,
+    Adoption, Instance, Job, JobFilter, JobKey, JobStatus, ModelError, Recovery, Run, RunExpiry, RunFilter, RunState,
+    RunTrim, Selector, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState, TriggerStatus,
 };
 
 use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
@@ -607,6 +607,136 @@ pub(crate) async fn purge_runs<S: Sql>(db: &mut S, fired_before_ms: i64, batch: 
         )
         .await?;
     Ok(n as usize)
+}
+
+/// Age retention over the `batch` runs after `after_id` (see `Store::expire_runs`). The window
+/// is read by primary key, so a step costs the same however many runs are stored.
+pub(crate) async fn expire_runs<S: Sql>(
+    db: &mut S,
+    fired_before_ms: i64,
+    after_id: i64,
+    batch: usize,
+) -> Result<RunExpiry, StoreError> {
+    let window: [Value; 3] = [after_id.into(), (batch as i64).into(), fired_before_ms.into()];
+    let rows = db
+        .rows(
+            "SELECT COUNT(*), MAX(id), MAX(fired_ms) FROM \
+             (SELECT id, fired_ms FROM consort_runs WHERE id > $1 ORDER BY id LIMIT $2) AS w",
+            &window[..2],
+        )
+        .await?;
+    let mut c = Cols::new("consort_runs", rows.first().map_or(&[][..], Vec::as_slice));
+    let (seen, last_id, last_fired) = (c.int()?, c.opt_int()?, c.opt_int()?);
+    // A job's latest run stays (its last state); a run its job still marks as executing is
+    // still followed, whatever its row says.
+    let deleted = db
+        .exec(
+            "DELETE FROM consort_runs WHERE id IN (SELECT w.id FROM \
+               (SELECT id, job_group, job_name, fired_ms, state FROM consort_runs \
+                WHERE id > $1 ORDER BY id LIMIT $2) AS w \
+             WHERE w.fired_ms < $3 AND w.state <> 'EXECUTING' \
+               AND EXISTS (SELECT 1 FROM consort_runs n WHERE n.job_group = w.job_group \
+                 AND n.job_name = w.job_name AND n.id > w.id) \
+               AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = w.job_group \
+                 AND j.job_name = w.job_name AND j.executing_run = w.id))",
+            &window,
+        )
+        .await? as usize;
+    // Run ids grow with fire times: once a window reaches runs fired after the cutoff, the
+    // rest are younger too and the next sweep starts over.
+    let more = seen == batch as i64 && last_fired.is_some_and(|f| f < fired_before_ms);
+    Ok(RunExpiry { deleted, next_after_id: if more { last_id } else { None } })
+}
+
+/// The first job with runs at `from` or after it (`inclusive`), or strictly after it.
+async fn job_with_runs<S: Sql>(
+    db: &mut S,
+    from: Option<&JobKey>,
+    inclusive: bool,
+) -> Result<Option<JobKey>, StoreError> {
+    let rows = match from {
+        None => {
+            db.rows("SELECT job_group, job_name FROM consort_runs ORDER BY job_group, job_name LIMIT 1", &[]).await?
+        }
+        Some(key) => {
+            let op = if inclusive { ">=" } else { ">" };
+            let sql = format!(
+                "SELECT job_group, job_name FROM consort_runs WHERE (job_group, job_name) {op} ($1, $2) \
+                 ORDER BY job_group, job_name LIMIT 1"
+            );
+            db.rows(&sql, &job_params(key)).await?
+        }
+    };
+    let Some(row) = rows.first() else { return Ok(None) };
+    let mut c = Cols::new("consort_runs", row);
+    Ok(Some(JobKey::new(c.text()?, c.text()?)?))
+}
+
+/// Count retention over at most `max_jobs` jobs (see `Store::trim_runs`). Each job costs an
+/// index walk over its `keep` newest runs (`consort_runs_job`); deletes are bounded by `batch`.
+pub(crate) async fn trim_runs<S: Sql>(
+    db: &mut S,
+    keep: usize,
+    from: Option<&JobKey>,
+    max_jobs: usize,
+    batch: usize,
+) -> Result<RunTrim, StoreError> {
+    let mut trim = RunTrim::default();
+    let mut job = job_with_runs(db, from, true).await?;
+    for _ in 0..max_jobs {
+        let Some(key) = job else { return Ok(trim) };
+        let [group, name] = job_params(&key);
+        let oldest_kept = db
+            .rows(
+                "SELECT id FROM consort_runs WHERE job_group = $1 AND job_name = $2 AND state <> 'EXECUTING' \
+                 ORDER BY id DESC LIMIT 1 OFFSET $3",
+                &[group.clone(), name.clone(), (keep as i64).into()],
+            )
+            .await?;
+        if let Some(row) = oldest_kept.first() {
+            let newest_to_delete = Cols::new("consort_runs", row).int()?;
+            let budget = batch.saturating_sub(trim.deleted) as i64;
+            trim.deleted += db
+                .exec(
+                    "DELETE FROM consort_runs WHERE id IN (SELECT o.id FROM consort_runs o \
+                     WHERE o.job_group = $1 AND o.job_name = $2 AND o.id <= $3 AND o.state <> 'EXECUTING' \
+                       AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = $1 \
+                         AND j.job_name = $2 AND j.executing_run = o.id) \
+                     ORDER BY o.id LIMIT $4)",
+                    &[group, name, newest_to_delete.into(), budget.into()],
+                )
+                .await? as usize;
+            if trim.deleted >= batch {
+                // This job may have more to trim: the next call starts with it.
+                trim.next_from = Some(key);
+                return Ok(trim);
+            }
+        }
+        job = job_with_runs(db, Some(&key), false).await?;
+    }
+    trim.next_from = job;
+    Ok(trim)
+}
+
+/// Deletes spent simple triggers (see `Store::remove_spent_triggers`). The conditions on the
+/// trigger row are on the DELETE itself, so PostgreSQL rechecks them on a row changed meanwhile
+/// (e.g. replaced by a definition that fires again). No ORDER BY: the scan of COMPLETE rows
+/// (`consort_triggers_due`) stops at the batch's last match instead of sorting them all.
+pub(crate) async fn remove_spent_triggers<S: Sql>(
+    db: &mut S,
+    completed_before_ms: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    const SPENT: &str = "state = 'COMPLETE' AND schedule_type = 'simple' AND COALESCE(prev_fire_ms, start_ms) < $1";
+    let sql = format!(
+        "DELETE FROM consort_triggers WHERE {SPENT} \
+         AND (trigger_group, trigger_name) IN (SELECT trigger_group, trigger_name FROM consort_triggers t \
+           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_runs r \
+             WHERE r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
+               AND (r.state = 'EXECUTING' OR r.ended_ms >= $1)) \
+           LIMIT $2)"
+    );
+    Ok(db.exec(&sql, &[completed_before_ms.into(), (batch as i64).into()]).await? as usize)
 }
 
 /// Records a run's application id / log location.

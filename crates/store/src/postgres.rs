@@ -22,7 +22,7 @@ use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
+    RunExpiry, RunFilter, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -502,6 +502,24 @@ impl Store for PgStore {
 
     async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
         in_tx!(self, "purge runs", |db| catalog::purge_runs(&mut db, fired_before_ms, batch))
+    }
+
+    async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
+        in_tx!(self, "expire runs", |db| catalog::expire_runs(&mut db, fired_before_ms, after_id, batch))
+    }
+
+    async fn trim_runs(
+        &self,
+        keep: usize,
+        from: Option<&JobKey>,
+        max_jobs: usize,
+        batch: usize,
+    ) -> Result<RunTrim, StoreError> {
+        in_tx!(self, "trim runs", |db| catalog::trim_runs(&mut db, keep, from, max_jobs, batch))
+    }
+
+    async fn remove_spent_triggers(&self, completed_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        in_tx!(self, "remove spent triggers", |db| catalog::remove_spent_triggers(&mut db, completed_before_ms, batch))
     }
 
     async fn report_run(

@@ -19,7 +19,7 @@ use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunFilter, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
+    RunExpiry, RunFilter, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -532,6 +532,30 @@ impl Store for SqliteStore {
 
     async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
         self.with_tx("purge runs", move |tx| run_ready(catalog::purge_runs(tx, fired_before_ms, batch))).await
+    }
+
+    async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
+        self.with_tx("expire runs", move |tx| run_ready(catalog::expire_runs(tx, fired_before_ms, after_id, batch)))
+            .await
+    }
+
+    async fn trim_runs(
+        &self,
+        keep: usize,
+        from: Option<&JobKey>,
+        max_jobs: usize,
+        batch: usize,
+    ) -> Result<RunTrim, StoreError> {
+        let from = from.cloned();
+        self.with_tx("trim runs", move |tx| run_ready(catalog::trim_runs(tx, keep, from.as_ref(), max_jobs, batch)))
+            .await
+    }
+
+    async fn remove_spent_triggers(&self, completed_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        self.with_tx("remove spent triggers", move |tx| {
+            run_ready(catalog::remove_spent_triggers(tx, completed_before_ms, batch))
+        })
+        .await
     }
 
     async fn report_run(

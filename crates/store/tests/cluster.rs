@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use consort_scheduler::{
     DataMap, Job, JobKey, JobKind, Kinds, MisfireInstruction, Outcome, RunContext, RunFilter, RunState, Schedule,
-    Scheduler, SchedulerConfig, SchedulerError, Selector, Store, Trigger, TriggerKey, TriggerState, system_clock,
+    Scheduler, SchedulerConfig, SchedulerError, Selector, Store, Trigger, TriggerFilter, TriggerKey, TriggerState,
+    system_clock,
 };
 use serde_json::json;
 
@@ -553,12 +554,93 @@ async fn run_history_past_its_retention_is_purged_at_check_in() {
     sched.start().await.unwrap();
     sched.fire_now(job.key(), DataMap::new()).await.unwrap();
     let s = sched.clone();
-    wait_until("the run to fire, end and be purged", || {
+    wait_until("the first run to end", || {
         let s = s.clone();
-        async move { s.stats().fired == 1 && s.list_runs(&RunFilter::default()).await.unwrap().is_empty() }
+        async move { s.list_runs(&RunFilter::default()).await.unwrap().iter().any(|r| r.state.is_final()) }
+    })
+    .await;
+    sched.fire_now(job.key(), DataMap::new()).await.unwrap();
+    let s = sched.clone();
+    wait_until("the older run to be purged, the job's latest kept", || {
+        let s = s.clone();
+        async move {
+            let runs = s.list_runs(&RunFilter::default()).await.unwrap();
+            s.stats().fired == 2 && runs.len() == 1 && runs[0].trigger.name().ends_with("_1_brief")
+        }
     })
     .await;
     sched.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_runs_per_job_and_removes_spent_triggers_by_itself() {
+    retention_by_itself(vec![consort_store::open("sqlite::memory:").await.unwrap()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_itself_on_two_postgres_instances() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let stores = vec![consort_store::open(&url).await.unwrap(), consort_store::open(&url).await.unwrap()];
+    retention_by_itself(stores).await;
+}
+
+/// Every instance sweeps: with several on one store, their sweeps meet and still keep exactly
+/// the newest runs and the live trigger.
+async fn retention_by_itself(stores: Vec<Arc<dyn Store>>) {
+    let scheds: Vec<Scheduler> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let mut cfg = config(&format!("tidy-{i}"));
+            cfg.runs_per_job = Some(2);
+            cfg.spent_trigger_retention_ms = Some(1);
+            Scheduler::new(store, Kinds::builtin(), cfg)
+        })
+        .collect();
+    let sched = scheds[0].clone();
+    let job = Job::new(JobKey::in_default_group("often").unwrap(), "noop").with_durable(true);
+    let cron = Trigger::new(
+        TriggerKey::in_default_group("yearly").unwrap(),
+        job.key().clone(),
+        Schedule::cron("0 0 0 1 1 ?", "UTC").unwrap(),
+        now_ms(),
+    );
+    sched.create_job(&job, std::slice::from_ref(&cron)).await.unwrap();
+    for s in &scheds {
+        s.start().await.unwrap();
+    }
+    // One at a time, so run ids follow the fire-now sequence.
+    for _ in 0..5 {
+        let fired = sched.fire_now(job.key(), DataMap::new()).await.unwrap();
+        let s = sched.clone();
+        wait_until("the fire-now's run to end", || {
+            let (s, fired) = (s.clone(), fired.clone());
+            async move {
+                let filter = RunFilter { trigger: Some(fired), ..RunFilter::default() };
+                s.list_runs(&filter).await.unwrap().iter().any(|r| r.state.is_final())
+            }
+        })
+        .await;
+    }
+    let all = scheds.clone();
+    wait_until("5 fires, 2 runs kept, the fire-now triggers gone", || {
+        let all = all.clone();
+        async move {
+            let runs = all[0].list_runs(&RunFilter::default()).await.unwrap();
+            let triggers = all[0].list_triggers(&TriggerFilter::default()).await.unwrap();
+            all.iter().map(|s| s.stats().fired).sum::<u64>() == 5 && runs.len() == 2 && triggers.len() == 1
+        }
+    })
+    .await;
+    let all = sched.list_runs(&RunFilter::default()).await.unwrap();
+    assert!(all.iter().all(|r| r.state == RunState::Succeeded), "{all:?}");
+    let names: Vec<&str> = all.iter().map(|r| r.trigger.name()).collect();
+    assert!(names[0].ends_with("_4_often") && names[1].ends_with("_3_often"), "the newest two: {names:?}");
+    let left = sched.list_triggers(&TriggerFilter::default()).await.unwrap();
+    assert_eq!(left[0].trigger.key(), cron.key(), "the cron trigger still fires");
+    for s in &scheds {
+        s.stop().await.unwrap();
+    }
 }
 
 /// A stand-in for work that outlives its scheduler process, like a Spark application on a

@@ -7,8 +7,9 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, Outcome, RunFilter,
-    RunState, Schedule, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState,
+    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, Outcome,
+    RECOVERING_GROUP, Run, RunFilter, RunState, Schedule, Selector, Store, StoreError, Trigger, TriggerFilter,
+    TriggerKey, TriggerState,
 };
 
 use common::Pg;
@@ -51,6 +52,9 @@ on_both_backends!(
     dead_instance_is_recovered,
     resumable_runs_are_adopted_not_abandoned,
     lists_are_pages_in_key_order_filtered_in_the_query,
+    count_retention_keeps_each_jobs_newest_ended_runs_in_bounded_batches,
+    age_retention_keeps_latest_and_executing_runs_in_bounded_batches,
+    spent_simple_triggers_are_removed_after_their_grace_and_active_ones_stay,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -863,4 +867,173 @@ async fn lists_are_pages_in_key_order_filtered_in_the_query(store: Arc<dyn Store
     assert_eq!(fired, [T0 + MIN]);
     let next = of_a1(RunFilter { before_id: Some(all[0].id), limit: 1, ..Default::default() });
     assert_eq!(s.list_runs(&next).await.unwrap()[0].id, all[1].id);
+}
+
+async fn runs_of(s: &dyn Store, job: &str) -> Vec<Run> {
+    s.list_runs(&RunFilter { job: Some(jk(job)), limit: 1000, ..Default::default() }).await.unwrap()
+}
+
+/// Fires `job`'s simple trigger `fires` times a second apart from T0, ending every run but
+/// those whose fire number (from 0) is in `left_executing`; returns the run ids, oldest first.
+async fn fire_runs(s: &dyn Store, job: &str, fires: u32, left_executing: &[usize]) -> Vec<i64> {
+    let every_second = Schedule::simple(Some(fires - 1), 1000).unwrap();
+    let trigger = Trigger::new(tk("g", job), jk(job), every_second, T0).with_misfire(MisfireInstruction::Ignore);
+    s.put_job(&Job::new(jk(job), "noop"), &[trigger], false, T0).await.unwrap();
+    let mut ids = Vec::new();
+    let mut ended = Vec::new();
+    for i in 0..fires as i64 {
+        let out = s.cycle(request(job, T0 + i * 1000, std::mem::take(&mut ended))).await.unwrap();
+        assert_eq!(out.fired.len(), 1);
+        if !left_executing.contains(&(i as usize)) {
+            ended = done(&out, T0 + i * 1000 + 10);
+        }
+        ids.push(out.fired[0].run_id);
+    }
+    s.cycle(request(job, T0 + fires as i64 * 1000, ended)).await.unwrap();
+    ids
+}
+
+async fn count_retention_keeps_each_jobs_newest_ended_runs_in_bounded_batches(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    // a: 12 runs, the fourth still executing (11 ended); b: 5 ended; c: 3 ended.
+    let a = fire_runs(s, "a", 12, &[3]).await;
+    let b = fire_runs(s, "b", 5, &[]).await;
+    let c = fire_runs(s, "c", 3, &[]).await;
+
+    // One job per call, at most 3 deletes per call: a needs three calls (7 to delete).
+    let first = s.trim_runs(4, None, 1, 3).await.unwrap();
+    assert_eq!((first.deleted, first.next_from.as_ref()), (3, Some(&jk("a"))), "a batch stops at its bound");
+    let mut from = first.next_from;
+    let mut deleted = first.deleted;
+    let mut calls = 1;
+    while let Some(job) = from {
+        let step = s.trim_runs(4, Some(&job), 1, 3).await.unwrap();
+        assert!(step.deleted <= 3, "{step:?}");
+        deleted += step.deleted;
+        from = step.next_from;
+        calls += 1;
+        assert!(calls < 20, "the sweep does not end");
+    }
+    assert_eq!(deleted, 7 + 1, "7 of a's ended runs, 1 of b's, none of c's");
+
+    let ids = |runs: Vec<Run>| runs.iter().map(|r| r.id).rev().collect::<Vec<_>>();
+    let mut kept_a = vec![a[3]];
+    kept_a.extend(&a[8..]);
+    assert_eq!(ids(runs_of(s, "a").await), kept_a, "the executing run and the newest 4 ended runs");
+    assert_eq!(s.get_run(a[3]).await.unwrap().unwrap().state, RunState::Executing);
+    assert_eq!(ids(runs_of(s, "b").await), b[1..].to_vec());
+    assert_eq!(ids(runs_of(s, "c").await), c, "under the count: untouched");
+
+    // A second sweep finds nothing more; a bigger batch does a whole sweep in one call.
+    let again = s.trim_runs(4, None, 10, 1000).await.unwrap();
+    assert_eq!((again.deleted, again.next_from), (0, None));
+    let all = s.trim_runs(1, None, 10, 1000).await.unwrap();
+    assert_eq!((all.deleted, all.next_from), (3 + 3 + 2, None));
+    assert_eq!(ids(runs_of(s, "a").await), vec![a[3], a[11]], "the executing run is never deleted");
+    assert_eq!(ids(runs_of(s, "c").await), vec![c[2]]);
+}
+
+async fn age_retention_keeps_latest_and_executing_runs_in_bounded_batches(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let once =
+        |name: &str, at: i64| Trigger::new(tk("g", name), jk(name.split('-').next().unwrap()), Schedule::once(), at);
+    s.put_job(
+        &Job::new(jk("old"), "noop"),
+        &[once("old-1", T0), once("old-2", T0 + 1000), once("old-3", T0 + 2000)],
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+    s.put_job(&Job::new(jk("lone"), "noop"), &[once("lone-1", T0)], false, T0).await.unwrap();
+    s.put_job(&Job::new(jk("busy"), "noop"), &[once("busy-1", T0), once("busy-2", T0 + 1000)], false, T0)
+        .await
+        .unwrap();
+    let first = cycle(s, "a", T0).await;
+    assert_eq!(first.fired.len(), 3);
+    let busy_1 = first.fired.iter().find(|f| f.job.key() == &jk("busy")).unwrap().run_id;
+    let ended: Vec<Completion> = done(&first, T0 + 10).into_iter().filter(|c| c.run_id != busy_1).collect();
+    let second = s.cycle(request("a", T0 + 1000, ended)).await.unwrap();
+    let third = s.cycle(request("a", T0 + 2000, done(&second, T0 + 1010))).await.unwrap();
+    s.cycle(request("a", T0 + 2010, done(&third, T0 + 2010))).await.unwrap();
+    assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 6);
+
+    // Windows of 2 runs: each call deletes at most 2, and the sweep ends by itself.
+    let cutoff = T0 + 1500;
+    let (mut after, mut deleted, mut calls) = (0, 0, 0);
+    loop {
+        let step = s.expire_runs(cutoff, after, 2).await.unwrap();
+        assert!(step.deleted <= 2, "{step:?}");
+        deleted += step.deleted;
+        calls += 1;
+        match step.next_after_id {
+            Some(id) => {
+                assert!(id > after, "the sweep moves on");
+                after = id;
+            }
+            None => break,
+        }
+        assert!(calls < 10, "the sweep does not end");
+    }
+    assert_eq!(deleted, 2, "old's first two runs");
+    let names = |runs: Vec<Run>| runs.iter().map(|r| r.trigger.name().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(runs_of(s, "old").await), ["old-3"]);
+    assert_eq!(names(runs_of(s, "lone").await), ["lone-1"], "a job's latest run stays, however old");
+    assert_eq!(names(runs_of(s, "busy").await), ["busy-2", "busy-1"], "an executing run stays");
+
+    // Everything is past a later cutoff, but what is left is latest or executing.
+    let step = s.expire_runs(T0 + 60 * MIN, 0, 100).await.unwrap();
+    assert_eq!((step.deleted, step.next_after_id), (0, None));
+    assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 4);
+}
+
+async fn spent_simple_triggers_are_removed_after_their_grace_and_active_ones_stay(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let j = Job::new(jk("j"), "noop").with_durable(true);
+    let triggers = [
+        Trigger::new(tk("g", "one"), jk("j"), Schedule::once(), T0),
+        Trigger::new(tk("g", "rep"), jk("j"), Schedule::simple(Some(1), 1000).unwrap(), T0),
+        every_minute(tk("g", "cron"), &jk("j")),
+        Trigger::new(tk("g", "later"), jk("j"), Schedule::once(), T0 + 600 * MIN),
+        Trigger::new(tk("g", "slow"), jk("j"), Schedule::once(), T0),
+    ];
+    s.put_job(&j, &triggers, false, T0).await.unwrap();
+    let rec = Job::new(jk("rec"), "noop").with_requests_recovery(true);
+    s.put_job(&rec, &[Trigger::new(tk("g", "rec-once"), jk("rec"), Schedule::once(), T0 + 500)], false, T0)
+        .await
+        .unwrap();
+
+    let at_t0 = cycle(s, "a", T0).await;
+    assert_eq!(at_t0.fired.len(), 4, "one, rep, cron, slow");
+    let slow = at_t0.fired.iter().find(|f| f.trigger.name() == "slow").unwrap().run_id;
+    let ended: Vec<Completion> = done(&at_t0, T0 + 100).into_iter().filter(|c| c.run_id != slow).collect();
+    // x fires rec-once and dies with it executing; a re-fires it through a recovery trigger.
+    assert_eq!(cycle(s, "x", T0 + 500).await.fired.len(), 1);
+    let rep_2 = s.cycle(request("a", T0 + 1000, ended)).await.unwrap();
+    assert_eq!(rep_2.fired.len(), 1);
+    let r = s.recover("x", &Adoption::default(), T0 + 3000, 1000).await.unwrap();
+    assert_eq!(r.recovery_triggers, 1);
+    let refire = s.cycle(request("a", T0 + 3001, done(&rep_2, T0 + 3001))).await.unwrap();
+    assert_eq!(refire.fired.len(), 1);
+    assert_eq!(refire.fired[0].trigger.group(), RECOVERING_GROUP);
+    s.cycle(request("a", T0 + 3500, done(&refire, T0 + 3500))).await.unwrap();
+    for name in ["one", "rep", "rec-once", "slow"] {
+        assert_eq!(state(s, &tk("g", name)).await, TriggerState::Complete, "{name}");
+    }
+    assert_eq!(state(s, &refire.fired[0].trigger).await, TriggerState::Complete);
+
+    // Within the grace of their last fire or their runs' ends, only `one` is spent.
+    assert_eq!(s.remove_spent_triggers(T0 + 2000, 100).await.unwrap(), 1);
+    assert!(s.get_trigger(&tk("g", "one")).await.unwrap().is_none());
+    // Later, the others go too, at most `batch` per call; the executing one and active ones stay.
+    assert_eq!(s.remove_spent_triggers(T0 + 60 * MIN, 2).await.unwrap(), 2);
+    assert_eq!(s.remove_spent_triggers(T0 + 60 * MIN, 2).await.unwrap(), 1);
+    assert_eq!(s.remove_spent_triggers(T0 + 60 * MIN, 2).await.unwrap(), 0);
+    let left = s.list_triggers(&TriggerFilter::default()).await.unwrap();
+    let left: Vec<String> = left.iter().map(|t| t.trigger.key().to_string()).collect();
+    assert_eq!(left, ["g.cron", "g.later", "g.slow"]);
+    // Jobs and runs stay: a run's log and kill go through its job.
+    assert!(s.get_job(&jk("rec")).await.unwrap().is_some(), "a non-durable job stays with its runs");
+    assert_eq!(runs_of(s, "rec").await.len(), 2);
+    assert_eq!(runs_of(s, "j").await.len(), 5);
 }

@@ -193,17 +193,8 @@ fn day_of_month(spec: &Spec, cl: Civil, not_before: i64, clock: &mut WallClock<'
     let smallest = smallest_day(today, last_day, spec.days_of_month);
     let mut day = -1;
     if let Some(base) = smallest_day(today, last_day, spec.nearest_weekdays) {
-        day = base;
         let dow = clock.settle(Civil::lenient(year, month, base, 0, 0, 0)).weekday();
-        if dow == SATURDAY && base == 1 {
-            day += 2;
-        } else if dow == SATURDAY {
-            day -= 1;
-        } else if dow == SUNDAY && base == last_day {
-            day -= 2;
-        } else if dow == SUNDAY {
-            day += 1;
-        }
+        day = nearest_weekday_to(base, last_day, dow);
         // Quartz drops the candidate when it lies before the start, keeping the
         // time of day already found (it does not reset it to midnight).
         if clock.instant(Civil::lenient(year, month, day, cl.hour, cl.minute, cl.second)) < not_before {
@@ -220,6 +211,20 @@ fn day_of_month(spec: &Spec, cl: Civil, not_before: i64, clock: &mut WallClock<'
         }
         None if day == -1 => DayStep::Restart(month + 1, 1),
         _ => DayStep::Keep(day),
+    }
+}
+
+/// The weekday nearest to day `base` (weekday `weekday`) of a month of `last` days,
+/// without leaving the month (Quartz's `W`): Saturday moves to Friday (the 1st to Monday
+/// the 3rd), Sunday to Monday (the last day to Friday).
+#[inline]
+pub(crate) fn nearest_weekday_to(base: i64, last: i64, weekday: i64) -> i64 {
+    match weekday {
+        SATURDAY if base == 1 => base + 2,
+        SATURDAY => base - 1,
+        SUNDAY if base == last => base - 2,
+        SUNDAY => base + 1,
+        _ => base,
     }
 }
 

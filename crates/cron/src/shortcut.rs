@@ -24,6 +24,7 @@
 //! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
 
 use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, days_to_weekday, weekday_from_days};
+use crate::eval::nearest_weekday_to;
 use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
 use crate::parse::Spec;
 use crate::zone::WallClock;
@@ -315,20 +316,6 @@ fn next_day(y: i64, m: i64, d: i64) -> (i64, i64, i64) {
         (y, m + 1, 1)
     } else {
         (y + 1, 1, 1)
-    }
-}
-
-/// The weekday nearest to day `base` (weekday `weekday`) of a month of `last` days,
-/// without leaving the month: Saturday moves to Friday (the 1st to Monday the 3rd),
-/// Sunday to Monday (the last day to Friday).
-#[inline]
-fn nearest_weekday_to(base: i64, last: i64, weekday: i64) -> i64 {
-    match weekday {
-        7 if base == 1 => base + 2,
-        7 => base - 1,
-        1 if base == last => base - 2,
-        1 => base + 1,
-        _ => base,
     }
 }
 

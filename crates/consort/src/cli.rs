@@ -616,6 +616,18 @@ pub enum RunsCommand {
     },
     /// Stop an executing run's work (kills its Spark application); the run then ends FAILED.
     Kill { id: i64 },
+    /// Delete run history now (admin): the ended runs fired before a time, except each job's
+    /// latest run. `[scheduler]` retention does this a little at every check-in.
+    ///
+    /// Example: consort runs purge --older-than 90d
+    Purge {
+        /// Runs fired before this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long, conflicts_with = "older_than", required_unless_present = "older_than")]
+        before: Option<String>,
+        /// Runs fired longer ago than this: 90d, 12h, 30m or seconds.
+        #[arg(long)]
+        older_than: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

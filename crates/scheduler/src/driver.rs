@@ -22,7 +22,6 @@ use crate::store::{
     TriggerFilter,
 };
 
-const PURGE_BATCH: usize = 5000;
 /// Retention deletes at most this many rows per transaction, so a write lock (SQLite's one
 /// writer) is held for a few milliseconds and cycles keep firing in between.
 const RETENTION_BATCH: usize = 1000;
@@ -407,14 +406,17 @@ impl Scheduler {
         Ok(self.inner.store.get_run(id).await?)
     }
 
-    /// Deletes ended runs fired before `fired_before_ms`; returns how many.
+    /// Deletes the ended runs fired before `fired_before_ms`, except each job's latest run and
+    /// runs a job still marks as executing; returns how many. Sweeps the history in bounded
+    /// transactions (the age retention's steps), so firing is never held up for long.
     pub async fn purge_runs(&self, fired_before_ms: i64) -> Result<usize, SchedulerError> {
-        let mut total = 0;
+        let (mut total, mut after_id) = (0, 0);
         loop {
-            let n = self.inner.store.purge_runs(fired_before_ms, PURGE_BATCH).await?;
-            total += n;
-            if n < PURGE_BATCH {
-                return Ok(total);
+            let step = self.inner.store.expire_runs(fired_before_ms, after_id, RETENTION_BATCH).await?;
+            total += step.deleted;
+            match step.next_after_id {
+                Some(id) => after_id = id,
+                None => return Ok(total),
             }
         }
     }

@@ -263,11 +263,6 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One run.
     async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError>;
 
-    /// Deletes ended runs fired before `fired_before_ms`, looking at most at the `batch`
-    /// oldest runs (so the cost is bounded); returns how many were deleted. Call again while
-    /// it returns `batch`.
-    async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError>;
-
     /// Age retention, a bounded step of a sweep over the run history in id order: looks at
     /// most at the `batch` runs after `after_id` and deletes those that ended and were fired
     /// before `fired_before_ms`, except a job's latest run (its last state) and a run a job

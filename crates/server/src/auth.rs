@@ -347,7 +347,9 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     if crate::openapi::is_public(route) || crate::openapi::is_self_authenticated(route) {
         return None;
     }
-    if route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
+    // Deleting run history at once is an administrator's decision, not an operator's.
+    let purge = *method == Method::DELETE && route == "/v1/scheduler/runs";
+    if purge || route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
         return Some(Action::Administer);
     }
     if route.starts_with("/v1/cleanrooms") {
@@ -510,6 +512,8 @@ mod tests {
             assert_eq!(action_for(&Method::GET, route), None);
         }
         assert_eq!(action_for(&Method::GET, "/v1/scheduler/jobs"), Some(Action::Read));
+        assert_eq!(action_for(&Method::GET, "/v1/scheduler/runs"), Some(Action::Read));
+        assert_eq!(action_for(&Method::DELETE, "/v1/scheduler/runs"), Some(Action::Administer));
         assert_eq!(action_for(&Method::PUT, "/v1/scheduler/jobs/{group}/{name}"), Some(Action::Operate));
         assert_eq!(action_for(&Method::GET, "/v1/tokens"), Some(Action::Administer));
         assert_eq!(action_for(&Method::GET, "/v1/audit"), Some(Action::Administer));

@@ -123,7 +123,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(s::resume_trigger))
         .routes(routes!(s::pause_trigger_group))
         .routes(routes!(s::resume_trigger_group))
-        .routes(routes!(s::list_runs))
+        .routes(routes!(s::list_runs, s::purge_runs))
         .routes(routes!(s::get_run))
         .routes(routes!(s::run_log))
         .routes(routes!(s::kill_run))

@@ -988,6 +988,16 @@ pub(crate) struct RunLog {
     log: String,
 }
 
+/// What a purge deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Purged {
+    /// Runs deleted.
+    deleted: u64,
+    /// The cutoff: ended runs fired before it were deleted, except each job's latest run.
+    #[schema(example = "2026-01-01T00:00:00Z")]
+    fired_before: String,
+}
+
 /// A kill was requested.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct KillRequested {
@@ -1044,6 +1054,34 @@ pub(crate) struct TriggersQuery {
     /// `next_cursor` of the previous page.
     #[param(min_length = 1, max_length = 1024)]
     cursor: Option<String>,
+}
+
+/// Query of `DELETE /v1/scheduler/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PurgeQuery {
+    fired_before: String,
+}
+
+// Written by hand: the derive drops `required` and the description of a `schema_with` field,
+// and a cutoff documented as optional invites a request without one (schemathesis sent it).
+impl IntoParams for PurgeQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("fired_before")
+                .parameter_in(ParameterIn::Query)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(
+                    "Delete the ended runs fired before this instant (RFC 3339; Unix seconds are accepted too).",
+                ))
+                .schema(Some(crate::cron_api::instant_schema()))
+                .build(),
+        ]
+    }
 }
 
 /// Query of `GET /v1/scheduler/runs`.
@@ -1648,6 +1686,30 @@ pub(crate) async fn list_runs(
     let runs = s.scheduler.list_runs(&filter).await?;
     let (runs, next_cursor) = paginate(runs, limit, |r| encode_cursor("runs", &[&r.id.to_string()]));
     Ok(Json(RunPage { items: runs.iter().map(RunView::of).collect(), next_cursor }))
+}
+
+/// Deletes run history at once (retention does it a little at every check-in): the ended runs
+/// fired before `fired_before`, except each job's latest run (its last state) and any run
+/// still executing. Admin only.
+#[utoipa::path(
+    delete,
+    path = "/v1/scheduler/runs",
+    operation_id = "purgeRuns",
+    tag = "scheduler",
+    params(PurgeQuery),
+    responses(
+        (status = 200, description = "The runs were deleted.", body = Purged),
+        (status = 400, description = "`fired_before` is missing or not an instant.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn purge_runs(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PurgeQuery>,
+) -> Result<Json<Purged>, ApiError> {
+    let before = parse_time("fired_before", &q.fired_before)?;
+    let deleted = s.scheduler.purge_runs(before).await?;
+    Ok(Json(Purged { deleted: deleted as u64, fired_before: time(before) }))
 }
 
 /// One run: scheduled/fired/ended times, instance, state, error, Spark application id, log

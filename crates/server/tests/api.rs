@@ -433,3 +433,16 @@ async fn bad_definitions_are_400_with_the_reason() {
     let (status, body) = send(&app, "POST", "/v1/scheduler/jobs/g/missing/fire", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+/// The purge cutoff, without which the handler refuses, is documented as required (a client
+/// reading the document must not be invited to leave it out), though its schema is hand-built.
+#[test]
+fn the_purge_cutoff_is_documented_as_required() {
+    let doc = consort_server::openapi::document();
+    let params = doc.pointer("/paths/~1v1~1scheduler~1runs/delete/parameters").and_then(Value::as_array).unwrap();
+    let cutoff = params.iter().find(|p| p["name"] == "fired_before").expect("fired_before is documented");
+    assert_eq!(cutoff["in"], "query");
+    assert_eq!(cutoff["required"], true, "{cutoff}");
+    assert!(cutoff["description"].as_str().is_some_and(|d| d.contains("RFC 3339")), "{cutoff}");
+    assert!(cutoff["schema"]["anyOf"].is_array(), "{cutoff}");
+}

@@ -200,6 +200,29 @@ async fn roles_per_route() {
 }
 
 #[tokio::test]
+async fn purging_run_history_is_for_admins_only() {
+    let app = app().await;
+    let admin = bearer(&token_for(&app, "root", RoleSet::of(Role::Admin), None).await);
+    let operator = bearer(&token_for(&app, "ops", RoleSet::of(Role::Operator), None).await);
+    let viewer = bearer(&token_for(&app, "eyes", RoleSet::of(Role::Viewer), None).await);
+    let purge = "/v1/scheduler/runs?fired_before=2025-06-01T00:00:00Z";
+
+    refused(&call(&app, "DELETE", purge, None, None).await, StatusCode::UNAUTHORIZED, "unauthenticated", "token");
+    refused(&call(&app, "DELETE", purge, Some(&viewer), None).await, StatusCode::FORBIDDEN, "forbidden", "admin");
+    refused(&call(&app, "DELETE", purge, Some(&operator), None).await, StatusCode::FORBIDDEN, "forbidden", "admin");
+    // Reading the history stays a viewer's right.
+    assert_eq!(call(&app, "GET", "/v1/scheduler/runs", Some(&viewer), None).await.0, StatusCode::OK);
+
+    let (status, body) = call(&app, "DELETE", purge, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"deleted": 0, "fired_before": "2025-06-01T00:00:00Z"}));
+    let (status, body) = call(&app, "DELETE", "/v1/scheduler/runs?fired_before=yesterday", Some(&admin), None).await;
+    assert_eq!((status, body["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("fired_before")), "{body}");
+    let (status, body) = call(&app, "DELETE", "/v1/scheduler/runs", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a purge without its cutoff deletes nothing: {body}");
+}
+
+#[tokio::test]
 async fn tokens_api_creates_once_revokes_at_once_and_never_lists_secrets() {
     let app = app().await;
     let admin = bearer(&token_for(&app, "root", RoleSet::of(Role::Admin), None).await);

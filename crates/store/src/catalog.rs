@@ -597,18 +597,6 @@ pub(crate) async fn get_run<S: Sql>(db: &mut S, id: i64) -> Result<Option<Run>, 
     db.rows(&sql, &[id.into()]).await?.first().map(|r| raw_run(r)?.run()).transpose()
 }
 
-/// Deletes ended runs fired before the cutoff among the `batch` oldest runs.
-pub(crate) async fn purge_runs<S: Sql>(db: &mut S, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
-    let n = db
-        .exec(
-            "DELETE FROM consort_runs WHERE id IN (SELECT id FROM (SELECT id, fired_ms, state FROM consort_runs \
-             ORDER BY id LIMIT $1) AS oldest WHERE fired_ms < $2 AND state <> 'EXECUTING')",
-            &[(batch as i64).into(), fired_before_ms.into()],
-        )
-        .await?;
-    Ok(n as usize)
-}
-
 /// Age retention over the `batch` runs after `after_id` (see `Store::expire_runs`). The window
 /// is read by primary key, so a step costs the same however many runs are stored.
 pub(crate) async fn expire_runs<S: Sql>(

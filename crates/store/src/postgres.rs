@@ -500,10 +500,6 @@ impl Store for PgStore {
         in_tx!(self, "get run", |db| catalog::get_run(&mut db, id))
     }
 
-    async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
-        in_tx!(self, "purge runs", |db| catalog::purge_runs(&mut db, fired_before_ms, batch))
-    }
-
     async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
         in_tx!(self, "expire runs", |db| catalog::expire_runs(&mut db, fired_before_ms, after_id, batch))
     }

@@ -530,10 +530,6 @@ impl Store for SqliteStore {
         self.with_tx("get run", move |tx| run_ready(catalog::get_run(tx, id))).await
     }
 
-    async fn purge_runs(&self, fired_before_ms: i64, batch: usize) -> Result<usize, StoreError> {
-        self.with_tx("purge runs", move |tx| run_ready(catalog::purge_runs(tx, fired_before_ms, batch))).await
-    }
-
     async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
         self.with_tx("expire runs", move |tx| run_ready(catalog::expire_runs(tx, fired_before_ms, after_id, batch)))
             .await

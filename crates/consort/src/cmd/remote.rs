@@ -469,6 +469,29 @@ pub fn runs(args: RemoteArgs<RunsCommand>) -> anyhow::Result<ExitCode> {
                 let v = c.call(Method::POST, &format!("/v1/scheduler/runs/{id}/kill"), None).await?;
                 c.print(&v, |_| println!("kill requested for run {id}; it ends once its application has stopped"));
             }
+            RunsCommand::Purge { before, older_than } => {
+                let before = match (before, older_than) {
+                    (Some(instant), _) => instant,
+                    (None, Some(age)) => {
+                        let secs = crate::cmd::tokens::parse_duration("--older-than", &age)?;
+                        let cutoff = jiff::Timestamp::now().as_second().saturating_sub(secs as i64);
+                        jiff::Timestamp::from_second(cutoff)
+                            .map_err(|_| anyhow::anyhow!("--older-than {age:?} reaches before year -9999"))?
+                            .to_string()
+                    }
+                    (None, None) => bail!("give --before INSTANT or --older-than AGE"),
+                };
+                let v = c
+                    .call(Method::DELETE, &format!("/v1/scheduler/runs?fired_before={}", segment(&before)), None)
+                    .await?;
+                c.print(&v, |v| {
+                    println!(
+                        "{} runs fired before {} deleted (each job's latest run kept)",
+                        v["deleted"],
+                        s(&v["fired_before"])
+                    )
+                });
+            }
         }
         Ok(())
     })

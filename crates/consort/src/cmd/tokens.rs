@@ -10,22 +10,22 @@ use serde_json::{Value, json};
 use crate::cli::{AuditCommand, RemoteArgs, TokensCommand};
 use crate::cmd::remote::{run, s, segment};
 
-/// `90d`, `12h`, `30m`, `45s` or plain seconds → seconds.
-pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
+/// `90d`, `12h`, `30m`, `45s` or plain seconds → seconds; errors name `option`.
+pub(crate) fn parse_duration(option: &str, text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = match digits.parse() {
         Ok(n) if n > 0 => n,
-        _ => bail!("--expires-in {text:?}: give a positive number with a unit, e.g. 3600s, 90m, 12h or 30d"),
+        _ => bail!("{option} {text:?}: give a positive number with a unit, e.g. 3600s, 90m, 12h or 30d"),
     };
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        other => bail!("--expires-in {text:?}: unknown unit {other:?}; use s, m, h or d"),
+        other => bail!("{option} {text:?}: unknown unit {other:?}; use s, m, h or d"),
     };
-    n.checked_mul(scale).ok_or_else(|| anyhow::anyhow!("--expires-in {text:?} is too long"))
+    n.checked_mul(scale).ok_or_else(|| anyhow::anyhow!("{option} {text:?} is too long"))
 }
 
 fn print_tokens(v: &Value) {
@@ -50,7 +50,7 @@ pub fn tokens(args: RemoteArgs<TokensCommand>) -> anyhow::Result<ExitCode> {
             TokensCommand::Create { name, roles, expires_in } => {
                 let mut body = json!({"name": name, "roles": roles});
                 if let Some(text) = expires_in {
-                    body["expires_in_secs"] = json!(parse_duration(&text)?);
+                    body["expires_in_secs"] = json!(parse_duration("--expires-in", &text)?);
                 }
                 let v = c.call(Method::POST, "/v1/tokens", Some(body)).await?;
                 c.print(&v, |v| {
@@ -114,11 +114,11 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("3600").unwrap(), 3600);
-        assert_eq!(parse_duration("90m").unwrap(), 5400);
-        assert_eq!(parse_duration("30d").unwrap(), 2_592_000);
+        assert_eq!(parse_duration("--expires-in", "3600").unwrap(), 3600);
+        assert_eq!(parse_duration("--expires-in", "90m").unwrap(), 5400);
+        assert_eq!(parse_duration("--expires-in", "30d").unwrap(), 2_592_000);
         for bad in ["", "0s", "-1h", "10w", "h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_duration("--expires-in", bad).is_err(), "{bad}");
         }
     }
 }

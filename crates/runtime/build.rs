@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner");
+    // Read when the script runs, not when it was compiled: a compiled build script can be
+    // reused for a checkout at another path, and `env!` would point it at the old one.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("../../runner");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
     let package = root.join("consort_runner");
@@ -35,6 +38,10 @@ fn main() {
         )
         .unwrap();
     } else {
+        println!(
+            "cargo:warning=no governed runner at {}: this consort will not run clean-room queries",
+            root.display()
+        );
         out.push_str("/// The entry script spark-submit runs.\npub const ENTRY_SCRIPT: Option<&[u8]> = None;\n");
     }
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("runner_files.rs");

@@ -58,6 +58,18 @@ pub enum Command {
     /// Show the effective configuration or the commented reference file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script for consort (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write consort's manual pages (consort.1 and one page per command) into a directory.
+    Man {
+        /// The directory to write them to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Where the configuration comes from. Flags win over environment variables,
@@ -85,8 +97,6 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
     /// List the next fire times of an expression.
-    ///
-    /// Example: consort cron next '0 15 10 ? * 6L' --tz America/New_York --count 3
     Next {
         /// Quartz cron expression: seconds minutes hours day-of-month month day-of-week [year].
         /// Quote it so the shell leaves `*` and `?` alone.
@@ -102,8 +112,6 @@ pub enum CronCommand {
         count: u32,
     },
     /// Describe an expression in plain English.
-    ///
-    /// Example: consort cron explain '0 0 12 LW * ?'
     Explain {
         /// Quartz cron expression.
         expr: String,
@@ -120,7 +128,10 @@ pub struct RemoteArgs<C: Subcommand> {
     /// The server's base URL.
     #[arg(long, env = "CONSORT_SERVER", default_value = "http://127.0.0.1:8093", global = true)]
     pub server: String,
-    /// Print the server's JSON instead of a table.
+    /// How to print answers: `table` for people, `json` (the server's JSON) for programs.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    /// The same as `--output json`.
     #[arg(long, global = true)]
     pub json: bool,
     /// API token or JWT sent as `Authorization: Bearer`. Default: the admin token in
@@ -137,12 +148,26 @@ pub struct RemoteArgs<C: Subcommand> {
     pub command: C,
 }
 
+impl<C: Subcommand> RemoteArgs<C> {
+    /// Whether answers are printed as JSON (`--output json` or `--json`).
+    pub fn wants_json(&self) -> bool {
+        self.json || self.output == Output::Json
+    }
+}
+
+/// How a command against a server prints its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns and sentences, for people.
+    Table,
+    /// The server's JSON, unchanged, for programs (`jq`).
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProvisionCommand {
     /// Validate a component descriptor: every problem with its field and fix, or the
     /// schedule in English with its next fire times. Exits 1 when it is not valid.
-    ///
-    /// Example: consort provision validate examples/provisioner/count-range.yaml
     Validate(DescriptorArgs),
     /// Provision a component: its Spark job and schedule are created or replaced.
     Apply(DescriptorArgs),
@@ -170,8 +195,6 @@ pub struct DescriptorArgs {
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Download a clean room's whole ledger (entries and signed roots) to verify offline.
-    ///
-    /// Example: consort ledger export analytics --out analytics.ledger
     Export {
         /// The clean room.
         name: String,
@@ -220,8 +243,6 @@ pub enum LedgerCommand {
 pub enum MemberCommand {
     /// Make a member key pair: FILE.key.pem (private, mode 0600) and FILE.pub.pem (the public
     /// key, or with --certificate a self-signed X.509 certificate) to give the other members.
-    ///
-    /// Example: consort member keygen --algorithm es384 --out alice
     Keygen {
         /// es256 (ECDSA P-256), es384 (ECDSA P-384) or ed25519.
         #[arg(long, default_value = "es384")]
@@ -256,8 +277,6 @@ pub struct MemberKeyArgs {
 pub enum CleanroomCommand {
     /// Create a clean room with its initial member (and user). Needs an admin token; the
     /// request is signed with the initial member's key.
-    ///
-    /// Example: consort cleanroom init analytics --member-id alice --member-key alice.key.pem --member-public alice.pub.pem --user alice --principal alice
     Init {
         /// The clean room's name.
         name: String,
@@ -316,6 +335,8 @@ pub enum CleanroomCommand {
     },
     /// Write a contract draft (signed); propose it with
     /// --action '{"action":"set_contract","contract_id":ID,"version":N}'.
+    // `--version` here is the draft's version, so clap's own (propagated) one is turned off.
+    #[command(disable_version_flag = true)]
     Contract {
         /// The clean room.
         name: String,
@@ -403,8 +424,6 @@ pub enum CleanroomCommand {
     /// Prepare the clean room's runs: bind every accepted dataset's and sink's keys to the
     /// runner this server ships. As a user by default; with --member-id and --member-key as a
     /// member (signed).
-    ///
-    /// Example: consort cleanroom prepare analytics --backend local
     Prepare {
         /// The clean room.
         name: String,
@@ -420,8 +439,6 @@ pub enum CleanroomCommand {
     },
     /// Run an accepted query: the server's checklist, then the governed runner on Spark. With
     /// --wait, follows the run to its end and exits 0 only if it SUCCEEDED.
-    ///
-    /// Example: consort cleanroom run analytics q1 --idempotency-key nightly-2026-01-01 --wait
     Run {
         /// The clean room.
         name: String,
@@ -474,8 +491,6 @@ pub enum CleanroomCommand {
     /// with that party's own key and token (the tokens are made with the admin token given).
     /// Prints the run's result as JSON; a refused step prints {"cleanroom", "step", "code",
     /// "message"} and exits 2.
-    ///
-    /// Example: consort cleanroom sandbox examples/cleanroom/sandbox.yaml
     Sandbox {
         /// The collaboration (YAML; see docs/cleanrooms.md).
         #[arg(value_name = "FILE.yaml")]
@@ -486,8 +501,6 @@ pub enum CleanroomCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
     /// Create a token and print its secret (shown this once; the server keeps only a hash).
-    ///
-    /// Example: consort tokens create --name ci-deploy --role operator --expires-in 90d
     Create {
         /// Who or what it is for (letters, digits, . _ @ -).
         #[arg(long)]
@@ -519,6 +532,7 @@ pub enum AuditCommand {
         /// Only refused requests.
         #[arg(long)]
         refused: bool,
+        /// How many entries to show.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -528,15 +542,18 @@ pub enum AuditCommand {
 pub enum JobsCommand {
     /// List jobs (optionally of one group) with their last run state.
     List {
+        /// Only this group's jobs.
         #[arg(long)]
         group: Option<String>,
     },
     /// Show a job, its triggers and recent runs. KEY is GROUP.NAME (or NAME in group DEFAULT).
-    Get { key: String },
+    Get {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Create or replace a job, optionally with one trigger.
-    ///
-    /// Example: consort jobs put etl.nightly --kind command --data '{"program":"/bin/true"}' --cron '0 0 2 * * ?' --tz Europe/Rome
     Put {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
         key: String,
         /// What a fire does: noop, command, spark.
         #[arg(long)]
@@ -544,6 +561,7 @@ pub enum JobsCommand {
         /// The kind's parameters, as a JSON object.
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
+        /// What the job is for, shown in lists.
         #[arg(long)]
         description: Option<String>,
         /// A Quartz cron expression for a trigger named after the job.
@@ -563,19 +581,32 @@ pub enum JobsCommand {
         requests_recovery: bool,
     },
     /// Delete a job and its triggers.
-    Delete { key: String },
+    Delete {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Fire a job now.
-    Fire { key: String },
+    Fire {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Pause every trigger of a job.
-    Pause { key: String },
+    Pause {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Resume every trigger of a job.
-    Resume { key: String },
+    Resume {
+        /// The job: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TriggersCommand {
     /// List triggers with state and next fire time.
     List {
+        /// Only this trigger group.
         #[arg(long)]
         group: Option<String>,
         /// Only this job's triggers (GROUP.NAME).
@@ -583,13 +614,25 @@ pub enum TriggersCommand {
         job: Option<String>,
     },
     /// Show a trigger. KEY is GROUP.NAME.
-    Get { key: String },
+    Get {
+        /// The trigger: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Delete a trigger.
-    Delete { key: String },
+    Delete {
+        /// The trigger: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Pause a trigger.
-    Pause { key: String },
+    Pause {
+        /// The trigger: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
     /// Resume a trigger.
-    Resume { key: String },
+    Resume {
+        /// The trigger: GROUP.NAME (or NAME in group DEFAULT).
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -602,24 +645,30 @@ pub enum RunsCommand {
         /// Only runs in this state: executing, succeeded, failed, abandoned.
         #[arg(long)]
         state: Option<String>,
+        /// How many runs to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
     /// Show one run.
-    Get { id: i64 },
+    Get {
+        /// The run's id (from `consort runs list`).
+        id: i64,
+    },
     /// Print the end of a run's log, read from where it ran (the Spark driver's log).
     Log {
+        /// The run's id (from `consort runs list`).
         id: i64,
         /// At most this many bytes, from the end.
         #[arg(long, default_value_t = 65536)]
         bytes: usize,
     },
     /// Stop an executing run's work (kills its Spark application); the run then ends FAILED.
-    Kill { id: i64 },
+    Kill {
+        /// The run's id (from `consort runs list`).
+        id: i64,
+    },
     /// Delete run history now (admin): the ended runs fired before a time, except each job's
     /// latest run. `[scheduler]` retention does this a little at every check-in.
-    ///
-    /// Example: consort runs purge --older-than 90d
     Purge {
         /// Runs fired before this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z).
         #[arg(long, conflicts_with = "older_than", required_unless_present = "older_than")]
@@ -645,8 +694,6 @@ pub struct BackendArgs {
 #[derive(Debug, Subcommand)]
 pub enum SparkCommand {
     /// Submit an application and wait for it to end; exits 0 only if it succeeded.
-    ///
-    /// Example: consort spark submit --class com.example.Etl /jobs/etl.jar 2026-01-01
     Submit {
         #[command(flatten)]
         backend: BackendArgs,
@@ -706,8 +753,6 @@ pub enum ImportCommand {
     /// Read a Quartz JDBC store (QRTZ_JOB_DETAILS, QRTZ_TRIGGERS, QRTZ_CRON_TRIGGERS,
     /// QRTZ_SIMPLE_TRIGGERS) and create the same jobs and triggers in consort's store,
     /// continuing Quartz's schedules.
-    ///
-    /// Example: consort import quartz --url postgres://quartz@db:5432/quartz --kind command
     Quartz {
         /// The Quartz database (PostgreSQL).
         #[arg(long, value_name = "URL")]
@@ -735,10 +780,6 @@ pub enum ArtifactCommand {
     /// `public static void main(String[])`; or that a Python entry point exists.
     /// Reads only the jar's zip directory and the one class file, whatever the jar's size.
     /// Exits 0 only when the check passes.
-    ///
-    /// Examples:
-    ///   consort artifact check hdfs://ns1/jobs/etl.jar --class com.example.Etl
-    ///   consort artifact check s3://bucket/jobs/report.py
     Check {
         /// The artifact: file://, hdfs://, webhdfs://, s3://, az:// or abfs:// URI.
         uri: String,
@@ -759,4 +800,438 @@ pub enum ConfigCommand {
     },
     /// Print the commented reference configuration file (every option and its default).
     Reference,
+}
+
+/// The command line as clap runs it: the derive's definition with each command's examples
+/// (from [`EXAMPLES`]) after its help, so `--help`, the manual pages and the completions all
+/// come from one definition.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    for (path, examples) in EXAMPLES {
+        let mut text = String::from("Examples:");
+        for (what, line) in *examples {
+            text.push_str(&format!("\n  # {what}\n  {line}"));
+        }
+        command = with_after_help(command, &path.split(' ').collect::<Vec<_>>(), text);
+    }
+    command
+}
+
+fn with_after_help(command: clap::Command, path: &[&str], text: String) -> clap::Command {
+    match path {
+        [] => command.after_help(text),
+        [first, rest @ ..] => {
+            let rest = rest.to_vec();
+            command.mut_subcommand(*first, move |sub| with_after_help(sub, &rest, text))
+        }
+    }
+}
+
+/// Every command's examples: (command path, [(what it does, the command line)]). A test
+/// parses each line with the definition above, and checks that no command is left without one.
+pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "serve",
+        &[
+            (
+                "Serve on the defaults: 127.0.0.1:8093, SQLite and local Spark in ~/.local/share/consort",
+                "consort serve",
+            ),
+            (
+                "Serve on all interfaces with a configuration file",
+                "consort serve --config /etc/consort/consort.toml --listen 0.0.0.0:8093",
+            ),
+        ],
+    ),
+    (
+        "cron next",
+        &[
+            (
+                "The next three fires of the last Friday of the month, in New York",
+                "consort cron next '0 15 10 ? * 6L' --tz America/New_York --count 3",
+            ),
+            ("From a given instant", "consort cron next '0 0 2 * * ?' --after 2026-01-01T00:00:00Z"),
+        ],
+    ),
+    ("cron explain", &[("Read an expression in English", "consort cron explain '0 0 12 LW * ?'")]),
+    (
+        "cron eval",
+        &[(
+            "Quartz's answers for lines of EXPR<TAB>ZONE<TAB>START (epoch seconds)",
+            "consort cron eval < expressions.tsv",
+        )],
+    ),
+    (
+        "jobs list",
+        &[
+            ("Every job with its last run", "consort jobs list"),
+            ("Only one group, as JSON", "consort jobs list --group etl --output json"),
+        ],
+    ),
+    ("jobs get", &[("A job, its triggers and recent runs", "consort jobs get etl.nightly")]),
+    (
+        "jobs put",
+        &[
+            (
+                "A Spark job every night at 02:00 in Rome",
+                "consort jobs put etl.nightly --kind spark --data '{\"app\":\"hdfs://ns1/jobs/etl.jar\",\"class\":\"com.example.Etl\"}' --cron '0 0 2 * * ?' --tz Europe/Rome --non-concurrent",
+            ),
+            ("A job without a trigger, fired by hand", "consort jobs put tools.reindex --kind noop --durable"),
+        ],
+    ),
+    ("jobs delete", &[("Delete a job and its triggers (its runs stay)", "consort jobs delete etl.nightly")]),
+    ("jobs fire", &[("Run a job now, outside its schedule", "consort jobs fire etl.nightly")]),
+    ("jobs pause", &[("Stop a job's schedule until resumed", "consort jobs pause etl.nightly")]),
+    ("jobs resume", &[("Start a paused job's schedule again", "consort jobs resume etl.nightly")]),
+    (
+        "triggers list",
+        &[
+            ("Every trigger with its next fire", "consort triggers list"),
+            ("One job's triggers", "consort triggers list --job etl.nightly"),
+        ],
+    ),
+    ("triggers get", &[("One trigger", "consort triggers get etl.nightly")]),
+    (
+        "triggers delete",
+        &[(
+            "Delete one trigger (a job without triggers goes too unless durable)",
+            "consort triggers delete etl.nightly",
+        )],
+    ),
+    ("triggers pause", &[("Pause one trigger", "consort triggers pause etl.nightly")]),
+    ("triggers resume", &[("Resume one trigger", "consort triggers resume etl.nightly")]),
+    (
+        "runs list",
+        &[
+            ("The newest runs", "consort runs list"),
+            ("A job's failed runs", "consort runs list --job etl.nightly --state failed --limit 50"),
+        ],
+    ),
+    ("runs get", &[("One run: state, times, Spark application, failure", "consort runs get 42")]),
+    ("runs log", &[("The last 16 KiB of a run's driver log", "consort runs log 42 --bytes 16384")]),
+    ("runs kill", &[("Stop a run's Spark application", "consort runs kill 42")]),
+    (
+        "runs purge",
+        &[
+            ("Delete the history older than 90 days", "consort runs purge --older-than 90d"),
+            ("Delete the history before an instant", "consort runs purge --before 2026-01-01T00:00:00Z"),
+        ],
+    ),
+    (
+        "tokens create",
+        &[
+            (
+                "A token for a deployment pipeline, valid 90 days",
+                "consort tokens create --name ci-deploy --role operator --expires-in 90d",
+            ),
+            ("A read-only token for Prometheus or a dashboard", "consort tokens create --name grafana --role viewer"),
+        ],
+    ),
+    ("tokens list", &[("Every token (never its secret)", "consort tokens list")]),
+    ("tokens revoke", &[("Revoke a token by name", "consort tokens revoke ci-deploy")]),
+    (
+        "audit list",
+        &[
+            ("The newest 50 entries", "consort audit list"),
+            ("What one token was refused", "consort audit list --principal token:ci-deploy --refused"),
+        ],
+    ),
+    (
+        "provision validate",
+        &[("Check a component descriptor", "consort provision validate examples/provisioner/count-range.yaml")],
+    ),
+    (
+        "provision apply",
+        &[(
+            "Provision a component's Spark job and schedule",
+            "consort provision apply examples/provisioner/count-range.yaml",
+        )],
+    ),
+    (
+        "provision remove",
+        &[("Unprovision a component", "consort provision remove examples/provisioner/count-range.yaml")],
+    ),
+    (
+        "cleanroom init",
+        &[(
+            "Create a clean room with its first member and user",
+            "consort cleanroom init analytics --member-id alice --member-key alice.key.pem --member-public alice.pub.pem --user alice --principal alice",
+        )],
+    ),
+    ("cleanroom list", &[("The clean rooms this token takes part in", "consort cleanroom list")]),
+    ("cleanroom show", &[("Members, users, proposals, contracts and documents", "consort cleanroom show analytics")]),
+    (
+        "cleanroom propose",
+        &[
+            (
+                "Propose a new member",
+                "consort cleanroom propose analytics --member-id alice --member-key alice.key.pem --add-member bob=bob.pub.pem",
+            ),
+            (
+                "Propose a user",
+                "consort cleanroom propose analytics --member-id alice --member-key alice.key.pem --action '{\"action\":\"add_user\",\"id\":\"bob\",\"principal\":\"bob\"}'",
+            ),
+        ],
+    ),
+    (
+        "cleanroom vote",
+        &[(
+            "Accept a proposal",
+            "consort cleanroom vote analytics p-1 accept --member-id bob --member-key bob.key.pem",
+        )],
+    ),
+    (
+        "cleanroom withdraw",
+        &[(
+            "Withdraw one's own open proposal",
+            "consort cleanroom withdraw analytics p-1 --member-id alice --member-key alice.key.pem",
+        )],
+    ),
+    (
+        "cleanroom contract",
+        &[(
+            "Write a contract draft",
+            "consort cleanroom contract analytics c1 --data contract.json --member-id alice --member-key alice.key.pem",
+        )],
+    ),
+    (
+        "cleanroom publish",
+        &[(
+            "Publish a dataset and propose it to its approvers",
+            "consort cleanroom publish analytics purchases purchases.json --propose",
+        )],
+    ),
+    (
+        "cleanroom approve",
+        &[("Accept a proposed document as its approver", "consort cleanroom approve analytics q1 accept")],
+    ),
+    (
+        "cleanroom secret",
+        &[("Store a storage key, sealed", "consort cleanroom secret analytics s3-key --value-file s3.key")],
+    ),
+    (
+        "cleanroom grant",
+        &[(
+            "Release a secret to one run's attested runner while consent holds",
+            "consort cleanroom grant analytics s3-key --run r-1 --measurement 9f86d081884c7d65 --consent contract:c1",
+        )],
+    ),
+    (
+        "cleanroom consent",
+        &[
+            (
+                "Give consent to execute a contract's queries",
+                "consort cleanroom consent analytics contract c1 execution on",
+            ),
+            ("Withdraw it (running runs stop)", "consort cleanroom consent analytics contract c1 execution off"),
+        ],
+    ),
+    (
+        "cleanroom prepare",
+        &[(
+            "Bind the datasets' keys to the runner for local Spark",
+            "consort cleanroom prepare analytics --backend local",
+        )],
+    ),
+    (
+        "cleanroom run",
+        &[(
+            "Run an accepted query once and wait for its end",
+            "consort cleanroom run analytics q1 --idempotency-key nightly-2026-01-01 --wait",
+        )],
+    ),
+    ("cleanroom runs", &[("One query's runs, newest first", "consort cleanroom runs analytics --query q1")]),
+    (
+        "cleanroom status",
+        &[("A run's state, rows and the receipt of its end", "consort cleanroom status analytics r-1")],
+    ),
+    (
+        "cleanroom logs",
+        &[("A run's driver log, while every party consents to logging", "consort cleanroom logs analytics r-1")],
+    ),
+    (
+        "cleanroom approval",
+        &[("Withdraw one's approval of a query (its runs stop)", "consort cleanroom approval analytics q1 off")],
+    ),
+    (
+        "cleanroom sandbox",
+        &[(
+            "Play every party of a collaboration from one file",
+            "consort cleanroom sandbox examples/cleanroom/sandbox.yaml",
+        )],
+    ),
+    ("ledger export", &[("Download a clean room's ledger", "consort ledger export analytics --out analytics.ledger")]),
+    (
+        "ledger public-key",
+        &[("The key that verifies its signed roots", "consort ledger public-key analytics --out analytics.pub.pem")],
+    ),
+    ("ledger receipt", &[("A receipt for entry 12", "consort ledger receipt analytics 12 --out entry-12.receipt")]),
+    (
+        "ledger verify",
+        &[("Verify an export offline", "consort ledger verify analytics.ledger --public-key analytics.pub.pem")],
+    ),
+    (
+        "ledger verify-receipt",
+        &[(
+            "Verify one receipt offline",
+            "consort ledger verify-receipt entry-12.receipt --public-key analytics.pub.pem",
+        )],
+    ),
+    (
+        "member keygen",
+        &[
+            (
+                "An ECDSA P-384 key pair: alice.key.pem and alice.pub.pem",
+                "consort member keygen --algorithm es384 --out alice",
+            ),
+            (
+                "An Ed25519 key with a self-signed certificate",
+                "consort member keygen --algorithm ed25519 --certificate --subject alice --out alice",
+            ),
+        ],
+    ),
+    (
+        "spark submit",
+        &[
+            (
+                "Run a jar on local Spark and wait for its end",
+                "consort spark submit --class com.example.Etl /jobs/etl.jar 2026-01-01",
+            ),
+            (
+                "A PySpark file on YARN, without waiting",
+                "consort spark submit --backend yarn --conf spark.executor.instances=4 --no-wait hdfs://ns1/jobs/report.py",
+            ),
+        ],
+    ),
+    ("spark status", &[("An application's state", "consort spark status --backend yarn consort-42")]),
+    ("spark logs", &[("The end of its driver log", "consort spark logs --backend yarn consort-42 --bytes 65536")]),
+    ("spark kill", &[("Stop it", "consort spark kill --backend yarn consort-42")]),
+    (
+        "import quartz",
+        &[(
+            "Bring a Quartz JDBC store's jobs and triggers over",
+            "consort import quartz --url postgres://quartz@db:5432/quartz --kind command",
+        )],
+    ),
+    (
+        "artifact check",
+        &[
+            (
+                "A jar on HDFS and its main class",
+                "consort artifact check hdfs://ns1/jobs/etl.jar --class com.example.Etl",
+            ),
+            ("A PySpark file on S3", "consort artifact check s3://bucket/jobs/report.py"),
+        ],
+    ),
+    (
+        "config show",
+        &[("The configuration consort would run with", "consort config show --config /etc/consort/consort.toml")],
+    ),
+    (
+        "config reference",
+        &[("Start a configuration file from the commented reference", "consort config reference > consort.toml")],
+    ),
+    (
+        "completions",
+        &[
+            (
+                "Complete consort's commands in bash",
+                "consort completions bash > ~/.local/share/bash-completion/completions/consort",
+            ),
+            ("In zsh", "consort completions zsh > ~/.zfunc/_consort"),
+        ],
+    ),
+    ("man", &[("Write the manual pages, then read one", "consort man --out ~/.local/share/man/man1")]),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::{EXAMPLES, command};
+
+    /// The leaf commands (the ones that do something), by their path without `consort`.
+    fn leaves(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        let subcommands: Vec<_> = command.get_subcommands().filter(|c| c.get_name() != "help").collect();
+        if subcommands.is_empty() {
+            out.push(path.to_owned());
+        }
+        for sub in subcommands {
+            let sub_path =
+                if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
+            leaves(sub, &sub_path, out);
+        }
+    }
+
+    /// Shell words of an example (single and double quotes; a redirection ends it).
+    fn words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quote, mut in_word) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => (quote, in_word) = (Some(c), true),
+                (None, ' ') => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words.into_iter().take_while(|w| !matches!(w.as_str(), "<" | ">" | "|")).collect()
+    }
+
+    #[test]
+    fn every_command_has_examples_and_every_example_names_a_command() {
+        let mut all = Vec::new();
+        leaves(&command(), "", &mut all);
+        let documented: Vec<&str> = EXAMPLES.iter().map(|(path, _)| *path).collect();
+        let missing: Vec<_> = all.iter().filter(|path| !documented.contains(&path.as_str())).collect();
+        assert!(missing.is_empty(), "{} of {} commands have no example: {missing:?}", missing.len(), all.len());
+        let unknown: Vec<_> = documented.iter().filter(|path| !all.iter().any(|p| p == *path)).collect();
+        assert!(unknown.is_empty(), "examples for commands that do not exist: {unknown:?}");
+        assert!(all.len() > 60, "{all:?}");
+    }
+
+    #[test]
+    fn every_example_is_a_command_line_consort_accepts() {
+        for (path, examples) in EXAMPLES {
+            assert!(!examples.is_empty(), "{path}");
+            for (what, line) in *examples {
+                let words = words(line);
+                assert_eq!(words[..1 + path.split(' ').count()].join(" "), format!("consort {path}"), "{line}");
+                if let Err(err) = command().try_get_matches_from(&words) {
+                    panic!("the example `{line}` ({what}) does not parse: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_examples_show_in_help() {
+        let help =
+            command().find_subcommand_mut("runs").unwrap().find_subcommand_mut("purge").unwrap().render_long_help();
+        let help = help.to_string();
+        assert!(
+            help.contains(
+                "Examples:\n  # Delete the history older than 90 days\n  consort runs purge --older-than 90d"
+            ),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn the_word_splitter_reads_quotes_and_stops_at_a_redirection() {
+        assert_eq!(
+            words(r#"consort cron next '0 0 2 * * ?' --data '{"a":"b c"}' > out"#),
+            ["consort", "cron", "next", "0 0 2 * * ?", "--data", r#"{"a":"b c"}"#]
+        );
+    }
 }

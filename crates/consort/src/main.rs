@@ -6,13 +6,18 @@
 mod cli;
 mod cmd;
 mod paths;
+mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -416,6 +416,76 @@ fn remote_commands_explain_an_unreachable_server() {
     assert!(err.contains("cannot reach consort at http://127.0.0.1:9") && err.contains("CONSORT_SERVER"), "{err}");
 }
 
+/// The bash completion script, loaded into a real bash, completes commands and flags.
+#[test]
+fn bash_completes_commands_and_flags_from_the_generated_script() {
+    let out = consort().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("consort.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let complete = |words: &[&str]| {
+        // bash's completion protocol: COMP_WORDS/COMP_CWORD set, then the function called with
+        // (command, word being completed, previous word); it answers in COMPREPLY.
+        let program = format!(
+            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _consort consort {} {}; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words.join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = Command::new("bash").args(["--norc", "-c", &program]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(complete(&["consort", "jo"]), ["jobs"]);
+    assert!(complete(&["consort", "cleanroom", "pr"]).contains(&"prepare".to_owned()));
+    assert_eq!(complete(&["consort", "runs", "list", "--st"]), ["--state"]);
+    assert_eq!(complete(&["consort", "completions", "fi"]), ["fish"]);
+
+    // A closed pipe is an error, not a panic.
+    let mut child =
+        consort().args(["completions", "zsh"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `consort man` writes a page per command that `man` renders, with the command's examples.
+#[test]
+fn manual_pages_render_with_their_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = consort().args(["man", "--out"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pages: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    for page in ["consort.1", "consort-jobs.1", "consort-runs-purge.1", "consort-cleanroom-run.1", "consort-man.1"] {
+        assert!(pages.contains(&page.to_owned()), "{page} missing from {pages:?}");
+    }
+    let rendered = Command::new("man")
+        .args(["-l", "-P", "cat"])
+        .arg(dir.path().join("consort-runs-purge.1"))
+        .env("MANWIDTH", "200")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    for expected in ["SYNOPSIS", "--older-than", "EXAMPLES", "consort runs purge --older-than 90d"] {
+        assert!(text.contains(expected), "{expected} not in the rendered page:\n{text}");
+    }
+}
+
+/// `--output json` prints the server's JSON, `--output table` a table; a bad value is named.
+#[test]
+fn output_format_is_checked_before_anything_is_sent() {
+    let out = consort().args(["jobs", "list", "--output", "yaml", "--server", "http://127.0.0.1:9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--output") && err.contains("table") && err.contains("json"), "{err}");
+}
+
 fn example_jar() -> PathBuf {
     let jar = consort_spark::tool_cache().unwrap().join("examples/consort-examples.jar");
     assert!(jar.exists(), "{} missing: run scripts/setup", jar.display());
@@ -511,6 +581,9 @@ fn spark_job_fired_through_the_server_mirrors_the_application() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAILED"), "{text}");
+    // The wait's progress goes to stderr, a line per state when stderr is not a terminal.
+    let progress = String::from_utf8(out.stderr).unwrap();
+    assert!(progress.lines().any(|l| l.contains(": FAILED after ")), "{progress}");
 }
 
 /// A server stopped while its Spark application runs lets the application go on; started

@@ -268,9 +268,21 @@ pub async fn wait_until_final(
     every: Duration,
     timeout: Duration,
 ) -> Result<AppStatus, SparkError> {
+    wait_until_final_observed(launcher, id, every, timeout, |_| {}).await
+}
+
+/// [`wait_until_final`], showing every status read to `observe` (a CLI's progress line).
+pub async fn wait_until_final_observed(
+    launcher: &dyn Launcher,
+    id: &str,
+    every: Duration,
+    timeout: Duration,
+    mut observe: impl FnMut(&AppStatus),
+) -> Result<AppStatus, SparkError> {
     let started = tokio::time::Instant::now();
     loop {
         let status = launcher.status(id).await?;
+        observe(&status);
         if status.state.is_final() {
             return Ok(status);
         }

@@ -31,7 +31,9 @@ pub use kubernetes::{
     KubernetesConfig, KubernetesLauncher, application_status, operator_state, spark_application,
     spark_application_resource,
 };
-pub use launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final};
+pub use launcher::{
+    AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, wait_until_final, wait_until_final_observed,
+};
 pub use livy::{LivyAuth, LivyConfig, LivyLauncher, batch_request};
 pub use local::{LocalConfig, LocalLauncher};
 pub use spec::{AppResource, AppSpec, PodExtras, SpecError, run_key};

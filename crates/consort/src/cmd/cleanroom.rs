@@ -122,9 +122,12 @@ pub(crate) const FINAL_STATES: [&str; 4] = ["SUCCEEDED", "FAILED", "STOPPED", "R
 pub(crate) async fn wait_for_run(client: &remote::Client, cleanroom: &str, run: &str) -> anyhow::Result<Value> {
     let path = format!("{}/runs/{}", room(cleanroom), segment(run));
     let mut pause = std::time::Duration::from_millis(250);
+    let mut progress = crate::progress::Progress::new(format!("run {run}"));
     loop {
         let answer = client.call(Method::GET, &path, None).await?;
+        progress.state(&s(&answer["state"]));
         if FINAL_STATES.contains(&s(&answer["state"]).as_str()) {
+            progress.done();
             return Ok(answer);
         }
         tokio::time::sleep(pause).await;

@@ -7,6 +7,7 @@ mod config;
 mod cron;
 mod import;
 mod ledger;
+mod manual;
 mod oidc;
 mod provision;
 mod remote;
@@ -37,5 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(command) => import::run(command),
         Command::Artifact(command) => artifact::run(command),
         Command::Config(command) => config::run(command),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man { out } => manual::pages(&out),
     }
 }

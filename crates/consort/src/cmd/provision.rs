@@ -63,11 +63,14 @@ async fn operation(client: &Client, path: &str, body: Value) -> anyhow::Result<V
     }
     let Some(token) = answer.as_str() else { bail!("the server answered 202 without a token: {answer}") };
     let started = std::time::Instant::now();
+    let mut progress = crate::progress::Progress::new(format!("operation {token}"));
     loop {
         let status_path = format!("/v1/provision/{}/status", segment(token));
         let (status, answer) = client.exchange(Method::GET, &status_path, None).await?;
         let answer = success(status, answer)?;
+        progress.state(answer["status"].as_str().unwrap_or("?"));
         if answer["status"] != "RUNNING" {
+            progress.done();
             return Ok(answer);
         }
         if started.elapsed() > ASYNC_WAIT {

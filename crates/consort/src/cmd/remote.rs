@@ -235,6 +235,7 @@ pub(crate) fn run_with_code<C: clap::Subcommand>(
     args: RemoteArgs<C>,
     f: impl AsyncFnOnce(&Client, C) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {
+    let json = args.wants_json();
     let token = match args.token.filter(|t| !t.trim().is_empty()) {
         Some(token) => Some(token.trim().to_string()),
         None => local_admin_token(&args.server, args.data_dir),
@@ -248,7 +249,7 @@ pub(crate) fn run_with_code<C: clap::Subcommand>(
         http = http.add_root_certificate(ca);
     }
     let http = http.build().context("building the HTTP client")?;
-    let client = Client { base: args.server, http, json: args.json, token };
+    let client = Client { base: args.server, http, json, token };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(f(&client, args.command))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use consort_spark::{AppSpec, AppState, Launcher, wait_until_final};
+use consort_spark::{AppSpec, AppState, Launcher, wait_until_final_observed};
 
 use crate::cli::{BackendArgs, SparkCommand};
 use crate::cmd::config;
@@ -63,14 +63,17 @@ pub fn run(command: SparkCommand) -> anyhow::Result<ExitCode> {
                 if no_wait {
                     return Ok(ExitCode::SUCCESS);
                 }
-                let status = wait_until_final(
+                let mut progress = crate::progress::Progress::new(submission.id.clone());
+                let status = wait_until_final_observed(
                     launcher.as_ref(),
                     &submission.id,
                     Duration::from_millis(500),
                     Duration::from_secs(24 * 3600),
+                    |status| progress.state(&status.state.to_string()),
                 )
                 .await
                 .context("waiting for the application")?;
+                progress.done();
                 println!(
                     "{}: {}{}{}",
                     submission.id,

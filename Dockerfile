@@ -21,6 +21,8 @@ WORKDIR /src
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
+# rust-toolchain.toml pins 1.95.0 (this image's toolchain); rustup adds its rustfmt and clippy
+# components on the first cargo call if the image lacks them.
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

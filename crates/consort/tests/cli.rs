@@ -633,6 +633,58 @@ fn a_spark_run_survives_a_server_restart() {
     assert_eq!(run_dirs(), 1, "spark-submit ran once");
 }
 
+/// A deployment hands its instances one admin token (a Secret mounted as `admin.token`): the
+/// server registers a token its store has never seen, once, and never revives it once revoked.
+#[test]
+fn a_provided_admin_token_is_registered_once_and_never_revived() {
+    let data = std::env::temp_dir().join(format!("consort-cli-provided-admin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    // What a chart's `cst_{{ randAlphaNum 43 }}` makes: the shape, from a source of its own.
+    let provided = format!("cst_{}", "k3Yq9ZtW0pLm7VxR2bNc5HdJ8sAe1GfUi4oKwQyTz6M".chars().rev().collect::<String>());
+    std::fs::write(data.join("admin.token"), format!("{provided}\n")).unwrap();
+
+    let mut server = Server::start_in(data.clone(), &[]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("admin.token")).unwrap().trim(),
+        provided,
+        "the file is not rewritten"
+    );
+    let (code, out, err) = server.cli(&["tokens", "list", "--output", "json", "--token", &provided]);
+    assert_eq!(code, 0, "the provided token is an admin: {err}");
+    let admins = |out: &str| -> Vec<serde_json::Value> {
+        let list: serde_json::Value = serde_json::from_str(out).unwrap();
+        let items = list.get("items").unwrap_or(&list).as_array().unwrap().clone();
+        items.into_iter().filter(|t| t["roles"].to_string().contains("admin")).collect()
+    };
+    assert_eq!(admins(&out).len(), 1, "{out}");
+    assert!(server.stop().success());
+
+    // A restart finds it: no second row.
+    let mut server = Server::start_in(data.clone(), &[]);
+    let (code, out, err) = server.cli(&["tokens", "list", "--output", "json", "--token", &provided]);
+    assert_eq!(code, 0, "{err}");
+    let listed = admins(&out);
+    assert_eq!(listed.len(), 1, "{out}");
+    let name = listed[0]["name"].as_str().unwrap().to_owned();
+    // Made another admin, then revoked, it stays revoked across a restart.
+    let (code, second, err) =
+        server.cli(&["tokens", "create", "--name", "ops", "--role", "admin", "--token", &provided]);
+    assert_eq!(code, 0, "{err}");
+    let second = second.trim().to_owned();
+    let (code, _, err) = server.cli(&["tokens", "revoke", &name, "--token", &second]);
+    assert_eq!(code, 0, "{err}");
+    assert!(server.stop().success());
+    let server = Server::start_in(data.clone(), &[]);
+    let (code, _, err) = server.cli(&["jobs", "list", "--token", &provided]);
+    assert_eq!(code, 1);
+    assert!(err.contains("revoked"), "{err}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains(&provided), "the token reached the log");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// The safe defaults, as a user meets them: the admin token written on first start and
 /// used by the CLI on this machine, tokens with roles, refusals that say what to do, the
 /// audit trail, the `command` kind off, listeners outside loopback refused, and no

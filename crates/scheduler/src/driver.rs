@@ -401,6 +401,17 @@ impl Scheduler {
         Ok(self.inner.store.list_runs(filter).await?)
     }
 
+    /// Runs fired in `[from_ms, to_ms)` per bucket of `width_ms` and state (see
+    /// [`Store::run_history`]).
+    pub async fn run_history(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        width_ms: i64,
+    ) -> Result<Vec<crate::store::RunHistoryBucket>, SchedulerError> {
+        Ok(self.inner.store.run_history(from_ms, to_ms, width_ms).await?)
+    }
+
     /// One run.
     pub async fn get_run(&self, id: i64) -> Result<Option<Run>, SchedulerError> {
         Ok(self.inner.store.get_run(id).await?)

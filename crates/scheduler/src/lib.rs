@@ -26,5 +26,5 @@ pub use model::{
 };
 pub use store::{
     Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunExpiry, RunFilter,
-    RunTrim, Selector, Store, TriggerFilter,
+    RunHistoryBucket, RunTrim, Selector, Store, TriggerFilter,
 };

@@ -157,6 +157,21 @@ pub struct Instance {
     pub boot_id: Option<String>,
 }
 
+/// Runs of one state fired in one bucket of time (see [`Store::run_history`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunHistoryBucket {
+    /// The bucket's index: it holds runs fired in `[from + index × width, from + (index + 1) × width)`.
+    pub index: i64,
+    /// The runs' state.
+    pub state: RunState,
+    /// How many runs.
+    pub runs: i64,
+    /// Their lateness (fired minus scheduled, ms) summed, for a mean.
+    pub lateness_sum_ms: i64,
+    /// Their largest lateness, ms.
+    pub lateness_max_ms: i64,
+}
+
 /// What recovering a failed instance did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -338,4 +353,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Instances that checked in, ordered by id: those after `after`, at most `limit` (`None`
     /// for all).
     async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError>;
+
+    /// Runs fired in `[from_ms, to_ms)` counted per bucket of `width_ms` and state, with their
+    /// lateness, aggregated in the database (the dashboard's run-history chart); ordered by
+    /// bucket, then state. Buckets without runs are absent.
+    async fn run_history(&self, from_ms: i64, to_ms: i64, width_ms: i64) -> Result<Vec<RunHistoryBucket>, StoreError>;
 }

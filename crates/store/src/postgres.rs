@@ -22,7 +22,8 @@ use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunExpiry, RunFilter, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
+    RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey,
+    TriggerStatus,
 };
 
 use crate::auth;
@@ -568,6 +569,10 @@ impl Store for PgStore {
 
     async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError> {
         in_tx!(self, "instances", |db| catalog::instances(&mut db, after, limit))
+    }
+
+    async fn run_history(&self, from_ms: i64, to_ms: i64, width_ms: i64) -> Result<Vec<RunHistoryBucket>, StoreError> {
+        in_tx!(self, "run history", |db| catalog::run_history(&mut db, from_ms, to_ms, width_ms))
     }
 }
 

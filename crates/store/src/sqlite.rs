@@ -19,7 +19,8 @@ use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunExpiry, RunFilter, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerStatus,
+    RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey,
+    TriggerStatus,
 };
 
 use crate::auth;
@@ -608,6 +609,10 @@ impl Store for SqliteStore {
     async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError> {
         let after = after.map(str::to_string);
         self.with_tx("instances", move |tx| run_ready(catalog::instances(tx, after.as_deref(), limit))).await
+    }
+
+    async fn run_history(&self, from_ms: i64, to_ms: i64, width_ms: i64) -> Result<Vec<RunHistoryBucket>, StoreError> {
+        self.with_tx("run history", move |tx| run_ready(catalog::run_history(tx, from_ms, to_ms, width_ms))).await
     }
 }
 

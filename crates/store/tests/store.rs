@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, Outcome,
-    RECOVERING_GROUP, Run, RunFilter, RunState, Schedule, Selector, Store, StoreError, Trigger, TriggerFilter,
-    TriggerKey, TriggerState,
+    RECOVERING_GROUP, Run, RunFilter, RunHistoryBucket, RunState, Schedule, Selector, Store, StoreError, Trigger,
+    TriggerFilter, TriggerKey, TriggerState,
 };
 
 use common::Pg;
@@ -55,6 +55,7 @@ on_both_backends!(
     count_retention_keeps_each_jobs_newest_ended_runs_in_bounded_batches,
     age_retention_keeps_latest_and_executing_runs_in_bounded_batches,
     spent_simple_triggers_are_removed_after_their_grace_and_active_ones_stay,
+    run_history_is_counted_per_bucket_and_state_in_the_query,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -1029,4 +1030,48 @@ async fn spent_simple_triggers_are_removed_after_their_grace_and_active_ones_sta
     assert!(s.get_job(&jk("rec")).await.unwrap().is_some(), "a non-durable job stays with its runs");
     assert_eq!(runs_of(s, "rec").await.len(), 2);
     assert_eq!(runs_of(s, "j").await.len(), 5);
+}
+
+/// The dashboard's aggregate: runs per bucket of fire time and state, with their lateness,
+/// only inside the window.
+async fn run_history_is_counted_per_bucket_and_state_in_the_query(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let job = Job::new(jk("hist"), "noop").with_durable(true);
+    s.put_job(&job, &[every_minute(tk("h", "1"), job.key())], false, T0).await.unwrap();
+    // Three fires a minute apart, each late by a different amount; the first ends.
+    let first = s.cycle(request("a", T0 + 200, vec![])).await.unwrap();
+    assert_eq!(first.fired.len(), 1);
+    s.cycle(request("a", T0 + MIN + 400, done(&first, T0 + 300))).await.unwrap();
+    s.cycle(request("a", T0 + 2 * MIN + 100, vec![])).await.unwrap();
+    let runs = runs_of(s, "hist").await;
+    assert_eq!(runs.len(), 3);
+    let late = |r: &Run| r.fired_ms - r.scheduled_ms;
+    let (third, second, first) = (&runs[0], &runs[1], &runs[2]);
+    assert_eq!(
+        (first.state, second.state, third.state),
+        (RunState::Succeeded, RunState::Executing, RunState::Executing)
+    );
+
+    let bucket = |index, state, runs: &[&Run]| RunHistoryBucket {
+        index,
+        state,
+        runs: runs.len() as i64,
+        lateness_sum_ms: runs.iter().map(|r| late(r)).sum(),
+        lateness_max_ms: runs.iter().map(|r| late(r)).max().unwrap(),
+    };
+    // Two-minute buckets from T0: the first two runs in bucket 0, the third in bucket 1;
+    // states in name order.
+    let history = s.run_history(T0, T0 + 4 * MIN, 2 * MIN).await.unwrap();
+    assert_eq!(
+        history,
+        [
+            bucket(0, RunState::Executing, &[second]),
+            bucket(0, RunState::Succeeded, &[first]),
+            bucket(1, RunState::Executing, &[third]),
+        ]
+    );
+    // The window's ends: from is in, to is out.
+    let middle = s.run_history(second.fired_ms, third.fired_ms, MIN).await.unwrap();
+    assert_eq!(middle, [bucket(0, RunState::Executing, &[second])]);
+    assert!(s.run_history(T0 + 10 * MIN, T0 + 20 * MIN, MIN).await.unwrap().is_empty());
 }

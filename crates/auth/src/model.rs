@@ -138,6 +138,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action.
+    pub const ALL: [Action; 5] = [Action::Read, Action::Operate, Action::Provision, Action::Administer, Action::Govern];
+
+    /// The action's name, as the API reports it (`GET /v1/auth/whoami`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Operate => "operate",
+            Action::Provision => "provision",
+            Action::Administer => "administer",
+            Action::Govern => "govern",
+        }
+    }
+
     /// The least role that permits this action, for messages.
     pub fn needed_role(self) -> Role {
         match self {

@@ -8,11 +8,13 @@
 //! Middleware, outermost first: request tracing (one span per request), then
 //! [`error::error_shape`] (a bare error status from axum itself, such as 405, gets the API's
 //! JSON error body), then the request body limit, then, on every matched route, the security
-//! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit).
+//! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit). The
+//! dashboard's static files ([`dashboard`]) are merged outside it: they hold no data.
 
 pub mod auth;
 mod cleanroom_api;
 mod cron_api;
+pub mod dashboard;
 pub mod error;
 mod ledger_api;
 mod listener;
@@ -21,6 +23,7 @@ mod provisioner_api;
 mod release_api;
 mod run_api;
 mod scheduler_api;
+mod session_api;
 pub mod status_api;
 mod tokens_api;
 
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.guard.max_body_bytes();
     routes
         .route_layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::layer))
+        .merge(dashboard::assets())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -22,8 +22,8 @@ use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
 use crate::{
-    AppState, cleanroom_api, cron_api, ledger_api, provisioner_api, release_api, run_api, scheduler_api, status_api,
-    tokens_api,
+    AppState, cleanroom_api, cron_api, dashboard, ledger_api, provisioner_api, release_api, run_api, scheduler_api,
+    session_api, status_api, tokens_api,
 };
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
@@ -56,7 +56,7 @@ pub fn is_self_authenticated(path: &str) -> bool {
         (name = "scheduler", description = "Jobs, triggers, runs and instances of the scheduler."),
         (name = "status", description = "Job status: running jobs, triggers, a job's (or provisioned component's) \
             runs, and fire-now for operators and the component's access list."),
-        (name = "auth", description = "API tokens and the audit trail (admins only)."),
+        (name = "auth", description = "API tokens and the audit trail (admins only); who the caller is."),
         (name = "provisioner", description = "The Witboost Specific Provisioner API (spec 2.2.0; role `provisioner`). \
             Its errors are the spec's `RequestValidationError` (400) and `SystemError` (500)."),
         (name = "cleanrooms", description = "Clean-room governance (role `cleanroom`): members sign their requests \
@@ -175,6 +175,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens_api::list, tokens_api::create))
         .routes(routes!(tokens_api::revoke))
         .routes(routes!(tokens_api::audit))
+        .routes(routes!(session_api::whoami))
+        .routes(routes!(dashboard::run_history))
         .routes(routes!(provisioner_api::validate))
         .routes(routes!(provisioner_api::async_validate))
         .routes(routes!(provisioner_api::validation_status))

@@ -1,0 +1,96 @@
+// The dashboard's shell: sign-in, who the user is (GET /v1/auth/whoami), the pages by URL
+// hash, and the "interactive" mark the benchmark and tests wait for.
+import { api, setToken, token } from './api.js';
+import { fill } from './dom.js';
+import * as jobs from './jobs.js';
+import * as runs from './runs.js';
+import * as cluster from './cluster.js';
+
+const PAGES = { jobs, runs, cluster };
+const $ = (id) => document.getElementById(id);
+let me = null;
+let stopPage = null;
+
+/** Whether the signed-in principal's roles permit an action (read, operate, administer...). */
+function can(action) {
+  return Boolean(me && me.actions.includes(action));
+}
+
+function notify(message) {
+  const n = $('notice');
+  n.textContent = message || '';
+  n.hidden = !message;
+}
+
+/** Marks the page usable: its first data is on screen and its buttons are enabled. */
+function ready(page) {
+  document.body.dataset.ready = page;
+  performance.mark(`consort:ready:${page}`);
+}
+
+async function show() {
+  const name = (location.hash.replace(/^#\//, '') || 'jobs').split('/')[0];
+  const page = PAGES[name] ? name : 'jobs';
+  if (stopPage) stopPage();
+  stopPage = null;
+  delete document.body.dataset.ready;
+  notify('');
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('current', a.dataset.page === page);
+  const root = fill($('page'));
+  root.dataset.page = page;
+  try {
+    stopPage = await PAGES[page].render(root, { api, can, notify, ready: () => ready(page) });
+  } catch (e) {
+    notify(e.message);
+    if (e.status === 401) signOut(e.message);
+  }
+}
+
+function signOut(reason) {
+  setToken(null);
+  me = null;
+  if (stopPage) stopPage();
+  stopPage = null;
+  fill($('page'));
+  $('nav').hidden = true;
+  $('signout').hidden = true;
+  $('who').textContent = '';
+  $('signin').hidden = false;
+  const err = $('signin-error');
+  err.textContent = reason || '';
+  err.hidden = !reason;
+  document.body.dataset.signedIn = 'false';
+}
+
+async function signIn() {
+  try {
+    me = await api('GET', '/v1/auth/whoami');
+  } catch (e) {
+    signOut(e.status === 401 || e.status === 403 ? `The server refused this token: ${e.message}` : e.message);
+    return;
+  }
+  $('signin').hidden = true;
+  $('nav').hidden = false;
+  $('signout').hidden = false;
+  $('who').textContent = `${me.display_name} (${me.roles.join(', ')})`;
+  document.body.dataset.signedIn = 'true';
+  document.body.dataset.actions = me.actions.join(' ');
+  await show();
+}
+
+function start() {
+  $('signin').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = $('token').value.trim();
+    $('token').value = '';
+    if (!value) return;
+    setToken(value);
+    signIn();
+  });
+  $('signout').addEventListener('click', () => signOut(''));
+  window.addEventListener('hashchange', () => { if (me) show(); });
+  if (token()) signIn();
+  else signOut('');
+}
+
+start();

@@ -230,6 +230,19 @@ fn seed(server: &Server, admin: &str) -> i64 {
     }
 }
 
+/// Kills a run when dropped (a 409 for one that already ended is ignored).
+struct KillOnDrop<'a> {
+    server: &'a Server,
+    token: &'a str,
+    run: i64,
+}
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = call(self.server, "POST", &format!("/v1/scheduler/runs/{}/kill", self.run), Some(self.token), None);
+    }
+}
+
 #[test]
 fn every_page_and_action_in_chromium() {
     let chromium = PathBuf::from("/usr/bin/chromium");
@@ -246,6 +259,9 @@ fn every_page_and_action_in_chromium() {
     let provisioner = token(&server, &admin, "dash-provisioner", "provisioner");
     check_routes(&server, &admin, &viewer, &provisioner);
     let spark_run = seed(&server, &admin);
+    // A failed run of this test must not leave the 10-minute Spark application behind (local
+    // runs outlive the server by design).
+    let _stop_spark = KillOnDrop { server: &server, token: &admin, run: spark_run };
 
     let artifacts = cache_dir().join("artifacts/dashboard");
     let _ = std::fs::remove_dir_all(&artifacts);

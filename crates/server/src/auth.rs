@@ -519,6 +519,9 @@ mod tests {
         assert_eq!(action_for(&Method::GET, "/v1/audit"), Some(Action::Administer));
         assert_eq!(action_for(&Method::POST, "/v1/provision"), Some(Action::Provision));
         assert_eq!(action_for(&Method::GET, "/v1/unknown-future-route"), Some(Action::Read));
+        // The dashboard's calls: who am I, and the chart's aggregate, for readers.
+        assert_eq!(action_for(&Method::GET, "/v1/auth/whoami"), Some(Action::Read));
+        assert_eq!(action_for(&Method::GET, "/v1/dashboard/run-history"), Some(Action::Read));
         // Clean-room runs need the role; only the runner's own calls authenticate themselves.
         assert_eq!(action_for(&Method::POST, "/v1/cleanrooms/{cleanroom}/queries/{id}/run"), Some(Action::Govern));
         assert_eq!(action_for(&Method::GET, "/v1/cleanrooms/{cleanroom}/runs/{run}/log"), Some(Action::Govern));

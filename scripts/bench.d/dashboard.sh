@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dashboard's first paint to interactive, in Debian's chromium (47-browser.sh): a release
+# The dashboard's first paint to interactive, in Debian's chromium (48-browser.sh): a release
 # `consort serve` on SQLite with CONSORT_BENCH_RUNS (10,000) runs fired by the scheduler and 70
 # jobs, each page loaded CONSORT_BENCH_LOADS (20) times on a fresh tab; the time from navigation
 # to the page's `consort:ready:PAGE` mark (first table drawn, buttons enabled) beside the floor,

@@ -1,6 +1,6 @@
 //! The web dashboard end to end: one `consort serve` (SQLite, local Spark), jobs, triggers and
 //! runs seeded through the API, then `tests/browser/dashboard.mjs` drives Debian's chromium
-//! (through playwright-core, both installed by `scripts/setup.d/47-browser.sh`) over every page
+//! (through playwright-core, both installed by `scripts/setup.d/48-browser.sh`) over every page
 //! and action. Each action's effect is read back through the API, by the script and again here.
 //! Screenshots are kept under `$CONSORT_CACHE/artifacts/dashboard/` (the path is printed).
 //!
@@ -249,7 +249,7 @@ fn every_page_and_action_in_chromium() {
     let driver = cache_dir().join("node/browser/node_modules/playwright-core");
     assert!(
         chromium.exists() && driver.exists(),
-        "chromium or playwright-core is missing ({} / {}): run scripts/setup (47-browser.sh)",
+        "chromium or playwright-core is missing ({} / {}): run scripts/setup (48-browser.sh)",
         chromium.display(),
         driver.display()
     );

@@ -4,7 +4,7 @@
 //! (`consort config show`, which parses and validates the whole configuration), and the
 //! semantics a chart edit could break: SQLite refuses replicas, the Role grants exactly what
 //! the kubernetes backend calls, no secret lands in the ConfigMap, every configured file is
-//! mounted. helm v3.22.0 and kube-validate are built by scripts/setup.d/47-helm.sh.
+//! mounted. helm v3.22.0 and kube-validate are built by scripts/setup.d/49-helm.sh.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -22,7 +22,7 @@ fn tool(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/consort"));
     let path = cache.join("helm").join(name);
-    assert!(path.is_file(), "{} missing: run scripts/setup (47-helm.sh)", path.display());
+    assert!(path.is_file(), "{} missing: run scripts/setup (49-helm.sh)", path.display());
     path
 }
 

@@ -17,6 +17,7 @@ use crate::kind::{Kinds, RunActionError, RunContext, RunReporter};
 use crate::model::{
     DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, Outcome, Run, RunState, Schedule, Trigger, TriggerKey, TriggerStatus,
 };
+use crate::observe::{NoObserver, SchedulerObserver};
 use crate::store::{
     Adoption, Completion, CycleRequest, Firing, Instance, JobFilter, Recovery, RunFilter, Selector, Store,
     TriggerFilter,
@@ -212,6 +213,17 @@ struct Inner {
     /// This process's mark in its check-in row, telling it apart from another process that
     /// checks in with the same instance id.
     boot_id: String,
+    /// Where fires, cycles and runs' ends are reported (metrics); none until one is set.
+    observer: std::sync::OnceLock<Arc<dyn SchedulerObserver>>,
+}
+
+impl Inner {
+    fn observer(&self) -> &dyn SchedulerObserver {
+        match self.observer.get() {
+            Some(observer) => observer.as_ref(),
+            None => &NoObserver,
+        }
+    }
 }
 
 struct Running {
@@ -253,6 +265,7 @@ impl Scheduler {
                 manual_seq: AtomicU64::new(0),
                 tasks: std::sync::Mutex::default(),
                 boot_id: boot_id(),
+                observer: std::sync::OnceLock::new(),
             }),
             driver: Arc::new(Mutex::new(None)),
         }
@@ -266,6 +279,13 @@ impl Scheduler {
     /// The configuration.
     pub fn config(&self) -> &SchedulerConfig {
         &self.inner.config
+    }
+
+    /// Reports the driver's events (fires, misfires, cycles, runs' ends) to `observer` from
+    /// now on. Set once, before [`Scheduler::start`]; `false` (and nothing changes) if one was
+    /// already set.
+    pub fn set_observer(&self, observer: Arc<dyn SchedulerObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// Counters.
@@ -552,10 +572,11 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
     let Firing { run_id, job, trigger, data, scheduled_ms, fired_ms } = firing;
     let job_key = job.key().clone();
     let non_concurrent = job.non_concurrent();
+    let kind_name = job.kind().to_string();
     let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
         Some(kind) => {
             let reporter = RunReporter::new(run_id, inner.store.clone());
-            let span = tracing::info_span!("run", run = run_id, job = %job_key, trigger = %trigger);
+            let span = tracing::info_span!("run", run_id, job = %job_key, trigger = %trigger);
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
             let task = tokio::spawn(tracing::Instrument::instrument(
                 async move {
@@ -604,7 +625,8 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
         ),
     };
     let ended_ms = (inner.config.clock)();
-    tracing::debug!(run = run_id, job = %job_key, state = outcome.state.as_str(), error = ?outcome.error, "RunEnded");
+    inner.observer().run_ended(&kind_name, outcome.state);
+    tracing::debug!(run_id, job = %job_key, state = outcome.state.as_str(), error = ?outcome.error, "RunEnded");
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
 
@@ -679,7 +701,7 @@ async fn reconcile(inner: &Arc<Inner>, runs: &Runs) {
             continue;
         }
         let Some(firing) = firing_of(inner, &run).await else { continue };
-        tracing::warn!(run = run.id, job = %run.job, "starting a run whose firing reply was lost");
+        tracing::warn!(run_id = run.id, job = %run.job, "starting a run whose firing reply was lost");
         runs.spawn(inner, firing, Start::Fire);
     }
 }
@@ -935,7 +957,7 @@ async fn detach_resumable(inner: &Inner) {
         if inner.kinds.get(status.job.kind()).is_some_and(|kind| kind.can_resume(&run)) {
             handle.abort();
             inner.detached.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(run = run.id, job = %run.job, "run detached; it goes on, and is resumed after a restart");
+            tracing::info!(run_id = run.id, job = %run.job, "run detached; it goes on, and is resumed after a restart");
         }
     }
 }
@@ -974,7 +996,10 @@ async fn drive(
         };
         let scanned = request.max_misfires > 0;
         inner.cycles.fetch_add(1, Ordering::Relaxed);
-        let outcome = match inner.store.cycle(request).await {
+        let cycle_started = std::time::Instant::now();
+        let cycled = inner.store.cycle(request).await;
+        inner.observer().cycle(cycle_started.elapsed(), cycled.is_ok());
+        let outcome = match cycled {
             Ok(outcome) => {
                 if let Ok(mut k) = runs.known.lock() {
                     for c in &pending {
@@ -1009,7 +1034,11 @@ async fn drive(
         };
         let fired = outcome.fired.len();
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
+        if outcome.misfires_handled > 0 {
+            inner.observer().misfired(outcome.misfires_handled);
+        }
         for firing in outcome.fired {
+            inner.observer().fired(firing.job.kind(), (firing.fired_ms - firing.scheduled_ms).max(0));
             runs.spawn(&inner, firing, Start::Fire);
         }
         if std::mem::take(&mut suspect) {

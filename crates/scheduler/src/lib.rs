@@ -6,6 +6,8 @@
 //! - [`store`]: the [`Store`] trait that `consort-store` implements for SQLite and PostgreSQL.
 //! - [`kind`]: what a fire does ([`JobKind`]: `noop`, `command`; `spark` plugs in later).
 //! - [`driver`]: the [`Scheduler`] handle (API + driver loop).
+//! - [`observe`]: [`SchedulerObserver`], what the driver reports (fires, cycles, runs' ends)
+//!   to metrics without knowing any exporter.
 //!
 //! Architecture invariant: this crate speaks no SQL and the model and [`fire`] do no I/O.
 
@@ -15,6 +17,7 @@ pub mod failpoint;
 pub mod fire;
 pub mod kind;
 pub mod model;
+pub mod observe;
 pub mod store;
 
 pub use driver::{Clock, Scheduler, SchedulerConfig, SchedulerStats, system_clock};
@@ -24,6 +27,7 @@ pub use model::{
     DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MAX_KEY_LEN, MisfireInstruction, Outcome,
     RECOVERING_GROUP, Run, RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
+pub use observe::{NoObserver, SchedulerObserver};
 pub use store::{
     Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunExpiry, RunFilter,
     RunHistoryBucket, RunTrim, Selector, Store, TriggerFilter,

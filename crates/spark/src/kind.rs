@@ -20,18 +20,40 @@ use crate::launcher::{AppState, Launcher, SparkError, Submission};
 use crate::spec::{AppResource, AppSpec};
 
 /// The `spark` kind, with the backends it may submit to.
-#[derive(Debug)]
 pub struct SparkKind {
     launchers: HashMap<String, Arc<dyn Launcher>>,
     default_backend: String,
     poll: Duration,
+    on_submit: Option<SubmitObserver>,
 }
+
+impl std::fmt::Debug for SparkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SparkKind")
+            .field("backends", &self.launchers.keys().collect::<Vec<_>>())
+            .field("default_backend", &self.default_backend)
+            .field("poll", &self.poll)
+            .field("observed", &self.on_submit.is_some())
+            .finish()
+    }
+}
+
+/// Told of every submission a run makes: the backend's name, how long the backend took to
+/// accept (or refuse) it, and whether it did. Metrics plug in here without this crate knowing
+/// any exporter; it must not block.
+pub type SubmitObserver = Arc<dyn Fn(&str, Duration, bool) + Send + Sync>;
 
 impl SparkKind {
     /// A kind that submits to `launchers` (by backend name), `default_backend` when a job names none.
     pub fn new(launchers: Vec<Arc<dyn Launcher>>, default_backend: impl Into<String>, poll: Duration) -> Self {
         let launchers = launchers.into_iter().map(|l| (l.kind().as_str().to_string(), l)).collect();
-        SparkKind { launchers, default_backend: default_backend.into(), poll }
+        SparkKind { launchers, default_backend: default_backend.into(), poll, on_submit: None }
+    }
+
+    /// This kind, telling `observer` of every submission (see [`SubmitObserver`]).
+    pub fn with_submit_observer(mut self, observer: SubmitObserver) -> Self {
+        self.on_submit = Some(observer);
+        self
     }
 
     fn launcher(&self, data: &DataMap) -> Result<&Arc<dyn Launcher>, String> {
@@ -293,6 +315,7 @@ async fn submit_once(
     policy: RunPolicy,
     mut may_exist: bool,
     run: i64,
+    on_submit: Option<&SubmitObserver>,
 ) -> Result<Submission, String> {
     let mut attempt = 0u32;
     loop {
@@ -309,7 +332,11 @@ async fn submit_once(
                 Err(e) => e,
             }
         } else {
+            let started = std::time::Instant::now();
             let submitted = launcher.submit(spec).await;
+            if let Some(observe) = on_submit {
+                observe(launcher.kind().as_str(), started.elapsed(), submitted.is_ok());
+            }
             #[cfg(feature = "failpoints")]
             let submitted = match submitted {
                 // The backend took the request, its answer never arrived.
@@ -358,12 +385,12 @@ async fn record_handle(context: &RunContext, location: &str) {
         match context.reporter.report(None, Some(location)).await {
             Ok(()) => return,
             Err(e) if attempt < REPORT_ATTEMPTS => {
-                tracing::warn!(error = %e, run = context.run_id, attempt, "recording the run's handle failed; retrying");
+                tracing::warn!(error = %e, run_id = context.run_id, attempt, "recording the run's handle failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2);
             }
             Err(e) => tracing::error!(
-                error = %e, run = context.run_id, handle = location,
+                error = %e, run_id = context.run_id, handle = location,
                 "recording the run's handle failed; the run is followed, and found by its key after a restart"
             ),
         }
@@ -407,13 +434,23 @@ impl SparkKind {
                     && let Ok(Some(found)) = launcher.find(&key).await
                     && let Err(kill) = launcher.kill(&found.id).await
                 {
-                    tracing::warn!(error = %kill, run = context.run_id, "killing the failed run's application failed");
+                    tracing::warn!(error = %kill, run_id = context.run_id, "killing the failed run's application failed");
                 }
                 return Outcome::failed(e);
             }
         };
         spec.key = Some(key.clone());
-        let submission = match submit_once(launcher.as_ref(), &spec, &key, policy, may_exist, context.run_id).await {
+        let submission = match submit_once(
+            launcher.as_ref(),
+            &spec,
+            &key,
+            policy,
+            may_exist,
+            context.run_id,
+            self.on_submit.as_ref(),
+        )
+        .await
+        {
             Ok(submission) => submission,
             Err(e) => return Outcome::failed(e),
         };
@@ -489,7 +526,7 @@ impl SparkKind {
                     };
                     if let Some(error) = broken {
                         if let Err(e) = launcher.kill(id).await {
-                            tracing::warn!(error = %e, run = context.run_id, "killing the application failed");
+                            tracing::warn!(error = %e, run_id = context.run_id, "killing the application failed");
                         }
                         let mut outcome = Outcome::failed(error);
                         outcome.application_id = status.app_id;
@@ -514,7 +551,7 @@ impl SparkKind {
                 }
                 // A backend that is briefly unreachable is polled again; anything else ends the run.
                 Err(e @ (SparkError::Unavailable { .. } | SparkError::NotSent { .. })) => {
-                    tracing::warn!(error = %e, run = context.run_id, "Spark status unavailable; retrying")
+                    tracing::warn!(error = %e, run_id = context.run_id, "Spark status unavailable; retrying")
                 }
                 // Livy deletes a killed batch and forgets ended ones; a Kubernetes kill deletes the object.
                 Err(SparkError::NotFound { backend, .. }) if last_seen.is_some() => {

@@ -26,7 +26,7 @@ mod yarn;
 pub use app_id::find_app_id;
 pub use driver_error::driver_error;
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
-pub use kind::{RunPolicy, SparkKind, policy_from_data, spec_from_data};
+pub use kind::{RunPolicy, SparkKind, SubmitObserver, policy_from_data, spec_from_data};
 pub use kubernetes::{
     KubernetesConfig, KubernetesLauncher, application_status, operator_state, spark_application,
     spark_application_resource,

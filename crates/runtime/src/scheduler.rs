@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use consort_config::Config;
 use consort_governance::Governance;
-use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
-use consort_spark::{Launcher, SparkKind};
+use consort_scheduler::{Kinds, Scheduler, SchedulerConfig, SchedulerObserver};
+use consort_spark::{Launcher, SparkKind, SubmitObserver};
 use consort_store::Stores;
 
 use crate::cleanroom::{CleanRoomKind, RunnerSettings};
@@ -17,18 +17,24 @@ const SPARK_POLL: Duration = Duration::from_secs(1);
 
 /// The job kinds this server runs: `noop`, `spark` on `backends`, `command` only when
 /// `[jobs] command_kind` enables it (it runs a program as the server's user), and `cleanroom`
-/// when `cleanrooms` gives the governance and the runner to launch.
+/// when `cleanrooms` gives the governance and the runner to launch. `on_submit` is told of
+/// every Spark submission (metrics).
 pub fn kinds(
     config: &Config,
     backends: Vec<Arc<dyn Launcher>>,
     cleanrooms: Option<(Governance, RunnerSettings)>,
+    on_submit: Option<SubmitObserver>,
 ) -> Kinds {
     let mut kinds = Kinds::empty();
     kinds.register(Arc::new(consort_scheduler::NoopKind));
     if config.jobs.command_kind {
         kinds.register(Arc::new(consort_scheduler::CommandKind));
     }
-    let spark = Arc::new(SparkKind::new(backends, config.spark.default_backend.clone(), SPARK_POLL));
+    let mut spark = SparkKind::new(backends, config.spark.default_backend.clone(), SPARK_POLL);
+    if let Some(observer) = on_submit {
+        spark = spark.with_submit_observer(observer);
+    }
+    let spark = Arc::new(spark);
     kinds.register(spark.clone());
     if let Some((governance, settings)) = cleanrooms {
         kinds.register(Arc::new(CleanRoomKind::new(governance, spark, settings)));
@@ -36,9 +42,14 @@ pub fn kinds(
     kinds
 }
 
-/// Starts the scheduler's driver on `stores` with `kinds`; the instance id is the
-/// configured one, else [`default_instance_id`].
-pub async fn start_scheduler(config: &Config, stores: &Stores, kinds: Kinds) -> anyhow::Result<Arc<Scheduler>> {
+/// Starts the scheduler's driver on `stores` with `kinds`, reporting to `observer` (metrics);
+/// the instance id is the configured one, else [`default_instance_id`].
+pub async fn start_scheduler(
+    config: &Config,
+    stores: &Stores,
+    kinds: Kinds,
+    observer: Option<Arc<dyn SchedulerObserver>>,
+) -> anyhow::Result<Arc<Scheduler>> {
     let settings = &config.scheduler;
     let instance_id = settings.instance_id.clone().unwrap_or_else(default_instance_id);
     let mut scheduler_config = SchedulerConfig::new(instance_id.clone());
@@ -50,6 +61,9 @@ pub async fn start_scheduler(config: &Config, stores: &Stores, kinds: Kinds) -> 
     scheduler_config.runs_per_job = settings.runs_per_job();
     scheduler_config.spent_trigger_retention_ms = settings.completed_trigger_retention_ms();
     let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, scheduler_config));
+    if let Some(observer) = observer {
+        scheduler.set_observer(observer);
+    }
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!(instance = %instance_id, "scheduler started");
     Ok(scheduler)

@@ -5,22 +5,27 @@
 //! into calls on the domain crates and domain results into the JSON shapes
 //! defined here (domain types are never serialised directly).
 //!
-//! Middleware, outermost first: request tracing (one span per request), then
+//! Middleware, outermost first: the request id and its span ([`request_log`]), request
+//! tracing, then
 //! [`error::error_shape`] (a bare error status from axum itself, such as 405, gets the API's
 //! JSON error body), then the request body limit, then, on every matched route, the security
-//! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit). The
-//! dashboard's static files ([`dashboard`]) are merged outside it: they hold no data.
+//! layer ([`auth::layer`]: body size, authentication, rate, role, time-out, audit), with
+//! [`metrics_api::layer`] just outside it counting every answer by route and status. The
+//! dashboard's static files ([`dashboard`]) are merged outside both: they hold no data.
 
 pub mod auth;
 mod cleanroom_api;
 mod cron_api;
 pub mod dashboard;
+mod docs_api;
 pub mod error;
 mod ledger_api;
 mod listener;
+pub mod metrics_api;
 pub mod openapi;
 mod provisioner_api;
 mod release_api;
+pub mod request_log;
 mod run_api;
 mod scheduler_api;
 mod session_api;
@@ -69,6 +74,8 @@ pub struct AppState {
     pub provisioner: Option<Arc<ProvisionerArea>>,
     /// The clean rooms' governance; `None` answers its endpoints 404.
     pub cleanrooms: Option<Arc<CleanRoomArea>>,
+    /// The Prometheus registry `/metrics` encodes (the scheduler and Spark report to it too).
+    pub metrics: Arc<metrics_api::Metrics>,
 }
 
 impl AppState {
@@ -82,6 +89,7 @@ impl AppState {
             components: None,
             provisioner: None,
             cleanrooms: None,
+            metrics: Arc::new(metrics_api::Metrics::new()),
         }
     }
 }
@@ -99,12 +107,14 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.guard.max_body_bytes();
     routes
         .route_layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::layer))
+        .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics_api::layer))
         .merge(dashboard::assets())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(axum::middleware::from_fn(error::error_shape))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_log::layer))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

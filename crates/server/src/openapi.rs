@@ -22,8 +22,8 @@ use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
 use crate::{
-    AppState, cleanroom_api, cron_api, dashboard, ledger_api, provisioner_api, release_api, run_api, scheduler_api,
-    session_api, status_api, tokens_api,
+    AppState, cleanroom_api, cron_api, dashboard, docs_api, ledger_api, metrics_api, provisioner_api, release_api,
+    run_api, scheduler_api, session_api, status_api, tokens_api,
 };
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
@@ -32,7 +32,9 @@ pub const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/v1/cron/next",
 /// Whether a request path is public ([`PUBLIC_PATHS`]), i.e. answered without credentials.
 /// Exact match: `/health/x` is not public.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
+    PUBLIC_PATHS.contains(&path)
+        || crate::release_api::PUBLIC_ISSUER_ROUTES.contains(&path)
+        || crate::docs_api::PUBLIC_DOCS_ROUTES.contains(&path)
 }
 
 /// Whether a route authenticates its callers itself rather than with an API token: the
@@ -51,7 +53,8 @@ pub fn is_self_authenticated(path: &str) -> bool {
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     tags(
-        (name = "meta", description = "Liveness and this document."),
+        (name = "meta", description = "Liveness, this document, its browsable rendering (`/docs`) and the \
+            Prometheus metrics (`/metrics`, role viewer)."),
         (name = "cron", description = "Quartz cron expressions: explain and preview."),
         (name = "scheduler", description = "Jobs, triggers, runs and instances of the scheduler."),
         (name = "status", description = "Job status: running jobs, triggers, a job's (or provisioned component's) \
@@ -108,6 +111,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(openapi_json))
+        .routes(routes!(docs_api::page))
+        .routes(routes!(docs_api::bundle))
+        .routes(routes!(docs_api::css))
+        .routes(routes!(docs_api::init))
+        .routes(routes!(metrics_api::metrics))
         .routes(routes!(cron_api::next))
         .routes(routes!(cron_api::explain))
         .routes(routes!(s::list_jobs))

@@ -45,7 +45,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         let scheme = if listener_settings.tls.is_some() { "https" } else { "http" };
         let callback_host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-        let started = start_scheduler(&config, &data_dir, &format!("{scheme}://{callback_host}")).await?;
+        // One registry for the whole process: the scheduler, the `spark` kind and the HTTP layer
+        // report to it, `/metrics` encodes it.
+        let metrics = Arc::new(consort_server::metrics_api::Metrics::new());
+        let started =
+            start_scheduler(&config, &data_dir, &format!("{scheme}://{callback_host}"), metrics.clone()).await?;
         let Started { scheduler, stores, backends, cleanrooms } = started;
         let guard = crate::cmd::auth::guard(&config, stores.auth.clone())?;
         if guard.required() {
@@ -66,6 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let grace = Duration::from_secs(config.shutdown_grace_secs);
         let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         let mut state = consort_server::AppState::new(scheduler.clone(), guard);
+        state.metrics = metrics;
         state.command_kind = config.jobs.command_kind;
         state.components = Some(stores.provisioner.clone());
         state.provisioner = Some(provisioner_area(&config, &scheduler, &stores, backends).await?);
@@ -145,7 +150,12 @@ struct CleanRooms {
 /// Opens every area's store (SQLite in the data directory unless configured), applies
 /// migrations, and starts the scheduler's driver with the configured kinds and backends (the
 /// `cleanroom` kind launching governed runners that call back `callback_url`).
-async fn start_scheduler(config: &Config, data_dir: &std::path::Path, callback_url: &str) -> anyhow::Result<Started> {
+async fn start_scheduler(
+    config: &Config,
+    data_dir: &std::path::Path,
+    callback_url: &str,
+    metrics: Arc<consort_server::metrics_api::Metrics>,
+) -> anyhow::Result<Started> {
     use consort_runtime::cleanroom;
     let (stores, shown) = consort_runtime::open_stores(config, data_dir).await?;
     let backends = consort_runtime::spark_backends(config, data_dir)?;
@@ -154,8 +164,12 @@ async fn start_scheduler(config: &Config, data_dir: &std::path::Path, callback_u
     let runner =
         cleanroom::runner_settings(config, data_dir, callback_url, &backends, tee.as_ref().map(|t| t.0.clone()))?;
     let executor = runner.clone().map(|settings| Arc::new(cleanroom::SparkRunExecutor::new(settings)));
-    let kinds = consort_runtime::kinds(config, backends.clone(), runner.map(|settings| (governance.clone(), settings)));
-    let scheduler = consort_runtime::start_scheduler(config, &stores, kinds).await?;
+    let submissions = metrics.clone();
+    let on_submit: consort_spark::SubmitObserver =
+        Arc::new(move |backend, elapsed, accepted| submissions.spark_submitted(backend, elapsed, accepted));
+    let cleanroom_kind = runner.map(|settings| (governance.clone(), settings));
+    let kinds = consort_runtime::kinds(config, backends.clone(), cleanroom_kind, Some(on_submit));
+    let scheduler = consort_runtime::start_scheduler(config, &stores, kinds, Some(metrics)).await?;
     if let Some(executor) = &executor {
         executor.attach(scheduler.clone());
     }

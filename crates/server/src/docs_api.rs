@@ -4,9 +4,16 @@
 //! `crates/server/assets/`: Swagger UI 5.35.0, Apache-2.0, vendored unchanged; see its
 //! README), so the page needs no network. Public like `/openapi.json`: it holds no data, and
 //! "Try it out" sends the token the reader gives it ([`PUBLIC_DOCS_ROUTES`]).
+//!
+//! `/docs` is in the OpenAPI document; its three assets are routes of [`assets`] only: they
+//! are files, not API (and schemathesis need not download 1.7 MB per generated case).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
 
 /// The routes of the reference page, answered without credentials.
 pub const PUBLIC_DOCS_ROUTES: &[&str] =
@@ -42,37 +49,24 @@ pub(crate) async fn page() -> Response {
 }
 
 /// Swagger UI's script (5.35.0, Apache-2.0), for `/docs`.
-#[utoipa::path(
-    get,
-    path = "/docs/swagger-ui-bundle.js",
-    operation_id = "docsBundle",
-    tag = "meta",
-    responses((status = 200, description = "JavaScript.", body = String, content_type = "text/javascript"))
-)]
 pub(crate) async fn bundle() -> Response {
     asset(BUNDLE_JS, "text/javascript; charset=utf-8")
 }
 
 /// Swagger UI's style sheet, for `/docs`.
-#[utoipa::path(
-    get,
-    path = "/docs/swagger-ui.css",
-    operation_id = "docsCss",
-    tag = "meta",
-    responses((status = 200, description = "CSS.", body = String, content_type = "text/css"))
-)]
 pub(crate) async fn css() -> Response {
     asset(CSS, "text/css; charset=utf-8")
 }
 
 /// The page's start-up script (points Swagger UI at `/openapi.json`).
-#[utoipa::path(
-    get,
-    path = "/docs/docs-init.js",
-    operation_id = "docsInit",
-    tag = "meta",
-    responses((status = 200, description = "JavaScript.", body = String, content_type = "text/javascript"))
-)]
 pub(crate) async fn init() -> Response {
     asset(INIT_JS, "text/javascript; charset=utf-8")
+}
+
+/// The page's assets, routed but not documented (see the module's comment).
+pub(crate) fn assets() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .route("/docs/swagger-ui-bundle.js", get(bundle))
+        .route("/docs/swagger-ui.css", get(css))
+        .route("/docs/docs-init.js", get(init))
 }

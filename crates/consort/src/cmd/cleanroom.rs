@@ -125,8 +125,9 @@ pub(crate) async fn wait_for_run(client: &remote::Client, cleanroom: &str, run: 
     let mut progress = crate::progress::Progress::new(format!("run {run}"));
     loop {
         let answer = client.call(Method::GET, &path, None).await?;
-        progress.state(&s(&answer["state"]));
-        if FINAL_STATES.contains(&s(&answer["state"]).as_str()) {
+        let state = s(&answer["state"]);
+        progress.state(&state);
+        if FINAL_STATES.contains(&state.as_str()) {
             progress.done();
             return Ok(answer);
         }

@@ -26,13 +26,9 @@ pub fn pages(dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn write_pages(command: clap::Command, dir: &Path) -> anyhow::Result<usize> {
-    // Subcommands are named after their parents (consort-jobs-list), as git's pages are.
-    let command = command.disable_help_subcommand(true);
-    let command = {
-        let mut command = command;
-        command.build();
-        command
-    };
+    // Building names each subcommand after its parents (consort-jobs-list), as git's pages are.
+    let mut command = command.disable_help_subcommand(true);
+    command.build();
     let mut written = 0;
     let mut stack = vec![command];
     while let Some(command) = stack.pop() {

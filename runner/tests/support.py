@@ -181,9 +181,10 @@ class FakeConsort:
         with self._lock:
             status, body = self._answer(method, route, raw, handler.headers.get("Authorization"))
             self.calls.append((method, route, status))
-        self._send(handler, status, body)
+        # Before answering: the runner's next call must already see what the hook changed.
         if method == "POST" and route == "events" and status == 204 and self.on_event:
             self.on_event(json.loads(raw))
+        self._send(handler, status, body)
 
     def _answer(self, method, route, raw, authorization):
         if (method, route) == ("POST", "attest"):

@@ -3,9 +3,13 @@
 //! Zone rules come from `jiff`'s bundled tz database; nothing here is hand-written
 //! zone data. At construction the zone's transitions between 1800 and 2201 are
 //! copied into a sorted table so that each lookup is one binary search. Outside
-//! that window the lookups defer to `jiff` directly.
+//! that window the lookups defer to `jiff` directly. Prepared zones are shared: a clone costs
+//! a few reference counts, and [`Zone::get`] prepares each zone once per process, because a
+//! store decodes a trigger's zone every time it reads the trigger.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -28,15 +32,18 @@ const BUCKETS: usize = (((TABLE_END - TABLE_START) >> BUCKET_SHIFT) + 2) as usiz
 #[derive(Clone)]
 pub struct Zone {
     tz: TimeZone,
-    name: String,
+    name: Arc<str>,
     /// The offset in force at `TABLE_START`.
     initial_offset: i64,
-    transitions: Box<[Transition]>,
+    transitions: Arc<[Transition]>,
     /// For each bucket, how many transitions happen at or before its start (UTC).
-    instant_index: Box<[u32]>,
+    instant_index: Arc<[u32]>,
     /// For each bucket, how many wall boundaries lie at or before its start (wall time).
-    wall_index: Box<[u32]>,
+    wall_index: Arc<[u32]>,
 }
+
+/// Zones prepared so far, by the name they were asked for (at most the tz database's names).
+static PREPARED: LazyLock<RwLock<HashMap<String, Zone>>> = LazyLock::new(Default::default);
 
 #[derive(Clone, Copy, Debug)]
 struct Transition {
@@ -71,14 +78,20 @@ pub struct UnknownZone {
 
 impl Zone {
     /// Looks up an IANA zone name (e.g. `Europe/Rome`) in the bundled tz database.
+    /// Each zone is prepared once per process; later calls clone the prepared table.
     pub fn get(name: &str) -> Result<Zone, UnknownZone> {
+        if let Some(zone) = PREPARED.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(zone.clone());
+        }
         let tz = TimeZone::get(name).map_err(|_| UnknownZone { name: name.to_string() })?;
-        Ok(Zone::from_time_zone(tz, name))
+        let zone = Zone::from_time_zone(tz, name);
+        PREPARED.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), zone.clone());
+        Ok(zone)
     }
 
     /// The UTC zone.
     pub fn utc() -> Zone {
-        Zone::from_time_zone(TimeZone::UTC, "UTC")
+        Zone::get("UTC").unwrap_or_else(|_| Zone::from_time_zone(TimeZone::UTC, "UTC"))
     }
 
     /// Wraps a `jiff` time zone, precomputing its transitions.
@@ -102,14 +115,7 @@ impl Zone {
         let wall_index = (0..BUCKETS)
             .map(|k| transitions.partition_point(|t| t.wall_boundary() <= bucket_start(k)) as u32)
             .collect();
-        Zone {
-            tz,
-            name: name.to_string(),
-            initial_offset,
-            transitions: transitions.into_boxed_slice(),
-            instant_index,
-            wall_index,
-        }
+        Zone { tz, name: name.into(), initial_offset, transitions: transitions.into(), instant_index, wall_index }
     }
 
     /// The name this zone was created with.

@@ -367,25 +367,51 @@ pub(crate) async fn get_job<S: Sql>(db: &mut S, key: &JobKey) -> Result<Option<J
 
 /// One page of jobs in key order, filtered in the query (see [`JobFilter`]).
 pub(crate) async fn list_jobs<S: Sql>(db: &mut S, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {
-    let (after_group, after_name) = match &filter.after {
-        Some(k) => (Some(k.group()), Some(k.name())),
-        None => (None, None),
-    };
+    let mut w = Where::default();
+    if let Some(g) = &filter.group {
+        w.add("j.job_group = #0", [g.as_str().into()]);
+    }
+    if let Some(k) = &filter.kind {
+        w.add("j.kind = #0", [k.as_str().into()]);
+    }
     // Keyset paging: `(group, name) > (after)`, the same order as ORDER BY, served by the key.
-    let sql = format!(
-        "{JOB_STATUS_SQL} WHERE (CAST($1 AS TEXT) IS NULL OR j.job_group = $1) \
-         AND (CAST($2 AS TEXT) IS NULL OR j.kind = $2) \
-         AND (CAST($3 AS TEXT) IS NULL OR (j.job_group, j.job_name) > ($3, $4)) \
-         ORDER BY j.job_group, j.job_name LIMIT $5"
-    );
-    let params = [
-        filter.group.as_deref().into(),
-        filter.kind.as_deref().into(),
-        after_group.into(),
-        after_name.into(),
-        page_limit(filter.limit).into(),
-    ];
-    db.rows(&sql, &params).await?.iter().map(|r| job_status(r)).collect()
+    if let Some(k) = &filter.after {
+        w.add("(j.job_group, j.job_name) > (#0, #1)", [k.group().into(), k.name().into()]);
+    }
+    let limit = w.param(page_limit(filter.limit).into());
+    let sql = format!("{JOB_STATUS_SQL}{} ORDER BY j.job_group, j.job_name LIMIT {limit}", w.sql());
+    db.rows(&sql, &w.params).await?.iter().map(|r| job_status(r)).collect()
+}
+
+/// The WHERE clause of a list, holding only the filters that are set: each filter shape is its
+/// own statement, so the planner can use the index that serves it (`$1 IS NULL OR ...` forms
+/// made SQLite scan every row of a 100,000-trigger table to list one job's triggers).
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    /// Adds `clause`, whose `#0`, `#1`, ... name `values` in order.
+    fn add<const N: usize>(&mut self, clause: &str, values: [Value; N]) {
+        let mut clause = clause.to_string();
+        for (i, v) in values.into_iter().enumerate() {
+            let placeholder = self.param(v);
+            clause = clause.replace(&format!("#{i}"), &placeholder);
+        }
+        self.clauses.push(clause);
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, value: Value) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
 }
 
 /// A LIMIT value: the page size, or every row.
@@ -434,36 +460,48 @@ pub(crate) async fn list_triggers<S: Sql>(
     db: &mut S,
     filter: &TriggerFilter,
 ) -> Result<Vec<TriggerStatus>, StoreError> {
-    let (after_group, after_name) = match &filter.after {
-        Some(k) => (Some(k.group()), Some(k.name())),
-        None => (None, None),
+    let mut w = Where::default();
+    if let Some(g) = &filter.group {
+        w.add("t.trigger_group = #0", [g.as_str().into()]);
+    }
+    if let Some(j) = &filter.job {
+        w.add("t.job_group = #0 AND t.job_name = #1", [j.group().into(), j.name().into()]);
+    }
+    if let Some(k) = &filter.after {
+        w.add("(t.trigger_group, t.trigger_name) > (#0, #1)", [k.group().into(), k.name().into()]);
+    }
+    // The stored states a shown state can come from narrow the rows first; the shown state is
+    // then derived for those alone.
+    let derived = match filter.state {
+        Some(state) => {
+            let stored: &[&str] = match state {
+                TriggerState::Waiting | TriggerState::Executing => &["WAITING"],
+                TriggerState::Acquired => &["ACQUIRED"],
+                TriggerState::Blocked => &["WAITING", "ACQUIRED"],
+                TriggerState::Paused | TriggerState::PausedBlocked => &["PAUSED"],
+                TriggerState::Error => &["ERROR"],
+                TriggerState::Complete => &["COMPLETE"],
+            };
+            let list = stored.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+            w.clauses.push(format!("t.state IN ({list})"));
+            let wanted = w.param(state.as_str().into());
+            format!(
+                " WHERE (CASE \
+                   WHEN s.state IN ('WAITING', 'ACQUIRED') AND s.blocked > 0 THEN 'BLOCKED' \
+                   WHEN s.state = 'PAUSED' AND s.blocked > 0 THEN 'PAUSED_BLOCKED' \
+                   WHEN s.state = 'WAITING' AND s.executing > 0 THEN 'EXECUTING' \
+                   ELSE s.state END) = {wanted}"
+            )
+        }
+        None => String::new(),
     };
-    let (job_group, job_name) = match &filter.job {
-        Some(j) => (Some(j.group()), Some(j.name())),
-        None => (None, None),
-    };
+    let limit = w.param(page_limit(filter.limit).into());
     let sql = format!(
-        "SELECT * FROM ({} WHERE (CAST($1 AS TEXT) IS NULL OR t.trigger_group = $1) \
-         AND (CAST($2 AS TEXT) IS NULL OR (t.job_group = $2 AND t.job_name = $3)) \
-         AND (CAST($4 AS TEXT) IS NULL OR (t.trigger_group, t.trigger_name) > ($4, $5))) AS s \
-         WHERE CAST($6 AS TEXT) IS NULL OR (CASE \
-           WHEN s.state IN ('WAITING', 'ACQUIRED') AND s.blocked > 0 THEN 'BLOCKED' \
-           WHEN s.state = 'PAUSED' AND s.blocked > 0 THEN 'PAUSED_BLOCKED' \
-           WHEN s.state = 'WAITING' AND s.executing > 0 THEN 'EXECUTING' \
-           ELSE s.state END) = $6 \
-         ORDER BY s.trigger_group, s.trigger_name LIMIT $7",
-        trigger_status_sql()
+        "SELECT * FROM ({}{}) AS s{derived} ORDER BY s.trigger_group, s.trigger_name LIMIT {limit}",
+        trigger_status_sql(),
+        w.sql()
     );
-    let params = [
-        filter.group.as_deref().into(),
-        job_group.into(),
-        job_name.into(),
-        after_group.into(),
-        after_name.into(),
-        filter.state.map(TriggerState::as_str).into(),
-        page_limit(filter.limit).into(),
-    ];
-    db.rows(&sql, &params).await?.iter().map(|r| trigger_status(r)).collect()
+    db.rows(&sql, &w.params).await?.iter().map(|r| trigger_status(r)).collect()
 }
 
 /// Deletes a trigger, and its job if that is not durable and has no trigger left.
@@ -553,43 +591,33 @@ pub(crate) async fn resume<S: Sql>(db: &mut S, selector: &Selector) -> Result<us
 
 /// Run history, newest first.
 pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-    let mut clauses = Vec::new();
-    let mut params: Vec<Value> = Vec::new();
-    let mut add = |clause: &str, values: Vec<Value>| {
-        let mut clause = clause.to_string();
-        for (i, v) in values.into_iter().enumerate() {
-            params.push(v);
-            clause = clause.replace(&format!("#{i}"), &format!("${}", params.len()));
-        }
-        clauses.push(clause);
-    };
+    let mut w = Where::default();
     if let Some(j) = &filter.job {
-        add("job_group = #0 AND job_name = #1", job_params(j).to_vec());
+        w.add("job_group = #0 AND job_name = #1", job_params(j));
     }
     if let Some(t) = &filter.trigger {
-        add("trigger_group = #0 AND trigger_name = #1", trigger_params(t).to_vec());
+        w.add("trigger_group = #0 AND trigger_name = #1", trigger_params(t));
     }
     if let Some(s) = filter.state {
-        add("state = #0", vec![s.as_str().into()]);
+        w.add("state = #0", [s.as_str().into()]);
     }
     if let Some(i) = &filter.instance {
-        add("instance_id = #0", vec![i.into()]);
+        w.add("instance_id = #0", [i.into()]);
     }
     if let Some(ms) = filter.fired_after_ms {
-        add("fired_ms > #0", vec![ms.into()]);
+        w.add("fired_ms > #0", [ms.into()]);
     }
     if let Some(ms) = filter.fired_before_ms {
-        add("fired_ms < #0", vec![ms.into()]);
+        w.add("fired_ms < #0", [ms.into()]);
     }
     if let Some(id) = filter.before_id {
-        add("id < #0", vec![id.into()]);
+        w.add("id < #0", [id.into()]);
     }
     let limit = if filter.limit == 0 { 100 } else { filter.limit.min(10_000) };
-    let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     // The limit is a parameter so that statement caches see one text per filter shape.
-    params.push((limit as i64).into());
-    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{filter_sql} ORDER BY id DESC LIMIT ${}", params.len());
-    db.rows(&sql, &params).await?.iter().map(|r| raw_run(r)?.run()).collect()
+    let limit = w.param((limit as i64).into());
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{} ORDER BY id DESC LIMIT {limit}", w.sql());
+    db.rows(&sql, &w.params).await?.iter().map(|r| raw_run(r)?.run()).collect()
 }
 
 /// One run.

@@ -127,6 +127,8 @@ async fn fires_and_keeps_history(store: Arc<dyn Store>) {
     assert_eq!(first.fired.len(), 1);
     assert_eq!((first.fired[0].scheduled_ms, first.fired[0].trigger.name()), (T0, "cron"));
     assert_eq!(state(s, cron.key()).await, TriggerState::Executing);
+    assert_eq!(listed(s, TriggerState::Executing).await, ["g.cron"]);
+    assert_eq!(listed(s, TriggerState::Waiting).await, ["g.simple"]);
     let second = s.cycle(request("a", T0 + 600, done(&first, T0 + 550))).await.unwrap();
     assert_eq!(second.fired.len(), 1);
     assert_eq!(second.fired[0].scheduled_ms, T0 + 500);
@@ -252,6 +254,12 @@ async fn pause_and_resume_by_key_and_group(store: Arc<dyn Store>) {
     assert!(matches!(s.resume(&Selector::Job(jk("none"))).await, Err(StoreError::JobNotFound(_))));
 }
 
+/// The keys of the triggers listed with state filter `state`.
+async fn listed(s: &dyn Store, state: TriggerState) -> Vec<String> {
+    let filter = TriggerFilter { state: Some(state), ..Default::default() };
+    s.list_triggers(&filter).await.unwrap().iter().map(|t| t.trigger.key().to_string()).collect()
+}
+
 async fn misfired_non_concurrent_job_never_starts_on_a_second_instance(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let job = Job::new(jk("nc"), "noop").with_non_concurrent(true);
@@ -263,6 +271,9 @@ async fn misfired_non_concurrent_job_never_starts_on_a_second_instance(store: Ar
     let first = cycle(s, "one", T0).await;
     assert_eq!(first.fired.len(), 1);
     assert_eq!(state(s, b.key()).await, TriggerState::Blocked);
+    // The state filter lists the derived state (stored WAITING or ACQUIRED, job executing).
+    assert_eq!(listed(s, TriggerState::Blocked).await, ["g.a", "g.b"]);
+    assert!(listed(s, TriggerState::Waiting).await.is_empty());
     assert_eq!(s.get_job(job.key()).await.unwrap().unwrap().executing_run, Some(first.fired[0].run_id));
 
     // Minutes later `b` has misfired (smart: fire now) and `a` is due; instance two must

@@ -1,0 +1,469 @@
+//! `scripts/bench scale`: how consort's cost grows with the size of the store. Real release
+//! `consort serve` processes (one on SQLite, three on one PostgreSQL), a store seeded with a
+//! realistic trigger mix and run history, and for each size: fires per second, fire lateness,
+//! store cycle time, commits per fire, database size, server memory, and the latency of the list
+//! and get endpoints, measured while the triggers fire.
+//!
+//! The mix, per 100 triggers: 1 every second, 9 every minute, 30 hourly, 55 daily, 5 paused;
+//! half in UTC, half in America/New_York; ten triggers per job (a job per provisioned
+//! component with several schedules), jobs spread over 100 groups. Run history is written
+//! straight into the store (COMPLETE, 3% FAILED, spread over the last 29 days, so the default
+//! retention of 30 days and 1,000 runs per job keeps it), then the servers start.
+//!
+//! One line per size:
+//! `scale: store=S instances=I triggers=T runs=R fires_per_s=X p50_late_ms=… p99_late_ms=Y cycle_ms=… commits_per_fire=… db_mb=… api_p99_ms=Z rss_mb=M`
+//! and a line with each endpoint's p50/p99 before it. `rss_mb` is the largest resident set of
+//! the instances at the end of the window.
+//!
+//! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
+//! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
+//! measured window after a 10 s warm-up), CONSORT_BENCH_API_ROUNDS (100 per endpoint).
+
+#[path = "../../store/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consort_scheduler::{
+    Job, JobKey, Kinds, MisfireInstruction, Schedule, Scheduler, SchedulerConfig, Selector, Trigger, TriggerKey,
+    system_clock,
+};
+
+const TRIGGERS_PER_JOB: usize = 10;
+const GROUPS: usize = 100;
+const DAY_MS: i64 = 86_400_000;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn job_key(job: usize) -> JobKey {
+    JobKey::new(format!("team{:02}", job % GROUPS), format!("job{job:06}")).unwrap()
+}
+
+/// Trigger `i`'s group (the paused ones share one, paused once) and schedule.
+fn trigger_for(i: usize, job: &JobKey, now: i64) -> Trigger {
+    let zone = if i % 2 == 0 { "UTC" } else { "America/New_York" };
+    let (s, m, h) = (i % 60, (i / 60) % 60, (i / 3600) % 24);
+    let (group, expression) = match i % 100 {
+        0 => (job.group().to_string(), "* * * * * ?".to_string()),
+        1..=9 => (job.group().to_string(), format!("{s} * * * * ?")),
+        10..=39 => (job.group().to_string(), format!("{s} {m} * * * ?")),
+        40..=94 => (job.group().to_string(), format!("{s} {m} {h} * * ?")),
+        _ => ("paused".to_string(), format!("{s} {m} {h} * * ?")),
+    };
+    Trigger::new(
+        TriggerKey::new(group, format!("t{i:06}")).unwrap(),
+        job.clone(),
+        Schedule::cron(&expression, zone).unwrap(),
+        now,
+    )
+    .with_misfire(MisfireInstruction::Smart)
+}
+
+/// Jobs and triggers through the scheduler's own API (so every derived column is what the
+/// server would write), a few jobs at a time.
+async fn seed_triggers(url: &str, triggers: usize) {
+    let store = consort_store::open(url).await.expect("store opens");
+    let sched = Arc::new(Scheduler::new(store, Kinds::builtin(), SchedulerConfig::new("seed")));
+    sched.pause(&Selector::TriggerGroup("paused".into())).await.unwrap();
+    let jobs = triggers.div_ceil(TRIGGERS_PER_JOB);
+    let now = system_clock()();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let sched = sched.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in (worker..jobs).step_by(4) {
+                let key = job_key(j);
+                let job = Job::new(key.clone(), "noop").with_durable(true);
+                let set: Vec<Trigger> = (j * TRIGGERS_PER_JOB..((j + 1) * TRIGGERS_PER_JOB).min(triggers))
+                    .map(|i| trigger_for(i, &key, now))
+                    .collect();
+                sched.create_job(&job, &set).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// `count` ended runs spread over the jobs and the last 29 days, oldest first.
+fn seed_runs_sqlite(path: &Path, count: i64, jobs: i64, from: i64) {
+    if count <= 0 {
+        return;
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let start = system_clock()() - 29 * DAY_MS;
+    let step = (29 * DAY_MS / (from + count).max(1)).max(1);
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;").unwrap();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2) \
+         INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+                                   instance_id, state, ended_ms, error, exit_code) \
+         SELECT printf('team%02d', (i % ?3) % 100), printf('job%06d', i % ?3), printf('team%02d', (i % ?3) % 100), \
+                printf('t%06d', (i % ?3) * 10 + (i / ?3) % 10), ?4 + i * ?5, ?4 + i * ?5 + 3, 'seed', \
+                CASE WHEN i % 33 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, ?4 + i * ?5 + 60000, \
+                CASE WHEN i % 33 = 0 THEN 'exit status 1' END, CASE WHEN i % 33 = 0 THEN 1 ELSE 0 END \
+         FROM n",
+        rusqlite::params![from, from + count, jobs, start, step],
+    )
+    .unwrap();
+}
+
+async fn seed_runs_postgres(url: &str, count: i64, jobs: i64, from: i64) {
+    if count <= 0 {
+        return;
+    }
+    let client = pg_client(url).await;
+    let start = system_clock()() - 29 * DAY_MS;
+    let step = (29 * DAY_MS / (from + count).max(1)).max(1);
+    client
+        .execute(
+            "INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+                                       instance_id, state, ended_ms, error, exit_code) \
+             SELECT 'team' || lpad(((i % $3) % 100)::text, 2, '0'), 'job' || lpad((i % $3)::text, 6, '0'), \
+                    'team' || lpad(((i % $3) % 100)::text, 2, '0'), \
+                    't' || lpad(((i % $3) * 10 + (i / $3) % 10)::text, 6, '0'), $4 + i * $5, $4 + i * $5 + 3, 'seed', \
+                    CASE WHEN i % 33 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, $4 + i * $5 + 60000, \
+                    CASE WHEN i % 33 = 0 THEN 'exit status 1' END, CASE WHEN i % 33 = 0 THEN 1 ELSE 0 END \
+             FROM generate_series($1::bigint, $2::bigint - 1) AS i",
+            &[&from, &(from + count), &jobs, &start, &step],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("VACUUM ANALYZE consort_runs").await.unwrap();
+}
+
+async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// One `consort serve` (release); SIGTERM, then SIGKILL, on drop.
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(store_url: &str, id: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("consort.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[auth]\nrate_per_sec = 1000000\nrate_burst = 1000000\n\n[scheduler]\nstore_url = \"{store_url}\"\n\
+                 instance_id = \"{id}\"\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("CONSORT_CONFIG")
+            .env_remove("CONSORT_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("consort serve starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("the address line").to_string();
+        let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap().trim().to_string();
+        Server { child, url, token, _dir: dir }
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sum and count of the store-cycle histogram in one scrape.
+async fn cycle_totals(http: &reqwest::Client, server: &Server) -> (f64, f64) {
+    let text = http
+        .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total = |suffix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("consort_scheduler_cycle_seconds_{suffix}")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (total("sum"), total("count"))
+}
+
+/// p50 and p99 (ms) of each list and get endpoint, requests one after another on one
+/// keep-alive connection while the triggers fire.
+async fn api_latencies(
+    http: &reqwest::Client,
+    server: &Server,
+    triggers: usize,
+    rounds: usize,
+) -> Vec<(String, f64, f64)> {
+    let jobs = triggers.div_ceil(TRIGGERS_PER_JOB);
+    let run_id: i64 = {
+        let page: serde_json::Value = http
+            .get(format!("{}/v1/scheduler/runs?limit=1", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["id"].as_i64().unwrap_or(1)
+    };
+    let mut out = Vec::new();
+    let endpoints: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        ("list_jobs", Box::new(|_| "/v1/scheduler/jobs?limit=100".into())),
+        ("list_triggers", Box::new(|_| "/v1/scheduler/triggers?limit=100".into())),
+        ("list_runs", Box::new(|_| "/v1/scheduler/runs?limit=100".into())),
+        ("list_failed_runs", Box::new(|_| "/v1/scheduler/runs?limit=100&state=FAILED".into())),
+        (
+            "list_job_runs",
+            Box::new(move |k| {
+                let key = job_key(k * 7919 % jobs);
+                format!("/v1/scheduler/runs?limit=100&job={}.{}", key.group(), key.name())
+            }),
+        ),
+        (
+            "get_job",
+            Box::new(move |k| {
+                let key = job_key(k * 7919 % jobs);
+                format!("/v1/scheduler/jobs/{}/{}", key.group(), key.name())
+            }),
+        ),
+        (
+            "get_trigger",
+            Box::new(move |k| {
+                let i = (k * 104_729) % triggers;
+                let j = i / TRIGGERS_PER_JOB;
+                let group = if i % 100 >= 95 { "paused".to_string() } else { job_key(j).group().to_string() };
+                format!("/v1/scheduler/triggers/{group}/t{i:06}")
+            }),
+        ),
+        ("get_run", Box::new(move |k| format!("/v1/scheduler/runs/{}", (run_id - (k as i64 * 7919) % run_id).max(1)))),
+    ];
+    for (name, path) in endpoints {
+        let mut samples = Vec::with_capacity(rounds);
+        for k in 0..rounds {
+            let began = Instant::now();
+            let response =
+                http.get(format!("{}{}", server.url, path(k))).bearer_auth(&server.token).send().await.unwrap();
+            let status = response.status();
+            let _ = response.bytes().await.unwrap();
+            samples.push(began.elapsed().as_secs_f64() * 1e3);
+            // A purged run answers 404; anything else is a failure of the benchmark.
+            assert!(status.is_success() || (name == "get_run" && status == 404), "{name}: {status}");
+        }
+        samples.sort_by(f64::total_cmp);
+        out.push((name.to_string(), percentile(&samples, 0.5), percentile(&samples, 0.99)));
+    }
+    out
+}
+
+/// What the store says about the fires in [from, to): count, lateness p50 and p99 (ms).
+fn window_sql(store: &str) -> String {
+    let p = if store == "postgres" { ("$1", "$2") } else { ("?1", "?2") };
+    format!(
+        "SELECT fired_ms - scheduled_ms FROM consort_runs WHERE instance_id <> 'seed' AND fired_ms >= {} AND fired_ms < {}",
+        p.0, p.1
+    )
+}
+
+struct Window {
+    fires: usize,
+    p50: f64,
+    p99: f64,
+}
+
+fn window_of(mut late: Vec<f64>) -> Window {
+    late.sort_by(f64::total_cmp);
+    Window { fires: late.len(), p50: percentile(&late, 0.5), p99: percentile(&late, 0.99) }
+}
+
+struct Size {
+    triggers: usize,
+    runs: i64,
+}
+
+fn sizes() -> Vec<Size> {
+    env_or("CONSORT_BENCH_SIZES", "1000:0,10000:0,100000:0,100000:1000000,100000:10000000")
+        .split(',')
+        .map(|s| {
+            let (t, r) = s.split_once(':').expect("CONSORT_BENCH_SIZES is TRIGGERS:RUNS,...");
+            Size { triggers: t.trim().parse().unwrap(), runs: r.trim().parse().unwrap() }
+        })
+        .collect()
+}
+
+fn dir_size_mb(path: &Path) -> f64 {
+    let mut total = 0u64;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        total += std::fs::metadata(PathBuf::from(p)).map(|m| m.len()).unwrap_or(0);
+    }
+    total as f64 / 1_048_576.0
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let secs: u64 = env_or("CONSORT_BENCH_SECS", "30").parse().unwrap();
+    let rounds: usize = env_or("CONSORT_BENCH_API_ROUNDS", "100").parse().unwrap();
+    let stores = env_or("CONSORT_BENCH_STORES", "sqlite,postgres");
+    let http = reqwest::Client::new();
+    let pg = stores.contains("postgres").then(|| common::Pg::start_with(true));
+    for store in stores.split(',').map(str::trim) {
+        // A size with the trigger count of the one before tops its run history up instead of
+        // seeding again.
+        let mut seeded: Option<(usize, i64, String, Option<tempfile::TempDir>)> = None;
+        for size in sizes() {
+            let jobs = size.triggers.div_ceil(TRIGGERS_PER_JOB) as i64;
+            let (url, dir, have_runs) = match seeded.take() {
+                Some((t, r, url, dir)) if t == size.triggers && r <= size.runs => (url, dir, r),
+                _ => {
+                    let (url, dir) = if store == "postgres" {
+                        (pg.as_ref().unwrap().fresh_db().await, None)
+                    } else {
+                        let dir = tempfile::tempdir().unwrap();
+                        (format!("sqlite://{}", dir.path().join("scale.db").display()), Some(dir))
+                    };
+                    let began = Instant::now();
+                    seed_triggers(&url, size.triggers).await;
+                    eprintln!("scale: seeded {} triggers in {:.1} s", size.triggers, began.elapsed().as_secs_f64());
+                    (url, dir, 0)
+                }
+            };
+            let began = Instant::now();
+            if store == "postgres" {
+                seed_runs_postgres(&url, size.runs - have_runs, jobs, have_runs).await;
+            } else {
+                let path = PathBuf::from(url.trim_start_matches("sqlite://"));
+                seed_runs_sqlite(&path, size.runs - have_runs, jobs, have_runs);
+            }
+            if size.runs > have_runs {
+                eprintln!("scale: seeded {} runs in {:.1} s", size.runs - have_runs, began.elapsed().as_secs_f64());
+            }
+            measure(&http, store, &url, &size, secs, rounds).await;
+            seeded = Some((size.triggers, size.runs, url, dir));
+        }
+    }
+    drop(pg);
+}
+
+async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, secs: u64, rounds: usize) {
+    let instances = if store == "postgres" { 3 } else { 1 };
+    let servers: Vec<Server> = (0..instances).map(|i| Server::start(url, &format!("scale-{i}"))).collect();
+    tokio::time::sleep(Duration::from_secs(10)).await; // Misfires of the seeding time, start-up.
+    let pg = if store == "postgres" { Some(pg_client(url).await) } else { None };
+    let commits = async |client: &tokio_postgres::Client| -> i64 {
+        client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
+        client
+            .query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let c0 = match &pg {
+        Some(c) => Some(commits(c).await),
+        None => None,
+    };
+    let cycles0 = cycle_totals(http, &servers[0]).await;
+    let from = system_clock()();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let api = api_latencies(http, &servers[0], size.triggers, rounds).await;
+    tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+    let to = system_clock()();
+    let cycles1 = cycle_totals(http, &servers[0]).await;
+    let rss = servers.iter().map(Server::rss_mb).fold(0.0, f64::max);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // Statistics flushed, last fires recorded.
+    let (window, commits_per_fire, db_mb) = match &pg {
+        Some(client) => {
+            let late: Vec<f64> = client
+                .query(&window_sql(store), &[&from, &to])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as f64)
+                .collect();
+            let window = window_of(late);
+            let per_fire = (commits(client).await - c0.unwrap()) as f64 / window.fires.max(1) as f64;
+            let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
+            (window, format!("{per_fire:.3}"), bytes as f64 / 1_048_576.0)
+        }
+        None => {
+            let path = PathBuf::from(url.trim_start_matches("sqlite://"));
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let mut stmt = conn.prepare(&window_sql(store)).unwrap();
+            let late: Vec<f64> =
+                stmt.query_map([from, to], |r| r.get::<_, i64>(0)).unwrap().map(|v| v.unwrap() as f64).collect();
+            // The embedded store's commits are counted in its process; the server does not export them.
+            (window_of(late), "-".to_string(), dir_size_mb(&path))
+        }
+    };
+    drop(servers);
+    let cycle_ms = (cycles1.0 - cycles0.0) / (cycles1.1 - cycles0.1).max(1.0) * 1e3;
+    let api_p99 = api.iter().map(|(_, _, p99)| *p99).fold(0.0, f64::max);
+    let detail: Vec<String> = api.iter().map(|(n, p50, p99)| format!("{n}={p50:.1}/{p99:.1}")).collect();
+    println!("scale: store={store} triggers={} runs={} api_p50/p99_ms {}", size.triggers, size.runs, detail.join(" "));
+    println!(
+        "scale: store={store} instances={instances} triggers={} runs={} fires_per_s={:.0} p50_late_ms={:.0} \
+         p99_late_ms={:.0} cycle_ms={cycle_ms:.2} commits_per_fire={commits_per_fire} db_mb={db_mb:.0} \
+         api_p99_ms={api_p99:.1} rss_mb={rss:.0}",
+        size.triggers,
+        size.runs,
+        window.fires as f64 / ((to - from) as f64 / 1000.0),
+        window.p50,
+        window.p99,
+    );
+}

@@ -573,6 +573,16 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
     let job_key = job.key().clone();
     let non_concurrent = job.non_concurrent();
     let kind_name = job.kind().to_string();
+    let trigger_key = trigger.clone();
+    let resumed = matches!(start, Start::Resume(_));
+    inner.observer().run_started(&crate::observe::RunStart {
+        run_id,
+        job: &job_key,
+        trigger: &trigger_key,
+        kind: &kind_name,
+        fired_ms,
+        resumed,
+    });
     let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
         Some(kind) => {
             let reporter = RunReporter::new(run_id, inner.store.clone());
@@ -626,6 +636,16 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
     };
     let ended_ms = (inner.config.clock)();
     inner.observer().run_ended(&kind_name, outcome.state);
+    inner.observer().run_finished(&crate::observe::RunEnd {
+        run_id,
+        job: &job_key,
+        trigger: &trigger_key,
+        kind: &kind_name,
+        fired_ms,
+        ended_ms,
+        state: outcome.state,
+        error: outcome.error.as_deref(),
+    });
     tracing::debug!(run_id, job = %job_key, state = outcome.state.as_str(), error = ?outcome.error, "RunEnded");
     let _ = done.send(Completion { run_id, job: job_key, non_concurrent, ended_ms, outcome, error_trigger });
 }
@@ -1036,6 +1056,9 @@ async fn drive(
         inner.fired.fetch_add(fired as u64, Ordering::Relaxed);
         if outcome.misfires_handled > 0 {
             inner.observer().misfired(outcome.misfires_handled);
+        }
+        if !outcome.misfired.is_empty() {
+            inner.observer().triggers_misfired(&outcome.misfired);
         }
         for firing in outcome.fired {
             inner.observer().fired(firing.job.kind(), (firing.fired_ms - firing.scheduled_ms).max(0));

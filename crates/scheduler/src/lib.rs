@@ -27,8 +27,8 @@ pub use model::{
     DEFAULT_GROUP, DataMap, Job, JobKey, JobStatus, MANUAL_GROUP, MAX_KEY_LEN, MisfireInstruction, Outcome,
     RECOVERING_GROUP, Run, RunState, Schedule, Trigger, TriggerKey, TriggerState, TriggerStatus,
 };
-pub use observe::{NoObserver, SchedulerObserver};
+pub use observe::{NoObserver, Observers, RunEnd, RunStart, SchedulerObserver};
 pub use store::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Recovery, RunExpiry, RunFilter,
+    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, Misfire, Recovery, RunExpiry, RunFilter,
     RunHistoryBucket, RunTrim, Selector, Store, TriggerFilter,
 };

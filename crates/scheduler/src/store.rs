@@ -138,9 +138,26 @@ pub struct CycleOutcome {
     pub fired: Vec<Firing>,
     /// Misfired triggers handled.
     pub misfires_handled: usize,
+    /// The misfires this cycle applied (decodable triggers only; `misfires_handled` also
+    /// counts the undecodable ones it put in ERROR), for observers that alert on them.
+    pub misfired: Vec<Misfire>,
     /// Triggers acquired by this cycle (including those fired at once).
     pub acquired: usize,
     /// The earliest next fire among WAITING triggers and this instance's ACQUIRED ones.
+    pub next_fire_ms: Option<i64>,
+}
+
+/// A trigger whose fire time passed by more than the misfire threshold, and what the cycle
+/// did about it (its misfire instruction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Misfire {
+    /// The trigger.
+    pub trigger: TriggerKey,
+    /// Its job.
+    pub job: JobKey,
+    /// The fire time that was missed (epoch ms).
+    pub missed_ms: i64,
+    /// The trigger's next fire time after the misfire instruction; `None`: it will not fire again.
     pub next_fire_ms: Option<i64>,
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use consort_scheduler::failpoint;
 use consort_scheduler::fire::{self, Candidate, RECOVERS_RUN_KEY};
-use consort_scheduler::{Completion, CycleOutcome, CycleRequest, Firing, JobKey, StoreError, TriggerKey};
+use consort_scheduler::{Completion, CycleOutcome, CycleRequest, Firing, JobKey, Misfire, StoreError, TriggerKey};
 
 use crate::catalog;
 use crate::row::{RawJob, RawTrigger};
@@ -188,6 +188,7 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
     }
 
     let mut misfires_handled = 0;
+    let mut misfired = Vec::new();
     if request.max_misfires > 0 {
         let (rows, poisoned) = tx.misfired(now, request.misfire_threshold_ms, request.max_misfires).await?;
         tx.poison(&poisoned).await?;
@@ -201,6 +202,14 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
                 }
             };
             if let Some(status) = fire::apply_misfire(&trigger, row.fire_status(), now, request.misfire_threshold_ms) {
+                if let Some(missed_ms) = row.fire_status().next_fire_ms {
+                    misfired.push(Misfire {
+                        trigger: trigger.key().clone(),
+                        job: trigger.job().clone(),
+                        missed_ms,
+                        next_fire_ms: status.next_fire_ms,
+                    });
+                }
                 updates.push(StatusUpdate {
                     key: trigger.key().clone(),
                     next_fire_ms: status.next_fire_ms,
@@ -324,5 +333,5 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
 
     let next_fire_ms = tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await?;
     failpoint::store_step("store::cycle::end")?;
-    Ok(CycleOutcome { fired, misfires_handled, acquired, next_fire_ms })
+    Ok(CycleOutcome { fired, misfires_handled, misfired, acquired, next_fire_ms })
 }

@@ -17,10 +17,12 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+mod alerts;
 mod cleanroom;
 mod kerberos;
 mod provisioner;
 mod security;
+pub use alerts::{AlertSettings, EmailChannel, SmtpTls, WebhookChannel};
 pub use cleanroom::CleanRoomSettings;
 pub use kerberos::KerberosSection;
 pub use provisioner::ProvisionerSettings;
@@ -65,6 +67,8 @@ pub struct Config {
     pub cleanroom: CleanRoomSettings,
     /// Kerberos for the Hadoop clients; `None`: Hadoop's simple authentication.
     pub kerberos: Option<KerberosSection>,
+    /// Alerts: channels and rules (none: off).
+    pub alerts: AlertSettings,
 }
 
 /// `[spark]`.
@@ -434,6 +438,8 @@ struct FileConfig {
     #[serde(default)]
     cleanroom: CleanRoomSettings,
     kerberos: Option<KerberosSection>,
+    #[serde(default)]
+    alerts: alerts::AlertsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -699,6 +705,7 @@ impl Config {
         }
         provisioner.validate(&path)?;
         file.cleanroom.validate(&path)?;
+        let alerts = file.alerts.validate(&path)?;
         let mut kerberos = file.kerberos;
         let mut kerberos_origin = Origin::File(path.clone());
         for name in ["CONSORT_KERBEROS_PRINCIPAL", "CONSORT_KERBEROS_KEYTAB"] {
@@ -731,6 +738,7 @@ impl Config {
             provisioner,
             cleanroom: file.cleanroom,
             kerberos,
+            alerts,
         })
     }
 }

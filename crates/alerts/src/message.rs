@@ -111,10 +111,9 @@ impl Alert {
                 human_ms(self.duration_ms().unwrap_or(0)),
                 human_ms(self.expected_duration_ms.unwrap_or(0))
             ),
-            Event::Misfire => format!(
-                "{job} missed its schedule (trigger {})",
-                self.trigger.as_deref().unwrap_or("unknown")
-            ),
+            Event::Misfire => {
+                format!("{job} missed its schedule (trigger {})", self.trigger.as_deref().unwrap_or("unknown"))
+            }
         }
     }
 
@@ -292,7 +291,8 @@ mod tests {
     fn the_email_names_the_run_and_the_reason() {
         let mail = failure().email();
         assert_eq!(mail.subject, "[consort] failure: etl.load run 42 failed");
-        for line in ["run: 42", "state: FAILED", "duration: 2m 5s", "error: exit status 3", "alert id: failure:run:42"] {
+        for line in ["run: 42", "state: FAILED", "duration: 2m 5s", "error: exit status 3", "alert id: failure:run:42"]
+        {
             assert!(mail.body.contains(line), "{line}: {}", mail.body);
         }
     }

@@ -188,16 +188,28 @@ impl AlertsSection {
         for e in &self.emails {
             let context = format!("email channel {}", e.name);
             if e.smtp_host.is_empty() {
-                return Err(invalid("alerts.email.smtp_host", String::new(), format!("{context}: name the SMTP server")));
+                return Err(invalid(
+                    "alerts.email.smtp_host",
+                    String::new(),
+                    format!("{context}: name the SMTP server"),
+                ));
             }
             if !e.from.contains('@') {
-                return Err(invalid("alerts.email.from", e.from.clone(), format!("{context}: an address like consort@example.com")));
+                return Err(invalid(
+                    "alerts.email.from",
+                    e.from.clone(),
+                    format!("{context}: an address like consort@example.com"),
+                ));
             }
             if e.to.is_empty() {
                 return Err(invalid("alerts.email.to", "[]".into(), format!("{context}: name at least one recipient")));
             }
             if let Some(bad) = e.to.iter().find(|a| !a.contains('@')) {
-                return Err(invalid("alerts.email.to", bad.clone(), format!("{context}: an address like ops@example.com")));
+                return Err(invalid(
+                    "alerts.email.to",
+                    bad.clone(),
+                    format!("{context}: an address like ops@example.com"),
+                ));
             }
             if e.username.is_some() != e.password_file.is_some() {
                 return Err(invalid(
@@ -217,17 +229,23 @@ impl AlertsSection {
         let mut rules = Vec::with_capacity(self.rules.len());
         for (i, r) in self.rules.into_iter().enumerate() {
             let context = format!("rule {} (scope {})", i + 1, r.scope);
-            let scope = Scope::parse(&r.scope).map_err(|e| invalid("alerts.rule.scope", r.scope.clone(), e.to_string()))?;
+            let scope =
+                Scope::parse(&r.scope).map_err(|e| invalid("alerts.rule.scope", r.scope.clone(), e.to_string()))?;
             let events = r
                 .events
                 .iter()
-                .map(|e| Event::parse(e).map_err(|err| invalid("alerts.rule.events", e.clone(), format!("{context}: {err}"))))
+                .map(|e| {
+                    Event::parse(e).map_err(|err| invalid("alerts.rule.events", e.clone(), format!("{context}: {err}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(unknown) = r.channels.iter().find(|c| !names.contains(&c.as_str())) {
                 return Err(invalid(
                     "alerts.rule.channels",
                     unknown.clone(),
-                    format!("{context}: no [[alerts.webhook]] or [[alerts.email]] has this name; channels: {}", names.join(", ")),
+                    format!(
+                        "{context}: no [[alerts.webhook]] or [[alerts.email]] has this name; channels: {}",
+                        names.join(", ")
+                    ),
                 ));
             }
             if r.expected_duration_secs.is_some_and(|s| s <= 0) {
@@ -304,16 +322,52 @@ to = ["ops@example.com"]
         let cases = [
             (rule("events = [\"failed\"]\nchannels = [\"ops-hook\"]"), "alerts.rule.events", "failure, long_run"),
             (rule("events = [\"failure\"]\nchannels = [\"pager\"]"), "alerts.rule.channels", "ops-hook, ops-mail"),
-            (rule("scope = \"etl\"\nevents = [\"failure\"]\nchannels = [\"ops-hook\"]"), "alerts.rule.scope", "group:GROUP"),
-            (rule("events = [\"long_run\"]\nchannels = [\"ops-hook\"]"), "alerts.rule.expected_duration_secs", "above 0"),
+            (
+                rule("scope = \"etl\"\nevents = [\"failure\"]\nchannels = [\"ops-hook\"]"),
+                "alerts.rule.scope",
+                "group:GROUP",
+            ),
+            (
+                rule("events = [\"long_run\"]\nchannels = [\"ops-hook\"]"),
+                "alerts.rule.expected_duration_secs",
+                "above 0",
+            ),
             (rule("events = []\nchannels = [\"ops-hook\"]"), "alerts.rule.events", "at least one event"),
             (rule("events = [\"failure\"]\nchannels = [\"ops-hook\"]\nsecret = \"x\""), "unknown field", "secret"),
-            (format!("{CHANNELS}\n[[alerts.webhook]]\nname = \"ops-mail\"\nurl = \"http://x\"\nsecret_file = \"/s\""), "alerts.email.name", "another channel"),
-            ("[[alerts.webhook]]\nname = \"h\"\nurl = \"ftp://x\"\nsecret_file = \"/s\"".into(), "alerts.webhook.url", "http://"),
-            ("[[alerts.webhook]]\nname = \"h\"\nurl = \"http://x\"\nsecret = \"inline\"".into(), "unknown field", "secret_file"),
-            ("[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = []".into(), "alerts.email.to", "at least one"),
-            ("[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\"".into(), "alerts.email.password_file", "go together"),
-            ("[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = [\"c@d\"]\ntls = \"ssl\"".into(), "unknown variant", "starttls"),
+            (
+                format!(
+                    "{CHANNELS}\n[[alerts.webhook]]\nname = \"ops-mail\"\nurl = \"http://x\"\nsecret_file = \"/s\""
+                ),
+                "alerts.email.name",
+                "another channel",
+            ),
+            (
+                "[[alerts.webhook]]\nname = \"h\"\nurl = \"ftp://x\"\nsecret_file = \"/s\"".into(),
+                "alerts.webhook.url",
+                "http://",
+            ),
+            (
+                "[[alerts.webhook]]\nname = \"h\"\nurl = \"http://x\"\nsecret = \"inline\"".into(),
+                "unknown field",
+                "secret_file",
+            ),
+            (
+                "[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = []".into(),
+                "alerts.email.to",
+                "at least one",
+            ),
+            (
+                "[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\""
+                    .into(),
+                "alerts.email.password_file",
+                "go together",
+            ),
+            (
+                "[[alerts.email]]\nname = \"m\"\nsmtp_host = \"h\"\nfrom = \"a@b\"\nto = [\"c@d\"]\ntls = \"ssl\""
+                    .into(),
+                "unknown variant",
+                "starttls",
+            ),
             ("[alerts]\nattempts = 0".into(), "alerts.attempts", "between 1 and 20"),
         ];
         for (text, option, fix) in cases {

@@ -19,6 +19,7 @@
 //! environment here and never reach a log or an error: URLs in messages go through
 //! [`consort_config::redact_url`].
 
+pub mod alerts;
 mod backends;
 mod checks;
 pub mod cleanroom;

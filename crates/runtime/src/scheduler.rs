@@ -42,8 +42,9 @@ pub fn kinds(
     kinds
 }
 
-/// Starts the scheduler's driver on `stores` with `kinds`, reporting to `observer` (metrics);
-/// the instance id is the configured one, else [`default_instance_id`].
+/// Starts the scheduler's driver on `stores` with `kinds`, reporting to `observer` (metrics)
+/// and, when `[alerts]` has rules, to the alerts ([`crate::alerts::Alerter`]); the instance id
+/// is the configured one, else [`default_instance_id`].
 pub async fn start_scheduler(
     config: &Config,
     stores: &Stores,
@@ -61,8 +62,17 @@ pub async fn start_scheduler(
     scheduler_config.runs_per_job = settings.runs_per_job();
     scheduler_config.spent_trigger_retention_ms = settings.completed_trigger_retention_ms();
     let scheduler = Arc::new(Scheduler::new(stores.scheduler.clone(), kinds, scheduler_config));
-    if let Some(observer) = observer {
-        scheduler.set_observer(observer);
+    let alerter = crate::alerts::Alerter::start(&config.alerts, &instance_id, stores.scheduler.clone())?;
+    let observers: Vec<Arc<dyn SchedulerObserver>> =
+        observer.into_iter().chain(alerter.map(|a| a as Arc<dyn SchedulerObserver>)).collect();
+    match observers.len() {
+        0 => {}
+        1 => {
+            scheduler.set_observer(observers[0].clone());
+        }
+        _ => {
+            scheduler.set_observer(Arc::new(consort_scheduler::Observers(observers)));
+        }
     }
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!(instance = %instance_id, "scheduler started");

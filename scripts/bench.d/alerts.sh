@@ -7,4 +7,4 @@
 # CONSORT_BENCH_ALERTS (200) sets how many runs. Method: docs/alerts.md.
 source "$(dirname "$0")/../lib.sh"
 cd "$CONSORT_ROOT"
-cargo bench -q -p consort-runtime --bench alerts
+cargo bench -q -p consort --bench alerts

@@ -79,6 +79,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("secret"), "bench-secret").unwrap();
     std::fs::write(dir.join("password"), "bench-password").unwrap();
+    let (secret_file, password_file) = (dir.join("secret"), dir.join("password"));
     let arrivals: Arrivals = Arc::default();
 
     // The SMTP server, and a thread noting each message's arrival.
@@ -137,7 +138,7 @@ fn main() {
             webhooks: vec![WebhookChannel {
                 name: "hook".into(),
                 url: format!("http://127.0.0.1:{hook_port}/hook"),
-                secret_file: dir.join("secret"),
+                secret_file,
                 timeout_secs: 10,
             }],
             emails: vec![EmailChannel {
@@ -146,7 +147,7 @@ fn main() {
                 smtp_port: Some(smtp_port),
                 tls: SmtpTls::None,
                 username: Some("consort".into()),
-                password_file: Some(dir.join("password")),
+                password_file: Some(password_file),
                 from: "consort@example.com".into(),
                 to: vec!["ops@example.com".into()],
                 timeout_secs: 10,

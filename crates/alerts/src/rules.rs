@@ -144,7 +144,7 @@ impl Rule {
         if channels.is_empty() {
             return Err(RuleError::Empty("channel"));
         }
-        if events.contains(&Event::LongRun) && !expected_duration_ms.is_some_and(|ms| ms > 0) {
+        if events.contains(&Event::LongRun) && expected_duration_ms.is_none_or(|ms| ms <= 0) {
             return Err(RuleError::NoExpectedDuration);
         }
         Ok(Rule { scope, events, channels, expected_duration_ms })

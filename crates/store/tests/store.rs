@@ -195,6 +195,7 @@ async fn misfires_after_downtime(store: Arc<dyn Store>) {
     // Down for an hour: the first cycle comes at T0 + 1 h + 5 s.
     let now = T0 + 60 * MIN + 5000;
     let mut fired = vec![];
+    let mut misfired = vec![];
     let mut at = now;
     loop {
         let out = cycle(s, "a", at).await;
@@ -202,8 +203,19 @@ async fn misfires_after_downtime(store: Arc<dyn Store>) {
             break;
         }
         fired.extend(out.fired.into_iter().map(|f| (f.trigger.name().to_string(), f.scheduled_ms)));
+        misfired.extend(out.misfired);
         at += 1;
     }
+    // Each misfire applied is reported once, with the fire time it missed (alerts say so).
+    let mut reported: Vec<(&str, &str, i64)> =
+        misfired.iter().map(|m| (m.trigger.name(), m.job.name(), m.missed_ms)).collect();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [("nothing", "nothing", T0), ("once", "once", T0), ("simple", "simple", T0), ("smart", "smart", T0)]
+    );
+    let nothing = misfired.iter().find(|m| m.trigger.name() == "nothing").unwrap();
+    assert_eq!(nothing.next_fire_ms, Some(T0 + 61 * MIN));
     let of = |n: &str| fired.iter().filter(|(t, _)| t == n).map(|(_, s)| *s).collect::<Vec<_>>();
     assert_eq!(of("smart"), [now], "smart = fire once now for cron");
     assert_eq!(of("once"), [now]);

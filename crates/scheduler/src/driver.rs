@@ -462,6 +462,20 @@ impl Scheduler {
         })
     }
 
+    /// Where `run`'s work shows itself on the web (Spark's UI), when its kind knows. Asking may
+    /// reach the backend; a failure is an answer of `None` (the page is optional, never an error).
+    pub async fn run_ui_url(&self, run: &Run) -> Option<String> {
+        let job = self.inner.store.get_job(&run.job).await.ok().flatten()?;
+        let kind = self.inner.kinds.get(job.job.kind()).cloned()?;
+        match kind.ui_url(run).await {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::debug!(run = run.id, %error, "no web UI address for the run");
+                None
+            }
+        }
+    }
+
     /// Stops an executing run's work where it runs; the run then ends FAILED (killed) once the
     /// instance following it sees the work end.
     pub async fn kill_run(&self, id: i64) -> Result<(), SchedulerError> {

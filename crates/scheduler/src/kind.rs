@@ -97,6 +97,11 @@ pub trait JobKind: Send + Sync + fmt::Debug {
     async fn kill(&self, _run: &Run) -> Result<(), RunActionError> {
         Err(RunActionError::NotSupported)
     }
+
+    /// Where the run's work shows itself on the web (e.g. Spark's UI), if anywhere now.
+    async fn ui_url(&self, _run: &Run) -> Result<Option<String>, RunActionError> {
+        Ok(None)
+    }
 }
 
 /// Why a kind could not act on a run (read its log, kill it).

@@ -860,7 +860,15 @@ pub(crate) struct RunView {
     log_location: Option<String>,
     /// The run this one recovers, for recovery fires.
     recovers_run: Option<i64>,
+    /// Spark's web UI for the run's application, where its backend has one: YARN's tracking
+    /// URL, the standalone master's application page, Livy's, the local driver's UI while it
+    /// runs. Only `GET /v1/scheduler/runs/{id}` looks it up (it may ask the backend); lists
+    /// leave it null.
+    spark_ui_url: Option<String>,
 }
+
+/// How long a run's answer waits for its backend to say where Spark's UI is.
+const UI_LOOKUP: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RunView {
     fn of(r: &Run) -> Self {
@@ -879,6 +887,7 @@ impl RunView {
             application_id: r.application_id.clone(),
             log_location: r.log_location.clone(),
             recovers_run: r.recovers_run,
+            spark_ui_url: None,
         }
     }
 }
@@ -1713,7 +1722,7 @@ pub(crate) async fn purge_runs(
 }
 
 /// One run: scheduled/fired/ended times, instance, state, error, Spark application id, log
-/// location.
+/// location, and the address of Spark's UI for it where the backend has one.
 #[utoipa::path(
     get,
     path = "/v1/scheduler/runs/{id}",
@@ -1734,7 +1743,12 @@ pub(crate) async fn get_run(
     let id = p.id;
     let run =
         s.scheduler.get_run(id).await?.ok_or_else(|| ApiError::NotFound { message: format!("run {id} not found") })?;
-    Ok(Json(RunView::of(&run)))
+    let mut view = RunView::of(&run);
+    // A slow backend delays the run's page by at most UI_LOOKUP; the link is then left out.
+    if run.log_location.is_some() {
+        view.spark_ui_url = tokio::time::timeout(UI_LOOKUP, s.scheduler.run_ui_url(&run)).await.ok().flatten();
+    }
+    Ok(Json(view))
 }
 
 /// The end of a run's log, read from where its work ran (the Spark driver's log), for

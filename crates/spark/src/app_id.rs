@@ -22,6 +22,18 @@ pub fn find_app_id(log: &str) -> Option<String> {
     None
 }
 
+/// The driver's web UI address in its log: Spark logs `Bound SparkUI to ADDR, and started at
+/// http://HOST:PORT` once the UI listens (the port is 4040, or the next free one).
+pub fn find_ui_url(log: &str) -> Option<String> {
+    const MARK: &str = "and started at ";
+    let at = log.find("Bound SparkUI to")?;
+    let rest = &log[at..];
+    let start = rest.find(MARK)? + MARK.len();
+    let url: String = rest[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+    let url = url.trim_end_matches(['.', ',']);
+    (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_string())
+}
+
 #[derive(Clone, Copy)]
 enum Part {
     Digits,
@@ -58,6 +70,17 @@ fn matches(text: &str, pattern: &[Part]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_driver_ui_in_spark_3_and_4_logs() {
+        let v3 = "25/01/01 10:00:00 INFO Utils: Successfully started service 'SparkUI' on port 4041.\n\
+                  25/01/01 10:00:00 INFO SparkUI: Bound SparkUI to 127.0.0.1, and started at http://127.0.0.1:4041\n";
+        assert_eq!(find_ui_url(v3).as_deref(), Some("http://127.0.0.1:4041"));
+        let json = r#"{"msg":"Bound SparkUI to 0.0.0.0, and started at http://driver-svc:4040","logger":"SparkUI"}"#;
+        assert_eq!(find_ui_url(json).as_deref(), Some("http://driver-svc:4040"));
+        assert_eq!(find_ui_url("INFO SparkContext: Running Spark version 3.5.1"), None);
+        assert_eq!(find_ui_url("Bound SparkUI to 127.0.0.1, and started at nowhere"), None);
+    }
 
     #[test]
     fn finds_each_backend_id_shape() {

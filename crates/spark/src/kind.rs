@@ -290,6 +290,11 @@ impl JobKind for SparkKind {
         launcher.kill(&id).await.map_err(action_error)
     }
 
+    async fn ui_url(&self, run: &Run) -> Result<Option<String>, RunActionError> {
+        let (launcher, id) = self.launcher_of(run)?;
+        launcher.ui_url(&id).await.map_err(action_error)
+    }
+
     async fn resume(&self, context: RunContext, run: Run) -> Outcome {
         let Some(location) = run.log_location else {
             // Submitted, perhaps, but the handle never recorded: look the run's key up first.

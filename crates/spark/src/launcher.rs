@@ -252,6 +252,14 @@ pub trait Launcher: Send + Sync + fmt::Debug {
     /// Stops the application.
     async fn kill(&self, id: &str) -> Result<(), SparkError>;
 
+    /// Where Spark's web UI for the application is, when this backend has one: YARN's tracking
+    /// URL, the standalone master's application page, Livy's (or the Spark UI Livy reports),
+    /// the local driver's own UI while it runs. `Ok(None)` when there is none (yet, or any
+    /// more); the default.
+    async fn ui_url(&self, _id: &str) -> Result<Option<String>, SparkError> {
+        Ok(None)
+    }
+
     /// Returns once the application's state may have changed, and after `at_most` at the
     /// latest: what a poller sleeps on between `status` calls. A backend that hears of changes
     /// (a child process exiting, a watch) returns at once, so an ended run is recorded when it

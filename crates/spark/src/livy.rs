@@ -473,6 +473,14 @@ impl Launcher for LivyLauncher {
         Ok(text[start..].to_string())
     }
 
+    /// The Spark UI Livy reports for the batch (YARN's tracking URL), else Livy's own page of
+    /// the batch's log.
+    async fn ui_url(&self, id: &str) -> Result<Option<String>, SparkError> {
+        let n = Self::batch_id(id)?;
+        let reported = self.batch(id).await?.app_info.and_then(|i| i.spark_ui_url).filter(|u| u.starts_with("http"));
+        Ok(Some(reported.unwrap_or_else(|| format!("{}/ui/batch/{n}/log", self.config.url.trim_end_matches('/')))))
+    }
+
     async fn kill(&self, id: &str) -> Result<(), SparkError> {
         // A batch that has ended keeps its outcome readable until Livy forgets it; only a live one is deleted.
         if self.status(id).await?.state.is_final() {

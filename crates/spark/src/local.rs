@@ -21,7 +21,7 @@ use consort_kerberos::KerberosSettings;
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use crate::app_id::find_app_id;
+use crate::app_id::{find_app_id, find_ui_url};
 use crate::driver_error::driver_error;
 use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
@@ -162,6 +162,18 @@ fn tail(path: &Path, max_bytes: u64) -> String {
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+/// The first `max_bytes` of a file.
+fn head(path: &Path, max_bytes: u64) -> String {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else { return String::new() };
+    let mut bytes = Vec::new();
+    let _ = file.take(max_bytes).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// How far into the driver's log the UI's address is looked for: Spark logs it while starting.
+const UI_SCAN_BYTES: u64 = 1 << 20;
 
 /// Runs blocking file work (log reads, `/proc`) off the async threads.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, SparkError> {
@@ -381,6 +393,16 @@ impl Launcher for LocalLauncher {
                 tokio::time::sleep(at_most).await;
             }
         }
+    }
+
+    /// The driver's own UI, only while the driver runs (it goes away with the driver).
+    async fn ui_url(&self, id: &str) -> Result<Option<String>, SparkError> {
+        let dir = self.run_dir(id)?;
+        blocking(move || {
+            let running = !dir.join("exit_code").exists() && Driver::read(&dir).is_some_and(|d| d.is_running());
+            running.then(|| find_ui_url(&head(&dir.join("stderr"), UI_SCAN_BYTES))).flatten()
+        })
+        .await
     }
 
     async fn kill(&self, id: &str) -> Result<(), SparkError> {

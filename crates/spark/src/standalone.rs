@@ -364,6 +364,13 @@ impl Launcher for StandaloneLauncher {
         }
     }
 
+    /// The master's page of the application (`standalone_ui_url` set, the application id known).
+    async fn ui_url(&self, id: &str) -> Result<Option<String>, SparkError> {
+        let Some(ui) = self.config.ui_url.as_deref() else { return Ok(None) };
+        let app_id = self.status(id).await?.app_id;
+        Ok(app_id.map(|app| format!("{}/app/?appId={app}", ui.trim_end_matches('/'))))
+    }
+
     async fn kill(&self, id: &str) -> Result<(), SparkError> {
         let r = self.call(self.http.post(self.url(&format!("kill/{id}")))).await?;
         if r.success == Some(true) {

@@ -196,6 +196,10 @@ struct AppReport {
     state: String,
     #[serde(default)]
     final_status: Option<String>,
+    /// The application master's UI through the ResourceManager's proxy while it runs, the
+    /// history server's page after (when one is configured).
+    #[serde(default)]
+    tracking_url: Option<String>,
     #[serde(default)]
     diagnostics: Option<String>,
 }
@@ -797,6 +801,12 @@ impl Launcher for YarnLauncher {
             None => text.push_str("(no application attempt yet: the application is waiting for YARN to start it)\n"),
         }
         Ok(tail(&text, max_bytes).to_string())
+    }
+
+    /// YARN's tracking URL (Spark's UI through the ResourceManager's proxy, or its history).
+    async fn ui_url(&self, id: &str) -> Result<Option<String>, SparkError> {
+        let url = self.report(id).await?.tracking_url;
+        Ok(url.filter(|u| u.starts_with("http://") || u.starts_with("https://")))
     }
 
     async fn kill(&self, id: &str) -> Result<(), SparkError> {

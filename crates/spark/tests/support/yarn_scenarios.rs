@@ -166,6 +166,9 @@ pub async fn cluster_mode_applications<C: YarnCluster>(mut cluster: C) {
     assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{}", yarn.logs(&ok.id, 20_000).await.unwrap());
     assert_eq!(done.app_id.as_deref(), Some(ok.id.as_str()));
     eprintln!("count-ok: submit to SUCCEEDED in {:?}", submit_started.elapsed());
+    // Spark's UI: the ResourceManager's tracking URL of the application (its history once ended).
+    let ui = yarn.ui_url(&ok.id).await.unwrap().expect("YARN reports a tracking URL");
+    assert!(ui.starts_with("http") && ui.contains(&ok.id), "{ui}");
     let logs = yarn.logs(&ok.id, 64 * 1024).await.unwrap();
     let output = driver_output(&cluster, &yarn, &ok.id).await;
     assert!(output.contains("COUNT=1000") && output.contains(&format!("APP_ID={}", ok.id)), "{output}");

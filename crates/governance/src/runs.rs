@@ -247,6 +247,27 @@ pub enum RunnerEnd {
     Stopped,
 }
 
+/// One approver's standing on a document.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalStatus {
+    /// The approver (a user id).
+    pub approver: String,
+    /// Its ballot, once it voted.
+    pub ballot: Option<Vote>,
+    /// Whether it withdrew its approval after accepting (`PUT …/documents/{id}/approval`).
+    pub withdrawn: bool,
+    /// Whether its approval holds now: it accepted and did not withdraw.
+    pub approved: bool,
+}
+
+impl ApprovalStatus {
+    /// The standing from a ballot and a withdrawal.
+    pub fn of(approver: &str, ballot: Option<Vote>, withdrawn: bool) -> Self {
+        ApprovalStatus { approver: approver.to_string(), ballot, withdrawn, approved: ballot == Some(Vote::Accept) && !withdrawn }
+    }
+}
+
 /// What a withdrawal revokes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Revocation {
@@ -1032,6 +1053,19 @@ impl Governance {
     }
 
     // ---- approvals and revocation ----
+
+    /// Each approver's standing on a document: its ballot, and whether it withdrew its approval
+    /// since (accepted queries). A run needs every one of them approved.
+    pub async fn approvals(&self, cleanroom: &str, document_id: &str) -> Result<Vec<ApprovalStatus>, GovError> {
+        let doc = self.document(cleanroom, document_id).await?;
+        let mut tx = Tx::new(self.store().as_ref(), cleanroom, 0);
+        let mut items = Vec::with_capacity(doc.approvers.len());
+        for approver in &doc.approvers {
+            let withdrawn = tx.get::<i64>(Map::Bindings, &withdrawn_key(document_id, approver)).await?.is_some();
+            items.push(ApprovalStatus::of(approver, doc.ballots.get(approver).copied(), withdrawn));
+        }
+        Ok(items)
+    }
 
     /// An owner withdraws (or gives again) its approval of an accepted query; runs of it need
     /// every approval at their start and while they run.

@@ -167,7 +167,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_api::runs))
         .routes(routes!(run_api::run))
         .routes(routes!(run_api::run_log))
-        .routes(routes!(run_api::set_approval))
+        .routes(routes!(run_api::set_approval, run_api::approvals))
         .routes(routes!(run_api::runner_attest))
         .routes(routes!(run_api::runner_consent))
         .routes(routes!(run_api::runner_secret))

@@ -17,7 +17,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use consort_auth::Principal;
 use consort_governance::model::ConsentOption;
-use consort_governance::runs::{CleanRoomRun, Prepared, Revocation, RunState, RunnerEvent, SegmentResult};
+use consort_governance::runs::{
+    ApprovalStatus, CleanRoomRun, Prepared, Revocation, RunState, RunnerEvent, SegmentResult,
+};
 use consort_governance::secrets::Attested;
 use consort_governance::{Caller, ConsentSubject};
 use serde::{Deserialize, Serialize};
@@ -99,11 +101,42 @@ pub(crate) struct RunView {
     secrets: Vec<String>,
     /// The scheduler run executing it.
     scheduler_run: Option<i64>,
+    /// Whose approval it needs, start to end (user ids; their standing now:
+    /// `GET …/documents/{query}/approval`).
+    approvers: Vec<String>,
+    /// Whose consent it needs, start to end: the query, each input, the sink and the contract
+    /// (each one's effective consent now: `GET …/consent/{kind}/{id}`).
+    consent: Vec<ConsentSubjectRef>,
     /// The ledger index of its end entry.
     end_seq: Option<u64>,
     /// The receipt of its end entry (verify with `consort ledger verify-receipt`), once ended.
     #[schema(value_type = Option<Object>)]
     receipt: Option<serde_json::Value>,
+}
+
+/// A contract or document that consent is given on.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConsentSubjectRef {
+    /// `contract` or `document`.
+    kind: String,
+    /// Its id.
+    id: String,
+}
+
+impl From<&ConsentSubject> for ConsentSubjectRef {
+    fn from(s: &ConsentSubject) -> Self {
+        match s {
+            ConsentSubject::Contract(id) => ConsentSubjectRef { kind: "contract".into(), id: id.clone() },
+            ConsentSubject::Document(id) => ConsentSubjectRef { kind: "document".into(), id: id.clone() },
+        }
+    }
+}
+
+/// Each approver's standing on a document.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApprovalList {
+    /// By approver, as the document lists them.
+    items: Vec<ApprovalStatus>,
 }
 
 /// A page of runs.
@@ -229,6 +262,8 @@ impl RunView {
             run_policy: run.run_policy,
             secrets: run.secrets,
             scheduler_run: run.scheduler_run,
+            approvers: run.approvers,
+            consent: run.consent.iter().map(ConsentSubjectRef::from).collect(),
             end_seq: run.end_seq,
             receipt,
         }
@@ -484,6 +519,31 @@ pub(crate) async fn run_log(
     let id =
         run.scheduler_run.ok_or_else(|| ApiError::NotFound { message: format!("run {} has no log yet", run.id) })?;
     s.scheduler.run_log(id, 64 * 1024).await.map_err(ApiError::from)
+}
+
+/// Each approver's standing on a document: its ballot and whether it withdrew its approval
+/// since. A run of a query needs every approver's approval.
+#[utoipa::path(
+    get,
+    path = "/v1/cleanrooms/{cleanroom}/documents/{id}/approval",
+    operation_id = "getApprovals",
+    tag = "cleanrooms",
+    params(QueryPath),
+    responses(
+        (status = 200, description = "The approvers' standing.", body = ApprovalList),
+        (status = 400, description = "A malformed path parameter.", body = ErrorBody),
+        (status = 403, description = "Not a party to the clean room.", body = ErrorBody),
+        (status = 404, description = "No such clean room or document.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn approvals(
+    State(s): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
+    ApiPath(p): ApiPath<QueryPath>,
+) -> Result<Json<ApprovalList>, ApiError> {
+    require_reader(&s, &p.cleanroom, &principal).await?;
+    let items = area(&s)?.governance.approvals(&p.cleanroom, &p.id).await.map_err(gov_error)?;
+    Ok(Json(ApprovalList { items }))
 }
 
 /// An owner withdraws (`approve: false`) or gives back its approval of an accepted query.

@@ -48,6 +48,8 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("runs.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard/runs.js")),
     ("cluster.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard/cluster.js")),
     ("chart.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard/chart.js")),
+    ("rooms.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard/rooms.js")),
+    ("receipt.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard/receipt.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/dashboard/favicon.svg")),
 ];
 

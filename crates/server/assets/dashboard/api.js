@@ -24,7 +24,18 @@ export class ApiError extends Error {
 
 /** Calls the API; resolves to the JSON body, rejects with ApiError. */
 export async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
+  const { json } = await call(method, path, body, 'application/json');
+  return json;
+}
+
+/** GETs a text answer (a PEM key, a log); rejects with ApiError. */
+export async function apiText(path) {
+  const { text } = await call('GET', path, undefined, '*/*');
+  return text;
+}
+
+async function call(method, path, body, accept) {
+  const headers = { Accept: accept };
   const t = token();
   if (t) headers.Authorization = `Bearer ${t}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -42,7 +53,7 @@ export async function api(method, path, body) {
     throw new ApiError(response.status, err.code || String(response.status), err.message || text || response.statusText,
       err.param);
   }
-  return json;
+  return { json, text };
 }
 
 /** Path segments encoded for a URL (group and name may hold any character but control ones). */

@@ -5,8 +5,12 @@ import { fill } from './dom.js';
 import * as jobs from './jobs.js';
 import * as runs from './runs.js';
 import * as cluster from './cluster.js';
+import * as rooms from './rooms.js';
 
-const PAGES = { jobs, runs, cluster };
+const PAGES = { jobs, runs, cluster, rooms };
+// The action a page's data needs: the scheduler's pages need `read`, the clean rooms `govern`
+// (the `cleanroom` role, or admin). A page the caller cannot read is not offered.
+const NEEDS = { jobs: 'read', runs: 'read', cluster: 'read', rooms: 'govern' };
 const $ = (id) => document.getElementById(id);
 let me = null;
 let stopPage = null;
@@ -29,8 +33,9 @@ function ready(page) {
 }
 
 async function show() {
-  const name = (location.hash.replace(/^#\//, '') || 'jobs').split('/')[0];
-  const page = PAGES[name] ? name : 'jobs';
+  const name = location.hash.replace(/^#\//, '').split('/')[0];
+  const first = Object.keys(PAGES).find((p) => can(NEEDS[p])) || 'jobs';
+  const page = PAGES[name] && can(NEEDS[name]) ? name : first;
   if (stopPage) stopPage();
   stopPage = null;
   delete document.body.dataset.ready;
@@ -39,7 +44,7 @@ async function show() {
   const root = fill($('page'));
   root.dataset.page = page;
   try {
-    stopPage = await PAGES[page].render(root, { api, can, notify, ready: () => ready(page) });
+    stopPage = await PAGES[page].render(root, { api, can, me, notify, ready: () => ready(page) });
   } catch (e) {
     notify(e.message);
     if (e.status === 401) signOut(e.message);
@@ -71,6 +76,7 @@ async function signIn() {
   }
   $('signin').hidden = true;
   $('nav').hidden = false;
+  for (const a of document.querySelectorAll('#nav a')) a.hidden = !can(NEEDS[a.dataset.page]);
   $('signout').hidden = false;
   $('who').textContent = `${me.display_name} (${me.roles.join(', ')})`;
   document.body.dataset.signedIn = 'true';

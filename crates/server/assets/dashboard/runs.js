@@ -1,5 +1,5 @@
-// Runs: live state (polled, no reload), duration, the Spark application id, the driver log's
-// tail, and kill for executing runs.
+// Runs: live state (polled, no reload), duration, the Spark application id with a link to
+// Spark's UI where the backend has one, the driver log's tail, and kill for executing runs.
 import { badge, duration, fill, h, when } from './dom.js';
 
 const PAGE = 50;
@@ -96,6 +96,9 @@ export async function render(root, { api, can, notify, ready }) {
         h('dt', {}, 'Ended'), h('dd', {}, when(r.ended_time)),
         h('dt', {}, 'Duration'), h('dd', { id: 'run-duration' }, liveDuration(r, Date.now())),
         h('dt', {}, 'Spark application'), h('dd', { id: 'run-application' }, r.application_id || '—'),
+        h('dt', {}, 'Spark UI'), h('dd', {}, r.spark_ui_url
+          ? h('a', { id: 'run-spark-ui', href: r.spark_ui_url, target: '_blank', rel: 'noopener noreferrer' }, r.spark_ui_url)
+          : h('span', { class: 'muted' }, 'none (the backend has no UI for it now)')),
         h('dt', {}, 'Log location'), h('dd', {}, r.log_location || '—'),
         h('dt', {}, 'Error'), h('dd', { class: 'error', id: 'run-error' }, r.error || ''),
         h('dt', {}, 'Exit code'), h('dd', {}, r.exit_code ?? '—')),

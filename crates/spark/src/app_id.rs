@@ -22,16 +22,26 @@ pub fn find_app_id(log: &str) -> Option<String> {
     None
 }
 
-/// The driver's web UI address in its log: Spark logs `Bound SparkUI to ADDR, and started at
-/// http://HOST:PORT` once the UI listens (the port is 4040, or the next free one).
+/// The driver's web UI address in its log, once the UI listens: Spark 4 logs `Start Jetty
+/// HOST:PORT for SparkUI`, Spark 3 `Bound SparkUI to ADDR, and started at http://HOST:PORT`
+/// (the port is 4040, or the next free one). A wildcard bind address is shown as loopback.
 pub fn find_ui_url(log: &str) -> Option<String> {
-    const MARK: &str = "and started at ";
-    let at = log.find("Bound SparkUI to")?;
-    let rest = &log[at..];
-    let start = rest.find(MARK)? + MARK.len();
-    let url: String = rest[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-    let url = url.trim_end_matches(['.', ',']);
-    (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_string())
+    let url = if let Some(at) = log.find("Start Jetty ") {
+        let rest = &log[at + "Start Jetty ".len()..];
+        let (address, tail) = rest.split_once(' ')?;
+        if !tail.starts_with("for SparkUI") {
+            return find_ui_url(rest);
+        }
+        format!("http://{address}")
+    } else {
+        const MARK: &str = "and started at ";
+        let rest = &log[log.find("Bound SparkUI to")?..];
+        let start = rest.find(MARK)? + MARK.len();
+        rest[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect()
+    };
+    let url = url.trim_end_matches(['.', ',']).replace("://0.0.0.0:", "://127.0.0.1:");
+    let port_ok = url.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    ((url.starts_with("http://") || url.starts_with("https://")) && port_ok).then_some(url)
 }
 
 #[derive(Clone, Copy)]
@@ -73,11 +83,18 @@ mod tests {
 
     #[test]
     fn finds_the_driver_ui_in_spark_3_and_4_logs() {
+        let v4 = "26/12/01 16:08:19 INFO JettyUtils: Start Jetty 127.0.0.1:4040 for SparkUI\n\
+                  26/12/01 16:08:20 INFO Utils: Successfully started service 'SparkUI' on port 4040.\n";
+        assert_eq!(find_ui_url(v4).as_deref(), Some("http://127.0.0.1:4040"));
+        let other_jetty = "INFO JettyUtils: Start Jetty 0.0.0.0:8080 for MasterUI\n\
+                           INFO JettyUtils: Start Jetty 0.0.0.0:4041 for SparkUI\n";
+        assert_eq!(find_ui_url(other_jetty).as_deref(), Some("http://127.0.0.1:4041"));
         let v3 = "25/01/01 10:00:00 INFO Utils: Successfully started service 'SparkUI' on port 4041.\n\
                   25/01/01 10:00:00 INFO SparkUI: Bound SparkUI to 127.0.0.1, and started at http://127.0.0.1:4041\n";
         assert_eq!(find_ui_url(v3).as_deref(), Some("http://127.0.0.1:4041"));
         let json = r#"{"msg":"Bound SparkUI to 0.0.0.0, and started at http://driver-svc:4040","logger":"SparkUI"}"#;
         assert_eq!(find_ui_url(json).as_deref(), Some("http://driver-svc:4040"));
+        assert_eq!(find_ui_url("INFO JettyUtils: Start Jetty 127.0.0.1: for SparkUI"), None);
         assert_eq!(find_ui_url("INFO SparkContext: Running Spark version 3.5.1"), None);
         assert_eq!(find_ui_url("Bound SparkUI to 127.0.0.1, and started at nowhere"), None);
     }

@@ -340,6 +340,11 @@ fn bearer(value: &HeaderValue) -> Result<&str, AuthError> {
     Ok(rest)
 }
 
+/// Routes any authenticated principal may call, whatever its roles: they answer only about the
+/// caller itself. A `cleanroom`-only or `provisioner`-only principal must be able to learn what
+/// it may do (the dashboard signs in with `whoami`) without the `viewer` role.
+pub const SELF_ROUTES: &[&str] = &["/v1/auth/whoami"];
+
 /// The action a route performs; `None` for the public routes and the governed runner's,
 /// which authenticate with its attestation and session instead. The one table of the
 /// authorisation model: a new route is covered the moment it is added.
@@ -438,7 +443,7 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
         guard.record(audit(&who, StatusCode::TOO_MANY_REQUESTS, "refused:rate_limited".into()));
         return too_many(retry);
     }
-    if !principal.may(action) {
+    if !principal.may(action) && !SELF_ROUTES.contains(&route.as_str()) {
         guard.record(audit(&who, StatusCode::FORBIDDEN, "refused:forbidden".into()));
         let roles = if principal.roles.is_empty() { "no role".to_string() } else { principal.roles.to_string() };
         let message = format!(

@@ -264,7 +264,12 @@ pub struct ApprovalStatus {
 impl ApprovalStatus {
     /// The standing from a ballot and a withdrawal.
     pub fn of(approver: &str, ballot: Option<Vote>, withdrawn: bool) -> Self {
-        ApprovalStatus { approver: approver.to_string(), ballot, withdrawn, approved: ballot == Some(Vote::Accept) && !withdrawn }
+        ApprovalStatus {
+            approver: approver.to_string(),
+            ballot,
+            withdrawn,
+            approved: ballot == Some(Vote::Accept) && !withdrawn,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 // `STEP name ok` lines; screenshots go to $CONSORT_ARTIFACTS.
 //
 // Environment: CONSORT_URL, CONSORT_ADMIN_TOKEN, CONSORT_VIEWER_TOKEN, CONSORT_SPARK_RUN (an
-// executing run to kill), CONSORT_ARTIFACTS, CONSORT_PROFILE (a fresh --user-data-dir),
+// executing run to kill), CONSORT_SPARK_UI (its driver's UI address), CONSORT_ARTIFACTS, CONSORT_PROFILE (a fresh --user-data-dir),
 // CONSORT_PLAYWRIGHT (the playwright-core directory).
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -19,6 +19,7 @@ const URL_ = env('CONSORT_URL');
 const ADMIN = env('CONSORT_ADMIN_TOKEN');
 const VIEWER = env('CONSORT_VIEWER_TOKEN');
 const SPARK_RUN = Number(env('CONSORT_SPARK_RUN'));
+const SPARK_UI = env('CONSORT_SPARK_UI');
 const ARTIFACTS = env('CONSORT_ARTIFACTS');
 const { chromium } = createRequire(import.meta.url)(env('CONSORT_PLAYWRIGHT'));
 
@@ -127,6 +128,14 @@ try {
   await shot(page, 'run-detail.png');
   step('run-log');
 
+  // Spark's UI: the local driver's own, linked while it runs (the test fetched it: it answers).
+  await page.waitForSelector('#run-spark-ui');
+  const link = await page.getAttribute('#run-spark-ui', 'href');
+  const apiUi = (await api('GET', `/v1/scheduler/runs/${SPARK_RUN}`)).spark_ui_url;
+  check(link === SPARK_UI && apiUi === SPARK_UI, `the Spark UI link: ${link} / ${apiUi} / ${SPARK_UI}`);
+  check(await page.getAttribute('#run-spark-ui', 'rel') === 'noopener noreferrer', 'the link opens without an opener');
+  step('spark-ui');
+
   await page.locator('#run-detail button[data-action="kill"]').click();
   await waitFor(async () => (await api('GET', `/v1/scheduler/runs/${SPARK_RUN}`)).state === 'FAILED', 'the killed run', 120e3);
   // The page follows it without a reload.
@@ -134,6 +143,9 @@ try {
   const killed = await api('GET', `/v1/scheduler/runs/${SPARK_RUN}`);
   check(/kill/.test(killed.error || ''), `kill read back: ${JSON.stringify(killed)}`);
   await shot(page, 'run-killed.png');
+  // The driver is gone, and so is its UI: the link goes with it.
+  await page.waitForSelector('#run-spark-ui', { state: 'detached', timeout: 20e3 });
+  check((await api('GET', `/v1/scheduler/runs/${SPARK_RUN}`)).spark_ui_url === null, 'no Spark UI after the driver ended');
   step('kill');
 
   // ---- cluster: instances and the run-history chart ------------------------------------
@@ -164,6 +176,8 @@ try {
   await viewerPage.click('#signin-button');
   await viewerPage.waitForSelector('body[data-ready="jobs"]');
   const actionButtons = 'button[data-action="pause"], button[data-action="resume"], button[data-action="fire"], button[data-action="kill"]';
+  // A viewer may not read clean rooms (the `cleanroom` role does): no link to them either.
+  check(await viewerPage.isHidden('#nav a[data-page="rooms"]'), 'a viewer is offered the clean rooms');
   check(await viewerPage.locator(actionButtons).count() === 0, 'a viewer sees action buttons on the jobs page');
   check(await viewerPage.locator('tr[data-trigger]').count() >= 4, 'a viewer sees the triggers');
   await shot(viewerPage, 'viewer-jobs.png');

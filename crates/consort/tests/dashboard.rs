@@ -6,6 +6,11 @@
 //!
 //! The new routes' refusals (no token, a bad token, a role without `read`, bad parameters) and
 //! the assets' headers are checked here over HTTP before the browser starts.
+//!
+//! The clean-room pages (`tests/browser/rooms.mjs`) get a clean room of three parties set up
+//! through the API as the CLI does it (members' requests COSE-signed with their keys): a
+//! contract, two datasets, a sink, a query run on Spark through the governed runner (simulated
+//! TEE) to its end, a second query waiting for one ballot, and an open proposal.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -13,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader, sign_request};
 use serde_json::{Value, json};
 
 /// How long the local Spark application may take to start on a loaded 2-core machine.
@@ -45,8 +51,17 @@ impl Server {
         std::fs::create_dir_all(&data).unwrap();
         // The browser and this test are one principal each, polling: the rate limit (tested in
         // crates/server/tests/auth.rs) must not turn a slow machine's bursts into failures.
+        // The clean-room runs attest to a simulated TEE (the governed runner's test mode).
         let config = data.join("consort.toml");
-        std::fs::write(&config, "[auth]\nrate_per_sec = 1000\nrate_burst = 1000\n").unwrap();
+        let tee_key = data.join("tee.key");
+        std::fs::write(
+            &config,
+            format!(
+                "[auth]\nrate_per_sec = 1000\nrate_burst = 1000\n[cleanroom]\nsimulated_tee_key_file = \"{}\"\n",
+                tee_key.display()
+            ),
+        )
+        .unwrap();
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
             .env_remove("CONSORT_CONFIG")
@@ -57,6 +72,7 @@ impl Server {
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
+            .env("SPARK_LOCAL_IP", "127.0.0.1")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -146,10 +162,14 @@ fn check_routes(server: &Server, admin: &str, viewer: &str, provisioner: &str) {
         assert!(headers.contains_key("www-authenticate"), "{path}");
         let (status, _, body) = call(server, "GET", path, Some("cst_not-a-real-token"), None);
         assert_eq!((status, &body["error"]["code"]), (401, &json!("unknown_token")), "{path}: {body}");
-        let (status, _, body) = call(server, "GET", path, Some(provisioner), None);
-        assert_eq!(status, 403, "{path} with a provisioner token: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("viewer"), "{body}");
     }
+    // run-history needs `read`; whoami answers any principal about itself (a `provisioner` or
+    // `cleanroom`-only one must learn what it may do).
+    let (status, _, body) = call(server, "GET", "/v1/dashboard/run-history", Some(provisioner), None);
+    assert_eq!(status, 403, "run-history with a provisioner token: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("viewer"), "{body}");
+    let me = ok(server, "GET", "/v1/auth/whoami", provisioner, None);
+    assert_eq!((&me["roles"], &me["actions"]), (&json!(["provisioner"]), &json!(["provision"])), "{me}");
     // run-history: its one parameter, named when wrong.
     for bad in ["hours=0", "hours=169", "hours=abc"] {
         let (status, _, body) = call(server, "GET", &format!("/v1/dashboard/run-history?{bad}"), Some(viewer), None);
@@ -243,6 +263,273 @@ impl Drop for KillOnDrop<'_> {
     }
 }
 
+/// A member's COSE_Sign1 request, as `consort cleanroom` sends it.
+fn signed(
+    server: &Server,
+    bearer: &str,
+    key: &MemberKeyPair,
+    header: RequestHeader,
+    method: &str,
+    path: &str,
+    payload: Value,
+) -> Value {
+    let body = sign_request(key, &header, payload.to_string().as_bytes()).unwrap();
+    runtime().block_on(async {
+        let response = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", server.url))
+            .bearer_auth(bearer)
+            .header("content-type", "application/cose")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let value: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{} {path}: {status} {value}", header.msg_type);
+        value
+    })
+}
+
+/// The clean room `dash-room` of alice, bob and carol (each a member, and a user with a
+/// `cleanroom` token of its own).
+struct Room {
+    tokens: Vec<(&'static str, String)>,
+    keys: Vec<(&'static str, MemberKeyPair)>,
+}
+
+const ROOM: &str = "dash-room";
+
+impl Room {
+    fn token(&self, who: &str) -> &str {
+        &self.tokens.iter().find(|(id, _)| *id == who).unwrap().1
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn member(
+        &self,
+        server: &Server,
+        who: &str,
+        msg_type: &str,
+        proposal: Option<&str>,
+        method: &str,
+        rest: &str,
+        payload: Value,
+    ) -> Value {
+        let key = &self.keys.iter().find(|(id, _)| *id == who).unwrap().1;
+        let header = RequestHeader {
+            member_id: who.into(),
+            msg_type: msg_type.into(),
+            cleanroom: ROOM.into(),
+            created_at: jiff::Timestamp::now().as_second(),
+            proposal_id: proposal.map(str::to_string),
+        };
+        signed(server, self.token(who), key, header, method, &format!("/v1/cleanrooms/{ROOM}{rest}"), payload)
+    }
+
+    /// Alice proposes; `voters` accept.
+    fn pass(&self, server: &Server, actions: Value, voters: &[&str]) -> String {
+        let p = self.member(server, "alice", "proposal", None, "POST", "/proposals", json!({"actions": actions}));
+        let id = p["id"].as_str().unwrap().to_string();
+        for voter in voters {
+            self.member(
+                server,
+                voter,
+                "ballot",
+                Some(&id),
+                "POST",
+                &format!("/proposals/{id}/ballots"),
+                json!({"vote": "accept"}),
+            );
+        }
+        id
+    }
+
+    fn user(&self, server: &Server, who: &str, method: &str, rest: &str, body: Option<Value>) -> Value {
+        ok(server, method, &format!("/v1/cleanrooms/{ROOM}{rest}"), self.token(who), body)
+    }
+
+    fn publish(&self, server: &Server, who: &str, id: &str, body: Value) {
+        self.user(server, who, "PUT", &format!("/documents/{id}"), Some(json!({"contract_id": "c1", "body": body})));
+        self.user(server, who, "POST", &format!("/documents/{id}/propose"), None);
+    }
+}
+
+/// Sets the clean room up through the API and starts a run of `q-city`; returns the room and
+/// the run's id. `q-second` waits for alice's ballot (cast in the browser).
+fn clean_room(server: &Server, admin: &str) -> (Room, String) {
+    let mut room = Room { tokens: Vec::new(), keys: Vec::new() };
+    for id in ["alice", "bob", "carol"] {
+        room.tokens.push((id, token(server, admin, &format!("{ROOM}-{id}"), "cleanroom")));
+        room.keys.push((id, MemberKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap()));
+    }
+    let pem = |id: &str| room.keys.iter().find(|(k, _)| *k == id).unwrap().1.public_key().to_pem();
+    let init = json!({"name": ROOM, "member_id": "alice", "member_public_key_pem": pem("alice"),
+        "user": {"id": "alice", "principal": format!("{ROOM}-alice")}});
+    let header = RequestHeader {
+        member_id: "alice".into(),
+        msg_type: "cleanroom.init".into(),
+        cleanroom: ROOM.into(),
+        created_at: jiff::Timestamp::now().as_second(),
+        proposal_id: None,
+    };
+    signed(server, admin, &room.keys[0].1, header, "POST", "/v1/cleanrooms", init);
+    for (id, voters) in [("bob", vec!["alice"]), ("carol", vec!["alice", "bob"])] {
+        let actions = json!([{"action": "add_member", "id": id, "public_key_pem": pem(id)},
+                             {"action": "add_user", "id": id, "principal": format!("{ROOM}-{id}")}]);
+        room.pass(server, actions, &voters);
+    }
+    room.member(server, "alice", "contract", None, "PUT", "/contracts/c1", json!({"data": {"purpose": "overlap"}}));
+    room.pass(
+        server,
+        json!([{"action": "set_contract", "contract_id": "c1", "version": 1}]),
+        &["alice", "bob", "carol"],
+    );
+
+    let lake = server.data.join("lake");
+    let csv = |name: &str, rows: &str| {
+        let dir = lake.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("part-0.csv"), rows).unwrap();
+        format!("file://{}", dir.display())
+    };
+    let string = |n: &str| json!({"name": n, "type": "string"});
+    let customers = csv("customers", "a@x,Rome\nb@x,Milan\nc@x,Rome\n");
+    let purchases = csv("purchases", "a@x,10\nb@x,20\nc@x,30\n");
+    room.publish(
+        server,
+        "alice",
+        "customers",
+        json!({"kind": "dataset", "location": customers, "format": "csv",
+        "schema": [string("email"), string("city")], "allowed_fields": ["email", "city"]}),
+    );
+    room.publish(
+        server,
+        "bob",
+        "purchases",
+        json!({"kind": "dataset", "location": purchases, "format": "csv",
+        "schema": [string("email"), {"name": "amount", "type": "integer"}], "allowed_fields": ["email", "amount"]}),
+    );
+    let sink = format!("file://{}", lake.join("results").display());
+    room.publish(
+        server,
+        "carol",
+        "results",
+        json!({"kind": "sink", "location": sink, "format": "csv",
+        "allowed_fields": ["city", "buyers"]}),
+    );
+    let query = |sql: &str| {
+        json!({"kind": "query", "segments": [{"execution_order": 1, "sql": sql}],
+            "inputs": [{"dataset": "customers", "view": "customers"}, {"dataset": "purchases", "view": "purchases"}],
+            "sink": "results"})
+    };
+    room.publish(
+        server,
+        "carol",
+        "q-city",
+        query(
+            "SELECT c.city, count(*) AS buyers FROM customers c JOIN purchases p \
+        ON c.email = p.email GROUP BY c.city",
+        ),
+    );
+    room.publish(
+        server,
+        "carol",
+        "q-second",
+        query("SELECT c.city, count(*) AS buyers FROM customers c GROUP BY c.city"),
+    );
+    for voter in ["alice", "bob"] {
+        room.user(server, voter, "POST", "/documents/q-city/ballots", Some(json!({"vote": "accept"})));
+    }
+    room.user(server, "bob", "POST", "/documents/q-second/ballots", Some(json!({"vote": "accept"})));
+    // An open proposal: alice's, with no ballot yet.
+    room.member(
+        server,
+        "alice",
+        "proposal",
+        None,
+        "POST",
+        "/proposals",
+        json!({"actions": [{"action": "set_setting", "name": "retention_days", "value": 30}]}),
+    );
+    room.user(server, "alice", "POST", "/prepare", None);
+    let run = room.user(server, "carol", "POST", "/queries/q-city/run", None);
+    (room, run["id"].as_str().unwrap().to_string())
+}
+
+/// Waits for a clean-room run to end.
+fn wait_for_room_run(server: &Server, room: &Room, run: &str) -> Value {
+    let deadline = Instant::now() + SPARK_WAIT;
+    loop {
+        let view = room.user(server, "carol", "GET", &format!("/runs/{run}"), None);
+        if !matches!(view["state"].as_str(), Some("STARTING" | "RUNNING")) {
+            return view;
+        }
+        assert!(Instant::now() < deadline, "clean-room run {run} did not end: {view}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The clean-room routes the pages added refuse what they must; a run shows what it needs.
+fn check_room_routes(server: &Server, room: &Room, viewer: &str, outsider: &str, run: &Value) {
+    let path = format!("/v1/cleanrooms/{ROOM}/documents/q-city/approval");
+    let (status, headers, body) = call(server, "GET", &path, None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(headers.contains_key("www-authenticate"));
+    let (status, _, body) = call(server, "GET", &path, Some(viewer), None);
+    assert_eq!((status, &body["error"]["code"]), (403, &json!("forbidden")), "a viewer: {body}");
+    let (status, _, body) = call(server, "GET", &path, Some(outsider), None);
+    assert_eq!(status, 403, "a cleanroom principal of no party: {body}");
+    let (status, _, body) =
+        call(server, "GET", &format!("/v1/cleanrooms/{ROOM}/documents/nope/approval"), Some(room.token("bob")), None);
+    assert_eq!(status, 404, "{body}");
+    let approvals = room.user(server, "bob", "GET", "/documents/q-city/approval", None);
+    let approvers: Vec<&str> =
+        approvals["items"].as_array().unwrap().iter().map(|a| a["approver"].as_str().unwrap()).collect();
+    assert_eq!(approvers, ["alice", "bob", "carol"], "{approvals}");
+    assert!(
+        approvals["items"].as_array().unwrap().iter().all(|a| a["approved"] == true && a["withdrawn"] == false),
+        "{approvals}"
+    );
+    // A run names what it needs: every owner's approval, consent on the query, inputs, sink, contract.
+    assert_eq!(run["approvers"], json!(["alice", "bob", "carol"]), "{run}");
+    let subjects: Vec<String> = run["consent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}/{}", s["kind"].as_str().unwrap(), s["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        subjects,
+        ["document/q-city", "document/customers", "document/purchases", "document/results", "contract/c1"],
+        "{run}"
+    );
+    let (_, _, doc) = call(server, "GET", "/openapi.json", None, None);
+    assert!(doc["paths"]["/v1/cleanrooms/{cleanroom}/documents/{id}/approval"]["get"]["security"].is_array());
+    assert!(
+        doc["components"]["schemas"]["Run"]["properties"]["spark_ui_url"].is_object(),
+        "spark_ui_url is documented"
+    );
+}
+
+/// The executing local run's Spark UI: its address is the running driver's, and it answers.
+fn check_spark_ui(server: &Server, viewer: &str, run: i64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        let view = ok(server, "GET", &format!("/v1/scheduler/runs/{run}"), viewer, None);
+        if let Some(url) = view["spark_ui_url"].as_str() {
+            break url.to_string();
+        }
+        assert!(Instant::now() < deadline, "no Spark UI address for the executing local run: {view}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(url.starts_with("http://127.0.0.1:"), "the local driver's UI, on loopback: {url}");
+    let status = runtime().block_on(async { reqwest::get(format!("{url}/jobs/")).await.map(|r| r.status().as_u16()) });
+    assert_eq!(status.ok(), Some(200), "Spark's UI at {url} answers");
+    let listed = ok(server, "GET", "/v1/scheduler/runs?job=spark.long", viewer, None);
+    assert!(listed["items"][0]["spark_ui_url"].is_null(), "lists do not ask the backend: {listed}");
+    url
+}
+
 #[test]
 fn every_page_and_action_in_chromium() {
     let chromium = PathBuf::from("/usr/bin/chromium");
@@ -262,6 +549,13 @@ fn every_page_and_action_in_chromium() {
     // A failed run of this test must not leave the 10-minute Spark application behind (local
     // runs outlive the server by design).
     let _stop_spark = KillOnDrop { server: &server, token: &admin, run: spark_run };
+    let spark_ui = check_spark_ui(&server, &viewer, spark_run);
+    let (room, room_run) = clean_room(&server, &admin);
+    let outsider = token(&server, &admin, "dash-outsider", "cleanroom");
+    let ended = wait_for_room_run(&server, &room, &room_run);
+    assert_eq!(ended["state"], "SUCCEEDED", "{ended}");
+    assert!(ended["receipt"].is_object(), "{ended}");
+    check_room_routes(&server, &room, &viewer, &outsider, &ended);
 
     let artifacts = cache_dir().join("artifacts/dashboard");
     let _ = std::fs::remove_dir_all(&artifacts);
@@ -273,6 +567,7 @@ fn every_page_and_action_in_chromium() {
         .env("CONSORT_ADMIN_TOKEN", &admin)
         .env("CONSORT_VIEWER_TOKEN", &viewer)
         .env("CONSORT_SPARK_RUN", spark_run.to_string())
+        .env("CONSORT_SPARK_UI", &spark_ui)
         .env("CONSORT_ARTIFACTS", &artifacts)
         .env("CONSORT_PROFILE", profile.path())
         .env("CONSORT_PLAYWRIGHT", &driver)
@@ -295,6 +590,7 @@ fn every_page_and_action_in_chromium() {
         "job-component",
         "runs-live",
         "run-log",
+        "spark-ui",
         "kill",
         "cluster",
         "chart",
@@ -321,6 +617,61 @@ fn every_page_and_action_in_chromium() {
     let killed = ok(&server, "GET", &format!("/v1/scheduler/runs/{spark_run}"), &viewer, None);
     assert_eq!(killed["state"], "FAILED", "{killed}");
     assert!(killed["error"].as_str().unwrap_or("").contains("kill"), "{killed}");
+    // ---- the clean-room pages -----------------------------------------------------------
+    let output = Command::new("node")
+        .arg(repo_root().join("tests/browser/rooms.mjs"))
+        .env("CONSORT_URL", &server.url)
+        .env("CONSORT_ADMIN_TOKEN", &admin)
+        .env("CONSORT_VIEWER_TOKEN", &viewer)
+        .env("CONSORT_OUTSIDER_TOKEN", &outsider)
+        .env("CONSORT_ALICE_TOKEN", room.token("alice"))
+        .env("CONSORT_ROOM", ROOM)
+        .env("CONSORT_ROOM_RUN", &room_run)
+        .env("CONSORT_ARTIFACTS", &artifacts)
+        .env("CONSORT_PROFILE", tempfile::tempdir().unwrap().path())
+        .env("CONSORT_PLAYWRIGHT", &driver)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the clean-room browser script failed:\n{stdout}");
+    for step in [
+        "rooms-load",
+        "rooms-parties",
+        "rooms-proposals",
+        "rooms-documents",
+        "document-vote",
+        "consent-toggle",
+        "run-checklist",
+        "approval-withdraw",
+        "approval-give-back",
+        "run-receipt",
+        "ledger-verify",
+        "receipt-tampered",
+        "rooms-read-only",
+        "rooms-refused",
+    ] {
+        assert!(stdout.lines().any(|l| l == format!("STEP {step} ok")), "step {step} did not pass:\n{stdout}");
+    }
+    for shot in ["rooms.png", "room-run.png", "rooms-admin.png"] {
+        let size = std::fs::metadata(artifacts.join(shot)).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "screenshot {shot} missing or empty");
+    }
+    // The effects, read back once more: alice's ballot, her approval given back, her logging on.
+    let q = room.user(&server, "bob", "GET", "/documents/q-second", None);
+    assert_eq!((&q["state"], &q["ballots"]["alice"]), (&json!("Accepted"), &json!("accept")), "{q}");
+    let approvals = room.user(&server, "bob", "GET", "/documents/q-city/approval", None);
+    let alice = approvals["items"].as_array().unwrap().iter().find(|a| a["approver"] == "alice").unwrap().clone();
+    assert_eq!((&alice["approved"], &alice["withdrawn"]), (&json!(true), &json!(false)), "{approvals}");
+    let consent = room.user(&server, "bob", "GET", "/consent/document/customers", None);
+    let logging = consent["options"].as_array().unwrap().iter().find(|o| o["option"] == "logging").unwrap().clone();
+    assert!(!logging["off_by"].as_array().unwrap().contains(&json!("user:alice")), "{consent}");
+    let ledger = room.user(&server, "bob", "GET", "/ledger?limit=10000", None);
+    let approval_entries = ledger["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "approval").count();
+    assert!(approval_entries >= 2, "the withdrawal and the approval given back are in the ledger: {approval_entries}");
+
     // The viewer's session changed nothing: its refusals are in the audit trail only if it tried.
     let audit = ok(&server, "GET", "/v1/audit?limit=1000", &admin, None);
     let by_viewer = audit["items"]

@@ -1,0 +1,229 @@
+// Drives the dashboard's clean-room pages in Debian's chromium (playwright-core): what they
+// show against the API, each action a user may take (a ballot, consent, an approval withdrawn
+// and given back) read back through the API, receipts verified in the page (and a tampered one
+// refused), and who sees no buttons. Started by crates/consort/tests/dashboard.rs, which set the
+// clean room up and checks the printed `STEP name ok` lines; screenshots go to $CONSORT_ARTIFACTS.
+//
+// Environment: CONSORT_URL, CONSORT_ADMIN_TOKEN, CONSORT_VIEWER_TOKEN, CONSORT_OUTSIDER_TOKEN (a
+// `cleanroom` token of no clean room), CONSORT_ALICE_TOKEN (a member and user), CONSORT_ROOM,
+// CONSORT_ROOM_RUN (an ended run), CONSORT_ARTIFACTS, CONSORT_PROFILE, CONSORT_PLAYWRIGHT.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { launch, waitFor } from './browser.mjs';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const URL_ = env('CONSORT_URL');
+const ADMIN = env('CONSORT_ADMIN_TOKEN');
+const VIEWER = env('CONSORT_VIEWER_TOKEN');
+const OUTSIDER = env('CONSORT_OUTSIDER_TOKEN');
+const ALICE = env('CONSORT_ALICE_TOKEN');
+const ROOM = env('CONSORT_ROOM');
+const RUN = env('CONSORT_ROOM_RUN');
+const ARTIFACTS = env('CONSORT_ARTIFACTS');
+const { chromium } = createRequire(import.meta.url)(env('CONSORT_PLAYWRIGHT'));
+const BASE = `/v1/cleanrooms/${ROOM}`;
+
+async function api(method, p, token = ALICE) {
+  const r = await fetch(URL_ + p, { method, headers: { Authorization: `Bearer ${token}` } });
+  const body = await r.json();
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const step = (name) => console.log(`STEP ${name} ok`);
+const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+const ACTIONS = 'button[data-action="propose"], button[data-action="accept"], button[data-action="reject"], ' +
+  'button[data-action="withdraw-approval"], button[data-action="approve"], input[data-consent]';
+
+const context = await launch(chromium, env('CONSORT_PROFILE'));
+const problems = [];
+const pages = [];
+
+/** A tab signed in with `token`, on the clean room's page. */
+async function signedIn(token) {
+  const page = await context.newPage();
+  pages.push(page);
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${URL_}/ui/#/rooms/${ROOM}`);
+  await page.fill('#token', token);
+  await page.click('#signin-button');
+  return page;
+}
+
+try {
+  // ---- alice, a member and a user: what the page shows is what the API says -------------
+  const page = await signedIn(ALICE);
+  await page.waitForSelector('body[data-ready="rooms"]');
+  check(await page.isHidden('#nav a[data-page="jobs"]'), 'a cleanroom-only principal is offered the jobs page');
+  check(await page.isVisible('#nav a[data-page="rooms"]'), 'the clean rooms link');
+  check((await page.getAttribute('#room-role', 'data-user')) === 'alice', 'alice is recognised as user alice');
+  await shot(page, 'rooms.png');
+  step('rooms-load');
+
+  const members = (await api('GET', `${BASE}/members`)).items;
+  const users = (await api('GET', `${BASE}/users`)).items;
+  check(await page.locator('#room-members tr[data-member]').count() === members.length, 'every member');
+  check(await page.locator('#room-users tr[data-user]').count() === users.length, 'every user');
+  for (const u of users) {
+    check((await page.textContent(`#room-users tr[data-user="${u.id}"]`)).includes(u.principal), `user ${u.id}'s principal`);
+  }
+  step('rooms-parties');
+
+  const proposals = (await api('GET', `${BASE}/proposals`)).items;
+  check(await page.locator('#room-proposals tr[data-proposal]').count() === proposals.length, 'every proposal');
+  const open = proposals.find((p) => p.state === 'Open');
+  check(open, 'an open proposal exists');
+  check(await page.locator(`#room-proposals tr[data-proposal="${open.id}"][data-state="Open"]`).count() === 1, 'the open proposal');
+  const accepted = proposals.find((p) => p.state === 'Accepted' && Object.keys(p.ballots).length === 3);
+  const votes = await page.locator(`#room-proposals tr[data-proposal="${accepted.id}"] [data-voter]`).count();
+  check(votes === 3, `an accepted proposal's three votes: ${votes}`);
+  // Members' acts are signed: the page offers no button for them.
+  check(await page.locator('#room-proposals-card button').count() === 0, 'a button for a signed-only act');
+  const contract = (await api('GET', `${BASE}/contracts/c1`));
+  check(await page.locator(`#room-contracts tr[data-contract="c1"][data-state="${contract.state}"]`).count() === 1, 'the contract');
+  step('rooms-proposals');
+
+  const documents = (await api('GET', `${BASE}/documents`)).items;
+  for (const d of documents) {
+    const row = page.locator(`#room-documents tr[data-document="${d.id}"]`);
+    check(await row.getAttribute('data-state') === d.state, `${d.id}'s state`);
+    check((await row.textContent()).includes(`v${d.version}`), `${d.id}'s version`);
+  }
+  step('rooms-documents');
+
+  // ---- alice's ballot on q-second, cast here -------------------------------------------
+  await page.click('#room-documents tr[data-document="q-second"] button[data-action="accept"]');
+  await page.waitForSelector('#room-documents tr[data-document="q-second"][data-state="Accepted"]');
+  const second = await api('GET', `${BASE}/documents/q-second`);
+  check(second.state === 'Accepted' && second.ballots.alice === 'accept', `the ballot read back: ${JSON.stringify(second)}`);
+  step('document-vote');
+
+  // ---- consent: alice turns logging on for her dataset ---------------------------------
+  const box = 'input[data-consent="document/customers/logging"]';
+  check(!(await page.isChecked(box)), 'logging starts off');
+  await page.click(box);
+  await waitFor(async () => {
+    const c = await api('GET', `${BASE}/consent/document/customers`);
+    return !c.options.find((o) => o.option === 'logging').off_by.includes('user:alice');
+  }, 'alice\'s logging consent');
+  await page.waitForSelector(`${box}:checked`);
+  // bob's and carol's consent are theirs: alice has a box only for herself, per subject.
+  check(await page.locator('input[data-consent]').count() > 0, 'consent boxes');
+  step('consent-toggle');
+
+  // ---- the run and its checklist --------------------------------------------------------
+  const run = await api('GET', `${BASE}/runs/${RUN}`);
+  await page.click(`#room-runs tr[data-run="${RUN}"]`);
+  await page.waitForSelector('#room-run-detail:not([hidden]) #run-approvals');
+  check(await page.locator('#run-approvals li').count() === run.approvers.length, 'one approval check per approver');
+  check(await page.locator('#run-consent li').count() === run.consent.length, 'one consent check per subject');
+  check(await page.getAttribute('#run-checklist-summary', 'data-holds') === 'true', 'everything holds before the withdrawal');
+  await shot(page, 'room-run.png');
+  step('run-checklist');
+
+  // ---- alice withdraws her approval of q-city, then gives it back ----------------------
+  await page.click('#room-documents tr[data-document="q-city"] button[data-action="withdraw-approval"]');
+  await waitFor(async () => (await api('GET', `${BASE}/documents/q-city/approval`)).items
+    .some((a) => a.approver === 'alice' && a.withdrawn && !a.approved), 'the withdrawal');
+  await page.waitForSelector('#room-documents tr[data-document="q-city"] [data-approver="alice"][data-approved="false"]');
+  await page.click(`#room-runs tr[data-run="${RUN}"]`);
+  await page.waitForSelector('#run-approvals li[data-check="approval/alice"][data-ok="false"]');
+  check(await page.getAttribute('#run-checklist-summary', 'data-holds') === 'false', 'the checklist shows it no longer holds');
+  step('approval-withdraw');
+  await page.click('#room-documents tr[data-document="q-city"] button[data-action="approve"]');
+  await waitFor(async () => (await api('GET', `${BASE}/documents/q-city/approval`)).items
+    .some((a) => a.approver === 'alice' && a.approved), 'the approval given back');
+  await page.click(`#room-runs tr[data-run="${RUN}"]`);
+  await page.waitForSelector('#run-approvals li[data-check="approval/alice"][data-ok="true"]');
+  step('approval-give-back');
+
+  // ---- receipts, verified in the page ------------------------------------------------------
+  await page.click('#room-run-detail button[data-action="verify-run-receipt"]');
+  await page.waitForSelector('#run-receipt-result[data-verified]');
+  check(await page.getAttribute('#run-receipt-result', 'data-verified') === 'true',
+    `the run's end receipt: ${await page.textContent('#run-receipt-result')}`);
+  step('run-receipt');
+
+  const { size } = await api('GET', `${BASE}/ledger?limit=1`);
+  check(Number(await page.getAttribute('#ledger-size', 'data-size')) >= 1, 'the ledger size');
+  const rows = await page.locator('#room-ledger tr[data-seq]').count();
+  check(rows === Math.min(50, Number(await page.getAttribute('#ledger-size', 'data-size'))), `the newest entries: ${rows}`);
+  const first = page.locator('#room-ledger tr[data-seq="0"]');
+  while (await first.count() === 0) {
+    const older = await page.locator('#room-ledger tr[data-seq]').count();
+    await page.click('#room-ledger-card button:has-text("Older entries")');
+    await waitFor(async () => (await page.locator('#room-ledger tr[data-seq]').count()) > older, 'older entries');
+  }
+  await page.click('#room-ledger tr[data-seq="0"] button[data-action="verify-receipt"]');
+  await page.waitForSelector('#room-ledger tr[data-seq="0"] td[data-verified]');
+  check(await page.getAttribute('#room-ledger tr[data-seq="0"] td[data-verified]', 'data-verified') === 'true',
+    `entry 0's receipt: ${await page.textContent('#room-ledger tr[data-seq="0"]')}`);
+  const newest = page.locator(`#room-ledger tr[data-seq="${size - 1}"]`);
+  if (await newest.count() === 1) {
+    await newest.locator('button[data-action="verify-receipt"]').click();
+    await page.waitForSelector(`#room-ledger tr[data-seq="${size - 1}"] td[data-verified="true"]`);
+  }
+  step('ledger-verify');
+
+  // A receipt with its entry edited, then one with its signature replaced: both refused, by step.
+  const receipt = await api('GET', `${BASE}/ledger/receipts/1`);
+  const verifyPasted = async (r) => {
+    await page.fill('#receipt-input', JSON.stringify(r));
+    await page.evaluate(() => { delete document.getElementById('receipt-result').dataset.verified; });
+    await page.click('#receipt-verify');
+    await page.waitForSelector('#receipt-result[data-verified]');
+    return [await page.getAttribute('#receipt-result', 'data-verified'), await page.textContent('#receipt-result')];
+  };
+  let [verdict, text] = await verifyPasted(receipt);
+  check(verdict === 'true', `the untouched receipt: ${text}`);
+  [verdict, text] = await verifyPasted({ ...receipt, entry: { ...receipt.entry, body: receipt.entry.body.replace(/"/, '" ') } });
+  check(verdict === 'false' && text.includes('(leaf)'), `an edited entry: ${text}`);
+  const other = await api('GET', `${BASE}/ledger/receipts/0`);
+  [verdict, text] = await verifyPasted({ ...receipt, root: { ...receipt.root, signature: other.root.signature,
+    at_ms: receipt.root.at_ms + (other.root.at_ms === receipt.root.at_ms ? 1 : 0) } });
+  check(verdict === 'false' && text.includes('(signature)'), `a forged root: ${text}`);
+  step('receipt-tampered');
+
+  // ---- the admin reads every clean room and is no user: no buttons, no consent boxes ----
+  const admin = await signedIn(ADMIN);
+  await admin.waitForSelector('body[data-ready="rooms"]');
+  check((await admin.getAttribute('#room-role', 'data-user')) === '', 'the admin is no user');
+  check(await admin.locator(ACTIONS).count() === 0, 'the admin is offered a user\'s acts');
+  check(await admin.locator('#room-documents tr[data-document]').count() === documents.length, 'the admin reads the documents');
+  await shot(admin, 'rooms-admin.png');
+  step('rooms-read-only');
+
+  // ---- refused: a viewer is not offered clean rooms; a cleanroom principal of none sees none
+  const viewer = await signedIn(VIEWER);
+  await viewer.waitForSelector('body[data-ready="jobs"]');
+  check(await viewer.isHidden('#nav a[data-page="rooms"]'), 'a viewer is offered the clean rooms');
+  const outsider = await signedIn(OUTSIDER);
+  await outsider.waitForSelector('body[data-ready="rooms"]');
+  check(await outsider.isVisible('#rooms-none'), 'a principal of no clean room sees none');
+  check(await outsider.locator(ACTIONS).count() === 0, 'buttons for an outsider');
+  const refused = await fetch(`${URL_}${BASE}/members`, { headers: { Authorization: `Bearer ${OUTSIDER}` } });
+  check(refused.status === 403, `the outsider reads the members: ${refused.status}`);
+  const anonymous = await fetch(`${URL_}${BASE}/members`);
+  check(anonymous.status === 401, `no token reads the members: ${anonymous.status}`);
+  step('rooms-refused');
+
+  check(problems.length === 0, `errors in the page: ${problems.join(' | ')}`);
+} catch (e) {
+  for (const [i, p] of pages.entries()) {
+    console.log(`notice ${i}: ${await p.textContent('#notice').catch(() => '')}`);
+    await shot(p, `rooms-failure-${i}.png`).catch(() => {});
+  }
+  throw e;
+} finally {
+  await context.close();
+}

@@ -297,10 +297,40 @@ impl Pg {
 
 // ---- consort serve ---------------------------------------------------------------
 
+/// Stops a process when this test process is gone, however it ends: a `sh` whose stdin is a
+/// pipe only we hold sends SIGTERM (SIGKILL 10 s later) once the pipe closes. A shared server
+/// lives in a `static` that is never dropped, so without this it would outlive the test binary.
+/// (`PR_SET_PDEATHSIG` fires when the spawning *thread* ends, i.e. after the first test that
+/// used the server; and it needs unsafe code.)
+struct Watchdog {
+    child: Child,
+}
+
+impl Watchdog {
+    fn guard(pid: u32) -> Watchdog {
+        let script = format!(
+            "cat >/dev/null; kill -TERM {pid} 2>/dev/null || exit 0; \
+             for _ in $(seq 100); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL {pid}"
+        );
+        // Our end of the pipe is close-on-exec: no other child keeps it open.
+        let child = Command::new("sh").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn();
+        Watchdog { child: child.expect("sh runs") }
+    }
+
+    /// Ends the watchdog without its signal: the process is stopped by its owner, whose pid may
+    /// be reused once it is reaped.
+    fn disarm(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A `consort serve` on local Spark with `[storage.hdfs]` naming the minicluster's
-/// nameservice; stopped (SIGTERM) when dropped.
+/// nameservice; stopped (SIGTERM) when dropped, or by its [`Watchdog`] when the test process
+/// ends without dropping it.
 struct Server {
     child: Child,
+    watchdog: Watchdog,
     url: String,
     data: PathBuf,
     config: PathBuf,
@@ -358,6 +388,7 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
+        let watchdog = Watchdog::guard(child.id());
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
         let Some(addr) = first.split("http://").nth(1).and_then(|s| s.split_whitespace().next()) else {
@@ -365,12 +396,13 @@ impl Server {
             let _ = std::fs::File::open(data.with_extension("log")).and_then(|mut f| f.read_to_string(&mut log));
             panic!("consort serve did not start: {first}\n{log}");
         };
-        Server { url: format!("http://{addr}"), child, data, config, env }
+        Server { url: format!("http://{addr}"), child, watchdog, data, config, env }
     }
 
     /// SIGTERM, wait for a graceful exit, and start again on the same data directory and
     /// configuration.
     fn restart(&mut self) {
+        self.watchdog.disarm();
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         assert!(self.child.wait().unwrap().success(), "a graceful stop exits 0");
@@ -418,6 +450,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.watchdog.disarm();
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);

@@ -99,10 +99,10 @@ pub fn create_request(spec: &AppSpec, master_url: &str, spark_version: &str) -> 
     for (k, v) in &spec.conf {
         set(k, v.clone());
     }
-    // The REST server cannot be asked for it, but the run's key shows in the application's
-    // environment (web UI, event log), so a person can match an application to its run.
+    // The REST server cannot be asked for it, but the property reaches the driver's launch
+    // command, which the worker writes at the top of the driver's stderr: `find` reads it there.
     if let Some(key) = &spec.key {
-        set("spark.consort.runKey", key.clone());
+        set(RUN_KEY_PROPERTY, key.clone());
     }
     let main_class = match &spec.resource {
         AppResource::Jar { main_class, .. } => main_class.clone(),
@@ -134,11 +134,39 @@ struct RestResponse {
     worker_id: Option<String>,
 }
 
+/// The Spark property that carries a run's key to the driver (and its launch command).
+const RUN_KEY_PROPERTY: &str = "spark.consort.runKey";
+
+/// How much of a driver's stderr `find` reads: the worker's `Launch Command: …` line, first.
+const LAUNCH_HEAD: usize = 64 << 10;
+
 /// The master UI's `/json/`, as far as it is read here.
 #[derive(Debug, Deserialize)]
 struct MasterJson {
     #[serde(default)]
     workers: Vec<WorkerJson>,
+    /// Drivers not ended yet, waiting ones included.
+    #[serde(default)]
+    activedrivers: Vec<DriverJson>,
+    /// Ended drivers the master still retains (`spark.deploy.retainedDrivers`, 200 by default).
+    #[serde(default)]
+    completeddrivers: Vec<DriverJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DriverJson {
+    id: String,
+    /// The worker's id, or `"None"` while the driver waits for one.
+    #[serde(default)]
+    worker: Option<String>,
+}
+
+/// Whether a driver's stderr starts with the worker's launch command for run `key` (the
+/// property is quoted whole, so key `…-1` never matches a driver of key `…-10`).
+fn launched_for_key(stderr_head: &str, key: &str) -> bool {
+    stderr_head.lines().next().is_some_and(|first| {
+        first.starts_with("Launch Command:") && first.contains(&format!("\"-D{RUN_KEY_PROPERTY}={key}\""))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,38 +247,57 @@ impl StandaloneLauncher {
         stream: &str,
         range: LogRange,
     ) -> Option<Result<String, SparkError>> {
-        let ui = self.config.ui_url.as_deref()?.trim_end_matches('/');
+        let ui = self.config.ui_url.as_deref()?;
         let read = async {
-            let ui_error = |e: reqwest::Error| SparkError::Unavailable {
-                backend: BackendKind::Standalone,
-                address: ui.to_string(),
-                message: error_chain(&e),
-            };
-            let get_text = async |url: String| -> Result<String, SparkError> {
-                let response = self.http.get(url).send().await.and_then(|r| r.error_for_status());
-                response.map_err(ui_error)?.text().await.map_err(ui_error)
-            };
-            let master: MasterJson = serde_json::from_str(&get_text(format!("{ui}/json/")).await?)
-                .map_err(|e| self.unavailable(format!("the master UI at {ui} answered /json/ with {e}")))?;
-            let worker =
-                master.workers.into_iter().find(|w| w.id == worker_id).ok_or_else(|| SparkError::Rejected {
-                    backend: BackendKind::Standalone,
-                    message: format!("worker {worker_id} that ran driver {id} is no longer known to the master"),
-                })?;
-            let (offset, length) = match range {
-                LogRange::Head(n) => ("&offset=0", n),
-                LogRange::Tail(n) => ("", n),
-            };
-            let worker_ui = worker.webuiaddress.trim_end_matches('/');
-            let text =
-                get_text(format!("{worker_ui}/log?driverId={id}&logType={stream}&byteLength={length}{offset}")).await?;
-            // The worker puts a `==== Bytes a-b of n of PATH ====` line before the bytes.
-            Ok(match text.split_once('\n') {
-                Some((first, rest)) if first.starts_with("====") => rest.to_string(),
-                _ => text,
-            })
+            let master = self.master_json(ui).await?;
+            self.worker_log(&master, id, worker_id, stream, range).await
         };
         Some(read.await)
+    }
+
+    /// The master UI's `/json/` (workers and drivers).
+    async fn master_json(&self, ui: &str) -> Result<MasterJson, SparkError> {
+        let ui = ui.trim_end_matches('/');
+        let text = self.get_ui_text(ui, format!("{ui}/json/")).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| self.unavailable(format!("the master UI at {ui} answered /json/ with {e}")))
+    }
+
+    async fn get_ui_text(&self, ui: &str, url: String) -> Result<String, SparkError> {
+        let ui_error = |e: reqwest::Error| SparkError::Unavailable {
+            backend: BackendKind::Standalone,
+            address: ui.to_string(),
+            message: error_chain(&e),
+        };
+        let response = self.http.get(url).send().await.and_then(|r| r.error_for_status());
+        response.map_err(ui_error)?.text().await.map_err(ui_error)
+    }
+
+    /// `stream` of driver `id` through the web UI of `worker_id` (found in `master`).
+    async fn worker_log(
+        &self,
+        master: &MasterJson,
+        id: &str,
+        worker_id: &str,
+        stream: &str,
+        range: LogRange,
+    ) -> Result<String, SparkError> {
+        let worker = master.workers.iter().find(|w| w.id == worker_id).ok_or_else(|| SparkError::Rejected {
+            backend: BackendKind::Standalone,
+            message: format!("worker {worker_id} that ran driver {id} is no longer known to the master"),
+        })?;
+        let (offset, length) = match range {
+            LogRange::Head(n) => ("&offset=0", n),
+            LogRange::Tail(n) => ("", n),
+        };
+        let worker_ui = worker.webuiaddress.trim_end_matches('/');
+        let url = format!("{worker_ui}/log?driverId={id}&logType={stream}&byteLength={length}{offset}");
+        let text = self.get_ui_text(worker_ui, url).await?;
+        // The worker puts a `==== Bytes a-b of n of PATH ====` line before the bytes.
+        Ok(match text.split_once('\n') {
+            Some((first, rest)) if first.starts_with("====") => rest.to_string(),
+            _ => text,
+        })
     }
 
     /// Spark's application id, from the start of the driver's log (where the driver logs
@@ -307,6 +354,55 @@ impl Launcher for StandaloneLauncher {
                     .map(|m| first_line(&m))
                     .unwrap_or_else(|| "submission refused without a message".into()),
             }),
+        }
+    }
+
+    /// The REST server cannot be asked for a key, so every driver the master knows (running,
+    /// waiting, and the ended ones it retains) is checked for the key in its launch command,
+    /// read through the master's and workers' web UIs: one log read per driver, only on an
+    /// ambiguous submission or a recovery. `Ok(None)` only when every driver was read; a driver
+    /// still waiting for a worker, or whose worker is gone, leaves the answer open (a
+    /// retryable error), so nothing is sent again on a guess.
+    async fn find(&self, key: &str) -> Result<Option<Submission>, SparkError> {
+        let Some(ui) = self.config.ui_url.as_deref() else {
+            return Err(SparkError::Rejected {
+                backend: BackendKind::Standalone,
+                message: format!(
+                    "cannot look up run key `{key}` without the master's web UI; set [spark] standalone_ui_url, or \
+                     check the master's drivers by hand before running the job again"
+                ),
+            });
+        };
+        let master = self.master_json(ui).await?;
+        let mut unread = None;
+        let drivers =
+            master.activedrivers.iter().map(|d| (d, true)).chain(master.completeddrivers.iter().map(|d| (d, false)));
+        for (driver, active) in drivers {
+            let head = match driver.worker.as_deref().filter(|w| *w != "None") {
+                Some(worker) => self
+                    .worker_log(&master, &driver.id, worker, "stderr", LogRange::Head(LAUNCH_HEAD))
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("it waits for a worker".to_string()),
+            };
+            match head {
+                Ok(head) if launched_for_key(&head, key) => {
+                    return Ok(Some(Submission { backend: BackendKind::Standalone, id: driver.id.clone() }));
+                }
+                // Launched for another key.
+                Ok(head) if head.starts_with("Launch Command:") => {}
+                // An active driver whose worker has not launched it yet may still be the key's;
+                // an ended one that never launched ran nothing.
+                Ok(_) if active => unread = Some((driver.id.clone(), "its worker has not launched it yet".to_string())),
+                Ok(_) => {}
+                Err(e) => unread = Some((driver.id.clone(), e)),
+            }
+        }
+        match unread {
+            None => Ok(None),
+            Some((id, why)) => Err(self.unavailable(format!(
+                "cannot tell yet whether run key `{key}` was submitted: driver {id}'s launch command is unreadable ({why})"
+            ))),
         }
     }
 
@@ -413,5 +509,17 @@ mod tests {
         assert_eq!(props["spark.log.level"], "WARN");
         assert_eq!(props["spark.executor.memory"], "3g", "explicit conf wins");
         assert_eq!(props["spark.submit.deployMode"], "cluster");
+    }
+
+    #[test]
+    fn a_driver_is_matched_to_its_key_by_the_launch_command_only() {
+        let head = "Launch Command: \"/usr/bin/java\" \"-Dspark.app.name=etl\" \"-Dspark.consort.runKey=consort-run-1-10\" \
+                    \"org.apache.spark.deploy.worker.DriverWrapper\"\n========================================\n";
+        assert!(launched_for_key(head, "consort-run-1-10"));
+        assert!(!launched_for_key(head, "consort-run-1-1"), "a key that is a prefix of another is not it");
+        // The driver's own output cannot claim a key: only the worker's first line counts.
+        let printed = "Launch Command: \"/usr/bin/java\"\n\"-Dspark.consort.runKey=consort-run-2-5\"\n";
+        assert!(!launched_for_key(printed, "consort-run-2-5"));
+        assert!(!launched_for_key("", "consort-run-2-5"));
     }
 }

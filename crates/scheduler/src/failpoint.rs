@@ -6,7 +6,9 @@
 //! `scheduler::check_in`, `scheduler::recover`, `scheduler::before_execute`,
 //! `scheduler::after_execute` (the driver), and `store::cycle::complete_runs`,
 //! `store::cycle::acquire`, `store::cycle::insert_runs`, `store::cycle::end`,
-//! `store::cycle::after_commit`, `store::check_in`, `store::recover` (consort-store).
+//! `store::cycle::after_commit`, `store::check_in`, `store::recover` (consort-store), and
+//! `spark::lose-submit-answer`, `spark::before-recording-handle` (consort-spark's `spark` kind,
+//! with its own `failpoints` feature).
 
 use crate::error::StoreError;
 

@@ -345,11 +345,13 @@ async fn submit_once(
             #[cfg(feature = "failpoints")]
             let submitted = match submitted {
                 // The backend took the request, its answer never arrived.
-                Ok(_) if fail::eval("spark::lose-submit-answer", |_| ()).is_some() => Err(SparkError::Unavailable {
-                    backend: launcher.kind(),
-                    address: launcher.address(),
-                    message: "the answer to the submission was lost (fail point)".into(),
-                }),
+                Ok(_) if consort_scheduler::failpoint::injected("spark::lose-submit-answer").is_some() => {
+                    Err(SparkError::Unavailable {
+                        backend: launcher.kind(),
+                        address: launcher.address(),
+                        message: "the answer to the submission was lost (fail point)".into(),
+                    })
+                }
                 other => other,
             };
             match submitted {
@@ -460,7 +462,7 @@ impl SparkKind {
             Err(e) => return Outcome::failed(e),
         };
         #[cfg(feature = "failpoints")]
-        if fail::eval("spark::before-recording-handle", |_| ()).is_some() {
+        if consort_scheduler::failpoint::injected("spark::before-recording-handle").is_some() {
             // A crash here: the application runs, its handle is not recorded. The task waits
             // to be aborted (a stopping scheduler detaches from it).
             std::future::pending::<()>().await;

@@ -16,6 +16,85 @@ use consort_spark::{
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+#[cfg(feature = "failpoints")]
+#[path = "support/once_scenarios.rs"]
+mod once_scenarios;
+
+/// The API server, for the fault-injection matrix; applications are the SparkApplications
+/// it holds.
+#[cfg(feature = "failpoints")]
+struct Kubernetes {
+    client: kube::Client,
+    config: KubernetesConfig,
+}
+
+#[cfg(feature = "failpoints")]
+impl once_scenarios::Backend for Kubernetes {
+    fn launcher(&self) -> std::sync::Arc<dyn Launcher> {
+        std::sync::Arc::new(KubernetesLauncher::new(self.config.clone()).unwrap())
+    }
+    fn job(&self) -> serde_json::Map<String, Value> {
+        let data = json!({"jar": "local:///opt/spark/jobs/etl.jar", "className": "com.example.Etl"});
+        data.as_object().unwrap().clone()
+    }
+    async fn applications(&self, key: &str) -> Vec<String> {
+        let all: Api<DynamicObject> = Api::all_with(self.client.clone(), &spark_application_resource());
+        let labelled = all.list(&ListParams::default().labels(&format!("consort/run-key={key}"))).await.unwrap();
+        labelled
+            .items
+            .iter()
+            .map(|o| format!("{}/{}", o.metadata.namespace.as_deref().unwrap(), o.metadata.name.as_deref().unwrap()))
+            .collect()
+    }
+    async fn total(&self) -> usize {
+        let all: Api<DynamicObject> = Api::all_with(self.client.clone(), &spark_application_resource());
+        all.list(&ListParams::default()).await.unwrap().items.len()
+    }
+}
+
+/// Plays the Spark Operator for the SparkApplications created from now on: each is moved to
+/// RUNNING when seen, and to COMPLETED a second later (the ones already there are left alone).
+#[cfg(feature = "failpoints")]
+async fn play_operator(client: kube::Client) -> impl std::future::Future<Output = ()> {
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &spark_application_resource());
+    let id = |o: &DynamicObject| {
+        format!("{}/{}", o.metadata.namespace.as_deref().unwrap(), o.metadata.name.as_deref().unwrap())
+    };
+    let existing: std::collections::HashSet<String> =
+        all.list(&ListParams::default()).await.unwrap().items.iter().map(id).collect();
+    async move {
+        let mut running: std::collections::HashMap<String, Instant> = Default::default();
+        loop {
+            if let Ok(list) = all.list(&ListParams::default()).await {
+                for object in &list.items {
+                    let id = id(object);
+                    if existing.contains(&id) {
+                        continue;
+                    }
+                    let namespace = object.metadata.namespace.clone().unwrap();
+                    let apps: Api<DynamicObject> =
+                        Api::namespaced_with(client.clone(), &namespace, &spark_application_resource());
+                    let state = object.data.pointer("/status/applicationState/state").and_then(Value::as_str);
+                    match (state, running.get(&id)) {
+                        (None, _) => {
+                            let name = object.metadata.name.clone().unwrap();
+                            let status = json!({"applicationState": {"state": "RUNNING"},
+                                "sparkApplicationId": format!("spark-{name}"), "executionAttempts": 1});
+                            operator_writes(&apps, &id, status).await;
+                            running.insert(id, Instant::now());
+                        }
+                        (Some("RUNNING"), Some(since)) if since.elapsed() > Duration::from_secs(1) => {
+                            operator_writes(&apps, &id, json!({"applicationState": {"state": "COMPLETED"}})).await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// Writes `status` as the operator does (through the status subresource).
 async fn operator_writes(apps: &Api<DynamicObject>, id: &str, status: Value) {
     let name = id.split_once('/').unwrap().1;
@@ -234,6 +313,17 @@ async fn spark_applications_on_a_real_api_server() {
     from_context.namespace = None;
     let inferred = KubernetesLauncher::new(from_context).unwrap().submit(&python).await.unwrap();
     assert!(inferred.id.starts_with("from-context/report-"), "{inferred:?}");
+
+    // The fault-injection matrix (`--features failpoints`): a crash between submitting and
+    // recording the handle, and a lost submit answer, each end with one SparkApplication
+    // followed to the end, with this test playing the operator for the new ones.
+    #[cfg(feature = "failpoints")]
+    {
+        let operator = tokio::spawn(play_operator(client.clone()).await);
+        once_scenarios::exactly_one_application_per_run(&Kubernetes { client: client.clone(), config: config.clone() })
+            .await;
+        operator.abort();
+    }
 
     // The API server is gone: a clear, retryable error naming it.
     rig.stop_apiserver();

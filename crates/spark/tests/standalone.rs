@@ -11,12 +11,15 @@ use consort_spark::{
     AppSpec, AppState, Launcher, SparkError, StandaloneConfig, StandaloneLauncher, installed_pyspark, run_key,
     tool_cache, wait_until_final,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 #[path = "support/fire.rs"]
 mod fire;
 #[path = "support/lossy_proxy.rs"]
 mod lossy_proxy;
+#[cfg(feature = "failpoints")]
+#[path = "support/once_scenarios.rs"]
+mod once_scenarios;
 use fire::fire_once;
 
 fn spark_home() -> PathBuf {
@@ -112,17 +115,84 @@ async fn start_cluster() -> Cluster {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submit_status_kill_against_a_real_cluster() {
-    let cluster = start_cluster().await;
-    let spark = StandaloneLauncher::new(StandaloneConfig {
+fn config(cluster: &Cluster) -> StandaloneConfig {
+    StandaloneConfig {
         rest_url: cluster.rest_url.clone(),
         master_url: cluster.master_url.clone(),
         spark_version: "4.3.0".into(),
         request_timeout: Duration::from_secs(30),
         ui_url: Some(cluster.ui_url.clone()),
-    })
-    .unwrap();
+    }
+}
+
+/// A `spark` job that counts to 10 on one core.
+fn small_job(jar: &str) -> Map<String, Value> {
+    let data = json!({
+        "backend": "standalone", "jar": jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
+        "driverMemory": "512m", "executorMemory": "512m", "conf": {"spark.cores.max": "1"}
+    });
+    data.as_object().unwrap().clone()
+}
+
+/// The master's `/json/`, read past the launcher.
+async fn master_json(cluster: &Cluster) -> Value {
+    reqwest::get(format!("{}/json/", cluster.ui_url)).await.unwrap().json().await.unwrap()
+}
+
+/// Every driver the master knows (active and completed): `(id, worker id)`.
+async fn drivers(cluster: &Cluster) -> Vec<(String, String)> {
+    let page = master_json(cluster).await;
+    ["activedrivers", "completeddrivers"]
+        .iter()
+        .flat_map(|k| page[k].as_array().cloned().unwrap_or_default())
+        .map(|d| (d["id"].as_str().unwrap().to_string(), d["worker"].as_str().unwrap_or("None").to_string()))
+        .collect()
+}
+
+/// The drivers whose launch command (the first line of their stderr, written by the worker)
+/// carries run key `key`, read through the workers' web UIs.
+async fn drivers_with_key(cluster: &Cluster, key: &str) -> Vec<String> {
+    let page = master_json(cluster).await;
+    let mut found = Vec::new();
+    for (id, worker) in drivers(cluster).await {
+        let ui = page["workers"].as_array().unwrap().iter().find(|w| w["id"] == worker.as_str());
+        let Some(ui) = ui.and_then(|w| w["webuiaddress"].as_str()) else { continue };
+        let url = format!("{ui}/log?driverId={id}&logType=stderr&offset=0&byteLength=65536");
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        if text.contains(&format!("\"-Dspark.consort.runKey={key}\"")) {
+            found.push(id);
+        }
+    }
+    found
+}
+
+/// The standalone cluster, for the fault-injection matrix.
+#[cfg(feature = "failpoints")]
+struct Standalone<'a> {
+    cluster: &'a Cluster,
+    jar: String,
+}
+
+#[cfg(feature = "failpoints")]
+impl once_scenarios::Backend for Standalone<'_> {
+    fn launcher(&self) -> Arc<dyn Launcher> {
+        Arc::new(StandaloneLauncher::new(config(self.cluster)).unwrap())
+    }
+    fn job(&self) -> Map<String, Value> {
+        small_job(&self.jar)
+    }
+    async fn applications(&self, key: &str) -> Vec<String> {
+        drivers_with_key(self.cluster, key).await
+    }
+    async fn total(&self) -> usize {
+        drivers(self.cluster).await.len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_status_kill_against_a_real_cluster() {
+    let cluster = start_cluster().await;
+    let spark = StandaloneLauncher::new(config(&cluster)).unwrap();
     spark.health().await.unwrap();
     let jar = format!("file:{}", tool_cache().unwrap().join("examples/consort-examples.jar").display());
     let job = |name: &str, args: &[&str]| {
@@ -164,42 +234,32 @@ async fn submit_status_kill_against_a_real_cluster() {
     }
 
     // The answer to the create is lost (the master got it, the proxy cut the connection): the
-    // standalone REST server cannot be asked for a run's key, so the `spark` kind does not send
-    // it again. The run fails naming the key, and the master holds exactly one new driver.
-    let drivers = || async {
-        let page: Value = reqwest::get(format!("{}/json/", cluster.ui_url.trim_end_matches('/')))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ["activedrivers", "completeddrivers"].iter().map(|k| page[k].as_array().map_or(0, Vec::len)).sum::<usize>()
-    };
-    let before = drivers().await;
+    // `spark` kind does not send it again but looks the run's key up (in the drivers' launch
+    // commands) and adopts the driver the master made.
+    let before = drivers(&cluster).await.len();
     let upstream = cluster.rest_url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let proxy = lossy_proxy::start(&upstream, "POST /v1/submissions/create", 1).await;
     let through_proxy: Arc<dyn Launcher> = Arc::new(
-        StandaloneLauncher::new(StandaloneConfig {
-            rest_url: proxy.url.clone(),
-            master_url: cluster.master_url.clone(),
-            spark_version: "4.3.0".into(),
-            request_timeout: Duration::from_secs(30),
-            ui_url: Some(cluster.ui_url.clone()),
-        })
-        .unwrap(),
+        StandaloneLauncher::new(StandaloneConfig { rest_url: proxy.url.clone(), ..config(&cluster) }).unwrap(),
     );
-    let data = json!({
-        "backend": "standalone", "jar": jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
-        "driverMemory": "512m", "executorMemory": "512m", "conf": {"spark.cores.max": "1"},
-        "retries": 3, "retryDelaySecs": 1
-    });
-    let run = fire_once(through_proxy, data).await;
+    let mut data = small_job(&jar);
+    data.insert("retries".into(), 3.into());
+    data.insert("retryDelaySecs".into(), 1.into());
+    let run = fire_once(through_proxy, Value::Object(data)).await;
     assert_eq!(proxy.lost(), 1, "the create's answer was lost once");
-    assert_eq!(run.state, RunState::Failed, "{run:?}");
-    let error = run.error.clone().unwrap_or_default();
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
     let key = run_key(run.id, run.fired_ms);
-    assert!(error.contains("may have been submitted under key") && error.contains(&key), "{error}");
-    assert_eq!(drivers().await, before + 1, "the create was not sent twice");
+    let keyed = drivers_with_key(&cluster, &key).await;
+    assert_eq!(keyed.len(), 1, "exactly one driver for the run: {keyed:?}");
+    assert_eq!(run.log_location, Some(format!("standalone:{}", keyed[0])), "the run follows that driver");
+    assert_eq!(drivers(&cluster).await.len(), before + 1, "the create was not sent twice");
+    assert_eq!(spark.find("consort-run-0-0").await.unwrap(), None, "a key never submitted is provably absent");
+
+    // The fault-injection matrix (`--features failpoints`): a crash between submitting and
+    // recording the handle, and a lost submit answer, each end with one driver followed.
+    #[cfg(feature = "failpoints")]
+    once_scenarios::exactly_one_application_per_run(&Standalone { cluster: &cluster, jar: jar.clone() }).await;
+
     drop(cluster);
 
     // The cluster is gone: a clear, retryable error naming the backend and address.

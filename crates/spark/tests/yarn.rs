@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use consort_spark::{installed_pyspark, tool_cache};
 
+#[cfg(feature = "failpoints")]
+#[path = "support/once_scenarios.rs"]
+mod once_scenarios;
 #[path = "support/yarn_scenarios.rs"]
 mod yarn_scenarios;
 
@@ -144,10 +147,50 @@ impl yarn_scenarios::YarnCluster for Rig {
     }
 }
 
+/// The YARN rig, for the fault-injection matrix; applications are counted from the
+/// ResourceManager's REST API (by the run key's tag).
+#[cfg(feature = "failpoints")]
+struct Yarn<'a> {
+    rig: &'a Rig,
+    jar: String,
+}
+
+#[cfg(feature = "failpoints")]
+impl once_scenarios::Backend for Yarn<'_> {
+    fn launcher(&self) -> std::sync::Arc<dyn consort_spark::Launcher> {
+        std::sync::Arc::new(consort_spark::YarnLauncher::new(yarn_scenarios::yarn_config(self.rig)).unwrap())
+    }
+    fn job(&self) -> serde_json::Map<String, serde_json::Value> {
+        let data = serde_json::json!({
+            "jar": self.jar, "className": "consort.examples.CountRange", "args": ["10", "ok"],
+            "driverMemory": "512m", "executorMemory": "512m", "numExecutors": 1,
+            "conf": {"spark.yarn.maxAppAttempts": "1"}
+        });
+        data.as_object().unwrap().clone()
+    }
+    async fn applications(&self, key: &str) -> Vec<String> {
+        let apps =
+            yarn_scenarios::YarnCluster::rm_json(self.rig, &format!("/ws/v1/cluster/apps?applicationTags={key}")).await;
+        apps["apps"]["app"].as_array().into_iter().flatten().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+    }
+    async fn total(&self) -> usize {
+        let apps = yarn_scenarios::YarnCluster::rm_json(self.rig, "/ws/v1/cluster/apps").await;
+        apps["apps"]["app"].as_array().map_or(0, Vec::len)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_mode_applications_on_a_real_yarn() {
     let test_started = Instant::now();
     installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)");
-    yarn_scenarios::cluster_mode_applications(Rig::start()).await;
+    #[cfg_attr(not(feature = "failpoints"), allow(unused_mut))]
+    let mut rig = Rig::start();
+    // With `--features failpoints`, the fault-injection matrix first, on the same cluster.
+    #[cfg(feature = "failpoints")]
+    {
+        let jar = rig.put(&tool_cache().unwrap().join("examples/consort-examples.jar"), "/once/consort-examples.jar");
+        once_scenarios::exactly_one_application_per_run(&Yarn { rig: &rig, jar }).await;
+    }
+    yarn_scenarios::cluster_mode_applications(rig).await;
     eprintln!("whole test {:?}", test_started.elapsed());
 }

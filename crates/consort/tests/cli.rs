@@ -232,9 +232,28 @@ impl Server {
 
     /// SIGTERM, then the exit status.
     fn stop(&mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        self.stop_within(STOP_LIMIT).0
+    }
+
+    /// SIGTERM, then the exit status and how long the process took to exit. A process still
+    /// alive after `limit` fails the test, with what each of its threads was blocked in, and is
+    /// killed (SIGKILL).
+    fn stop_within(&mut self, limit: std::time::Duration) -> (std::process::ExitStatus, std::time::Duration) {
+        let pid = self.child.id();
+        let sent = std::time::Instant::now();
+        let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
         assert!(killed.success());
-        self.child.wait().unwrap()
+        while sent.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let threads = threads_of(pid);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!("consort serve still alive {limit:?} after SIGTERM; its threads:\n{threads}\nlog:\n{log}");
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
@@ -251,6 +270,25 @@ impl Server {
             String::from_utf8(out.stderr).unwrap(),
         )
     }
+}
+
+/// How long a stopping server may take to exit: the HTTP grace period is not used (no request
+/// is in flight), so this is the scheduler's stop and the runtime's shutdown.
+const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Each thread of process `pid`: its name, state and the kernel function it waits in.
+fn threads_of(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return "(gone)".into() };
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
+    tasks
+        .flatten()
+        .map(|t| {
+            let stat = read(t.path().join("stat"));
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
+            format!("  {} {} wchan={}", read(t.path().join("comm")), state, read(t.path().join("wchan")))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Drop for Server {
@@ -406,6 +444,57 @@ fn every_sigterm_stops_the_scheduler_gracefully() {
         assert_eq!((runs, instances), (0, 0), "EXECUTING runs and check-in rows left behind: {context}");
     }
     server.keep = false;
+    drop(server);
+
+    // After a local Spark run, and with another whose driver still runs (the stop detaches
+    // it), the process still exits promptly: nothing it started keeps its runtime alive.
+    let mut server = Server::start("graceful-spark");
+    let _drivers = DetachedDrivers(server.data.join("spark-runs"));
+    let fire_and_wait = |name: &str, args: &[&str], reached: &dyn Fn(&serde_json::Value) -> bool| {
+        let data = serde_json::json!({
+            "jar": example_jar().display().to_string(), "className": "consort.examples.CountRange",
+            "args": args, "driverMemory": "512m"
+        });
+        let (code, out, err) =
+            server.cli(&["jobs", "put", name, "--kind", "spark", "--durable", "--data", &data.to_string()]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, _, err) = server.cli(&["jobs", "fire", name]);
+        assert_eq!(code, 0, "{err}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            let (_, out, _) = server.cli(&["runs", "list", "--json", "--job", name]);
+            let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+            if runs["items"].as_array().unwrap().iter().any(reached) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name}: the Spark run never got there: {runs}");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    fire_and_wait("stop.ok", &["100", "ok"], &|run| run["state"] == "SUCCEEDED");
+    fire_and_wait("stop.long", &["10", "ok", "600000"], &|run| run["application_id"].is_string());
+    let (status, took) = server.stop_within(STOP_LIMIT);
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(status.success() && log.contains("consort stopped"), "exit status {status}; log:\n{log}");
+    assert!(!log.contains("was abandoned"), "the stop left blocking work behind: {log}");
+    eprintln!("consort serve exited {took:?} after SIGTERM, with a Spark driver still running");
+}
+
+/// Ends, when dropped, the drivers of the local runs under a work directory that are still
+/// running (their process groups): a stopped server leaves them to the next instance.
+struct DetachedDrivers(PathBuf);
+
+impl Drop for DetachedDrivers {
+    fn drop(&mut self) {
+        for run in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            let pid = std::fs::read_to_string(run.path().join("pid")).unwrap_or_default();
+            if let Some(pid) = pid.split_whitespace().next()
+                && !run.path().join("exit_code").exists()
+            {
+                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            }
+        }
+    }
 }
 
 #[test]

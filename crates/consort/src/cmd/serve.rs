@@ -32,7 +32,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let listener_settings = listener_settings(&config)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         // The signal handlers are installed before anything else, so a SIGTERM at any moment
         // from here on (even before the listening line is printed) is a graceful stop.
         let signal = ShutdownSignal::install()?;
@@ -109,9 +109,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         served?;
         stopped?;
         anyhow::Ok(())
-    })?;
+    });
+    // The stop is done ("consort stopped" is logged). Dropping a runtime would wait, without a
+    // limit, for every blocking task still running; whatever is left now is abandoned so the
+    // process always ends.
+    let exiting = std::time::Instant::now();
+    runtime.shutdown_timeout(EXIT_WAIT);
+    if exiting.elapsed() >= EXIT_WAIT {
+        tracing::warn!(
+            waited_ms = EXIT_WAIT.as_millis() as u64,
+            "blocking work still running after the stop was abandoned"
+        );
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long the runtime's last blocking tasks get after the stop, before the process exits.
+const EXIT_WAIT: Duration = Duration::from_millis(500);
 
 /// The listener's TLS and limits; the certificate files are loaded here once, so a
 /// bad one stops the start before anything else runs.

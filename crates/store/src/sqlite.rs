@@ -343,8 +343,10 @@ impl SqliteStore {
                     db_error(&format!("opening {location:?} (check the directory exists and is writable)"), e)
                 })?;
             conn.execute_batch(
+                // 32 MiB of page cache (the default is 2 MiB): at 100,000 triggers the trigger
+                // table and its indexes stay in memory instead of being re-read every cycle.
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 5000;",
+                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768;",
             )
             .map_err(|e| db_error("setting pragmas", e))?;
             conn.set_prepared_statement_cache_capacity(128);

@@ -54,7 +54,7 @@ fn job_key(job: usize) -> JobKey {
 
 /// Trigger `i`'s group (the paused ones share one, paused once) and schedule.
 fn trigger_for(i: usize, job: &JobKey, now: i64) -> Trigger {
-    let zone = if i % 2 == 0 { "UTC" } else { "America/New_York" };
+    let zone = if i.is_multiple_of(2) { "UTC" } else { "America/New_York" };
     let (s, m, h) = (i % 60, (i / 60) % 60, (i / 3600) % 24);
     let (group, expression) = match i % 100 {
         0 => (job.group().to_string(), "* * * * * ?".to_string()),
@@ -237,6 +237,9 @@ async fn cycle_totals(http: &reqwest::Client, server: &Server) -> (f64, f64) {
     (total("sum"), total("count"))
 }
 
+/// The path of an endpoint's `k`-th request.
+type PathOf = Box<dyn Fn(usize) -> String>;
+
 /// p50 and p99 (ms) of each list and get endpoint, requests one after another on one
 /// keep-alive connection while the triggers fire.
 async fn api_latencies(
@@ -259,7 +262,7 @@ async fn api_latencies(
         page["items"][0]["id"].as_i64().unwrap_or(1)
     };
     let mut out = Vec::new();
-    let endpoints: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let endpoints: Vec<(&str, PathOf)> = vec![
         ("list_jobs", Box::new(|_| "/v1/scheduler/jobs?limit=100".into())),
         ("list_triggers", Box::new(|_| "/v1/scheduler/triggers?limit=100".into())),
         ("list_runs", Box::new(|_| "/v1/scheduler/runs?limit=100".into())),

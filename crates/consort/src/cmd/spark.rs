@@ -24,6 +24,31 @@ fn launcher(args: &BackendArgs) -> anyhow::Result<Arc<dyn Launcher>> {
     })
 }
 
+/// The command that shows an application's logs, with the flags that reached its backend
+/// (without them the hint would read another configuration, or another data directory).
+fn logs_command(args: &BackendArgs, id: &str) -> String {
+    let mut command = format!("consort spark logs --backend {}", shell_word(&args.backend));
+    if let Some(file) = &args.config.config {
+        command.push_str(&format!(" --config {}", shell_word(&file.display().to_string())));
+    }
+    if let Some(dir) = &args.data_dir {
+        command.push_str(&format!(" --data-dir {}", shell_word(&dir.display().to_string())));
+    }
+    command.push(' ');
+    command.push_str(&shell_word(id));
+    command
+}
+
+/// `word` as one shell word: single-quoted unless it is plainly safe.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 pub fn run(command: SparkCommand) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
@@ -84,7 +109,7 @@ pub fn run(command: SparkCommand) -> anyhow::Result<ExitCode> {
                 if status.state == AppState::Succeeded {
                     Ok(ExitCode::SUCCESS)
                 } else {
-                    eprintln!("logs: consort spark logs --backend {} {}", launcher.kind(), submission.id);
+                    eprintln!("logs: {}", logs_command(&backend, &submission.id));
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -109,4 +134,29 @@ pub fn run(command: SparkCommand) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::cli::ConfigArgs;
+
+    #[test]
+    fn the_logs_hint_carries_the_flags_that_reached_the_backend() {
+        let bare = BackendArgs { backend: "local".into(), config: ConfigArgs { config: None }, data_dir: None };
+        assert_eq!(logs_command(&bare, "consort-1"), "consort spark logs --backend local consort-1");
+        let flagged = BackendArgs {
+            backend: "yarn".into(),
+            config: ConfigArgs { config: Some(PathBuf::from("/etc/consort/prod.toml")) },
+            data_dir: Some(PathBuf::from("/var/lib/my consort")),
+        };
+        assert_eq!(
+            logs_command(&flagged, "application_1_0001"),
+            "consort spark logs --backend yarn --config /etc/consort/prod.toml --data-dir '/var/lib/my consort' \
+             application_1_0001"
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 }

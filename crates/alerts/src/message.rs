@@ -196,22 +196,13 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
-/// Epoch ms as `ms since the epoch (UTC)`, computed without a time library: `1970-01-01T00:00:00.000Z`.
+/// Epoch ms as RFC 3339 in UTC with milliseconds: `1970-01-01T00:00:00.000Z`. An instant
+/// outside the years -9999..=9999 (never a run's) is written as its epoch ms.
 pub fn timestamp(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) =
-        (ms_of_day / 3_600_000, (ms_of_day / 60_000) % 60, (ms_of_day / 1000) % 60, ms_of_day % 1000);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => format!("{ms} ms since the epoch"),
+    }
 }
 
 #[cfg(test)]

@@ -13,14 +13,16 @@
 //! CONSORT_BENCH_UPSTREAM_RUNS (the whole-jar reads: 20, or 3 from 100 MB). Jars from 100 MB are
 //! stored (no compression, so generation is fast) and each is deleted once measured.
 
+#[path = "../tests/serve/mod.rs"]
+mod serve;
 #[path = "../../storage/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::Cursor;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serve::Serve;
 use support::{Hdfs, JarSpec, build_jar};
 
 /// The main class of the generated jars (compiled by `support::classes`).
@@ -38,7 +40,8 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
 
 /// `consort serve` (release) on a free port and a scratch data directory; SIGTERM on drop.
 struct Consort {
-    child: Child,
+    /// Stopped when dropped.
+    _process: serve::Process,
     url: String,
     token: String,
     _dir: tempfile::TempDir,
@@ -60,42 +63,8 @@ impl Consort {
         );
         let config_path = dir.path().join("consort.toml");
         std::fs::write(&config_path, config).unwrap();
-        let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
-            .env_remove("CONSORT_CONFIG")
-            .env("XDG_CONFIG_HOME", dir.path())
-            .env("RUST_LOG", "warn")
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "consort never listened on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_string();
-        Consort { child, url: format!("http://{addr}"), token, _dir: dir }
-    }
-}
-
-impl Drop for Consort {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        let process = Serve::new(dir.path().join("data")).config(config_path).env("CONSORT_LOG", "warn").start();
+        Consort { url: process.url.clone(), token: process.admin_token(), _process: process, _dir: dir }
     }
 }
 

@@ -8,6 +8,8 @@
 //!
 //! One server, one SMTP server and one receiver for every scenario (one start per test binary).
 
+mod serve;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
+use serve::{Serve, consort};
 use sha2::Sha256;
 
 const WEBHOOK_SECRET: &str = "whsec-alerts-test-5c1e7a";
@@ -24,14 +27,6 @@ const SMTP_USER: &str = "consort";
 const SMTP_PASSWORD: &str = "smtp-pw-alerts-test-91b3";
 /// Deliveries the `flaky` channel refuses (HTTP 503) before it accepts one.
 const FLAKY_REFUSALS: usize = 2;
-
-fn consort() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
-    cmd.env_remove("CONSORT_CONFIG")
-        .env_remove("CONSORT_TOKEN")
-        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-alerts-test-no-config"));
-    cmd
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -235,44 +230,15 @@ impl Drop for SmtpServer {
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-    data: PathBuf,
-    log: PathBuf,
-}
+struct Server(serve::Process);
 
 impl Server {
     fn start(config: &Path, data: &Path) -> Server {
-        let log = data.with_extension("log");
-        let mut child = consort()
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("CONSORT_LOG", "info,consort_scheduler=debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-        let Some(addr) = first_line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()) else {
-            panic!("consort serve did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
-        };
-        Server { child, addr: addr.to_string(), data: data.to_path_buf(), log }
+        Server(Serve::new(data).config(config).env("CONSORT_LOG", "info,consort_scheduler=debug").start())
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = consort()
-            .args(args)
-            .env("CONSORT_SERVER", format!("http://{}", self.addr))
-            .env("CONSORT_DATA_DIR", &self.data)
-            .output()
-            .unwrap();
-        let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
-        assert!(out.status.success(), "consort {args:?}: {stdout}{stderr}");
-        stdout
+        self.0.cli_ok(args)
     }
 
     fn put_command(&self, job: &str, script: &str) {
@@ -305,18 +271,7 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(killed.success());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        }
-        let _ = self.child.wait();
+        assert!(self.0.stop().success());
     }
 }
 
@@ -486,7 +441,7 @@ channels = ["hook", "ops-mail"]
     assert!(!mails.iter().any(|m| m.contains("quiet.")), "{mails:#?}");
 
     server.stop();
-    let log = std::fs::read_to_string(&server.log).unwrap();
+    let log = server.0.log_text();
     assert!(log.contains("alerts on"), "{log}");
     assert!(log.contains("alert sent"), "{log}");
     assert!(log.contains("alert delivery failed; retrying"), "{log}");

@@ -5,21 +5,20 @@
 //! On the real object-store emulators too: datasets on S3 (moto) and Azure Blob (azurite), the
 //! sink on S3, each read and written with its owner's key released only to the attested runner.
 
+mod serve;
 #[path = "../../storage/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader, sign_request};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A `consort serve` on a fresh data directory with a simulated TEE; killed when dropped.
+/// A `consort serve` on a fresh data directory with a simulated TEE; stopped when dropped.
 struct Server {
-    child: std::process::Child,
+    process: serve::Process,
     url: String,
     dir: PathBuf,
     admin: String,
@@ -39,28 +38,19 @@ impl Server {
             format!("[cleanroom]\nsimulated_tee_key_file = \"{}\"\n", dir.join("tee.key").display()),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
+        let process = serve::Serve::new(dir.join("data"))
+            .config(&config)
+            .log(dir.join("server.log"))
             .env("SPARK_LOCAL_IP", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let addr = first.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&first).to_string();
-        let admin = std::fs::read_to_string(dir.join("data").join("admin.token")).unwrap().trim().to_string();
-        Server { child, url: format!("http://{addr}"), dir, admin }
+            .start();
+        let (url, admin) = (process.url.clone(), process.admin_token());
+        Server { process, url, dir, admin }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        self.process.terminate();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

@@ -1,15 +1,12 @@
 //! The real `consort` binary, run as a user would run it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod serve;
+
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn consort() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
-    // Keep the developer's own configuration out of the tests.
-    cmd.env_remove("CONSORT_CONFIG").env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-cli-test-no-config"));
-    cmd
-}
+use serve::{STOP_LIMIT, Serve, consort};
 
 fn vectors() -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cron/tests/data/quartz-cron-vectors.tsv");
@@ -184,13 +181,10 @@ fn artifact_check_passes_only_for_a_real_main_class() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A running server on a fresh data directory; killed (SIGTERM) when dropped. Its log
+/// A running server on a fresh data directory; stopped (SIGTERM) when dropped. Its log
 /// goes to `log` (beside the data directory), which tests read for secrets.
 struct Server {
-    child: std::process::Child,
-    url: String,
-    data: PathBuf,
-    log: PathBuf,
+    process: serve::Process,
     /// Leave the data directory and log behind when dropped (a later start reuses them).
     keep: bool,
 }
@@ -209,98 +203,34 @@ impl Server {
 
     /// A server on an existing data directory (a restart).
     fn start_in(data: PathBuf, env: &[(&str, &str)]) -> Server {
-        let log = data.with_extension("log");
-        let mut child = consort()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        // Read one line, then close our end: the server must keep running without its stdout.
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-        let addr = first_line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect(&first_line)
-            .to_string();
-        Server { child, url: format!("http://{addr}"), data, log, keep: false }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        self.stop_within(STOP_LIMIT).0
-    }
-
-    /// SIGTERM, then the exit status and how long the process took to exit. A process still
-    /// alive after `limit` fails the test, with what each of its threads was blocked in, and is
-    /// killed (SIGKILL).
-    fn stop_within(&mut self, limit: std::time::Duration) -> (std::process::ExitStatus, std::time::Duration) {
-        let pid = self.child.id();
-        let sent = std::time::Instant::now();
-        let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        assert!(killed.success());
-        while sent.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, sent.elapsed());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let threads = threads_of(pid);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("consort serve still alive {limit:?} after SIGTERM; its threads:\n{threads}\nlog:\n{log}");
+        Server { process: Serve::new(data).envs(env.iter().copied()).start(), keep: false }
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = consort()
-            .args(args)
-            .env("CONSORT_SERVER", &self.url)
-            .env("CONSORT_DATA_DIR", &self.data)
-            .env_remove("CONSORT_TOKEN")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        let out = self.process.cli_as(args, None);
+        (out.code, out.stdout, out.stderr)
     }
 }
 
-/// How long a stopping server may take to exit: the HTTP grace period is not used (no request
-/// is in flight), so this is the scheduler's stop and the runtime's shutdown.
-const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+impl std::ops::Deref for Server {
+    type Target = serve::Process;
+    fn deref(&self) -> &serve::Process {
+        &self.process
+    }
+}
 
-/// Each thread of process `pid`: its name, state and the kernel function it waits in.
-fn threads_of(pid: u32) -> String {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return "(gone)".into() };
-    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
-    tasks
-        .flatten()
-        .map(|t| {
-            let stat = read(t.path().join("stat"));
-            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
-            format!("  {} {} wchan={}", read(t.path().join("comm")), state, read(t.path().join("wchan")))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut serve::Process {
+        &mut self.process
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Only a child still running: the pid of one already waited for may be another's now.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        }
-        let _ = self.child.wait();
+        self.process.terminate();
         if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.data);
-            let _ = std::fs::remove_file(&self.log);
+            let _ = std::fs::remove_dir_all(&self.process.data);
+            let _ = std::fs::remove_file(&self.process.log);
         }
     }
 }

@@ -12,14 +12,16 @@
 //! contract, two datasets, a sink, a query run on Spark through the governed runner (simulated
 //! TEE) to its end, a second query waiting for one ballot, and an open proposal.
 
-use std::io::{BufRead, BufReader};
+mod serve;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader, sign_request};
 use serde_json::{Value, json};
+use serve::Serve;
 
 /// How long the local Spark application may take to start on a loaded 2-core machine.
 const SPARK_WAIT: Duration = Duration::from_secs(240);
@@ -39,7 +41,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// `consort serve` on a fresh data directory; SIGTERM on drop.
 struct Server {
-    child: Child,
+    process: serve::Process,
     url: String,
     data: PathBuf,
 }
@@ -62,45 +64,20 @@ impl Server {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(data.with_extension("log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
-            .env_remove("CONSORT_CONFIG")
-            .env_remove("CONSORT_TOKEN")
-            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-dashboard-no-config"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("SPARK_LOCAL_IP", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-        let addr = first_line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-            .to_string();
-        Server { child, url: format!("http://{addr}"), data }
+        let process = Serve::new(&data).config(config).env("SPARK_LOCAL_IP", "127.0.0.1").start();
+        Server { url: process.url.clone(), process, data }
     }
 
     fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.data.join("admin.token")).unwrap().trim().to_string()
+        self.process.admin_token()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-            let _ = self.child.wait();
-        }
+        self.process.terminate();
         let _ = std::fs::remove_dir_all(&self.data);
-        let _ = std::fs::remove_file(self.data.with_extension("log"));
+        let _ = std::fs::remove_file(&self.process.log);
     }
 }
 

@@ -5,64 +5,38 @@
 //!
 //! One server for every scenario (one start per test binary keeps CI short).
 
+mod serve;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn consort() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
-    // Keep the developer's own configuration out of the tests.
-    cmd.env_remove("CONSORT_CONFIG")
-        .env_remove("CONSORT_TOKEN")
-        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-obs-test-no-config"));
-    cmd
-}
+use serve::Serve;
 
 struct Server {
-    child: std::process::Child,
+    process: serve::Process,
     addr: String,
-    data: PathBuf,
-    log: PathBuf,
 }
 
 impl Server {
     fn start() -> Server {
         let data = std::env::temp_dir().join(format!("consort-observability-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
-        let log = data.with_extension("log");
-        let mut child = consort()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
+        let process = Serve::new(data)
             .env("CONSORT_LOG_FORMAT", "json")
             // The scheduler's per-run lines and the per-request line are at debug.
             .env("CONSORT_LOG", "info,consort_scheduler=debug,consort_server=debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-        let addr = first_line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&first_line);
-        Server { child, addr: addr.to_string(), data, log }
+            .start();
+        Server { addr: process.addr.clone(), process }
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = consort()
-            .args(args)
-            .env("CONSORT_SERVER", format!("http://{}", self.addr))
-            .env("CONSORT_DATA_DIR", &self.data)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        let out = self.process.cli_as(args, None);
+        (out.code, out.stdout, out.stderr)
     }
 
     /// One GET on a fresh connection: status, headers (lower-case names), body.
@@ -91,20 +65,15 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(killed.success());
-        assert!(self.child.wait().unwrap().success());
+        assert!(self.process.stop().success());
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-        let _ = std::fs::remove_file(&self.log);
+        self.process.terminate();
+        let _ = std::fs::remove_dir_all(&self.process.data);
+        let _ = std::fs::remove_file(&self.process.log);
     }
 }
 
@@ -161,7 +130,7 @@ fn in_span_with(line: &Value, field: &str, value: &Value) -> bool {
 #[test]
 fn metrics_docs_request_ids_and_json_logs() {
     let mut server = Server::start();
-    let admin = std::fs::read_to_string(server.data.join("admin.token")).unwrap().trim().to_string();
+    let admin = server.process.admin_token();
     let (code, out, err) = server.cli(&["tokens", "create", "--name", "prometheus", "--role", "viewer"]);
     assert_eq!(code, 0, "{err}");
     let viewer = out.trim().to_string();
@@ -262,7 +231,7 @@ fn metrics_docs_request_ids_and_json_logs() {
     assert_eq!(headers["x-request-id"].len(), 32);
 
     server.stop();
-    let log = std::fs::read_to_string(&server.log).unwrap();
+    let log = server.process.log_text();
     let lines = json_lines(&log);
     let request_id = Value::from("obs-req-42");
     assert!(

@@ -7,7 +7,9 @@
 //! overlap. Nothing here waits a fixed time: every wait is for a condition, with a deadline.
 //! Tokens are never printed: failure messages show answers, not requests.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod serve;
+
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -15,18 +17,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use serve::Serve;
 
 /// How long a Spark run may take on a loaded 2-core machine.
 const RUN_WAIT: Duration = Duration::from_secs(200);
 const PRODUCT: &str = "urn:dmb:dp:e2e:numbers:0";
-
-fn consort() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
-    cmd.env_remove("CONSORT_CONFIG")
-        .env_remove("CONSORT_TOKEN")
-        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-e2e-no-config"));
-    cmd
-}
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("CONSORT_CACHE")
@@ -297,42 +292,12 @@ impl Pg {
 
 // ---- consort serve ---------------------------------------------------------------
 
-/// Stops a process when this test process is gone, however it ends: a `sh` whose stdin is a
-/// pipe only we hold sends SIGTERM (SIGKILL 10 s later) once the pipe closes. A shared server
-/// lives in a `static` that is never dropped, so without this it would outlive the test binary.
-/// (`PR_SET_PDEATHSIG` fires when the spawning *thread* ends, i.e. after the first test that
-/// used the server; and it needs unsafe code.)
-struct Watchdog {
-    child: Child,
-}
-
-impl Watchdog {
-    fn guard(pid: u32) -> Watchdog {
-        let script = format!(
-            "cat >/dev/null; kill -TERM {pid} 2>/dev/null || exit 0; \
-             for _ in $(seq 100); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -KILL {pid}"
-        );
-        // Our end of the pipe is close-on-exec: no other child keeps it open.
-        let child = Command::new("sh").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn();
-        Watchdog { child: child.expect("sh runs") }
-    }
-
-    /// Ends the watchdog without its signal: the process is stopped by its owner, whose pid may
-    /// be reused once it is reaped.
-    fn disarm(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A `consort serve` on local Spark with `[storage.hdfs]` naming the minicluster's
-/// nameservice; stopped (SIGTERM) when dropped, or by its [`Watchdog`] when the test process
-/// ends without dropping it.
+/// nameservice; stopped (SIGTERM) when dropped, or by its watchdog when the test process ends
+/// without dropping it (the shared server lives in a `static`).
 struct Server {
-    child: Child,
-    watchdog: Watchdog,
+    process: serve::Process,
     url: String,
-    data: PathBuf,
     config: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -377,53 +342,24 @@ impl Server {
     }
 
     fn launch(data: PathBuf, config: PathBuf, env: Vec<(String, String)>) -> Server {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.with_extension("log")).unwrap();
-        let mut child = consort()
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(&data)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let watchdog = Watchdog::guard(child.id());
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let Some(addr) = first.split("http://").nth(1).and_then(|s| s.split_whitespace().next()) else {
-            let mut log = String::new();
-            let _ = std::fs::File::open(data.with_extension("log")).and_then(|mut f| f.read_to_string(&mut log));
-            panic!("consort serve did not start: {first}\n{log}");
-        };
-        Server { url: format!("http://{addr}"), child, watchdog, data, config, env }
+        let process = Serve::new(data).config(&config).envs(env.clone()).append_log().watchdog().start();
+        Server { url: process.url.clone(), process, config, env }
     }
 
     /// SIGTERM, wait for a graceful exit, and start again on the same data directory and
     /// configuration.
     fn restart(&mut self) {
-        self.watchdog.disarm();
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        assert!(self.child.wait().unwrap().success(), "a graceful stop exits 0");
-        let next = Server::launch(self.data.clone(), self.config.clone(), self.env.clone());
+        let (status, _) = self.process.stop_within(Duration::from_secs(60));
+        assert!(status.success(), "a graceful stop exits 0");
+        let next = Server::launch(self.process.data.clone(), self.config.clone(), self.env.clone());
         // The old handle's process is reaped; dropping it would remove the data directory.
         std::mem::forget(std::mem::replace(self, next));
     }
 
     /// `consort ARGS` against this server (admin token from the data directory unless `token`).
     fn cli(&self, args: &[&str], token: Option<&str>) -> (i32, String, String) {
-        let mut cmd = consort();
-        cmd.args(args).env("CONSORT_SERVER", &self.url).env("CONSORT_DATA_DIR", &self.data);
-        if let Some(t) = token {
-            cmd.env("CONSORT_TOKEN", t);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        let out = self.process.cli_as(args, token);
+        (out.code, out.stdout, out.stderr)
     }
 
     /// A new token with `role`, created through the CLI with the admin token.
@@ -450,11 +386,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.watchdog.disarm();
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-        let _ = std::fs::remove_file(self.data.with_extension("log"));
+        self.process.terminate();
+        let _ = std::fs::remove_dir_all(&self.process.data);
+        let _ = std::fs::remove_file(&self.process.log);
         let _ = std::fs::remove_file(&self.config);
     }
 }

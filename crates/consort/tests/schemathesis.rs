@@ -11,10 +11,13 @@
 //!   positive cases a real component descriptor whose jar exists, and
 //!   `tests/schemathesis/witboost.toml` says, with reasons, where the spec contradicts itself.
 
-use std::io::{BufRead, BufReader};
+mod serve;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use serve::Serve;
 
 /// The pinned version, as in the setup script.
 const VERSION: &str = "4.32.5";
@@ -28,13 +31,14 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 
 fn schemathesis() -> PathBuf {
     let venv = consort_spark::tool_cache().unwrap().join("venvs/schemathesis");
+    // pip's record of the installed distribution, in the venv's site-packages.
+    let installed = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|python| python.path().join(format!("site-packages/schemathesis-{VERSION}.dist-info")).is_dir());
     assert!(
-        venv.join("bin/schemathesis").exists()
-            && std::fs::read_dir(&venv)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(&format!(".schemathesis-{VERSION}"))),
+        venv.join("bin/schemathesis").exists() && installed,
         "schemathesis {VERSION} is not installed in {}: run scripts/setup",
         venv.display()
     );
@@ -43,7 +47,7 @@ fn schemathesis() -> PathBuf {
 
 /// `consort serve` on a fresh data directory and a free port; SIGTERM on drop.
 struct Server {
-    child: std::process::Child,
+    process: serve::Process,
     url: String,
     data: PathBuf,
 }
@@ -56,41 +60,16 @@ impl Server {
         // its own in crates/server/tests/auth.rs) is raised so its 429s do not hide findings.
         let config = data.with_extension("toml");
         std::fs::write(&config, "[auth]\nrate_per_sec = 1000000\nrate_burst = 1000000\n").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
-            .env_remove("CONSORT_CONFIG")
-            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("consort-cli-test-no-config"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-        let addr = first_line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-            .to_string();
-        let server = Server { child, url: format!("http://{addr}"), data };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "the server never listened on {addr}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
+        let process = Serve::new(&data).config(config).start();
+        Server { url: process.url.clone(), process, data }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
+        self.process.terminate();
         let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_file(&self.process.log);
     }
 }
 

@@ -12,6 +12,21 @@ mkdir -p "$CONSORT_CACHE"
 
 log() { printf '\033[1m[consort]\033[0m %s\n' "$*" >&2; }
 
+# Makes the venv $CONSORT_CACHE/venvs/NAME with the pinned requirements given (`pkg==version`
+# ...), once: a marker names the pins, so changing one rebuilds the venv from scratch.
+pip_venv() {
+  local venv="$CONSORT_CACHE/venvs/$1"
+  shift
+  local marker
+  marker="$venv/.pinned-$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+  [ -f "$marker" ] && return 0
+  log "installing $* into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  touch "$marker"
+}
+
 # Runs apt-get install for the packages not installed yet (one `apt-get update` per cache).
 apt_install() {
   local missing=()

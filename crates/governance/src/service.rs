@@ -67,6 +67,10 @@ pub struct MemberRequest {
     pub digest: String,
     /// Its creation time, seconds since the epoch.
     pub created_at_s: i64,
+    /// The oldest creation time the caller's freshness check still accepts, seconds since the
+    /// epoch: requests created before it are refused as stale, so their seen entries, which
+    /// only guard against replays, are removed.
+    pub oldest_fresh_s: i64,
 }
 
 /// Who acts: a member through a signed request, or a user through the server's authentication.
@@ -905,13 +909,23 @@ async fn user_of(tx: &mut Tx<'_>, principal: &str) -> Result<User, GovError> {
 }
 
 /// Marks a member's signed request as seen in this unit of work; a second commit of the same
-/// request conflicts (or finds it) and is refused as a replay.
+/// request conflicts (or finds it) and is refused as a replay. Entries of requests too old
+/// to be fresh go in the same unit of work, so the map holds one freshness window.
 async fn seen(tx: &mut Tx<'_>, request: &MemberRequest) -> Result<(), GovError> {
-    if tx.get::<i64>(Map::Seen, &request.digest).await?.is_some() {
+    let key = seen_key(request.created_at_s, &request.digest);
+    // Entries written before the keys began with their time are keyed by the bare digest.
+    if tx.get::<i64>(Map::Seen, &key).await?.is_some() || tx.get::<i64>(Map::Seen, &request.digest).await?.is_some() {
         return Err(GovError::Replayed);
     }
-    tx.put(Map::Seen, &request.digest, &request.created_at_s);
+    tx.put(Map::Seen, &key, &request.created_at_s);
+    tx.delete_before(Map::Seen, &seen_key(request.oldest_fresh_s, ""));
     Ok(())
+}
+
+/// A seen request's key: its creation time, fixed-width so keys sort by time, then its digest.
+/// A time before the epoch sorts first (fresh requests are never that old).
+fn seen_key(created_at_s: i64, digest: &str) -> String {
+    format!("{:020}/{digest}", created_at_s.max(0))
 }
 
 /// Contracts a resolved proposal had put in `Proposed` go to `state`.

@@ -25,7 +25,9 @@ pub enum Map {
     Consent,
     /// Sealed secrets by secret name.
     Secrets,
-    /// Governance requests already seen (replay protection): request digest → created at.
+    /// Governance requests already seen (replay protection): `{created at, 20 digits}/{digest}`
+    /// → created at. Time-ordered keys, so entries too old to pass the freshness check are
+    /// removed as a key range.
     Seen,
     /// Grants, policies and other run-time bindings (the run flow's; opaque here).
     Bindings,
@@ -95,6 +97,14 @@ pub enum Write {
         map: Map,
         /// The key.
         key: String,
+    },
+    /// Removes every key of `map` that sorts (bytewise) before `bound`: expiry of a map whose
+    /// keys begin with a fixed-width time (the seen requests), a range the key index serves.
+    DeleteBefore {
+        /// The map.
+        map: Map,
+        /// The first key kept.
+        bound: String,
     },
 }
 

@@ -55,6 +55,7 @@ impl<'a> Tx<'a> {
         self.commit.writes.iter().rev().find_map(|w| match w {
             Write::Put { map: m, key: k, value } if *m == map && k == key => Some(Some(value.as_str())),
             Write::Delete { map: m, key: k } if *m == map && k == key => Some(None),
+            Write::DeleteBefore { map: m, bound } if *m == map && key < bound.as_str() => Some(None),
             _ => None,
         })
     }
@@ -101,6 +102,7 @@ impl<'a> Tx<'a> {
                     }
                 }
                 Write::Delete { map: m, key } if *m == map => values.retain(|(k, _)| k != key),
+                Write::DeleteBefore { map: m, bound } if *m == map => values.retain(|(k, _)| k >= bound),
                 _ => {}
             }
         }
@@ -124,6 +126,11 @@ impl<'a> Tx<'a> {
     /// Removes a value.
     pub fn delete(&mut self, map: Map, key: &str) {
         self.commit.writes.push(Write::Delete { map, key: key.to_string() });
+    }
+
+    /// Removes every key of `map` before `bound` (see [`Write::DeleteBefore`]).
+    pub fn delete_before(&mut self, map: Map, bound: &str) {
+        self.commit.writes.push(Write::DeleteBefore { map, bound: bound.to_string() });
     }
 
     /// Appends a ledger entry with this unit of work.

@@ -466,6 +466,7 @@ async fn verify_member_request(
         msg_type: msg_type.to_string(),
         digest: verified.digest.to_hex(),
         created_at_s: verified.header.created_at,
+        oldest_fresh_s: area.freshness.oldest_fresh(now_ms / 1000),
     };
     Ok((request, verified.payload))
 }

@@ -110,6 +110,11 @@ impl Freshness {
         }
         Ok(())
     }
+
+    /// The oldest creation time [`Freshness::check_fresh`] accepts at `now`.
+    pub fn oldest_fresh(&self, now: i64) -> i64 {
+        now.saturating_sub(i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX))
+    }
 }
 
 /// Whether a digest was seen before.
@@ -172,8 +177,7 @@ impl ReplayGuard {
     /// The oldest `created_at` whose digest must still be kept at time `now`: entries
     /// with an earlier `created_at` may be deleted.
     pub fn keep_from(&self, now: i64) -> i64 {
-        let max_age = i64::try_from(self.freshness.max_age.as_secs()).unwrap_or(i64::MAX);
-        now.saturating_sub(max_age)
+        self.freshness.oldest_fresh(now)
     }
 
     /// Whether an entry with this `created_at` must still be kept at time `now`.

@@ -48,7 +48,13 @@ impl LocationProbe for LocalFiles {
 }
 
 fn member(id: &str, n: u32) -> MemberRequest {
-    MemberRequest { member: id.into(), msg_type: "bench".into(), digest: format!("{id}-{n}"), created_at_s: T0 / 1000 }
+    MemberRequest {
+        member: id.into(),
+        msg_type: "bench".into(),
+        digest: format!("{id}-{n}"),
+        created_at_s: T0 / 1000,
+        oldest_fresh_s: T0 / 1000 - 300,
+    }
 }
 
 fn dataset(dir: &Path, name: &str) -> DocumentBody {

@@ -230,6 +230,13 @@ pub(crate) async fn commit<S: LedgerTx>(
                 )
                 .await?;
             }
+            Write::DeleteBefore { map, bound } => {
+                db.exec(
+                    &format!("DELETE FROM {KV} WHERE cleanroom = $1 AND map = $2 AND key < $3"),
+                    &[cleanroom.into(), map.as_str().into(), bound.into()],
+                )
+                .await?;
+            }
         }
     }
     Ok(Ok(insert_entries(db, cleanroom, size - entries, &commit.ledger).await?))

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use consort_governance::{Commit, CommitError, Map, Versioned, Write};
+use consort_attest::{SealingKey, StaticKeyProvider};
+use consort_governance::model::Action;
+use consort_governance::{Commit, CommitError, GovError, Governance, Map, MemberRequest, Versioned, Write};
 use consort_ledger::{Entry, EntryDraft, SignedRoot};
 use consort_scheduler::StoreError;
 use consort_store::Stores;
@@ -105,6 +107,8 @@ on_both_backends!(
     a_damaged_leaf_hash_is_reported_as_corrupt,
     two_instances_appending_get_one_order,
     of_concurrent_conflicting_commits_exactly_one_wins,
+    delete_before_removes_a_key_range_of_one_map,
+    seen_requests_expire_with_their_freshness,
 );
 
 fn draft(kind: &str, n: usize) -> EntryDraft {
@@ -527,4 +531,61 @@ async fn of_concurrent_conflicting_commits_exactly_one_wins(b: Backend) {
     assert_eq!(stored.len(), 2, "only the winner's entry was appended");
     assert_eq!(&stored[1..], &entries[..]);
     assert_eq!(stored[1].kind, format!("contract.signed.{n}"));
+}
+
+async fn delete_before_removes_a_key_range_of_one_map(b: Backend) {
+    let s = b.open().await;
+    create(&s, "alpha").await;
+    create(&s, "beta").await;
+    let g = s.governance.as_ref();
+    let keys = ["001/a", "002/b", "002/c", "003/d"];
+    for room in ["alpha", "beta"] {
+        let writes = keys.iter().map(|k| put(Map::Seen, k, "1")).chain([put(Map::Users, "001", "u")]).collect();
+        g.commit(room, commit(vec![], writes, vec![]), T0).await.unwrap();
+    }
+    let expire = Write::DeleteBefore { map: Map::Seen, bound: "002/c".into() };
+    g.commit("alpha", commit(vec![], vec![expire], vec![draft("expired", 1)]), T0).await.unwrap();
+    let listed = |room: &'static str, map: Map| async move {
+        g.list(room, map, "", None, 100).await.unwrap().into_iter().map(|(k, _)| k).collect::<Vec<_>>()
+    };
+    assert_eq!(listed("alpha", Map::Seen).await, ["002/c", "003/d"], "the bound itself is kept");
+    assert_eq!(listed("alpha", Map::Users).await, ["001"], "other maps are untouched");
+    assert_eq!(listed("beta", Map::Seen).await, keys, "other clean rooms are untouched");
+}
+
+/// The seen map holds one freshness window: a replay inside it is refused, and a request's
+/// entry goes with the first request that arrives once it could no longer be fresh.
+async fn seen_requests_expire_with_their_freshness(b: Backend) {
+    const MAX_AGE_S: i64 = 300;
+    let s = b.open().await;
+    let sealing = StaticKeyProvider::new(vec![SealingKey::new("test", &[9; 32]).unwrap()]).unwrap();
+    let governance = Governance::new(s.governance.clone(), Arc::new(sealing));
+    let pem = "-----BEGIN PUBLIC KEY-----\ntest\n-----END PUBLIC KEY-----\n";
+    governance.create_cleanroom("alpha", "alice", pem, None, T0).await.unwrap();
+    let t0 = T0 / 1000;
+    let propose = async |digest: &str, created_at_s: i64, now_s: i64| {
+        let request = MemberRequest {
+            member: "alice".into(),
+            msg_type: "proposal".into(),
+            digest: digest.into(),
+            created_at_s,
+            oldest_fresh_s: now_s - MAX_AGE_S,
+        };
+        let actions = vec![Action::AddUser { id: format!("u-{digest}"), principal: format!("p-{digest}") }];
+        governance.propose("alpha", &request, actions, now_s * 1000).await
+    };
+    let seen = async || -> Vec<String> {
+        let listed = s.governance.list("alpha", Map::Seen, "", None, 100).await.unwrap();
+        listed.into_iter().map(|(k, _)| k.rsplit('/').next().unwrap().to_string()).collect()
+    };
+    propose("a", t0, t0).await.unwrap();
+    assert!(matches!(propose("a", t0, t0 + 10).await, Err(GovError::Replayed)), "a replay in the window");
+    propose("b", t0 + 200, t0 + 200).await.unwrap();
+    assert_eq!(seen().await, ["a", "b"], "a is still fresh at t0 + 200");
+    propose("c", t0 + MAX_AGE_S + 1, t0 + MAX_AGE_S + 1).await.unwrap();
+    assert_eq!(seen().await, ["b", "c"], "a can no longer pass the freshness check, so its entry went");
+    // An entry stored before the keys carried their time (the bare digest) still refuses.
+    let legacy = put(Map::Seen, "legacy", &(t0 + 250).to_string());
+    s.governance.commit("alpha", commit(vec![], vec![legacy], vec![]), T0).await.unwrap();
+    assert!(matches!(propose("legacy", t0 + 250, t0 + 320).await, Err(GovError::Replayed)));
 }

@@ -115,6 +115,9 @@ pub struct SparkSettings {
     /// Livy's `proxyUser` for every batch (Livy impersonates it; needs
     /// `livy.impersonation.enabled`); unset: batches run as the authenticated caller.
     pub livy_proxy_user: Option<String>,
+    /// Path, on Livy's host, of consort's PySpark driver launcher (`deploy/spark/consort-pyspark-driver`):
+    /// PySpark batches start Python through it so a killed batch's Python ends with its JVM.
+    pub livy_python_launcher: Option<String>,
 }
 
 impl Default for SparkSettings {
@@ -139,6 +142,7 @@ impl Default for SparkSettings {
             livy_url: None,
             livy_requested_by: "consort".into(),
             livy_proxy_user: None,
+            livy_python_launcher: None,
         }
     }
 }
@@ -644,6 +648,17 @@ impl Config {
                     .into(),
             });
         }
+        // Spark runs it as a command: an absolute path, or a name found on Livy's PATH.
+        if let Some(launcher) = &spark.livy_python_launcher
+            && (launcher.trim().is_empty() || (launcher.contains('/') && !launcher.starts_with('/')))
+        {
+            return Err(ConfigError::Invalid {
+                option: "spark.livy_python_launcher",
+                value: launcher.clone(),
+                origin: Origin::File(path.clone()),
+                problem: "give the launcher's absolute path on Livy's host (or a command name on its PATH), e.g. /opt/consort/consort-pyspark-driver".into(),
+            });
+        }
         if let Some(url) = &spark.yarn_rm_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -964,6 +979,15 @@ mod tests {
         s.env.push(("CONSORT_LIVY_URL".into(), "https://livy:8998".into()));
         let c = Config::resolve(&s).unwrap();
         assert_eq!((c.spark.livy_url.as_deref(), c.spark.livy_requested_by.as_str()), (Some("https://livy:8998"), ""));
+        assert_eq!(c.spark.livy_python_launcher, None);
+        let c = Config::resolve(&file("[spark]\nlivy_python_launcher = \"/opt/consort/consort-pyspark-driver\"\n"))
+            .unwrap();
+        assert_eq!(c.spark.livy_python_launcher.as_deref(), Some("/opt/consort/consort-pyspark-driver"));
+        for relative in ["bin/consort-pyspark-driver", " "] {
+            let text = format!("[spark]\nlivy_python_launcher = \"{relative}\"\n");
+            let err = Config::resolve(&file(&text)).unwrap_err().to_string();
+            assert!(err.contains("spark.livy_python_launcher") && err.contains("absolute path"), "{err}");
+        }
     }
 
     #[test]

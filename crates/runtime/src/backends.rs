@@ -74,6 +74,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
             auth: livy_auth(config)?,
             request_timeout: Duration::from_secs(30),
             proxy_user: spark.livy_proxy_user.clone(),
+            python_launcher: spark.livy_python_launcher.clone(),
         })?));
     }
     Ok(list)

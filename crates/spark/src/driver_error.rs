@@ -6,6 +6,23 @@
 /// (`RuntimeError: msg`), else the first line that looks like an exception (`x.y.ZException: msg`).
 pub fn driver_error(log: &str) -> Option<String> {
     let lines: Vec<&str> = log.lines().collect();
+    jvm_error(&lines).or_else(|| python_error(&lines)).or_else(|| exception_like(&lines))
+}
+
+/// The driver's exception from its two streams, kept apart: the JVM's in its stderr, else a
+/// Python traceback in its stdout (Spark's `PythonRunner` merges a PySpark driver's stderr into
+/// the JVM's stdout, so a PySpark failure leaves the JVM's stderr with none), else what
+/// [`driver_error`] finds in either.
+pub fn driver_error_in(stderr: &str, stdout: &str) -> Option<String> {
+    let (err, out): (Vec<&str>, Vec<&str>) = (stderr.lines().collect(), stdout.lines().collect());
+    jvm_error(&err)
+        .or_else(|| python_error(&out))
+        .or_else(|| python_error(&err))
+        .or_else(|| exception_like(&err))
+        .or_else(|| driver_error(stdout))
+}
+
+fn jvm_error(lines: &[&str]) -> Option<String> {
     for marker in ["Exception in thread \"main\" ", "User class threw exception: "] {
         if let Some((at, line)) =
             lines.iter().enumerate().find_map(|(i, l)| l.split_once(marker).map(|(_, rest)| (i, rest)))
@@ -16,13 +33,17 @@ pub fn driver_error(log: &str) -> Option<String> {
             return Some(clip(root.unwrap_or(line)));
         }
     }
-    if let Some(at) = lines.iter().rposition(|l| l.trim_start().starts_with("Traceback (most recent call last):")) {
-        let indent = |l: &str| l.len() - l.trim_start().len();
-        let base = indent(lines[at]);
-        if let Some(line) = lines[at + 1..].iter().find(|l| !l.trim().is_empty() && indent(l) <= base) {
-            return Some(clip(line.trim()));
-        }
-    }
+    None
+}
+
+fn python_error(lines: &[&str]) -> Option<String> {
+    let at = lines.iter().rposition(|l| l.trim_start().starts_with("Traceback (most recent call last):"))?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let base = indent(lines[at]);
+    lines[at + 1..].iter().find(|l| !l.trim().is_empty() && indent(l) <= base).map(|line| clip(line.trim()))
+}
+
+fn exception_like(lines: &[&str]) -> Option<String> {
     lines.iter().map(|l| l.trim()).find(|l| looks_like_exception(l)).map(clip)
 }
 
@@ -61,5 +82,29 @@ mod tests {
         let bare = "WARN a b\norg.apache.spark.SparkException: Job aborted\n\tat x\n";
         assert_eq!(driver_error(bare).as_deref(), Some("org.apache.spark.SparkException: Job aborted"));
         assert_eq!(driver_error("INFO all fine\nWARN Error handling is fine\n"), None);
+    }
+
+    #[test]
+    fn a_pyspark_drivers_traceback_is_found_in_its_stdout() {
+        // What a failed PySpark driver leaves (local, and YARN's application master): the JVM's
+        // stderr names only the exit status; Python's traceback went to stdout.
+        let stderr = "INFO SparkContext: Successfully stopped SparkContext\n\
+                      ERROR ApplicationMaster: User application exited with status 1\n\
+                      org.apache.spark.SparkUserAppException: User application exited with 1\n";
+        let stdout = "COUNT=10\nTraceback (most recent call last):\n  File \"count_range.py\", line 17, in <module>\n\
+                      RuntimeError: failing on purpose (mode=fail)\n";
+        assert_eq!(driver_error_in(stderr, stdout).as_deref(), Some("RuntimeError: failing on purpose (mode=fail)"));
+        // A JVM driver's own exception in stderr still comes first.
+        let jvm = "Exception in thread \"main\" java.lang.IllegalStateException: failing on purpose\n";
+        assert_eq!(
+            driver_error_in(jvm, stdout).as_deref(),
+            Some("java.lang.IllegalStateException: failing on purpose")
+        );
+        assert_eq!(
+            driver_error_in(stderr, "COUNT=10\n").as_deref(),
+            Some("org.apache.spark.SparkUserAppException: User application exited with 1")
+        );
+        assert_eq!(driver_error_in("", "ValueError: bad\n").as_deref(), Some("ValueError: bad"));
+        assert_eq!(driver_error_in("INFO fine\n", "all good\n"), None);
     }
 }

@@ -11,6 +11,7 @@
 
 mod app_id;
 mod driver_error;
+mod driver_python;
 mod installed;
 mod kerberos;
 mod kind;
@@ -24,7 +25,8 @@ mod submit;
 mod yarn;
 
 pub use app_id::find_app_id;
-pub use driver_error::driver_error;
+pub use driver_error::{driver_error, driver_error_in};
+pub use driver_python::{DRIVER_PYTHON_PROPERTY, PYSPARK_DRIVER_LAUNCHER, launch_driver_python_with};
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{RunPolicy, SparkKind, SubmitObserver, policy_from_data, spec_from_data};
 pub use kubernetes::{

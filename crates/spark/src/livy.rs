@@ -16,7 +16,9 @@
 //!   application's name goes to Spark as `spark.app.name`, not as Livy's `name`
 //!   (a schedule firing twice within the retain time would otherwise be refused).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,8 +26,9 @@ use consort_kerberos::KerberosSettings;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app_id::find_app_id;
+use crate::app_id::{find_app_id, find_ui_url};
 use crate::driver_error::driver_error;
+use crate::driver_python::launch_driver_python_with;
 use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
@@ -79,6 +82,11 @@ pub struct LivyConfig {
     /// The user Livy runs batches as (`proxyUser`; Livy needs `livy.impersonation.enabled` and
     /// the Hadoop proxy-user rights for its own principal). `None`: the authenticated caller.
     pub proxy_user: Option<String>,
+    /// Where consort's PySpark driver launcher ([`crate::PYSPARK_DRIVER_LAUNCHER`]) is on the
+    /// host where Livy's drivers run; PySpark batches name it as `spark.pyspark.driver.python`
+    /// so their Python dies with a killed driver JVM. `None`: Spark's own choice of Python,
+    /// which outlives a kill in local and client mode.
+    pub python_launcher: Option<String>,
 }
 
 /// The `livy` backend.
@@ -86,6 +94,8 @@ pub struct LivyConfig {
 pub struct LivyLauncher {
     config: LivyConfig,
     http: reqwest::Client,
+    /// Application ids read from drivers' own UIs (they never change), by batch id.
+    ui_app_ids: Mutex<HashMap<String, String>>,
 }
 
 /// Spark properties that a typed batch field also sets: when `spec.conf` has one,
@@ -263,6 +273,28 @@ fn error_text(body: &str) -> String {
 /// How many log lines to ask for: more than Livy keeps by default (200).
 const LOG_LINES: usize = 10_000;
 
+/// How long a driver's UI gets to answer.
+const UI_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An application in a driver UI's `/api/v1/applications`.
+#[derive(Debug, Deserialize)]
+struct UiApplication {
+    id: String,
+}
+
+/// The driver UI's address as consort reaches it: a driver that logs a loopback address runs
+/// on Livy's host, so that host replaces it (the same when Livy is local too).
+fn ui_seen_from(ui: &str, livy_url: &str) -> String {
+    let livy_host = reqwest::Url::parse(livy_url).ok().and_then(|u| u.host_str().map(str::to_string));
+    match (reqwest::Url::parse(ui), livy_host) {
+        (Ok(mut url), Some(host)) if matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {
+            let _ = url.set_host(Some(&host));
+            url.as_str().trim_end_matches('/').to_string()
+        }
+        _ => ui.trim_end_matches('/').to_string(),
+    }
+}
+
 impl LivyLauncher {
     /// A client for the Livy server in `config`.
     pub fn new(config: LivyConfig) -> Result<Self, SparkError> {
@@ -273,7 +305,7 @@ impl LivyLauncher {
                 message: error_chain(&e),
             }
         })?;
-        Ok(LivyLauncher { config, http })
+        Ok(LivyLauncher { config, http, ui_app_ids: Mutex::default() })
     }
 
     fn url(&self, path: &str) -> String {
@@ -372,6 +404,23 @@ impl LivyLauncher {
         self.call(self.request(reqwest::Method::GET, &format!("batches/{n}")), Some(id)).await
     }
 
+    /// Spark's application id from the driver's UI (`/api/v1/applications`), found through the
+    /// address the driver logs when its UI starts; remembered per batch. `None` when the UI is
+    /// off, gone, or not reachable from here. Livy's credentials are not sent to it.
+    async fn app_id_from_ui(&self, id: &str, lines: &[String]) -> Option<String> {
+        if let Some(known) = self.ui_app_ids.lock().ok().and_then(|ids| ids.get(id).cloned()) {
+            return Some(known);
+        }
+        let ui = ui_seen_from(&find_ui_url(&lines.join("\n"))?, &self.config.url);
+        let response = self.http.get(format!("{ui}/api/v1/applications")).timeout(UI_TIMEOUT).send().await.ok()?;
+        let apps: Vec<UiApplication> = response.error_for_status().ok()?.json().await.ok()?;
+        let app_id = apps.into_iter().map(|a| a.id).find(|a| find_app_id(a).as_deref() == Some(a.as_str()))?;
+        if let Ok(mut ids) = self.ui_app_ids.lock() {
+            ids.insert(id.to_string(), app_id.clone());
+        }
+        Some(app_id)
+    }
+
     /// The driver output Livy still holds, oldest first.
     async fn log_lines(&self, id: &str) -> Result<Vec<String>, SparkError> {
         let n = Self::batch_id(id)?;
@@ -398,6 +447,9 @@ impl Launcher for LivyLauncher {
 
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
+        let mut spec = spec.clone();
+        launch_driver_python_with(&mut spec, self.config.python_launcher.as_deref());
+        let spec = &spec;
         let mut body = batch_request(spec);
         if let (Some(user), Some(map)) = (&self.config.proxy_user, body.as_object_mut()) {
             map.insert("proxyUser".into(), json!(user));
@@ -446,6 +498,11 @@ impl Launcher for LivyLauncher {
         if wants_log && let Ok(all) = self.log_lines(id).await {
             lines = all;
             app_id = app_id.or_else(|| lines.iter().find_map(|l| find_app_id(l)));
+        }
+        // In local and client mode neither Livy nor Spark's log names the application; the
+        // driver's own UI does, while it runs.
+        if app_id.is_none() && state == AppState::Running {
+            app_id = self.app_id_from_ui(id, &lines).await;
         }
         let message = match state {
             AppState::Failed | AppState::Killed | AppState::Unknown => {
@@ -588,6 +645,7 @@ mod tests {
             auth,
             request_timeout: Duration::from_secs(5),
             proxy_user: None,
+            python_launcher: None,
         })
         .unwrap()
     }
@@ -652,6 +710,16 @@ mod tests {
         assert_eq!(error_text(jetty), "Missing Required Header for CSRF protection.");
         assert_eq!(error_text("<h1>Bad\n gateway</h1>"), "Bad gateway");
         assert_eq!(error_text("plain"), "plain");
+    }
+
+    #[test]
+    fn a_loopback_driver_ui_is_reached_at_livys_host() {
+        assert_eq!(
+            ui_seen_from("http://127.0.0.1:4040", "http://livy.example.com:8998"),
+            "http://livy.example.com:4040"
+        );
+        assert_eq!(ui_seen_from("http://localhost:4041", "http://127.0.0.1:8998/"), "http://127.0.0.1:4041");
+        assert_eq!(ui_seen_from("http://10.0.0.7:4040", "http://livy.example.com:8998"), "http://10.0.0.7:4040");
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod lossy_proxy;
 #[cfg(feature = "failpoints")]
 #[path = "support/once_scenarios.rs"]
 mod once_scenarios;
+#[path = "support/sleeper.rs"]
+mod sleeper;
 
 /// The Livy server, for the fault-injection matrix; batches are counted from `GET /batches`.
 #[cfg(feature = "failpoints")]

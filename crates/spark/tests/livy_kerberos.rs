@@ -16,6 +16,8 @@ mod fire;
 mod livy_scenarios;
 #[path = "support/lossy_proxy.rs"]
 mod lossy_proxy;
+#[path = "support/sleeper.rs"]
+mod sleeper;
 
 use livy_scenarios::{POLL, ServerAuth, WAIT, job, launcher, raw_get};
 
@@ -70,6 +72,7 @@ fn batches_against_a_kerberized_livy_server() {
             auth: auth.clone(),
             proxy_user: Some("etl".into()),
             request_timeout: std::time::Duration::from_secs(30),
+            python_launcher: None,
         })
         .unwrap();
         let own = launcher(&server.url, Some("consort"), &auth);

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use consort_kerberos::Identity;
 use consort_scheduler::RunState;
 use consort_spark::{
-    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, SparkError, installed_pyspark, run_key,
-    tool_cache, wait_until_final,
+    AppSpec, AppState, Launcher, LivyAuth, LivyConfig, LivyLauncher, PYSPARK_DRIVER_LAUNCHER, SparkError,
+    installed_pyspark, run_key, tool_cache, wait_until_final,
 };
 use serde_json::{Value, json};
 
 use crate::fire::fire_once;
 use crate::lossy_proxy;
+use crate::sleeper::{driver_processes, wait_until_gone, write_sleeper};
 
 pub const WAIT: Duration = Duration::from_secs(400);
 pub const POLL: Duration = Duration::from_millis(500);
@@ -86,9 +87,13 @@ pub async fn start_livy(auth: &ServerAuth) -> (LivyServer, Duration) {
     let jars = tool_cache().unwrap().join("rigs/livy/jars");
     assert!(jars.is_dir(), "Livy's jars are missing: run scripts/setup (42-livy.sh)");
     let spark = installed_pyspark().expect("pyspark venv missing: run scripts/setup (40-spark.sh)");
-    let dir = std::env::temp_dir().join(format!("consort-livy-{}", std::process::id()));
+    let dir = rig_dir();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("conf")).unwrap();
+    // consort's PySpark driver launcher, installed on Livy's host as a deployment would.
+    let python_launcher = dir.join(LAUNCHER);
+    std::fs::write(&python_launcher, PYSPARK_DRIVER_LAUNCHER).unwrap();
+    std::fs::set_permissions(&python_launcher, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let port = free_port();
     // CSRF protection on, as in many deployments: POST and DELETE need X-Requested-By.
@@ -170,6 +175,14 @@ pub async fn start_livy(auth: &ServerAuth) -> (LivyServer, Duration) {
     }
 }
 
+/// The rig's directory (Livy's home, conf, logs; whitelisted for batches' local files).
+fn rig_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("consort-livy-{}", std::process::id()))
+}
+
+/// consort's PySpark driver launcher in the rig's directory.
+const LAUNCHER: &str = "consort-pyspark-driver";
+
 pub fn launcher(url: &str, requested_by: Option<&str>, auth: &LivyAuth) -> LivyLauncher {
     LivyLauncher::new(LivyConfig {
         url: url.to_string(),
@@ -177,6 +190,7 @@ pub fn launcher(url: &str, requested_by: Option<&str>, auth: &LivyAuth) -> LivyL
         auth: auth.clone(),
         proxy_user: None,
         request_timeout: Duration::from_secs(30),
+        python_launcher: Some(rig_dir().join(LAUNCHER).display().to_string()),
     })
     .unwrap()
 }
@@ -250,13 +264,19 @@ pub async fn batches(server: LivyServer, auth: LivyAuth) {
     let long = job("livy-long", &["10", "ok", "600000"]);
     let mut py = AppSpec::python(format!("livy-py-{tag}"), examples.join("count_range.py").display().to_string());
     py.args = vec!["42".into()];
+    let (sleeper_py, sleeper_pid_file) = write_sleeper(&rig_dir());
+    // Spark's UI on (the default): the one place a local-mode driver names its application.
+    let mut sleeper = AppSpec::python(format!("livy-py-sleep-{tag}"), sleeper_py.display().to_string());
+    sleeper.args = vec![sleeper_pid_file.display().to_string()];
+    sleeper.driver_memory = Some("512m".into());
 
-    // All four side by side: each driver is a JVM of its own.
+    // All five side by side: each driver is a JVM of its own.
     let submitted = Instant::now();
     let ok_id = livy.submit(&ok).await.unwrap().id;
     let fail_id = livy.submit(&fail).await.unwrap().id;
     let long_id = livy.submit(&long).await.unwrap().id;
     let py_id = livy.submit(&py).await.unwrap().id;
+    let sleeper_id = livy.submit(&sleeper).await.unwrap().id;
     assert!(ok_id.parse::<u64>().is_ok(), "Livy batch ids are integers: {ok_id}");
 
     // Kill the long job once its driver is really running (it has counted).
@@ -279,6 +299,25 @@ pub async fn batches(server: LivyServer, auth: LivyAuth) {
         assert!(Instant::now() < deadline, "the killed driver is still running");
         tokio::time::sleep(POLL).await;
     }
+
+    // A PySpark driver: Livy's kill stops spark-submit's JVM; its Python must not run on.
+    let app_name = format!("spark.app.name=livy-py-sleep-{tag}");
+    let (python, jvm) = driver_processes(&sleeper_pid_file, &app_name, WAIT).await;
+    // The job prints no application id; in local mode Livy knows none: the driver's UI tells it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let app_id = loop {
+        let running = livy.status(&sleeper_id).await.unwrap();
+        assert_eq!(running.state, AppState::Running, "{running:?}");
+        match running.app_id {
+            Some(app_id) => break app_id,
+            None if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            None => panic!("no application id in 30 s; log:\n{}", livy.logs(&sleeper_id, 8000).await.unwrap()),
+        }
+    };
+    assert!(app_id.starts_with("local-"), "{app_id}");
+    livy.kill(&sleeper_id).await.unwrap();
+    let gone = wait_until_gone(python, jvm, Duration::from_secs(30)).await;
+    eprintln!("the PySpark driver's JVM and Python were gone {:.1} s after the kill", gone.as_secs_f64());
 
     let done = wait_until_final(&livy, &ok_id, POLL, WAIT).await.unwrap();
     let ok_secs = submitted.elapsed().as_secs_f64();

@@ -22,7 +22,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::app_id::{find_app_id, find_ui_url};
-use crate::driver_error::driver_error;
+use crate::driver_error::driver_error_in;
 use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission};
 use crate::spec::{AppResource, AppSpec};
@@ -37,7 +37,7 @@ const WRAPPER: &str = r#"echo "$$ $(cut -d' ' -f22 /proc/$$/stat) $(cat /proc/sy
 /// for a half-made run directory to get one, before taking the run for never started.
 const START_WAIT: Duration = Duration::from_secs(10);
 
-/// How much of the driver's stderr is searched for its application id and its exception.
+/// How much of the driver's stderr (and for its exception, stdout) is searched.
 const SCAN_BYTES: u64 = 4 << 20;
 
 /// How long a killed driver gets to stop before SIGKILL.
@@ -197,7 +197,7 @@ fn status_of(dir: &Path) -> AppStatus {
             _ if killed => (AppState::Killed, Some("killed on request".to_string())),
             Some(code) => (
                 AppState::Failed,
-                Some(match driver_error(&stderr) {
+                Some(match driver_error_in(&stderr, &tail(&dir.join("stdout"), SCAN_BYTES)) {
                     Some(exception) => format!("{exception} (spark-submit exited with code {code})"),
                     None => format!("spark-submit exited with code {code}"),
                 }),

@@ -9,6 +9,10 @@ use consort_spark::{
     AppSpec, AppState, Launcher, LocalConfig, LocalLauncher, installed_pyspark, tool_cache, wait_until_final,
 };
 
+#[path = "support/sleeper.rs"]
+mod sleeper;
+use sleeper::{driver_processes, wait_until_gone, write_sleeper};
+
 fn examples() -> PathBuf {
     let dir = tool_cache().unwrap().join("examples");
     assert!(dir.join("consort-examples.jar").exists(), "example jar missing: run scripts/setup (41-spark-examples.sh)");
@@ -46,11 +50,15 @@ async fn jar_job_success_failure_and_python_job() {
     fail.args = vec!["10".into(), "fail".into()];
     let mut py = AppSpec::python("count-py", examples().join("count_range.py").display().to_string());
     py.args = vec!["42".into()];
+    let mut py_fail = py.clone();
+    py_fail.name = "count-py-fail".into();
+    py_fail.args = vec!["10".into(), "fail".into()];
 
-    // Run the three side by side: each driver is a JVM of its own.
+    // Run the four side by side: each driver is a JVM of its own.
     let a = spark.submit(&ok).await.unwrap();
     let b = spark.submit(&fail).await.unwrap();
     let c = spark.submit(&py).await.unwrap();
+    let d = spark.submit(&py_fail).await.unwrap();
 
     let done = wait_until_final(&spark, &a.id, POLL, WAIT).await.unwrap();
     assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{}", spark.logs(&a.id, 4000).await.unwrap());
@@ -70,15 +78,22 @@ async fn jar_job_success_failure_and_python_job() {
     let python = wait_until_final(&spark, &c.id, POLL, WAIT).await.unwrap();
     assert_eq!(python.state, AppState::Succeeded, "{python:?}\n{}", spark.logs(&c.id, 4000).await.unwrap());
     assert!(spark.logs(&c.id, 1 << 20).await.unwrap().contains("COUNT=42"));
+
+    // A PySpark driver's traceback goes to the JVM's stdout, not its stderr: still the reason.
+    let py_failed = wait_until_final(&spark, &d.id, POLL, WAIT).await.unwrap();
+    assert_eq!(py_failed.state, AppState::Failed, "{py_failed:?}");
+    let reason = py_failed.message.clone().unwrap_or_default();
+    assert!(reason.starts_with("RuntimeError: failing on purpose (mode=fail)"), "the Python exception: {reason}");
     std::fs::remove_dir_all(&work).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_reattach_after_a_restart() {
     let work = tempdir("local-kill");
-    let jar = examples().join("consort-examples.jar");
-    let mut long = AppSpec::jar("count-long", jar.display().to_string(), "consort.examples.CountRange");
-    long.args = vec!["10".into(), "ok".into(), "600000".into()];
+    // A PySpark driver that sleeps: the kill must end its JVM and its Python.
+    let (script, pid_file) = write_sleeper(&work);
+    let mut long = AppSpec::python("py-sleep", script.display().to_string());
+    long.args = vec![pid_file.display().to_string()];
     let id = {
         let first = launcher(&work);
         first.submit(&long).await.unwrap().id
@@ -95,7 +110,9 @@ async fn kill_and_reattach_after_a_restart() {
         assert!(tokio::time::Instant::now() < deadline, "never reached RUNNING");
         tokio::time::sleep(POLL).await;
     }
+    let (python, jvm) = driver_processes(&pid_file, &script.display().to_string(), WAIT).await;
     second.kill(&id).await.unwrap();
+    wait_until_gone(python, jvm, Duration::from_secs(30)).await;
     let killed = wait_until_final(&second, &id, POLL, Duration::from_secs(60)).await.unwrap();
     assert_eq!(killed.state, AppState::Killed, "{killed:?}");
     assert!(second.status("run-does-not-exist").await.is_err());

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use crate::driver_error::driver_error;
+use crate::driver_error::driver_error_in;
 use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
@@ -747,11 +747,15 @@ impl Launcher for YarnLauncher {
             AppState::Succeeded => None,
             _ => app.diagnostics.as_deref().and_then(diagnostics_summary),
         };
-        // YARN says "User application exited with status 1"; the driver's log says why.
+        // YARN says "User application exited with status 1"; the driver's log says why (a PySpark
+        // driver's traceback is in the AM's stdout).
         if state == AppState::Failed
             && let Ok(Some(Attempt { container_id: Some(container), node_http_address: Some(node), .. })) =
                 self.am_container(id).await
-            && let Some(exception) = driver_error(&self.container_log(&node, &container, "stderr", 256 << 10).await)
+            && let Some(exception) = driver_error_in(
+                &self.container_log(&node, &container, "stderr", 256 << 10).await,
+                &self.container_log(&node, &container, "stdout", 256 << 10).await,
+            )
         {
             message = Some(match message {
                 Some(yarn) => format!("{exception} ({yarn})"),

@@ -36,6 +36,23 @@ pub trait YarnCluster {
     }
 }
 
+/// A PySpark job that prints the Python its driver and an executor run, counts, then fails:
+/// `[spark] python` must reach both on the nodes, and the run's reason must be the traceback's
+/// last line, which the application master has in its stdout (YARN's own diagnostics say only
+/// "User application exited with status 1").
+const WHICH_PYTHON: &str = r#"import sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+try:
+    print(f"DRIVER_PYTHON={sys.executable}")
+    executor = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).first()
+    print(f"EXECUTOR_PYTHON={executor}")
+    print(f"COUNT={spark.range(int(sys.argv[1])).count()}")
+    raise RuntimeError("failing on purpose (mode=fail)")
+finally:
+    spark.stop()
+"#;
+
 /// What the driver printed: the launcher's log tail, or where the rig's NodeManager cannot
 /// serve it, the files on disk, after checking that the launcher's authenticated request
 /// reached the NodeManager's log servlet (its HTTP 500, not a 401).
@@ -92,7 +109,10 @@ pub async fn cluster_mode_applications<C: YarnCluster>(mut cluster: C) {
 
     // The realistic path: the application's code is on HDFS.
     let jar = cluster.put(&examples.join("consort-examples.jar"), "/jobs/consort-examples.jar");
-    let py = cluster.put(&examples.join("count_range.py"), "/jobs/count_range.py");
+    let which_python = std::env::temp_dir().join(format!("consort-which-python-{}.py", std::process::id()));
+    std::fs::write(&which_python, WHICH_PYTHON).unwrap();
+    let py = cluster.put(&which_python, "/jobs/which_python.py");
+    let _ = std::fs::remove_file(&which_python);
     assert!(jar.starts_with(&cluster.hdfs_prefix()), "{jar}");
     let small = |mut spec: AppSpec| {
         spec.driver_memory = Some("512m".into());
@@ -111,7 +131,7 @@ pub async fn cluster_mode_applications<C: YarnCluster>(mut cluster: C) {
     let mut ok_spec = job("count-ok", &["1000", "ok"]);
     ok_spec.queue = Some("etl".into());
     ok_spec.conf.insert("spark.yarn.tags".into(), "team-a".into());
-    let mut py_spec = small(AppSpec::python("count-py", &py));
+    let mut py_spec = small(AppSpec::python("which-python", &py));
     py_spec.args = vec!["2000".into()];
     // Keyed by a run: the key is the application's tag, a second submission adopts the first.
     let key = "consort-run-11-1764000000000";
@@ -187,8 +207,20 @@ pub async fn cluster_mode_applications<C: YarnCluster>(mut cluster: C) {
     assert!(yarn.logs(&failing.id, 64 * 1024).await.unwrap().contains("failing on purpose"));
 
     let py_done = wait_until_final(&yarn, &pyjob.id, poll, wait).await.unwrap();
-    assert_eq!(py_done.state, AppState::Succeeded, "{py_done:?}\n{}", yarn.logs(&pyjob.id, 20_000).await.unwrap());
-    assert!(driver_output(&cluster, &yarn, &pyjob.id).await.contains("COUNT=2000"));
+    assert_eq!(py_done.state, AppState::Failed, "{py_done:?}\n{}", yarn.logs(&pyjob.id, 20_000).await.unwrap());
+    let output = driver_output(&cluster, &yarn, &pyjob.id).await;
+    let python = installed_pyspark().unwrap().python.display().to_string();
+    for line in [format!("DRIVER_PYTHON={python}"), format!("EXECUTOR_PYTHON={python}"), "COUNT=2000".into()] {
+        assert!(
+            output.contains(&line),
+            "[spark] python reaches the driver and the executors: {line} missing:\n{output}"
+        );
+    }
+    // Where the NodeManager serves logs (not the kerberized rig's), the traceback is the reason.
+    let reason = py_done.message.unwrap_or_default();
+    if cluster.output_on_disk(&pyjob.id).is_none() {
+        assert!(reason.starts_with("RuntimeError: failing on purpose (mode=fail)"), "the Python exception: {reason}");
+    }
 
     // Killing an application that has ended is not an error, and changes nothing.
     yarn.kill(&ok.id).await.unwrap();

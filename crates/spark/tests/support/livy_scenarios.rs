@@ -365,7 +365,7 @@ pub async fn batches(server: LivyServer, auth: LivyAuth) {
     assert!(py_logs.contains("COUNT=42"), "{py_logs}");
     assert!(py_done.app_id.is_some_and(|a| a.starts_with("local-")));
     eprintln!(
-        "the jar job succeeded {ok_secs:.1} s after submission (four drivers side by side), all four done after {:.1} s",
+        "the jar job succeeded {ok_secs:.1} s after submission (five drivers side by side), all five done after {:.1} s",
         submitted.elapsed().as_secs_f64()
     );
 

@@ -22,10 +22,12 @@ mod cleanroom;
 mod kerberos;
 mod provisioner;
 mod security;
+mod telemetry;
 pub use alerts::{AlertSettings, EmailChannel, SmtpTls, WebhookChannel};
 pub use cleanroom::CleanRoomSettings;
 pub use kerberos::KerberosSection;
 pub use provisioner::ProvisionerSettings;
+pub use telemetry::TelemetrySettings;
 pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
 
 /// The reference configuration file, with every option, its default and its override.
@@ -69,6 +71,8 @@ pub struct Config {
     pub kerberos: Option<KerberosSection>,
     /// Alerts: channels and rules (none: off).
     pub alerts: AlertSettings,
+    /// OpenTelemetry traces (off without an endpoint).
+    pub telemetry: TelemetrySettings,
 }
 
 /// `[spark]`.
@@ -444,6 +448,8 @@ struct FileConfig {
     kerberos: Option<KerberosSection>,
     #[serde(default)]
     alerts: alerts::AlertsSection,
+    #[serde(default)]
+    telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -721,6 +727,13 @@ impl Config {
         provisioner.validate(&path)?;
         file.cleanroom.validate(&path)?;
         let alerts = file.alerts.validate(&path)?;
+        let mut telemetry = file.telemetry;
+        let mut endpoint_origin = Origin::File(path.clone());
+        if let Some(g) = env("CONSORT_OTLP_ENDPOINT") {
+            telemetry.otlp_endpoint = Some(g.value).filter(|v| !v.is_empty());
+            endpoint_origin = g.origin;
+        }
+        telemetry.validate(&endpoint_origin, &path)?;
         let mut kerberos = file.kerberos;
         let mut kerberos_origin = Origin::File(path.clone());
         for name in ["CONSORT_KERBEROS_PRINCIPAL", "CONSORT_KERBEROS_KEYTAB"] {
@@ -754,6 +767,7 @@ impl Config {
             cleanroom: file.cleanroom,
             kerberos,
             alerts,
+            telemetry,
         })
     }
 }
@@ -1154,5 +1168,49 @@ mod provisioner_tests {
         assert!(e.contains("https://"), "{e}");
         let e = resolve("[provisioner]\nasync = true", &[]).unwrap_err().to_string();
         assert!(e.contains("unknown field"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod telemetry_tests {
+    use super::*;
+
+    fn resolve(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::resolve(&Sources {
+            file: Some(("consort.toml".into(), text.into())),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            flags: Flags::default(),
+        })
+    }
+
+    fn problem(text: &str, env: &[(&str, &str)]) -> String {
+        resolve(text, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn traces_are_off_until_an_endpoint_is_given() {
+        let c = resolve("", &[]).unwrap();
+        assert_eq!(c.telemetry, TelemetrySettings::default());
+        assert_eq!(c.telemetry.otlp_endpoint, None);
+        let c = resolve("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsampling_ratio = 0.25", &[]).unwrap();
+        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert_eq!(c.telemetry.sampling_ratio, 0.25);
+        let c = resolve("", &[("CONSORT_OTLP_ENDPOINT", "https://otel:4318")]).unwrap();
+        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("https://otel:4318"));
+    }
+
+    #[test]
+    fn bad_telemetry_values_name_the_option_and_the_fix() {
+        let e = problem("[telemetry]\notlp_endpoint = \"127.0.0.1:4318\"", &[]);
+        assert!(e.starts_with("telemetry.otlp_endpoint") && e.contains("e.g. http://127.0.0.1:4318"), "{e}");
+        let e = problem("", &[("CONSORT_OTLP_ENDPOINT", "http://otel:4318/v1/traces")]);
+        assert!(e.contains("CONSORT_OTLP_ENDPOINT") && e.contains("without /v1/traces"), "{e}");
+        let e = problem("[telemetry]\nsampling_ratio = 1.5", &[]);
+        assert!(e.starts_with("telemetry.sampling_ratio") && e.contains("between 0.0"), "{e}");
+        let e = problem("[telemetry]\nservice_name = \" \"", &[]);
+        assert!(e.starts_with("telemetry.service_name"), "{e}");
+        let e = problem("[telemetry]\nexport_timeout_secs = 0", &[]);
+        assert!(e.starts_with("telemetry.export_timeout_secs"), "{e}");
+        assert!(problem("[telemetry]\nendpoint = \"x\"", &[]).contains("unknown field"));
     }
 }

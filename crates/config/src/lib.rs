@@ -27,8 +27,8 @@ pub use alerts::{AlertSettings, EmailChannel, SmtpTls, WebhookChannel};
 pub use cleanroom::CleanRoomSettings;
 pub use kerberos::KerberosSection;
 pub use provisioner::ProvisionerSettings;
-pub use telemetry::TelemetrySettings;
 pub use security::{AuthMode, AuthSettings, JobSettings, LimitSettings, OidcIssuerSettings, ROLE_NAMES, TlsSection};
+pub use telemetry::TelemetrySettings;
 
 /// The reference configuration file, with every option, its default and its override.
 pub const REFERENCE: &str = include_str!("../../../consort.example.toml");

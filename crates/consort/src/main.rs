@@ -7,6 +7,7 @@ mod cli;
 mod cmd;
 mod paths;
 mod progress;
+mod telemetry;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,9 @@
 //! What an operator watches, against the real `consort serve`: `/metrics` scraped and parsed
 //! by Prometheus' own OpenMetrics parser (the Python client, installed by
 //! `scripts/setup.d/47-prometheus-parser.sh`), `/docs` and its embedded assets, request ids,
-//! and JSON logs carrying the request id and the run id with no token in them.
+//! and JSON logs carrying the request id and the run id with no token in them, and OpenTelemetry
+//! traces exported over OTLP to a real OpenTelemetry Collector (`rigs/otel-collector`, built by
+//! `scripts/setup.d/51-otel-collector.sh`) whose file exporter the test reads back.
 //!
 //! One server for every scenario (one start per test binary keeps CI short).
 
@@ -23,13 +25,14 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    fn start(env: &[(&str, &str)]) -> Server {
         let data = std::env::temp_dir().join(format!("consort-observability-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let process = Serve::new(data)
             .env("CONSORT_LOG_FORMAT", "json")
             // The scheduler's per-run lines and the per-request line are at debug.
             .env("CONSORT_LOG", "info,consort_scheduler=debug,consort_server=debug")
+            .envs(env.iter().copied())
             .start();
         Server { addr: process.addr.clone(), process }
     }
@@ -112,6 +115,97 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The OpenTelemetry Collector rig: an OTLP/HTTP receiver on a free loopback port, every
+/// batch it receives written by its file exporter as one OTLP JSON line.
+struct Collector {
+    child: std::process::Child,
+    endpoint: String,
+    dir: PathBuf,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let cache = std::env::var("CONSORT_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/consort"));
+        let binary = cache.join("otel-collector/otelcol");
+        assert!(binary.exists(), "{} is missing: run scripts/setup (51-otel-collector.sh)", binary.display());
+        let dir = std::env::temp_dir().join(format!("consort-otelcol-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{port}\n\
+             exporters:\n  file:\n    path: {spans}\n    flush_interval: 100ms\n\
+             service:\n  telemetry:\n    metrics:\n      level: none\n\
+             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [file]\n",
+            spans = dir.join("spans.json").display()
+        );
+        std::fs::write(dir.join("config.yaml"), config).unwrap();
+        let child = Command::new(binary)
+            .arg(format!("--config=file:{}", dir.join("config.yaml").display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("collector.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the collector never listened: {}", Self::log(&dir));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Collector { child, endpoint: format!("http://127.0.0.1:{port}"), dir }
+    }
+
+    fn log(dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("collector.log")).unwrap_or_default()
+    }
+
+    /// Every span the file exporter wrote, each with its resource's `service.name` added.
+    fn spans(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.join("spans.json")).unwrap_or_default();
+        let mut spans = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let batch: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not OTLP JSON ({e}): {line}"));
+            for resource in batch["resourceSpans"].as_array().unwrap() {
+                let service = attribute(&resource["resource"], "service.name");
+                for scope in resource["scopeSpans"].as_array().unwrap() {
+                    for span in scope["spans"].as_array().unwrap() {
+                        let mut span = span.clone();
+                        span["service"] = service.clone();
+                        spans.push(span);
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An OTLP JSON attribute's value as plain JSON (integers arrive as strings), or null.
+fn attribute(item: &Value, key: &str) -> Value {
+    let Some(found) = item["attributes"].as_array().and_then(|a| a.iter().find(|kv| kv["key"] == key)) else {
+        return Value::Null;
+    };
+    let value = &found["value"];
+    if let Some(s) = value["stringValue"].as_str() {
+        Value::from(s)
+    } else if let Some(i) = value["intValue"].as_str().and_then(|i| i.parse::<i64>().ok()) {
+        Value::from(i)
+    } else if let Some(b) = value["boolValue"].as_bool() {
+        Value::from(b)
+    } else {
+        value.clone()
+    }
+}
+
 fn sample(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
     samples.get(key).copied().unwrap_or(0.0)
 }
@@ -128,8 +222,9 @@ fn in_span_with(line: &Value, field: &str, value: &Value) -> bool {
 }
 
 #[test]
-fn metrics_docs_request_ids_and_json_logs() {
-    let mut server = Server::start();
+fn metrics_docs_request_ids_json_logs_and_traces() {
+    let collector = Collector::start();
+    let mut server = Server::start(&[("CONSORT_OTLP_ENDPOINT", collector.endpoint.as_str())]);
     let admin = server.process.admin_token();
     let (code, out, err) = server.cli(&["tokens", "create", "--name", "prometheus", "--role", "viewer"]);
     assert_eq!(code, 0, "{err}");
@@ -230,7 +325,63 @@ fn metrics_docs_request_ids_and_json_logs() {
     let (_, headers, _) = server.get("/health", &[]);
     assert_eq!(headers["x-request-id"].len(), 32);
 
+    // A caller's W3C trace context: the request's span joins the caller's trace.
+    let (trace_id, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let (status, _, _) = server
+        .get("/v1/scheduler/jobs/obs/ping", &[("authorization", &bearer(&viewer)), ("traceparent", &traceparent)]);
+    assert_eq!(status, 200);
+
     server.stop();
+
+    // The server flushed its spans on the way out; the collector writes them within 100 ms.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let spans = collector.spans();
+        if spans.iter().any(|s| s["traceId"] == trace_id) && spans.iter().any(|s| s["name"] == "run")
+            || Instant::now() > deadline
+        {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let all = || format!("{spans:#?}\ncollector: {}", Collector::log(&collector.dir));
+    assert!(spans.iter().all(|s| s["service"] == "consort"), "service.name: {}", all());
+    let joined = spans
+        .iter()
+        .find(|s| s["traceId"] == trace_id)
+        .unwrap_or_else(|| panic!("no span of the caller's trace: {}", all()));
+    assert_eq!(joined["parentSpanId"], caller_span, "{joined:#}");
+    assert_eq!(joined["name"], "GET /v1/scheduler/jobs/{group}/{name}", "named by route template: {joined:#}");
+    assert_eq!(joined["kind"], 2, "a server span: {joined:#}");
+    assert_eq!(attribute(joined, "http.route"), "/v1/scheduler/jobs/{group}/{name}", "{joined:#}");
+    assert_eq!(attribute(joined, "http.response.status_code"), 200, "an integer: {joined:#}");
+    // A refused request is a span too, with its status; an unsampled or foreign trace is not ours.
+    let refused = spans
+        .iter()
+        .find(|s| s["name"] == "GET /metrics" && attribute(s, "http.response.status_code") == 403)
+        .unwrap_or_else(|| panic!("no span of the refused scrape: {}", all()));
+    assert_ne!(refused["traceId"], trace_id);
+    // The run: its id, job and kind, its outcome, inside the firing cycle that fired it.
+    let run = spans
+        .iter()
+        .find(|s| s["name"] == "run" && attribute(s, "run_id") == run_id)
+        .unwrap_or_else(|| panic!("no span of run {run_id}: {}", all()));
+    assert_eq!(attribute(run, "kind"), "noop", "{run:#}");
+    assert!(attribute(run, "job").as_str().is_some_and(|j| j.contains("obs.ping")), "{run:#}");
+    assert_eq!(attribute(run, "state"), "SUCCEEDED", "{run:#}");
+    let cycle = spans
+        .iter()
+        .find(|s| s["spanId"] == run["parentSpanId"])
+        .unwrap_or_else(|| panic!("the run's parent span was not exported: {}", all()));
+    assert_eq!(cycle["name"], "firing cycle", "{cycle:#}");
+    assert_eq!(cycle["traceId"], run["traceId"]);
+    assert!(attribute(cycle, "fired").as_i64().is_some_and(|n| n >= 1), "{cycle:#}");
+    let exported = serde_json::to_string(&spans).unwrap();
+    for secret in [&admin, &viewer, &provisioner] {
+        assert!(!exported.contains(secret.as_str()), "a token reached an exported span");
+    }
+
     let log = server.process.log_text();
     let lines = json_lines(&log);
     let request_id = Value::from("obs-req-42");

@@ -600,7 +600,16 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
     let (outcome, error_trigger) = match inner.kinds.get(job.kind()).cloned() {
         Some(kind) => {
             let reporter = RunReporter::new(run_id, inner.store.clone());
-            let span = tracing::info_span!("run", run_id, job = %job_key, trigger = %trigger);
+            let span = tracing::info_span!(
+                "run",
+                run_id,
+                job = %job_key,
+                trigger = %trigger,
+                kind = %kind_name,
+                resumed,
+                state = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
             let context = RunContext { run_id, job, trigger, data, scheduled_ms, fired_ms, reporter };
             let task = tokio::spawn(tracing::Instrument::instrument(
                 async move {
@@ -622,7 +631,7 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
                         None => outcome,
                     }
                 },
-                span,
+                span.clone(),
             ));
             if let Ok(mut tasks) = inner.tasks.lock() {
                 tasks.insert(run_id, task.abort_handle());
@@ -632,7 +641,13 @@ async fn execute(inner: Arc<Inner>, firing: Firing, start: Start, done: mpsc::Un
                 tasks.remove(&run_id);
             }
             match joined {
-                Ok(outcome) => (outcome, None),
+                Ok(outcome) => {
+                    span.record("state", outcome.state.as_str());
+                    if outcome.state != RunState::Succeeded {
+                        span.record("otel.status_code", "error");
+                    }
+                    (outcome, None)
+                }
                 // Only `detach` aborts kind tasks: the run goes on without us, still EXECUTING.
                 Err(e) if e.is_cancelled() => return,
                 Err(e) => (Outcome::failed(format!("job kind crashed: {e}")), None),
@@ -688,12 +703,17 @@ impl Runs {
             k.insert(firing.run_id);
         }
         let (inner, done, slots) = (inner.clone(), self.done.clone(), self.slots.clone());
-        tokio::spawn(async move {
-            // The semaphore is never closed, so this only waits.
-            let Ok(permit) = slots.acquire_owned().await else { return };
-            execute(inner, firing, start, done).await;
-            drop(permit);
-        });
+        // The run's span is a child of the span current here (the firing cycle's, for a fire).
+        let parent = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // The semaphore is never closed, so this only waits.
+                let Ok(permit) = slots.acquire_owned().await else { return };
+                execute(inner, firing, start, done).await;
+                drop(permit);
+            },
+            parent,
+        ));
     }
 }
 
@@ -1074,10 +1094,22 @@ async fn drive(
         if !outcome.misfired.is_empty() {
             inner.observer().triggers_misfired(&outcome.misfired);
         }
+        // A cycle that fired or misfired is a span (a trace's root), its runs its children;
+        // idle cycles (one a second at least) are not, so a trace backend is not flooded.
+        let firing_cycle = (fired > 0 || outcome.misfires_handled > 0).then(|| {
+            tracing::info_span!(
+                "firing cycle",
+                fired = fired as i64,
+                misfired = outcome.misfires_handled as i64,
+                store_cycle_ms = cycle_started.elapsed().as_secs_f64() * 1000.0,
+            )
+        });
+        let _in_cycle = firing_cycle.as_ref().map(|span| span.enter());
         for firing in outcome.fired {
             inner.observer().fired(firing.job.kind(), (firing.fired_ms - firing.scheduled_ms).max(0));
             runs.spawn(&inner, firing, Start::Fire);
         }
+        drop(_in_cycle);
         if std::mem::take(&mut suspect) {
             reconcile(&inner, &runs).await;
         }

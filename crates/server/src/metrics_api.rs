@@ -23,8 +23,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use opentelemetry::trace::TraceContextExt;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 use crate::AppState;
 use crate::error::ApiError;
+use crate::request_log::RequestSpan;
 
 /// The exposition's content type (OpenMetrics 1.0, which Prometheus scrapes natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -305,7 +311,30 @@ fn decision_outcome(status: u16) -> Option<&'static str> {
 pub async fn layer(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let response = next.run(request).await;
+    // Only here is the route template known: the request's span (a trace's server span) is
+    // named after it, never after the path with its ids.
+    if let (Some(route), Some(RequestSpan(span))) = (&route, request.extensions().get::<RequestSpan>()) {
+        span.record("http.route", route.as_str());
+        // An exported span is started when first entered, so its name is changed on the span.
+        span.context().span().update_name(format!("{method} {route}"));
+    }
+    let decision = route.as_deref().and_then(|route| governance_decision(&method, route));
+    let response = match decision {
+        Some(decision) => {
+            let span = tracing::info_span!(
+                "governance decision",
+                decision,
+                outcome = Empty,
+                http.response.status_code = Empty
+            );
+            let response = next.run(request).instrument(span.clone()).await;
+            let status = response.status().as_u16();
+            span.record("http.response.status_code", i64::from(status));
+            span.record("outcome", decision_outcome(status).unwrap_or("not decided"));
+            response
+        }
+        None => next.run(request).await,
+    };
     if let Some(route) = route {
         metrics.request(&method, &route, response.status().as_u16());
     }

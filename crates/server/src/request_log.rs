@@ -5,6 +5,12 @@
 //! there never reaches a log), else makes one (128 random bits, hex). Everything the request
 //! logs happens inside the `request` span holding `request_id` (in JSON logs, under `spans`),
 //! and the response carries the id back in `x-request-id`.
+//!
+//! The span is also the request's OpenTelemetry server span when traces are exported
+//! (`[telemetry]`): a W3C `traceparent` (and `tracestate`) from the caller becomes its parent,
+//! the metrics layer names it after the route template (and sets `http.route`) where the
+//! route is known, and its status is recorded here. Without an exporter the propagator is
+//! OpenTelemetry's no-op one and the parent is empty.
 
 use std::time::Instant;
 
@@ -12,7 +18,10 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::propagation::Extractor;
 use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The header a request id travels in, both ways.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -43,6 +52,23 @@ fn generated() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The request's span, in the request's extensions for the inner layers to name.
+#[derive(Clone, Debug)]
+pub struct RequestSpan(pub tracing::Span);
+
+/// Headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
 /// The middleware (outermost, see `lib.rs`).
 pub async fn layer(mut request: Request, next: Next) -> Response {
     let id = match request.headers().get(&REQUEST_ID_HEADER).and_then(accepted) {
@@ -52,9 +78,27 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     // Handlers and inner layers read the id the response will carry.
     let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     request.headers_mut().insert(REQUEST_ID_HEADER, header.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
+    );
+    let caller = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
+    // No parent to set (no exporter, or no traceparent) is the usual case, not an error.
+    let _ = span.set_parent(caller);
+    request.extensions_mut().insert(RequestSpan(span.clone()));
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    // As i64: the OpenTelemetry layer exports unsigned fields as strings.
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     span.in_scope(|| {
         tracing::debug!(
             status = response.status().as_u16(),

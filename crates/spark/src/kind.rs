@@ -338,7 +338,26 @@ async fn submit_once(
             }
         } else {
             let started = std::time::Instant::now();
-            let submitted = launcher.submit(spec).await;
+            // A span per submission (a child of the run's), with its outcome: in a trace, the
+            // time Spark took to accept the application.
+            let span = tracing::info_span!(
+                "spark submit",
+                run,
+                backend = launcher.kind().as_str(),
+                attempt = i64::from(attempt),
+                application_id = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let submitted = tracing::Instrument::instrument(launcher.submit(spec), span.clone()).await;
+            match &submitted {
+                Ok(submission) => {
+                    span.record("application_id", submission.id.as_str());
+                }
+                Err(_) => {
+                    span.record("otel.status_code", "error");
+                }
+            }
+            drop(span);
             if let Some(observe) = on_submit {
                 observe(launcher.kind().as_str(), started.elapsed(), submitted.is_ok());
             }

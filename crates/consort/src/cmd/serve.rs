@@ -17,7 +17,7 @@ use crate::cmd::config;
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flags = Flags { listen: args.listen, data_dir: args.data_dir };
     let config = config::load(&args.config, flags)?;
-    init_logging(&config.log_level, config.log_format)?;
+    let traces = init_logging(&config.log_level, config.log_format, &config.telemetry)?;
     let data_dir = config::data_dir(&config);
     std::fs::create_dir_all(&data_dir).with_context(|| {
         format!(
@@ -120,6 +120,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             waited_ms = EXIT_WAIT.as_millis() as u64,
             "blocking work still running after the stop was abandoned"
         );
+    }
+    // Off the runtime: the exporter's client blocks.
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
     served?;
     Ok(ExitCode::SUCCESS)
@@ -304,17 +308,34 @@ impl ShutdownSignal {
     }
 }
 
-fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+/// Logs to stderr (text or JSON) filtered by `log.level`, and, with `[telemetry]`, spans to the
+/// OTLP endpoint filtered on their own ([`crate::telemetry::EXPORTED_SPANS`]), so a quiet log
+/// level does not silence traces nor a debug one flood the exporter.
+fn init_logging(
+    level: &str,
+    format: LogFormat,
+    telemetry: &consort_config::TelemetrySettings,
+) -> anyhow::Result<Option<crate::telemetry::Traces>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_new(level)
         .with_context(|| format!("log.level {level:?} is not a valid filter; use error, warn, info, debug or trace"))?;
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+    };
+    let (otel, traces) = match crate::telemetry::layer(telemetry)? {
+        Some((layer, traces)) => {
+            (Some(layer.with_filter(EnvFilter::new(crate::telemetry::EXPORTED_SPANS))), Some(traces))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(fmt).with(otel).try_init().context("installing the log subscriber")?;
+    if let Some(endpoint) = &telemetry.otlp_endpoint {
+        tracing::info!(endpoint = %crate::telemetry::traces_url(endpoint), "exporting traces over OTLP");
     }
-    Ok(())
+    Ok(traces)
 }

@@ -37,7 +37,8 @@ impl Default for AlertsSection {
 }
 
 /// `[[alerts.webhook]]`: JSON POSTed to `url`, signed with the secret in `secret_file`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// Its `Debug` shows the URL through [`redact_webhook_url`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChannel {
     /// The name rules send to.
@@ -49,6 +50,29 @@ pub struct WebhookChannel {
     /// Seconds one delivery may take.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for WebhookChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookChannel")
+            .field("name", &self.name)
+            .field("url", &redact_webhook_url(&self.url))
+            .field("secret_file", &self.secret_file)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+/// A webhook URL fit for logs and `Debug`: its scheme, host and port only. Receivers often put
+/// their token in the path or the query (`/services/T0/B0/XXXX`, `?token=…`) or the user part,
+/// so none of those is shown.
+pub fn redact_webhook_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "***".into() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let hidden = if end < rest.len() && &rest[end..] != "/" { "/***" } else { "" };
+    format!("{scheme}://{host}{hidden}")
 }
 
 /// How an SMTP connection is protected.
@@ -278,6 +302,26 @@ impl AlertsSection {
 #[cfg(test)]
 mod tests {
     use crate::{Config, Sources};
+
+    #[test]
+    fn webhook_urls_are_shown_without_their_tokens() {
+        use super::{WebhookChannel, redact_webhook_url};
+        assert_eq!(
+            redact_webhook_url("https://hooks.example.com/services/T0/B0/XXXX"),
+            "https://hooks.example.com/***"
+        );
+        assert_eq!(redact_webhook_url("http://127.0.0.1:9000?token=abc"), "http://127.0.0.1:9000/***");
+        assert_eq!(redact_webhook_url("https://user:pw@hooks.example.com/"), "https://hooks.example.com");
+        assert_eq!(redact_webhook_url("not a url sk-123"), "***");
+        let channel = WebhookChannel {
+            name: "ops".into(),
+            url: "https://hooks.example.com/T0/secret-token".into(),
+            secret_file: "/etc/consort/ops.secret".into(),
+            timeout_secs: 10,
+        };
+        let debug = format!("{channel:?}");
+        assert!(!debug.contains("secret-token") && debug.contains("hooks.example.com/***"), "{debug}");
+    }
 
     fn resolve(text: &str) -> Result<Config, String> {
         let s = Sources { file: Some(("consort.toml".into(), text.into())), ..Sources::default() };

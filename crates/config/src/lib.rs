@@ -23,7 +23,7 @@ mod kerberos;
 mod provisioner;
 mod security;
 mod telemetry;
-pub use alerts::{AlertSettings, EmailChannel, SmtpTls, WebhookChannel};
+pub use alerts::{AlertSettings, EmailChannel, SmtpTls, WebhookChannel, redact_webhook_url};
 pub use cleanroom::CleanRoomSettings;
 pub use kerberos::KerberosSection;
 pub use provisioner::ProvisionerSettings;

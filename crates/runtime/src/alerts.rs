@@ -47,12 +47,21 @@ fn read_secret(path: &Path, option: &str) -> anyhow::Result<Secret> {
     Ok(Secret(secret.as_bytes().to_vec()))
 }
 
-/// A webhook: its URL and shared secret, and the HTTP client.
-#[derive(Debug)]
+/// A webhook: its URL and shared secret, and the HTTP client. Its `Debug` shows neither the
+/// secret nor the URL's path, query or user part (receivers put tokens there).
 struct Webhook {
     url: reqwest::Url,
     secret: Secret,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &consort_config::redact_webhook_url(self.url.as_str()))
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -444,5 +453,24 @@ async fn deliver(channel: Arc<Channel>, name: String, alert: Arc<Alert>, backoff
             }
         }
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhooks_debug_hides_its_token_and_secret() {
+        let hook = Webhook {
+            url: reqwest::Url::parse("https://hooks.example.com/services/T0/B0/tok-123?key=k-456").unwrap(),
+            secret: Secret(b"shared-789".to_vec()),
+            client: reqwest::Client::new(),
+        };
+        let debug = format!("{hook:?}");
+        for secret in ["tok-123", "k-456", "shared-789"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("https://hooks.example.com/***"), "{debug}");
     }
 }

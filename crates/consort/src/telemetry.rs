@@ -41,10 +41,11 @@ pub fn traces_url(endpoint: &str) -> String {
     format!("{}/v1/traces", endpoint.trim_end_matches('/'))
 }
 
+/// The layer that turns `tracing` spans into exported OpenTelemetry spans.
+pub type ExportLayer<S> = tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>;
+
 /// The `tracing` layer exporting spans, and its provider; `None` when traces are off.
-pub fn layer<S>(
-    settings: &TelemetrySettings,
-) -> anyhow::Result<Option<(tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, Traces)>>
+pub fn layer<S>(settings: &TelemetrySettings) -> anyhow::Result<Option<(ExportLayer<S>, Traces)>>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {

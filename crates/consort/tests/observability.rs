@@ -338,7 +338,7 @@ fn metrics_docs_request_ids_json_logs_and_traces() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let spans = loop {
         let spans = collector.spans();
-        if spans.iter().any(|s| s["traceId"] == trace_id) && spans.iter().any(|s| s["name"] == "run")
+        if (spans.iter().any(|s| s["traceId"] == trace_id) && spans.iter().any(|s| s["name"] == "run"))
             || Instant::now() > deadline
         {
             break spans;

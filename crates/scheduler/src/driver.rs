@@ -1104,12 +1104,12 @@ async fn drive(
                 store_cycle_ms = cycle_started.elapsed().as_secs_f64() * 1000.0,
             )
         });
-        let _in_cycle = firing_cycle.as_ref().map(|span| span.enter());
+        let in_cycle = firing_cycle.as_ref().map(|span| span.enter());
         for firing in outcome.fired {
             inner.observer().fired(firing.job.kind(), (firing.fired_ms - firing.scheduled_ms).max(0));
             runs.spawn(&inner, firing, Start::Fire);
         }
-        drop(_in_cycle);
+        drop(in_cycle);
         if std::mem::take(&mut suspect) {
             reconcile(&inner, &runs).await;
         }

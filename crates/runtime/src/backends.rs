@@ -39,6 +39,7 @@ pub fn spark_backends(config: &Config, data_dir: &Path) -> anyhow::Result<Vec<Ar
             spark_version: "4.3.0".into(),
             request_timeout: Duration::from_secs(30),
             ui_url: spark.standalone_ui_url.clone(),
+            python: python.clone(),
         })?));
     }
     // YARN: an explicit yarn_conf_dir, or a HADOOP_CONF_DIR that is a YARN client configuration

@@ -15,11 +15,16 @@ pub fn driver_error(log: &str) -> Option<String> {
 /// [`driver_error`] finds in either.
 pub fn driver_error_in(stderr: &str, stdout: &str) -> Option<String> {
     let (err, out): (Vec<&str>, Vec<&str>) = (stderr.lines().collect(), stdout.lines().collect());
-    jvm_error(&err)
+    // PythonRunner ends a failed Python driver with `SparkUserAppException: User application
+    // exited with N` (standalone's DriverWrapper names it as the root cause): the traceback says why.
+    let jvm = jvm_error(&err);
+    let python_exit = jvm.as_deref().is_some_and(|e| e.contains("SparkUserAppException"));
+    jvm.filter(|_| !python_exit)
         .or_else(|| python_error(&out))
         .or_else(|| python_error(&err))
-        .or_else(|| exception_like(&err))
+        .or_else(|| exception_like(&err).filter(|_| !python_exit))
         .or_else(|| driver_error(stdout))
+        .or_else(|| jvm_error(&err))
 }
 
 fn jvm_error(lines: &[&str]) -> Option<String> {
@@ -82,6 +87,20 @@ mod tests {
         let bare = "WARN a b\norg.apache.spark.SparkException: Job aborted\n\tat x\n";
         assert_eq!(driver_error(bare).as_deref(), Some("org.apache.spark.SparkException: Job aborted"));
         assert_eq!(driver_error("INFO all fine\nWARN Error handling is fine\n"), None);
+    }
+
+    #[test]
+    fn a_python_exit_wrapped_by_standalones_driver_wrapper_gives_way_to_the_traceback() {
+        let stderr = "Exception in thread \"main\" java.lang.reflect.InvocationTargetException\n\tat x\n\
+                      Caused by: org.apache.spark.SparkUserAppException: User application exited with 1\n\tat y\n";
+        let stdout = "COUNT=10\nTraceback (most recent call last):\n  File \"count_range.py\", line 16, in <module>\n\
+                      RuntimeError: failing on purpose (mode=fail)\n";
+        assert_eq!(driver_error_in(stderr, stdout).as_deref(), Some("RuntimeError: failing on purpose (mode=fail)"));
+        // Without a traceback, the exit is still the reason.
+        assert_eq!(
+            driver_error_in(stderr, "COUNT=10\n").as_deref(),
+            Some("org.apache.spark.SparkUserAppException: User application exited with 1")
+        );
     }
 
     #[test]

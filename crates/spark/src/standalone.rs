@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::driver_error::driver_error;
+use crate::driver_error::driver_error_in;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
@@ -30,6 +30,9 @@ pub struct StandaloneConfig {
     /// list, then the driver's worker's `/log`) the driver's log and Spark's application id
     /// are read. Without it, logs say where to look and the application id stays unknown.
     pub ui_url: Option<String>,
+    /// Python for PySpark drivers and executors on the workers (`[spark] python`), as
+    /// `spark.pyspark.python` unless the job sets it.
+    pub python: Option<std::path::PathBuf>,
 }
 
 /// The `standalone` backend.
@@ -104,15 +107,21 @@ pub fn create_request(spec: &AppSpec, master_url: &str, spark_version: &str) -> 
     if let Some(key) = &spec.key {
         set(RUN_KEY_PROPERTY, key.clone());
     }
-    let main_class = match &spec.resource {
-        AppResource::Jar { main_class, .. } => main_class.clone(),
-        AppResource::Python { .. } => "org.apache.spark.deploy.PythonRunner".to_string(),
+    // The worker runs the main class with `appArgs`. For Python that is Spark's PythonRunner,
+    // whose arguments are the file, the comma-separated py-files, then the job's own (what
+    // spark-submit passes it; spark-submit itself refuses Python in standalone cluster mode).
+    let (main_class, args) = match &spec.resource {
+        AppResource::Jar { main_class, .. } => (main_class.clone(), spec.args.clone()),
+        AppResource::Python { uri } => {
+            let runner_args = [uri.clone(), spec.py_files.join(",")].into_iter().chain(spec.args.iter().cloned());
+            ("org.apache.spark.deploy.PythonRunner".to_string(), runner_args.collect())
+        }
     };
     json!({
         "action": "CreateSubmissionRequest",
         "appResource": spec.resource.uri(),
         "mainClass": main_class,
-        "appArgs": spec.args,
+        "appArgs": args,
         "clientSparkVersion": spark_version,
         "environmentVariables": {"SPARK_ENV_LOADED": "1"},
         "sparkProperties": props,
@@ -343,7 +352,11 @@ impl Launcher for StandaloneLauncher {
 
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
-        let body = create_request(spec, &self.config.master_url, &self.config.spark_version);
+        let mut spec = spec.clone();
+        if let (AppResource::Python { .. }, Some(python)) = (&spec.resource, &self.config.python) {
+            spec.conf.entry("spark.pyspark.python".into()).or_insert_with(|| python.display().to_string());
+        }
+        let body = create_request(&spec, &self.config.master_url, &self.config.spark_version);
         let r = self.call(self.http.post(self.url("create")).json(&body)).await?;
         match (r.success, r.submission_id) {
             (Some(true), Some(id)) => Ok(Submission { backend: BackendKind::Standalone, id }),
@@ -424,13 +437,19 @@ impl Launcher for StandaloneLauncher {
                         )
                     })
                 });
-                // The driver's exception says why, where its log is reachable (the web UIs).
+                // The driver's exception says why, where its log is reachable (the web UIs): the
+                // JVM's in its stderr, a Python driver's traceback in its stdout.
                 if app_state == AppState::Failed
                     && let Some(worker) = r.worker_id.as_deref()
                     && let Some(Ok(stderr)) = self.driver_log(id, worker, "stderr", LogRange::Tail(256 << 10)).await
-                    && let Some(exception) = driver_error(&stderr)
                 {
-                    message = Some(format!("{exception} (driver state {state})"));
+                    let stdout = match self.driver_log(id, worker, "stdout", LogRange::Tail(64 << 10)).await {
+                        Some(Ok(stdout)) => stdout,
+                        _ => String::new(),
+                    };
+                    if let Some(exception) = driver_error_in(&stderr, &stdout) {
+                        message = Some(format!("{exception} (driver state {state})"));
+                    }
                 }
                 Ok(AppStatus { state: app_state, app_id, exit_code: None, message })
             }
@@ -509,6 +528,18 @@ mod tests {
         assert_eq!(props["spark.log.level"], "WARN");
         assert_eq!(props["spark.executor.memory"], "3g", "explicit conf wins");
         assert_eq!(props["spark.submit.deployMode"], "cluster");
+    }
+
+    #[test]
+    fn a_python_driver_gets_pythonrunners_arguments() {
+        let mut spec = AppSpec::python("report", "file:/jobs/report.py");
+        spec.args = vec!["10".into(), "ok".into()];
+        spec.py_files = vec!["file:/lib/a.py".into(), "file:/lib/b.zip".into()];
+        let body = create_request(&spec, "spark://127.0.0.1:7077", "4.3.0");
+        assert_eq!(body["mainClass"], "org.apache.spark.deploy.PythonRunner");
+        assert_eq!(body["appArgs"], json!(["file:/jobs/report.py", "file:/lib/a.py,file:/lib/b.zip", "10", "ok"]));
+        assert_eq!(body["sparkProperties"]["spark.submit.pyFiles"], "file:/lib/a.py,file:/lib/b.zip");
+        assert!(body["sparkProperties"].get("spark.jars").is_none(), "{body}");
     }
 
     #[test]

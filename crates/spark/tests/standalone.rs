@@ -122,6 +122,7 @@ fn config(cluster: &Cluster) -> StandaloneConfig {
         spark_version: "4.3.0".into(),
         request_timeout: Duration::from_secs(30),
         ui_url: Some(cluster.ui_url.clone()),
+        python: Some(tool_cache().unwrap().join("venvs/spark/bin/python")),
     }
 }
 
@@ -222,6 +223,28 @@ async fn submit_status_kill_against_a_real_cluster() {
     assert_eq!(failed.state, AppState::Failed, "{failed:?}");
     let reason = failed.message.clone().unwrap_or_default();
     assert!(reason.contains("Exception: failing on purpose"), "the driver's exception is the reason: {reason}");
+
+    // PySpark: the file and its arguments reach PythonRunner, the venv's Python runs it, and a
+    // failure's reason is its Python exception.
+    let python = format!("file:{}", tool_cache().unwrap().join("examples/count_range.py").display());
+    let py_job = |name: &str, args: &[&str]| {
+        let mut spec = AppSpec::python(name, &python);
+        spec.args = args.iter().map(|a| a.to_string()).collect();
+        spec.driver_memory = Some("512m".into());
+        spec.executor_memory = Some("512m".into());
+        spec.conf.insert("spark.cores.max".into(), "1".into());
+        spec
+    };
+    let py_ok = spark.submit(&py_job("count-py", &["777", "ok"])).await.unwrap();
+    let done = wait_until_final(&spark, &py_ok.id, poll, wait).await.unwrap();
+    let log = spark.logs(&py_ok.id, 64 << 10).await.unwrap();
+    assert_eq!(done.state, AppState::Succeeded, "{done:?}\n{log}");
+    assert!(log.contains("COUNT=777"), "{log}");
+    let py_fail = spark.submit(&py_job("count-py-fail", &["10", "fail"])).await.unwrap();
+    let failed = wait_until_final(&spark, &py_fail.id, poll, wait).await.unwrap();
+    assert_eq!(failed.state, AppState::Failed, "{failed:?}");
+    let reason = failed.message.clone().unwrap_or_default();
+    assert!(reason.contains("failing on purpose"), "the Python exception is the reason: {reason}");
 
     let long = spark.submit(&job("count-long", &["10", "ok", "600000"])).await.unwrap();
     spark.kill(&long.id).await.unwrap();

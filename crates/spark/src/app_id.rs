@@ -23,8 +23,9 @@ pub fn find_app_id(log: &str) -> Option<String> {
 }
 
 /// The driver's web UI address in its log, once the UI listens: Spark 4 logs `Start Jetty
-/// HOST:PORT for SparkUI`, Spark 3 `Bound SparkUI to ADDR, and started at http://HOST:PORT`
-/// (the port is 4040, or the next free one). A wildcard bind address is shown as loopback.
+/// HOST:PORT for SparkUI` then `Successfully started service 'SparkUI' on port PORT` (the
+/// port bound, which differs when the first was taken), Spark 3 `Bound SparkUI to ADDR, and
+/// started at http://HOST:PORT` (the port is 4040, or the next free one). A wildcard bind address is shown as loopback.
 pub fn find_ui_url(log: &str) -> Option<String> {
     let url = if let Some(at) = log.find("Start Jetty ") {
         let rest = &log[at + "Start Jetty ".len()..];
@@ -32,7 +33,13 @@ pub fn find_ui_url(log: &str) -> Option<String> {
         if !tail.starts_with("for SparkUI") {
             return find_ui_url(rest);
         }
-        format!("http://{address}")
+        // That line names the port tried first; when it is taken (another driver on the host)
+        // Spark tries the next ones, and the port it bound is in this line, once it listens.
+        const BOUND: &str = "Successfully started service 'SparkUI' on port ";
+        let bound = &tail[tail.find(BOUND)? + BOUND.len()..];
+        let port: String = bound.chars().take_while(char::is_ascii_digit).collect();
+        let (host, _) = address.rsplit_once(':')?;
+        format!("http://{host}:{port}")
     } else {
         const MARK: &str = "and started at ";
         let rest = &log[log.find("Bound SparkUI to")?..];
@@ -87,8 +94,16 @@ mod tests {
                   26/12/01 16:08:20 INFO Utils: Successfully started service 'SparkUI' on port 4040.\n";
         assert_eq!(find_ui_url(v4).as_deref(), Some("http://127.0.0.1:4040"));
         let other_jetty = "INFO JettyUtils: Start Jetty 0.0.0.0:8080 for MasterUI\n\
-                           INFO JettyUtils: Start Jetty 0.0.0.0:4041 for SparkUI\n";
+                           INFO JettyUtils: Start Jetty 0.0.0.0:4041 for SparkUI\n\
+                           INFO Utils: Successfully started service 'SparkUI' on port 4041.\n";
         assert_eq!(find_ui_url(other_jetty).as_deref(), Some("http://127.0.0.1:4041"));
+        // 4040 was taken by another driver: the port bound is the one to ask.
+        let moved = "INFO JettyUtils: Start Jetty 127.0.0.1:4040 for SparkUI\n\
+                     WARN Utils: Service 'SparkUI' could not bind on port 4040. Attempting port 4041.\n\
+                     INFO Utils: Successfully started service 'SparkUI' on port 4041.\n";
+        assert_eq!(find_ui_url(moved).as_deref(), Some("http://127.0.0.1:4041"));
+        // Not listening yet: no address.
+        assert_eq!(find_ui_url("INFO JettyUtils: Start Jetty 127.0.0.1:4040 for SparkUI\n"), None);
         let v3 = "25/01/01 10:00:00 INFO Utils: Successfully started service 'SparkUI' on port 4041.\n\
                   25/01/01 10:00:00 INFO SparkUI: Bound SparkUI to 127.0.0.1, and started at http://127.0.0.1:4041\n";
         assert_eq!(find_ui_url(v3).as_deref(), Some("http://127.0.0.1:4041"));

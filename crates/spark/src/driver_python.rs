@@ -16,8 +16,16 @@ pub const DRIVER_PYTHON_PROPERTY: &str = "spark.pyspark.driver.python";
 /// Makes a PySpark application's driver start through `launcher` (its path on the driver's
 /// host), unless the application names its own driver Python. Jar applications are left alone.
 pub fn launch_driver_python_with(spec: &mut AppSpec, launcher: Option<&str>) {
-    if let (AppResource::Python { .. }, Some(launcher)) = (&spec.resource, launcher) {
-        spec.conf.entry(DRIVER_PYTHON_PROPERTY.into()).or_insert_with(|| launcher.to_string());
+    default_python_properties(spec, &[DRIVER_PYTHON_PROPERTY], launcher);
+}
+
+/// Sets each of `properties` to `value` on a PySpark application that does not set it itself
+/// (a backend's configured Python, or the launcher). Jar applications, and `None`, change nothing.
+pub fn default_python_properties(spec: &mut AppSpec, properties: &[&str], value: Option<&str>) {
+    if let (AppResource::Python { .. }, Some(value)) = (&spec.resource, value) {
+        for property in properties {
+            spec.conf.entry((*property).into()).or_insert_with(|| value.to_string());
+        }
     }
 }
 

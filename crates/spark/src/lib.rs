@@ -26,7 +26,9 @@ mod yarn;
 
 pub use app_id::find_app_id;
 pub use driver_error::{driver_error, driver_error_in};
-pub use driver_python::{DRIVER_PYTHON_PROPERTY, PYSPARK_DRIVER_LAUNCHER, launch_driver_python_with};
+pub use driver_python::{
+    DRIVER_PYTHON_PROPERTY, PYSPARK_DRIVER_LAUNCHER, default_python_properties, launch_driver_python_with,
+};
 pub use installed::{InstalledSpark, installed_pyspark, tool_cache};
 pub use kind::{RunPolicy, SparkKind, SubmitObserver, policy_from_data, spec_from_data};
 pub use kubernetes::{

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::driver_error::driver_error_in;
+use crate::driver_python::default_python_properties;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
 use crate::spec::{AppResource, AppSpec};
 
@@ -353,9 +354,8 @@ impl Launcher for StandaloneLauncher {
     async fn submit(&self, spec: &AppSpec) -> Result<Submission, SparkError> {
         spec.validate()?;
         let mut spec = spec.clone();
-        if let (AppResource::Python { .. }, Some(python)) = (&spec.resource, &self.config.python) {
-            spec.conf.entry("spark.pyspark.python".into()).or_insert_with(|| python.display().to_string());
-        }
+        let python = self.config.python.as_ref().map(|p| p.display().to_string());
+        default_python_properties(&mut spec, &["spark.pyspark.python"], python.as_deref());
         let body = create_request(&spec, &self.config.master_url, &self.config.spark_version);
         let r = self.call(self.http.post(self.url("create")).json(&body)).await?;
         match (r.success, r.submission_id) {

@@ -26,9 +26,10 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::driver_error::driver_error_in;
+use crate::driver_python::default_python_properties;
 use crate::kerberos;
 use crate::launcher::{AppState, AppStatus, BackendKind, Launcher, SparkError, Submission, error_chain};
-use crate::spec::{AppResource, AppSpec};
+use crate::spec::AppSpec;
 use crate::submit::spark_submit_args;
 
 /// The property that makes spark-submit return once YARN has accepted the application.
@@ -521,11 +522,9 @@ impl YarnLauncher {
         for (key, value) in &self.config.spark_conf {
             spec.conf.entry(key.clone()).or_insert_with(|| value.clone());
         }
-        if let (AppResource::Python { .. }, Some(python)) = (&spec.resource, &self.config.python) {
-            for key in ["spark.yarn.appMasterEnv.PYSPARK_PYTHON", "spark.executorEnv.PYSPARK_PYTHON"] {
-                spec.conf.entry(key.into()).or_insert_with(|| python.display().to_string());
-            }
-        }
+        let python = self.config.python.as_ref().map(|p| p.display().to_string());
+        let python_env = ["spark.yarn.appMasterEnv.PYSPARK_PYTHON", "spark.executorEnv.PYSPARK_PYTHON"];
+        default_python_properties(&mut spec, &python_env, python.as_deref());
         spec.conf.insert(FIRE_AND_FORGET.into(), "false".into());
         let tags = match spec.conf.get("spark.yarn.tags").filter(|t| !t.trim().is_empty()) {
             Some(own) => format!("{own},{tag}"),

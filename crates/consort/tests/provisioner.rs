@@ -10,12 +10,12 @@
 mod serve;
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use consort_rigs::Pg;
 use serde_json::{Value, json};
 use serve::Serve;
 
@@ -196,98 +196,11 @@ impl Drop for Hdfs {
 
 // ---- PostgreSQL ------------------------------------------------------------------
 
-/// A throwaway PostgreSQL (initdb in a scratch directory, 127.0.0.1, a free port); as root it
-/// runs as the `postgres` user. A watchdog stops it when this process exits.
-struct Pg {
-    port: u16,
-}
-
+/// The binary's one throwaway PostgreSQL (`consort-rigs`' rig, stopped by its watchdog when this
+/// process exits); each scenario takes a database of its own.
 fn pg() -> &'static Pg {
     static PG: OnceLock<Pg> = OnceLock::new();
     PG.get_or_init(Pg::start)
-}
-
-impl Pg {
-    fn start() -> Pg {
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-            .filter(|(_, p): &(u32, PathBuf)| p.join("initdb").exists())
-            .collect();
-        versions.sort();
-        let bin = std::env::var_os("CONSORT_PG_BIN")
-            .map(PathBuf::from)
-            .or_else(|| versions.pop().map(|(_, p)| p))
-            .expect("PostgreSQL server binaries not found: run scripts/setup (it installs postgresql)");
-        let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap();
-        let ids = root.then(|| {
-            let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-            let line = passwd.lines().find(|l| l.starts_with("postgres:")).expect("a postgres user");
-            let f: Vec<&str> = line.split(':').collect();
-            (f[2].parse::<u32>().unwrap(), f[3].parse::<u32>().unwrap())
-        });
-        let command = |program: &str| {
-            let mut c = Command::new(bin.join(program));
-            c.env("LC_ALL", "C").current_dir("/");
-            if let Some((uid, gid)) = ids {
-                c.uid(uid).gid(gid);
-            }
-            c
-        };
-        let dir = scratch("pg");
-        if let Some((uid, gid)) = ids {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        }
-        let data = dir.join("data");
-        let out = command("initdb")
-            .args(["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
-            .args(["--locale", "C"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = std::fs::File::create(dir.join("postgres.log")).unwrap();
-        if let Some((uid, gid)) = ids {
-            std::os::unix::fs::chown(dir.join("postgres.log"), Some(uid), Some(gid)).unwrap();
-        }
-        let child = command("postgres")
-            .args(["-D", data.to_str().unwrap(), "-p", &port.to_string(), "-k", dir.to_str().unwrap()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        // Stops PostgreSQL and removes its files once this process is gone, however it ends.
-        let script = format!(
-            "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -INT {pid} 2>/dev/null; sleep 3; rm -rf {dir}",
-            me = std::process::id(),
-            pid = child.id(),
-            dir = dir.display()
-        );
-        #[expect(clippy::zombie_processes, reason = "the watchdog must outlive the test process")]
-        Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
-        std::mem::forget(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = command("pg_isready")
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return Pg { port };
-            }
-            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "PostgreSQL did not start on {port}:\n{log}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
 }
 
 // ---- consort serve ---------------------------------------------------------------
@@ -690,7 +603,7 @@ fn a_restart_between_provision_and_fire_loses_nothing() {
 #[test]
 fn two_instances_on_postgresql_share_asynchronous_tokens() {
     let hdfs = hdfs();
-    let url = pg().url();
+    let url = runtime().block_on(pg().fresh_db());
     let setup = |id: &str| Setup { store_url: Some(url.clone()), instance_id: Some(id.into()), asynchronous: true };
     let a = Server::start("pg-a", setup("consort-a"));
     let b = Server::start("pg-b", setup("consort-b"));

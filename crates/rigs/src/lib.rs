@@ -1,8 +1,10 @@
 //! Test rigs for consort's Kerberos tests: a real MIT KDC ([`Kdc`]) and a kerberized Hadoop
 //! ([`SecureHadoop`]: HDFS with an HA pair of NameNodes and one DataNode, YARN with one
 //! ResourceManager and one NodeManager, `rigs/hadoop`'s `SecureRig`), both started by the test
-//! and stopped with it, even when it panics or is killed; and for the `kubernetes` Spark backend,
-//! a real Kubernetes API server with the SparkApplication CRD ([`KubeApiServer`], see its module).
+//! and stopped with it, even when it panics or is killed; for the `kubernetes` Spark backend,
+//! a real Kubernetes API server with the SparkApplication CRD ([`KubeApiServer`], see its module;
+//! the default feature `kube`); and a throwaway PostgreSQL ([`Pg`], see its module) for the
+//! store's tests and the servers sharing one store.
 //!
 //! Install the pieces with `scripts/setup` (`33-kdc.sh`: krb5-kdc, krb5-admin-server, krb5-user,
 //! curl; `30-hadoop-rig.sh`: the rig's jars). Nothing reads `/etc/krb5.conf`: every process gets
@@ -65,8 +67,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "kube")]
 mod kube_apiserver;
+#[cfg(feature = "kube")]
 pub use kube_apiserver::KubeApiServer;
+mod postgres;
+pub use postgres::{Pg, pg_bin};
 
 /// Where `scripts/setup` installs the tools: `$CONSORT_CACHE` or `~/.cache/consort`.
 pub fn cache_dir() -> PathBuf {

@@ -3,10 +3,15 @@
 //! the example jar and Python file. Witboost's calls go over HTTP with a `provisioner` token;
 //! the jobs they create are fired through the job status API and run on Spark.
 //!
+//! The binary's PostgreSQL also serves the other scenario that needs two instances on one store:
+//! clean-room governance and its ledger through two servers, one killed and restarted
+//! (`cleanroom_instances`; it needs neither HDFS nor Spark).
+//!
 //! The rigs start once per test binary; the tests run side by side, so their Spark runs
 //! overlap. Nothing here waits a fixed time: every wait is for a condition, with a deadline.
 //! Tokens are never printed: failure messages show answers, not requests.
 
+mod cleanroom_instances;
 mod serve;
 
 use std::io::{BufRead, BufReader, Write};
@@ -628,4 +633,16 @@ fn two_instances_on_postgresql_share_asynchronous_tokens() {
     assert_eq!(answer["info"]["privateInfo"]["componentId"], component("count-pg"), "{answer}");
     let (status, answer) = b.call("GET", "/v1/provision/0123456789abcdef/status", &provisioner, None);
     assert_eq!((status, s(&answer["inputErrorField"])), (400, "token".into()), "{answer}");
+}
+
+/// Clean-room governance through two instances on one PostgreSQL database: one ledger order,
+/// nothing lost or doubled, replays refused across instances, one acceptance per proposal,
+/// receipts and the export verified offline, and an instance killed mid-stream and restarted.
+/// See `cleanroom_instances`.
+#[test]
+fn two_instances_on_postgresql_keep_one_clean_room_ledger() {
+    let url = runtime().block_on(pg().fresh_db());
+    let dir = scratch("cleanroom-pg");
+    runtime().block_on(cleanroom_instances::scenario(&url, &dir));
+    let _ = std::fs::remove_dir_all(&dir);
 }

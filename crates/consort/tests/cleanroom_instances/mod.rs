@@ -278,7 +278,7 @@ async fn writer(room: Arc<Room>, tally: Arc<Tally>, w: usize) {
             0 => {
                 let actions = json!([{"action": "set_setting", "name": format!("w{w}-k{k}"), "value": k}]);
                 let bytes = room.sign(who, "proposal", None, json!({"actions": actions}));
-                let (first, second) = if w % 2 == 0 {
+                let (first, second) = if w.is_multiple_of(2) {
                     tokio::join!(
                         room.signed(here, who, Method::POST, "/proposals", bytes.clone()),
                         room.signed(there, who, Method::POST, "/proposals", bytes.clone())
@@ -332,7 +332,7 @@ async fn writer(room: Arc<Room>, tally: Arc<Tally>, w: usize) {
 async fn kill_writer(room: Arc<Room>, tally: Arc<Tally>, down: Arc<AtomicBool>, acked: Arc<AtomicUsize>, w: usize) {
     let who = PARTIES[w % PARTIES.len()];
     for k in 0..KILL_ROUNDS {
-        let (method, rest, bytes, is_proposal) = if k % 2 == 0 {
+        let (method, rest, bytes, is_proposal) = if k.is_multiple_of(2) {
             let actions = json!([{"action": "set_setting", "name": format!("kill-w{w}-k{k}"), "value": k}]);
             (Method::POST, "/proposals", room.sign(who, "proposal", None, json!({"actions": actions})), true)
         } else {

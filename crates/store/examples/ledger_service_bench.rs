@@ -13,10 +13,13 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use async_trait::async_trait;
 use consort_governance::Commit;
-use consort_ledger::{DerivedServiceKeys, EntryDraft, Ledger, LedgerConfig};
+use consort_ledger::{DerivedServiceKeys, Entry, EntryDraft, Hash, Ledger, LedgerConfig, LedgerStore, SignedRoot};
+use consort_scheduler::StoreError;
 use consort_signing::{KeyAlgorithm, MemberKeyPair, RequestHeader, parse_request, sign_request};
 use consort_store::Stores;
 
@@ -48,12 +51,49 @@ fn cose_verify_per_s() -> f64 {
     requests.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The store under the service, counting its appends: the service's group-commit batches.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn LedgerStore>,
+    batches: AtomicU64,
+}
+
+#[async_trait]
+impl LedgerStore for Counted {
+    async fn append(&self, cleanroom: &str, entries: &[EntryDraft]) -> Result<Vec<Entry>, StoreError> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.inner.append(cleanroom, entries).await
+    }
+    async fn size(&self, cleanroom: &str) -> Result<u64, StoreError> {
+        self.inner.size(cleanroom).await
+    }
+    async fn entries(&self, cleanroom: &str, from: u64, limit: u64) -> Result<Vec<Entry>, StoreError> {
+        self.inner.entries(cleanroom, from, limit).await
+    }
+    async fn leaf_hashes(&self, cleanroom: &str, from: u64, to: u64) -> Result<Vec<Hash>, StoreError> {
+        self.inner.leaf_hashes(cleanroom, from, to).await
+    }
+    async fn put_root(&self, root: &SignedRoot) -> Result<(), StoreError> {
+        self.inner.put_root(root).await
+    }
+    async fn latest_root(&self, cleanroom: &str) -> Result<Option<SignedRoot>, StoreError> {
+        self.inner.latest_root(cleanroom).await
+    }
+    async fn root_covering(&self, cleanroom: &str, seq: u64) -> Result<Option<SignedRoot>, StoreError> {
+        self.inner.root_covering(cleanroom, seq).await
+    }
+    async fn roots(&self, cleanroom: &str, from_size: u64, limit: u64) -> Result<Vec<SignedRoot>, StoreError> {
+        self.inner.roots(cleanroom, from_size, limit).await
+    }
+}
+
 async fn run(label: &str, stores: &Stores, cose: f64) {
     let (appends, appenders) = (env("CONSORT_BENCH_APPENDS", 200_000), env("CONSORT_BENCH_APPENDERS", 256).max(1));
     assert!(stores.governance.create_cleanroom("bench", Commit::default(), 0).await.expect("create"));
     let keys = Arc::new(DerivedServiceKeys::new([7; 32]));
     let signing = keys.clone();
-    let ledger = Ledger::new(stores.ledger.clone(), move |c: &str| Ok(signing.key(c)), LedgerConfig::default());
+    let counted = Arc::new(Counted { inner: stores.ledger.clone(), batches: AtomicU64::new(0) });
+    let ledger = Ledger::new(counted.clone(), move |c: &str| Ok(signing.key(c)), LedgerConfig::default());
     let per_task = appends / appenders;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -86,7 +126,13 @@ async fn run(label: &str, stores: &Stores, cose: f64) {
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     times.sort_by(f64::total_cmp);
-    eprintln!("{label}: {total} appends in {elapsed:.2}s by {appenders} appenders, {} roots", roots.len());
+    let batches = counted.batches.load(Ordering::Relaxed).max(1);
+    eprintln!(
+        "{label}: {total} appends in {elapsed:.2}s by {appenders} appenders, {} roots, {batches} store appends \
+         ({:.0} entries each on average)",
+        roots.len(),
+        total as f64 / batches as f64
+    );
     println!(
         "ledger: store={label} appends={total} appends_per_s={:.0} max_entries_per_root={max_gap} \
          receipt_verify_us={:.1} cose_verify_per_s={cose:.0}",

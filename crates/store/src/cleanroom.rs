@@ -132,14 +132,8 @@ async fn advance<S: Sql>(db: &mut S, name: &str, commits: i64, entries: i64) -> 
         .transpose()
 }
 
-/// Inserts `drafts` as entries `first_seq..` of the clean room's ledger, each with its leaf
-/// hash; the one append path of commits and plain appends.
-async fn insert_entries<S: LedgerTx>(
-    db: &mut S,
-    cleanroom: &str,
-    first_seq: i64,
-    drafts: &[EntryDraft],
-) -> Result<Vec<Entry>, StoreError> {
+/// `drafts` as entries `first_seq..` of the clean room's ledger, each with its leaf hash.
+pub(crate) fn entry_rows(cleanroom: &str, first_seq: i64, drafts: &[EntryDraft]) -> Result<Vec<EntryRow>, StoreError> {
     let mut rows = Vec::with_capacity(drafts.len());
     for (seq, d) in (first_seq..).zip(drafts) {
         let place = u64::try_from(seq).map_err(|_| {
@@ -155,13 +149,26 @@ async fn insert_entries<S: LedgerTx>(
         let leaf_hash = hex(&entry.leaf_hash());
         rows.push(EntryRow { entry, seq, leaf_hash });
     }
+    Ok(rows)
+}
+
+/// Inserts `drafts` as entries `first_seq..` of the clean room's ledger, each with its leaf
+/// hash; the one append path of commits and plain appends (PostgreSQL's predicted append
+/// aside, see `PgStore::append_predicted`).
+async fn insert_entries<S: LedgerTx>(
+    db: &mut S,
+    cleanroom: &str,
+    first_seq: i64,
+    drafts: &[EntryDraft],
+) -> Result<Vec<Entry>, StoreError> {
+    let rows = entry_rows(cleanroom, first_seq, drafts)?;
     if !rows.is_empty() {
         db.insert_entries(cleanroom, &rows).await?;
     }
     Ok(rows.into_iter().map(|r| r.entry).collect())
 }
 
-fn count(n: usize) -> i64 {
+pub(crate) fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -126,14 +126,26 @@ fn key_arrays<'k, I: Iterator<Item = (&'k str, &'k str)>>(keys: I) -> (Vec<&'k s
     keys.unzip()
 }
 
+/// A batch of ledger entries as the `unnest` arrays of the insert statements: seq, at_ms,
+/// kind, body, leaf hash.
+struct EntryArrays<'r>(Vec<i64>, Vec<i64>, Vec<&'r str>, Vec<&'r str>, Vec<&'r str>);
+
+impl<'r> EntryArrays<'r> {
+    fn new(rows: &'r [EntryRow]) -> Self {
+        EntryArrays(
+            rows.iter().map(|r| r.seq).collect(),
+            rows.iter().map(|r| r.entry.at_ms).collect(),
+            rows.iter().map(|r| r.entry.kind.as_str()).collect(),
+            rows.iter().map(|r| r.entry.body.as_str()).collect(),
+            rows.iter().map(|r| r.leaf_hash.as_str()).collect(),
+        )
+    }
+}
+
 impl LedgerTx for PgTx<'_> {
     async fn insert_entries(&mut self, cleanroom: &str, rows: &[EntryRow]) -> Result<(), StoreError> {
         // One statement and one round trip for the whole batch.
-        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let at: Vec<i64> = rows.iter().map(|r| r.entry.at_ms).collect();
-        let kinds: Vec<&str> = rows.iter().map(|r| r.entry.kind.as_str()).collect();
-        let bodies: Vec<&str> = rows.iter().map(|r| r.entry.body.as_str()).collect();
-        let hashes: Vec<&str> = rows.iter().map(|r| r.leaf_hash.as_str()).collect();
+        let EntryArrays(seqs, at, kinds, bodies, hashes) = EntryArrays::new(rows);
         self.execute(
             "INSERT INTO consort_ledger_entries (cleanroom, seq, at_ms, kind, body, leaf_hash) \
              SELECT $1::text, u.seq, u.at, u.kind, u.body, u.hash \
@@ -144,6 +156,19 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 }
+
+/// The append hot path in one statement, so one round trip and one implicit transaction
+/// (committed, hence durable under the default `synchronous_commit`, before the reply):
+/// moves the clean room's ledger size from `$3` (the size this store expects) to `$3 + $2`,
+/// which locks its row as the locked path does, and inserts the entries at `$3..`. When the
+/// size is not `$3` (another instance or a governance commit appended) the update matches
+/// no row and nothing is inserted.
+const PREDICTED_APPEND: &str = "WITH claimed AS (\
+     UPDATE consort_cleanrooms SET ledger_size = ledger_size + $2 WHERE name = $1 AND ledger_size = $3 \
+     RETURNING name) \
+     INSERT INTO consort_ledger_entries (cleanroom, seq, at_ms, kind, body, leaf_hash) \
+     SELECT $1::text, u.seq, u.at, u.kind, u.body, u.hash FROM claimed, \
+     unnest($4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[]) AS u(seq, at, kind, body, hash)";
 
 impl CycleTx for PgTx<'_> {
     async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
@@ -355,6 +380,9 @@ impl CycleTx for PgTx<'_> {
 pub struct PgStore {
     pool: Pool,
     commits: Arc<AtomicU64>,
+    /// Per clean room, the ledger size this store expects its next append to find (after its
+    /// own appends and commits, including those still in flight); see [`PREDICTED_APPEND`].
+    ledger_next: Arc<std::sync::Mutex<HashMap<String, i64>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -391,7 +419,7 @@ impl PgStore {
             message: e.to_string(),
             transient: false,
         })?;
-        let store = PgStore { pool, commits: Arc::new(AtomicU64::new(0)) };
+        let store = PgStore { pool, commits: Arc::new(AtomicU64::new(0)), ledger_next: Arc::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -402,6 +430,58 @@ impl PgStore {
             message: format!("{e} (is PostgreSQL running and the URL right?)"),
             transient: true,
         })
+    }
+
+    /// Reserves `n` places at the end of the clean room's ledger as this store expects it;
+    /// `None` when it has no expectation (first append, or the last prediction failed).
+    fn reserve_places(&self, cleanroom: &str, n: i64) -> Option<i64> {
+        let mut next = self.ledger_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = next.get_mut(cleanroom)?;
+        let first = *slot;
+        *slot += n;
+        Some(first)
+    }
+
+    /// Records what the clean room's ledger size is after a known append (`None`: unknown).
+    fn expect_size(&self, cleanroom: &str, size: Option<i64>) {
+        let mut next = self.ledger_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match size {
+            Some(size) => next.insert(cleanroom.to_owned(), size),
+            None => next.remove(cleanroom),
+        };
+    }
+
+    /// Appends at the reserved places `first..` with [`PREDICTED_APPEND`]; `Ok(None)` when the
+    /// ledger's size was not `first` (nothing was written).
+    async fn append_predicted(
+        &self,
+        cleanroom: &str,
+        first: i64,
+        drafts: &[EntryDraft],
+    ) -> Result<Option<Vec<Entry>>, StoreError> {
+        const CONTEXT: &str = "append to a ledger";
+        let rows = cleanroom::entry_rows(cleanroom, first, drafts)?;
+        let EntryArrays(seqs, at, kinds, bodies, hashes) = EntryArrays::new(&rows);
+        let client = self.client(CONTEXT).await?;
+        let stmt = client.prepare_cached(PREDICTED_APPEND).await.map_err(|e| pg_error(CONTEXT, e))?;
+        let n = cleanroom::count(rows.len());
+        let inserted = client
+            .execute(&stmt, &[&cleanroom, &n, &first, &seqs, &at, &kinds, &bodies, &hashes])
+            .await
+            .map_err(|e| pg_error(CONTEXT, e))?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        match inserted {
+            0 => Ok(None),
+            k if k == rows.len() as u64 => Ok(Some(rows.into_iter().map(|r| r.entry).collect())),
+            k => Err(StoreError::Corrupt {
+                table: cleanroom::ENTRIES,
+                message: format!(
+                    "appending {} entries to the ledger of clean room {cleanroom:?} inserted {k}: \
+                     export it and run `consort ledger verify`",
+                    rows.len()
+                ),
+            }),
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -731,7 +811,28 @@ impl GovernanceStore for PgStore {
 #[async_trait]
 impl LedgerStore for PgStore {
     async fn append(&self, cleanroom: &str, entries: &[EntryDraft]) -> Result<Vec<Entry>, StoreError> {
-        in_tx!(self, "append to a ledger", |db| cleanroom::append(&mut db, cleanroom, entries))
+        // Where this store expects the ledger to end, one round trip; otherwise (first append,
+        // another writer appended) the locked path, which reads the size under the row lock.
+        let n = cleanroom::count(entries.len());
+        if n > 0
+            && let Some(first) = self.reserve_places(cleanroom, n)
+        {
+            match self.append_predicted(cleanroom, first, entries).await {
+                Ok(Some(appended)) => return Ok(appended),
+                Ok(None) => self.expect_size(cleanroom, None),
+                Err(e) => {
+                    self.expect_size(cleanroom, None);
+                    return Err(e);
+                }
+            }
+        }
+        let locked: Result<Vec<Entry>, StoreError> =
+            async { in_tx!(self, "append to a ledger", |db| cleanroom::append(&mut db, cleanroom, entries)) }.await;
+        let appended = locked?;
+        if let Some(last) = appended.last() {
+            self.expect_size(cleanroom, i64::try_from(last.seq + 1).ok());
+        }
+        Ok(appended)
     }
 
     async fn size(&self, cleanroom: &str) -> Result<u64, StoreError> {

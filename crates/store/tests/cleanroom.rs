@@ -106,6 +106,7 @@ on_both_backends!(
     signed_roots_keep_the_first_of_a_size,
     a_damaged_leaf_hash_is_reported_as_corrupt,
     two_instances_appending_get_one_order,
+    appends_continue_after_other_instances_and_commits,
     of_concurrent_conflicting_commits_exactly_one_wins,
     delete_before_removes_a_key_range_of_one_map,
     seen_requests_expire_with_their_freshness,
@@ -485,6 +486,33 @@ async fn two_instances_appending_get_one_order(b: Backend) {
         assert_eq!(returned.get(&e.seq), Some(e));
     }
     let hashes = instances[1].leaf_hashes("alpha", 0, total as u64).await.unwrap();
+    assert_eq!(hashes, stored.iter().map(Entry::leaf_hash).collect::<Vec<_>>());
+}
+
+/// Each instance's next append finds the ledger longer than it left it (PostgreSQL's store
+/// expects its own size and must notice): places still continue the one order, no gap.
+async fn appends_continue_after_other_instances_and_commits(b: Backend) {
+    let first = b.open().await;
+    create(&first, "alpha").await; // entry 0
+    let second = b.open().await;
+    let mut next = 1;
+    for round in 0..3 {
+        for (who, s) in [&first, &second, &first].into_iter().enumerate() {
+            let batch = [draft(&format!("r{round}.s{who}"), 0), draft(&format!("r{round}.s{who}"), 1)];
+            let entries = s.ledger.append("alpha", &batch).await.unwrap();
+            assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [next, next + 1], "round {round}, {who}");
+            next += 2;
+        }
+        // A governance commit appends too.
+        let c = commit(vec![], vec![put(Map::Config, "round", &round.to_string())], vec![draft("commit", round)]);
+        assert_eq!(second.governance.commit("alpha", c, T0).await.unwrap()[0].seq, next);
+        next += 1;
+    }
+    let stored = all_entries(&second, "alpha").await;
+    assert_eq!(stored.len() as u64, next);
+    assert!(stored.iter().enumerate().all(|(i, e)| e.seq == i as u64));
+    assert_eq!(first.ledger.size("alpha").await.unwrap(), next);
+    let hashes = first.ledger.leaf_hashes("alpha", 0, next).await.unwrap();
     assert_eq!(hashes, stored.iter().map(Entry::leaf_hash).collect::<Vec<_>>());
 }
 

@@ -1,7 +1,9 @@
 //! The clean rooms' statements (consort-governance's key-value maps, consort-ledger's entries
 //! and signed roots), written once over [`Sql`]; each function runs inside one transaction of
 //! its backend. Inserting a batch of ledger entries is the one backend-specific statement
-//! ([`LedgerTx`]): a reused prepared statement on SQLite, one `unnest` insert on PostgreSQL.
+//! ([`LedgerTx`]): a reused prepared statement on SQLite, one `unnest` insert on PostgreSQL
+//! (whose plain appends usually skip this path for one predicted statement, see
+//! `PgStore::append_predicted`).
 //!
 //! Order: every commit and every append first updates the clean room's row (its commit
 //! `version` and `ledger_size`), which locks it until the transaction ends, so appends from

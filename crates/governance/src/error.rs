@@ -150,6 +150,25 @@ pub enum GovError {
         /// What is missing and how to get it.
         message: String,
     },
+    /// A member-issued user credential was refused (malformed, bad signature, expired, too
+    /// long-lived, revoked, its user removed, or used outside its clean room).
+    #[error("{message}")]
+    Credential {
+        /// `credential_malformed`, `bad_signature`, `credential_expired`, `credential_lifetime`,
+        /// `credential_revoked`, `user_inactive` or `credential_scope`.
+        code: &'static str,
+        /// What was wrong and how to get a valid credential.
+        message: String,
+    },
+    /// An invitation cannot be accepted.
+    #[error("{message}")]
+    Invitation {
+        /// `invitation_not_yours`, `invitation_used`, `invitation_expired` or
+        /// `invitation_not_accepted` (its proposal is still open).
+        code: &'static str,
+        /// Why, and what to do.
+        message: String,
+    },
     /// Sealing, opening or signing failed on the server's side (a key provider problem).
     #[error("the clean room's keys: {0}")]
     Keys(String),
@@ -221,6 +240,7 @@ impl GovError {
             GovError::Attestation { code, .. } => code,
             GovError::ConsentWithdrawn { .. } => "consent_withdrawn",
             GovError::RunRefused { code, .. } => code,
+            GovError::Credential { code, .. } | GovError::Invitation { code, .. } => code,
             GovError::Keys(_) => "keys",
             GovError::Store(_) => "store_error",
         }

@@ -7,16 +7,19 @@
 //! versions it read and fails with [`CommitError::Conflict`] if any changed, and the caller
 //! decides again.
 
+pub mod credentials;
 mod error;
 pub mod model;
 pub mod rules;
 #[macro_use]
 mod service;
+mod access;
 pub mod runs;
 pub mod secrets;
 mod store;
 mod tx;
 
+pub use access::VerifiedCredential;
 pub use error::GovError;
 pub use service::{Caller, ConsentSubject, ConsentView, DocumentDraft, Governance, MemberRequest};
 pub use store::{Commit, CommitError, GovernanceStore, Map, Versioned, Write};

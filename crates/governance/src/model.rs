@@ -70,6 +70,25 @@ pub enum Action {
         /// The authenticated principal's name.
         principal: String,
     },
+    /// Invites a user: once the proposal is accepted, the invited identity accepts the
+    /// invitation itself (authenticated as that identity) and only then becomes an active
+    /// user. [`Action::AddUser`] without the identity's own word.
+    InviteUser {
+        /// The invitation's id, unique in the clean room.
+        invitation_id: String,
+        /// The user id it becomes.
+        id: String,
+        /// The identity invited: an API token's name, or with `issuer` an OIDC subject.
+        principal: String,
+        /// The OIDC issuer (`iss`) whose token must name `principal` as its subject; absent,
+        /// the invitation is accepted with an API token named `principal`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        /// Seconds from the proposal's acceptance until the invitation expires (1 to
+        /// 2 592 000, 30 days; 7 days when left out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_in_s: Option<i64>,
+    },
     /// Removes a user.
     RemoveUser {
         /// Its id.
@@ -98,6 +117,53 @@ impl Action {
     pub fn changes_electorate(&self) -> bool {
         matches!(self, Action::AddMember { .. } | Action::RemoveMember { .. })
     }
+}
+
+/// Where an invitation stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub enum InvitationState {
+    /// Waits for the invited identity (until it expires).
+    Pending,
+    /// The invited identity accepted it: it is a user.
+    Accepted,
+}
+
+/// An invitation made by an accepted `invite_user` proposal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Its id.
+    pub id: String,
+    /// The user id the invited identity becomes.
+    pub user_id: String,
+    /// The identity invited (an API token's name, or an OIDC subject with `issuer`).
+    pub principal: String,
+    /// The OIDC issuer the identity's token must come from; `None`: an API token.
+    pub issuer: Option<String>,
+    /// Its state.
+    pub state: InvitationState,
+    /// The proposal that made it.
+    pub proposal_id: String,
+    /// When the proposal was accepted, ms.
+    pub created_ms: i64,
+    /// When it expires, ms.
+    pub expires_ms: i64,
+    /// When it was accepted, ms.
+    pub accepted_ms: Option<i64>,
+}
+
+/// A revoked user credential.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The credential's id (its `jti`).
+    pub credential_id: String,
+    /// The member who revoked it.
+    pub by: String,
+    /// When, ms.
+    pub at_ms: i64,
 }
 
 /// A proposal's state.

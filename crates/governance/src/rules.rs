@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::GovError;
 use crate::model::{
-    Action, ConsentDecision, ConsentOption, Document, DocumentBody, DocumentState, Member, PartyStatus, Proposal,
-    ProposalState, User, Vote,
+    Action, ConsentDecision, ConsentOption, Document, DocumentBody, DocumentState, Invitation, InvitationState, Member,
+    PartyStatus, Proposal, ProposalState, User, Vote,
 };
 
 /// The longest id of a member, user, contract, document or secret.
@@ -43,6 +43,59 @@ pub fn require_active_member<'a>(members: &'a [Member], member_id: &str) -> Resu
 /// The active user an authenticated principal is, if any.
 pub fn user_for_principal<'a>(users: &'a [User], principal: &str) -> Option<&'a User> {
     users.iter().find(|u| u.principal == principal && u.status == PartyStatus::Active)
+}
+
+/// How long an invitation stays open when its proposal does not say: 7 days.
+pub const DEFAULT_INVITATION_TTL_S: i64 = 7 * 86_400;
+/// The longest an invitation may stay open: 30 days.
+pub const MAX_INVITATION_TTL_S: i64 = 30 * 86_400;
+
+/// Who an authenticated caller is, as an invitation names identities: a principal name and,
+/// for an OIDC token, its issuer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The API token's name or the JWT's subject.
+    pub principal: String,
+    /// The JWT's issuer; `None` for an API token.
+    pub issuer: Option<String>,
+}
+
+/// Whether `identity` may accept `invitation` at `now_ms`: it is pending, not expired, and
+/// names exactly this identity (principal and issuer).
+pub fn check_invitation(invitation: &Invitation, identity: &Identity, now_ms: i64) -> Result<(), GovError> {
+    if invitation.principal != identity.principal || invitation.issuer != identity.issuer {
+        let how = match &identity.issuer {
+            Some(iss) => format!("the OIDC subject {:?} of {iss}", identity.principal),
+            None => format!("the API token {:?}", identity.principal),
+        };
+        return Err(GovError::Invitation {
+            code: "invitation_not_yours",
+            message: format!(
+                "invitation {:?} is for another identity, not {how}: only the invited identity accepts it",
+                invitation.id
+            ),
+        });
+    }
+    if invitation.state == InvitationState::Accepted {
+        return Err(GovError::Invitation {
+            code: "invitation_used",
+            message: format!(
+                "invitation {:?} was accepted already (user {:?}): an invitation is accepted once",
+                invitation.id, invitation.user_id
+            ),
+        });
+    }
+    if invitation.expires_ms <= now_ms {
+        return Err(GovError::Invitation {
+            code: "invitation_expired",
+            message: format!(
+                "invitation {:?} expired {} s ago: ask the members to propose a new one",
+                invitation.id,
+                (now_ms - invitation.expires_ms) / 1000
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Checks a proposal's actions against the clean room as it is: each must be applicable now,
@@ -103,6 +156,42 @@ pub fn check_actions(actions: &[Action], members: &[Member], users: &[User]) -> 
                     ));
                 }
                 active_users.insert(id.clone());
+            }
+            Action::InviteUser { invitation_id, id, principal, issuer, expires_in_s } => {
+                check_id(&field("invitation_id"), invitation_id)?;
+                check_id(&field("id"), id)?;
+                if principal.trim().is_empty() || principal.len() > 256 {
+                    return Err(GovError::invalid(
+                        field("principal"),
+                        "the principal must be 1 to 256 characters",
+                        "pass the invited API token's name or OIDC subject",
+                    ));
+                }
+                if let Some(issuer) = issuer
+                    && (!issuer.starts_with("https://") && !issuer.starts_with("http://") || issuer.len() > 512)
+                {
+                    return Err(GovError::invalid(
+                        field("issuer"),
+                        format!("{issuer:?} is not an OIDC issuer URL"),
+                        "pass the `iss` of the invited identity's tokens, or leave it out for an API token",
+                    ));
+                }
+                if let Some(ttl) = expires_in_s
+                    && !(1..=MAX_INVITATION_TTL_S).contains(ttl)
+                {
+                    return Err(GovError::invalid(
+                        field("expires_in_s"),
+                        format!("{ttl} s is outside 1 to {MAX_INVITATION_TTL_S} s"),
+                        "give the invitation between 1 s and 30 days, or leave it out for 7 days",
+                    ));
+                }
+                if known_users.contains(id.as_str()) {
+                    return Err(GovError::invalid(
+                        field("id"),
+                        format!("user {id:?} exists already (ids are never reused)"),
+                        "pick another user id",
+                    ));
+                }
             }
             Action::RemoveUser { id } => {
                 if !active_users.remove(id) {
@@ -538,6 +627,58 @@ mod tests {
         let all_on = BTreeMap::from([("user:a".to_string(), on.clone()), ("user:b".to_string(), on)]);
         assert!(effective_consent(ConsentOption::Telemetry, &parties, &all_on).enabled);
         assert!(!effective_consent(ConsentOption::Execution, &set(&[]), &none).enabled, "nobody consents to nothing");
+    }
+
+    fn invitation(issuer: Option<&str>) -> Invitation {
+        Invitation {
+            id: "inv-1".into(),
+            user_id: "dave".into(),
+            principal: "dave".into(),
+            issuer: issuer.map(str::to_string),
+            state: InvitationState::Pending,
+            proposal_id: "p".into(),
+            created_ms: 1_000,
+            expires_ms: 10_000,
+            accepted_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_the_invited_identity_accepts_once_before_expiry() {
+        let token_dave = Identity { principal: "dave".into(), issuer: None };
+        let oidc_dave = Identity { principal: "dave".into(), issuer: Some("https://idp.example".into()) };
+        check_invitation(&invitation(None), &token_dave, 5_000).unwrap();
+        check_invitation(&invitation(Some("https://idp.example")), &oidc_dave, 5_000).unwrap();
+        let code = |inv: &Invitation, who: &Identity, now| check_invitation(inv, who, now).unwrap_err().code();
+        // The same name from another kind of credential, or another issuer, is someone else.
+        assert_eq!(code(&invitation(None), &oidc_dave, 5_000), "invitation_not_yours");
+        assert_eq!(code(&invitation(Some("https://other.example")), &oidc_dave, 5_000), "invitation_not_yours");
+        let erin = Identity { principal: "erin".into(), issuer: None };
+        assert_eq!(code(&invitation(None), &erin, 5_000), "invitation_not_yours");
+        assert_eq!(code(&invitation(None), &token_dave, 10_000), "invitation_expired");
+        let used = Invitation { state: InvitationState::Accepted, ..invitation(None) };
+        assert_eq!(code(&used, &token_dave, 5_000), "invitation_used");
+    }
+
+    #[test]
+    fn invitations_are_checked_when_proposed() {
+        let members = [member("a", PartyStatus::Active)];
+        let users =
+            [User { id: "carol".into(), principal: "carol".into(), status: PartyStatus::Active, added_by: None }];
+        let invite = |id: &str, issuer: Option<&str>, ttl: Option<i64>| Action::InviteUser {
+            invitation_id: "inv-1".into(),
+            id: id.into(),
+            principal: "dave".into(),
+            issuer: issuer.map(str::to_string),
+            expires_in_s: ttl,
+        };
+        check_actions(&[invite("dave", None, None)], &members, &users).unwrap();
+        check_actions(&[invite("dave", Some("https://idp.example"), Some(60))], &members, &users).unwrap();
+        let problem = |a: Action| check_actions(&[a], &members, &users).unwrap_err().to_string();
+        assert!(problem(invite("carol", None, None)).contains("actions[0].id"), "a user id is never reused");
+        assert!(problem(invite("dave", Some("idp"), None)).contains("actions[0].issuer"));
+        assert!(problem(invite("dave", None, Some(0))).contains("actions[0].expires_in_s"));
+        assert!(problem(invite("dave", None, Some(MAX_INVITATION_TTL_S + 1))).contains("expires_in_s"));
     }
 
     #[test]

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use consort_ledger::{Entry, EntryDraft, canonical_json};
 use serde_json::json;
 
+use crate::access::check_invitations_unused;
 use crate::error::GovError;
 use crate::model::{
-    Action, ConsentDecision, ConsentOption, Contract, ContractState, Document, DocumentBody, DocumentState, Member,
-    PartyStatus, Proposal, ProposalState, User, Vote,
+    Action, ConsentDecision, ConsentOption, Contract, ContractState, Document, DocumentBody, DocumentState, Invitation,
+    InvitationState, Member, PartyStatus, Proposal, ProposalState, User, Vote,
 };
 use crate::rules::{self, ConsentStatus};
 use crate::store::{Commit, CommitError, GovernanceStore, Map};
@@ -387,6 +388,7 @@ impl Governance {
             rules::require_active_member(&members, &request.member)?;
             let users = user_list(tx).await?;
             rules::check_actions(&actions, &members, &users)?;
+            check_invitations_unused(tx, &actions).await?;
             for action in &actions {
                 if let Action::SetContract { contract_id, version } = action {
                     let mut contract: Contract =
@@ -492,6 +494,7 @@ impl Governance {
         let users = user_list(tx).await?;
         // Re-checked at acceptance: the clean room may have changed since it was proposed.
         rules::check_actions(&proposal.actions, members, &users)?;
+        check_invitations_unused(tx, &proposal.actions).await?;
         for action in &proposal.actions {
             match action {
                 Action::AddMember { id, public_key_pem } => {
@@ -517,6 +520,23 @@ impl Governance {
                         added_by: Some(proposal.id.clone()),
                     };
                     tx.put(Map::Users, id, &user);
+                }
+                Action::InviteUser { invitation_id, id, principal, issuer, expires_in_s } => {
+                    let now = tx.now_ms();
+                    let invitation = Invitation {
+                        id: invitation_id.clone(),
+                        user_id: id.clone(),
+                        principal: principal.clone(),
+                        issuer: issuer.clone(),
+                        state: InvitationState::Pending,
+                        proposal_id: proposal.id.clone(),
+                        created_ms: now,
+                        expires_ms: now.saturating_add(
+                            expires_in_s.unwrap_or(rules::DEFAULT_INVITATION_TTL_S).saturating_mul(1000),
+                        ),
+                        accepted_ms: None,
+                    };
+                    tx.put(Map::Invitations, invitation_id, &invitation);
                 }
                 Action::RemoveUser { id } => {
                     if let Some(mut user) = tx.get::<User>(Map::Users, id).await? {
@@ -864,6 +884,7 @@ pub(crate) fn not_found(what: &'static str, id: &str) -> GovError {
         "contract" => ": list the contracts, or write the draft first",
         "document" => ": list the documents, or write the draft first",
         "query" | "dataset" | "sink" => ": list the documents to see their ids",
+        "invitation" => ": list the invitations to see their ids",
         _ => "",
     };
     GovError::NotFound { what, id: id.to_string(), hint }
@@ -888,7 +909,7 @@ fn document_state(doc: &Document) -> DocumentState {
     }
 }
 
-async fn member_list(tx: &mut Tx<'_>) -> Result<Vec<Member>, GovError> {
+pub(crate) async fn member_list(tx: &mut Tx<'_>) -> Result<Vec<Member>, GovError> {
     let members: Vec<Member> = tx.all(Map::Members, "").await?.into_iter().map(|(_, m)| m).collect();
     if members.is_empty() {
         return Err(GovError::NoSuchCleanRoom(tx.cleanroom().to_string()));
@@ -896,7 +917,7 @@ async fn member_list(tx: &mut Tx<'_>) -> Result<Vec<Member>, GovError> {
     Ok(members)
 }
 
-async fn user_list(tx: &mut Tx<'_>) -> Result<Vec<User>, GovError> {
+pub(crate) async fn user_list(tx: &mut Tx<'_>) -> Result<Vec<User>, GovError> {
     Ok(tx.all(Map::Users, "").await?.into_iter().map(|(_, u)| u).collect())
 }
 
@@ -911,7 +932,7 @@ async fn user_of(tx: &mut Tx<'_>, principal: &str) -> Result<User, GovError> {
 /// Marks a member's signed request as seen in this unit of work; a second commit of the same
 /// request conflicts (or finds it) and is refused as a replay. Entries of requests too old
 /// to be fresh go in the same unit of work, so the map holds one freshness window.
-async fn seen(tx: &mut Tx<'_>, request: &MemberRequest) -> Result<(), GovError> {
+pub(crate) async fn seen(tx: &mut Tx<'_>, request: &MemberRequest) -> Result<(), GovError> {
     let key = seen_key(request.created_at_s, &request.digest);
     // Entries written before the keys began with their time are keyed by the bare digest.
     if tx.get::<i64>(Map::Seen, &key).await?.is_some() || tx.get::<i64>(Map::Seen, &request.digest).await?.is_some() {

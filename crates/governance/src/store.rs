@@ -31,11 +31,16 @@ pub enum Map {
     Seen,
     /// Grants, policies and other run-time bindings (the run flow's; opaque here).
     Bindings,
+    /// Invitations by invitation id: made by an accepted `invite_user` proposal, accepted by
+    /// the invited identity.
+    Invitations,
+    /// Revoked user credentials by credential id → who revoked it and when.
+    Revocations,
 }
 
 impl Map {
     /// Every map, for listing and export.
-    pub const ALL: [Map; 10] = [
+    pub const ALL: [Map; 12] = [
         Map::Config,
         Map::Members,
         Map::Users,
@@ -46,6 +51,8 @@ impl Map {
         Map::Secrets,
         Map::Seen,
         Map::Bindings,
+        Map::Invitations,
+        Map::Revocations,
     ];
 
     /// The map's stored name.
@@ -61,6 +68,8 @@ impl Map {
             Map::Secrets => "secrets",
             Map::Seen => "seen",
             Map::Bindings => "bindings",
+            Map::Invitations => "invitations",
+            Map::Revocations => "revocations",
         }
     }
 

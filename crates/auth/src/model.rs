@@ -179,6 +179,18 @@ pub enum Method {
     },
     /// A TLS client certificate verified against the configured CA.
     ClientCertificate,
+    /// A user credential a clean room's member signed (`ccu_…`): it reaches only that
+    /// clean room's user routes (the server's security layer scopes it).
+    UserCredential {
+        /// The clean room.
+        cleanroom: String,
+        /// The user id in it.
+        user: String,
+        /// The member who issued it.
+        member: String,
+        /// The credential's id (what a revocation names).
+        id: String,
+    },
     /// Authentication is off (`auth.mode = "none"`, loopback only).
     Unauthenticated,
 }
@@ -220,6 +232,7 @@ impl Principal {
             Method::ApiToken { .. } => format!("token:{}", self.name),
             Method::Jwt { .. } => format!("jwt:{}", self.name),
             Method::ClientCertificate => format!("cert:{}", self.name),
+            Method::UserCredential { cleanroom, user, .. } => format!("credential:{cleanroom}/{user}"),
             Method::Unauthenticated => "anonymous".into(),
         }
     }
@@ -249,6 +262,15 @@ pub enum AuthError {
     /// A JWT that failed validation; the reason names the claim or header at fault.
     #[error("the bearer JWT was refused: {0}")]
     InvalidJwt(String),
+    /// A member-issued user credential that was refused; `code` says why (`credential_expired`,
+    /// `credential_revoked`, `bad_signature`, `member_inactive`, …).
+    #[error("the user credential was refused: {message}")]
+    Credential {
+        /// The stable code.
+        code: &'static str,
+        /// What was wrong and how to get a valid one.
+        message: String,
+    },
     /// The credential could not be checked right now (the store or the issuer is down).
     #[error("the credential could not be checked right now ({0}); retry shortly")]
     Unavailable(String),

@@ -54,6 +54,14 @@ impl JwtVerifier for consort_auth::oidc::OidcVerifier {
     }
 }
 
+/// Verifies member-issued clean-room user credentials (`ccu_…`; implemented over the
+/// clean-room area, [`crate::cleanroom_api::AreaCredentials`]).
+#[async_trait]
+pub trait CredentialVerifier: Send + Sync + 'static {
+    /// The principal of a valid credential, or why it is refused.
+    async fn verify(&self, credential: &str, now_ms: i64) -> Result<Principal, AuthError>;
+}
+
 /// The security settings of a server.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
@@ -99,6 +107,7 @@ pub struct Guard {
     settings: AuthSettings,
     store: Arc<dyn AuthStore>,
     jwt: Option<Arc<dyn JwtVerifier>>,
+    credentials: std::sync::OnceLock<Arc<dyn CredentialVerifier>>,
     tokens: Mutex<HashMap<String, CachedToken>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     used: Mutex<HashSet<String>>,
@@ -138,6 +147,7 @@ impl Guard {
             settings,
             store,
             jwt,
+            credentials: std::sync::OnceLock::new(),
             tokens: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             used: Mutex::new(HashSet::new()),
@@ -147,6 +157,12 @@ impl Guard {
         });
         tokio::spawn(write_audit(Arc::downgrade(&guard), rx));
         guard
+    }
+
+    /// Accepts clean-room user credentials, checked by `verifier` (set once, by the router,
+    /// when the server runs the clean-room area; later calls change nothing).
+    pub fn set_credentials(&self, verifier: Arc<dyn CredentialVerifier>) {
+        let _ = self.credentials.set(verifier);
     }
 
     /// The store of tokens and the audit trail.
@@ -191,6 +207,14 @@ impl Guard {
                 let bearer = bearer(value)?;
                 if token::looks_like_token(bearer) {
                     self.check_token(bearer, now_ms).await
+                } else if consort_governance::credentials::looks_like_credential(bearer) {
+                    match self.credentials.get() {
+                        Some(verifier) => verifier.verify(bearer, now_ms).await,
+                        None => Err(AuthError::Credential {
+                            code: "credential_malformed",
+                            message: "this server runs no clean rooms: use an API token".into(),
+                        }),
+                    }
                 } else if let Some(jwt) = &self.jwt {
                     jwt.verify(bearer, now_ms.div_euclid(1000)).await
                 } else if bearer.starts_with(token::PREFIX) {
@@ -377,6 +401,32 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     Some(if matches!(*method, Method::GET | Method::HEAD) { Action::Read } else { Action::Operate })
 }
 
+/// The writes a clean-room user credential may make (matched routes): a user's acts.
+pub const USER_CREDENTIAL_WRITES: &[(Method, &str)] = &[
+    (Method::PUT, "/v1/cleanrooms/{cleanroom}/documents/{id}"),
+    (Method::POST, "/v1/cleanrooms/{cleanroom}/documents/{id}/propose"),
+    (Method::POST, "/v1/cleanrooms/{cleanroom}/documents/{id}/ballots"),
+    (Method::PUT, "/v1/cleanrooms/{cleanroom}/documents/{id}/approval"),
+    (Method::PUT, "/v1/cleanrooms/{cleanroom}/consent/{kind}/{id}/{option}"),
+];
+
+/// Whether a user credential of `cleanroom` reaches this request: a user write of
+/// [`USER_CREDENTIAL_WRITES`] or a read under `/v1/cleanrooms/{cleanroom}/`, and the request's
+/// clean room (the path's own segment, not the credential's word) is the credential's.
+/// `whoami` answers about the caller, so it is open too.
+pub fn credential_reaches(method: &Method, route: &str, path: &str, cleanroom: &str) -> bool {
+    if SELF_ROUTES.contains(&route) {
+        return true;
+    }
+    let in_room = path
+        .strip_prefix("/v1/cleanrooms/")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|segment| segment == cleanroom);
+    let user_write = USER_CREDENTIAL_WRITES.iter().any(|(m, r)| m == method && *r == route);
+    let room_read = matches!(*method, Method::GET | Method::HEAD) && route.starts_with("/v1/cleanrooms/{cleanroom}/");
+    in_room && (user_write || room_read)
+}
+
 fn auth_code(e: &AuthError) -> &'static str {
     match e {
         AuthError::Missing => "unauthenticated",
@@ -386,6 +436,7 @@ fn auth_code(e: &AuthError) -> &'static str {
         AuthError::Expired => "expired_token",
         AuthError::InvalidJwt(_) => "invalid_jwt",
         AuthError::Unavailable(_) => "auth_unavailable",
+        AuthError::Credential { code, .. } => code,
     }
 }
 
@@ -442,6 +493,16 @@ pub async fn layer(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if let Err(retry) = guard.take(&who) {
         guard.record(audit(&who, StatusCode::TOO_MANY_REQUESTS, "refused:rate_limited".into()));
         return too_many(retry);
+    }
+    if let AuthMethod::UserCredential { cleanroom, .. } = &principal.method
+        && !credential_reaches(&method, &route, &path, cleanroom)
+    {
+        guard.record(audit(&who, StatusCode::FORBIDDEN, "refused:credential_scope".into()));
+        let message = format!(
+            "a user credential of clean room {cleanroom:?} reaches only that clean room's user routes (documents, \
+             ballots, consent, approvals and its reads), not {method} {route}: use an API token for anything else"
+        );
+        return ApiError::Forbidden { code: "credential_scope", message }.into_response();
     }
     if !principal.may(action) && !SELF_ROUTES.contains(&route.as_str()) {
         guard.record(audit(&who, StatusCode::FORBIDDEN, "refused:forbidden".into()));
@@ -540,6 +601,26 @@ mod tests {
         assert_eq!(action_for(&Method::POST, "/v1/scheduler/jobs/{group}/{name}/fire"), Some(Action::Operate));
         // Only the exact routes: a concrete path (never a matched route) is not opened.
         assert_eq!(action_for(&Method::POST, "/v1/status/jobs/g/j/fire"), Some(Action::Operate));
+    }
+
+    #[test]
+    fn a_user_credential_reaches_only_its_clean_rooms_user_routes() {
+        let reaches = |m: Method, route: &str, path: &str| credential_reaches(&m, route, path, "lab");
+        assert!(reaches(Method::PUT, "/v1/cleanrooms/{cleanroom}/documents/{id}", "/v1/cleanrooms/lab/documents/d"));
+        assert!(reaches(
+            Method::PUT,
+            "/v1/cleanrooms/{cleanroom}/consent/{kind}/{id}/{option}",
+            "/v1/cleanrooms/lab/consent/document/d/execution"
+        ));
+        assert!(reaches(Method::GET, "/v1/cleanrooms/{cleanroom}/documents", "/v1/cleanrooms/lab/documents"));
+        assert!(reaches(Method::GET, "/v1/auth/whoami", "/v1/auth/whoami"));
+        // Another clean room, a member's signed write, the clean rooms' list, other areas.
+        assert!(!reaches(Method::PUT, "/v1/cleanrooms/{cleanroom}/documents/{id}", "/v1/cleanrooms/lab2/documents/d"));
+        assert!(!reaches(Method::POST, "/v1/cleanrooms/{cleanroom}/proposals", "/v1/cleanrooms/lab/proposals"));
+        assert!(!reaches(Method::PUT, "/v1/cleanrooms/{cleanroom}/secrets/{name}", "/v1/cleanrooms/lab/secrets/s"));
+        assert!(!reaches(Method::GET, "/v1/cleanrooms", "/v1/cleanrooms"));
+        assert!(!reaches(Method::GET, "/v1/scheduler/jobs", "/v1/scheduler/jobs"));
+        assert!(!reaches(Method::GET, "/v1/tokens", "/v1/tokens"));
     }
 
     #[test]

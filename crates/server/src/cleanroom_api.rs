@@ -368,6 +368,9 @@ pub(crate) fn gov_error(e: GovError) -> ApiError {
         | GovError::ConsentWithdrawn { .. } => ApiError::Forbidden { code: e.code(), message },
         GovError::RunRefused { code: "forbidden", .. } => ApiError::Forbidden { code: e.code(), message },
         GovError::RunRefused { code, .. } => ApiError::Refused { code, message },
+        GovError::Credential { code, .. } => ApiError::Unauthorized { code, message },
+        GovError::Invitation { code: "invitation_not_yours", .. } => ApiError::Forbidden { code: e.code(), message },
+        GovError::Invitation { code, .. } => ApiError::Refused { code, message },
         GovError::ProposalNotOpen { .. }
         | GovError::AlreadyVoted { .. }
         | GovError::LastMember

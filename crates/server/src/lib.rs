@@ -13,6 +13,7 @@
 //! [`metrics_api::layer`] just outside it counting every answer by route and status. The
 //! dashboard's static files ([`dashboard`]) are merged outside both: they hold no data.
 
+mod access_api;
 pub mod auth;
 mod cleanroom_api;
 mod cron_api;
@@ -104,6 +105,7 @@ impl std::fmt::Debug for AppState {
 /// shape for any other path, and the middleware above.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = openapi::routes().split_for_parts();
+    access_api::install(&state);
     let body_limit = state.guard.max_body_bytes();
     routes
         .route_layer(axum::middleware::from_fn_with_state(state.guard.clone(), auth::layer))

@@ -22,8 +22,8 @@ use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
 use crate::{
-    AppState, cleanroom_api, cron_api, dashboard, docs_api, ledger_api, metrics_api, provisioner_api, release_api,
-    run_api, scheduler_api, session_api, status_api, tokens_api,
+    AppState, access_api, cleanroom_api, cron_api, dashboard, docs_api, ledger_api, metrics_api, provisioner_api,
+    release_api, run_api, scheduler_api, session_api, status_api, tokens_api,
 };
 
 /// Paths anyone may call without credentials; every other path needs a bearer token.
@@ -155,6 +155,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cleanroom_api::vote_document))
         .routes(routes!(cleanroom_api::set_consent))
         .routes(routes!(cleanroom_api::consent))
+        .routes(routes!(access_api::revoke, access_api::revocations))
+        .routes(routes!(access_api::invitations))
+        .routes(routes!(access_api::accept_invitation))
         .routes(routes!(release_api::put_secret))
         .routes(routes!(release_api::grant_secret))
         .routes(routes!(release_api::grant_tokens))

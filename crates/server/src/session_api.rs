@@ -49,6 +49,8 @@ pub(crate) enum MethodName {
     Jwt,
     /// A TLS client certificate.
     ClientCertificate,
+    /// A member-issued clean-room user credential (`ccu_…`).
+    UserCredential,
     /// Authentication is off (`auth.mode = "none"`).
     Unauthenticated,
 }
@@ -93,6 +95,7 @@ pub(crate) async fn whoami(principal: Option<Extension<Principal>>) -> Result<Js
             Method::ApiToken { .. } => MethodName::ApiToken,
             Method::Jwt { .. } => MethodName::Jwt,
             Method::ClientCertificate => MethodName::ClientCertificate,
+            Method::UserCredential { .. } => MethodName::UserCredential,
             Method::Unauthenticated => MethodName::Unauthenticated,
         },
         roles: p.roles.iter().map(RoleName::from).collect(),

@@ -260,6 +260,29 @@ pub enum MemberCommand {
         #[arg(long, value_name = "PREFIX")]
         out: PathBuf,
     },
+    /// Issue a short-lived credential for a user of a clean room, signed offline with the
+    /// member's key: the user sends it as its bearer token (`--token`) to that clean room's
+    /// user routes. Prints the credential on stdout, its id and expiry on stderr.
+    IssueCredential {
+        /// The issuing member's id in the clean room.
+        #[arg(long, env = "CONSORT_MEMBER_ID")]
+        member_id: String,
+        /// The member's private key (PEM, from `consort member keygen`).
+        #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
+        key: PathBuf,
+        /// The clean room it is for (the only one it reaches).
+        #[arg(long)]
+        cleanroom: String,
+        /// The user id it authenticates.
+        #[arg(long)]
+        user: String,
+        /// How long it lives: 90m, 8h, 3600s (at most the clean room's limit, 24 h by default).
+        #[arg(long, default_value = "8h")]
+        ttl: String,
+        /// Its id (what a revocation names); random when left out.
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 /// The member who signs a governance request.
@@ -420,6 +443,28 @@ pub enum CleanroomCommand {
         /// The member's private key.
         #[arg(long, env = "CONSORT_MEMBER_KEY", value_name = "FILE")]
         member_key: Option<PathBuf>,
+    },
+    /// Revoke one member-issued user credential by id (signed): it stops authenticating at once.
+    RevokeCredential {
+        /// The clean room.
+        name: String,
+        /// The credential's id.
+        id: String,
+        #[command(flatten)]
+        member: MemberKeyArgs,
+    },
+    /// The clean room's invitations (made by accepted `invite_user` proposals).
+    Invitations {
+        /// The clean room.
+        name: String,
+    },
+    /// Accept an invitation as the invited identity (its API token or OIDC token): it becomes
+    /// a user of the clean room.
+    AcceptInvitation {
+        /// The clean room.
+        name: String,
+        /// The invitation's id.
+        id: String,
     },
     /// Prepare the clean room's runs: bind every accepted dataset's and sink's keys to the
     /// runner this server ships. As a user by default; with --member-id and --member-key as a
@@ -1090,6 +1135,28 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "consort member keygen --algorithm ed25519 --certificate --subject alice --out alice",
             ),
         ],
+    ),
+    (
+        "member issue-credential",
+        &[(
+            "An 8-hour credential for user carol of analytics, signed by alice",
+            "consort member issue-credential --member-id alice --key alice.key.pem --cleanroom analytics --user carol --ttl 8h",
+        )],
+    ),
+    (
+        "cleanroom revoke-credential",
+        &[(
+            "Revoke a user credential by its id",
+            "consort cleanroom revoke-credential analytics cred-7f3a --member-id alice --member-key alice.key.pem",
+        )],
+    ),
+    ("cleanroom invitations", &[("The clean room's invitations", "consort cleanroom invitations analytics")]),
+    (
+        "cleanroom accept-invitation",
+        &[(
+            "Accept an invitation with the invited identity's token",
+            "consort cleanroom accept-invitation analytics inv-dave",
+        )],
     ),
     (
         "spark submit",

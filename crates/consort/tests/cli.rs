@@ -1079,3 +1079,199 @@ fn cleanroom_prepare_and_runs_from_the_command_line() {
     assert!(err.contains("\"maybe\" is not a state: use on or off"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Users authenticate with a credential a member signed offline (`member issue-credential`),
+/// which reaches only its clean room's user routes and ends with its member, its user, its
+/// expiry or a revocation; invited identities become users only when they accept, themselves.
+/// Every refusal is asserted with its code (the CLI prints `(code, HTTP status)`).
+#[test]
+fn member_issued_user_credentials_and_invitations() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let server = Server::start("usercred");
+    let dir = server.data.with_extension("keys");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| dir.join(name).display().to_string();
+    for (who, algorithm) in [("alice", "es256"), ("bob", "ed25519"), ("mallory", "es256")] {
+        let (code, _, err) = server.cli(&["member", "keygen", "--algorithm", algorithm, "--out", &file(who)]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let ok = |args: &[&str]| server.cli_ok(args);
+    let as_member = |who: &str, args: &[&str]| -> String {
+        let key = file(&format!("{who}.key.pem"));
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--member-id", who, "--member-key", &key]);
+        server.cli_ok(&all)
+    };
+    // Fails with `code`, as the given bearer (a credential or a token).
+    let refused_as = |token: &str, args: &[&str], code: &str| {
+        let out = server.cli_as(args, Some(token));
+        assert_ne!(out.code, 0, "consort {args:?} passed: {}", out.stdout);
+        assert!(out.stderr.contains(&format!("({code}, HTTP")), "consort {args:?}: want {code}, got {}", out.stderr);
+    };
+    let passes_as = |token: &str, args: &[&str]| {
+        let out = server.cli_as(args, Some(token));
+        assert_eq!(out.code, 0, "consort {args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    let issue = |signer: &str, key_of: &str, room: &str, user: &str, ttl: &str, id: &str| -> String {
+        let key = file(&format!("{key_of}.key.pem"));
+        let out = server.cli_as(
+            &[
+                "member",
+                "issue-credential",
+                "--member-id",
+                signer,
+                "--key",
+                &key,
+                "--cleanroom",
+                room,
+                "--user",
+                user,
+                "--ttl",
+                ttl,
+                "--id",
+                id,
+            ],
+            None,
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains(id), "{}", out.stderr);
+        out.stdout.trim().to_string()
+    };
+    let propose = |args: &[&str]| -> String {
+        let mut all = vec!["cleanroom", "--json", "propose", "lab"];
+        all.extend(args);
+        let out = as_member("alice", &all);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let vote = |who: &str, proposal: &str| as_member(who, &["cleanroom", "vote", "lab", proposal, "accept"]);
+
+    let alice_public = file("alice.pub.pem");
+    for room in ["lab", "lab2"] {
+        as_member(
+            "alice",
+            &["cleanroom", "init", room, "--member-public", &alice_public, "--user", "carol", "--principal", "carol"],
+        );
+    }
+    std::fs::write(dir.join("c1.json"), r#"{"purpose": "credential tests"}"#).unwrap();
+    as_member("alice", &["cleanroom", "contract", "lab", "c1", "--data", &file("c1.json")]);
+    vote("alice", &propose(&["--action", r#"{"action":"set_contract","contract_id":"c1","version":1}"#]));
+    let add_bob = format!("bob={}", file("bob.pub.pem"));
+    vote("alice", &propose(&["--add-member", &add_bob]));
+
+    // The happy path: carol publishes and consents with alice's credential, and bob's.
+    let dataset = |id: &str| {
+        let path = dir.join(format!("{id}.json"));
+        std::fs::write(
+            &path,
+            r#"{"contract_id": "c1", "body": {"kind": "dataset", "location": "file:///tmp/d", "format": "csv",
+                "schema": [{"name": "id", "type": "string"}], "allowed_fields": ["id"]}}"#,
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let by_alice = issue("alice", "alice", "lab", "carol", "1h", "cred-a");
+    assert!(by_alice.starts_with("ccu_"), "{by_alice}");
+    let out = passes_as(&by_alice, &["cleanroom", "publish", "lab", "d1", &dataset("d1"), "--propose"]);
+    assert!(out.contains("Accepted"), "{out}");
+    passes_as(&by_alice, &["cleanroom", "consent", "lab", "document", "d1", "logging", "on"]);
+    passes_as(&by_alice, &["cleanroom", "show", "lab"]);
+    let by_bob = issue("bob", "bob", "lab", "carol", "2h", "cred-b");
+    passes_as(&by_bob, &["cleanroom", "consent", "lab", "document", "d1", "telemetry", "on"]);
+
+    // Only that clean room's user routes: not the scheduler, admin routes, members' writes,
+    // the list of clean rooms, nor another clean room.
+    refused_as(&by_alice, &["jobs", "list"], "credential_scope");
+    refused_as(&by_alice, &["tokens", "list"], "credential_scope");
+    refused_as(&by_alice, &["cleanroom", "list"], "credential_scope");
+    refused_as(&by_alice, &["cleanroom", "show", "lab2"], "credential_scope");
+    let for_lab2 = issue("alice", "alice", "lab2", "carol", "1h", "cred-l2");
+    refused_as(&for_lab2, &["cleanroom", "publish", "lab", "d9", &dataset("d9")], "credential_scope");
+    passes_as(&for_lab2, &["cleanroom", "show", "lab2"]);
+
+    // Expired, too long-lived, by a non-member key, by a key that is not the member's, tampered.
+    let short = issue("alice", "alice", "lab", "carol", "1s", "cred-short");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    refused_as(&short, &["cleanroom", "show", "lab"], "credential_expired");
+    let long = issue("alice", "alice", "lab", "carol", "25h", "cred-long");
+    refused_as(&long, &["cleanroom", "show", "lab"], "credential_lifetime");
+    let by_mallory = issue("mallory", "mallory", "lab", "carol", "1h", "cred-m");
+    refused_as(&by_mallory, &["cleanroom", "show", "lab"], "not_a_member");
+    let forged = issue("alice", "mallory", "lab", "carol", "1h", "cred-f");
+    refused_as(&forged, &["cleanroom", "show", "lab"], "bad_signature");
+    let mut bytes = URL_SAFE_NO_PAD.decode(by_alice.trim_start_matches("ccu_")).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"carol").expect("the user id is in the payload");
+    bytes[at..at + 5].copy_from_slice(b"carom");
+    let tampered = format!("ccu_{}", URL_SAFE_NO_PAD.encode(&bytes));
+    refused_as(&tampered, &["cleanroom", "show", "lab"], "bad_signature");
+
+    // Revoked by id (a member's signed request): at once.
+    let to_revoke = issue("alice", "alice", "lab", "carol", "1h", "cred-r");
+    passes_as(&to_revoke, &["cleanroom", "show", "lab"]);
+    let out = as_member("bob", &["cleanroom", "revoke-credential", "lab", "cred-r"]);
+    assert!(out.contains("cred-r") && out.contains("bob"), "{out}");
+    refused_as(&to_revoke, &["cleanroom", "show", "lab"], "credential_revoked");
+    passes_as(&by_alice, &["cleanroom", "show", "lab"]);
+
+    // Invitations: dave (an API token) and erin (1 s); both in one proposal.
+    let token = |name: &str, role: &str| ok(&["tokens", "create", "--name", name, "--role", role]).trim().to_string();
+    let (dave, erin, viewer) = (token("dave", "cleanroom"), token("erin", "cleanroom"), token("vera", "viewer"));
+    let invite = propose(&[
+        "--action",
+        r#"{"action":"invite_user","invitation_id":"inv-d","id":"dave","principal":"dave"}"#,
+        "--action",
+        r#"{"action":"invite_user","invitation_id":"inv-e","id":"erin","principal":"erin","expires_in_s":1}"#,
+    ]);
+    vote("alice", &invite);
+    refused_as(&dave, &["cleanroom", "accept-invitation", "lab", "inv-d"], "invitation_not_accepted");
+    let out = vote("bob", &invite);
+    assert!(out.contains("Accepted"), "{out}");
+    refused_as(&viewer, &["cleanroom", "accept-invitation", "lab", "inv-d"], "forbidden");
+    refused_as(&by_alice, &["cleanroom", "accept-invitation", "lab", "inv-d"], "credential_scope");
+    refused_as(&erin, &["cleanroom", "accept-invitation", "lab", "inv-d"], "invitation_not_yours");
+    let out = passes_as(&dave, &["cleanroom", "accept-invitation", "lab", "inv-d"]);
+    assert!(out.contains("dave"), "{out}");
+    refused_as(&dave, &["cleanroom", "accept-invitation", "lab", "inv-d"], "invitation_used");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    refused_as(&erin, &["cleanroom", "accept-invitation", "lab", "inv-e"], "invitation_expired");
+    let out = ok(&["cleanroom", "invitations", "lab"]);
+    assert!(out.contains("inv-d") && out.contains("Accepted") && out.contains("Pending"), "{out}");
+    // No token at all: refused before anything is read.
+    let bare = consort()
+        .args(["cleanroom", "invitations", "lab"])
+        .env("CONSORT_SERVER", &server.url)
+        .env_remove("CONSORT_TOKEN")
+        .env("CONSORT_DATA_DIR", dir.join("nowhere"))
+        .output()
+        .unwrap();
+    assert_ne!(bare.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("401"), "{}", String::from_utf8_lossy(&bare.stderr));
+
+    // The invited user works with a credential; removing the user, then the member, ends theirs.
+    let for_dave = issue("alice", "alice", "lab", "dave", "1h", "cred-d");
+    passes_as(&for_dave, &["cleanroom", "publish", "lab", "d2", &dataset("d2"), "--propose"]);
+    let remove_dave = propose(&["--action", r#"{"action":"remove_user","id":"dave"}"#]);
+    vote("alice", &remove_dave);
+    vote("bob", &remove_dave);
+    refused_as(&for_dave, &["cleanroom", "show", "lab"], "user_inactive");
+    let remove_bob = propose(&["--action", r#"{"action":"remove_member","id":"bob"}"#]);
+    vote("alice", &remove_bob);
+    vote("bob", &remove_bob);
+    refused_as(&by_bob, &["cleanroom", "show", "lab"], "member_inactive");
+    passes_as(&by_alice, &["cleanroom", "show", "lab"]);
+
+    // Everything is in the ledger: the revocation, the acceptance, the refusals with their codes.
+    ok(&["ledger", "export", "lab", "--out", &file("lab.ledger")]);
+    let export = std::fs::read_to_string(file("lab.ledger")).unwrap();
+    for needle in
+        ["credential.revoked", "invitation.accepted", "credential_revoked", "invitation_used", "member_inactive"]
+    {
+        assert!(export.contains(needle), "{needle} is not in the ledger");
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(!log.contains(&by_alice[4..40]), "no credential reaches the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,6 +41,22 @@ pub fn member(command: MemberCommand) -> anyhow::Result<ExitCode> {
             );
             println!("key id: {}", pair.key_id());
         }
+        MemberCommand::IssueCredential { member_id, key, cleanroom, user, ttl, id } => {
+            let key = load_key(&key)?;
+            let ttl_s = crate::cmd::tokens::parse_duration("--ttl", &ttl)?;
+            let ttl_s = i64::try_from(ttl_s).context("--ttl is too long")?;
+            let id = match id {
+                Some(id) => id,
+                None => consort_governance::credentials::random_id().map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let now = jiff::Timestamp::now().as_second();
+            let credential =
+                consort_governance::credentials::issue(&key, &member_id, &cleanroom, &user, &id, now, ttl_s)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{credential}");
+            let expires = jiff::Timestamp::from_second(now + ttl_s).map(|t| t.to_string()).unwrap_or_default();
+            eprintln!("credential id: {id} (user {user} of {cleanroom}, expires {expires})");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -340,6 +356,32 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                         println!("approval of {query} withdrawn; its running runs are revoked");
                     }
                 });
+            }
+            CleanroomCommand::RevokeCredential { name, id, member } => {
+                let cose = sign(&member, &name, "credential.revoke", None, &json!({"credential_id": id}))?;
+                let path = format!("{}/credentials/revocations", room(&name));
+                let answer = client.send_signed(Method::POST, &path, cose).await?;
+                client.print(&answer, |v| println!("credential {} revoked by {}", s(&v["credential_id"]), s(&v["by"])));
+            }
+            CleanroomCommand::Invitations { name } => {
+                let answer = client.call(Method::GET, &format!("{}/invitations", room(&name)), None).await?;
+                client.print(&answer, |v| {
+                    for i in v["items"].as_array().into_iter().flatten() {
+                        println!(
+                            "{}  user {}  for {}{}  {}",
+                            s(&i["id"]),
+                            s(&i["user_id"]),
+                            s(&i["principal"]),
+                            i["issuer"].as_str().map(|iss| format!(" ({iss})")).unwrap_or_default(),
+                            s(&i["state"])
+                        );
+                    }
+                });
+            }
+            CleanroomCommand::AcceptInvitation { name, id } => {
+                let path = format!("{}/invitations/{}/accept", room(&name), segment(&id));
+                let answer = client.call(Method::POST, &path, None).await?;
+                client.print(&answer, |v| println!("you are user {} of {name}", s(&v["id"])));
             }
             CleanroomCommand::Sandbox { file } => return crate::cmd::sandbox::run(client, &file).await,
         }

@@ -159,6 +159,9 @@ pub struct SchedulerSettings {
     pub store_url: Option<String>,
     /// Instance id; `None` means host name and pid, chosen by the binary.
     pub instance_id: Option<String>,
+    /// Connections to the store: PostgreSQL's pool size, or SQLite's read connections beside
+    /// its one writer. `None` means each backend's default (8 and 2).
+    pub store_connections: Option<usize>,
     /// Misfire threshold, ms.
     pub misfire_threshold_ms: i64,
     /// Check-in interval, ms.
@@ -181,6 +184,7 @@ impl fmt::Debug for SchedulerSettings {
         f.debug_struct("SchedulerSettings")
             .field("store_url", &self.store_url.as_deref().map(redact_url))
             .field("instance_id", &self.instance_id)
+            .field("store_connections", &self.store_connections)
             .field("misfire_threshold_ms", &self.misfire_threshold_ms)
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
@@ -208,6 +212,7 @@ impl Default for SchedulerSettings {
         SchedulerSettings {
             store_url: None,
             instance_id: None,
+            store_connections: None,
             misfire_threshold_ms: 60_000,
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
@@ -218,6 +223,9 @@ impl Default for SchedulerSettings {
         }
     }
 }
+
+/// Upper bound of `scheduler.store_connections`: more than a database serves usefully.
+const MAX_STORE_CONNECTIONS: usize = 256;
 
 /// Upper bounds of the retention options: a century, a million runs, a year.
 const RETENTION_LIMITS: [(&str, i64, &str); 3] = [
@@ -604,6 +612,19 @@ impl Config {
             }
         }
         scheduler.check_retention(&path)?;
+        if let Some(n) = scheduler.store_connections
+            && n > MAX_STORE_CONNECTIONS
+        {
+            return Err(ConfigError::Invalid {
+                option: "scheduler.store_connections",
+                value: n.to_string(),
+                origin: Origin::File(path.clone()),
+                problem: format!(
+                    "must be at most {MAX_STORE_CONNECTIONS} (PostgreSQL: the pool's size; SQLite: read \
+                     connections beside the writer, 0 for none)"
+                ),
+            });
+        }
         if scheduler.max_running == 0 {
             return Err(ConfigError::Invalid {
                 option: "scheduler.max_running",
@@ -880,6 +901,10 @@ mod tests {
 
     #[test]
     fn scheduler_section_validates_and_hides_passwords() {
+        let c = Config::resolve(&file("[scheduler]\nstore_connections = 0\n")).unwrap();
+        assert_eq!(c.scheduler.store_connections, Some(0));
+        let err = Config::resolve(&file("[scheduler]\nstore_connections = 257\n")).unwrap_err().to_string();
+        assert!(err.contains("scheduler.store_connections") && err.contains("at most 256"), "{err}");
         let c = Config::resolve(&file("[scheduler]\nmax_running = 4\n")).unwrap();
         assert_eq!((c.scheduler.max_running, c.scheduler.misfire_threshold_ms), (4, 60_000));
         let mut s = Sources::default();

@@ -16,7 +16,7 @@ pub fn store_url(config: &Config, data_dir: &Path) -> String {
 pub async fn open_stores(config: &Config, data_dir: &Path) -> anyhow::Result<(Stores, String)> {
     let url = store_url(config, data_dir);
     let shown = redact_url(&url);
-    let stores = consort_store::open_all(&url)
+    let stores = consort_store::open_all_with(&url, config.scheduler.store_connections)
         .await
         .with_context(|| format!("opening the store {shown}; check scheduler.store_url (CONSORT_STORE_URL)"))?;
     Ok((stores, shown))

@@ -341,6 +341,16 @@ impl Scheduler {
         Ok(self.inner.store.get_job(key).await?)
     }
 
+    /// A job with its first `triggers` triggers and newest `runs` runs, read in one snapshot.
+    pub async fn job_snapshot(
+        &self,
+        key: &JobKey,
+        triggers: usize,
+        runs: usize,
+    ) -> Result<Option<crate::JobSnapshot>, SchedulerError> {
+        Ok(self.inner.store.job_snapshot(key, triggers, runs).await?)
+    }
+
     /// Jobs matching `filter`, ordered by key.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, SchedulerError> {
         Ok(self.inner.store.list_jobs(filter).await?)

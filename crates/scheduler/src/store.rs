@@ -226,6 +226,15 @@ pub struct RunExpiry {
     pub next_after_id: Option<i64>,
 }
 
+/// A job with its first triggers (by key) and its newest runs, read in one snapshot: the
+/// three agree (the job's last state is that of the newest run listed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSnapshot {
+    pub status: JobStatus,
+    pub triggers: Vec<TriggerStatus>,
+    pub recent_runs: Vec<Run>,
+}
+
 /// What one [`Store::trim_runs`] call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunTrim {
@@ -263,6 +272,10 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// A job and its latest run state.
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError>;
+
+    /// A job with its first `triggers` triggers and newest `runs` runs, in one snapshot.
+    async fn job_snapshot(&self, key: &JobKey, triggers: usize, runs: usize)
+    -> Result<Option<JobSnapshot>, StoreError>;
 
     /// Jobs matching `filter`, ordered by key (one page of at most `filter.limit`).
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError>;

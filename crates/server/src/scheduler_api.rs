@@ -1192,19 +1192,14 @@ pub(crate) async fn list_jobs(
 }
 
 async fn job_detail(s: &AppState, key: &JobKey) -> Result<JobDetail, ApiError> {
-    let job = s.scheduler.get_job(key).await?.ok_or_else(|| ApiError::NotFound {
-        message: format!("job {key} not found (GET /v1/scheduler/jobs lists them)"),
+    // One snapshot: the job's last state is that of the newest run listed.
+    let snapshot = s.scheduler.job_snapshot(key, TRIGGERS_WITH_JOB, RUNS_WITH_JOB).await?.ok_or_else(|| {
+        ApiError::NotFound { message: format!("job {key} not found (GET /v1/scheduler/jobs lists them)") }
     })?;
-    let filter = TriggerFilter { job: Some(key.clone()), limit: Some(TRIGGERS_WITH_JOB), ..TriggerFilter::default() };
-    let triggers = s.scheduler.list_triggers(&filter).await?;
-    let runs = s
-        .scheduler
-        .list_runs(&RunFilter { job: Some(key.clone()), limit: RUNS_WITH_JOB, ..RunFilter::default() })
-        .await?;
     Ok(JobDetail {
-        job: JobView::of(&job),
-        triggers: triggers.iter().map(TriggerView::of).collect(),
-        recent_runs: runs.iter().map(RunView::of).collect(),
+        job: JobView::of(&snapshot.status),
+        triggers: snapshot.triggers.iter().map(TriggerView::of).collect(),
+        recent_runs: snapshot.recent_runs.iter().map(RunView::of).collect(),
     })
 }
 

@@ -3,9 +3,9 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Adoption, Instance, Job, JobFilter, JobKey, JobStatus, ModelError, Recovery, Run, RunExpiry, RunFilter,
-    RunHistoryBucket, RunState, RunTrim, Selector, StoreError, Trigger, TriggerFilter, TriggerKey, TriggerState,
-    TriggerStatus,
+    Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, Recovery, Run, RunExpiry,
+    RunFilter, RunHistoryBucket, RunState, RunTrim, Selector, StoreError, Trigger, TriggerFilter, TriggerKey,
+    TriggerState, TriggerStatus,
 };
 
 use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
@@ -363,6 +363,21 @@ fn job_status(row: &[Value]) -> Result<JobStatus, StoreError> {
 pub(crate) async fn get_job<S: Sql>(db: &mut S, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
     let sql = format!("{JOB_STATUS_SQL} WHERE j.job_group = $1 AND j.job_name = $2");
     db.rows(&sql, &job_params(key)).await?.first().map(|r| job_status(r)).transpose()
+}
+
+/// A job with its first triggers and newest runs (see `Store::job_snapshot`); the caller
+/// gives the snapshot (one transaction, on PostgreSQL REPEATABLE READ).
+pub(crate) async fn job_snapshot<S: Sql>(
+    db: &mut S,
+    key: &JobKey,
+    triggers: usize,
+    runs: usize,
+) -> Result<Option<JobSnapshot>, StoreError> {
+    let Some(status) = get_job(db, key).await? else { return Ok(None) };
+    let of_job = TriggerFilter { job: Some(key.clone()), limit: Some(triggers), ..TriggerFilter::default() };
+    let triggers = list_triggers(db, &of_job).await?;
+    let recent_runs = list_runs(db, &RunFilter { job: Some(key.clone()), limit: runs, ..RunFilter::default() }).await?;
+    Ok(Some(JobSnapshot { status, triggers, recent_runs }))
 }
 
 /// One page of jobs in key order, filtered in the query (see [`JobFilter`]).

@@ -92,16 +92,28 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// Opens every area's store on one database; see [`open`] for the URLs.
 pub async fn open_all(url: &str) -> Result<Stores, StoreError> {
+    open_all_with(url, None).await
+}
+
+/// PostgreSQL's pool size when none is configured.
+pub const DEFAULT_PG_POOL: usize = 8;
+
+/// As [`open_all`], with `connections`: PostgreSQL's pool size (at least 1, default
+/// [`DEFAULT_PG_POOL`]), or SQLite's read connections beside its writer (default
+/// 2; 0 puts every read on the writer). A `:memory:` database has
+/// only its writer.
+pub async fn open_all_with(url: &str, connections: Option<usize>) -> Result<Stores, StoreError> {
     if url == "sqlite::memory:" {
         let store = Arc::new(SqliteStore::open(":memory:").await?);
         return Ok(Stores::sharing(store));
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let store = Arc::new(SqliteStore::open(path).await?);
+        let readers = connections.unwrap_or(sqlite::DEFAULT_READERS);
+        let store = Arc::new(SqliteStore::open_with_readers(path, readers).await?);
         return Ok(Stores::sharing(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = Arc::new(PgStore::connect(url, 8).await?);
+        let store = Arc::new(PgStore::connect(url, connections.unwrap_or(DEFAULT_PG_POOL).max(1)).await?);
         return Ok(Stores::sharing(store));
     }
     Err(StoreError::Database {

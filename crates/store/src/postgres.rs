@@ -21,9 +21,9 @@ use consort_governance::{Commit, CommitError, GovernanceStore, Map, Versioned};
 use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey,
-    TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus,
+    Recovery, Run, RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger,
+    TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -539,6 +539,28 @@ impl Store for PgStore {
 
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
         in_tx!(self, "get job", |db| catalog::get_job(&mut db, key))
+    }
+
+    async fn job_snapshot(
+        &self,
+        key: &JobKey,
+        triggers: usize,
+        runs: usize,
+    ) -> Result<Option<JobSnapshot>, StoreError> {
+        let context = "get job";
+        let mut client = self.client(context).await?;
+        // One snapshot for the three reads: READ COMMITTED gives each statement its own.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| pg_error(context, e))?;
+        let mut db = PgTx { tx };
+        let value = catalog::job_snapshot(&mut db, key, triggers, runs).await?;
+        db.tx.commit().await.map_err(|e| pg_error(context, e))?;
+        Ok(value)
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {

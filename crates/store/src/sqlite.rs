@@ -1,12 +1,14 @@
 //! SQLite backend: the embedded default, one file, one writer (this process).
 //!
-//! rusqlite with a bundled SQLite, one connection in WAL mode with `synchronous=NORMAL`,
-//! every operation one `BEGIN IMMEDIATE` transaction run on Tokio's blocking pool.
+//! rusqlite with a bundled SQLite in WAL mode with `synchronous=NORMAL`, every operation one
+//! transaction run on Tokio's blocking pool: writes on the one writer connection (`BEGIN
+//! IMMEDIATE`), the API's reads on a few read-only connections beside it, so a list or a get
+//! never waits for a firing cycle (WAL lets readers run while the writer commits).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
@@ -18,9 +20,9 @@ use consort_governance::{Commit, CommitError, GovernanceStore, Map, Versioned};
 use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobStatus, Recovery, Run,
-    RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger, TriggerFilter, TriggerKey,
-    TriggerStatus,
+    Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus,
+    Recovery, Run, RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger,
+    TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -318,10 +320,64 @@ impl CycleTx for SqliteTx<'_> {
     }
 }
 
+/// A connection and its cache of statements rewritten to SQLite's dialect.
+type Conn = (Connection, HashMap<String, String>);
+
+/// Read-only connections beside the writer. Each read is one deferred transaction, so the
+/// statements of one call (a job with its triggers and runs) see one snapshot.
+#[derive(Default)]
+struct Readers {
+    idle: Mutex<Vec<Conn>>,
+    returned: Condvar,
+}
+
+/// Read connections for a file database. Each keeps a smaller page cache than the writer's
+/// (8 MiB): the writer's cache holds what every cycle reads, a reader's what one list reads.
+pub const DEFAULT_READERS: usize = 2;
+
+impl Readers {
+    /// Takes an idle connection, waiting for one if all are busy.
+    fn take(&self) -> Option<Conn> {
+        let mut idle = self.idle.lock().ok()?;
+        loop {
+            if let Some(conn) = idle.pop() {
+                return Some(conn);
+            }
+            idle = self.returned.wait(idle).ok()?;
+        }
+    }
+
+    fn give_back(&self, conn: Conn) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+            self.returned.notify_one();
+        }
+    }
+}
+
+/// A read connection taken from [`Readers`], given back on drop.
+struct Lease<'a> {
+    readers: &'a Readers,
+    conn: Option<Conn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.readers.give_back(conn);
+        }
+    }
+}
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<(Connection, HashMap<String, String>)>>,
+    conn: Arc<Mutex<Conn>>,
+    /// Empty for `:memory:` (every connection would open its own database): reads then use
+    /// the writer.
+    readers: Arc<Readers>,
+    /// How many read connections a file database gets.
+    reader_count: usize,
     commits: Arc<AtomicU64>,
     location: String,
 }
@@ -334,8 +390,14 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` (`:memory:` for a private
-    /// in-memory database) and applies migrations.
+    /// in-memory database) and applies migrations, with [`DEFAULT_READERS`] read connections.
     pub async fn open(path: &str) -> Result<Self, StoreError> {
+        Self::open_with_readers(path, DEFAULT_READERS).await
+    }
+
+    /// As [`SqliteStore::open`], with `readers` read-only connections for the API's reads (0:
+    /// every read waits for the writer, as a `:memory:` database always does).
+    pub async fn open_with_readers(path: &str, readers: usize) -> Result<Self, StoreError> {
         let location = path.to_string();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
             let conn = if location == ":memory:" { Connection::open_in_memory() } else { Connection::open(&location) }
@@ -360,11 +422,78 @@ impl SqliteStore {
         })??;
         let store = SqliteStore {
             conn: Arc::new(Mutex::new((conn, HashMap::new()))),
+            readers: Arc::new(Readers::default()),
+            reader_count: if path == ":memory:" { 0 } else { readers },
             commits: Arc::new(AtomicU64::new(0)),
             location: path.to_string(),
         };
         store.with_tx("migrate", |tx| run_ready(migrate_sqlite(tx))).await?;
+        store.open_readers().await?;
         Ok(store)
+    }
+
+    /// Opens the read connections, after the migrations (so they see the schema).
+    async fn open_readers(&self) -> Result<(), StoreError> {
+        let (location, count, readers) = (self.location.clone(), self.reader_count, self.readers.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            for _ in 0..count {
+                let conn = Connection::open(&location)
+                    .map_err(|e| db_error(&format!("opening a read connection to {location:?}"), e))?;
+                // query_only: a statement that writes fails instead of taking the write lock.
+                conn.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8192;")
+                    .map_err(|e| db_error("setting a read connection's pragmas", e))?;
+                conn.set_prepared_statement_cache_capacity(128);
+                readers.give_back((conn, HashMap::new()));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Database {
+            context: "sqlite: opening read connections".into(),
+            message: e.to_string(),
+            transient: false,
+        })?
+    }
+
+    /// A transaction that only reads: on a read connection when there is one (it never
+    /// waits for the writer), else on the writer.
+    async fn with_read_tx<T, F>(&self, context: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut SqliteTx<'a>) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.reader_count == 0 {
+            return self.run_tx(context, false, f).await;
+        }
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let Some(conn) = readers.take() else {
+                return Err(StoreError::Database {
+                    context: format!("sqlite: {context}"),
+                    message: "read connections' lock poisoned by an earlier panic; restart consort".into(),
+                    transient: false,
+                });
+            };
+            // Given back on every path, a panic included, so the pool never shrinks.
+            let mut lease = Lease { readers: &readers, conn: Some(conn) };
+            let Some((conn, dialect)) = lease.conn.as_mut() else {
+                return Err(StoreError::Database {
+                    context: format!("sqlite: {context}"),
+                    message: "a read connection was given back while in use".into(),
+                    transient: true,
+                });
+            };
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(|e| db_error(context, e))?;
+            let value = f(&mut SqliteTx { tx: &tx, dialect })?;
+            tx.commit().map_err(|e| db_error(context, e))?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Database {
+            context: format!("sqlite: {context}"),
+            message: e.to_string(),
+            transient: false,
+        })?
     }
 
     async fn with_tx<T, F>(&self, context: &'static str, f: F) -> Result<T, StoreError>
@@ -481,12 +610,22 @@ impl Store for SqliteStore {
 
     async fn get_job(&self, key: &JobKey) -> Result<Option<JobStatus>, StoreError> {
         let key = key.clone();
-        self.with_tx("get job", move |tx| run_ready(catalog::get_job(tx, &key))).await
+        self.with_read_tx("get job", move |tx| run_ready(catalog::get_job(tx, &key))).await
+    }
+
+    async fn job_snapshot(
+        &self,
+        key: &JobKey,
+        triggers: usize,
+        runs: usize,
+    ) -> Result<Option<JobSnapshot>, StoreError> {
+        let key = key.clone();
+        self.with_read_tx("get job", move |tx| run_ready(catalog::job_snapshot(tx, &key, triggers, runs))).await
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, StoreError> {
         let filter = filter.clone();
-        self.with_tx("list jobs", move |tx| run_ready(catalog::list_jobs(tx, &filter))).await
+        self.with_read_tx("list jobs", move |tx| run_ready(catalog::list_jobs(tx, &filter))).await
     }
 
     async fn delete_job(&self, key: &JobKey) -> Result<bool, StoreError> {
@@ -501,12 +640,12 @@ impl Store for SqliteStore {
 
     async fn get_trigger(&self, key: &TriggerKey) -> Result<Option<TriggerStatus>, StoreError> {
         let key = key.clone();
-        self.with_tx("get trigger", move |tx| run_ready(catalog::get_trigger(tx, &key))).await
+        self.with_read_tx("get trigger", move |tx| run_ready(catalog::get_trigger(tx, &key))).await
     }
 
     async fn list_triggers(&self, filter: &TriggerFilter) -> Result<Vec<TriggerStatus>, StoreError> {
         let filter = filter.clone();
-        self.with_tx("list triggers", move |tx| run_ready(catalog::list_triggers(tx, &filter))).await
+        self.with_read_tx("list triggers", move |tx| run_ready(catalog::list_triggers(tx, &filter))).await
     }
 
     async fn delete_trigger(&self, key: &TriggerKey) -> Result<bool, StoreError> {
@@ -526,11 +665,11 @@ impl Store for SqliteStore {
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let filter = filter.clone();
-        self.with_tx("list runs", move |tx| run_ready(catalog::list_runs(tx, &filter))).await
+        self.with_read_tx("list runs", move |tx| run_ready(catalog::list_runs(tx, &filter))).await
     }
 
     async fn get_run(&self, id: i64) -> Result<Option<Run>, StoreError> {
-        self.with_tx("get run", move |tx| run_ready(catalog::get_run(tx, id))).await
+        self.with_read_tx("get run", move |tx| run_ready(catalog::get_run(tx, id))).await
     }
 
     async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
@@ -610,11 +749,11 @@ impl Store for SqliteStore {
 
     async fn instances(&self, after: Option<&str>, limit: Option<usize>) -> Result<Vec<Instance>, StoreError> {
         let after = after.map(str::to_string);
-        self.with_tx("instances", move |tx| run_ready(catalog::instances(tx, after.as_deref(), limit))).await
+        self.with_read_tx("instances", move |tx| run_ready(catalog::instances(tx, after.as_deref(), limit))).await
     }
 
     async fn run_history(&self, from_ms: i64, to_ms: i64, width_ms: i64) -> Result<Vec<RunHistoryBucket>, StoreError> {
-        self.with_tx("run history", move |tx| run_ready(catalog::run_history(tx, from_ms, to_ms, width_ms))).await
+        self.with_read_tx("run history", move |tx| run_ready(catalog::run_history(tx, from_ms, to_ms, width_ms))).await
     }
 }
 
@@ -628,11 +767,13 @@ impl AuthStore for SqliteStore {
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, AuthStoreError> {
         let hash = hash.to_string();
-        self.with_tx("read token", move |tx| run_ready(auth::token_by_hash(tx, &hash))).await.map_err(auth::from_store)
+        self.with_read_tx("read token", move |tx| run_ready(auth::token_by_hash(tx, &hash)))
+            .await
+            .map_err(auth::from_store)
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, AuthStoreError> {
-        self.with_tx("list tokens", |tx| run_ready(auth::list_tokens(tx))).await.map_err(auth::from_store)
+        self.with_read_tx("list tokens", |tx| run_ready(auth::list_tokens(tx))).await.map_err(auth::from_store)
     }
 
     async fn revoke_token(&self, id_or_name: &str, now_ms: i64) -> Result<TokenRecord, AuthStoreError> {
@@ -658,7 +799,9 @@ impl AuthStore for SqliteStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuthStoreError> {
         let query = query.clone();
-        self.with_tx("list audit", move |tx| run_ready(auth::list_audit(tx, &query))).await.map_err(auth::from_store)
+        self.with_read_tx("list audit", move |tx| run_ready(auth::list_audit(tx, &query)))
+            .await
+            .map_err(auth::from_store)
     }
 }
 

@@ -395,6 +395,34 @@ async fn sqlite_migrations_are_checksummed() {
     assert!(err.contains("sqlite://"), "{err}");
 }
 
+/// A file database reads on its own connections: lists and gets answer while another
+/// connection holds the write lock (as a firing cycle does), from the last committed state, and
+/// see every commit made before they start.
+#[tokio::test]
+async fn sqlite_file_reads_answer_beside_a_held_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = consort_store::open(&url).await.unwrap();
+    // The scenarios on the read connections: each read right after the write it checks.
+    fires_and_keeps_history(store.clone()).await;
+    lists_are_pages_in_key_order_filtered_in_the_query(store.clone()).await;
+
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE; DELETE FROM consort_triggers; DELETE FROM consort_jobs;").unwrap();
+    let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(jobs.len(), 5, "the committed jobs, not the held transaction's deletes");
+    assert!(store.get_job(&JobKey::new("a", "1").unwrap()).await.unwrap().is_some());
+    assert_eq!(store.list_triggers(&TriggerFilter::default()).await.unwrap().len(), 4);
+    assert!(!store.list_runs(&RunFilter::default()).await.unwrap().is_empty());
+    writer.execute_batch("ROLLBACK").unwrap();
+
+    // With no read connections, reads share the writer and still see everything.
+    drop(store);
+    let stores = consort_store::open_all_with(&url, Some(0)).await.unwrap();
+    assert_eq!(stores.scheduler.list_jobs(&JobFilter::default()).await.unwrap().len(), 5);
+}
+
 #[tokio::test]
 async fn postgres_migrations_are_checksummed() {
     let url = PG.get_or_init(Pg::start).fresh_db().await;

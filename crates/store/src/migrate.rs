@@ -27,6 +27,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/sqlite/0004_provisioner.sql") },
     Migration { version: 5, name: "once", sql: include_str!("../migrations/sqlite/0005_once.sql") },
     Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/sqlite/0006_cleanroom.sql") },
+    Migration { version: 7, name: "runs_by_state", sql: include_str!("../migrations/sqlite/0007_runs_by_state.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -40,6 +41,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "provisioner", sql: include_str!("../migrations/postgres/0004_provisioner.sql") },
     Migration { version: 5, name: "once", sql: include_str!("../migrations/postgres/0005_once.sql") },
     Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/postgres/0006_cleanroom.sql") },
+    Migration { version: 7, name: "runs_by_state", sql: include_str!("../migrations/postgres/0007_runs_by_state.sql") },
 ];
 
 /// The table both backends keep applied migrations in.

@@ -380,6 +380,8 @@ pub struct SqliteStore {
     reader_count: usize,
     commits: Arc<AtomicU64>,
     location: String,
+    /// While a clone of the store lives, its checkpointer thread does (see [`checkpointer`]).
+    alive: Arc<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -426,10 +428,40 @@ impl SqliteStore {
             reader_count: if path == ":memory:" { 0 } else { readers },
             commits: Arc::new(AtomicU64::new(0)),
             location: path.to_string(),
+            alive: Arc::new(()),
         };
         store.with_tx("migrate", |tx| run_ready(migrate_sqlite(tx))).await?;
         store.open_readers().await?;
+        if path != ":memory:" {
+            store.start_checkpointer()?;
+        }
         Ok(store)
+    }
+
+    /// Moves WAL checkpoints off the writer: the writer would otherwise run one inside the
+    /// commit that crosses 1,000 WAL pages, a cycle's commit, copying every page the cycles
+    /// dirtied back into the database and syncing both files while the next fires wait. The
+    /// more runs stored, the more distinct index pages a cycle dirties, so that cost grew with
+    /// the history. The writer keeps a backstop at 10,000 pages in case this thread falls
+    /// behind.
+    fn start_checkpointer(&self) -> Result<(), StoreError> {
+        let conn = Connection::open(&self.location)
+            .map_err(|e| db_error(&format!("opening the checkpoint connection to {:?}", self.location), e))?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;").map_err(|e| db_error("setting checkpoint pragmas", e))?;
+        let alive = Arc::downgrade(&self.alive);
+        let writer = self.conn.clone();
+        if let Ok(guard) = writer.lock() {
+            guard.0.pragma_update(None, "wal_autocheckpoint", 10_000).map_err(|e| db_error("wal_autocheckpoint", e))?;
+        }
+        std::thread::Builder::new()
+            .name("consort-sqlite-checkpoint".into())
+            .spawn(move || checkpointer(&conn, &alive))
+            .map_err(|e| StoreError::Database {
+                context: "sqlite: starting the checkpoint thread".into(),
+                message: e.to_string(),
+                transient: false,
+            })?;
+        Ok(())
     }
 
     /// Opens the read connections, after the migrations (so they see the schema).
@@ -556,6 +588,17 @@ impl SqliteStore {
             message: e.to_string(),
             transient: false,
         })?
+    }
+}
+
+/// Every 100 ms, a PASSIVE checkpoint (it never blocks the writer or the readers) until the
+/// store is dropped.
+fn checkpointer(conn: &Connection, alive: &std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "sqlite: checkpoint skipped; the next one retries");
+        }
     }
 }
 

@@ -17,7 +17,9 @@
 //!
 //! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
 //! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
-//! measured window after a 10 s warm-up), CONSORT_BENCH_API_ROUNDS (100 per endpoint).
+//! measured window after a 10 s warm-up), CONSORT_BENCH_API_ROUNDS (100 per endpoint),
+//! CONSORT_BENCH_SCHEDULER (extra `[scheduler]` settings of the servers, `;`-separated, e.g.
+//! `store_connections = 0;max_running = 1024`; unset: the defaults).
 
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
@@ -164,11 +166,17 @@ impl Server {
     fn start(store_url: &str, id: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("consort.toml");
+        // Extra `[scheduler]` settings, `;`-separated (e.g. `store_connections = 0`).
+        let extra: String = env_or("CONSORT_BENCH_SCHEDULER", "")
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!("{}\n", s.trim()))
+            .collect();
         std::fs::write(
             &config,
             format!(
                 "[auth]\nrate_per_sec = 1000000\nrate_burst = 1000000\n\n[scheduler]\nstore_url = \"{store_url}\"\n\
-                 instance_id = \"{id}\"\n"
+                 instance_id = \"{id}\"\n{extra}"
             ),
         )
         .unwrap();

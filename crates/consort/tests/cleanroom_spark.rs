@@ -110,6 +110,10 @@ impl Room<'_> {
             cleanroom: self.name.clone(),
             created_at: jiff::Timestamp::now().as_second(),
             proposal_id: proposal.map(str::to_string),
+            // A contract draft or a consent names its route's subject in the signed header.
+            subject: matches!(msg_type, "contract" | "consent")
+                .then(|| url.split_once(&format!("/v1/cleanrooms/{}/", self.name)).map(|(_, rest)| rest.to_string()))
+                .flatten(),
         };
         let body = sign_request(&party.key, &header, payload.to_string().as_bytes()).unwrap();
         let response = self

@@ -299,6 +299,8 @@ impl Room {
             cleanroom: ROOM.into(),
             created_at: jiff::Timestamp::now().as_second(),
             proposal_id: proposal.map(str::to_string),
+            // A contract draft or a consent names its route's subject in the signed header.
+            subject: matches!(msg_type, "contract" | "consent").then(|| rest.trim_start_matches('/').to_string()),
         };
         signed(server, self.token(who), key, header, method, &format!("/v1/cleanrooms/{ROOM}{rest}"), payload)
     }
@@ -348,6 +350,7 @@ fn clean_room(server: &Server, admin: &str) -> (Room, String) {
         cleanroom: ROOM.into(),
         created_at: jiff::Timestamp::now().as_second(),
         proposal_id: None,
+        subject: None,
     };
     signed(server, admin, &room.keys[0].1, header, "POST", "/v1/cleanrooms", init);
     for (id, voters) in [("bob", vec!["alice"]), ("carol", vec!["alice", "bob"])] {

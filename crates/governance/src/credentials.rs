@@ -78,6 +78,7 @@ pub fn issue(
         cleanroom: cleanroom.to_string(),
         created_at,
         proposal_id: None,
+        subject: None,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| GovError::Keys(e.to_string()))?;
     let signed = consort_signing::sign_request(key, &header, &payload)
@@ -241,6 +242,7 @@ mod tests {
             cleanroom: "lab".into(),
             created_at: 1,
             proposal_id: None,
+            subject: None,
         };
         let ballot = consort_signing::sign_request(&alice, &header, b"{}").unwrap();
         let err = parse(&format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(ballot))).unwrap_err();

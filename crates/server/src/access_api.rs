@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::CredentialVerifier;
-use crate::cleanroom_api::{CoseBody, RoomPath, area, gov_error, member_request, now_ms, require_reader};
+use crate::cleanroom_api::{CoseBody, Names, RoomPath, area, gov_error, member_request, now_ms, require_reader};
 use crate::error::{ApiError, ApiPath, ErrorBody};
 
 /// The message type of a member's signed revocation of a user credential.
@@ -111,7 +111,7 @@ pub(crate) async fn revoke(
     ApiPath(p): ApiPath<RoomPath>,
     body: CoseBody,
 ) -> Result<Json<Revocation>, ApiError> {
-    let (request, bytes) = member_request(&s, &p.cleanroom, REVOKE_MSG_TYPE, None, &body).await?;
+    let (request, bytes) = member_request(&s, &p.cleanroom, REVOKE_MSG_TYPE, Names::Nothing, &body).await?;
     let revoke: RevokeCredential = crate::error::parse_json(&bytes)?;
     let governance = &area(&s)?.governance;
     let revocation = governance

@@ -384,21 +384,33 @@ pub(crate) fn gov_error(e: GovError) -> ApiError {
     }
 }
 
-/// Verifies a member's signed request for `cleanroom` of type `msg_type`: its envelope, the
-/// member (active, with the key that verifies the signature) and its freshness. Replays are
+/// What a member's signed header must name besides its clean room and message type: the
+/// thing the route acts on, so that a request signed for one thing cannot be sent to another.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Names<'a> {
+    /// Nothing more (the route names nothing but the clean room, or the payload does).
+    Nothing,
+    /// The proposal a ballot or withdrawal is about (`consort.proposal_id`).
+    Proposal(&'a str),
+    /// The route's path below the clean room (`consort.subject`), e.g. `contracts/c1`.
+    Subject(&'a str),
+}
+
+/// Verifies a member's signed request for `cleanroom` of type `msg_type`: its envelope, what
+/// it names, the member (active, with the key that verifies the signature) and its freshness. Replays are
 /// refused when the request's unit of work commits (the digest is marked seen in it). A
 /// refusal is recorded in the clean room's ledger.
 pub(crate) async fn member_request(
     s: &AppState,
     cleanroom: &str,
     msg_type: &str,
-    proposal_id: Option<&str>,
+    names: Names<'_>,
     body: &CoseBody,
 ) -> Result<(MemberRequest, Vec<u8>), ApiError> {
     let area = area(s)?;
     let now = now_ms(s);
     let verified = if body.signed {
-        verify_member_request(area, cleanroom, msg_type, proposal_id, &body.bytes, now).await
+        verify_member_request(area, cleanroom, msg_type, names, &body.bytes, now).await
     } else {
         Err(unsigned())
     };
@@ -418,7 +430,7 @@ async fn verify_member_request(
     area: &CleanRoomArea,
     cleanroom: &str,
     msg_type: &str,
-    proposal_id: Option<&str>,
+    names: Names<'_>,
     bytes: &[u8],
     now_ms: i64,
 ) -> Result<(MemberRequest, Vec<u8>), GovError> {
@@ -438,13 +450,24 @@ async fn verify_member_request(
     }
     // A ballot or withdrawal names its proposal in the signed header, so it cannot be replayed
     // against another proposal (nor refused as a replay of a ballot on another one).
-    if let Some(expected) = proposal_id
+    if let Names::Proposal(expected) = names
         && header.proposal_id.as_deref() != Some(expected)
     {
         return Err(GovError::BadRequestSignature(format!(
             "the signed header names proposal {:?}, and this request is for proposal {expected:?}: sign it with \
              `consort.proposal_id` set to the proposal it is for",
             header.proposal_id.as_deref().unwrap_or("(none)")
+        )));
+    }
+    // Consent, a contract draft, a secret or a run name their subject only in the route; the
+    // signed header must name the same, or a captured request could be sent to another one.
+    if let Names::Subject(expected) = names
+        && header.subject.as_deref() != Some(expected)
+    {
+        return Err(GovError::BadRequestSignature(format!(
+            "the signed header names subject {:?}, and this request is for {expected:?}: sign it with \
+             `consort.subject` set to the request's path below the clean room",
+            header.subject.as_deref().unwrap_or("(none)")
         )));
     }
     let member = match area.governance.member(cleanroom, &header.member_id).await {
@@ -484,10 +507,11 @@ pub(crate) async fn caller_and_body<T: serde::de::DeserializeOwned>(
     s: &AppState,
     cleanroom: &str,
     msg_type: &str,
+    names: Names<'_>,
     principal: &Option<axum::Extension<Principal>>,
     request: Request,
 ) -> Result<(Caller, T), ApiError> {
-    let (caller, value) = caller_and_optional_body(s, cleanroom, msg_type, principal, request).await?;
+    let (caller, value) = caller_and_optional_body(s, cleanroom, msg_type, names, principal, request).await?;
     let value = value.ok_or_else(|| {
         ApiError::bad_request("invalid_request", "body", "the request needs a body: JSON, or a signed request")
     })?;
@@ -499,6 +523,7 @@ pub(crate) async fn caller_and_optional_body<T: serde::de::DeserializeOwned>(
     s: &AppState,
     cleanroom: &str,
     msg_type: &str,
+    names: Names<'_>,
     principal: &Option<axum::Extension<Principal>>,
     request: Request,
 ) -> Result<(Caller, Option<T>), ApiError> {
@@ -509,7 +534,7 @@ pub(crate) async fn caller_and_optional_body<T: serde::de::DeserializeOwned>(
         .is_some_and(|t| t.starts_with(COSE_CONTENT_TYPE));
     if signed {
         let body = CoseBody::from_request(request, &()).await?;
-        let (member, bytes) = member_request(s, cleanroom, msg_type, None, &body).await?;
+        let (member, bytes) = member_request(s, cleanroom, msg_type, names, &body).await?;
         let value = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(payload(&bytes)?) };
         Ok((Caller::Member(member), value))
     } else {
@@ -717,7 +742,7 @@ pub(crate) async fn propose(
     ApiPath(p): ApiPath<RoomPath>,
     body: CoseBody,
 ) -> Result<(StatusCode, Json<Proposal>), ApiError> {
-    let (request, bytes) = member_request(&s, &p.cleanroom, "proposal", None, &body).await?;
+    let (request, bytes) = member_request(&s, &p.cleanroom, "proposal", Names::Nothing, &body).await?;
     let new: NewProposal = payload(&bytes)?;
     let proposal =
         area(&s)?.governance.propose(&p.cleanroom, &request, new.actions, now_ms(&s)).await.map_err(gov_error)?;
@@ -792,7 +817,7 @@ pub(crate) async fn vote(
     ApiPath(p): ApiPath<ItemPath>,
     body: CoseBody,
 ) -> Result<Json<Proposal>, ApiError> {
-    let (request, bytes) = member_request(&s, &p.cleanroom, "ballot", Some(&p.id), &body).await?;
+    let (request, bytes) = member_request(&s, &p.cleanroom, "ballot", Names::Proposal(&p.id), &body).await?;
     let ballot: Ballot = payload(&bytes)?;
     let proposal =
         area(&s)?.governance.vote(&p.cleanroom, &request, &p.id, ballot.vote, now_ms(&s)).await.map_err(gov_error)?;
@@ -821,7 +846,7 @@ pub(crate) async fn withdraw(
     ApiPath(p): ApiPath<ItemPath>,
     body: CoseBody,
 ) -> Result<Json<Proposal>, ApiError> {
-    let (request, _) = member_request(&s, &p.cleanroom, "withdrawal", Some(&p.id), &body).await?;
+    let (request, _) = member_request(&s, &p.cleanroom, "withdrawal", Names::Proposal(&p.id), &body).await?;
     let proposal = area(&s)?.governance.withdraw(&p.cleanroom, &request, &p.id, now_ms(&s)).await.map_err(gov_error)?;
     Ok(Json(proposal))
 }
@@ -851,7 +876,8 @@ pub(crate) async fn put_contract(
     ApiPath(p): ApiPath<ItemPath>,
     body: CoseBody,
 ) -> Result<Json<Contract>, ApiError> {
-    let (request, bytes) = member_request(&s, &p.cleanroom, "contract", None, &body).await?;
+    let subject = format!("contracts/{}", p.id);
+    let (request, bytes) = member_request(&s, &p.cleanroom, "contract", Names::Subject(&subject), &body).await?;
     let draft: ContractDraft = payload(&bytes)?;
     let contract = area(&s)?
         .governance
@@ -1094,8 +1120,9 @@ pub(crate) async fn set_consent(
 ) -> Result<Json<ConsentAnswer>, ApiError> {
     let subject = consent_subject(&p.kind, &p.id)?;
     let option = consent_option(&p.option)?;
+    let named = format!("consent/{}/{}/{}", p.kind, p.id, p.option);
     let (caller, change): (Caller, ConsentChange) =
-        caller_and_body(&s, &p.cleanroom, "consent", &principal, request).await?;
+        caller_and_body(&s, &p.cleanroom, "consent", Names::Subject(&named), &principal, request).await?;
     let view = area(&s)?
         .governance
         .set_consent(&p.cleanroom, &caller, &subject, option, change.enabled, now_ms(&s))

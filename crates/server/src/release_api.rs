@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::cleanroom_api::{CoseBody, RoomPath, area, caller_and_body, gov_error, member_request, now_ms};
+use crate::cleanroom_api::{CoseBody, Names, RoomPath, area, caller_and_body, gov_error, member_request, now_ms};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// The issuer routes anyone may read.
@@ -206,8 +206,9 @@ pub(crate) async fn put_secret(
     ApiPath(p): ApiPath<SecretPath>,
     request: Request,
 ) -> Result<StatusCode, ApiError> {
+    let named = format!("secrets/{}", p.name);
     let (caller, body): (Caller, SecretValue) =
-        caller_and_body(&s, &p.cleanroom, "secret", &principal, request).await?;
+        caller_and_body(&s, &p.cleanroom, "secret", Names::Subject(&named), &principal, request).await?;
     let value = zeroize::Zeroizing::new(b64("value", &body.value)?);
     area(&s)?.governance.put_secret(&p.cleanroom, &caller, &p.name, &value, now_ms(&s)).await.map_err(gov_error)?;
     Ok(StatusCode::NO_CONTENT)
@@ -235,7 +236,7 @@ pub(crate) async fn grant_secret(
     request: Request,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let (caller, body): (Caller, SecretGrantBody) =
-        caller_and_body(&s, &p.cleanroom, "grant", &principal, request).await?;
+        caller_and_body(&s, &p.cleanroom, "grant", Names::Nothing, &principal, request).await?;
     let grant = SecretGrant {
         run_id: body.run_id,
         secret: body.secret,
@@ -275,7 +276,7 @@ pub(crate) async fn grant_tokens(
     ApiPath(p): ApiPath<RoomPath>,
     body: CoseBody,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    let (member, bytes) = member_request(&s, &p.cleanroom, "token-grant", None, &body).await?;
+    let (member, bytes) = member_request(&s, &p.cleanroom, "token-grant", Names::Nothing, &body).await?;
     let body: TokenGrantBody = crate::error::parse_json(&bytes)?;
     let grant = TokenGrant {
         run_id: body.run_id,

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::cleanroom_api::{
-    RoomPath, area, caller_and_optional_body, gov_error, now_ms, principal_name, require_reader,
+    Names, RoomPath, area, caller_and_optional_body, gov_error, now_ms, principal_name, require_reader,
 };
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
@@ -351,7 +351,7 @@ pub(crate) async fn prepare(
     request: Request,
 ) -> Result<Json<Prepared>, ApiError> {
     let (caller, body): (Caller, Option<PrepareBody>) =
-        caller_and_optional_body(&s, &p.cleanroom, "prepare", &principal, request).await?;
+        caller_and_optional_body(&s, &p.cleanroom, "prepare", Names::Nothing, &principal, request).await?;
     let body = body.unwrap_or_default();
     let runner = executor(&s)?
         .runner(body.backend.as_deref())
@@ -395,8 +395,9 @@ pub(crate) async fn run_query(
                 .to_string(),
         ),
     };
+    let named = format!("queries/{}/run", p.id);
     let (caller, body): (Caller, Option<RunBody>) =
-        caller_and_optional_body(&s, &p.cleanroom, "run", &principal, request).await?;
+        caller_and_optional_body(&s, &p.cleanroom, "run", Names::Subject(&named), &principal, request).await?;
     let body = body.unwrap_or_default();
     let area = area(&s)?;
     let executor = executor(&s)?;

@@ -190,12 +190,26 @@ fn signed_full(
         cleanroom: ROOM.to_string(),
         created_at,
         proposal_id: proposal_id.map(str::to_string),
+        subject: None,
     };
     sign_request(&party.key, &header, payload.to_string().as_bytes()).unwrap()
 }
 
 fn signed(party: &Party, msg_type: &str, payload: &Value) -> Vec<u8> {
     signed_at(party, party.id, msg_type, now_s(), payload)
+}
+
+/// A request whose route names its subject (`contracts/c1`, `consent/contract/c1/execution`).
+fn signed_about(party: &Party, msg_type: &str, subject: &str, payload: &Value) -> Vec<u8> {
+    let header = RequestHeader {
+        member_id: party.id.to_string(),
+        msg_type: msg_type.to_string(),
+        cleanroom: ROOM.to_string(),
+        created_at: now_s(),
+        proposal_id: None,
+        subject: Some(subject.to_string()),
+    };
+    sign_request(&party.key, &header, payload.to_string().as_bytes()).unwrap()
 }
 
 /// A ballot on proposal `id`.
@@ -279,7 +293,7 @@ async fn accepted_contract(app: &App) {
         "PUT",
         &path("/contracts/c1"),
         &app.alice,
-        signed(&app.alice, "contract", &json!({"data": {"purpose": "overlap"}})),
+        signed_about(&app.alice, "contract", "contracts/c1", &json!({"data": {"purpose": "overlap"}})),
     )
     .await;
     assert_eq!((status, c["state"].clone()), (StatusCode::OK, json!("Draft")), "{c}");
@@ -366,7 +380,7 @@ async fn three_parties_agree_on_a_query_and_consent_is_the_and_over_them() {
         "PUT",
         &path("/consent/contract/c1/execution"),
         &app.carol,
-        signed(&app.carol, "consent", &json!({"enabled": false})),
+        signed_about(&app.carol, "consent", "consent/contract/c1/execution", &json!({"enabled": false})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{c}");
@@ -495,6 +509,19 @@ async fn the_refusals_of_the_negative_matrix() {
     let elsewhere = signed_full(&app.carol, "carol", "ballot", now_s(), Some("another"), &accept);
     let got = cose(&app, "POST", &ballots, &app.carol, elsewhere).await;
     assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+    // A consent or a contract draft signed for one subject and sent to another, or naming none:
+    // the route's subject is in no signature, so a captured request would otherwise apply to any.
+    let consent = signed_about(&app.carol, "consent", "consent/contract/c1/execution", &json!({"enabled": true}));
+    let got = cose(&app, "PUT", &path("/consent/contract/c1/logging"), &app.carol, consent).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+    assert!(got.1["error"]["message"].as_str().unwrap().contains("consort.subject"), "{}", got.1);
+    refused_in_ledger(&ledger(&app).await, "bad_signature");
+    let unnamed = signed(&app.carol, "consent", &json!({"enabled": true}));
+    let got = cose(&app, "PUT", &path("/consent/contract/c1/execution"), &app.carol, unnamed).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
+    let draft = signed_about(&app.alice, "contract", "contracts/c1", &json!({"data": {"purpose": "moved"}}));
+    let got = cose(&app, "PUT", &path("/contracts/c2"), &app.alice, draft).await;
+    assert_eq!(got.1["error"]["code"], "bad_signature", "{}", got.1);
 
     // A removed member can no longer vote or propose.
     let everyone = [&app.alice, &app.bob, &app.carol];
@@ -571,6 +598,7 @@ async fn every_route_needs_a_token_and_a_clean_room_role_and_a_place_in_the_room
         cleanroom: "other".into(),
         created_at: now_s(),
         proposal_id: None,
+        subject: None,
     };
     let bytes = sign_request(&app.bob.key, &header, payload.to_string().as_bytes()).unwrap();
     let got = send(&app, "POST", "/v1/cleanrooms", Some(&app.bob.token), Body::from(bytes), "application/cose").await;
@@ -684,7 +712,7 @@ async fn secrets_go_only_to_the_attested_runner_of_the_granted_run_while_consent
     assert_eq!(got.1["error"]["code"], "attestation_invalid", "{}", got.1);
 
     // Carol withdraws her execution consent on the contract: nothing is released any more.
-    let off = signed(&app.carol, "consent", &json!({"enabled": false}));
+    let off = signed_about(&app.carol, "consent", "consent/contract/c1/execution", &json!({"enabled": false}));
     assert_eq!(cose(&app, "PUT", &path("/consent/contract/c1/execution"), &app.carol, off).await.0, StatusCode::OK);
     let got = json_call(
         &app,

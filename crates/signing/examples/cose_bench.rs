@@ -55,6 +55,7 @@ fn main() {
                         cleanroom: "room-a".to_owned(),
                         created_at: CREATED_AT,
                         proposal_id: Some(format!("p-{i}")),
+                        subject: None,
                     };
                     let body = format!(r#"{{"ballot":"approve","proposal":"p-{i}","note":"benchmark request"}}"#);
                     sign_request(&key, &header, body.as_bytes()).expect("sign")

@@ -32,6 +32,10 @@ pub const LABEL_CLEANROOM: &str = "consort.cleanroom";
 pub const LABEL_CREATED_AT: &str = "consort.created_at";
 /// Protected-header label of the proposal a ballot or withdrawal is about (text, optional).
 pub const LABEL_PROPOSAL_ID: &str = "consort.proposal_id";
+/// Protected-header label of what a request acts on when its route names it, as the route's
+/// path below the clean room (`contracts/c1`, `consent/document/d1/execution`; text,
+/// optional), so a signed request cannot be replayed against another thing.
+pub const LABEL_SUBJECT: &str = "consort.subject";
 
 /// The CBOR tag of a COSE_Sign1 (18), whose one-byte encoding starts a tagged message.
 const COSE_SIGN1_TAG_BYTE: u8 = 0xd2;
@@ -52,6 +56,8 @@ pub struct RequestHeader {
     pub created_at: i64,
     /// The proposal a ballot or withdrawal is about.
     pub proposal_id: Option<String>,
+    /// What the request acts on when its route names it ([`LABEL_SUBJECT`]).
+    pub subject: Option<String>,
 }
 
 /// Why a governance request was refused.
@@ -259,6 +265,9 @@ pub fn sign_request(key: &MemberKeyPair, header: &RequestHeader, payload: &[u8])
     if header.proposal_id.as_deref() == Some("") {
         return Err(CoseError::CannotSign { detail: format!("{LABEL_PROPOSAL_ID} is empty; give one or none") });
     }
+    if header.subject.as_deref() == Some("") {
+        return Err(CoseError::CannotSign { detail: format!("{LABEL_SUBJECT} is empty; give one or none") });
+    }
     let mut builder = HeaderBuilder::new()
         .algorithm(cose_algorithm(key.algorithm()))
         .key_id(key.key_id().into_bytes())
@@ -268,6 +277,9 @@ pub fn sign_request(key: &MemberKeyPair, header: &RequestHeader, payload: &[u8])
         .text_value(LABEL_CREATED_AT.to_owned(), Value::Integer(header.created_at.into()));
     if let Some(proposal_id) = &header.proposal_id {
         builder = builder.text_value(LABEL_PROPOSAL_ID.to_owned(), Value::Text(proposal_id.clone()));
+    }
+    if let Some(subject) = &header.subject {
+        builder = builder.text_value(LABEL_SUBJECT.to_owned(), Value::Text(subject.clone()));
     }
     // Encoded here, not by coset's Sig_structure code, which would panic on an encoding failure.
     let protected_bytes = builder
@@ -316,6 +328,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<UnverifiedRequest, CoseError> {
         proposal_id: match find(protected, LABEL_PROPOSAL_ID) {
             None => None,
             Some(value) => Some(text_value(LABEL_PROPOSAL_ID, value)?),
+        },
+        subject: match find(protected, LABEL_SUBJECT) {
+            None => None,
+            Some(value) => Some(text_value(LABEL_SUBJECT, value)?),
         },
     };
     if message.payload.is_none() {

@@ -24,6 +24,7 @@ fn header() -> RequestHeader {
         cleanroom: "room-a".to_owned(),
         created_at: NOW,
         proposal_id: None,
+        subject: None,
     }
 }
 
@@ -168,6 +169,21 @@ fn proposal_id_and_an_empty_body_round_trip() {
     let verified = parse_request(&bytes).expect("parse").verify(key.public_key()).expect("verify");
     assert_eq!(verified.header, ballot);
     assert!(verified.payload.is_empty());
+}
+
+#[test]
+fn a_subject_round_trips_and_is_signed() {
+    let key = key(KeyAlgorithm::EcdsaP256);
+    let consent =
+        RequestHeader { msg_type: "consent".into(), subject: Some("consent/contract/c1/execution".into()), ..header() };
+    let bytes = sign_request(&key, &consent, br#"{"enabled":true}"#).expect("sign");
+    let verified = parse_request(&bytes).expect("parse").verify(key.public_key()).expect("verify");
+    assert_eq!(verified.header, consent);
+    // The subject is part of what is signed: the same request about another subject is
+    // another request, with another digest.
+    let other = RequestHeader { subject: Some("consent/contract/c1/logging".into()), ..consent.clone() };
+    let moved = sign_request(&key, &other, br#"{"enabled":true}"#).expect("sign");
+    assert_ne!(parse_request(&moved).unwrap().digest(), parse_request(&bytes).unwrap().digest());
 }
 
 #[test]
@@ -518,6 +534,7 @@ fn signing_refuses_empty_fields() {
         RequestHeader { msg_type: String::new(), ..header() },
         RequestHeader { cleanroom: String::new(), ..header() },
         RequestHeader { proposal_id: Some(String::new()), ..header() },
+        RequestHeader { subject: Some(String::new()), ..header() },
     ] {
         let err = sign_request(&key, &bad, BODY).expect_err("empty field");
         assert!(matches!(err, CoseError::CannotSign { .. }), "{err:?}");
@@ -548,6 +565,7 @@ fn another_implementations_requests_verify() {
         cleanroom: "room-a".into(),
         created_at: 1_790_000_000,
         proposal_id: Some("p-1".into()),
+        subject: None,
     };
     for (message, public) in [
         ("pycose/pycose-es256-ballot.cbor", "openssl/p256-sec1.pub.pem"),

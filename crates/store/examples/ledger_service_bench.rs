@@ -40,6 +40,7 @@ fn cose_verify_per_s() -> f64 {
                 cleanroom: "bench".into(),
                 created_at: 1_767_225_600 + i,
                 proposal_id: Some(format!("p-{i}")),
+                subject: None,
             };
             sign_request(&key, &header, b"{\"vote\":\"accept\"}").expect("sign")
         })

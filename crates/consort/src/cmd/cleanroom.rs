@@ -88,16 +88,27 @@ pub(crate) fn load_key(path: &Path) -> anyhow::Result<MemberKeyPair> {
     MemberKeyPair::from_pem(&text).with_context(|| format!("{} is not a member private key", path.display()))
 }
 
+/// What a signed request names besides its clean room and type (the server checks it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum About<'a> {
+    /// Nothing more.
+    Nothing,
+    /// The proposal of a ballot or withdrawal.
+    Proposal(&'a str),
+    /// The route's path below the clean room, unencoded: `contracts/c1`, `consent/document/d1/logging`.
+    Subject(&'a str),
+}
+
 /// Signs `payload` as a governance request of `msg_type` for `cleanroom`.
 fn sign(
     member: &MemberKeyArgs,
     cleanroom: &str,
     msg_type: &str,
-    proposal_id: Option<&str>,
+    about: About<'_>,
     payload: &Value,
 ) -> anyhow::Result<Vec<u8>> {
     let key = load_key(&member.member_key)?;
-    sign_with(&key, &member.member_id, cleanroom, msg_type, proposal_id, payload)
+    sign_with(&key, &member.member_id, cleanroom, msg_type, about, payload)
 }
 
 /// Signs `payload` with a key already loaded (the sandbox holds every party's).
@@ -106,15 +117,21 @@ pub(crate) fn sign_with(
     member_id: &str,
     cleanroom: &str,
     msg_type: &str,
-    proposal_id: Option<&str>,
+    about: About<'_>,
     payload: &Value,
 ) -> anyhow::Result<Vec<u8>> {
+    let (proposal_id, subject) = match about {
+        About::Nothing => (None, None),
+        About::Proposal(id) => (Some(id.to_string()), None),
+        About::Subject(subject) => (None, Some(subject.to_string())),
+    };
     let header = RequestHeader {
         member_id: member_id.to_string(),
         msg_type: msg_type.to_string(),
         cleanroom: cleanroom.to_string(),
         created_at: jiff::Timestamp::now().as_second(),
-        proposal_id: proposal_id.map(str::to_string),
+        proposal_id,
+        subject,
     };
     consort_signing::sign_request(key, &header, payload.to_string().as_bytes()).context("signing the request")
 }
@@ -170,7 +187,7 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 if let (Some(id), Some(principal)) = (user, principal) {
                     payload["user"] = json!({"id": id, "principal": principal});
                 }
-                let cose = sign(&member, &name, "cleanroom.init", None, &payload)?;
+                let cose = sign(&member, &name, "cleanroom.init", About::Nothing, &payload)?;
                 let answer = client.send_signed(Method::POST, "/v1/cleanrooms", cose).await?;
                 client.print(&answer, |v| {
                     println!("clean room {} created with member {}", s(&v["name"]), member.member_id)
@@ -208,19 +225,19 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 if list.is_empty() {
                     bail!("nothing to propose: give --action JSON or --add-member ID=FILE");
                 }
-                let cose = sign(&member, &name, "proposal", None, &json!({"actions": list}))?;
+                let cose = sign(&member, &name, "proposal", About::Nothing, &json!({"actions": list}))?;
                 let answer = client.send_signed(Method::POST, &format!("{}/proposals", room(&name)), cose).await?;
                 client.print(&answer, print_proposal);
             }
             CleanroomCommand::Vote { name, proposal, vote, member } => {
                 let vote = vote_of(&vote)?;
-                let cose = sign(&member, &name, "ballot", Some(&proposal), &json!({"vote": vote}))?;
+                let cose = sign(&member, &name, "ballot", About::Proposal(&proposal), &json!({"vote": vote}))?;
                 let path = format!("{}/proposals/{}/ballots", room(&name), segment(&proposal));
                 let answer = client.send_signed(Method::POST, &path, cose).await?;
                 client.print(&answer, print_proposal);
             }
             CleanroomCommand::Withdraw { name, proposal, member } => {
-                let cose = sign(&member, &name, "withdrawal", Some(&proposal), &json!({}))?;
+                let cose = sign(&member, &name, "withdrawal", About::Proposal(&proposal), &json!({}))?;
                 let path = format!("{}/proposals/{}/withdraw", room(&name), segment(&proposal));
                 let answer = client.send_signed(Method::POST, &path, cose).await?;
                 client.print(&answer, print_proposal);
@@ -233,7 +250,7 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 if let Some(v) = version {
                     payload["version"] = json!(v);
                 }
-                let cose = sign(&member, &name, "contract", None, &payload)?;
+                let cose = sign(&member, &name, "contract", About::Subject(&format!("contracts/{id}")), &payload)?;
                 let path = format!("{}/contracts/{}", room(&name), segment(&id));
                 let answer = client.send_signed(Method::PUT, &path, cose).await?;
                 client.print(&answer, |v| {
@@ -286,7 +303,8 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 let answer = match (member_id, member_key) {
                     (Some(member_id), Some(member_key)) => {
                         let member = MemberKeyArgs { member_id, member_key };
-                        let cose = sign(&member, &name, "consent", None, &body)?;
+                        let subject = format!("consent/{kind}/{id}/{option}");
+                        let cose = sign(&member, &name, "consent", About::Subject(&subject), &body)?;
                         client.send_signed(Method::PUT, &path, cose).await?
                     }
                     _ => client.call(Method::PUT, &path, Some(body)).await?,
@@ -302,7 +320,7 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 let answer = match (member_id, member_key) {
                     (Some(member_id), Some(member_key)) => {
                         let member = MemberKeyArgs { member_id, member_key };
-                        let cose = sign(&member, &name, "prepare", None, &body)?;
+                        let cose = sign(&member, &name, "prepare", About::Nothing, &body)?;
                         client.send_signed(Method::POST, &path, cose).await?
                     }
                     _ => client.call(Method::POST, &path, Some(body)).await?,
@@ -358,7 +376,7 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                 });
             }
             CleanroomCommand::RevokeCredential { name, id, member } => {
-                let cose = sign(&member, &name, "credential.revoke", None, &json!({"credential_id": id}))?;
+                let cose = sign(&member, &name, "credential.revoke", About::Nothing, &json!({"credential_id": id}))?;
                 let path = format!("{}/credentials/revocations", room(&name));
                 let answer = client.send_signed(Method::POST, &path, cose).await?;
                 client.print(&answer, |v| println!("credential {} revoked by {}", s(&v["credential_id"]), s(&v["by"])));

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cmd::cleanroom::{load_key, room, sign_with, wait_for_run, write_private};
+use crate::cmd::cleanroom::{About, load_key, room, sign_with, wait_for_run, write_private};
 use crate::cmd::remote::{ApiFailure, Client, s, segment};
 
 /// The contract every sandbox's documents belong to.
@@ -255,10 +255,10 @@ impl Player {
         cleanroom: &str,
         path: &str,
         msg_type: &str,
-        proposal: Option<&str>,
+        about: About<'_>,
         payload: &Value,
     ) -> anyhow::Result<Value> {
-        let cose = sign_with(&self.key, &self.name, cleanroom, msg_type, proposal, payload)?;
+        let cose = sign_with(&self.key, &self.name, cleanroom, msg_type, about, payload)?;
         self.client.send_signed(method, path, cose).await
     }
 }
@@ -335,7 +335,7 @@ async fn play(admin: &Client, file: &Path, c: &Collaboration) -> anyhow::Result<
     let first = &players[0];
     let init = json!({"name": name, "member_id": first.name, "member_public_key_pem": first.key.public_key().to_pem(),
         "user": {"id": first.name, "principal": token_name(name, &first.name)}});
-    let cose = sign_with(&first.key, &first.name, name, "cleanroom.init", None, &init)?;
+    let cose = sign_with(&first.key, &first.name, name, "cleanroom.init", About::Nothing, &init)?;
     admin.send_signed(Method::POST, "/v1/cleanrooms", cose).await.map_err(at("init"))?;
     say(format!("created with {}", first.name));
 
@@ -347,7 +347,7 @@ async fn play(admin: &Client, file: &Path, c: &Collaboration) -> anyhow::Result<
         ]});
         let step = format!("add {}", newcomer.name);
         let proposal = first
-            .signed(Method::POST, name, &format!("{room}/proposals"), "proposal", None, &actions)
+            .signed(Method::POST, name, &format!("{room}/proposals"), "proposal", About::Nothing, &actions)
             .await
             .map_err(at(&step))?;
         let id = s(&proposal["id"]);
@@ -359,13 +359,20 @@ async fn play(admin: &Client, file: &Path, c: &Collaboration) -> anyhow::Result<
     let parties: Vec<&str> = c.parties.iter().map(|p| p.name.as_str()).collect();
     let draft = json!({"data": {"purpose": format!("sandbox collaboration {name}"), "parties": parties}});
     let contract = first
-        .signed(Method::PUT, name, &format!("{room}/contracts/{CONTRACT_ID}"), "contract", None, &draft)
+        .signed(
+            Method::PUT,
+            name,
+            &format!("{room}/contracts/{CONTRACT_ID}"),
+            "contract",
+            About::Subject(&format!("contracts/{CONTRACT_ID}")),
+            &draft,
+        )
         .await
         .map_err(at("contract"))?;
     let set =
         json!({"actions": [{"action": "set_contract", "contract_id": CONTRACT_ID, "version": contract["version"]}]});
     let proposal = first
-        .signed(Method::POST, name, &format!("{room}/proposals"), "proposal", None, &set)
+        .signed(Method::POST, name, &format!("{room}/proposals"), "proposal", About::Nothing, &set)
         .await
         .map_err(at("contract"))?;
     vote_all(name, &room, &players, &s(&proposal["id"]), "contract").await?;
@@ -476,7 +483,7 @@ async fn vote_all(cleanroom: &str, room: &str, voters: &[Player], proposal: &str
     let path = format!("{room}/proposals/{}/ballots", segment(proposal));
     for voter in voters {
         voter
-            .signed(Method::POST, cleanroom, &path, "ballot", Some(proposal), &json!({"vote": "accept"}))
+            .signed(Method::POST, cleanroom, &path, "ballot", About::Proposal(proposal), &json!({"vote": "accept"}))
             .await
             .map_err(at(&format!("{step}: vote of {}", voter.name)))?;
     }

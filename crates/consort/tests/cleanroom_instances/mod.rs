@@ -35,6 +35,8 @@ use crate::serve::{Process, Serve};
 const ROOM: &str = "shared";
 /// The members, each also a user with an API token of its name.
 const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
+/// The consent members sign in the writers' rounds (its path below the clean room).
+const CONSENT: &str = "/consent/contract/c1/logging";
 /// Concurrent writers while both instances run (half start on each), and their rounds.
 const WRITERS: usize = 6;
 const ROUNDS: usize = 8;
@@ -175,28 +177,46 @@ impl Room {
 
     /// `who`'s signed request, created now.
     fn sign(&self, who: &str, msg_type: &str, proposal: Option<&str>, payload: Value) -> Vec<u8> {
-        self.sign_at(who, msg_type, proposal, payload, jiff::Timestamp::now().as_second())
+        let (proposal, now) = (proposal.map(str::to_string), jiff::Timestamp::now().as_second());
+        self.sign_at(who, msg_type, proposal, None, payload, now)
     }
 
-    fn sign_at(&self, who: &str, msg_type: &str, proposal: Option<&str>, payload: Value, created_at: i64) -> Vec<u8> {
+    /// `who`'s signed request whose route names its subject (`contracts/c1`), created now.
+    fn sign_about(&self, who: &str, msg_type: &str, subject: &str, payload: Value) -> Vec<u8> {
+        let now = jiff::Timestamp::now().as_second();
+        self.sign_at(who, msg_type, None, Some(subject.to_string()), payload, now)
+    }
+
+    fn sign_at(
+        &self,
+        who: &str,
+        msg_type: &str,
+        proposal_id: Option<String>,
+        subject: Option<String>,
+        payload: Value,
+        created_at: i64,
+    ) -> Vec<u8> {
         let header = RequestHeader {
             member_id: who.into(),
             msg_type: msg_type.into(),
             cleanroom: ROOM.into(),
             created_at,
-            proposal_id: proposal.map(str::to_string),
+            proposal_id,
+            subject,
         };
         sign_request(&self.party(who).key, &header, payload.to_string().as_bytes()).unwrap()
     }
 
-    /// `who`'s signed consent. A request is its signed header and payload (the signature
-    /// aside), and a consent's payload is only `{"enabled"}`: two of one member within one
-    /// second would be one request, the second a replay. Each is dated its own second before
+    /// `who`'s signed consent on the contract's logging (`CONSENT`). A request is its signed
+    /// header and payload (the signature aside), and a consent's payload is only
+    /// `{"enabled"}`: two of one member on one subject within one second would be one request,
+    /// the second a replay. Each is dated its own second before
     /// the room was made instead, well inside the 5-minute freshness window.
     fn sign_consent(&self, who: &str, enabled: bool) -> Vec<u8> {
         let earlier = self.consents.fetch_add(1, Ordering::Relaxed) as i64;
         assert!(earlier < 60, "more consent requests than this test dates");
-        self.sign_at(who, "consent", None, json!({"enabled": enabled}), self.made_at - 1 - earlier)
+        let subject = CONSENT.trim_start_matches('/').to_string();
+        self.sign_at(who, "consent", None, Some(subject), json!({"enabled": enabled}), self.made_at - 1 - earlier)
     }
 
     async fn signed(&self, instance: usize, who: &str, method: Method, rest: &str, bytes: Vec<u8>) -> Answer {
@@ -311,8 +331,7 @@ async fn writer(room: Arc<Room>, tally: Arc<Tally>, w: usize) {
             // A member's signed consent on the contract.
             2 => {
                 let bytes = room.sign_consent(who, k % 8 == 2);
-                let (status, c) =
-                    room.signed(here, who, Method::PUT, "/consent/contract/c1/logging", bytes).await.unwrap();
+                let (status, c) = room.signed(here, who, Method::PUT, CONSENT, bytes).await.unwrap();
                 assert_eq!(status, 200, "{c}");
                 tally.add(1);
             }
@@ -336,7 +355,7 @@ async fn kill_writer(room: Arc<Room>, tally: Arc<Tally>, down: Arc<AtomicBool>, 
             let actions = json!([{"action": "set_setting", "name": format!("kill-w{w}-k{k}"), "value": k}]);
             (Method::POST, "/proposals", room.sign(who, "proposal", None, json!({"actions": actions})), true)
         } else {
-            (Method::PUT, "/consent/contract/c1/logging", room.sign_consent(who, k % 4 == 1), false)
+            (Method::PUT, CONSENT, room.sign_consent(who, k % 4 == 1), false)
         };
         let here = if down.load(Ordering::SeqCst) { 1 } else { (w + k) % 2 };
         let answer = match room.signed(here, who, method.clone(), rest, bytes.clone()).await {
@@ -471,7 +490,7 @@ pub async fn scenario(store_url: &str, scratch: &Path) {
     room.accept_split(&id, &["alice"], 1).await;
     let id = room.propose(1, "bob", member("carol")).await;
     room.accept_split(&id, &["alice", "bob"], 0).await;
-    let draft = room.sign("alice", "contract", None, json!({"data": {"purpose": "two instances"}}));
+    let draft = room.sign_about("alice", "contract", "contracts/c1", json!({"data": {"purpose": "two instances"}}));
     let (status, c) = room.signed(1, "alice", Method::PUT, "/contracts/c1", draft).await.unwrap();
     assert_eq!((status, &c["state"]), (200, &json!("Draft")), "{c}");
     let id = room.propose(0, "bob", json!([{"action": "set_contract", "contract_id": "c1", "version": 1}])).await;

@@ -50,6 +50,20 @@ fn db_error(context: &str, e: rusqlite::Error) -> StoreError {
     StoreError::Database { context: format!("sqlite: {context}"), message: e.to_string(), transient }
 }
 
+/// Runs `f` on Tokio's blocking pool (SQLite's calls block); a task that panicked is an
+/// error of `context`.
+async fn blocking<T, F>(context: &str, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Database {
+        context: format!("sqlite: {context}"),
+        message: e.to_string(),
+        transient: false,
+    })?
+}
+
 /// Polls a future that never waits (our SQLite statements are synchronous) to completion.
 fn run_ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
@@ -401,7 +415,7 @@ impl SqliteStore {
     /// every read waits for the writer, as a `:memory:` database always does).
     pub async fn open_with_readers(path: &str, readers: usize) -> Result<Self, StoreError> {
         let location = path.to_string();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+        let conn = blocking("open", move || -> Result<Connection, StoreError> {
             let conn = if location == ":memory:" { Connection::open_in_memory() } else { Connection::open(&location) }
                 .map_err(|e| {
                     db_error(&format!("opening {location:?} (check the directory exists and is writable)"), e)
@@ -416,12 +430,7 @@ impl SqliteStore {
             conn.set_prepared_statement_cache_capacity(128);
             Ok(conn)
         })
-        .await
-        .map_err(|e| StoreError::Database {
-            context: "sqlite: open".into(),
-            message: e.to_string(),
-            transient: false,
-        })??;
+        .await?;
         let store = SqliteStore {
             conn: Arc::new(Mutex::new((conn, HashMap::new()))),
             readers: Arc::new(Readers::default()),
@@ -467,7 +476,7 @@ impl SqliteStore {
     /// Opens the read connections, after the migrations (so they see the schema).
     async fn open_readers(&self) -> Result<(), StoreError> {
         let (location, count, readers) = (self.location.clone(), self.reader_count, self.readers.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        blocking("opening read connections", move || -> Result<(), StoreError> {
             for _ in 0..count {
                 let conn = Connection::open(&location)
                     .map_err(|e| db_error(&format!("opening a read connection to {location:?}"), e))?;
@@ -480,11 +489,6 @@ impl SqliteStore {
             Ok(())
         })
         .await
-        .map_err(|e| StoreError::Database {
-            context: "sqlite: opening read connections".into(),
-            message: e.to_string(),
-            transient: false,
-        })?
     }
 
     /// A transaction that only reads: on a read connection when there is one (it never
@@ -498,7 +502,7 @@ impl SqliteStore {
             return self.run_tx(context, false, f).await;
         }
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(context, move || {
             let Some(conn) = readers.take() else {
                 return Err(StoreError::Database {
                     context: format!("sqlite: {context}"),
@@ -521,11 +525,6 @@ impl SqliteStore {
             Ok(value)
         })
         .await
-        .map_err(|e| StoreError::Database {
-            context: format!("sqlite: {context}"),
-            message: e.to_string(),
-            transient: false,
-        })?
     }
 
     async fn with_tx<T, F>(&self, context: &'static str, f: F) -> Result<T, StoreError>
@@ -555,7 +554,7 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         let commits = self.commits.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(context, move || {
             let mut guard = conn.lock().map_err(|_| StoreError::Database {
                 context: format!("sqlite: {context}"),
                 message: "connection lock poisoned by an earlier panic; restart consort".into(),
@@ -583,11 +582,6 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| StoreError::Database {
-            context: format!("sqlite: {context}"),
-            message: e.to_string(),
-            transient: false,
-        })?
     }
 }
 

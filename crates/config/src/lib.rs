@@ -170,6 +170,9 @@ pub struct SchedulerSettings {
     pub failure_grace_ms: i64,
     /// Most concurrent runs on this instance.
     pub max_running: usize,
+    /// Most triggers fired in one cycle (one transaction); `None` follows `max_running`, so a
+    /// burst that fits the run slots goes out in one cycle.
+    pub batch_size: Option<usize>,
     /// Runs fired longer ago than this many days are deleted (each job's latest stays); 0 keeps them.
     pub run_retention_days: i64,
     /// Each job keeps at most this many of its most recent ended runs; 0 keeps them all.
@@ -189,6 +192,7 @@ impl fmt::Debug for SchedulerSettings {
             .field("checkin_interval_ms", &self.checkin_interval_ms)
             .field("failure_grace_ms", &self.failure_grace_ms)
             .field("max_running", &self.max_running)
+            .field("batch_size", &self.batch_size)
             .field("run_retention_days", &self.run_retention_days)
             .field("runs_per_job", &self.runs_per_job)
             .field("completed_trigger_retention_minutes", &self.completed_trigger_retention_minutes)
@@ -217,6 +221,7 @@ impl Default for SchedulerSettings {
             checkin_interval_ms: 7_500,
             failure_grace_ms: 7_500,
             max_running: 256,
+            batch_size: None,
             run_retention_days: 30,
             runs_per_job: 1000,
             completed_trigger_retention_minutes: 60,
@@ -227,6 +232,9 @@ impl Default for SchedulerSettings {
 /// Upper bound of `scheduler.store_connections`: more than a database serves usefully.
 const MAX_STORE_CONNECTIONS: usize = 256;
 
+/// Upper bound of `scheduler.batch_size`: a cycle's transaction stays well under a second.
+const MAX_BATCH_SIZE: usize = 10_000;
+
 /// Upper bounds of the retention options: a century, a million runs, a year.
 const RETENTION_LIMITS: [(&str, i64, &str); 3] = [
     ("scheduler.run_retention_days", 36_500, "days"),
@@ -235,6 +243,12 @@ const RETENTION_LIMITS: [(&str, i64, &str); 3] = [
 ];
 
 impl SchedulerSettings {
+    /// Most triggers fired per cycle (`SchedulerConfig::batch_size`): the configured value,
+    /// else `max_running`, since a cycle never fires more than the free run slots anyway.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(self.max_running).min(MAX_BATCH_SIZE)
+    }
+
     /// Run history older than this is deleted (`SchedulerConfig::run_retention_ms`).
     pub fn run_retention_ms(&self) -> Option<i64> {
         (self.run_retention_days > 0).then(|| self.run_retention_days * 86_400_000)
@@ -633,6 +647,19 @@ impl Config {
                 problem: "must be at least 1".into(),
             });
         }
+        if let Some(n) = scheduler.batch_size
+            && !(1..=MAX_BATCH_SIZE).contains(&n)
+        {
+            return Err(ConfigError::Invalid {
+                option: "scheduler.batch_size",
+                value: n.to_string(),
+                origin: Origin::File(path.clone()),
+                problem: format!(
+                    "must be 1 to {MAX_BATCH_SIZE} triggers per cycle (leave it unset to follow \
+                     scheduler.max_running)"
+                ),
+            });
+        }
 
         let mut spark = file.spark;
         if let Some(g) = env("SPARK_HOME") {
@@ -907,6 +934,15 @@ mod tests {
         assert!(err.contains("scheduler.store_connections") && err.contains("at most 256"), "{err}");
         let c = Config::resolve(&file("[scheduler]\nmax_running = 4\n")).unwrap();
         assert_eq!((c.scheduler.max_running, c.scheduler.misfire_threshold_ms), (4, 60_000));
+        assert_eq!(c.scheduler.batch_size(), 4, "the batch follows the run slots");
+        let c = Config::resolve(&file("[scheduler]\nmax_running = 4096\n")).unwrap();
+        assert_eq!(c.scheduler.batch_size(), 4096);
+        let c = Config::resolve(&file("[scheduler]\nmax_running = 4096\nbatch_size = 500\n")).unwrap();
+        assert_eq!(c.scheduler.batch_size(), 500);
+        for bad in ["0", "10001"] {
+            let err = Config::resolve(&file(&format!("[scheduler]\nbatch_size = {bad}\n"))).unwrap_err().to_string();
+            assert!(err.contains("scheduler.batch_size") && err.contains("max_running"), "{err}");
+        }
         let mut s = Sources::default();
         s.env.push(("CONSORT_STORE_URL".into(), "mysql://root:hunter2@db/consort".into()));
         let err = Config::resolve(&s).unwrap_err().to_string();

@@ -58,6 +58,7 @@ pub async fn start_scheduler(
     scheduler_config.checkin_interval_ms = settings.checkin_interval_ms;
     scheduler_config.failure_grace_ms = settings.failure_grace_ms;
     scheduler_config.max_running = settings.max_running;
+    scheduler_config.batch_size = settings.batch_size();
     scheduler_config.run_retention_ms = settings.run_retention_ms();
     scheduler_config.runs_per_job = settings.runs_per_job();
     scheduler_config.spent_trigger_retention_ms = settings.completed_trigger_retention_ms();

@@ -229,6 +229,12 @@ impl Civil {
         self.days * SECS_PER_DAY + self.hour * 3600 + self.minute * 60 + self.second
     }
 
+    /// Days from 1970-01-01 to this date.
+    #[inline]
+    pub(crate) fn days(&self) -> i64 {
+        self.days
+    }
+
     /// Day of week, 1 = Sunday … 7 = Saturday.
     #[inline]
     pub(crate) fn weekday(&self) -> i64 {

@@ -188,13 +188,20 @@ impl Years {
         }
     }
 
+    /// Inlined: every next-fire search asks it at least once.
+    #[inline]
     pub(crate) fn contains(&self, year: i32) -> bool {
         if (MIN_YEAR..=MAX_YEAR).contains(&year) {
             let i = (year - MIN_YEAR) as usize;
             self.span[i / 64] & (1 << (i % 64)) != 0
         } else {
-            self.below.binary_search(&year).is_ok()
+            self.contains_below(year)
         }
+    }
+
+    #[inline(never)]
+    fn contains_below(&self, year: i32) -> bool {
+        self.below.binary_search(&year).is_ok()
     }
 
     /// The smallest member `>= year`, or `None` when no year at or after it can fire.

@@ -173,39 +173,38 @@ impl Shortcut {
         from_last: bool,
         clock: &mut WallClock<'_>,
     ) -> Option<i64> {
-        let offset_free = |y: i64, m: i64, d: i64, time: i64| days_from_civil(y, m, d) * SECS_PER_DAY + time;
-        let (mut y, mut m, mut d) = (from.year, from.month, from.day);
-        let mut time = from.hour * 3600 + from.minute * 60 + from.second;
+        let (mut month, mut d) = (Month::of(from), from.day);
+        let (mut hour, mut minute, mut second) = (from.hour, from.minute, from.second);
         // The last wall time the walk has reached (a real one: never in a gap).
         let mut reached = from.local_seconds();
         for _ in 0..SEARCH_MONTHS * 2 {
-            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&y) {
+            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&month.year) {
                 return None;
             }
             // Seconds, minutes, hours (with the carry into the next day): every wall
             // time the walk visits on the way lies between the two ends.
-            match self.next_time(time / 3600, time / 60 % 60, time % 60) {
-                Some(t) => time = t,
+            let time = match self.next_time(hour, minute, second) {
+                Some(t) => t,
                 None => {
-                    (y, m, d) = next_day(y, m, d);
-                    time = self.first_time;
+                    (month, d) = month.day_after(d);
+                    self.first_time
                 }
-            }
-            let now = offset_free(y, m, d, time);
+            };
+            let now = month.local(d, time);
             if !clock.gap_free(reached, now)? {
                 return None;
             }
             // Day of month.
-            let last = days_in_month(y, m);
+            let last = month.length;
             let base = if from_last { last - n } else { n };
             let mut day = None;
             if base >= d && base <= last {
-                let midnight = offset_free(y, m, base, 0);
+                let midnight = month.local(base, 0);
                 if !clock.gap_free(midnight, midnight)? {
                     return None;
                 }
-                let shifted = nearest_weekday_to(base, last, weekday_from_days(days_from_civil(y, m, base)));
-                let candidate = offset_free(y, m, shifted, time);
+                let shifted = nearest_weekday_to(base, last, month.weekday(base));
+                let candidate = month.local(shifted, time);
                 if !clock.gap_free(candidate, candidate)? {
                     return None;
                 }
@@ -214,27 +213,22 @@ impl Shortcut {
                 }
             }
             let Some(day) = day else {
-                (y, m, d) = next_month(y, m);
-                time = 0;
-                reached = offset_free(y, m, d, 0);
+                (month, d) = (month.next(), 1);
+                (hour, minute, second) = (0, 0, 0);
+                reached = month.local(1, 0);
                 continue;
             };
             d = day;
-            reached = offset_free(y, m, d, time);
+            reached = month.local(d, time);
             // Month.
-            if self.months & 1 << m == 0 {
-                let later = self.months & (!0u16 << (m + 1));
-                (y, m) = if later != 0 {
-                    (y, i64::from(later.trailing_zeros()))
-                } else {
-                    (y + 1, i64::from(self.months.trailing_zeros()))
-                };
-                (d, time) = (1, 0);
-                reached = offset_free(y, m, d, 0);
+            if self.months & 1 << month.month == 0 {
+                (month, d) = (self.next_listed_month(month), 1);
+                (hour, minute, second) = (0, 0, 0);
+                reached = month.local(1, 0);
                 continue;
             }
             // Year.
-            if !years.contains(y as i32) {
+            if !years.contains(month.year as i32) {
                 return None;
             }
             return Some(clock.instant_of_local(reached));
@@ -247,45 +241,61 @@ impl Shortcut {
     /// shortcut cannot tell (the walk then decides).
     #[inline]
     pub(crate) fn wall_time_from(&self, years: &Years, from: Civil) -> Option<i64> {
-        let (y, m, d) = (from.year, from.month, from.day);
-        let (date, time) = match self.next_date(years, y, m, d)? {
-            (dy, dm, dd) if (dy, dm, dd) == (y, m, d) => match self.next_time(from.hour, from.minute, from.second) {
-                Some(time) => ((y, m, d), time),
-                None => {
-                    // A rule that matches one day a month cannot match later this month.
-                    let (y, m, d) = if self.day.once_a_month() { next_month(y, m) } else { next_day(y, m, d) };
-                    (self.next_date(years, y, m, d)?, self.first_time)
-                }
+        if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&from.year) {
+            return None;
+        }
+        let (month, d) = (Month::of(from), from.day);
+        let (date, time) = match self.next_time(from.hour, from.minute, from.second) {
+            // A time is left today: today, if it matches, else the first time of a later day.
+            Some(time) => match self.next_date(years, month, d)? {
+                (m, day) if day == d && m.first == month.first => ((month, d), time),
+                later => (later, self.first_time),
             },
-            later => (later, self.first_time),
+            // No time is left today (as after a chained fire time): whether today
+            // matches does not matter, so it is not worked out.
+            None => {
+                let (month, d) = month.day_after(d);
+                (self.next_date(years, month, d)?, self.first_time)
+            }
         };
-        Some(days_from_civil(date.0, date.1, date.2) * SECS_PER_DAY + time)
+        Some(date.0.local(date.1, time))
     }
 
-    /// The earliest matching date at or after `y-m-d`.
-    #[inline]
-    fn next_date(&self, years: &Years, mut y: i64, mut m: i64, mut d: i64) -> Option<(i64, i64, i64)> {
+    /// The earliest matching date at or after day `d` of `month`. Inlined into
+    /// its two callers: as a call its prologue and the month passed through
+    /// memory cost as much as the search.
+    #[inline(always)]
+    fn next_date(&self, years: &Years, mut month: Month, mut d: i64) -> Option<(Month, i64)> {
         for _ in 0..SEARCH_MONTHS {
-            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&y) {
+            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&month.year) {
                 return None;
             }
-            if self.months & 1 << m != 0
-                && years.contains(y as i32)
-                && let Some(day) = self.day.first_day(y, m, d)
+            if self.months & 1 << month.month != 0
+                && years.contains(month.year as i32)
+                && let Some(day) = self.day.first_day(month, d)
             {
-                return Some((y, m, day));
+                return Some((month, day));
             }
-            // On to the next listed month (a yearly shape skips eleven at once).
             d = 1;
-            let later = self.months & (!0u16 << (m + 1));
-            if later != 0 {
-                m = i64::from(later.trailing_zeros());
-            } else {
-                m = i64::from(self.months.trailing_zeros());
-                y += 1;
-            }
+            month = self.next_listed_month(month);
         }
         None
+    }
+
+    /// The next month after `month` that the month field lists (a yearly shape
+    /// skips eleven at once).
+    #[inline]
+    fn next_listed_month(&self, month: Month) -> Month {
+        let next = month.next();
+        if self.months & 1 << next.month != 0 {
+            return next;
+        }
+        let later = self.months & (!0u16 << (month.month + 1));
+        if later != 0 {
+            Month::new(month.year, i64::from(later.trailing_zeros()))
+        } else {
+            Month::new(month.year + 1, i64::from(self.months.trailing_zeros()))
+        }
     }
 
     /// The earliest matching time of day at or after `h:m:s`, in seconds after midnight.
@@ -307,22 +317,67 @@ impl Shortcut {
     }
 }
 
-/// The day after `y-m-d`.
-#[inline]
-fn next_day(y: i64, m: i64, d: i64) -> (i64, i64, i64) {
-    if d < days_in_month(y, m) {
-        (y, m, d + 1)
-    } else if m < 12 {
-        (y, m + 1, 1)
-    } else {
-        (y + 1, 1, 1)
-    }
+/// One calendar month with the facts the day rules read (where it starts, its
+/// length, the weekday of its first day), so that a search moves from a month to
+/// the next with a few additions instead of converting a date each time.
+#[derive(Clone, Copy, Debug)]
+struct Month {
+    year: i64,
+    /// 1..=12.
+    month: i64,
+    /// Days from 1970-01-01 to its first day.
+    first: i64,
+    /// Weekday of its first day, 1 = Sunday … 7 = Saturday.
+    first_weekday: i64,
+    /// Number of days.
+    length: i64,
 }
 
-/// The first day of the month after `y-m`.
-#[inline]
-fn next_month(y: i64, m: i64) -> (i64, i64, i64) {
-    if m < 12 { (y, m + 1, 1) } else { (y + 1, 1, 1) }
+impl Month {
+    #[inline]
+    fn new(year: i64, month: i64) -> Month {
+        let first = days_from_civil(year, month, 1);
+        let length = days_in_month(year, month);
+        Month { year, month, first, first_weekday: weekday_from_days(first), length }
+    }
+
+    /// The month of `wall`, from the day count it already carries.
+    #[inline]
+    fn of(wall: Civil) -> Month {
+        let first = wall.days() - (wall.day - 1);
+        let length = days_in_month(wall.year, wall.month);
+        Month { year: wall.year, month: wall.month, first, first_weekday: weekday_from_days(first), length }
+    }
+
+    /// The following month: its first weekday moves on by the length beyond four weeks.
+    #[inline]
+    fn next(self) -> Month {
+        let (year, month) = if self.month < 12 { (self.year, self.month + 1) } else { (self.year + 1, 1) };
+        let mut first_weekday = self.first_weekday + self.length - 28;
+        if first_weekday > 7 {
+            first_weekday -= 7;
+        }
+        Month { year, month, first: self.first + self.length, first_weekday, length: days_in_month(year, month) }
+    }
+
+    /// The day after day `d` (1..=length).
+    #[inline]
+    fn day_after(self, d: i64) -> (Month, i64) {
+        if d < self.length { (self, d + 1) } else { (self.next(), 1) }
+    }
+
+    /// Weekday of day `d` (`d >= 1`), 1 = Sunday … 7 = Saturday.
+    #[inline]
+    fn weekday(self, d: i64) -> i64 {
+        // Both terms are positive, so the unsigned remainder (a multiply) is exact.
+        ((self.first_weekday + d - 2) as u64 % 7) as i64 + 1
+    }
+
+    /// Wall time `time` seconds after midnight of day `d`, as local seconds.
+    #[inline]
+    fn local(self, d: i64, time: i64) -> i64 {
+        (self.first + d - 1) * SECS_PER_DAY + time
+    }
 }
 
 /// The smallest member of `mask` that is `>= v` (`v` in 0..=64).
@@ -333,21 +388,10 @@ fn ceil64(mask: u64, v: i64) -> Option<i64> {
 }
 
 impl DayRule {
-    /// Whether the rule matches at most one day of any month.
+    /// The first matching day of `month` that is `>= d`.
     #[inline]
-    fn once_a_month(self) -> bool {
-        match self {
-            DayRule::Days(mask) => mask.count_ones() == 1,
-            DayRule::FromLast(offsets) => offsets.count_ones() == 1,
-            DayRule::LastWeekday(_) | DayRule::NthWeekday { .. } | DayRule::NearestWeekday { .. } => true,
-            DayRule::Weekdays(_) => false,
-        }
-    }
-
-    /// The first matching day of month `y-m` that is `>= d`.
-    #[inline]
-    fn first_day(self, y: i64, m: i64, d: i64) -> Option<i64> {
-        let last = days_in_month(y, m);
+    fn first_day(self, month: Month, d: i64) -> Option<i64> {
+        let last = month.length;
         let day = match self {
             DayRule::Days(mask) => {
                 let later = mask & (!0u32 << d);
@@ -365,22 +409,20 @@ impl DayRule {
                 last - i64::from(31 - reachable.leading_zeros())
             }
             DayRule::Weekdays(mask) => {
-                let wd = weekday_from_days(days_from_civil(y, m, d));
+                let wd = month.weekday(d);
                 let week = u32::from(mask >> 1) * 0x81; // the 7 weekday bits, twice in a row
                 let ahead = (week >> (wd - 1)) & 0x7f;
                 d + i64::from(ahead.trailing_zeros())
             }
             DayRule::LastWeekday(wanted) => {
-                let last_wd = weekday_from_days(days_from_civil(y, m, last));
-                let day = last - days_to_weekday(wanted, last_wd);
+                let day = last - days_to_weekday(wanted, month.weekday(last));
                 if day < d {
                     return None;
                 }
                 day
             }
             DayRule::NthWeekday { weekday, nth } => {
-                let first_wd = weekday_from_days(days_from_civil(y, m, 1));
-                let day = 1 + days_to_weekday(first_wd, weekday) + 7 * (nth - 1);
+                let day = 1 + days_to_weekday(month.first_weekday, weekday) + 7 * (nth - 1);
                 if day < d {
                     return None;
                 }

@@ -284,7 +284,7 @@ impl Shortcut {
 
     /// The next month after `month` that the month field lists (a yearly shape
     /// skips eleven at once).
-    #[inline]
+    #[inline(always)]
     fn next_listed_month(&self, month: Month) -> Month {
         let next = month.next();
         if self.months & 1 << next.month != 0 {
@@ -369,8 +369,8 @@ impl Month {
     /// Weekday of day `d` (`d >= 1`), 1 = Sunday … 7 = Saturday.
     #[inline]
     fn weekday(self, d: i64) -> i64 {
-        // Both terms are positive, so the unsigned remainder (a multiply) is exact.
-        ((self.first_weekday + d - 2) as u64 % 7) as i64 + 1
+        // A small non-negative number: the 32-bit unsigned remainder is a multiply.
+        ((self.first_weekday + d - 2) as u32 % 7) as i64 + 1
     }
 
     /// Wall time `time` seconds after midnight of day `d`, as local seconds.

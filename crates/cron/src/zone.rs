@@ -150,17 +150,37 @@ impl Zone {
     /// case of many lookups between the same two transitions.
     #[inline]
     pub(crate) fn wall_clock(&self) -> WallClock<'_> {
-        WallClock { zone: self, lo: i64::MAX, hi: i64::MIN, offset: 0 }
+        WallClock { zone: self, lo: i64::MAX, hi: i64::MIN, offset: 0, next: 0 }
     }
 
     /// The wall time at `utc_seconds`, and a cursor already primed for the
     /// stretch of wall time around it (where a search starting there runs).
+    ///
+    /// The transitions that bound the instant's offset usually bound its wall
+    /// time's stretch too, so one lookup serves both; only a wall time the
+    /// clock shows twice (read as the later pass) needs a second one.
     #[inline]
     pub(crate) fn start(&self, utc_seconds: i64) -> (Civil, WallClock<'_>) {
-        let wall = self.to_civil(utc_seconds);
         let mut clock = self.wall_clock();
-        clock.lookup(wall.local_seconds());
-        (wall, clock)
+        if !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&utc_seconds) {
+            let wall = self.to_civil(utc_seconds);
+            clock.lookup(wall.local_seconds());
+            return (wall, clock);
+        }
+        let i = self.instant_index[((utc_seconds - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
+        let i = self.scan(i, |t| t.at <= utc_seconds);
+        let (lo, offset) = match i {
+            0 => (TABLE_START + EDGE, self.initial_offset),
+            _ => (self.transitions[i - 1].wall_boundary(), self.transitions[i - 1].after),
+        };
+        let hi = self.transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        let local = utc_seconds + offset;
+        if lo <= local && local < hi && (TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
+            (clock.lo, clock.hi, clock.offset, clock.next) = (lo, hi, offset, i);
+        } else {
+            clock.lookup(local);
+        }
+        (Civil::from_local_seconds(local), clock)
     }
 
     /// Index of the first transition whose wall boundary lies after `local`.
@@ -213,6 +233,8 @@ pub(crate) struct WallClock<'z> {
     lo: i64,
     hi: i64,
     offset: i64,
+    /// Index of the first transition after that stretch.
+    next: usize,
 }
 
 impl WallClock<'_> {
@@ -303,8 +325,10 @@ impl WallClock<'_> {
         if !(self.lo..self.hi).contains(&from) || !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
             return None;
         }
+        // `from` lies in the cached stretch, so the transitions to check start
+        // right after it.
         let transitions = &self.zone.transitions;
-        let mut i = self.zone.boundary_index(from);
+        let mut i = self.next;
         while let Some(t) = transitions.get(i)
             && t.gap_start() <= local
         {
@@ -314,8 +338,17 @@ impl WallClock<'_> {
             }
             i += 1;
         }
-        let offset = self.lookup(local)?;
-        (self.lo..self.hi).contains(&local).then_some(local - offset)
+        // Every transition before `i` has its wall boundary at or before `local`
+        // (a gap ends more than an hour before it) and the one at `i` starts
+        // after it: `local` lies in the stretch between them.
+        let (lo, offset) = match i {
+            0 => (TABLE_START + EDGE, self.zone.initial_offset),
+            _ => (transitions[i - 1].wall_boundary(), transitions[i - 1].after),
+        };
+        let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        debug_assert!(lo <= local && local < hi);
+        (self.lo, self.hi, self.offset, self.next) = (lo, hi, offset, i);
+        Some(local - offset)
     }
 
     /// The wall time a lenient calendar shows after its fields are set to these
@@ -366,7 +399,7 @@ impl WallClock<'_> {
         };
         let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
         if local < hi {
-            (self.lo, self.hi, self.offset) = (lo, hi, offset);
+            (self.lo, self.hi, self.offset, self.next) = (lo, hi, offset, i);
         }
         Some(offset)
     }

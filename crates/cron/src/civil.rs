@@ -23,6 +23,22 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     hinnant_days_from_civil(year, month, day)
 }
 
+/// Days from 1970-01-01 to the first of `month` (1..=12) of `year`, and the
+/// month's length: one table lookup for the years a cron expression can fire in.
+#[inline]
+pub(crate) fn month_start(year: i64, month: i64) -> (i64, i64) {
+    let k = year - TABLE_FIRST_YEAR;
+    if (0..TABLE_YEARS as i64).contains(&k) && (1..=12).contains(&month) {
+        let k = k as usize;
+        let leap = usize::from(YEAR_DAYS[k + 1] - YEAR_DAYS[k] == 366);
+        let m = month as usize;
+        let before = DAYS_BEFORE_MONTH[leap][m];
+        let length = if m == 12 { 31 } else { DAYS_BEFORE_MONTH[leap][m + 1] - before };
+        return (i64::from(YEAR_DAYS[k]) + i64::from(before), i64::from(length));
+    }
+    (hinnant_days_from_civil(year, month, 1), days_in_month(year, month))
+}
+
 fn hinnant_days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -116,7 +132,9 @@ fn neri_schneider(days: i64) -> (i64, i64, i64) {
 /// Gregorian leap year rule (2100 is not a leap year, 2000 is).
 #[inline]
 pub(crate) fn is_leap_year(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    // Given a multiple of 4, a multiple of 100 is one of 25, and of 400 one of 16:
+    // two remainders by powers of two and one by a constant.
+    year & 3 == 0 && (year % 25 != 0 || year & 15 == 0)
 }
 
 /// Days in each month of a common year (index 1..=12).
@@ -306,6 +324,16 @@ mod tests {
                 for day in [1, 28, days_in_month(year, month)] {
                     assert_eq!(days_from_civil(year, month, day), hinnant_days_from_civil(year, month, day));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn month_start_agrees_with_day_counting() {
+        for year in [1800, 1899, 1900, 1970, 2000, 2024, 2100, 2199, 2500, 2501, 3000] {
+            for month in 1..=12 {
+                let expected = (days_from_civil(year, month, 1), days_in_month(year, month));
+                assert_eq!(month_start(year, month), expected, "{year}-{month}");
             }
         }
     }

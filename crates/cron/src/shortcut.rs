@@ -23,7 +23,7 @@
 //! Everywhere else the shortcut declines and the walk runs.
 //! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
 
-use crate::civil::{Civil, SECS_PER_DAY, days_from_civil, days_in_month, days_to_weekday, weekday_from_days};
+use crate::civil::{Civil, SECS_PER_DAY, days_in_month, days_to_weekday, month_start, weekday_from_days};
 use crate::eval::nearest_weekday_to;
 use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
 use crate::parse::Spec;
@@ -336,8 +336,7 @@ struct Month {
 impl Month {
     #[inline]
     fn new(year: i64, month: i64) -> Month {
-        let first = days_from_civil(year, month, 1);
-        let length = days_in_month(year, month);
+        let (first, length) = month_start(year, month);
         Month { year, month, first, first_weekday: weekday_from_days(first), length }
     }
 

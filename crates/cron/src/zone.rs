@@ -52,9 +52,26 @@ struct Transition {
     /// Offsets (seconds east of UTC) before and after the change.
     before: i64,
     after: i64,
+    /// The first wall time for which a search for the earliest match cannot have
+    /// been changed by this transition (see [`WallClock::instant_across_gaps`]):
+    /// its gap start when the clock does not jump forward, an hour plus the
+    /// gap's length past the gap's end when it does, never for a gap of
+    /// seconds. Worked out once here rather than on every search that crosses it.
+    settled_from: i64,
 }
 
 impl Transition {
+    fn new(at: i64, before: i64, after: i64) -> Transition {
+        let mut t = Transition { at, before, after, settled_from: 0 };
+        let length = after - before;
+        t.settled_from = match length {
+            ..=0 => t.gap_start(),
+            _ if length % 60 != 0 => i64::MAX,
+            _ => t.wall_boundary() + length + 3600,
+        };
+        t
+    }
+
     /// From this wall time on, the new offset is used (`java.util.TimeZone`'s
     /// rule: a wall time before it reads with the old offset).
     #[inline]
@@ -106,7 +123,7 @@ impl Zone {
                 break;
             }
             let after = i64::from(t.offset().seconds());
-            transitions.push(Transition { at, before, after });
+            transitions.push(Transition::new(at, before, after));
             before = after;
         }
         let bucket_start = |k: usize| TABLE_START + ((k as i64) << BUCKET_SHIFT);
@@ -279,22 +296,27 @@ impl WallClock<'_> {
 
     #[inline(never)]
     fn instant_of_local_elsewhere(&mut self, local: i64) -> i64 {
-        self.instant(Civil::from_local_seconds(local))
+        match self.lookup(local) {
+            Some(offset) => local - offset,
+            None => self.zone.jiff_instant(Civil::from_local_seconds(local)).unwrap_or(local),
+        }
     }
 
     /// Whether no wall time in `[from, to]` falls in a daylight-saving gap (wall
     /// times the clock skips); `None` near or beyond the table's years.
     #[inline]
-    pub(crate) fn gap_free(&self, from: i64, to: i64) -> Option<bool> {
+    pub(crate) fn gap_free(&mut self, from: i64, to: i64) -> Option<bool> {
         if self.lo <= from && to < self.hi {
             return Some(true);
         }
         self.gap_free_elsewhere(from, to)
     }
 
-    /// [`WallClock::gap_free`] for a range that leaves the cached stretch.
+    /// [`WallClock::gap_free`] for a range that leaves the cached stretch. When
+    /// the range is gap-free the cursor moves on to the stretch `to` lies in,
+    /// where the search goes on.
     #[inline(never)]
-    fn gap_free_elsewhere(&self, from: i64, to: i64) -> Option<bool> {
+    fn gap_free_elsewhere(&mut self, from: i64, to: i64) -> Option<bool> {
         if !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&from)
             || !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&to)
         {
@@ -303,7 +325,7 @@ impl WallClock<'_> {
         // Transitions from the first whose wall boundary lies after `from`: a gap
         // `[gap_start, wall_boundary)` meets the range when it starts by `to`.
         let transitions = &self.zone.transitions;
-        let mut i = self.zone.boundary_index(from);
+        let mut i = if (self.lo..self.hi).contains(&from) { self.next } else { self.zone.boundary_index(from) };
         while let Some(t) = transitions.get(i)
             && t.gap_start() <= to
         {
@@ -312,6 +334,9 @@ impl WallClock<'_> {
             }
             i += 1;
         }
+        // No gap: `to` lies past the wall boundary of every transition before `i`
+        // (their gaps are empty) and before the one at `i`.
+        self.enter_stretch(i);
         Some(true)
     }
 
@@ -320,7 +345,7 @@ impl WallClock<'_> {
     /// have changed a search for the earliest match (see `shortcut`): each gap
     /// ends at least its own length plus an hour before `local`, and is a whole
     /// number of minutes long. `None` when that does not hold.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn instant_across_gaps(&mut self, from: i64, local: i64) -> Option<i64> {
         if !(self.lo..self.hi).contains(&from) || !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
             return None;
@@ -332,8 +357,7 @@ impl WallClock<'_> {
         while let Some(t) = transitions.get(i)
             && t.gap_start() <= local
         {
-            let length = t.after - t.before;
-            if length > 0 && (length % 60 != 0 || local < t.wall_boundary() + length + 3600) {
+            if local < t.settled_from {
                 return None;
             }
             i += 1;
@@ -341,14 +365,21 @@ impl WallClock<'_> {
         // Every transition before `i` has its wall boundary at or before `local`
         // (a gap ends more than an hour before it) and the one at `i` starts
         // after it: `local` lies in the stretch between them.
+        self.enter_stretch(i);
+        debug_assert!(self.lo <= local && local < self.hi);
+        Some(local - self.offset)
+    }
+
+    /// Caches the stretch of wall time between transitions `i - 1` and `i`.
+    #[inline]
+    fn enter_stretch(&mut self, i: usize) {
+        let transitions = &self.zone.transitions;
         let (lo, offset) = match i {
             0 => (TABLE_START + EDGE, self.zone.initial_offset),
             _ => (transitions[i - 1].wall_boundary(), transitions[i - 1].after),
         };
         let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
-        debug_assert!(lo <= local && local < hi);
         (self.lo, self.hi, self.offset, self.next) = (lo, hi, offset, i);
-        Some(local - offset)
     }
 
     /// The wall time a lenient calendar shows after its fields are set to these

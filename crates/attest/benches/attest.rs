@@ -47,6 +47,7 @@ fn main() {
         vcek: include_bytes!("../tests/data/vcek_milan.der").to_vec(),
         ask: pem_to_der(include_str!("../tests/data/milan_ask.pem")),
         ark: pem_to_der(include_str!("../tests/data/milan_ark.pem")),
+        crl: Vec::new(),
     }
     .to_bytes();
     let snp = SnpVerifier::new();
@@ -76,7 +77,7 @@ fn main() {
         clean_room: "alpha".into(),
         secret_name: "db-password".into(),
         run_id: "run-42".into(),
-        policy: Policy { measurements: vec![measurement.into()], host_data: vec![], allow_debug: false },
+        policy: Policy { measurements: vec![measurement.into()], ..Policy::default() },
     };
     let public_key = runner.public_key();
     let request = ReleaseRequest { run_id: "run-42", evidence: &report, one_off_public_key: &public_key };

@@ -41,6 +41,63 @@ pub enum AttestError {
         problem: String,
     },
 
+    /// The report's `REPORTED_TCB` is not the TCB the VCEK certifies.
+    #[error(
+        "SEV-SNP report: REPORTED_TCB {component} is {}, but the VCEK certifies {}; send the VCEK AMD KDS issues for the report's reported TCB",
+        spl_text(*.report),
+        spl_text(*.vcek)
+    )]
+    TcbMismatch {
+        /// The component: `bootloader`, `tee`, `snp`, `microcode` or `fmc`.
+        component: &'static str,
+        /// Its security patch level in the report (none: the layout has no such component).
+        report: Option<u8>,
+        /// Its security patch level in the VCEK's extension.
+        vcek: Option<u8>,
+    },
+
+    /// The ASK or VCEK is on AMD's revocation list.
+    #[error(
+        "SEV-SNP certificate chain: the {what} (serial {serial}) is revoked by AMD's CRL; the platform must be re-provisioned with a current key"
+    )]
+    Revoked {
+        /// `ASK` or `VCEK`.
+        what: &'static str,
+        /// Its serial number (hex).
+        serial: String,
+    },
+
+    /// The configured CRL's `nextUpdate` has passed.
+    #[error(
+        "AMD CRL: stale, its nextUpdate was {next_update} (Unix seconds) and now is {now_s}; fetch a current CRL from AMD KDS (vcek/v1/<product>/crl)"
+    )]
+    CrlStale {
+        /// The CRL's `nextUpdate` (Unix seconds).
+        next_update: i64,
+        /// The verifier's current time (Unix seconds).
+        now_s: i64,
+    },
+
+    /// The CRL cannot be used: malformed, another product's, not yet valid, or none for this chain.
+    #[error("AMD CRL: {problem}")]
+    CrlUnusable {
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
+    /// A policy minimum or restriction (TCB, guest SVN, VMPL, SMT, migration agent) is not met.
+    #[error(
+        "attestation policy: {field} is {seen}, the policy requires {required}; run on a platform and firmware that meet it, or change the policy"
+    )]
+    PolicyNotMet {
+        /// The policy field: `min_tcb.snp`, `min_guest_svn`, `max_vmpl`, `allow_smt`, ….
+        field: &'static str,
+        /// What the evidence attests.
+        seen: String,
+        /// What the policy requires.
+        required: String,
+    },
+
     /// A simulated report's `issued_at` lies outside the freshness window.
     #[error(
         "simulated report: issued at {issued_at} s, now is {now_s} s, outside the window of {max_age_s} s old to {max_skew_s} s ahead; issue a fresh report"
@@ -164,4 +221,9 @@ pub enum AttestError {
         /// The operation.
         what: &'static str,
     },
+}
+
+/// A TCB component's patch level in an error message.
+fn spl_text(spl: Option<u8>) -> String {
+    spl.map_or_else(|| "absent".into(), |spl| spl.to_string())
 }

@@ -214,6 +214,7 @@ impl AttestationVerifier for SimulatedVerifier {
             host_data: report.host_data,
             report_data: report.report_data,
             debuggable: report.debuggable,
+            snp: None,
         })
     }
 }

@@ -8,7 +8,16 @@
 //!    issued by its parent's subject and valid at `now_s`;
 //! 3. the report is version 2 or later, signed with ECDSA P-384 SHA-384 by a VCEK
 //!    (not a VLEK), over its first 0x2A0 bytes, with the VCEK's key;
-//! 4. the VCEK's hardware id extension equals the report's `chip_id` (unless masked).
+//! 4. the VCEK's product name is of the chain's generation (ARK-Milan, ARK-Genoa, ARK-Turin), and
+//!    the report's CPUID (version 3 and later) of the same generation, which fixes the
+//!    `TCB_VERSION` layout;
+//! 5. the report's `REPORTED_TCB` equals the TCB the VCEK's extensions certify ([`snp_tcb`]);
+//! 6. the VCEK's hardware id extension equals the report's `chip_id` (unless masked);
+//! 7. when a CRL is configured or presented, it is the ARK's, current, and lists neither
+//!    the ASK nor the VCEK ([`snp_crl`]).
+//!
+//! [`snp_tcb`]: crate::snp_tcb
+//! [`snp_crl`]: crate::snp_crl
 //!
 //! Implemented with `x509-cert` (parsing) and `ring` (signatures) rather than the
 //! `sev` crate, whose pure-Rust mode pulls a second RSA/ECDSA stack; ring is the
@@ -22,7 +31,9 @@ use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode, Encode};
 
 use crate::AttestError;
-use crate::evidence::{AttestationVerifier, Claims, platform};
+use crate::evidence::{AttestationVerifier, Claims, SnpClaims, platform};
+use crate::snp_crl::AmdCrl;
+use crate::snp_tcb::{Generation, Tcb, VcekFacts, check_tcb_binding};
 
 /// Length of the `ATTESTATION_REPORT` structure.
 pub const REPORT_LEN: usize = 1184;
@@ -39,8 +50,6 @@ pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
 const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-/// AMD's VCEK extension carrying the chip's hardware id (64 bytes).
-const AMD_HW_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.4");
 const REPORT: &str = "SEV-SNP report";
 const EVIDENCE: &str = "SEV-SNP evidence";
 
@@ -49,12 +58,16 @@ const EVIDENCE: &str = "SEV-SNP evidence";
 pub struct SnpReport {
     /// Report format version (2 for Milan/Genoa firmware of 2023, 3 and later add CPUID fields).
     pub version: u32,
-    /// Guest policy; bit 19 is DEBUG.
+    /// The guest's security version number (from its ID block).
+    pub guest_svn: u32,
+    /// Guest policy; bit 16 SMT allowed, bit 18 MIGRATE_MA, bit 19 DEBUG.
     pub policy: u64,
     /// VMPL the report was requested from.
     pub vmpl: u32,
     /// Signature algorithm (1 = ECDSA P-384 with SHA-384).
     pub signature_algo: u32,
+    /// Platform info; bit 0 SMT_EN (SMT is enabled on the host).
+    pub platform_info: u64,
     /// Flags: bit 1 MASK_CHIP_KEY, bits 2..=4 SIGNING_KEY (0 = VCEK, 1 = VLEK).
     pub flags: u32,
     /// The 64 bytes the guest supplied.
@@ -63,8 +76,10 @@ pub struct SnpReport {
     pub measurement: [u8; 48],
     /// Data the host supplied at launch (e.g. the security policy digest).
     pub host_data: [u8; 32],
-    /// The TCB the report is signed at.
+    /// The TCB the report is signed at (raw `TCB_VERSION`; its layout depends on the generation).
     pub reported_tcb: u64,
+    /// CPUID family, model and stepping (report version 3 and later).
+    pub cpuid: Option<[u8; 3]>,
     /// The chip's id (zero when masked).
     pub chip_id: [u8; 64],
     /// The signed bytes (0x000..0x2A0).
@@ -78,7 +93,9 @@ impl std::fmt::Debug for SnpReport {
         f.debug_struct("SnpReport")
             .field("version", &self.version)
             .field("policy", &format_args!("{:#x}", self.policy))
+            .field("guest_svn", &self.guest_svn)
             .field("vmpl", &self.vmpl)
+            .field("reported_tcb", &format_args!("{:#018x}", self.reported_tcb))
             .field("measurement", &hex::encode(self.measurement))
             .field("host_data", &hex::encode(self.host_data))
             .field("report_data", &hex::encode(self.report_data))
@@ -111,14 +128,17 @@ impl SnpReport {
         }
         Ok(Self {
             version,
+            guest_svn: u32_at(bytes, 0x04),
             policy: u64_at(bytes, 0x08),
             vmpl: u32_at(bytes, 0x30),
             signature_algo: u32_at(bytes, 0x34),
+            platform_info: u64_at(bytes, 0x40),
             flags: u32_at(bytes, 0x48),
             report_data: array_at(bytes, 0x50),
             measurement: array_at(bytes, 0x90),
             host_data: array_at(bytes, 0xC0),
             reported_tcb: u64_at(bytes, 0x180),
+            cpuid: (version >= 3).then(|| array_at(bytes, 0x188)),
             chip_id: array_at(bytes, 0x1A0),
             signed: bytes[..SIGNED_LEN].to_vec(),
             signature,
@@ -130,6 +150,42 @@ impl SnpReport {
         self.policy & (1 << 19) != 0
     }
 
+    /// Whether guest policy bit 18 (MIGRATE_MA) is set: a migration agent may be associated.
+    pub fn migration_agent_allowed(&self) -> bool {
+        self.policy & (1 << 18) != 0
+    }
+
+    /// Whether platform info bit 0 (SMT_EN) is set: simultaneous multithreading is on.
+    pub fn smt_enabled(&self) -> bool {
+        self.platform_info & 1 != 0
+    }
+
+    /// The processor generation, which fixes the `TCB_VERSION` layout: from CPUID (version 3
+    /// and later) or, for version 2 (no CPUID), the VCEK's product; the two must agree.
+    fn generation(&self, vcek: &VcekFacts) -> Result<Generation, AttestError> {
+        let Some([family, model, _]) = self.cpuid else {
+            if vcek.generation == Generation::Turin {
+                return Err(report_malformed(
+                    "a version 2 report with a Turin VCEK: Turin firmware writes version 3 or later".into(),
+                ));
+            }
+            return Ok(vcek.generation);
+        };
+        let generation = Generation::from_cpuid(family, model).ok_or_else(|| {
+            report_malformed(format!(
+                "CPUID family {family:#04x} model {model:#04x} is not a supported SEV-SNP processor (Milan, Genoa, Turin)"
+            ))
+        })?;
+        if generation != vcek.generation {
+            return Err(untrusted(format!(
+                "the report is from a {} processor (CPUID) but the VCEK is for {}",
+                generation.name(),
+                vcek.product
+            )));
+        }
+        Ok(generation)
+    }
+
     fn chip_key_masked(&self) -> bool {
         self.flags & 0b10 != 0
     }
@@ -139,20 +195,29 @@ impl SnpReport {
     }
 
     /// What the report attests, once verified.
-    fn claims(&self) -> Claims {
+    fn claims(&self, generation: Generation, tcb: Tcb) -> Claims {
         Claims {
             platform: platform::SEV_SNP,
             measurement: hex::encode(self.measurement),
             host_data: hex::encode(self.host_data),
             report_data: self.report_data,
             debuggable: self.debuggable(),
+            snp: Some(SnpClaims {
+                generation: generation.name(),
+                reported_tcb: tcb,
+                guest_svn: self.guest_svn,
+                vmpl: self.vmpl,
+                smt_enabled: self.smt_enabled(),
+                migration_agent_allowed: self.migration_agent_allowed(),
+            }),
         }
     }
 }
 
 /// The evidence a SEV-SNP runner presents: its report and the certificate chain
 /// (on Azure from the host's THIM endpoint; elsewhere from AMD KDS). Serialised as
-/// JSON `{"report", "vcek", "ask", "ark"}`, each standard base64 (report raw, certificates DER).
+/// JSON `{"report", "vcek", "ask", "ark"}`, each standard base64 (report raw, certificates DER),
+/// and optionally `"crl"`: AMD's CRL for the product (DER, base64), checked like a configured one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnpEvidence {
@@ -168,6 +233,9 @@ pub struct SnpEvidence {
     /// The AMD Root Key certificate of the processor family (DER); must be a pinned one.
     #[serde(with = "crate::b64")]
     pub ark: Vec<u8>,
+    /// AMD's CRL for the product (DER), if the runner presents one; empty: none.
+    #[serde(with = "crate::b64", default, skip_serializing_if = "Vec::is_empty")]
+    pub crl: Vec<u8>,
 }
 
 impl std::fmt::Debug for SnpEvidence {
@@ -177,6 +245,7 @@ impl std::fmt::Debug for SnpEvidence {
             .field("vcek_len", &self.vcek.len())
             .field("ask_len", &self.ask.len())
             .field("ark_len", &self.ark.len())
+            .field("crl_len", &self.crl.len())
             .finish()
     }
 }
@@ -189,10 +258,12 @@ impl SnpEvidence {
     }
 }
 
-/// Verifies SEV-SNP evidence against pinned AMD root keys.
+/// Verifies SEV-SNP evidence against pinned AMD root keys and, when configured, AMD's CRLs.
 #[derive(Debug, Clone)]
 pub struct SnpVerifier {
     pinned_ark_spki_sha256: Vec<[u8; 32]>,
+    /// Once any is configured, every chain needs its ARK's CRL here (fail closed).
+    crls: Vec<AmdCrl>,
 }
 
 impl Default for SnpVerifier {
@@ -211,12 +282,22 @@ impl SnpVerifier {
                 hex::decode_to_slice(pin, &mut bytes).ok().map(|()| bytes)
             })
             .collect();
-        Self { pinned_ark_spki_sha256: pinned }
+        Self { pinned_ark_spki_sha256: pinned, crls: Vec::new() }
     }
 
     /// A verifier trusting only the roots whose DER SubjectPublicKeyInfo has these SHA-256 digests.
     pub fn with_pinned_arks(pinned_ark_spki_sha256: Vec<[u8; 32]>) -> Self {
-        Self { pinned_ark_spki_sha256 }
+        Self { pinned_ark_spki_sha256, crls: Vec::new() }
+    }
+
+    /// Also checks revocation with these CRLs (DER, from AMD KDS `vcek/v1/<product>/crl`; one per
+    /// product). From then on a chain whose ARK has no CRL here is refused, as is one whose
+    /// CRL is stale at verification time. Each CRL's signature is checked against the chain's ARK.
+    pub fn with_crls<'a>(mut self, crls_der: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, AttestError> {
+        for der in crls_der {
+            self.crls.push(AmdCrl::parse(der)?);
+        }
+        Ok(self)
     }
 
     /// Verifies a report (raw 1184 bytes) with its chain (DER certificates) at `now_s`.
@@ -226,6 +307,19 @@ impl SnpVerifier {
         vcek_der: &[u8],
         ask_der: &[u8],
         ark_der: &[u8],
+        now_s: i64,
+    ) -> Result<Claims, AttestError> {
+        self.verify_parts_with_crl(report, vcek_der, ask_der, ark_der, None, now_s)
+    }
+
+    /// [`SnpVerifier::verify_parts`], also checking a CRL the runner presented (DER).
+    pub fn verify_parts_with_crl(
+        &self,
+        report: &[u8],
+        vcek_der: &[u8],
+        ask_der: &[u8],
+        ark_der: &[u8],
+        presented_crl: Option<&[u8]>,
         now_s: i64,
     ) -> Result<Claims, AttestError> {
         let report = SnpReport::parse(report)?;
@@ -244,6 +338,18 @@ impl SnpVerifier {
         check_signed_by("ARK", &ark, "ARK", &ark, now_s)?;
         check_signed_by("ASK", &ask, "ARK", &ark, now_s)?;
         check_signed_by("VCEK", &vcek, "ASK", &ask, now_s)?;
+        self.check_revocation(&ark, &ask, &vcek, presented_crl, now_s)?;
+
+        let facts = VcekFacts::of(&vcek)?;
+        let chain_generation = chain_generation(&ark)?;
+        if facts.generation != chain_generation {
+            return Err(untrusted(format!(
+                "the VCEK is for product {} but the chain's root is ARK-{}",
+                facts.product,
+                chain_generation.name()
+            )));
+        }
+        let generation = report.generation(&facts)?;
 
         if report.signature_algo != 1 {
             return Err(report_malformed(format!(
@@ -268,21 +374,39 @@ impl SnpVerifier {
         UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, vcek_spki.subject_public_key.raw_bytes())
             .verify(&report.signed, &report.signature)
             .map_err(|_| AttestError::BadSignature { what: REPORT })?;
-        if !report.chip_key_masked() {
-            let hw_id = vcek
-                .tbs_certificate
-                .extensions
-                .iter()
-                .flatten()
-                .find(|extension| extension.extn_id == AMD_HW_ID)
-                .map(|extension| extension.extn_value.as_bytes());
-            if hw_id != Some(&report.chip_id[..]) {
-                return Err(untrusted(
-                    "the VCEK's hardware id is not the report's chip_id: it is another chip's".into(),
-                ));
-            }
+        // Checked after the signature: only then are the report's fields the chip's own.
+        let reported_tcb = Tcb::decode(report.reported_tcb, generation);
+        check_tcb_binding(&reported_tcb, &facts.tcb)?;
+        if !report.chip_key_masked() && !facts.is_chip(&report.chip_id) {
+            return Err(untrusted("the VCEK's hardware id is not the report's chip_id: it is another chip's".into()));
         }
-        Ok(report.claims())
+        Ok(report.claims(generation, reported_tcb))
+    }
+
+    /// Checks the configured CRL of the chain's ARK (required once any is configured) and a
+    /// CRL the runner presented (if any).
+    fn check_revocation(
+        &self,
+        ark: &Certificate,
+        ask: &Certificate,
+        vcek: &Certificate,
+        presented_crl: Option<&[u8]>,
+        now_s: i64,
+    ) -> Result<(), AttestError> {
+        if !self.crls.is_empty() {
+            let crl = self.crls.iter().find(|crl| crl.issued_by(ark)).ok_or_else(|| AttestError::CrlUnusable {
+                problem: format!(
+                    "none of the {} configured CRLs is issued by the chain's ARK ({}); configure AMD's CRL for that product",
+                    self.crls.len(),
+                    ark.tbs_certificate.subject
+                ),
+            })?;
+            crl.check(ark, ask, vcek, now_s)?;
+        }
+        if let Some(der) = presented_crl.filter(|der| !der.is_empty()) {
+            AmdCrl::parse(der)?.check(ark, ask, vcek, now_s)?;
+        }
+        Ok(())
     }
 }
 
@@ -302,7 +426,14 @@ impl AttestationVerifier for SnpVerifier {
                 format: EVIDENCE,
                 problem: format!("not the JSON object {{report, vcek, ask, ark}} in base64: {error}"),
             })?;
-        self.verify_parts(&evidence.report, &evidence.vcek, &evidence.ask, &evidence.ark, now_s)
+        self.verify_parts_with_crl(
+            &evidence.report,
+            &evidence.vcek,
+            &evidence.ask,
+            &evidence.ark,
+            Some(&evidence.crl),
+            now_s,
+        )
     }
 }
 
@@ -336,6 +467,18 @@ fn check_signed_by(
     UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA384, parent_key)
         .verify(&tbs, signature)
         .map_err(|_| AttestError::BadSignature { what: certificate_what(child_name) })
+}
+
+/// The generation of a chain, from its ARK's common name (`ARK-Milan`); the ARK is pinned by key.
+fn chain_generation(ark: &Certificate) -> Result<Generation, AttestError> {
+    let subject = ark.tbs_certificate.subject.to_string();
+    subject
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("CN=ARK-"))
+        .and_then(Generation::from_product)
+        .ok_or_else(|| {
+            untrusted(format!("the ARK's subject {subject:?} names no known product (ARK-Milan, ARK-Genoa, ARK-Turin)"))
+        })
 }
 
 fn certificate_what(name: &str) -> &'static str {

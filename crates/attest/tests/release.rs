@@ -29,7 +29,7 @@ fn world() -> World {
         clean_room: "alpha".into(),
         secret_name: "db-password".into(),
         run_id: "run-42".into(),
-        policy: Policy { measurements: vec![MEASUREMENT.into()], host_data: vec![], allow_debug: false },
+        policy: Policy { measurements: vec![MEASUREMENT.into()], ..Policy::default() },
     };
     World { tee, verifier, provider, sealed, grant, runner_key: OneOffKeyPair::generate() }
 }

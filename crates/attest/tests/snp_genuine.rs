@@ -26,6 +26,7 @@ fn evidence() -> SnpEvidence {
         vcek: include_bytes!("data/vcek_milan.der").to_vec(),
         ask: pem_to_der(include_str!("data/milan_ask.pem")),
         ark: pem_to_der(include_str!("data/milan_ark.pem")),
+        crl: Vec::new(),
     }
 }
 

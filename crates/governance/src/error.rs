@@ -198,9 +198,13 @@ impl From<consort_attest::AttestError> for GovError {
             A::MalformedEvidence { .. } | A::BadSignature { .. } | A::UntrustedChain { .. } | A::Stale { .. } => {
                 "attestation_invalid"
             }
+            A::TcbMismatch { .. } | A::CrlUnusable { .. } => "attestation_invalid",
+            A::Revoked { .. } => "attestation_revoked",
+            A::CrlStale { .. } => "attestation_crl_stale",
             A::MeasurementNotAllowed { .. } | A::HostDataNotAllowed { .. } | A::DebugNotAllowed => {
                 "measurement_not_allowed"
             }
+            A::PolicyNotMet { .. } => "attestation_policy_not_met",
             A::ReportDataMismatch => "report_data_mismatch",
             A::WrongRun { .. } => "wrong_run",
             A::InvalidKey { .. } => "invalid_key",

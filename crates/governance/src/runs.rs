@@ -551,7 +551,7 @@ impl Governance {
             let policy = Policy {
                 measurements: vec![runner.measurement.clone()],
                 host_data: vec![config_hash.clone()],
-                allow_debug: false,
+                ..Policy::default()
             };
             let mut secrets = Vec::new();
             for (document, secret) in &needed {

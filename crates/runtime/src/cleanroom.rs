@@ -531,8 +531,7 @@ mod tests {
     use super::*;
 
     fn run(backend: &str) -> CleanRoomRun {
-        let policy =
-            consort_attest::Policy { measurements: vec!["aa".repeat(32)], host_data: vec![], allow_debug: false };
+        let policy = consort_attest::Policy { measurements: vec!["aa".repeat(32)], ..Default::default() };
         serde_json::from_value(json!({
             "id": "0123456789abcdef", "query": "q", "query_version": 1, "requested_by": "user:carol",
             "idempotency_key": null, "state": "STARTING", "job_config_hash": "cc".repeat(32),

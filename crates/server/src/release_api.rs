@@ -160,7 +160,7 @@ pub(crate) struct SecretPath {
 }
 
 fn policy(body: PolicyBody) -> Policy {
-    Policy { measurements: body.measurements, host_data: body.host_data, allow_debug: false }
+    Policy { measurements: body.measurements, host_data: body.host_data, ..Policy::default() }
 }
 
 fn consent(refs: Vec<ConsentRef>) -> Result<Vec<ConsentSubject>, ApiError> {

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use consort_attest::snp::{GENOA_ARK_SPKI_SHA256, REPORT_LEN};
-use consort_attest::{AttestError, AttestationVerifier, SnpEvidence, SnpReport, SnpVerifier};
+use consort_attest::{AttestError, AttestationVerifier, Policy, SnpEvidence, SnpReport, SnpVerifier, Tcb};
 
 /// 2025-06-15: inside every certificate's validity (the VCEK's ends 2030-04-03).
 const NOW: i64 = 1_750_000_000;
@@ -42,6 +42,58 @@ fn genuine_report_verifies() {
     assert_eq!(claims.host_data, "00".repeat(32));
     assert_eq!(hex::encode(&claims.report_data[..8]), "d447b55d197491bf");
     assert!(!claims.debuggable);
+    let snp = claims.snp.unwrap();
+    // AMD certifies this TCB in the VCEK (blSPL 3, teeSPL 0, snpSPL 8, ucodeSPL 115): the report's must equal it.
+    assert_eq!(snp.reported_tcb, Tcb { bootloader: 3, tee: 0, snp: 8, microcode: 115, fmc: None });
+    assert_eq!(snp.generation, "Milan");
+    assert_eq!((snp.guest_svn, snp.vmpl), (0, 0));
+    assert!(snp.smt_enabled, "platform info bit 0");
+    assert!(!snp.migration_agent_allowed);
+}
+
+const REAL_TCB: Tcb = Tcb { bootloader: 3, tee: 0, snp: 8, microcode: 115, fmc: None };
+
+fn policy() -> Policy {
+    Policy { measurements: vec![MEASUREMENT.into()], ..Policy::default() }
+}
+
+#[test]
+fn the_genuine_report_meets_a_policy_at_its_real_tcb_and_no_higher() {
+    let claims = verify(&evidence()).unwrap();
+    let at_real = Policy { min_tcb: Some(REAL_TCB), max_vmpl: Some(0), allow_migration_agent: false, ..policy() };
+    assert_eq!(at_real.check(&claims), Ok(()));
+    for (minimum, field, seen) in [
+        (Tcb { snp: 9, ..REAL_TCB }, "min_tcb.snp", "8"),
+        (Tcb { microcode: 116, ..REAL_TCB }, "min_tcb.microcode", "115"),
+        (Tcb { bootloader: 4, ..Tcb::default() }, "min_tcb.bootloader", "3"),
+        (Tcb { tee: 1, ..Tcb::default() }, "min_tcb.tee", "0"),
+    ] {
+        let error = Policy { min_tcb: Some(minimum), ..policy() }.check(&claims).unwrap_err();
+        assert!(
+            matches!(&error, AttestError::PolicyNotMet { field: f, seen: s, .. } if *f == field && s == seen),
+            "{error}"
+        );
+        assert!(error.to_string().contains(&format!("{field} is {seen}")), "{error}");
+    }
+    let error = Policy { min_guest_svn: 1, ..policy() }.check(&claims).unwrap_err();
+    assert_eq!(
+        error,
+        AttestError::PolicyNotMet { field: "min_guest_svn", seen: "0".into(), required: "at least 1".into() }
+    );
+    // SMT is enabled on the host that produced it.
+    let error = Policy { allow_smt: false, ..policy() }.check(&claims).unwrap_err();
+    assert!(matches!(error, AttestError::PolicyNotMet { field: "allow_smt", .. }), "{error}");
+}
+
+#[test]
+fn editing_the_reported_tcb_breaks_the_signature() {
+    // The TCB comparison itself is tested as pure logic (snp_tcb) and end to end with a VCEK
+    // certifying another TCB (tests/snp_revocation_tcb.rs); an edited report fails first.
+    for offset in [0x180, 0x186, 0x187] {
+        let mut evidence = evidence();
+        evidence.report[offset] = evidence.report[offset].wrapping_add(1);
+        assert_eq!(verify(&evidence), Err(AttestError::BadSignature { what: "SEV-SNP report" }), "{offset:#x}");
+    }
 }
 
 #[test]
@@ -50,6 +102,10 @@ fn parsed_fields_match_the_structure() {
     assert_eq!(report.version, 2);
     assert_eq!(report.signature_algo, 1);
     assert_eq!(report.policy, 0x30000);
+    assert_eq!(report.guest_svn, 0);
+    assert_eq!(report.reported_tcb, 0x7308_0000_0000_0003);
+    assert_eq!(report.cpuid, None, "version 2 has no CPUID fields");
+    assert!(report.smt_enabled());
     assert_eq!(hex::encode(report.measurement), MEASUREMENT);
     assert_eq!(&hex::encode(report.chip_id)[..16], "d49554ec717f4e5b");
     assert!(!format!("{report:?}").is_empty());

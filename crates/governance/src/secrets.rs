@@ -388,5 +388,51 @@ fn check_policy(policy: &Policy) -> Result<(), GovError> {
             "leave allow_debug false",
         ));
     }
+    if let Some(max_vmpl) = policy.max_vmpl
+        && max_vmpl > 3
+    {
+        return Err(GovError::invalid(
+            "policy.max_vmpl",
+            "SEV-SNP has VMPLs 0 to 3 only",
+            "give 0 (the most privileged) to 3, or leave it out to accept any",
+        ));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_checked_before_they_are_bound() {
+        let good = Policy { measurements: vec!["aa".repeat(48)], max_vmpl: Some(3), ..Policy::default() };
+        assert!(check_policy(&good).is_ok());
+        let none = Policy::default();
+        assert!(check_policy(&none).unwrap_err().to_string().contains("policy.measurements"));
+        let debug = Policy { allow_debug: true, ..good.clone() };
+        assert!(check_policy(&debug).unwrap_err().to_string().contains("policy.allow_debug"));
+        let vmpl = Policy { max_vmpl: Some(4), ..good };
+        let error = check_policy(&vmpl).unwrap_err();
+        assert_eq!(error.code(), "invalid_request");
+        assert!(error.to_string().contains("policy.max_vmpl"), "{error}");
+    }
+
+    #[test]
+    fn snp_refusals_have_their_own_codes() {
+        use consort_attest::AttestError as A;
+        let below = A::PolicyNotMet { field: "min_tcb.snp", seen: "8".into(), required: "at least 9".into() };
+        for (error, code) in [
+            (below, "attestation_policy_not_met"),
+            (A::Revoked { what: "ASK", serial: "010001".into() }, "attestation_revoked"),
+            (A::CrlStale { next_update: 1, now_s: 2 }, "attestation_crl_stale"),
+            (A::CrlUnusable { problem: "x".into() }, "attestation_invalid"),
+            (A::TcbMismatch { component: "snp", report: Some(8), vcek: Some(7) }, "attestation_invalid"),
+        ] {
+            let message = error.to_string();
+            let gov = GovError::from(error);
+            assert_eq!(gov.code(), code, "{message}");
+            assert!(gov.is_refusal(), "{message}");
+        }
+    }
 }

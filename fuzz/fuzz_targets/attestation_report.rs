@@ -1,7 +1,8 @@
 //! Any bytes, as a simulated report (its envelope, and its payload signed by the
 //! trusted key so the payload parser is reached), as an SEV-SNP report (alone and
-//! with the genuine Milan chain), as SEV-SNP evidence JSON, and as each certificate
-//! of the chain: parsed and verified without a panic.
+//! with the genuine Milan chain), as SEV-SNP evidence JSON, as each certificate
+//! of the chain, and as an AMD CRL (configured, and presented with the genuine chain):
+//! parsed and verified without a panic.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -9,7 +10,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use consort_attest::snp::REPORT_LEN;
-use consort_attest::{AttestationVerifier, SimulatedVerifier, SnpReport, SnpVerifier};
+use consort_attest::{AmdCrl, AttestationVerifier, SimulatedVerifier, SnpReport, SnpVerifier};
 use libfuzzer_sys::fuzz_target;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let fixtures = fixtures();
     let Some((&mode, rest)) = data.split_first() else { return };
     let now = NOW ^ i64::from(mode >> 4);
-    match mode % 8 {
+    match mode % 10 {
         0 => {
             let _ = fixtures.simulated.verify(rest, now);
         }
@@ -91,8 +92,22 @@ fuzz_target!(|data: &[u8]| {
         6 => {
             let _ = fixtures.snp.verify_parts(&fixtures.report, VCEK, rest, &fixtures.ark, now);
         }
-        _ => {
+        7 => {
             let _ = fixtures.snp.verify_parts(&fixtures.report, VCEK, &fixtures.ask, rest, now);
+        }
+        8 => {
+            // A configured CRL: parsed, then checked against the genuine chain.
+            if let Ok(crl) = AmdCrl::parse(rest) {
+                let _ = crl.validity();
+                let _ = crl.revoked_serials().count();
+                if let Ok(verifier) = SnpVerifier::new().with_crls([rest]) {
+                    let _ = verifier.verify_parts(&fixtures.report, VCEK, &fixtures.ask, &fixtures.ark, now);
+                }
+            }
+        }
+        _ => {
+            // A CRL the runner presents alongside the genuine chain.
+            let _ = fixtures.snp.verify_parts_with_crl(&fixtures.report, VCEK, &fixtures.ask, &fixtures.ark, Some(rest), now);
         }
     }
 });

@@ -107,7 +107,14 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             // A CRL the runner presents alongside the genuine chain.
-            let _ = fixtures.snp.verify_parts_with_crl(&fixtures.report, VCEK, &fixtures.ask, &fixtures.ark, Some(rest), now);
+            let _ = fixtures.snp.verify_parts_with_crl(
+                &fixtures.report,
+                VCEK,
+                &fixtures.ask,
+                &fixtures.ark,
+                Some(rest),
+                now,
+            );
         }
     }
 });

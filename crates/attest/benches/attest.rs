@@ -1,6 +1,7 @@
 //! What each step of releasing a secret costs: median and best microseconds per call
 //! of SEV-SNP verification (genuine Milan report and chain: three RSA-4096 PSS checks and
-//! one ECDSA P-384), simulated-report verification, seal/open, HPKE wrap/unwrap, a whole
+//! one ECDSA P-384; and the test chain with and without its CRL, for what revocation
+//! costs: one more RSA-PSS check), simulated-report verification, seal/open, HPKE wrap/unwrap, a whole
 //! simulated release, and minting a token. Wall time, rounds interleaved; nothing asserts
 //! on a duration. `cargo bench -p consort-attest --bench attest`;
 //! `CONSORT_BENCH_CALLS` (200 per round, 9 rounds) sizes it.
@@ -51,6 +52,25 @@ fn main() {
     }
     .to_bytes();
     let snp = SnpVerifier::new();
+    // The test chain (tests/data/test_chain: RSA-3072, not AMD's) with and without its CRL.
+    let test_evidence = SnpEvidence {
+        report: hex::decode(include_str!("../tests/data/test_chain/report.hex").trim()).expect("hex"),
+        vcek: include_bytes!("../tests/data/test_chain/vcek.der").to_vec(),
+        ask: include_bytes!("../tests/data/test_chain/ask.der").to_vec(),
+        ark: include_bytes!("../tests/data/test_chain/ark.der").to_vec(),
+        crl: Vec::new(),
+    }
+    .to_bytes();
+    let test_ark_pin = {
+        use x509_cert::der::{Decode, Encode};
+        let ark = x509_cert::Certificate::from_der(include_bytes!("../tests/data/test_chain/ark.der")).expect("der");
+        let spki = ark.tbs_certificate.subject_public_key_info.to_der().expect("der");
+        ring::digest::digest(&ring::digest::SHA256, &spki).as_ref().try_into().expect("32 bytes")
+    };
+    let test_snp = SnpVerifier::with_pinned_arks(vec![test_ark_pin]);
+    let test_snp_with_crl = SnpVerifier::with_pinned_arks(vec![test_ark_pin])
+        .with_crls([&include_bytes!("../tests/data/test_chain/crl_current.der")[..]])
+        .expect("crl");
 
     let (tee, _) = SimulatedTee::generate().expect("key");
     let simulated = SimulatedVerifier::new(&tee.public_key()).expect("key");
@@ -88,6 +108,12 @@ fn main() {
     println!("| --- | --- | --- |");
     measure("SEV-SNP verify (report + ARK/ASK/VCEK)", calls.div_ceil(4), || {
         black_box(snp.verify(black_box(&snp_evidence), NOW).expect("genuine"));
+    });
+    measure("SEV-SNP verify, test chain (RSA-3072)", calls.div_ceil(4), || {
+        black_box(test_snp.verify(black_box(&test_evidence), NOW).expect("test chain"));
+    });
+    measure("SEV-SNP verify, test chain + CRL", calls.div_ceil(4), || {
+        black_box(test_snp_with_crl.verify(black_box(&test_evidence), NOW).expect("test chain"));
     });
     measure("simulated verify", calls * 5, || {
         black_box(simulated.verify(black_box(&report), NOW).expect("valid"));

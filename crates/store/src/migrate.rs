@@ -28,6 +28,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "once", sql: include_str!("../migrations/sqlite/0005_once.sql") },
     Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/sqlite/0006_cleanroom.sql") },
     Migration { version: 7, name: "runs_by_state", sql: include_str!("../migrations/sqlite/0007_runs_by_state.sql") },
+    Migration {
+        version: 8,
+        name: "due_by_priority",
+        sql: include_str!("../migrations/sqlite/0008_due_by_priority.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 5, name: "once", sql: include_str!("../migrations/postgres/0005_once.sql") },
     Migration { version: 6, name: "cleanroom", sql: include_str!("../migrations/postgres/0006_cleanroom.sql") },
     Migration { version: 7, name: "runs_by_state", sql: include_str!("../migrations/postgres/0007_runs_by_state.sql") },
+    Migration {
+        version: 8,
+        name: "due_by_priority",
+        sql: include_str!("../migrations/postgres/0008_due_by_priority.sql"),
+    },
 ];
 
 /// The table both backends keep applied migrations in.
@@ -107,7 +117,7 @@ mod tests {
     fn only_missing_migrations_are_applied_in_order() {
         let first = [applied(&SQLITE[0])];
         let todo = plan("sqlite", &first, SQLITE).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 4, 5, 6, 7]);
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2, 3, 4, 5, 6, 7, 8]);
         assert!(POSTGRES.windows(2).all(|w| w[0].version < w[1].version));
     }
 

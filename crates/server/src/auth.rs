@@ -381,7 +381,9 @@ pub fn action_for(method: &Method, route: &str) -> Option<Action> {
     if purge || route.starts_with("/v1/tokens") || route.starts_with("/v1/audit") {
         return Some(Action::Administer);
     }
-    if route.starts_with("/v1/cleanrooms") {
+    // The invitations addressed to the caller: an invited identity needs the `cleanroom` role
+    // to accept one, so it needs it to list them.
+    if route.starts_with("/v1/cleanrooms") || route == "/v1/invitations" {
         return Some(Action::Govern);
     }
     if route.starts_with("/v1/provision")
@@ -591,6 +593,7 @@ mod tests {
         // Clean-room runs need the role; only the runner's own calls authenticate themselves.
         assert_eq!(action_for(&Method::POST, "/v1/cleanrooms/{cleanroom}/queries/{id}/run"), Some(Action::Govern));
         assert_eq!(action_for(&Method::GET, "/v1/cleanrooms/{cleanroom}/runs/{run}/log"), Some(Action::Govern));
+        assert_eq!(action_for(&Method::GET, "/v1/invitations"), Some(Action::Govern));
         for route in crate::run_api::RUNNER_ROUTES {
             assert_eq!(action_for(&Method::POST, route), None, "{route}");
         }
@@ -619,6 +622,7 @@ mod tests {
         assert!(!reaches(Method::POST, "/v1/cleanrooms/{cleanroom}/proposals", "/v1/cleanrooms/lab/proposals"));
         assert!(!reaches(Method::PUT, "/v1/cleanrooms/{cleanroom}/secrets/{name}", "/v1/cleanrooms/lab/secrets/s"));
         assert!(!reaches(Method::GET, "/v1/cleanrooms", "/v1/cleanrooms"));
+        assert!(!reaches(Method::GET, "/v1/invitations", "/v1/invitations"));
         assert!(!reaches(Method::GET, "/v1/scheduler/jobs", "/v1/scheduler/jobs"));
         assert!(!reaches(Method::GET, "/v1/tokens", "/v1/tokens"));
     }

@@ -158,6 +158,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access_api::revoke, access_api::revocations))
         .routes(routes!(access_api::invitations))
         .routes(routes!(access_api::accept_invitation))
+        .routes(routes!(access_api::my_invitations))
         .routes(routes!(release_api::put_secret))
         .routes(routes!(release_api::grant_secret))
         .routes(routes!(release_api::grant_tokens))

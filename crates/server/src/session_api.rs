@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::Extension;
+use axum::http::{HeaderMap, header};
 use consort_auth::{Action, Method, Principal};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -55,6 +56,21 @@ pub(crate) enum MethodName {
     Unauthenticated,
 }
 
+/// What a member-issued user credential is confined to, and until when.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CredentialScope {
+    /// The only clean room it reaches.
+    cleanroom: String,
+    /// The user of that clean room it authenticates.
+    user: String,
+    /// The member who issued it.
+    member: String,
+    /// Its id (what a member's revocation names).
+    id: String,
+    /// When it expires, ms since the epoch (from the verified credential's claims).
+    expires_ms: Option<i64>,
+}
+
 /// The caller.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct WhoAmI {
@@ -69,6 +85,9 @@ pub(crate) struct WhoAmI {
     /// What those roles permit; a route needing another action answers 403. Per-resource
     /// access lists (a component's `updateacl`) may allow more on single resources.
     actions: Vec<ActionName>,
+    /// For a user credential (`method` = `user_credential`): the clean room and user it is
+    /// confined to; `null` otherwise.
+    credential: Option<CredentialScope>,
 }
 
 /// Who the caller is, its roles, and the actions they permit.
@@ -81,7 +100,10 @@ pub(crate) struct WhoAmI {
         (status = 200, description = "The caller.", body = WhoAmI),
     )
 )]
-pub(crate) async fn whoami(principal: Option<Extension<Principal>>) -> Result<Json<WhoAmI>, ApiError> {
+pub(crate) async fn whoami(
+    headers: HeaderMap,
+    principal: Option<Extension<Principal>>,
+) -> Result<Json<WhoAmI>, ApiError> {
     // The security layer always leaves the principal on an authenticated route.
     let Some(Extension(p)) = principal else {
         return Err(ApiError::Unauthorized {
@@ -89,7 +111,18 @@ pub(crate) async fn whoami(principal: Option<Extension<Principal>>) -> Result<Js
             message: "no principal on this request; send `Authorization: Bearer TOKEN`".into(),
         });
     };
+    let credential = match &p.method {
+        Method::UserCredential { cleanroom, user, member, id } => Some(CredentialScope {
+            cleanroom: cleanroom.clone(),
+            user: user.clone(),
+            member: member.clone(),
+            id: id.clone(),
+            expires_ms: credential_expiry_ms(&headers),
+        }),
+        _ => None,
+    };
     Ok(Json(WhoAmI {
+        credential,
         display_name: p.display_name(),
         method: match p.method {
             Method::ApiToken { .. } => MethodName::ApiToken,
@@ -102,4 +135,13 @@ pub(crate) async fn whoami(principal: Option<Extension<Principal>>) -> Result<Js
         actions: Action::ALL.into_iter().filter(|a| p.may(*a)).map(ActionName::of).collect(),
         name: p.name,
     }))
+}
+
+/// The expiry the caller's credential claims. The security layer verified this very header's
+/// credential (signature, expiry, revocation) before the handler ran, so its claims are trusted.
+fn credential_expiry_ms(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (_, bearer) = value.split_once(' ')?;
+    let parsed = consort_governance::credentials::parse(bearer).ok()?;
+    Some(parsed.claims().expires_at.saturating_mul(1000))
 }

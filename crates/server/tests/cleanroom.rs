@@ -621,6 +621,76 @@ async fn every_route_needs_a_token_and_a_clean_room_role_and_a_place_in_the_room
     assert_eq!((status, list["items"].clone()), (StatusCode::OK, json!([ROOM])));
 }
 
+/// The dashboard's reads: the invitations addressed to the caller in every clean room (made
+/// or still proposed), and what a user credential is confined to (`whoami`).
+#[tokio::test]
+async fn an_identity_lists_its_invitations_and_a_credential_says_where_it_reaches() {
+    let app = app().await;
+    three_parties(&app).await;
+    // Refused: no token, a viewer (no clean-room role), a user credential (no invited identity).
+    let got = send(&app, "GET", "/v1/invitations", None, Body::empty(), "application/json").await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    let got = json_call(&app, "GET", "/v1/invitations", &app.viewer, None).await;
+    assert_eq!((got.0, got.1["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")), "{}", got.1);
+    let credential =
+        consort_governance::credentials::issue(&app.alice.key, "alice", ROOM, "bob", "cred-b1", now_s(), 3_600)
+            .unwrap();
+    let bearer = format!("Bearer {credential}");
+    let got = json_call(&app, "GET", "/v1/invitations", &bearer, None).await;
+    assert_eq!(got.1["error"]["code"], "credential_scope", "{}", got.1);
+    // whoami names the credential's clean room, user, issuer, id and expiry; a token has none.
+    let (status, me) = json_call(&app, "GET", "/v1/auth/whoami", &bearer, None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (&me["method"], &me["name"], &me["roles"]),
+        (&json!("user_credential"), &json!("bob"), &json!(["cleanroom"]))
+    );
+    let expires_ms = (now_s() + 3_600) * 1000;
+    assert_eq!(
+        me["credential"],
+        json!({"cleanroom": ROOM, "user": "bob", "member": "alice", "id": "cred-b1", "expires_ms": expires_ms}),
+        "{me}"
+    );
+    let (_, me) = json_call(&app, "GET", "/v1/auth/whoami", &app.bob.token, None).await;
+    assert_eq!(me["credential"], Value::Null, "{me}");
+
+    // dave (the outsider's token) is invited once by an accepted proposal and once by an open one.
+    let everyone = [&app.alice, &app.bob, &app.carol];
+    let invite =
+        |id: &str, user: &str| json!({"action": "invite_user", "invitation_id": id, "id": user, "principal": "dave"});
+    pass(&app, &app.bob, json!([invite("inv-1", "dave")]), &everyone).await;
+    let open = pass(&app, &app.alice, json!([invite("inv-2", "dave2")]), &[]).await;
+    let (status, list) = json_call(&app, "GET", "/v1/invitations", &app.outsider, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let seen = |list: &Value| -> Vec<(String, String, String)> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().into(),
+                    i["standing"].as_str().unwrap().into(),
+                    i["proposed_by"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let s = |x: &str| x.to_string();
+    assert_eq!(seen(&list), [(s("inv-1"), s("Pending"), s("bob")), (s("inv-2"), s("Proposed"), s("alice"))], "{list}");
+    assert_eq!(list["items"][0]["cleanroom"], ROOM);
+    assert!(list["items"][0]["expires_ms"].as_i64().unwrap() > now_s() * 1000, "{list}");
+    assert_eq!((&list["items"][1]["expires_ms"], &list["items"][1]["proposal_id"]), (&Value::Null, &open["id"]));
+    // Another identity sees none of them; the invited one accepts and then sees it accepted.
+    let (_, theirs) = json_call(&app, "GET", "/v1/invitations", &app.carol.token, None).await;
+    assert_eq!(theirs["items"], json!([]), "{theirs}");
+    let (status, user) = json_call(&app, "POST", &path("/invitations/inv-1/accept"), &app.outsider, None).await;
+    assert_eq!((status, user["status"].clone()), (StatusCode::OK, json!("active")), "{user}");
+    let (_, list) = json_call(&app, "GET", "/v1/invitations", &app.outsider, None).await;
+    assert_eq!(seen(&list)[0], (s("inv-1"), s("Accepted"), s("bob")), "{list}");
+    assert!(list["items"][0]["accepted_ms"].is_i64(), "{list}");
+}
+
 const RUNNER: &str = "aa11";
 
 /// The runner's evidence: a simulated report of `measurement` binding `key`.

@@ -44,11 +44,25 @@ async function show() {
   const root = fill($('page'));
   root.dataset.page = page;
   try {
-    stopPage = await PAGES[page].render(root, { api, can, me, notify, ready: () => ready(page) });
+    stopPage = await PAGES[page].render(root, { api, can, me, notify, ready: () => ready(page), reload: show });
   } catch (e) {
     notify(e.message);
-    if (e.status === 401) signOut(e.message);
+    if (e.status === 401) signOut(refusal(e));
   }
+}
+
+/** The server's refusal of the token, with its code (a revoked or expired user credential says so). */
+function refusal(e) {
+  return `The server refused this token (${e.code}): ${e.message}`;
+}
+
+/** Who is signed in; a user credential also names its clean room, user, issuer and expiry. */
+function describe(who) {
+  const roles = `${who.display_name} (${who.roles.join(', ')})`;
+  const c = who.credential;
+  if (!c) return roles;
+  const until = c.expires_ms ? `, until ${new Date(c.expires_ms).toLocaleString()}` : '';
+  return `user ${c.user} of clean room ${c.cleanroom} (credential ${c.id} from ${c.member}${until})`;
 }
 
 function signOut(reason) {
@@ -65,21 +79,23 @@ function signOut(reason) {
   err.textContent = reason || '';
   err.hidden = !reason;
   document.body.dataset.signedIn = 'false';
+  delete document.body.dataset.method;
 }
 
 async function signIn() {
   try {
     me = await api('GET', '/v1/auth/whoami');
   } catch (e) {
-    signOut(e.status === 401 || e.status === 403 ? `The server refused this token: ${e.message}` : e.message);
+    signOut(e.status === 401 || e.status === 403 ? refusal(e) : e.message);
     return;
   }
   $('signin').hidden = true;
   $('nav').hidden = false;
   for (const a of document.querySelectorAll('#nav a')) a.hidden = !can(NEEDS[a.dataset.page]);
   $('signout').hidden = false;
-  $('who').textContent = `${me.display_name} (${me.roles.join(', ')})`;
+  $('who').textContent = describe(me);
   document.body.dataset.signedIn = 'true';
+  document.body.dataset.method = me.method;
   document.body.dataset.actions = me.actions.join(' ');
   await show();
 }

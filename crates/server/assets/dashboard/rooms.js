@@ -1,6 +1,11 @@
-// Clean rooms (`#/rooms/NAME`, `#/rooms/NAME/runs/ID`): members and users, proposals and their
-// votes, contracts, documents with their states, versions and approvals, consent, runs with their
-// checklist, and the ledger with receipts verified here (receipt.js).
+// Clean rooms (`#/rooms/NAME`, `#/rooms/NAME/runs/ID`): members and users, invitations and
+// revoked credentials, proposals and their votes, contracts, documents with their states, versions
+// and approvals, consent, runs with their checklist, and the ledger with receipts verified here
+// (receipt.js). Above them, the invitations addressed to the signed-in identity, with Accept.
+//
+// A member-issued user credential (`ccu_…`) reaches one clean room as one user (whoami's
+// `credential`): the page shows only that clean room and that user's acts, and never asks for
+// the list of clean rooms or invitations, which the server refuses to a credential.
 //
 // What a browser may do is what its token's principal may do as a *user* of the clean room
 // (docs/cleanrooms.md): propose its own drafts, vote on documents it approves, withdraw or give
@@ -8,7 +13,7 @@
 // ballots, contracts) are COSE_Sign1 requests signed with a member's key, which a browser does
 // not hold: they are shown read-only. Buttons are drawn only where the server would accept.
 import { apiText, seg } from './api.js';
-import { badge, fill, h, when } from './dom.js';
+import { badge, fill, h, relative, when } from './dom.js';
 import { verifyReceipt } from './receipt.js';
 
 const LEDGER_PAGE = 50;
@@ -23,6 +28,7 @@ function describeAction(a) {
     case 'add_member': return `add member ${a.id}`;
     case 'remove_member': return `remove member ${a.id}`;
     case 'add_user': return `add user ${a.id} (${a.principal})`;
+    case 'invite_user': return `invite ${a.principal}${a.issuer ? ` of ${a.issuer}` : ''} as user ${a.id} (${a.invitation_id})`;
     case 'remove_user': return `remove user ${a.id}`;
     case 'set_contract': return `accept contract ${a.contract_id} v${a.version}`;
     case 'set_setting': return `set ${a.name} = ${json(a.value)}`;
@@ -44,14 +50,73 @@ function ballots(list, votes) {
   });
 }
 
+/** "at 12/1/26 10:00 (in 3 min)" for an instant in ms, or a dash. */
+function until(ms) {
+  return ms === null || ms === undefined ? '—' : `${at(ms)} (${relative(new Date(ms).toISOString())})`;
+}
+
+/** A button that runs `act`, then `reload`s what it changed; disabled while it runs. */
+function action(notify, label, data, act, reload, confirmText) {
+  const b = h('button', { type: 'button', dataset: { action: data } }, label);
+  b.addEventListener('click', async () => {
+    if (confirmText && !confirm(confirmText)) return;
+    b.disabled = true;
+    try {
+      await act();
+      await reload();
+    } catch (e) {
+      notify(`${label}: ${e.message}`);
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+const STANDING_HELP = {
+  Proposed: 'its proposal waits for the members\' votes',
+  Pending: '',
+  Expired: 'not accepted in time: ask a member to invite you again',
+  Accepted: '',
+};
+
+/** The invitations addressed to the signed-in identity (GET /v1/invitations), with Accept. */
+function invitationsCard(items, { api, notify, reload }) {
+  if (items.length === 0) return null;
+  const accept = (i) => async () => {
+    await api('POST', `/v1/cleanrooms/${seg(i.cleanroom)}/invitations/${seg(i.id)}/accept`);
+    // Its clean room is now readable: the page is drawn again on it (once: no hashchange).
+    history.replaceState(null, '', `#/rooms/${encodeURIComponent(i.cleanroom)}`);
+  };
+  const rows = items.map((i) => h('tr', { dataset: { myInvitation: i.id, cleanroom: i.cleanroom, standing: i.standing } },
+    h('td', {}, i.cleanroom), h('td', {}, i.id), h('td', {}, i.user_id), h('td', {}, i.proposed_by),
+    h('td', {}, badge(i.standing), STANDING_HELP[i.standing] ? h('div', { class: 'muted' }, STANDING_HELP[i.standing]) : null),
+    h('td', {}, i.standing === 'Accepted' ? `accepted ${at(i.accepted_ms)}` : until(i.expires_ms)),
+    h('td', {}, i.standing === 'Pending'
+      ? action(notify, 'Accept', 'accept-invitation', accept(i), reload,
+        `Accept invitation ${i.id}? You become user ${i.user_id} of clean room ${i.cleanroom}.`)
+      : null)));
+  return h('div', { class: 'card', id: 'my-invitations-card' }, h('h2', {}, 'Your invitations'),
+    h('p', { class: 'muted' }, 'Invitations addressed to you (your token\'s name, or your OIDC subject and issuer). ' +
+      'Accepting one makes you a user of its clean room.'),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Clean room', 'Invitation', 'You become', 'Proposed by', 'State',
+      'Expires', ''].map((t) => h('th', {}, t)))), h('tbody', { id: 'my-invitations' }, rows)));
+}
+
 function yes(ok, text) {
   return h('span', { class: ok ? 'check ok' : 'check missing' }, ok ? '✓ ' : '✗ ', text);
 }
 
-export async function render(root, { api, notify, ready, me }) {
-  const rooms = (await api('GET', '/v1/cleanrooms')).items;
+export async function render(root, { api, notify, ready, me, reload }) {
+  // A user credential reaches its own clean room only, and is no invited identity.
+  const scope = me.credential;
+  const [rooms, addressed] = await Promise.all([
+    scope ? [scope.cleanroom] : api('GET', '/v1/cleanrooms').then((r) => r.items),
+    // A client certificate is no invitable identity (403): it simply has no invitations.
+    scope ? [] : api('GET', '/v1/invitations').then((r) => r.items, () => []),
+  ]);
+  const invited = invitationsCard(addressed, { api, notify, reload });
   if (rooms.length === 0) {
-    fill(root, h('div', { class: 'card' }, h('h2', {}, 'Clean rooms'),
+    fill(root, invited, h('div', { class: 'card' }, h('h2', {}, 'Clean rooms'),
       h('p', { class: 'muted', id: 'rooms-none' }, 'You take part in no clean room.')));
     ready();
     return () => {};
@@ -73,6 +138,11 @@ export async function render(root, { api, notify, ready, me }) {
   const contracts = h('tbody', { id: 'room-contracts' });
   const documents = h('tbody', { id: 'room-documents' });
   const consent = h('tbody', { id: 'room-consent' });
+  const invitations = h('tbody', { id: 'room-invitations' });
+  const revocations = h('tbody', { id: 'room-revocations' });
+  const signedWith = h('p', { id: 'room-credential', class: 'muted', hidden: !scope }, scope
+    ? `You are signed in with credential ${scope.id}, issued by member ${scope.member} for user ${scope.user}; it ` +
+      `expires ${until(scope.expires_ms)}.` : '');
   const runs = h('tbody', { id: 'room-runs' });
   const runDetail = h('div', { id: 'room-run-detail', class: 'card', hidden: true });
   const ledger = h('tbody', { id: 'room-ledger' });
@@ -86,10 +156,21 @@ export async function render(root, { api, notify, ready, me }) {
     'this page does not hold: use `consort cleanroom propose | vote | withdraw | contract`.');
 
   fill(root,
+    invited,
     h('div', { class: 'card' }, h('div', { class: 'toolbar' }, h('h2', {}, 'Clean room'), picker, h('span', { class: 'spacer' }), role)),
     h('div', { class: 'columns' },
       card('room-members-card', 'Members', h('table', {}, head('Member', 'Status', 'Added by', 'Key'), members)),
       card('room-users-card', 'Users', h('table', {}, head('User', 'Principal', 'Status', 'Added by'), users))),
+    h('div', { class: 'columns' },
+      card('room-invitations-card', 'Invitations',
+        h('p', { class: 'muted' }, 'An accepted invite_user proposal makes an invitation; the invited identity accepts ' +
+          'it with its own token before it expires (`consort cleanroom accept-invitation`).'),
+        h('table', {}, head('Invitation', 'User', 'Identity', 'Proposed by', 'State', 'Expires / accepted'), invitations)),
+      card('room-credentials-card', 'User credentials',
+        h('p', { class: 'muted' }, 'Members issue user credentials offline (`consort member issue-credential`), so ' +
+          'the server knows only the revoked ones; a member revokes one with `consort cleanroom revoke-credential`.'),
+        signedWith,
+        h('table', {}, head('Revoked credential', 'Revoked by', 'When'), revocations))),
     card('room-proposals-card', 'Proposals', signedOnly,
       h('table', {}, head('Proposal', 'Proposer', 'Actions', 'State', 'Votes', 'Created', 'Resolved'), proposals)),
     card('room-contracts-card', 'Contracts', h('table', {}, head('Contract', 'Version', 'State', 'Content', 'Proposal'), contracts)),
@@ -114,22 +195,7 @@ export async function render(root, { api, notify, ready, me }) {
   const key = async () => (publicKey ??= await apiText(`${base}/ledger/public-key`));
   const guarded = (f) => async (...a) => { try { await f(...a); } catch (e) { notify(e.message); } };
 
-  /** A button that runs `act`, then reloads what it changed; disabled while it runs. */
-  function action(label, data, act, reload, confirmText) {
-    const b = h('button', { type: 'button', dataset: { action: data } }, label);
-    b.addEventListener('click', async () => {
-      if (confirmText && !confirm(confirmText)) return;
-      b.disabled = true;
-      try {
-        await act();
-        await reload();
-      } catch (e) {
-        notify(`${label}: ${e.message}`);
-        b.disabled = false;
-      }
-    });
-    return b;
-  }
+  const act = (...a) => action(notify, ...a);
 
   async function loadParties() {
     const [m, u] = await Promise.all([api('GET', `${base}/members`), api('GET', `${base}/users`)]);
@@ -137,19 +203,46 @@ export async function render(root, { api, notify, ready, me }) {
       h('td', {}, x.added_by || '—'), h('td', { class: 'muted', title: x.public_key_pem }, 'PEM'))));
     fill(users, u.items.map((x) => h('tr', { dataset: { user: x.id } }, h('td', {}, x.id), h('td', {}, x.principal),
       h('td', {}, badge(x.status)), h('td', {}, x.added_by || '—'))));
-    const mine = u.items.find((x) => x.principal === me.name && x.status === 'active');
+    // A credential names its user; a token or JWT is the user its principal was mapped to.
+    const mine = u.items.find((x) => x.status === 'active' && (scope ? x.id === scope.user : x.principal === me.name));
     me_user = mine ? mine.id : null;
-    role.textContent = me_user ? `you are user ${me_user} here` : 'you are not a user here: read only';
+    role.textContent = !me_user ? 'you are not a user here: read only'
+      : scope ? `you are user ${me_user} here, by credential ${scope.id}` : `you are user ${me_user} here`;
     role.dataset.user = me_user || '';
   }
 
   async function loadProposals() {
     const p = await api('GET', `${base}/proposals`);
+    await loadInvitations(p.items);
     fill(proposals, p.items.map((x) => h('tr', { dataset: { proposal: x.id, state: x.state } },
       h('td', { title: x.id }, h('code', {}, short(x.id))), h('td', {}, x.proposer),
       h('td', {}, x.actions.map((a) => h('div', {}, describeAction(a)))), h('td', {}, badge(x.state)),
       h('td', {}, Object.keys(x.ballots).length ? ballots(Object.keys(x.ballots), x.ballots) : h('span', { class: 'muted' }, 'none yet')),
       h('td', {}, at(x.created_ms)), h('td', {}, at(x.resolved_ms)))));
+  }
+
+  /** The invitations made (pending, expired, accepted) and those in open proposals. */
+  async function loadInvitations(proposalList) {
+    const [made, revoked] = await Promise.all([api('GET', `${base}/invitations`), api('GET', `${base}/credentials/revocations`)]);
+    const proposer = (id) => (proposalList.find((p) => p.id === id) || {}).proposer || '—';
+    const now = Date.now();
+    const rows = made.items.map((i) => ({ ...i, proposer: proposer(i.proposal_id),
+      shown: i.state === 'Pending' && i.expires_ms <= now ? 'Expired' : i.state }));
+    for (const p of proposalList.filter((x) => x.state === 'Open')) {
+      for (const a of p.actions.filter((x) => x.action === 'invite_user')) {
+        rows.push({ id: a.invitation_id, user_id: a.id, principal: a.principal, issuer: a.issuer, proposer: p.proposer,
+          shown: 'Proposed', expires_ms: null, accepted_ms: null });
+      }
+    }
+    fill(invitations, rows.map((i) => h('tr', { dataset: { invitation: i.id, state: i.shown } },
+      h('td', {}, i.id), h('td', {}, i.user_id), h('td', {}, i.issuer ? `${i.principal} (${i.issuer})` : i.principal),
+      h('td', {}, i.proposer), h('td', {}, badge(i.shown), i.shown === 'Proposed'
+        ? h('div', { class: 'muted' }, 'its proposal is still open') : null),
+      h('td', {}, i.shown === 'Accepted' ? `accepted ${at(i.accepted_ms)}` : until(i.expires_ms)))));
+    if (rows.length === 0) invitations.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No invitations.')));
+    fill(revocations, revoked.items.map((r) => h('tr', { dataset: { revoked: r.credential_id } },
+      h('td', {}, h('code', {}, r.credential_id)), h('td', {}, r.by), h('td', {}, at(r.at_ms)))));
+    if (revoked.items.length === 0) revocations.append(h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'None revoked.')));
   }
 
   async function loadContracts() {
@@ -171,19 +264,19 @@ export async function render(root, { api, notify, ready, me }) {
       const doc = `${base}/documents/${seg(x.id)}`;
       const buttons = [];
       if (me_user && x.owner === me_user && x.state === 'Draft') {
-        buttons.push(action('Propose', 'propose', () => api('POST', `${doc}/propose`), reload));
+        buttons.push(act('Propose', 'propose', () => api('POST', `${doc}/propose`), reload));
       }
       if (me_user && x.state === 'Proposed' && x.approvers.includes(me_user) && !x.ballots[me_user]) {
-        buttons.push(action('Accept', 'accept', () => api('POST', `${doc}/ballots`, { vote: 'accept' }), reload));
-        buttons.push(action('Reject', 'reject', () => api('POST', `${doc}/ballots`, { vote: 'reject' }), reload,
+        buttons.push(act('Accept', 'accept', () => api('POST', `${doc}/ballots`, { vote: 'accept' }), reload));
+        buttons.push(act('Reject', 'reject', () => api('POST', `${doc}/ballots`, { vote: 'reject' }), reload,
           `Reject ${x.id}? One rejection rejects the document.`));
       }
       const standing = approvals[x.id];
       const mine = standing && standing.find((s) => s.approver === me_user);
       if (mine && mine.ballot === 'accept') {
         buttons.push(mine.withdrawn
-          ? action('Give approval back', 'approve', () => api('PUT', `${doc}/approval`, { approve: true }), reload)
-          : action('Withdraw approval', 'withdraw-approval', () => api('PUT', `${doc}/approval`, { approve: false }), reload,
+          ? act('Give approval back', 'approve', () => api('PUT', `${doc}/approval`, { approve: true }), reload)
+          : act('Withdraw approval', 'withdraw-approval', () => api('PUT', `${doc}/approval`, { approve: false }), reload,
             `Withdraw your approval of ${x.id}? Its running runs are revoked and killed.`));
       }
       const approvalCell = standing
@@ -276,7 +369,7 @@ export async function render(root, { api, notify, ready, me }) {
     const holds = approvalChecks.concat(consentChecks).every((li) => li.dataset.ok === 'true');
     const receiptCell = h('span', { id: 'run-receipt-result' });
     const verify = r.receipt
-      ? action('Verify the end\'s receipt', 'verify-run-receipt', () => verifyInto(receiptCell, r.receipt), async () => {})
+      ? act('Verify the end\'s receipt', 'verify-run-receipt', () => verifyInto(receiptCell, r.receipt), async () => {})
       : h('span', { class: 'muted' }, 'no receipt until the run ends');
     runDetail.hidden = false;
     fill(runDetail,

@@ -1,12 +1,16 @@
 // Drives the dashboard's clean-room pages in Debian's chromium (playwright-core): what they
 // show against the API, each action a user may take (a ballot, consent, an approval withdrawn
 // and given back) read back through the API, receipts verified in the page (and a tampered one
-// refused), and who sees no buttons. Started by crates/consort/tests/dashboard.rs, which set the
-// clean room up and checks the printed `STEP name ok` lines; screenshots go to $CONSORT_ARTIFACTS.
+// refused), a user credential's sign-in and acts (and a revoked and an expired one refused), an
+// invitation accepted here, and who sees no buttons. Started by crates/consort/tests/dashboard.rs,
+// which set the clean room up and checks the printed `STEP name ok` lines; screenshots go to
+// $CONSORT_ARTIFACTS.
 //
 // Environment: CONSORT_URL, CONSORT_ADMIN_TOKEN, CONSORT_VIEWER_TOKEN, CONSORT_OUTSIDER_TOKEN (a
-// `cleanroom` token of no clean room), CONSORT_ALICE_TOKEN (a member and user), CONSORT_ROOM,
-// CONSORT_ROOM_RUN (an ended run), CONSORT_ARTIFACTS, CONSORT_PROFILE, CONSORT_PLAYWRIGHT.
+// `cleanroom` token of no clean room), CONSORT_ALICE_TOKEN (a member and user), CONSORT_DAVE_TOKEN
+// (invited: pending, expired, proposed), CONSORT_ERIN_CREDENTIAL / _REVOKED / _EXPIRED (user erin's
+// credentials from alice), CONSORT_ROOM, CONSORT_ROOM_RUN (an ended run), CONSORT_ARTIFACTS,
+// CONSORT_PROFILE, CONSORT_PLAYWRIGHT.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { launch, waitFor } from './browser.mjs';
@@ -21,6 +25,10 @@ const ADMIN = env('CONSORT_ADMIN_TOKEN');
 const VIEWER = env('CONSORT_VIEWER_TOKEN');
 const OUTSIDER = env('CONSORT_OUTSIDER_TOKEN');
 const ALICE = env('CONSORT_ALICE_TOKEN');
+const DAVE = env('CONSORT_DAVE_TOKEN');
+const ERIN = env('CONSORT_ERIN_CREDENTIAL');
+const ERIN_REVOKED = env('CONSORT_ERIN_REVOKED');
+const ERIN_EXPIRED = env('CONSORT_ERIN_EXPIRED');
 const ROOM = env('CONSORT_ROOM');
 const RUN = env('CONSORT_ROOM_RUN');
 const ARTIFACTS = env('CONSORT_ARTIFACTS');
@@ -41,17 +49,21 @@ function check(condition, message) {
 const step = (name) => console.log(`STEP ${name} ok`);
 const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
 const ACTIONS = 'button[data-action="propose"], button[data-action="accept"], button[data-action="reject"], ' +
-  'button[data-action="withdraw-approval"], button[data-action="approve"], input[data-consent]';
+  'button[data-action="withdraw-approval"], button[data-action="approve"], input[data-consent], ' +
+  'button[data-action="accept-invitation"]';
 
 const context = await launch(chromium, env('CONSORT_PROFILE'));
 const problems = [];
 const pages = [];
 
-/** A tab signed in with `token`, on the clean room's page. */
-async function signedIn(token) {
+/** A tab signed in with `token`, on the clean room's page. A refused sign-in's 401 is expected in
+ * the console of a tab opened with `refusals`; nothing else is. */
+async function signedIn(token, refusals = false) {
   const page = await context.newPage();
   pages.push(page);
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !(refusals && m.text().includes('401'))) problems.push(m.text());
+  });
   page.on('pageerror', (e) => problems.push(String(e)));
   page.on('dialog', (d) => d.accept());
   await page.goto(`${URL_}/ui/#/rooms/${ROOM}`);
@@ -193,6 +205,88 @@ try {
     at_ms: receipt.root.at_ms + (other.root.at_ms === receipt.root.at_ms ? 1 : 0) } });
   check(verdict === 'false' && text.includes('(signature)'), `a forged root: ${text}`);
   step('receipt-tampered');
+
+  // ---- erin signs in with a user credential alice issued: her clean room, her acts only ----
+  const erin = await signedIn(ERIN);
+  await erin.waitForSelector('body[data-ready="rooms"]');
+  check(await erin.getAttribute('body', 'data-method') === 'user_credential', 'signed in with a credential');
+  const who = await erin.textContent('#who');
+  check(who.includes('user erin of clean room') && who.includes(ROOM) && who.includes('cred-erin'), `who: ${who}`);
+  for (const p of ['jobs', 'runs', 'cluster']) check(await erin.isHidden(`#nav a[data-page="${p}"]`), `a credential is offered ${p}`);
+  check(await erin.locator('#room option').count() === 1, 'a credential sees one clean room');
+  check(await erin.getAttribute('#room-role', 'data-user') === 'erin', 'the credential is user erin');
+  check((await erin.textContent('#room-credential')).includes('cred-erin'), 'the credential is named on the page');
+  check(await erin.locator('#room-revocations tr[data-revoked="cred-erin-revoked"]').count() === 1, 'the revoked credential listed');
+  const revocations = (await api('GET', `${BASE}/credentials/revocations`)).items;
+  check(await erin.locator('#room-revocations tr[data-revoked]').count() === revocations.length, 'every revocation');
+  check(await erin.locator('#my-invitations-card').count() === 0, 'a credential has no invitations');
+  check(await erin.locator('#room-proposals-card button').count() === 0, 'a member\'s act offered to a credential');
+  await shot(erin, 'rooms-credential.png');
+  step('credential-signin');
+
+  await erin.click('#room-documents tr[data-document="erin-notes"] button[data-action="propose"]');
+  await erin.waitForSelector('#room-documents tr[data-document="erin-notes"][data-state="Accepted"]');
+  const notes = await api('GET', `${BASE}/documents/erin-notes`);
+  check(notes.state === 'Accepted' && notes.owner === 'erin', `erin's dataset read back: ${JSON.stringify(notes)}`);
+  step('credential-publish');
+
+  const telemetry = 'input[data-consent="contract/c1/telemetry"]';
+  check(!(await erin.isChecked(telemetry)), 'erin\'s telemetry starts off');
+  await erin.click(telemetry);
+  await waitFor(async () => !(await api('GET', `${BASE}/consent/contract/c1`)).options
+    .find((o) => o.option === 'telemetry').off_by.includes('user:erin'), 'erin\'s telemetry consent');
+  await erin.waitForSelector(`${telemetry}:checked`);
+  step('credential-consent');
+
+  // A revoked and an expired credential: the sign-in form names the server's code.
+  const refusedTab = await signedIn(ERIN_REVOKED, true);
+  await refusedTab.waitForSelector('#signin-error:not([hidden])');
+  const refusal = await refusedTab.textContent('#signin-error');
+  check(refusal.includes('credential_revoked'), `a revoked credential: ${refusal}`);
+  check(await refusedTab.isHidden('#nav'), 'navigation after a refused credential');
+  await refusedTab.fill('#token', ERIN_EXPIRED);
+  await refusedTab.click('#signin-button');
+  await waitFor(async () => (await refusedTab.textContent('#signin-error')).includes('credential_expired'),
+    'the expired credential\'s refusal');
+  step('credential-refused');
+
+  // ---- dave's invitations: pending (accepted here), expired, still proposed ---------------
+  const dave = await signedIn(DAVE);
+  await dave.waitForSelector('body[data-ready="rooms"]');
+  check(await dave.isVisible('#rooms-none'), 'dave takes part in no clean room yet');
+  const mine = (await api('GET', '/v1/invitations', DAVE)).items;
+  check(await dave.locator('#my-invitations tr[data-my-invitation]').count() === mine.length, 'every invitation of dave');
+  const row = (id) => dave.locator(`#my-invitations tr[data-my-invitation="${id}"]`);
+  check(await row('inv-dave').getAttribute('data-standing') === 'Pending', 'inv-dave pending');
+  check(await row('inv-dave-late').getAttribute('data-standing') === 'Expired', 'inv-dave-late expired');
+  check(await row('inv-dave-next').getAttribute('data-standing') === 'Proposed', 'inv-dave-next proposed');
+  const pending = await row('inv-dave').textContent();
+  check(pending.includes(ROOM) && pending.includes('alice'), `the clean room and proposer: ${pending}`);
+  check(await dave.locator('button[data-action="accept-invitation"]').count() === 1, 'Accept only on the pending one');
+  check(await row('inv-dave').locator('button[data-action="accept-invitation"]').count() === 1, 'Accept on inv-dave');
+  await shot(dave, 'rooms-invited.png');
+  step('invitations-mine');
+
+  await row('inv-dave').locator('button[data-action="accept-invitation"]').click();
+  await dave.waitForSelector('#room-role[data-user="dave"]');
+  await dave.waitForSelector('#my-invitations tr[data-my-invitation="inv-dave"][data-standing="Accepted"]');
+  const daveUser = (await api('GET', `${BASE}/users`)).items.find((u) => u.id === 'dave');
+  check(daveUser && daveUser.status === 'active', `dave is an active user: ${JSON.stringify(daveUser)}`);
+  step('invitation-accept');
+
+  // The clean room's page lists its invitations and their states; alice, invited to none,
+  // has no Accept (not even for dave's), and no "Your invitations".
+  await page.reload();
+  await page.waitForSelector('body[data-ready="rooms"]');
+  const made = (await api('GET', `${BASE}/invitations`)).items;
+  for (const [id, state] of [['inv-dave', 'Accepted'], ['inv-dave-late', 'Expired'], ['inv-dave-next', 'Proposed']]) {
+    check(await page.locator(`#room-invitations tr[data-invitation="${id}"][data-state="${state}"]`).count() === 1,
+      `${id} ${state} on the clean room's page`);
+  }
+  check(await page.locator('#room-invitations tr[data-invitation]').count() === made.length + 1, 'made + proposed');
+  check(await page.locator('button[data-action="accept-invitation"]').count() === 0, 'alice offered someone else\'s invitation');
+  check(await page.locator('#my-invitations-card').count() === 0, 'alice has no invitations');
+  step('invitations-room');
 
   // ---- the admin reads every clean room and is no user: no buttons, no consent boxes ----
   const admin = await signedIn(ADMIN);

@@ -272,6 +272,17 @@ fn signed(
 struct Room {
     tokens: Vec<(&'static str, String)>,
     keys: Vec<(&'static str, MemberKeyPair)>,
+    /// erin's user credentials from alice: valid, revoked by bob, expired.
+    erin: ErinCredentials,
+    /// dave's `cleanroom` token: invited (pending, expired, and in the open proposal).
+    dave: String,
+}
+
+#[derive(Default)]
+struct ErinCredentials {
+    valid: String,
+    revoked: String,
+    expired: String,
 }
 
 const ROOM: &str = "dash-room";
@@ -336,7 +347,7 @@ impl Room {
 /// Sets the clean room up through the API and starts a run of `q-city`; returns the room and
 /// the run's id. `q-second` waits for alice's ballot (cast in the browser).
 fn clean_room(server: &Server, admin: &str) -> (Room, String) {
-    let mut room = Room { tokens: Vec::new(), keys: Vec::new() };
+    let mut room = Room { tokens: Vec::new(), keys: Vec::new(), erin: ErinCredentials::default(), dave: String::new() };
     for id in ["alice", "bob", "carol"] {
         room.tokens.push((id, token(server, admin, &format!("{ROOM}-{id}"), "cleanroom")));
         room.keys.push((id, MemberKeyPair::generate(KeyAlgorithm::EcdsaP256).unwrap()));
@@ -358,6 +369,42 @@ fn clean_room(server: &Server, admin: &str) -> (Room, String) {
                              {"action": "add_user", "id": id, "principal": format!("{ROOM}-{id}")}]);
         room.pass(server, actions, &voters);
     }
+    // erin, a user with no token (only the credentials alice issues her), and dave, invited:
+    // once to accept in the browser, once with a lifetime that is over by then.
+    let invite = |id: &str, user: &str, ttl: Option<i64>| {
+        let mut a =
+            json!({"action": "invite_user", "invitation_id": id, "id": user, "principal": format!("{ROOM}-dave")});
+        if let Some(ttl) = ttl {
+            a["expires_in_s"] = json!(ttl);
+        }
+        a
+    };
+    room.pass(
+        server,
+        json!([{"action": "add_user", "id": "erin", "principal": format!("{ROOM}-erin")},
+               invite("inv-dave", "dave", None), invite("inv-dave-late", "dave-late", Some(1))]),
+        &["alice", "bob", "carol"],
+    );
+    room.dave = token(server, admin, &format!("{ROOM}-dave"), "cleanroom");
+    let now = jiff::Timestamp::now().as_second();
+    let alice_key = &room.keys[0].1;
+    let issue = |id: &str, created_at: i64| {
+        consort_governance::credentials::issue(alice_key, "alice", ROOM, "erin", id, created_at, 3_600).unwrap()
+    };
+    room.erin = ErinCredentials {
+        valid: issue("cred-erin", now),
+        revoked: issue("cred-erin-revoked", now),
+        expired: issue("cred-erin-old", now - 7_200),
+    };
+    room.member(
+        server,
+        "bob",
+        "credential.revoke",
+        None,
+        "POST",
+        "/credentials/revocations",
+        json!({"credential_id": "cred-erin-revoked"}),
+    );
     room.member(server, "alice", "contract", None, "PUT", "/contracts/c1", json!({"data": {"purpose": "overlap"}}));
     room.pass(
         server,
@@ -421,7 +468,12 @@ fn clean_room(server: &Server, admin: &str) -> (Room, String) {
         room.user(server, voter, "POST", "/documents/q-city/ballots", Some(json!({"vote": "accept"})));
     }
     room.user(server, "bob", "POST", "/documents/q-second/ballots", Some(json!({"vote": "accept"})));
-    // An open proposal: alice's, with no ballot yet.
+    // erin's draft, written with her credential; she proposes it in the browser.
+    let notes = csv("erin-notes", "Rome,1\n");
+    let draft = json!({"contract_id": "c1", "body": {"kind": "dataset", "location": notes, "format": "csv",
+        "schema": [string("city"), string("note")], "allowed_fields": ["city"]}});
+    ok(server, "PUT", &format!("/v1/cleanrooms/{ROOM}/documents/erin-notes"), &room.erin.valid, Some(draft));
+    // An open proposal: alice's, with no ballot yet (it would invite dave once more).
     room.member(
         server,
         "alice",
@@ -429,7 +481,8 @@ fn clean_room(server: &Server, admin: &str) -> (Room, String) {
         None,
         "POST",
         "/proposals",
-        json!({"actions": [{"action": "set_setting", "name": "retention_days", "value": 30}]}),
+        json!({"actions": [{"action": "set_setting", "name": "retention_days", "value": 30},
+                           invite("inv-dave-next", "dave-next", None)]}),
     );
     room.user(server, "alice", "POST", "/prepare", None);
     let run = room.user(server, "carol", "POST", "/queries/q-city/run", None);
@@ -483,8 +536,30 @@ fn check_room_routes(server: &Server, room: &Room, viewer: &str, outsider: &str,
         ["document/q-city", "document/customers", "document/purchases", "document/results", "contract/c1"],
         "{run}"
     );
+    // The invitations addressed to the caller: no token, a viewer, a user credential refused.
+    let (status, _, body) = call(server, "GET", "/v1/invitations", None, None);
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = call(server, "GET", "/v1/invitations", Some(viewer), None);
+    assert_eq!((status, &body["error"]["code"]), (403, &json!("forbidden")), "a viewer: {body}");
+    let (status, _, body) = call(server, "GET", "/v1/invitations", Some(&room.erin.valid), None);
+    assert_eq!((status, &body["error"]["code"]), (403, &json!("credential_scope")), "a credential: {body}");
+    let mine = ok(server, "GET", "/v1/invitations", &room.dave, None);
+    let standing: Vec<(&str, &str)> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["standing"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        standing,
+        [("inv-dave", "Pending"), ("inv-dave-late", "Expired"), ("inv-dave-next", "Proposed")],
+        "{mine}"
+    );
+    let theirs = ok(server, "GET", "/v1/invitations", outsider, None);
+    assert_eq!(theirs["items"], json!([]), "another identity sees none: {theirs}");
     let (_, _, doc) = call(server, "GET", "/openapi.json", None, None);
     assert!(doc["paths"]["/v1/cleanrooms/{cleanroom}/documents/{id}/approval"]["get"]["security"].is_array());
+    assert!(doc["paths"]["/v1/invitations"]["get"]["security"].is_array(), "the invitations route is documented");
     assert!(
         doc["components"]["schemas"]["Run"]["properties"]["spark_ui_url"].is_object(),
         "spark_ui_url is documented"
@@ -605,6 +680,10 @@ fn every_page_and_action_in_chromium() {
         .env("CONSORT_VIEWER_TOKEN", &viewer)
         .env("CONSORT_OUTSIDER_TOKEN", &outsider)
         .env("CONSORT_ALICE_TOKEN", room.token("alice"))
+        .env("CONSORT_DAVE_TOKEN", &room.dave)
+        .env("CONSORT_ERIN_CREDENTIAL", &room.erin.valid)
+        .env("CONSORT_ERIN_REVOKED", &room.erin.revoked)
+        .env("CONSORT_ERIN_EXPIRED", &room.erin.expired)
         .env("CONSORT_ROOM", ROOM)
         .env("CONSORT_ROOM_RUN", &room_run)
         .env("CONSORT_ARTIFACTS", &artifacts)
@@ -630,12 +709,19 @@ fn every_page_and_action_in_chromium() {
         "run-receipt",
         "ledger-verify",
         "receipt-tampered",
+        "credential-signin",
+        "credential-publish",
+        "credential-consent",
+        "credential-refused",
+        "invitations-mine",
+        "invitation-accept",
+        "invitations-room",
         "rooms-read-only",
         "rooms-refused",
     ] {
         assert!(stdout.lines().any(|l| l == format!("STEP {step} ok")), "step {step} did not pass:\n{stdout}");
     }
-    for shot in ["rooms.png", "room-run.png", "rooms-admin.png"] {
+    for shot in ["rooms.png", "room-run.png", "rooms-admin.png", "rooms-credential.png", "rooms-invited.png"] {
         let size = std::fs::metadata(artifacts.join(shot)).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "screenshot {shot} missing or empty");
     }
@@ -651,6 +737,29 @@ fn every_page_and_action_in_chromium() {
     let ledger = room.user(&server, "bob", "GET", "/ledger?limit=10000", None);
     let approval_entries = ledger["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "approval").count();
     assert!(approval_entries >= 2, "the withdrawal and the approval given back are in the ledger: {approval_entries}");
+    // erin's acts with her credential: her dataset proposed (so accepted), her telemetry consent on.
+    let notes = room.user(&server, "bob", "GET", "/documents/erin-notes", None);
+    assert_eq!((&notes["state"], &notes["owner"]), (&json!("Accepted"), &json!("erin")), "{notes}");
+    let consent = room.user(&server, "bob", "GET", "/consent/contract/c1", None);
+    let telemetry = consent["options"].as_array().unwrap().iter().find(|o| o["option"] == "telemetry").unwrap().clone();
+    assert!(!telemetry["off_by"].as_array().unwrap().contains(&json!("user:erin")), "{consent}");
+    // dave accepted his invitation in the browser: an active user, the invitation used.
+    let users = room.user(&server, "bob", "GET", "/users", None);
+    assert!(users["items"].as_array().unwrap().iter().any(|u| u["id"] == "dave" && u["status"] == "active"), "{users}");
+    let invitations = room.user(&server, "bob", "GET", "/invitations", None);
+    let dave = invitations["items"].as_array().unwrap().iter().find(|i| i["id"] == "inv-dave").unwrap().clone();
+    assert_eq!(dave["state"], "Accepted", "{invitations}");
+    // The refused credentials' sign-ins are in the ledger with their codes.
+    let refused: Vec<String> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "refused")
+        .filter_map(|e| serde_json::from_str::<Value>(e["body"].as_str()?).ok()?["code"].as_str().map(str::to_string))
+        .collect();
+    for code in ["credential_revoked", "credential_expired"] {
+        assert!(refused.iter().any(|c| c == code), "{code} in the ledger: {refused:?}");
+    }
 
     // The viewer's session changed nothing: its refusals are in the audit trail only if it tried.
     let audit = ok(&server, "GET", "/v1/audit?limit=1000", &admin, None);

@@ -32,6 +32,10 @@ pub struct CleanRoomSettings {
     pub kubernetes_sidecar_image: Option<String>,
     /// Accept AMD SEV-SNP evidence (checked against AMD's pinned Milan and Genoa roots).
     pub sev_snp: bool,
+    /// AMD's certificate revocation lists (DER, as AMD's key distribution service serves them
+    /// per product), read at start. With any configured, a chain whose root has none current
+    /// is refused, and a listed ASK or VCEK is refused as revoked.
+    pub sev_snp_crl_files: Vec<PathBuf>,
     /// The public https base URL of this server, under which each clean room's OIDC issuer is
     /// `{issuer_base_url}/v1/cleanrooms/{name}/oidc`; without it no tokens are issued.
     pub issuer_base_url: Option<String>,
@@ -62,6 +66,13 @@ impl CleanRoomSettings {
                 "cleanroom.runner_callback_url",
                 url.clone(),
                 "must be an http:// or https:// URL of this server, e.g. http://10.0.0.5:8080",
+            ));
+        }
+        if !self.sev_snp && !self.sev_snp_crl_files.is_empty() {
+            return Err(invalid(
+                "cleanroom.sev_snp_crl_files",
+                format!("{:?}", self.sev_snp_crl_files),
+                "AMD CRLs are only read when SEV-SNP evidence is accepted: set sev_snp = true, or remove the list",
             ));
         }
         if let Some(key) = &self.simulated_attestation_key {

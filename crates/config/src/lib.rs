@@ -1249,6 +1249,14 @@ mod telemetry_tests {
     }
 
     #[test]
+    fn amd_crls_need_sev_snp_on() {
+        let c = resolve("[cleanroom]\nsev_snp = true\nsev_snp_crl_files = [\"/etc/milan.crl\"]", &[]).unwrap();
+        assert_eq!(c.cleanroom.sev_snp_crl_files, [PathBuf::from("/etc/milan.crl")]);
+        let err = problem("[cleanroom]\nsev_snp_crl_files = [\"/etc/milan.crl\"]", &[]);
+        assert!(err.contains("cleanroom.sev_snp_crl_files") && err.contains("sev_snp = true"), "{err}");
+    }
+
+    #[test]
     fn traces_are_off_until_an_endpoint_is_given() {
         let c = resolve("", &[]).unwrap();
         assert_eq!(c.telemetry, TelemetrySettings::default());

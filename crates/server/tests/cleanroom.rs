@@ -724,6 +724,22 @@ async fn secrets_go_only_to_the_attested_runner_of_the_granted_run_while_consent
     assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
     let (status, g) = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(grant)).await;
     assert_eq!((status, g["granted_by"].clone()), (StatusCode::CREATED, json!("user:alice")), "{g}");
+    // SEV-SNP minimums travel with a grant's policy; a VMPL SEV-SNP does not have is refused by name.
+    let snp = |max_vmpl: u32| {
+        json!({"run_id": "run-9", "secret": "alice-storage", "consent": [{"kind": "contract", "id": "c1"}],
+            "policy": {"measurements": [RUNNER], "min_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115},
+                "min_guest_svn": 2, "max_vmpl": max_vmpl, "allow_smt": false}})
+    };
+    let got = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(snp(7))).await;
+    assert_eq!(
+        (got.0, got.1["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request")),
+        "{}",
+        got.1
+    );
+    assert!(got.1.to_string().contains("policy.max_vmpl"), "{}", got.1);
+    let got = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(snp(0))).await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
 
     let release = path("/secrets/alice-storage/release");
     let runner = OneOffKeyPair::generate();

@@ -228,7 +228,16 @@ async fn cleanroom_area(
         tracing::warn!("clean rooms accept simulated attestation reports: for development and tests only");
     }
     if settings.sev_snp {
-        verifiers.push(Arc::new(consort_attest::SnpVerifier::new()));
+        let mut crls = Vec::with_capacity(settings.sev_snp_crl_files.len());
+        for path in &settings.sev_snp_crl_files {
+            let der = std::fs::read(path)
+                .with_context(|| format!("cleanroom.sev_snp_crl_files: reading {}", path.display()))?;
+            crls.push(der);
+        }
+        let verifier = consort_attest::SnpVerifier::new()
+            .with_crls(crls.iter().map(Vec::as_slice))
+            .context("cleanroom.sev_snp_crl_files: a file that is not a DER X.509 CRL (AMD serves them as DER)")?;
+        verifiers.push(Arc::new(verifier));
     }
     area.verifier = consort_attest::FirstThatVerifies::of(verifiers);
     area.issuer_base_url = settings.issuer_base_url.clone();

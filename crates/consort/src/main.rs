@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod malloc;
 mod paths;
 mod progress;
 mod telemetry;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use clap::FromArgMatches;
 
 fn main() -> ExitCode {
+    malloc::limit_arenas();
     let matches = cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -11,9 +11,11 @@
 //! retention of 30 days and 1,000 runs per job keeps it), then the servers start.
 //!
 //! One line per size:
-//! `scale: store=S instances=I triggers=T runs=R fires_per_s=X p50_late_ms=… p99_late_ms=Y cycle_ms=… commits_per_fire=… db_mb=… api_p99_ms=Z rss_mb=M`
+//! `scale: store=S instances=I triggers=T runs=R fires_per_s=X p50_late_ms=… p99_late_ms=Y cycle_ms=… commits_per_fire=… db_mb=… api_p99_ms=Z rss_mb=M cpu_us_per_fire=C`
 //! and a line with each endpoint's p50/p99 before it. `rss_mb` is the largest resident set of
-//! the instances at the end of the window.
+//! the instances at the end of the window; `cpu_us_per_fire` the instances' CPU time (user and
+//! system) from the end of the API rounds to the end of the window, over the fires in it: the
+//! cost of a fire, which the machine's other load changes far less than it changes wall times.
 //!
 //! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
 //! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
@@ -200,6 +202,16 @@ impl Server {
         Server { child, url, token, _dir: dir }
     }
 
+    /// CPU time (user and system, every thread) the server has used so far, ms.
+    fn cpu_ms(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 14th and 15th fields of the line, in clock ticks.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: f64 = after_name.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<f64>().ok()).sum();
+        ticks * 1e3 / clock_ticks_per_s()
+    }
+
     fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
@@ -322,20 +334,34 @@ async fn api_latencies(
 fn window_sql(store: &str) -> String {
     let p = if store == "postgres" { ("$1", "$2") } else { ("?1", "?2") };
     format!(
-        "SELECT fired_ms - scheduled_ms FROM consort_runs WHERE instance_id <> 'seed' AND fired_ms >= {} AND fired_ms < {}",
+        "SELECT fired_ms - scheduled_ms, fired_ms FROM consort_runs WHERE instance_id <> 'seed' AND fired_ms >= {} AND fired_ms < {}",
         p.0, p.1
     )
 }
 
 struct Window {
     fires: usize,
+    /// Fires at or after the end of the API rounds, the stretch the CPU time is taken over.
+    quiet_fires: usize,
     p50: f64,
     p99: f64,
 }
 
-fn window_of(mut late: Vec<f64>) -> Window {
+/// `fires` holds each fire's lateness and fire time (ms).
+fn window_of(fires: Vec<(i64, i64)>, quiet_from: i64) -> Window {
+    let quiet_fires = fires.iter().filter(|(_, fired)| *fired >= quiet_from).count();
+    let mut late: Vec<f64> = fires.iter().map(|(late, _)| *late as f64).collect();
     late.sort_by(f64::total_cmp);
-    Window { fires: late.len(), p50: percentile(&late, 0.5), p99: percentile(&late, 0.99) }
+    Window { fires: late.len(), quiet_fires, p50: percentile(&late, 0.5), p99: percentile(&late, 0.99) }
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
+fn clock_ticks_per_s() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().ok();
+        out.and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100.0)
+    })
 }
 
 struct Size {
@@ -433,21 +459,25 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
     let from = system_clock()();
     let until = Instant::now() + Duration::from_secs(secs);
     let api = api_latencies(http, &servers[0], size.triggers, rounds).await;
+    // The servers' CPU time per fire is taken after the API rounds, so that it is the firing's
+    // alone (queries over ten million runs would otherwise count as the cost of fires).
+    let (quiet_from, cpu0) = (system_clock()(), servers.iter().map(Server::cpu_ms).sum::<f64>());
     tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
     let to = system_clock()();
+    let cpu_ms = servers.iter().map(Server::cpu_ms).sum::<f64>() - cpu0;
     let cycles1 = cycle_totals(http, &servers[0]).await;
     let rss = servers.iter().map(Server::rss_mb).fold(0.0, f64::max);
     tokio::time::sleep(Duration::from_millis(1500)).await; // Statistics flushed, last fires recorded.
     let (window, commits_per_fire, db_mb) = match &pg {
         Some(client) => {
-            let late: Vec<f64> = client
+            let fires: Vec<(i64, i64)> = client
                 .query(&window_sql(store), &[&from, &to])
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| r.get::<_, i64>(0) as f64)
+                .map(|r| (r.get(0), r.get(1)))
                 .collect();
-            let window = window_of(late);
+            let window = window_of(fires, quiet_from);
             let per_fire = (commits(client).await - c0.unwrap()) as f64 / window.fires.max(1) as f64;
             let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
             (window, format!("{per_fire:.3}"), bytes as f64 / 1_048_576.0)
@@ -456,25 +486,31 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
             let path = PathBuf::from(url.trim_start_matches("sqlite://"));
             let conn = rusqlite::Connection::open(&path).unwrap();
             let mut stmt = conn.prepare(&window_sql(store)).unwrap();
-            let late: Vec<f64> =
-                stmt.query_map([from, to], |r| r.get::<_, i64>(0)).unwrap().map(|v| v.unwrap() as f64).collect();
+            let fires: Vec<(i64, i64)> =
+                stmt.query_map([from, to], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
             // The embedded store's commits are counted in its process; the server does not export them.
-            (window_of(late), "-".to_string(), dir_size_mb(&path))
+            (window_of(fires, quiet_from), "-".to_string(), dir_size_mb(&path))
         }
     };
     drop(servers);
     let cycle_ms = (cycles1.0 - cycles0.0) / (cycles1.1 - cycles0.1).max(1.0) * 1e3;
     let api_p99 = api.iter().map(|(_, _, p99)| *p99).fold(0.0, f64::max);
+    // None when the API rounds outlasted the window.
+    let cpu_per_fire = match window.quiet_fires {
+        0 => "-".to_string(),
+        n => format!("{:.0}", cpu_ms * 1e3 / n as f64),
+    };
     let detail: Vec<String> = api.iter().map(|(n, p50, p99)| format!("{n}={p50:.1}/{p99:.1}")).collect();
     println!("scale: store={store} triggers={} runs={} api_p50/p99_ms {}", size.triggers, size.runs, detail.join(" "));
     println!(
         "scale: store={store} instances={instances} triggers={} runs={} fires_per_s={:.0} p50_late_ms={:.0} \
          p99_late_ms={:.0} cycle_ms={cycle_ms:.2} commits_per_fire={commits_per_fire} db_mb={db_mb:.0} \
-         api_p99_ms={api_p99:.1} rss_mb={rss:.0}",
+         api_p99_ms={api_p99:.1} rss_mb={rss:.0} cpu_us_per_fire={}",
         size.triggers,
         size.runs,
         window.fires as f64 / ((to - from) as f64 / 1000.0),
         window.p50,
         window.p99,
+        cpu_per_fire,
     );
 }

@@ -63,6 +63,7 @@ pub trait AttestationVerifier: Send + Sync + std::fmt::Debug {
 /// The SEV-SNP fields (`min_tcb`, `min_guest_svn`, `max_vmpl`, `allow_smt`,
 /// `allow_migration_agent`) default to no restriction, so a policy written before them
 /// means what it meant; any of them set refuses evidence that attests no SEV-SNP facts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -71,7 +72,8 @@ pub struct Policy {
     /// Allowed host data (hex, any case). Empty allows any.
     #[serde(default)]
     pub host_data: Vec<String>,
-    /// Whether a debuggable TEE is acceptable (never in production: its memory is readable by the host).
+    /// Whether a debuggable TEE is acceptable (never in production: its memory is readable by the
+    /// host). Governance refuses to bind a policy that sets it.
     #[serde(default)]
     pub allow_debug: bool,
     /// SEV-SNP: the lowest acceptable `REPORTED_TCB`, per component (each compared on its own).

@@ -69,6 +69,7 @@ impl Generation {
 
 /// A decoded `TCB_VERSION`: the security patch level of each firmware component.
 /// As a policy minimum (`min_tcb`), every component defaults to 0 and `fmc` to none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tcb {

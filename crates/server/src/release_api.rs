@@ -47,52 +47,6 @@ pub(crate) struct SecretValue {
     value: String,
 }
 
-/// An attestation policy.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PolicyBody {
-    /// Allowed measurements (hex).
-    measurements: Vec<String>,
-    /// Allowed host data (hex); empty allows any.
-    #[serde(default)]
-    host_data: Vec<String>,
-    /// AMD SEV-SNP: the lowest TCB accepted, each component on its own; absent accepts any.
-    #[serde(default)]
-    min_tcb: Option<TcbBody>,
-    /// AMD SEV-SNP: the lowest guest SVN accepted (0 accepts any).
-    #[serde(default)]
-    min_guest_svn: u32,
-    /// AMD SEV-SNP: the highest VMPL a report may come from (0 to 3); absent accepts any.
-    #[serde(default)]
-    max_vmpl: Option<u32>,
-    /// AMD SEV-SNP: whether a guest with SMT enabled is accepted (default true).
-    #[serde(default = "yes")]
-    allow_smt: bool,
-    /// AMD SEV-SNP: whether a guest that allows a migration agent is accepted (default true).
-    #[serde(default = "yes")]
-    allow_migration_agent: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// An AMD SEV-SNP TCB: the security patch level of each firmware component (absent: 0).
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct TcbBody {
-    /// The PSP bootloader's SPL.
-    bootloader: u8,
-    /// The PSP operating system's (TEE) SPL.
-    tee: u8,
-    /// The SNP firmware's SPL.
-    snp: u8,
-    /// The microcode's SPL.
-    microcode: u8,
-    /// The FMC's SPL (Turin and later).
-    fmc: Option<u8>,
-}
-
 /// What consent a release depends on.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,7 +66,7 @@ pub(crate) struct SecretGrantBody {
     /// The secret.
     secret: String,
     /// Who may receive it.
-    policy: PolicyBody,
+    policy: Policy,
     /// Whose execution consent must be on at every release.
     #[serde(default)]
     consent: Vec<ConsentRef>,
@@ -129,7 +83,7 @@ pub(crate) struct TokenGrantBody {
     /// The tokens' only audience.
     audience: String,
     /// Who may receive them.
-    policy: PolicyBody,
+    policy: Policy,
     /// Whose execution consent must be on at every issue.
     #[serde(default)]
     consent: Vec<ConsentRef>,
@@ -192,25 +146,6 @@ pub(crate) struct SecretPath {
     cleanroom: String,
     /// The secret's name.
     name: String,
-}
-
-fn policy(body: PolicyBody) -> Policy {
-    Policy {
-        measurements: body.measurements,
-        host_data: body.host_data,
-        min_tcb: body.min_tcb.map(|t| consort_attest::Tcb {
-            bootloader: t.bootloader,
-            tee: t.tee,
-            snp: t.snp,
-            microcode: t.microcode,
-            fmc: t.fmc,
-        }),
-        min_guest_svn: body.min_guest_svn,
-        max_vmpl: body.max_vmpl,
-        allow_smt: body.allow_smt,
-        allow_migration_agent: body.allow_migration_agent,
-        ..Policy::default()
-    }
 }
 
 fn consent(refs: Vec<ConsentRef>) -> Result<Vec<ConsentSubject>, ApiError> {
@@ -290,7 +225,7 @@ pub(crate) async fn grant_secret(
     let grant = SecretGrant {
         run_id: body.run_id,
         secret: body.secret,
-        policy: policy(body.policy),
+        policy: body.policy,
         consent: consent(body.consent)?,
         granted_by: String::new(),
     };
@@ -332,7 +267,7 @@ pub(crate) async fn grant_tokens(
         run_id: body.run_id,
         subject: body.subject,
         audience: body.audience,
-        policy: policy(body.policy),
+        policy: body.policy,
         consent: consent(body.consent)?,
         granted_by: String::new(),
     };

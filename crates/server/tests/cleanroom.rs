@@ -14,8 +14,9 @@ use consort_attest::{
     release_info, report_data_for, unwrap_with,
 };
 use consort_auth::{AuthStore, NewToken, Role, RoleSet, token};
-use consort_governance::Governance;
+use consort_governance::model::Revocation;
 use consort_governance::runs::{CleanRoomRun, LocationProbe, RunExecutor, RunnerIdentity};
+use consort_governance::{GovError, Governance, MemberRequest};
 use consort_ledger::{DerivedServiceKeys, Entry, LedgerConfig, LedgerStore, PublicKey, Receipt, verify_export_bytes};
 use consort_scheduler::{Kinds, Scheduler, SchedulerConfig};
 use consort_server::auth::{AuthSettings, Guard};
@@ -740,6 +741,44 @@ async fn secrets_go_only_to_the_attested_runner_of_the_granted_run_while_consent
     assert!(got.1.to_string().contains("policy.max_vmpl"), "{}", got.1);
     let got = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(snp(0))).await;
     assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+    // The policy is consort-attest's own type: a debuggable TEE is refused by governance, by name,
+    // and a TCB component it does not know by the parser; the document describes that type.
+    let mut debug = snp(0);
+    debug["run_id"] = json!("run-8");
+    debug["policy"]["allow_debug"] = json!(true);
+    let got = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(debug.clone())).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
+    assert_eq!(got.1["error"]["field"], "policy.allow_debug", "{}", got.1);
+    debug["policy"] = json!({"measurements": [RUNNER], "min_tcb": {"spl": 1}});
+    let got = json_call(&app, "POST", &path("/grants/secrets"), &app.alice.token, Some(debug)).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
+    assert!(got.1["error"]["message"].as_str().unwrap().contains("spl"), "{}", got.1);
+    let doc = consort_server::openapi::document();
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas.get("PolicyBody").is_none() && schemas.get("TcbBody").is_none(), "no mirror types");
+    for grant in ["SecretGrantBody", "TokenGrantBody"] {
+        assert_eq!(schemas[grant]["properties"]["policy"]["$ref"], "#/components/schemas/Policy", "{grant}");
+    }
+    let (policy, tcb) = (&schemas["Policy"], &schemas["Tcb"]);
+    assert_eq!((&policy["required"], &policy["additionalProperties"]), (&json!(["measurements"]), &json!(false)));
+    let mut fields: Vec<&str> = policy["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "allow_debug",
+            "allow_migration_agent",
+            "allow_smt",
+            "host_data",
+            "max_vmpl",
+            "measurements",
+            "min_guest_svn",
+            "min_tcb"
+        ],
+        "{policy}"
+    );
+    assert!(policy["properties"]["min_tcb"].to_string().contains("#/components/schemas/Tcb"), "{policy}");
+    assert_eq!((tcb.get("required"), &tcb["additionalProperties"]), (None, &json!(false)), "{tcb}");
 
     let release = path("/secrets/alice-storage/release");
     let runner = OneOffKeyPair::generate();

@@ -77,7 +77,9 @@ impl Governance {
             now_ms.div_euclid(1000),
             max_ttl_s.unwrap_or(DEFAULT_MAX_TTL_S),
         )?;
-        if let Some(revoked) = tx.get::<Revocation>(Map::Revocations, &claims.id).await? {
+        if let Some(revoked) = tx.get::<Revocation>(Map::Revocations, &claims.id).await?
+            && credentials::revocation_covers(&revoked, claims.expires_at)
+        {
             return Err(GovError::Credential {
                 code: "credential_revoked",
                 message: format!(
@@ -109,28 +111,55 @@ impl Governance {
     }
 
     /// Revokes one user credential by id (an active member's signed `credential.revoke`
-    /// request): from this commit on, it no longer authenticates. Revoking it again answers the
-    /// first revocation.
+    /// request): from this commit on, it no longer authenticates. With `credential` (the
+    /// `ccu_…` text, its signature checked with its issuer's registered key; never stored nor
+    /// logged) the revocation records its expiry, covers the credentials with this id that
+    /// expire no later, and is pruned once they all have expired; by id alone it covers every
+    /// credential with the id for good. Revoking it again answers the first revocation, widened
+    /// if the second covers more. The same unit of work prunes the revocations whose credentials
+    /// expired over [`credentials::REVOCATION_PRUNE_MARGIN_S`] ago, in the same ledger entry.
     pub async fn revoke_credential(
         &self,
         cleanroom: &str,
         request: &MemberRequest,
         credential_id: &str,
+        credential: Option<&str>,
         now_ms: i64,
     ) -> Result<Revocation, GovError> {
         rules::check_id("credential_id", credential_id)?;
+        let presented = credential.map(|text| parse_presented(text, cleanroom, credential_id)).transpose()?;
         let caller = Caller::Member(request.clone());
+        let now_s = now_ms.div_euclid(1000);
         let (revocation, _) = transact!(self, cleanroom, now_ms, "revoke credential", Some(&caller), |tx| {
             let members = member_list(tx).await?;
             seen(tx, request).await?;
             rules::require_active_member(&members, &request.member)?;
-            if let Some(earlier) = tx.get::<Revocation>(Map::Revocations, credential_id).await? {
-                return Ok(earlier);
-            }
-            let revocation =
-                Revocation { credential_id: credential_id.to_string(), by: request.member.clone(), at_ms: now_ms };
+            let expires_at = match &presented {
+                Some(parsed) => Some(verified_expiry(&members, parsed)?),
+                None => None,
+            };
+            let pruned = prune_revocations(tx, now_s).await?;
+            let earlier = match tx.get::<Revocation>(Map::Revocations, credential_id).await? {
+                Some(earlier) if !pruned.iter().any(|id| id == credential_id) => Some(earlier),
+                _ => None,
+            };
+            let revocation = match earlier {
+                Some(earlier) => match credentials::widen_revocation(&earlier, expires_at) {
+                    Some(widened) => widened,
+                    None => return Ok(earlier),
+                },
+                None => Revocation {
+                    credential_id: credential_id.to_string(),
+                    by: request.member.clone(),
+                    at_ms: now_ms,
+                    expires_at,
+                },
+            };
             tx.put(Map::Revocations, credential_id, &revocation);
-            tx.log("credential.revoked", json!({"credential": credential_id, "by": request.member}));
+            tx.log(
+                "credential.revoked",
+                json!({"credential": credential_id, "by": request.member, "expires_at": revocation.expires_at}),
+            );
             Ok(revocation)
         })?;
         Ok(revocation)
@@ -205,6 +234,70 @@ impl Governance {
         })?;
         Ok(user)
     }
+}
+
+/// Removes the revocations that may be forgotten at `now_s` (their credentials expired long
+/// enough ago, [`credentials::revocation_prunable`]) and says so in the unit of work's ledger
+/// entry. Returns their ids.
+async fn prune_revocations(tx: &mut Tx<'_>, now_s: i64) -> Result<Vec<String>, GovError> {
+    let revocations: Vec<(String, Revocation)> = tx.all(Map::Revocations, "").await?;
+    let pruned: Vec<String> =
+        revocations.into_iter().filter(|(_, r)| credentials::revocation_prunable(r, now_s)).map(|(id, _)| id).collect();
+    for id in &pruned {
+        tx.delete(Map::Revocations, id);
+    }
+    if !pruned.is_empty() {
+        tx.log(
+            "credential.revocations_pruned",
+            json!({"credentials": pruned, "expired_before_s": now_s - credentials::REVOCATION_PRUNE_MARGIN_S}),
+        );
+    }
+    Ok(pruned)
+}
+
+/// Reads a credential presented with its revocation; nothing of it is trusted yet.
+fn parse_presented(
+    text: &str,
+    cleanroom: &str,
+    credential_id: &str,
+) -> Result<credentials::UnverifiedCredential, GovError> {
+    let fix = "send the exact `ccu_…` credential whose id you revoke, or its id alone";
+    let parsed = credentials::parse(text.trim()).map_err(|e| GovError::invalid("credential", e.to_string(), fix))?;
+    if parsed.cleanroom() != cleanroom {
+        return Err(GovError::invalid(
+            "credential",
+            format!("it is a credential of clean room {:?}, not {cleanroom:?}", parsed.cleanroom()),
+            fix,
+        ));
+    }
+    if parsed.claims().id != credential_id {
+        return Err(GovError::invalid(
+            "credential",
+            format!("its id is {:?}, not the credential_id {credential_id:?}", parsed.claims().id),
+            fix,
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The expiry of a presented credential, once its signature verifies with the registered key of
+/// the member it names (active or not: a removed member's credentials may still be revoked).
+fn verified_expiry(members: &[Member], parsed: &credentials::UnverifiedCredential) -> Result<i64, GovError> {
+    let fix = "send the exact `ccu_…` credential whose id you revoke, or its id alone";
+    let Some(member) = members.iter().find(|m| m.id == parsed.member_id()) else {
+        return Err(GovError::invalid(
+            "credential",
+            format!("it names {:?}, who is no member of this clean room", parsed.member_id()),
+            fix,
+        ));
+    };
+    let key = consort_signing::MemberPublicKey::from_pem(&member.public_key_pem).map_err(|e| GovError::Corrupt {
+        what: "members",
+        key: member.id.clone(),
+        message: e.to_string(),
+    })?;
+    parsed.verify(&key).map_err(|e| GovError::invalid("credential", e.to_string(), fix))?;
+    Ok(parsed.claims().expires_at)
 }
 
 /// The open proposal that would make this invitation, if any.

@@ -18,6 +18,7 @@ use consort_signing::{MemberKeyPair, MemberPublicKey, RequestHeader, UnverifiedR
 use serde::{Deserialize, Serialize};
 
 use crate::error::GovError;
+use crate::model::Revocation;
 use crate::rules::check_id;
 
 /// What a credential starts with in a bearer header.
@@ -34,6 +35,10 @@ pub const MAX_TTL_SETTING: &str = "user_credential_max_ttl_s";
 pub const CLOCK_SKEW_S: i64 = 30;
 /// The largest encoded credential read (a bearer header is small; this bounds decoding).
 pub const MAX_ENCODED_LEN: usize = 8 * 1024;
+/// How long after the revoked credential's expiry its revocation is kept: the instances sharing
+/// a store may disagree on the time by up to this much and still all refuse the credential as
+/// expired once the revocation is gone.
+pub const REVOCATION_PRUNE_MARGIN_S: i64 = 3_600;
 
 /// A credential's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +203,33 @@ pub fn check_lifetime(created_at: i64, expires_at: i64, now_s: i64, max_ttl_s: i
     Ok(())
 }
 
+/// Whether `revocation` refuses a credential with its id that expires at `expires_at`: one made
+/// by id alone refuses every such credential; one made with the credential (its expiry known)
+/// refuses those that expire no later, which are all expired once that time has passed. So
+/// pruning it then changes no decision (see [`revocation_prunable`]).
+pub fn revocation_covers(revocation: &Revocation, expires_at: i64) -> bool {
+    revocation.expires_at.is_none_or(|revoked_until| expires_at <= revoked_until)
+}
+
+/// Whether `revocation` may be forgotten at `now_s`: its credential expired at least
+/// [`REVOCATION_PRUNE_MARGIN_S`] ago. One without a known expiry is kept forever.
+pub fn revocation_prunable(revocation: &Revocation, now_s: i64) -> bool {
+    revocation.expires_at.is_some_and(|expires_at| expires_at.saturating_add(REVOCATION_PRUNE_MARGIN_S) <= now_s)
+}
+
+/// A second revocation of the same id only ever widens the first: by id alone it covers every
+/// credential with the id for good, with a credential that expires later it covers up to then.
+/// `None` when it adds nothing.
+pub fn widen_revocation(earlier: &Revocation, expires_at: Option<i64>) -> Option<Revocation> {
+    let widened = match (earlier.expires_at, expires_at) {
+        (None, _) => return None,
+        (Some(_), None) => None,
+        (Some(before), Some(now)) if now > before => Some(now),
+        (Some(_), Some(_)) => return None,
+    };
+    Some(Revocation { expires_at: widened, ..earlier.clone() })
+}
+
 #[cfg(test)]
 mod tests {
     use consort_signing::KeyAlgorithm;
@@ -262,5 +294,40 @@ mod tests {
         assert_eq!(check_lifetime(1_000, 1_100, 900, DEFAULT_MAX_TTL_S).unwrap_err().code(), "credential_lifetime");
         check_lifetime(1_000, 1_100, 1_000 - CLOCK_SKEW_S, DEFAULT_MAX_TTL_S).unwrap();
         assert_eq!(check_lifetime(0, 3_600, 10, 60).unwrap_err().code(), "credential_lifetime", "a setting lowers it");
+    }
+
+    fn revoked(expires_at: Option<i64>) -> Revocation {
+        Revocation { credential_id: "c-1".into(), by: "alice".into(), at_ms: 1_000_000, expires_at }
+    }
+
+    #[test]
+    fn a_revocation_covers_until_its_credential_expires_and_is_pruned_only_after() {
+        let by_id = revoked(None);
+        assert!(revocation_covers(&by_id, i64::MAX) && !revocation_prunable(&by_id, i64::MAX), "kept forever");
+        let known = revoked(Some(5_000));
+        assert!(revocation_covers(&known, 5_000) && revocation_covers(&known, 100));
+        assert!(!revocation_covers(&known, 5_001), "a later credential with the id is another credential");
+        assert!(!revocation_prunable(&known, 5_000 + REVOCATION_PRUNE_MARGIN_S - 1));
+        assert!(revocation_prunable(&known, 5_000 + REVOCATION_PRUNE_MARGIN_S));
+        assert!(!revocation_prunable(&revoked(Some(i64::MAX)), i64::MAX - 1), "no overflow");
+        // Whatever it covers is expired by the time it may be pruned, on any clock up to the margin behind.
+        for now_s in [5_000 + REVOCATION_PRUNE_MARGIN_S, 9_999_999] {
+            for expires_at in [100, 4_999, 5_000] {
+                assert!(revocation_prunable(&known, now_s) && revocation_covers(&known, expires_at));
+                let behind = now_s - REVOCATION_PRUNE_MARGIN_S;
+                assert_eq!(check_lifetime(0, expires_at, behind, i64::MAX).unwrap_err().code(), "credential_expired");
+            }
+        }
+    }
+
+    #[test]
+    fn a_second_revocation_only_widens_the_first() {
+        let known = revoked(Some(5_000));
+        assert_eq!(widen_revocation(&known, Some(4_000)), None);
+        assert_eq!(widen_revocation(&known, Some(5_000)), None);
+        assert_eq!(widen_revocation(&known, Some(6_000)), Some(revoked(Some(6_000))));
+        assert_eq!(widen_revocation(&known, None), Some(revoked(None)));
+        assert_eq!(widen_revocation(&revoked(None), Some(6_000)), None);
+        assert_eq!(widen_revocation(&revoked(None), None), None);
     }
 }

@@ -164,6 +164,12 @@ pub struct Revocation {
     pub by: String,
     /// When, ms.
     pub at_ms: i64,
+    /// When the revoked credential expires, seconds since the epoch: known when the revocation
+    /// came with the credential itself (its signature checked), and then the revocation covers
+    /// the credentials with this id that expire no later and is forgotten an hour after. Absent
+    /// (revoked by id alone): every credential with this id, for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// A proposal's state.

@@ -64,6 +64,12 @@ pub(crate) fn install(state: &AppState) {
 pub(crate) struct RevokeCredential {
     /// The credential's id (`consort member issue-credential` prints it).
     credential_id: String,
+    /// The credential itself (`ccu_…`), optional. Its signature is checked with its issuer's
+    /// registered key and its expiry recorded: the revocation then covers the credentials with
+    /// this id that expire no later, and is forgotten an hour after that. Without it, the id is
+    /// revoked for good. Neither stored nor logged.
+    #[serde(default)]
+    credential: Option<String>,
 }
 
 /// The revoked credentials.
@@ -90,7 +96,8 @@ pub(crate) struct InvitationPath {
 }
 
 /// Revoke one user credential by id (an active member's signed `credential.revoke` request
-/// whose payload is a RevokeCredential). It stops authenticating at once.
+/// whose payload is a RevokeCredential). It stops authenticating at once. Revocations whose
+/// credentials expired over an hour ago are pruned in the same write.
 #[utoipa::path(
     post,
     path = "/v1/cleanrooms/{cleanroom}/credentials/revocations",
@@ -100,8 +107,8 @@ pub(crate) struct InvitationPath {
     request_body(content = Vec<u8>, content_type = "application/cose",
         description = "A COSE_Sign1 `credential.revoke` request whose payload is a RevokeCredential."),
     responses(
-        (status = 200, description = "Revoked (or revoked before: the first revocation).", body = Revocation),
-        (status = 400, description = "A malformed credential id or body.", body = ErrorBody),
+        (status = 200, description = "Revoked (or revoked before: the first revocation, widened if this one covers more).", body = Revocation),
+        (status = 400, description = "A malformed credential id or body, or a credential that is not this id's or does not verify.", body = ErrorBody),
         (status = 403, description = "Unsigned, wrong key, stale, replayed, or not an active member.", body = ErrorBody),
         (status = 404, description = "No such clean room.", body = ErrorBody),
     )
@@ -115,7 +122,7 @@ pub(crate) async fn revoke(
     let revoke: RevokeCredential = crate::error::parse_json(&bytes)?;
     let governance = &area(&s)?.governance;
     let revocation = governance
-        .revoke_credential(&p.cleanroom, &request, &revoke.credential_id, now_ms(&s))
+        .revoke_credential(&p.cleanroom, &request, &revoke.credential_id, revoke.credential.as_deref(), now_ms(&s))
         .await
         .map_err(gov_error)?;
     Ok(Json(revocation))

@@ -692,6 +692,107 @@ async fn an_identity_lists_its_invitations_and_a_credential_says_where_it_reache
     assert!(list["items"][0]["accepted_ms"].is_i64(), "{list}");
 }
 
+/// A member's signed revocation made straight to governance at `now_s` (the test's own clock).
+async fn revoke_at(app: &App, id: &str, credential: Option<&str>, now_s: i64) -> Result<Revocation, GovError> {
+    let request = MemberRequest {
+        member: "carol".into(),
+        msg_type: "credential.revoke".into(),
+        digest: format!("{id}-{now_s}"),
+        created_at_s: now_s,
+        oldest_fresh_s: now_s - 300,
+    };
+    app.governance.revoke_credential(ROOM, &request, id, credential, now_s * 1000).await
+}
+
+async fn revoked_ids(app: &App) -> Vec<String> {
+    app.governance.revocations(ROOM).await.unwrap().into_iter().map(|r| r.credential_id).collect()
+}
+
+#[tokio::test]
+async fn a_revocation_made_with_its_credential_is_forgotten_only_once_that_credential_expired() {
+    let app = app().await;
+    three_parties(&app).await;
+    let t0 = now_s();
+    let issue = |id: &str, ttl_s: i64| {
+        consort_governance::credentials::issue(&app.alice.key, "alice", ROOM, "bob", id, t0, ttl_s).unwrap()
+    };
+    let credential = issue("cred-1", 600);
+    let revoke = async |payload: Value| {
+        let bytes = signed(&app.bob, "credential.revoke", &payload);
+        cose(&app, "POST", &path("/credentials/revocations"), &app.bob, bytes).await
+    };
+    // Refused: no token; a credential of another id, signed with another key, or malformed.
+    let unsigned = signed(&app.bob, "credential.revoke", &json!({"credential_id": "cred-1"}));
+    let got =
+        send(&app, "POST", &path("/credentials/revocations"), None, Body::from(unsigned), "application/cose").await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    let forged = consort_governance::credentials::issue(
+        &MemberKeyPair::generate(KeyAlgorithm::Ed25519).unwrap(),
+        "alice",
+        ROOM,
+        "bob",
+        "cred-1",
+        t0,
+        60,
+    )
+    .unwrap();
+    for (bad, problem) in
+        [(&credential, "not the credential_id"), (&forged, "does not verify"), (&"ccu_!!".to_string(), "malformed")]
+    {
+        let id = if problem == "not the credential_id" { "cred-9" } else { "cred-1" };
+        let (status, body) = revoke(json!({"credential_id": id, "credential": bad})).await;
+        assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("credential")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(problem), "{body}");
+        assert!(!body.to_string().contains(bad.as_str()), "the credential is never echoed: {body}");
+    }
+    assert!(app.governance.verify_credential(&credential, t0 * 1000).await.is_ok(), "nothing was revoked");
+
+    // With the credential: its expiry is recorded, and it stops authenticating at once.
+    let (status, revocation) = revoke(json!({"credential_id": "cred-1", "credential": credential})).await;
+    assert_eq!((status, &revocation["expires_at"]), (StatusCode::OK, &json!(t0 + 600)), "{revocation}");
+    let refused = app.governance.verify_credential(&credential, t0 * 1000).await.unwrap_err();
+    assert_eq!(refused.code(), "credential_revoked");
+    let entries = ledger(&app).await;
+    let revoked = entries.iter().rev().find(|e| e.kind == "credential.revoked").unwrap();
+    assert!(revoked.body.contains(&format!("\"expires_at\":{}", t0 + 600)), "{}", revoked.body);
+    assert!(entries.iter().all(|e| !e.body.contains(credential.as_str())), "no credential in the ledger");
+    // Another credential reusing the id and living longer is not the one revoked; presenting it
+    // widens the revocation to it.
+    let longer = issue("cred-1", 1_200);
+    assert!(app.governance.verify_credential(&longer, t0 * 1000).await.is_ok());
+    let widened = revoke_at(&app, "cred-1", Some(&longer), t0 + 1).await.unwrap();
+    assert_eq!((widened.expires_at, widened.at_ms, widened.by.as_str()), (Some(t0 + 1_200), t0 * 1000, "bob"));
+    assert_eq!(app.governance.verify_credential(&longer, t0 * 1000).await.unwrap_err().code(), "credential_revoked");
+    // Revoked by id alone: for good.
+    revoke_at(&app, "cred-by-id", None, t0 + 2).await.unwrap();
+
+    // The boundary, on a clock the test moves: revoked until it expires, expired after; the
+    // revocation stays until an hour after its expiry and is pruned by the next revocation.
+    let expires = t0 + 1_200;
+    let margin = consort_governance::credentials::REVOCATION_PRUNE_MARGIN_S;
+    let at = |s: i64| app.governance.verify_credential(&longer, s * 1000);
+    assert_eq!(at(expires - 1).await.unwrap_err().code(), "credential_revoked");
+    assert_eq!(at(expires).await.unwrap_err().code(), "credential_expired");
+    revoke_at(&app, "cred-2", None, expires + margin - 1).await.unwrap();
+    assert_eq!(revoked_ids(&app).await, ["cred-1", "cred-2", "cred-by-id"], "kept until the margin passed");
+    revoke_at(&app, "cred-3", None, expires + margin).await.unwrap();
+    assert_eq!(revoked_ids(&app).await, ["cred-2", "cred-3", "cred-by-id"]);
+    let entries = ledger(&app).await;
+    let pruned = entries.iter().find(|e| e.kind == "credential.revocations_pruned").expect("pruning is in the ledger");
+    let body: Value = serde_json::from_str(&pruned.body).unwrap();
+    assert_eq!(body["credentials"], json!(["cred-1"]), "{body}");
+    // Once pruned, neither credential is valid again: on this clock, or on one a margin behind.
+    for now_s in [expires + margin, expires, expires + 10 * margin] {
+        for text in [&credential, &longer] {
+            let refused = app.governance.verify_credential(text, now_s * 1000).await.unwrap_err();
+            assert_eq!(refused.code(), "credential_expired", "at {now_s}");
+        }
+    }
+    // By id alone is never pruned.
+    revoke_at(&app, "cred-4", None, expires + 1_000 * margin).await.unwrap();
+    assert!(revoked_ids(&app).await.contains(&"cred-by-id".to_string()));
+}
+
 const RUNNER: &str = "aa11";
 
 /// The runner's evidence: a simulated report of `measurement` binding `key`.

@@ -6,8 +6,9 @@
 //! the trigger set as fast as they can; (3) PostgreSQL, three processes, 1 000 triggers firing
 //! every second, lateness measured; (4) Quartz 2.5.2, three JVMs, clustered, same trigger set,
 //! for a fixed time. Sizes: CONSORT_BENCH_TRIGGERS (1000), CONSORT_BENCH_REPEATS (49),
-//! CONSORT_BENCH_QUARTZ_SECS (30; 0 skips Quartz); CONSORT_BENCH_ONLY=sqlite|lateness runs that phase only;
-//! CONSORT_BENCH_AHEAD_MS sets how far ahead instances acquire (50).
+//! CONSORT_BENCH_QUARTZ_SECS (30; 0 skips Quartz); CONSORT_BENCH_ONLY=sqlite|throughput|lateness runs that phase only;
+//! CONSORT_BENCH_AHEAD_MS sets how far ahead instances acquire (50); CONSORT_BENCH_PG_PROFILE=1
+//! loads `pg_stat_statements` and prints where the throughput phase's database time went.
 //! `scheduler_bench node URL ID` is one consort instance.
 
 #[path = "../tests/common/mod.rs"]
@@ -125,12 +126,31 @@ struct Drained {
 }
 
 async fn wait_drained(client: &tokio_postgres::Client, expected: i64) -> Drained {
+    // The poll must cost the same at the last fire as at the first: the highest run id (one
+    // descent of the primary key) until every fire has a row, then the runs still executing
+    // (the partial index of those alone). Only when both say done does the exact count (a
+    // scan of the table) run, to stop on it. A rolled-back cycle uses up ids, so the highest
+    // id can run ahead of the rows: hence the exact count before stopping.
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut done = 0;
     loop {
-        let done: i64 =
-            client.query_one("SELECT count(*) FROM consort_runs WHERE state <> 'EXECUTING'", &[]).await.unwrap().get(0);
-        if done >= expected {
-            break;
+        let ids: Option<i64> = client.query_one("SELECT max(id) FROM consort_runs", &[]).await.unwrap().get(0);
+        if ids.unwrap_or(0) >= expected {
+            let executing: i64 = client
+                .query_one("SELECT count(*) FROM consort_runs WHERE state = 'EXECUTING'", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if executing == 0 {
+                done = client
+                    .query_one("SELECT count(*) FROM consort_runs WHERE state <> 'EXECUTING'", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                if done >= expected {
+                    break;
+                }
+            }
         }
         assert!(Instant::now() < deadline, "only {done} of {expected} fires after 10 minutes");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -166,6 +186,8 @@ async fn bench() {
         return;
     }
 
+    let only = std::env::var("CONSORT_BENCH_ONLY").unwrap_or_default();
+    if only != "throughput" {
     // (1) Embedded SQLite.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
@@ -201,19 +223,26 @@ async fn bench() {
         embedded_commits as f64 / count as f64
     );
 
-    let only = std::env::var("CONSORT_BENCH_ONLY").unwrap_or_default();
     if only == "sqlite" {
         return;
     }
+    }
 
     // (2) PostgreSQL, three consort instances, drain as fast as possible.
-    let pg = Pg::start_with(true);
+    let mut pg = Pg::start_with(true);
+    let profile = std::env::var("CONSORT_BENCH_PG_PROFILE").is_ok_and(|v| v == "1");
+    if profile {
+        load_statement_stats(&mut pg).await;
+    }
     let url = pg.fresh_db().await;
     let admin_store = consort_store::open(&url).await.unwrap();
     let admin = Scheduler::new(admin_store, Kinds::builtin(), config("admin"));
     let (job, set) = trigger_set(triggers, repeats, 1, now() + 2000, 0, MisfireInstruction::Ignore);
     admin.create_job(&job, &set).await.unwrap();
     let client = pg_client(&url).await;
+    if profile {
+        client.batch_execute("CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset()").await.unwrap();
+    }
     let x0 = commits(&client).await;
     let nodes = spawn_nodes(&url, 3);
     let drained = wait_drained(&client, fires).await;
@@ -228,6 +257,12 @@ async fn bench() {
         drained.fires_per_s,
         pg_commits as f64 / drained.fires as f64
     );
+    if profile {
+        print_statement_stats(&client, drained.fires).await;
+    }
+    if only == "throughput" {
+        return;
+    }
 
     // (3) PostgreSQL, three instances, 1 000 triggers every second for 10 s: lateness.
     let late = lateness(&pg).await;
@@ -329,4 +364,35 @@ async fn lateness(pg: &Pg) -> Drained {
         late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
     );
     late
+}
+
+/// Loads `pg_stat_statements` (it must be preloaded: a restart), for CONSORT_BENCH_PG_PROFILE=1.
+async fn load_statement_stats(pg: &mut Pg) {
+    let client = pg_client(&pg.url("postgres")).await;
+    client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
+    drop(client);
+    pg.restart();
+}
+
+/// Where the database's time went in the throughput phase: per statement, calls, total and
+/// mean time, rows, and time per fire.
+async fn print_statement_stats(client: &tokio_postgres::Client, fires: i64) {
+    let rows = client
+        .query(
+            "SELECT calls, total_exec_time, rows, shared_blks_hit + shared_blks_read, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             ORDER BY total_exec_time DESC LIMIT 15",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        let (calls, total, n, blocks, query): (i64, f64, i64, i64, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        println!(
+            "profile: calls={calls} total_ms={total:.0} mean_ms={:.2} rows={n} blocks={blocks} us_per_fire={:.1} {query}",
+            total / calls.max(1) as f64,
+            total * 1000.0 / fires.max(1) as f64
+        );
+    }
 }

@@ -113,9 +113,11 @@ pub(crate) trait CycleTx: Sql {
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError>;
     /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
     async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;
-    /// This instance's ACQUIRED triggers due at `now_ms` with their jobs, trigger rows locked,
-    /// in firing order; and those unreadable.
-    async fn due(&mut self, instance: &str, now_ms: i64, limit: usize) -> Result<(DueRows, Vec<Poison>), StoreError>;
+    /// At most `limit` triggers due at the request's time with their jobs, trigger rows
+    /// locked, in firing order; those unreadable; and how many of them were free (WAITING)
+    /// rather than acquired ahead. A backend whose `acquire` also takes the triggers due now
+    /// returns only this instance's ACQUIRED ones (and 0).
+    async fn due(&mut self, request: &CycleRequest, limit: usize) -> Result<(DueRows, Vec<Poison>, usize), StoreError>;
     /// Locks job rows (sorted keys) and returns their executing run.
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError>;
     /// Sets (Some) or clears (None) jobs' executing run.
@@ -227,9 +229,9 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
     let (acquired, due_rows) = if request.max_fires > 0 {
         let acquired = tx.acquire(request, request.max_fires).await?;
         failpoint::store_step("store::cycle::acquire")?;
-        let (due, poisoned) = tx.due(&request.instance, now, request.max_fires).await?;
+        let (due, poisoned, taken) = tx.due(request, request.max_fires).await?;
         tx.poison(&poisoned).await?;
-        (acquired, due)
+        (acquired + taken, due)
     } else {
         (0, Vec::new())
     };

@@ -238,11 +238,14 @@ impl CycleTx for PgTx<'_> {
     }
 
     async fn acquire(&mut self, r: &CycleRequest, limit: usize) -> Result<usize, StoreError> {
+        // Only triggers not due yet are marked ACQUIRED, to hold them until their time; those
+        // due now are locked by `due` and fired in this transaction: one write of the trigger
+        // row per fire instead of two (each a new row version and an entry in every index).
         let n = self
             .execute(
                 "UPDATE consort_triggers t SET state = 'ACQUIRED', instance_id = $1, acquired_ms = $2 FROM \
                  (SELECT c.trigger_group, c.trigger_name FROM consort_triggers c WHERE c.state = 'WAITING' \
-                  AND c.next_fire_ms <= $3 AND (c.misfire = 'ignore' OR c.next_fire_ms >= $4) \
+                  AND c.next_fire_ms > $2 AND c.next_fire_ms <= $3 AND (c.misfire = 'ignore' OR c.next_fire_ms >= $4) \
                   AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = c.job_group \
                     AND j.job_name = c.job_name AND j.executing_run IS NOT NULL) \
                   ORDER BY c.next_fire_ms, c.priority DESC LIMIT $5 FOR UPDATE OF c SKIP LOCKED) s \
@@ -261,19 +264,40 @@ impl CycleTx for PgTx<'_> {
 
     async fn due(
         &mut self,
-        instance: &str,
-        now_ms: i64,
+        r: &CycleRequest,
         limit: usize,
-    ) -> Result<(cycle::DueRows, Vec<Poison>), StoreError> {
-        let sql = format!(
-            "SELECT {}, {} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
+    ) -> Result<(cycle::DueRows, Vec<Poison>, usize), StoreError> {
+        let columns = format!("{}, {}", prefixed("t", TRIGGER_COLUMNS), prefixed("j", JOB_COLUMNS));
+        let held = format!(
+            "SELECT {columns} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
              AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
-             ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t",
-            prefixed("t", TRIGGER_COLUMNS),
-            prefixed("j", JOB_COLUMNS)
+             ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t"
         );
-        let rows = self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?;
-        cycle::read_due(&rows)
+        let mut rows = self.rows(&held, &[r.instance.as_str().into(), r.now_ms.into(), (limit as i64).into()]).await?;
+        let held_count = rows.len();
+        if held_count < limit {
+            // Free triggers due now, taken as `acquire` takes them (SKIP LOCKED: instances never
+            // wait for each other). FOR UPDATE returns each row as its latest committed version
+            // re-checked against the conditions, so a trigger another instance just fired is
+            // seen with its new fire time, or not at all. Whether a non-concurrent job is running
+            // is checked again under the job's lock by the cycle.
+            let free = format!(
+                "SELECT {columns} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
+                 AND j.job_name = t.job_name WHERE t.state = 'WAITING' AND t.next_fire_ms <= $1 \
+                 AND (t.misfire = 'ignore' OR t.next_fire_ms >= $2) AND j.executing_run IS NULL \
+                 ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t SKIP LOCKED"
+            );
+            let params: [Value; 3] =
+                [r.now_ms.into(), (r.now_ms - r.misfire_threshold_ms).into(), ((limit - held_count) as i64).into()];
+            rows.extend(self.rows(&free, &params).await?);
+        }
+        let taken = rows.len() - held_count;
+        let (mut due, poisoned) = cycle::read_due(&rows)?;
+        if held_count > 0 && taken > 0 {
+            // Firing order across both sets, as one query would give it.
+            due.sort_by_key(|(t, _)| (t.next_fire_ms, std::cmp::Reverse(t.priority)));
+        }
+        Ok((due, poisoned, taken))
     }
 
     async fn lock_jobs(&mut self, keys: &[JobKey]) -> Result<HashMap<JobKey, Option<i64>>, StoreError> {

@@ -234,10 +234,10 @@ impl CycleTx for SqliteTx<'_> {
 
     async fn due(
         &mut self,
-        instance: &str,
-        now_ms: i64,
+        r: &CycleRequest,
         limit: usize,
-    ) -> Result<(cycle::DueRows, Vec<Poison>), StoreError> {
+    ) -> Result<(cycle::DueRows, Vec<Poison>, usize), StoreError> {
+        let (instance, now_ms) = (r.instance.as_str(), r.now_ms);
         let sql = format!(
             "SELECT {}, {} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
              AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
@@ -246,7 +246,8 @@ impl CycleTx for SqliteTx<'_> {
             prefixed("j", JOB_COLUMNS)
         );
         let rows = self.rows(&sql, &[instance.into(), now_ms.into(), (limit as i64).into()]).await?;
-        cycle::read_due(&rows)
+        let (due, poisoned) = cycle::read_due(&rows)?;
+        Ok((due, poisoned, 0))
     }
 
     async fn lock_jobs(

@@ -208,11 +208,20 @@ impl CycleTx for PgTx<'_> {
         threshold_ms: i64,
         limit: usize,
     ) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError> {
+        // The oldest WAITING fire time first (one step into the due index): when it is within
+        // the threshold, nothing has misfired. The scan itself, planned once for any `$1`,
+        // reads the whole table (70 ms at 10,000 triggers, more with dead row versions) even
+        // when it finds nothing, as it almost always does.
+        let cutoff = now_ms - threshold_ms;
+        let oldest = self.query("SELECT min(next_fire_ms) FROM consort_triggers WHERE state = 'WAITING'", &[]).await?;
+        if oldest.first().and_then(|r| r.get::<_, Option<i64>>(0)).is_none_or(|t| t >= cutoff) {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let sql = format!(
             "SELECT {TRIGGER_COLUMNS} FROM consort_triggers WHERE state = 'WAITING' AND misfire <> 'ignore' \
              AND next_fire_ms < $1 ORDER BY next_fire_ms LIMIT $2{{skip_locked}}"
         );
-        cycle::read_triggers(&self.rows(&sql, &[(now_ms - threshold_ms).into(), (limit as i64).into()]).await?)
+        cycle::read_triggers(&self.rows(&sql, &[cutoff.into(), (limit as i64).into()]).await?)
     }
 
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError> {

@@ -255,13 +255,16 @@ async fn prune_revocations(tx: &mut Tx<'_>, now_s: i64) -> Result<Vec<String>, G
     Ok(pruned)
 }
 
+/// How to mend a credential presented with its revocation that cannot be used.
+const PRESENTED_CREDENTIAL_FIX: &str = "send the exact `ccu_…` credential whose id you revoke, or its id alone";
+
 /// Reads a credential presented with its revocation; nothing of it is trusted yet.
 fn parse_presented(
     text: &str,
     cleanroom: &str,
     credential_id: &str,
 ) -> Result<credentials::UnverifiedCredential, GovError> {
-    let fix = "send the exact `ccu_…` credential whose id you revoke, or its id alone";
+    let fix = PRESENTED_CREDENTIAL_FIX;
     let parsed = credentials::parse(text.trim()).map_err(|e| GovError::invalid("credential", e.to_string(), fix))?;
     if parsed.cleanroom() != cleanroom {
         return Err(GovError::invalid(
@@ -283,7 +286,7 @@ fn parse_presented(
 /// The expiry of a presented credential, once its signature verifies with the registered key of
 /// the member it names (active or not: a removed member's credentials may still be revoked).
 fn verified_expiry(members: &[Member], parsed: &credentials::UnverifiedCredential) -> Result<i64, GovError> {
-    let fix = "send the exact `ccu_…` credential whose id you revoke, or its id alone";
+    let fix = PRESENTED_CREDENTIAL_FIX;
     let Some(member) = members.iter().find(|m| m.id == parsed.member_id()) else {
         return Err(GovError::invalid(
             "credential",

@@ -188,41 +188,7 @@ async fn bench() {
 
     let only = std::env::var("CONSORT_BENCH_ONLY").unwrap_or_default();
     if only != "throughput" {
-        // (1) Embedded SQLite.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bench.db");
-        let store: Arc<dyn Store> = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
-        let sched = Scheduler::new(store.clone(), Kinds::builtin(), config("embedded"));
-        let (job, set) = trigger_set(triggers, repeats, 1, now() + 500, 0, MisfireInstruction::Ignore);
-        sched.create_job(&job, &set).await.unwrap();
-        let c0 = store.commits();
-        sched.start().await.unwrap();
-        while sched.stats().fired < fires as u64 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        sched.stop().await.unwrap();
-        let embedded_commits = store.commits() - c0;
-        drop(sched);
-        drop(store);
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let (count, distinct, first, last): (i64, i64, i64, i64) = conn
-            .query_row(
-                "SELECT count(*), count(DISTINCT trigger_name || '/' || scheduled_ms), min(fired_ms), max(fired_ms) \
-             FROM consort_runs",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .unwrap();
-        let embedded_fps = count as f64 / ((last - first).max(1) as f64 / 1000.0);
-        println!(
-            "scheduler: store=sqlite instances=1 triggers={triggers} fires={count} lost={} doubled={} fires_per_s={:.0} \
-         commits_per_fire={:.4}",
-            fires - distinct,
-            count - distinct,
-            embedded_fps,
-            embedded_commits as f64 / count as f64
-        );
-
+        embedded(triggers, repeats, fires).await;
         if only == "sqlite" {
             return;
         }
@@ -364,6 +330,44 @@ async fn lateness(pg: &Pg) -> Drained {
         late.fires, late.lost, late.doubled, late.p50_late_ms, late.p99_late_ms
     );
     late
+}
+
+/// (1) Embedded SQLite: one instance drains the trigger set as fast as it can.
+async fn embedded(triggers: i64, repeats: u32, fires: i64) {
+    let now = system_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let store: Arc<dyn Store> = consort_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    let sched = Scheduler::new(store.clone(), Kinds::builtin(), config("embedded"));
+    let (job, set) = trigger_set(triggers, repeats, 1, now() + 500, 0, MisfireInstruction::Ignore);
+    sched.create_job(&job, &set).await.unwrap();
+    let c0 = store.commits();
+    sched.start().await.unwrap();
+    while sched.stats().fired < fires as u64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sched.stop().await.unwrap();
+    let embedded_commits = store.commits() - c0;
+    drop(sched);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (count, distinct, first, last): (i64, i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT trigger_name || '/' || scheduled_ms), min(fired_ms), max(fired_ms) \
+             FROM consort_runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let embedded_fps = count as f64 / ((last - first).max(1) as f64 / 1000.0);
+    println!(
+        "scheduler: store=sqlite instances=1 triggers={triggers} fires={count} lost={} doubled={} fires_per_s={:.0} \
+         commits_per_fire={:.4}",
+        fires - distinct,
+        count - distinct,
+        embedded_fps,
+        embedded_commits as f64 / count as f64
+    );
 }
 
 /// Loads `pg_stat_statements` (it must be preloaded: a restart), for CONSORT_BENCH_PG_PROFILE=1.

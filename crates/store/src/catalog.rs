@@ -521,18 +521,23 @@ pub(crate) async fn list_triggers<S: Sql>(
     db.rows(&sql, &w.params).await?.iter().map(|r| trigger_status(r)).collect()
 }
 
-/// Deletes a trigger, and its job if that is not durable and has no trigger left.
-pub(crate) async fn delete_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<bool, StoreError> {
-    let params = trigger_params(key);
+/// The job a stored trigger belongs to, as query parameters.
+async fn job_of_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<Option<[Value; 2]>, StoreError> {
     let rows = db
         .rows(
             "SELECT job_group, job_name FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2",
-            &params,
+            &trigger_params(key),
         )
         .await?;
-    let Some(row) = rows.first() else { return Ok(false) };
+    let Some(row) = rows.first() else { return Ok(None) };
     let mut c = Cols::new("consort_triggers", row);
-    let job = [Value::from(c.text()?), Value::from(c.text()?)];
+    Ok(Some([Value::from(c.text()?), Value::from(c.text()?)]))
+}
+
+/// Deletes a trigger, and its job if that is not durable and has no trigger left.
+pub(crate) async fn delete_trigger<S: Sql>(db: &mut S, key: &TriggerKey) -> Result<bool, StoreError> {
+    let params = trigger_params(key);
+    let Some(job) = job_of_trigger(db, key).await? else { return Ok(false) };
     db.exec("DELETE FROM consort_triggers WHERE trigger_group = $1 AND trigger_name = $2", &params).await?;
     db.exec(
         "DELETE FROM consort_jobs WHERE job_group = $1 AND job_name = $2 AND durable = 0 AND NOT EXISTS \
@@ -609,8 +614,16 @@ pub(crate) async fn resume<S: Sql>(db: &mut S, selector: &Selector) -> Result<us
 /// Run history, newest first.
 pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
     let mut w = Where::default();
-    if let Some(j) = &filter.job {
-        w.add("job_group = #0 AND job_name = #1", job_params(j));
+    // Runs are indexed by job alone (migration 9): a trigger's runs are read under its job, the
+    // one given or the trigger's own. A trigger no longer stored is looked for over all runs,
+    // newest first.
+    let job = match (&filter.job, &filter.trigger) {
+        (Some(j), _) => Some(job_params(j)),
+        (None, Some(t)) => job_of_trigger(db, t).await?,
+        (None, None) => None,
+    };
+    if let Some(j) = job {
+        w.add("job_group = #0 AND job_name = #1", j);
     }
     if let Some(t) = &filter.trigger {
         w.add("trigger_group = #0 AND trigger_name = #1", trigger_params(t));
@@ -836,8 +849,8 @@ pub(crate) async fn remove_spent_triggers<S: Sql>(
     let sql = format!(
         "DELETE FROM consort_triggers WHERE {SPENT} \
          AND (trigger_group, trigger_name) IN (SELECT trigger_group, trigger_name FROM consort_triggers t \
-           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_runs r \
-             WHERE r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
+           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_runs r WHERE r.job_group = t.job_group \
+             AND r.job_name = t.job_name AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
                AND (r.state = 'EXECUTING' OR r.ended_ms >= $1)) \
            LIMIT $2)"
     );

@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "due_by_priority",
         sql: include_str!("../migrations/sqlite/0008_due_by_priority.sql"),
     },
+    Migration { version: 9, name: "runs_by_job", sql: include_str!("../migrations/sqlite/0009_runs_by_job.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -52,6 +53,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "due_by_priority",
         sql: include_str!("../migrations/postgres/0008_due_by_priority.sql"),
     },
+    Migration { version: 9, name: "runs_by_job", sql: include_str!("../migrations/postgres/0009_runs_by_job.sql") },
 ];
 
 /// The table both backends keep applied migrations in.

@@ -1067,6 +1067,12 @@ async fn spent_simple_triggers_are_removed_after_their_grace_and_active_ones_sta
     }
     assert_eq!(state(s, &refire.fired[0].trigger).await, TriggerState::Complete);
 
+    // A trigger's runs are read under its job, among the runs of its siblings.
+    let of_rep = RunFilter { trigger: Some(tk("g", "rep")), ..Default::default() };
+    let rep_runs: Vec<(i64, String)> =
+        s.list_runs(&of_rep).await.unwrap().iter().map(|r| (r.fired_ms, r.trigger.to_string())).collect();
+    assert_eq!(rep_runs, [(T0 + 1000, "g.rep".to_string()), (T0, "g.rep".to_string())]);
+
     // Within the grace of their last fire or their runs' ends, only `one` is spent.
     assert_eq!(s.remove_spent_triggers(T0 + 2000, 100).await.unwrap(), 1);
     assert!(s.get_trigger(&tk("g", "one")).await.unwrap().is_none());
@@ -1077,6 +1083,14 @@ async fn spent_simple_triggers_are_removed_after_their_grace_and_active_ones_sta
     let left = s.list_triggers(&TriggerFilter::default()).await.unwrap();
     let left: Vec<String> = left.iter().map(|t| t.trigger.key().to_string()).collect();
     assert_eq!(left, ["g.cron", "g.later", "g.slow"]);
+    // A removed trigger's runs are still found by its key, alone or with its job.
+    let rep_again: Vec<(i64, String)> =
+        s.list_runs(&of_rep).await.unwrap().iter().map(|r| (r.fired_ms, r.trigger.to_string())).collect();
+    assert_eq!(rep_again, rep_runs);
+    let with_job = RunFilter { job: Some(jk("j")), ..of_rep.clone() };
+    assert_eq!(s.list_runs(&with_job).await.unwrap().len(), 2);
+    let elsewhere = RunFilter { job: Some(jk("rec")), ..of_rep };
+    assert!(s.list_runs(&elsewhere).await.unwrap().is_empty(), "the job and the trigger both filter");
     // Jobs and runs stay: a run's log and kill go through its job.
     assert!(s.get_job(&jk("rec")).await.unwrap().is_some(), "a non-durable job stays with its runs");
     assert_eq!(runs_of(s, "rec").await.len(), 2);

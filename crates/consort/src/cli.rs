@@ -445,11 +445,19 @@ pub enum CleanroomCommand {
         member_key: Option<PathBuf>,
     },
     /// Revoke one member-issued user credential by id (signed): it stops authenticating at once.
+    /// By id alone the revocation is kept for good; with --credential it records the
+    /// credential's expiry and is forgotten an hour after it.
     RevokeCredential {
         /// The clean room.
         name: String,
         /// The credential's id.
         id: String,
+        /// The file holding the credential itself (the `ccu_…` that `consort member
+        /// issue-credential` printed). The server checks it is this clean room's and this id's,
+        /// signed by its member's registered key, and records its expiry; neither stores nor
+        /// logs it.
+        #[arg(long, value_name = "FILE")]
+        credential: Option<PathBuf>,
         #[command(flatten)]
         member: MemberKeyArgs,
     },
@@ -1145,10 +1153,16 @@ pub const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "cleanroom revoke-credential",
-        &[(
-            "Revoke a user credential by its id",
-            "consort cleanroom revoke-credential analytics cred-7f3a --member-id alice --member-key alice.key.pem",
-        )],
+        &[
+            (
+                "Revoke a user credential by its id (the revocation is kept for good)",
+                "consort cleanroom revoke-credential analytics cred-7f3a --member-id alice --member-key alice.key.pem",
+            ),
+            (
+                "Revoke it with the credential itself, so the revocation is forgotten once it expired",
+                "consort cleanroom revoke-credential analytics cred-7f3a --credential carol.ccu --member-id alice --member-key alice.key.pem",
+            ),
+        ],
     ),
     ("cleanroom invitations", &[("The clean room's invitations", "consort cleanroom invitations analytics")]),
     (

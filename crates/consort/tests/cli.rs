@@ -1215,6 +1215,60 @@ fn member_issued_user_credentials_and_invitations() {
     assert!(out.contains("cred-r") && out.contains("bob"), "{out}");
     refused_as(&to_revoke, &["cleanroom", "show", "lab"], "credential_revoked");
     passes_as(&by_alice, &["cleanroom", "show", "lab"]);
+    assert!(out.contains("kept for good"), "revoked by id alone, it has no expiry: {out}");
+
+    // Revoked with the credential itself (`--credential FILE`): the revocation records its signed
+    // expiry, so later revocations can prune it once it expired.
+    let with_expiry = issue("alice", "alice", "lab", "carol", "1h", "cred-p");
+    let expires_at = consort_governance::credentials::parse(&with_expiry).unwrap().claims().expires_at;
+    std::fs::write(dir.join("cred-p.ccu"), format!("{with_expiry}\n")).unwrap();
+    let out = as_member(
+        "alice",
+        &["cleanroom", "--json", "revoke-credential", "lab", "cred-p", "--credential", &file("cred-p.ccu")],
+    );
+    let revocation: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(revocation["credential_id"], "cred-p", "{out}");
+    assert_eq!(revocation["expires_at"], expires_at, "the revocation records the credential's expiry: {out}");
+    refused_as(&with_expiry, &["cleanroom", "show", "lab"], "credential_revoked");
+    // Refused by the server, with its error: a credential of another id, and a forged one.
+    let revoke_from = |id: &str, credential_file: &str| {
+        let key = file("alice.key.pem");
+        let args = ["cleanroom", "revoke-credential", "lab", id, "--credential", credential_file];
+        server.cli_as(&[&args[..], &["--member-id", "alice", "--member-key", &key]].concat(), None)
+    };
+    let revoke_with = |id: &str, credential: &str| {
+        std::fs::write(dir.join("presented.ccu"), credential).unwrap();
+        revoke_from(id, &file("presented.ccu"))
+    };
+    let other = revoke_with("cred-q", &by_alice);
+    assert_ne!(other.code, 0, "{}", other.stdout);
+    assert!(other.stderr.contains("(invalid_request, HTTP 400"), "{}", other.stderr);
+    assert!(other.stderr.contains(r#"its id is "cred-a", not the credential_id "cred-q""#), "{}", other.stderr);
+    let forged_out = revoke_with("cred-f", &forged);
+    assert_ne!(forged_out.code, 0, "{}", forged_out.stdout);
+    assert!(forged_out.stderr.contains("(invalid_request, HTTP 400"), "{}", forged_out.stderr);
+    assert!(forged_out.stderr.contains("credential: "), "the field is named: {}", forged_out.stderr);
+    passes_as(&by_alice, &["cleanroom", "show", "lab"]);
+    // Refused before anything is sent (no server refusal, which would say HTTP): a file that is
+    // not a credential, a file that is not there.
+    let not_one = revoke_with("cred-q", &std::fs::read_to_string(file("alice.pub.pem")).unwrap());
+    assert_ne!(not_one.code, 0, "{}", not_one.stdout);
+    assert!(
+        not_one.stderr.contains("--credential ")
+            && not_one.stderr.contains("does not start with ccu_")
+            && not_one.stderr.contains("consort member issue-credential")
+            && !not_one.stderr.contains("HTTP"),
+        "{}",
+        not_one.stderr
+    );
+    let missing = revoke_from("cred-q", &file("nowhere.ccu"));
+    assert_ne!(missing.code, 0, "{}", missing.stdout);
+    assert!(
+        missing.stderr.contains("--credential ") && missing.stderr.contains("cannot read it"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!missing.stderr.contains("HTTP"), "{}", missing.stderr);
 
     // Invitations: dave (an API token) and erin (1 s); both in one proposal.
     let token = |name: &str, role: &str| ok(&["tokens", "create", "--name", name, "--role", role]).trim().to_string();
@@ -1271,6 +1325,16 @@ fn member_issued_user_credentials_and_invitations() {
     {
         assert!(export.contains(needle), "{needle} is not in the ledger");
     }
+    // The revocation made with its credential carries the expiry in its ledger entry too.
+    let revoked: Vec<serde_json::Value> = export
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["entry"]["kind"] == "credential.revoked")
+        .filter_map(|line| serde_json::from_str(line["entry"]["body"].as_str()?).ok())
+        .collect();
+    let entry_of = |id: &str| revoked.iter().find(|body| body["credential"] == id).cloned();
+    assert_eq!(entry_of("cred-p").expect("cred-p's revocation")["expires_at"], expires_at, "{revoked:?}");
+    assert!(entry_of("cred-r").expect("cred-r's revocation")["expires_at"].is_null(), "{revoked:?}");
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(!log.contains(&by_alice[4..40]), "no credential reaches the log");
     let _ = std::fs::remove_dir_all(&dir);

@@ -375,11 +375,15 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
                     }
                 });
             }
-            CleanroomCommand::RevokeCredential { name, id, member } => {
-                let cose = sign(&member, &name, "credential.revoke", About::Nothing, &json!({"credential_id": id}))?;
+            CleanroomCommand::RevokeCredential { name, id, credential, member } => {
+                let mut payload = json!({"credential_id": id});
+                if let Some(file) = &credential {
+                    payload["credential"] = json!(read_presented_credential(file)?);
+                }
+                let cose = sign(&member, &name, "credential.revoke", About::Nothing, &payload)?;
                 let path = format!("{}/credentials/revocations", room(&name));
                 let answer = client.send_signed(Method::POST, &path, cose).await?;
-                client.print(&answer, |v| println!("credential {} revoked by {}", s(&v["credential_id"]), s(&v["by"])));
+                client.print(&answer, print_revocation);
             }
             CleanroomCommand::Invitations { name } => {
                 let answer = client.call(Method::GET, &format!("{}/invitations", room(&name)), None).await?;
@@ -405,6 +409,34 @@ pub fn run(args: RemoteArgs<CleanroomCommand>) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Reads the `ccu_…` credential a revocation presents, refusing a file that cannot be read or
+/// holds no credential before anything is sent. Whether it is this clean room's and this id's,
+/// and signed by its member, is the server's to say (it holds the members' keys).
+fn read_presented_credential(file: &Path) -> anyhow::Result<String> {
+    const FIX: &str = "give the file `consort member issue-credential` printed the credential to, \
+                       or leave --credential out to revoke by id alone";
+    let bytes =
+        std::fs::read(file).with_context(|| format!("--credential {}: cannot read it; {FIX}", file.display()))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        bail!("--credential {}: it is not text, so holds no `ccu_…` credential; {FIX}", file.display());
+    };
+    let text = text.trim();
+    // The parse error says what is wrong, and how to fix it, without repeating the credential.
+    if let Err(e) = consort_governance::credentials::parse(text) {
+        bail!("--credential {}: {e}, or leave --credential out to revoke by id alone", file.display());
+    }
+    Ok(text.to_string())
+}
+
+fn print_revocation(v: &Value) {
+    let id = s(&v["credential_id"]);
+    println!("credential {id} revoked by {}", s(&v["by"]));
+    match v["expires_at"].as_i64().and_then(|at| jiff::Timestamp::from_second(at).ok()) {
+        Some(at) => println!("  it expires at {at}; the revocation is forgotten an hour after"),
+        None => println!("  kept for good (revoke with --credential FILE to let it be forgotten once it expired)"),
+    }
 }
 
 fn print_prepared(v: &Value) {

@@ -41,6 +41,26 @@ def _local_target(dest_dir: str, relative: str) -> str:
     return target
 
 
+def _download_tree(store, location, dest_dir: str, fetch) -> int:
+    """Stages the objects below `location` that Spark reads into `dest_dir`, each copied by
+    `fetch(name, local_path)`; returns how many. A failure of the store's (listing or fetching)
+    is its `source_unreadable` error, which names the status and code but never the key.
+    """
+    try:
+        count = 0
+        for name in store._names(location):
+            relative = _within(location.key, name)
+            if relative is None or _skipped(relative):
+                continue
+            fetch(name, _local_target(dest_dir, relative))
+            count += 1
+        return count
+    except RunnerError:
+        raise
+    except Exception as e:
+        raise store._error("source_unreadable", location, "reading", e) from None
+
+
 def _files_to_upload(src_dir: str):
     """Data files first and _SUCCESS last, so a reader that waits for it sees a complete output."""
     files = []
@@ -95,19 +115,10 @@ class S3Store:
                 yield item["Key"]
 
     def download_tree(self, location, dest_dir: str) -> int:
-        try:
-            count = 0
-            for name in self._names(location):
-                relative = _within(location.key, name)
-                if relative is None or _skipped(relative):
-                    continue
-                self._client.download_file(location.bucket, name, _local_target(dest_dir, relative))
-                count += 1
-            return count
-        except RunnerError:
-            raise
-        except Exception as e:
-            raise self._error("source_unreadable", location, "reading", e) from None
+        def fetch(name, target):
+            self._client.download_file(location.bucket, name, target)
+
+        return _download_tree(self, location, dest_dir, fetch)
 
     def is_empty(self, location) -> bool:
         try:
@@ -163,21 +174,14 @@ class AzureBlobStore:
 
     def download_tree(self, location, dest_dir: str) -> int:
         self._check_account(location, "source_unreadable")
-        try:
-            container = self._service.get_container_client(location.bucket)
-            count = 0
-            for name in self._names(location):
-                relative = _within(location.key, name)
-                if relative is None or _skipped(relative):
-                    continue
-                with open(_local_target(dest_dir, relative), "wb") as f:
-                    container.download_blob(name).readinto(f)
-                count += 1
-            return count
-        except RunnerError:
-            raise
-        except Exception as e:
-            raise self._error("source_unreadable", location, "reading", e) from None
+        # A local client object (no request); the location's parser never leaves the container empty.
+        container = self._service.get_container_client(location.bucket)
+
+        def fetch(name, target):
+            with open(target, "wb") as f:
+                container.download_blob(name).readinto(f)
+
+        return _download_tree(self, location, dest_dir, fetch)
 
     def is_empty(self, location) -> bool:
         self._check_account(location, "sink_unwritable")

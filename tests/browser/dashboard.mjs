@@ -6,46 +6,19 @@
 // Environment: CONSORT_URL, CONSORT_ADMIN_TOKEN, CONSORT_VIEWER_TOKEN, CONSORT_SPARK_RUN (an
 // executing run to kill), CONSORT_SPARK_UI (its driver's UI address), CONSORT_ARTIFACTS, CONSORT_PROFILE (a fresh --user-data-dir),
 // CONSORT_PLAYWRIGHT (the playwright-core directory).
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { launch, waitFor } from './browser.mjs';
+import { waitFor } from './browser.mjs';
+import { ADMIN, URL_, VIEWER, apiWith, check, env, openContext, shot, showFailure, step, watch } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const URL_ = env('CONSORT_URL');
-const ADMIN = env('CONSORT_ADMIN_TOKEN');
-const VIEWER = env('CONSORT_VIEWER_TOKEN');
 const SPARK_RUN = Number(env('CONSORT_SPARK_RUN'));
 const SPARK_UI = env('CONSORT_SPARK_UI');
-const ARTIFACTS = env('CONSORT_ARTIFACTS');
-const { chromium } = createRequire(import.meta.url)(env('CONSORT_PLAYWRIGHT'));
+const api = apiWith(ADMIN);
 
-async function api(method, p, token = ADMIN) {
-  const r = await fetch(URL_ + p, { method, headers: { Authorization: `Bearer ${token}` } });
-  const body = await r.json();
-  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(body)}`);
-  return body;
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const step = (name) => console.log(`STEP ${name} ok`);
-const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-
-const context = await launch(chromium, env('CONSORT_PROFILE'));
+const context = await openContext();
 const problems = [];
 let page;
 try {
   page = await context.newPage();
-  // A blocked inline script or a failed module would show here first.
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-  page.on('pageerror', (e) => problems.push(String(e)));
-  page.on('dialog', (d) => d.accept());
+  watch(page, problems);
 
   // ---- sign-in: a bad token is refused, then the admin's is accepted -------------------
   await page.goto(`${URL_}/`);
@@ -196,10 +169,7 @@ try {
   check(problems.length === 0, `errors in the page: ${problems.join(' | ')}`);
 } catch (e) {
   // What the page showed when it failed: its notice and a screenshot.
-  if (page) {
-    console.log(`notice: ${await page.textContent('#notice').catch(() => '')}`);
-    await shot(page, 'failure.png').catch(() => {});
-  }
+  if (page) await showFailure(page, 'notice', 'failure.png');
   throw e;
 } finally {
   await context.close();

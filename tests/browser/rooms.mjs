@@ -11,18 +11,9 @@
 // (invited: pending, expired, proposed), CONSORT_ERIN_CREDENTIAL / _REVOKED / _EXPIRED (user erin's
 // credentials from alice), CONSORT_ROOM, CONSORT_ROOM_RUN (an ended run), CONSORT_ARTIFACTS,
 // CONSORT_PROFILE, CONSORT_PLAYWRIGHT.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { launch, waitFor } from './browser.mjs';
+import { waitFor } from './browser.mjs';
+import { ADMIN, URL_, VIEWER, apiWith, check, env, openContext, shot, showFailure, step, watch } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const URL_ = env('CONSORT_URL');
-const ADMIN = env('CONSORT_ADMIN_TOKEN');
-const VIEWER = env('CONSORT_VIEWER_TOKEN');
 const OUTSIDER = env('CONSORT_OUTSIDER_TOKEN');
 const ALICE = env('CONSORT_ALICE_TOKEN');
 const DAVE = env('CONSORT_DAVE_TOKEN');
@@ -31,28 +22,13 @@ const ERIN_REVOKED = env('CONSORT_ERIN_REVOKED');
 const ERIN_EXPIRED = env('CONSORT_ERIN_EXPIRED');
 const ROOM = env('CONSORT_ROOM');
 const RUN = env('CONSORT_ROOM_RUN');
-const ARTIFACTS = env('CONSORT_ARTIFACTS');
-const { chromium } = createRequire(import.meta.url)(env('CONSORT_PLAYWRIGHT'));
 const BASE = `/v1/cleanrooms/${ROOM}`;
-
-async function api(method, p, token = ALICE) {
-  const r = await fetch(URL_ + p, { method, headers: { Authorization: `Bearer ${token}` } });
-  const body = await r.json();
-  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(body)}`);
-  return body;
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const step = (name) => console.log(`STEP ${name} ok`);
-const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+const api = apiWith(ALICE);
 const ACTIONS = 'button[data-action="propose"], button[data-action="accept"], button[data-action="reject"], ' +
   'button[data-action="withdraw-approval"], button[data-action="approve"], input[data-consent], ' +
   'button[data-action="accept-invitation"]';
 
-const context = await launch(chromium, env('CONSORT_PROFILE'));
+const context = await openContext();
 const problems = [];
 const pages = [];
 
@@ -61,11 +37,7 @@ const pages = [];
 async function signedIn(token, refusals = false) {
   const page = await context.newPage();
   pages.push(page);
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !(refusals && m.text().includes('401'))) problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(String(e)));
-  page.on('dialog', (d) => d.accept());
+  watch(page, problems, (text) => refusals && text.includes('401'));
   await page.goto(`${URL_}/ui/#/rooms/${ROOM}`);
   await page.fill('#token', token);
   await page.click('#signin-button');
@@ -313,10 +285,7 @@ try {
 
   check(problems.length === 0, `errors in the page: ${problems.join(' | ')}`);
 } catch (e) {
-  for (const [i, p] of pages.entries()) {
-    console.log(`notice ${i}: ${await p.textContent('#notice').catch(() => '')}`);
-    await shot(p, `rooms-failure-${i}.png`).catch(() => {});
-  }
+  for (const [i, p] of pages.entries()) await showFailure(p, `notice ${i}`, `rooms-failure-${i}.png`);
   throw e;
 } finally {
   await context.close();

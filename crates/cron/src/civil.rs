@@ -23,22 +23,6 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     hinnant_days_from_civil(year, month, day)
 }
 
-/// Days from 1970-01-01 to the first of `month` (1..=12) of `year`, and the
-/// month's length: one table lookup for the years a cron expression can fire in.
-#[inline]
-pub(crate) fn month_start(year: i64, month: i64) -> (i64, i64) {
-    let k = year - TABLE_FIRST_YEAR;
-    if (0..TABLE_YEARS as i64).contains(&k) && (1..=12).contains(&month) {
-        let k = k as usize;
-        let leap = usize::from(YEAR_DAYS[k + 1] - YEAR_DAYS[k] == 366);
-        let m = month as usize;
-        let before = DAYS_BEFORE_MONTH[leap][m];
-        let length = if m == 12 { 31 } else { DAYS_BEFORE_MONTH[leap][m + 1] - before };
-        return (i64::from(YEAR_DAYS[k]) + i64::from(before), i64::from(length));
-    }
-    (hinnant_days_from_civil(year, month, 1), days_in_month(year, month))
-}
-
 fn hinnant_days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -135,9 +119,70 @@ fn neri_schneider(days: i64) -> (i64, i64, i64) {
     (year, i64::from(month), i64::from(day))
 }
 
+/// The calendar facts of one month that a date search reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MonthFacts {
+    /// Days from 1970-01-01 to its first day.
+    pub(crate) first: i32,
+    /// Years since [`MONTHS_FIRST_YEAR`].
+    pub(crate) year_offset: u8,
+    /// 1..=12.
+    pub(crate) month: u8,
+    /// Number of days.
+    pub(crate) length: u8,
+    /// Weekday of its first day, 1 = Sunday … 7 = Saturday.
+    pub(crate) first_weekday: u8,
+}
+
+/// The first year of [`MONTHS`], the first a fire time can lie in.
+pub(crate) const MONTHS_FIRST_YEAR: i64 = 1970;
+/// Months of 1970..=2199, the years a fire time can lie in.
+pub(crate) const MONTH_COUNT: usize = 230 * 12;
+
+/// Every month from January 1970 to December 2199, and twelve more, so that a
+/// search can step up to a year past the last one and then stop: a date search
+/// reads a month's facts with one load instead of converting a date.
+pub(crate) static MONTHS: [MonthFacts; MONTH_COUNT + 12] = month_facts();
+
+const fn month_facts() -> [MonthFacts; MONTH_COUNT + 12] {
+    let mut table = [MonthFacts { first: 0, year_offset: 0, month: 1, length: 31, first_weekday: 5 }; MONTH_COUNT + 12];
+    let (mut k, mut first) = (0, 0i64);
+    while k < MONTH_COUNT + 12 {
+        let year = MONTHS_FIRST_YEAR + (k / 12) as i64;
+        let month = (k % 12) as i64 + 1;
+        let length = if month == 2 && is_leap_year(year) { 29 } else { MONTH_LENGTHS[month as usize] as i64 };
+        table[k] = MonthFacts {
+            first: first as i32,
+            year_offset: (k / 12) as u8,
+            month: month as u8,
+            length: length as u8,
+            first_weekday: ((first + 4) % 7 + 1) as u8,
+        };
+        first += length;
+        k += 1;
+    }
+    table
+}
+
+/// Index in [`MONTHS`] of the month holding day `days` (days from 1970-01-01), or
+/// `None` outside 1970..=2199.
+#[inline]
+pub(crate) fn month_index(days: i64) -> Option<usize> {
+    if !(0..i64::from(MONTHS[MONTH_COUNT].first)).contains(&days) {
+        return None;
+    }
+    // Months average 30.436875 days, and no month start strays from that line by
+    // more than a few days: this estimate is the month or the next one (every day
+    // is checked by `month_index_finds_every_day`). One multiply and one load
+    // instead of a date conversion.
+    let estimate = ((days as u32 + 20) * 2153 >> 16) as usize;
+    let next_first = MONTHS.get(estimate)?.first;
+    Some(estimate - usize::from(days < i64::from(next_first)))
+}
+
 /// Gregorian leap year rule (2100 is not a leap year, 2000 is).
 #[inline]
-pub(crate) fn is_leap_year(year: i64) -> bool {
+pub(crate) const fn is_leap_year(year: i64) -> bool {
     // Given a multiple of 4, a multiple of 100 is one of 25, and of 400 one of 16:
     // two remainders by powers of two and one by a constant.
     year & 3 == 0 && (year % 25 != 0 || year & 15 == 0)
@@ -276,12 +321,6 @@ impl Civil {
         self.days * SECS_PER_DAY + self.hour * 3600 + self.minute * 60 + self.second
     }
 
-    /// Days from 1970-01-01 to this date.
-    #[inline]
-    pub(crate) fn days(&self) -> i64 {
-        self.days
-    }
-
     /// Day of week, 1 = Sunday … 7 = Saturday.
     #[inline]
     pub(crate) fn weekday(&self) -> i64 {
@@ -324,12 +363,21 @@ mod tests {
     }
 
     #[test]
-    fn month_start_agrees_with_day_counting() {
-        for year in [1800, 1899, 1900, 1970, 2000, 2024, 2100, 2199, 2500, 2501, 3000] {
-            for month in 1..=12 {
-                let expected = (days_from_civil(year, month, 1), days_in_month(year, month));
-                assert_eq!(month_start(year, month), expected, "{year}-{month}");
-            }
+    fn month_index_finds_every_day() {
+        for (k, facts) in MONTHS.iter().enumerate() {
+            let (year, month) = (MONTHS_FIRST_YEAR + (k / 12) as i64, (k % 12) as i64 + 1);
+            assert_eq!(i64::from(facts.first), days_from_civil(year, month, 1), "{year}-{month}");
+            assert_eq!(i64::from(facts.length), days_in_month(year, month), "{year}-{month}");
+            assert_eq!(i64::from(facts.first_weekday), weekday_from_days(i64::from(facts.first)), "{year}-{month}");
+            assert_eq!((i64::from(facts.year_offset), i64::from(facts.month)), (year - MONTHS_FIRST_YEAR, month));
+        }
+        let end = days_from_civil(2200, 1, 1);
+        for days in -40..end + 40 {
+            let expected = (0..end).contains(&days).then(|| {
+                let (year, month, _) = civil_from_days(days);
+                ((year - MONTHS_FIRST_YEAR) * 12 + month - 1) as usize
+            });
+            assert_eq!(month_index(days), expected, "{days}");
         }
     }
 

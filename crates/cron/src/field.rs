@@ -199,6 +199,13 @@ impl Years {
         }
     }
 
+    /// Whether year `MIN_YEAR + offset` is listed, for an offset that may lie past
+    /// [`MAX_YEAR`] (never listed) but not below [`MIN_YEAR`].
+    #[inline]
+    pub(crate) fn contains_from_min(&self, offset: usize) -> bool {
+        self.span.get(offset / 64).is_some_and(|word| word >> (offset % 64) & 1 != 0)
+    }
+
     #[inline(never)]
     fn contains_below(&self, year: i32) -> bool {
         self.below.binary_search(&year).is_ok()

@@ -88,6 +88,8 @@ impl Cron {
         {
             return Some(instant);
         }
+        // Only the walk needs the wall time's fields.
+        let from = civil::Civil::from_local_seconds(from);
         let wall = eval::time_after(&self.spec, from, start, &mut clock).ok()??;
         Some(clock.instant(wall))
     }

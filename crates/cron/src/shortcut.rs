@@ -23,9 +23,9 @@
 //! Everywhere else the shortcut declines and the walk runs.
 //! `tests::shortcut_agrees_with_the_walk` checks the two against each other.
 
-use crate::civil::{Civil, SECS_PER_DAY, days_in_month, days_to_weekday, month_start, weekday_from_days};
+use crate::civil::{MONTH_COUNT, MONTHS, SECS_PER_DAY, days_to_weekday, month_index};
 use crate::eval::nearest_weekday_to;
-use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, MAX_YEAR, MIN_YEAR, NO_SPEC, Years};
+use crate::field::{Bits, LAST_DAY_OFFSET_END, LAST_DAY_OFFSET_START, NO_SPEC, Years};
 use crate::parse::Spec;
 use crate::zone::WallClock;
 
@@ -43,9 +43,15 @@ pub(crate) struct Shortcut {
     hours: u32,
     /// Bit m: month m (1..=12).
     months: u16,
+    /// For month m (1..=12): how many months on the next listed month is (1..=12),
+    /// so that a yearly shape skips eleven months with one addition.
+    month_steps: [u8; 13],
     day: DayRule,
     /// Seconds after midnight of the first matching time of day.
     first_time: i64,
+    /// Seconds after midnight of the last matching time of day: later in a day,
+    /// no time of that day is left (every chained call of a daily or rarer shape).
+    last_time: i64,
 }
 
 /// Which days of a month match.
@@ -83,7 +89,8 @@ impl Shortcut {
         let minutes = plain_range(spec.minutes, 0, 59)? as u64;
         let hours = plain_range(spec.hours, 0, 23)? as u32;
         let months = plain_range(spec.months, 1, 12)? as u16;
-        let day = if spec.day_of_month_specified() {
+        let with = |day| Shortcut::with_masks(seconds, minutes, hours, months, day);
+        if spec.day_of_month_specified() {
             if !spec.nearest_weekdays.is_empty() {
                 // One `nW` or `L-nW` and nothing else in the field.
                 let w = spec.nearest_weekdays.raw();
@@ -91,17 +98,13 @@ impl Shortcut {
                     return None;
                 }
                 let v = w.trailing_zeros() as i32;
-                let rule = match v {
-                    1..=31 => DayRule::NearestWeekday { n: i64::from(v), from_last: false },
+                return match v {
+                    1..=31 => Some(with(DayRule::NearestWeekday { n: i64::from(v), from_last: false })),
                     LAST_DAY_OFFSET_START..=LAST_DAY_OFFSET_END => {
-                        DayRule::NearestWeekday { n: i64::from(LAST_DAY_OFFSET_END - v), from_last: true }
+                        Some(with(DayRule::NearestWeekday { n: i64::from(LAST_DAY_OFFSET_END - v), from_last: true }))
                     }
-                    _ => return None,
+                    _ => None,
                 };
-                let first_time = i64::from(hours.trailing_zeros()) * 3600
-                    + i64::from(minutes.trailing_zeros()) * 60
-                    + i64::from(seconds.trailing_zeros());
-                return Some(Shortcut { seconds, minutes, hours, months, day: rule, first_time });
             }
             let dom = spec.days_of_month.raw();
             let offsets = (LAST_DAY_OFFSET_START..=LAST_DAY_OFFSET_END).fold(0u128, |m, b| m | 1 << b);
@@ -116,44 +119,60 @@ impl Shortcut {
                 if from_last == 0 {
                     return None;
                 }
-                DayRule::FromLast(from_last)
-            } else {
-                DayRule::Days(plain_range(spec.days_of_month, 1, 31)? as u32)
+                return Some(with(DayRule::FromLast(from_last)));
             }
-        } else {
-            if spec.days_of_week.contains(NO_SPEC) || spec.days_of_week_overflow.is_some() {
+            return Some(with(DayRule::Days(plain_range(spec.days_of_month, 1, 31)? as u32)));
+        }
+        if spec.days_of_week.contains(NO_SPEC) || spec.days_of_week_overflow.is_some() {
+            return None;
+        }
+        let wanted = i64::from(spec.first_day_of_week()?);
+        let day = if spec.last_day_of_week || spec.nth_day_of_week != 0 {
+            if !(1..=7).contains(&wanted) {
                 return None;
             }
-            let wanted = i64::from(spec.first_day_of_week()?);
-            if spec.last_day_of_week || spec.nth_day_of_week != 0 {
-                if !(1..=7).contains(&wanted) {
-                    return None;
-                }
-                if spec.last_day_of_week {
-                    DayRule::LastWeekday(wanted)
-                } else {
-                    DayRule::NthWeekday { weekday: wanted, nth: i64::from(spec.nth_day_of_week) }
-                }
+            if spec.last_day_of_week {
+                DayRule::LastWeekday(wanted)
             } else {
-                DayRule::Weekdays(plain_range(spec.days_of_week, 1, 7)? as u8)
+                DayRule::NthWeekday { weekday: wanted, nth: i64::from(spec.nth_day_of_week) }
             }
+        } else {
+            DayRule::Weekdays(plain_range(spec.days_of_week, 1, 7)? as u8)
         };
+        Some(with(day))
+    }
+
+    /// The shortcut for non-empty field masks and a day rule.
+    fn with_masks(seconds: u64, minutes: u64, hours: u32, months: u16, day: DayRule) -> Shortcut {
         let first_time = i64::from(hours.trailing_zeros()) * 3600
             + i64::from(minutes.trailing_zeros()) * 60
             + i64::from(seconds.trailing_zeros());
-        Some(Shortcut { seconds, minutes, hours, months, day, first_time })
+        let last_time = i64::from(31 - hours.leading_zeros()) * 3600
+            + i64::from(63 - minutes.leading_zeros()) * 60
+            + i64::from(63 - seconds.leading_zeros());
+        let mut month_steps = [12; 13];
+        for (month, steps) in month_steps.iter_mut().enumerate().skip(1) {
+            let listed = |step: &u8| months & 1 << ((month - 1 + usize::from(*step)) % 12 + 1) != 0;
+            *steps = (1..=12).find(listed).unwrap_or(12);
+        }
+        Shortcut { seconds, minutes, hours, months, month_steps, day, first_time, last_time }
     }
 
-    /// The instant of the next fire time at or after wall time `from` (the wall
-    /// time of instant `start`), or `None` when the shortcut cannot tell and the
-    /// walk must run.
+    /// The instant of the next fire time at or after wall time `from` (local
+    /// seconds, the wall time of instant `start`), or `None` when the shortcut
+    /// cannot tell and the walk must run.
     #[inline]
-    pub(crate) fn answer(&self, years: &Years, from: Civil, start: i64, clock: &mut WallClock<'_>) -> Option<i64> {
+    pub(crate) fn answer(&self, years: &Years, from: i64, start: i64, clock: &mut WallClock<'_>) -> Option<i64> {
+        // Before 1970 the month table ends and the walk answers.
+        let from_days = u64::try_from(from).ok()? / SECS_PER_DAY as u64;
+        let time = from - from_days as i64 * SECS_PER_DAY;
+        let month = Month::containing(from_days as i64)?;
+        let day = from_days as i64 - month.first + 1;
         if let DayRule::NearestWeekday { n, from_last } = self.day {
-            return self.nearest_weekday(years, from, start, n, from_last, clock);
+            let at = Reached { month, day, time, local: from };
+            return self.nearest_weekday(years, at, start, n, from_last, clock);
         }
-        let wall = self.wall_time_from(years, from)?;
-        let from = from.local_seconds();
+        let wall = self.wall_time_from(years, from, month, day, time)?;
         clock.instant_in_stretch(from, wall).or_else(|| clock.instant_across_gaps(from, wall))
     }
 
@@ -167,38 +186,36 @@ impl Shortcut {
     fn nearest_weekday(
         &self,
         years: &Years,
-        from: Civil,
+        from: Reached,
         start: i64,
         n: i64,
         from_last: bool,
         clock: &mut WallClock<'_>,
     ) -> Option<i64> {
-        let (mut month, mut d) = (Month::of(from), from.day);
-        let (mut hour, mut minute, mut second) = (from.hour, from.minute, from.second);
-        // The last wall time the walk has reached (a real one: never in a gap).
-        let mut reached = from.local_seconds();
+        let Reached { mut month, mut day, time: mut time_reached, local: mut reached } = from;
+        // `reached`: the last wall time the walk has reached (a real one: never in a gap).
         for _ in 0..SEARCH_MONTHS * 2 {
-            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&month.year) {
+            if month.index >= MONTH_COUNT {
                 return None;
             }
             // Seconds, minutes, hours (with the carry into the next day): every wall
             // time the walk visits on the way lies between the two ends.
-            let time = match self.next_time(hour, minute, second) {
+            let time = match self.next_time(time_reached) {
                 Some(t) => t,
                 None => {
-                    (month, d) = month.day_after(d);
+                    (month, day) = month.day_after(day)?;
                     self.first_time
                 }
             };
-            let now = month.local(d, time);
+            let now = month.local(day, time);
             if !clock.gap_free(reached, now)? {
                 return None;
             }
             // Day of month.
             let last = month.length;
             let base = if from_last { last - n } else { n };
-            let mut day = None;
-            if base >= d && base <= last {
+            let mut found = None;
+            if base >= day && base <= last {
                 let midnight = month.local(base, 0);
                 if !clock.gap_free(midnight, midnight)? {
                     return None;
@@ -209,26 +226,24 @@ impl Shortcut {
                     return None;
                 }
                 if clock.instant_of_local(candidate) >= start {
-                    day = Some(shifted);
+                    found = Some(shifted);
                 }
             }
-            let Some(day) = day else {
-                (month, d) = (month.next(), 1);
-                (hour, minute, second) = (0, 0, 0);
+            let Some(found) = found else {
+                (month, day, time_reached) = (month.next()?, 1, 0);
                 reached = month.local(1, 0);
                 continue;
             };
-            d = day;
-            reached = month.local(d, time);
+            day = found;
+            reached = month.local(day, time);
             // Month.
             if self.months & 1 << month.month == 0 {
-                (month, d) = (self.next_listed_month(month), 1);
-                (hour, minute, second) = (0, 0, 0);
+                (month, day, time_reached) = (self.next_listed_month(month)?, 1, 0);
                 reached = month.local(1, 0);
                 continue;
             }
             // Year.
-            if !years.contains(month.year as i32) {
+            if !years.contains_from_min(month.year_offset) {
                 return None;
             }
             return Some(clock.instant_of_local(reached));
@@ -236,26 +251,22 @@ impl Shortcut {
         None
     }
 
-    /// The earliest matching wall time at or after `from`, as local seconds
-    /// (seconds since 1970-01-01T00:00 on the wall clock), or `None` when the
-    /// shortcut cannot tell (the walk then decides).
+    /// The earliest matching wall time at or after `from` (local seconds: day
+    /// `day` of `month`, `time` seconds after midnight), as local seconds, or
+    /// `None` when the shortcut cannot tell (the walk then decides).
     #[inline]
-    pub(crate) fn wall_time_from(&self, years: &Years, from: Civil) -> Option<i64> {
-        if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&from.year) {
-            return None;
-        }
-        let (month, d) = (Month::of(from), from.day);
-        let (date, time) = match self.next_time(from.hour, from.minute, from.second) {
+    fn wall_time_from(&self, years: &Years, from: i64, month: Month, day: i64, time: i64) -> Option<i64> {
+        let (date, time) = match self.next_time(time) {
             // A time is left today: today, if it matches, else the first time of a later day.
-            Some(time) => match self.next_date(years, month, d)? {
-                (m, day) if day == d && m.first == month.first => ((month, d), time),
+            Some(next) => match self.next_date(years, month, day)? {
+                (m, d) if d == day && m.index == month.index => return Some(from - time + next),
                 later => (later, self.first_time),
             },
             // No time is left today (as after a chained fire time): whether today
             // matches does not matter, so it is not worked out.
             None => {
-                let (month, d) = month.day_after(d);
-                (self.next_date(years, month, d)?, self.first_time)
+                let (month, day) = month.day_after(day)?;
+                (self.next_date(years, month, day)?, self.first_time)
             }
         };
         Some(date.0.local(date.1, time))
@@ -267,40 +278,38 @@ impl Shortcut {
     #[inline(always)]
     fn next_date(&self, years: &Years, mut month: Month, mut d: i64) -> Option<(Month, i64)> {
         for _ in 0..SEARCH_MONTHS {
-            if !(i64::from(MIN_YEAR)..=i64::from(MAX_YEAR)).contains(&month.year) {
+            if month.index >= MONTH_COUNT {
                 return None;
             }
             if self.months & 1 << month.month != 0
-                && years.contains(month.year as i32)
+                && years.contains_from_min(month.year_offset)
                 && let Some(day) = self.day.first_day(month, d)
             {
                 return Some((month, day));
             }
             d = 1;
-            month = self.next_listed_month(month);
+            month = self.next_listed_month(month)?;
         }
         None
     }
 
-    /// The next month after `month` that the month field lists (a yearly shape
-    /// skips eleven at once).
+    /// The next month after `month` that the month field lists.
     #[inline(always)]
-    fn next_listed_month(&self, month: Month) -> Month {
-        let next = month.next();
-        if self.months & 1 << next.month != 0 {
-            return next;
-        }
-        let later = self.months & (!0u16 << (month.month + 1));
-        if later != 0 {
-            Month::new(month.year, i64::from(later.trailing_zeros()))
-        } else {
-            Month::new(month.year + 1, i64::from(self.months.trailing_zeros()))
-        }
+    fn next_listed_month(&self, month: Month) -> Option<Month> {
+        let steps = self.month_steps.get(month.month as usize).copied().unwrap_or(1);
+        Month::at(month.index + usize::from(steps))
     }
 
-    /// The earliest matching time of day at or after `h:m:s`, in seconds after midnight.
+    /// The earliest matching time of day at or after `time` (seconds after
+    /// midnight), in seconds after midnight.
     #[inline]
-    fn next_time(&self, h: i64, m: i64, s: i64) -> Option<i64> {
+    fn next_time(&self, time: i64) -> Option<i64> {
+        if time > self.last_time {
+            return None;
+        }
+        // 0..86_400: unsigned 32-bit divisions by constants are a multiply each.
+        let t = time as u32;
+        let (h, m, s) = (i64::from(t / 3600), i64::from(t / 60 % 60), i64::from(t % 60));
         let first_second = i64::from(self.seconds.trailing_zeros());
         if self.hours & 1 << h != 0 {
             if self.minutes & 1 << m != 0
@@ -317,14 +326,27 @@ impl Shortcut {
     }
 }
 
+/// Where the nearest-weekday replay stands: a day of a month, a time of day,
+/// and the same wall time as local seconds.
+#[derive(Clone, Copy, Debug)]
+struct Reached {
+    month: Month,
+    day: i64,
+    time: i64,
+    local: i64,
+}
+
 /// One calendar month with the facts the day rules read (where it starts, its
-/// length, the weekday of its first day), so that a search moves from a month to
-/// the next with a few additions instead of converting a date each time.
+/// length, the weekday of its first day), read from the month table, so that a
+/// search moves from a month to the next by index instead of converting a date.
 #[derive(Clone, Copy, Debug)]
 struct Month {
-    year: i64,
+    /// Index in [`MONTHS`]; from [`MONTH_COUNT`] on, past the years a fire time can lie in.
+    index: usize,
+    /// Years since 1970.
+    year_offset: usize,
     /// 1..=12.
-    month: i64,
+    month: u32,
     /// Days from 1970-01-01 to its first day.
     first: i64,
     /// Weekday of its first day, 1 = Sunday … 7 = Saturday.
@@ -334,35 +356,36 @@ struct Month {
 }
 
 impl Month {
+    /// Month `index` of the table, or `None` past its end.
     #[inline]
-    fn new(year: i64, month: i64) -> Month {
-        let (first, length) = month_start(year, month);
-        Month { year, month, first, first_weekday: weekday_from_days(first), length }
+    fn at(index: usize) -> Option<Month> {
+        let facts = MONTHS.get(index)?;
+        Some(Month {
+            index,
+            year_offset: usize::from(facts.year_offset),
+            month: u32::from(facts.month),
+            first: i64::from(facts.first),
+            first_weekday: i64::from(facts.first_weekday),
+            length: i64::from(facts.length),
+        })
     }
 
-    /// The month of `wall`, from the day count it already carries.
+    /// The month of day `days` (days from 1970-01-01), or `None` outside 1970..=2199.
     #[inline]
-    fn of(wall: Civil) -> Month {
-        let first = wall.days() - (wall.day - 1);
-        let length = days_in_month(wall.year, wall.month);
-        Month { year: wall.year, month: wall.month, first, first_weekday: weekday_from_days(first), length }
+    fn containing(days: i64) -> Option<Month> {
+        Month::at(month_index(days)?)
     }
 
-    /// The following month: its first weekday moves on by the length beyond four weeks.
+    /// The following month.
     #[inline]
-    fn next(self) -> Month {
-        let (year, month) = if self.month < 12 { (self.year, self.month + 1) } else { (self.year + 1, 1) };
-        let mut first_weekday = self.first_weekday + self.length - 28;
-        if first_weekday > 7 {
-            first_weekday -= 7;
-        }
-        Month { year, month, first: self.first + self.length, first_weekday, length: days_in_month(year, month) }
+    fn next(self) -> Option<Month> {
+        Month::at(self.index + 1)
     }
 
     /// The day after day `d` (1..=length).
     #[inline]
-    fn day_after(self, d: i64) -> (Month, i64) {
-        if d < self.length { (self, d + 1) } else { (self.next(), 1) }
+    fn day_after(self, d: i64) -> Option<(Month, i64)> {
+        if d < self.length { Some((self, d + 1)) } else { Some((self.next()?, 1)) }
     }
 
     /// Weekday of day `d` (`d >= 1`), 1 = Sunday … 7 = Saturday.
@@ -437,12 +460,14 @@ impl DayRule {
 mod tests {
     use proptest::prelude::*;
 
+    use crate::civil::Civil;
     use crate::{Cron, Zone, eval};
 
     /// The answer of the walk alone, without the shortcut.
     fn by_walk(cron: &Cron, after: i64, zone: &Zone) -> Option<i64> {
         let start = after + 1;
         let (from, mut clock) = zone.start(start);
+        let from = Civil::from_local_seconds(from);
         let wall = eval::time_after(&cron.spec, from, start, &mut clock).ok()??;
         Some(clock.instant(wall))
     }

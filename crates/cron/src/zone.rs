@@ -170,19 +170,19 @@ impl Zone {
         WallClock { zone: self, lo: i64::MAX, hi: i64::MIN, offset: 0, next: 0 }
     }
 
-    /// The wall time at `utc_seconds`, and a cursor already primed for the
+    /// The wall time at `utc_seconds` (local seconds), and a cursor already primed for the
     /// stretch of wall time around it (where a search starting there runs).
     ///
     /// The transitions that bound the instant's offset usually bound its wall
     /// time's stretch too, so one lookup serves both; only a wall time the
     /// clock shows twice (read as the later pass) needs a second one.
     #[inline]
-    pub(crate) fn start(&self, utc_seconds: i64) -> (Civil, WallClock<'_>) {
+    pub(crate) fn start(&self, utc_seconds: i64) -> (i64, WallClock<'_>) {
         let mut clock = self.wall_clock();
         if !(TABLE_START + EDGE..TABLE_END - EDGE).contains(&utc_seconds) {
-            let wall = self.to_civil(utc_seconds);
-            clock.lookup(wall.local_seconds());
-            return (wall, clock);
+            let local = utc_seconds + self.offset_at(utc_seconds);
+            clock.lookup(local);
+            return (local, clock);
         }
         let i = self.instant_index[((utc_seconds - TABLE_START) >> BUCKET_SHIFT) as usize] as usize;
         let i = self.scan(i, |t| t.at <= utc_seconds);
@@ -197,7 +197,7 @@ impl Zone {
         } else {
             clock.lookup(local);
         }
-        (Civil::from_local_seconds(local), clock)
+        (local, clock)
     }
 
     /// Index of the first transition whose wall boundary lies after `local`.

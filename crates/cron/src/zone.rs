@@ -49,9 +49,12 @@ static PREPARED: LazyLock<RwLock<HashMap<String, Zone>>> = LazyLock::new(Default
 struct Transition {
     /// The instant the offset changes.
     at: i64,
-    /// Offsets (seconds east of UTC) before and after the change.
-    before: i64,
+    /// Offset (seconds east of UTC) after the change.
     after: i64,
+    /// Wall times in `[gap_start, wall_boundary)` do not exist (empty unless the
+    /// clock jumps forward). Stored rather than derived from the offset before:
+    /// every lookup that scans transitions compares with it.
+    gap_start: i64,
     /// The first wall time for which a search for the earliest match cannot have
     /// been changed by this transition (see [`WallClock::instant_across_gaps`]):
     /// its gap start when the clock does not jump forward, an hour plus the
@@ -62,14 +65,14 @@ struct Transition {
 
 impl Transition {
     fn new(at: i64, before: i64, after: i64) -> Transition {
-        let mut t = Transition { at, before, after, settled_from: 0 };
+        let gap_start = at + before.min(after);
         let length = after - before;
-        t.settled_from = match length {
-            ..=0 => t.gap_start(),
+        let settled_from = match length {
+            ..=0 => gap_start,
             _ if length % 60 != 0 => i64::MAX,
-            _ => t.wall_boundary() + length + 3600,
+            _ => at + after + length + 3600,
         };
-        t
+        Transition { at, after, gap_start, settled_from }
     }
 
     /// From this wall time on, the new offset is used (`java.util.TimeZone`'s
@@ -79,10 +82,10 @@ impl Transition {
         self.at + self.after
     }
 
-    /// Wall times in `[gap_start, wall_boundary)` do not exist (empty unless the clock jumps forward).
+    /// Whether the clock jumps forward here (a non-empty gap).
     #[inline]
-    fn gap_start(&self) -> i64 {
-        self.at + self.before.min(self.after)
+    fn jumps_forward(&self) -> bool {
+        self.gap_start < self.wall_boundary()
     }
 }
 
@@ -190,7 +193,7 @@ impl Zone {
             0 => (TABLE_START + EDGE, self.initial_offset),
             _ => (self.transitions[i - 1].wall_boundary(), self.transitions[i - 1].after),
         };
-        let hi = self.transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        let hi = self.transitions.get(i).map_or(TABLE_END - EDGE, |t| t.gap_start);
         let local = utc_seconds + offset;
         if lo <= local && local < hi && (TABLE_START + EDGE..TABLE_END - EDGE).contains(&local) {
             (clock.lo, clock.hi, clock.offset, clock.next) = (lo, hi, offset, i);
@@ -327,9 +330,9 @@ impl WallClock<'_> {
         let transitions = &self.zone.transitions;
         let mut i = if (self.lo..self.hi).contains(&from) { self.next } else { self.zone.boundary_index(from) };
         while let Some(t) = transitions.get(i)
-            && t.gap_start() <= to
+            && t.gap_start <= to
         {
-            if t.after > t.before {
+            if t.jumps_forward() {
                 return Some(false);
             }
             i += 1;
@@ -355,7 +358,7 @@ impl WallClock<'_> {
         let transitions = &self.zone.transitions;
         let mut i = self.next;
         while let Some(t) = transitions.get(i)
-            && t.gap_start() <= local
+            && t.gap_start <= local
         {
             if local < t.settled_from {
                 return None;
@@ -378,7 +381,7 @@ impl WallClock<'_> {
             0 => (TABLE_START + EDGE, self.zone.initial_offset),
             _ => (transitions[i - 1].wall_boundary(), transitions[i - 1].after),
         };
-        let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        let hi = transitions.get(i).map_or(TABLE_END - EDGE, |t| t.gap_start);
         (self.lo, self.hi, self.offset, self.next) = (lo, hi, offset, i);
     }
 
@@ -428,7 +431,7 @@ impl WallClock<'_> {
             0 => (TABLE_START + EDGE, self.zone.initial_offset),
             _ => (transitions[i - 1].wall_boundary(), transitions[i - 1].after),
         };
-        let hi = transitions.get(i).map_or(TABLE_END - EDGE, Transition::gap_start);
+        let hi = transitions.get(i).map_or(TABLE_END - EDGE, |t| t.gap_start);
         if local < hi {
             (self.lo, self.hi, self.offset, self.next) = (lo, hi, offset, i);
         }

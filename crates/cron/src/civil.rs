@@ -175,7 +175,7 @@ pub(crate) fn month_index(days: i64) -> Option<usize> {
     // more than a few days: this estimate is the month or the next one (every day
     // is checked by `month_index_finds_every_day`). One multiply and one load
     // instead of a date conversion.
-    let estimate = ((days as u32 + 20) * 2153 >> 16) as usize;
+    let estimate = (((days as u32 + 20) * 2153) >> 16) as usize;
     let next_first = MONTHS.get(estimate)?.first;
     Some(estimate - usize::from(days < i64::from(next_first)))
 }

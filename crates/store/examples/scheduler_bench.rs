@@ -223,6 +223,7 @@ async fn bench() {
         drained.fires_per_s,
         pg_commits as f64 / drained.fires as f64
     );
+    print_table_stats(&client, drained.fires).await;
     if profile {
         print_statement_stats(&client, drained.fires).await;
     }
@@ -376,6 +377,38 @@ async fn load_statement_stats(pg: &mut Pg) {
     client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
     drop(client);
     pg.restart();
+}
+
+/// The row versions the throughput phase wrote to the scheduler's tables: inserts, updates
+/// (and how many were HOT: no new index entry), dead versions left, autovacuum runs and size.
+async fn print_table_stats(client: &tokio_postgres::Client, fires: i64) {
+    let rows = client
+        .query(
+            "SELECT relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, autovacuum_count, \
+             pg_relation_size(relid) / 8192, pg_indexes_size(relid) / 8192 FROM pg_stat_user_tables \
+             WHERE relname IN ('consort_jobs', 'consort_triggers', 'consort_runs') ORDER BY relname",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        let (table, ins, upd, hot, live, dead, autovacuums, pages, index_pages): (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8));
+        println!(
+            "tables: {table} inserts={ins} updates={upd} hot_updates={hot} updates_per_fire={:.2} live={live} \
+             dead={dead} autovacuums={autovacuums} heap_pages={pages} index_pages={index_pages}",
+            upd as f64 / fires.max(1) as f64
+        );
+    }
 }
 
 /// Where the database's time went in the throughput phase: per statement, calls, total and

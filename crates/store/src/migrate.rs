@@ -54,6 +54,8 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0008_due_by_priority.sql"),
     },
     Migration { version: 9, name: "runs_by_job", sql: include_str!("../migrations/postgres/0009_runs_by_job.sql") },
+    // PostgreSQL only (page room and autovacuum settings): SQLite has no twin.
+    Migration { version: 10, name: "row_versions", sql: include_str!("../migrations/postgres/0010_row_versions.sql") },
 ];
 
 /// The table both backends keep applied migrations in.

@@ -170,6 +170,30 @@ const PREDICTED_APPEND: &str = "WITH claimed AS (\
      SELECT $1::text, u.seq, u.at, u.kind, u.body, u.hash FROM claimed, \
      unnest($4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[]) AS u(seq, at, kind, body, hash)";
 
+/// Trigger rows `t` joined to their job `j`: where every query that picks triggers to fire
+/// reads. A join, not `NOT EXISTS (... running job)`: for the anti-join the planner read the
+/// whole job table once per statement (EXPLAIN, generic plan), for the join one primary-key
+/// step per trigger taken.
+const TRIGGERS_WITH_JOBS: &str =
+    "consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group AND j.job_name = t.job_name";
+
+/// The head of the queries that read due triggers: each trigger's columns, then its job's
+/// (what `cycle::read_due` reads back).
+fn due_head() -> String {
+    format!("SELECT {}, {} FROM {TRIGGERS_WITH_JOBS}", prefixed("t", TRIGGER_COLUMNS), prefixed("j", JOB_COLUMNS))
+}
+
+/// Whether trigger `t` of job `j` ([`TRIGGERS_WITH_JOBS`]) is free to fire: WAITING, not
+/// misfired (its instruction ignores misfires, or its fire time is at or after the parameter
+/// `misfire_bound`), and its job not running. One text for `acquire`, `due` and `next_fire`,
+/// so they never disagree on which triggers may fire.
+fn free_to_fire(misfire_bound: &str) -> String {
+    format!(
+        "t.state = 'WAITING' AND (t.misfire = 'ignore' OR t.next_fire_ms >= {misfire_bound}) \
+         AND j.executing_run IS NULL"
+    )
+}
+
 impl CycleTx for PgTx<'_> {
     async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
         let ids: Vec<i64> = completions.iter().map(|c| c.run_id).collect();
@@ -252,13 +276,14 @@ impl CycleTx for PgTx<'_> {
         // row per fire instead of two (each a new row version and an entry in every index).
         let n = self
             .execute(
-                "UPDATE consort_triggers t SET state = 'ACQUIRED', instance_id = $1, acquired_ms = $2 FROM \
-                 (SELECT c.trigger_group, c.trigger_name FROM consort_triggers c WHERE c.state = 'WAITING' \
-                  AND c.next_fire_ms > $2 AND c.next_fire_ms <= $3 AND (c.misfire = 'ignore' OR c.next_fire_ms >= $4) \
-                  AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = c.job_group \
-                    AND j.job_name = c.job_name AND j.executing_run IS NOT NULL) \
-                  ORDER BY c.next_fire_ms, c.priority DESC LIMIT $5 FOR UPDATE OF c SKIP LOCKED) s \
-                 WHERE t.trigger_group = s.trigger_group AND t.trigger_name = s.trigger_name",
+                &format!(
+                    "UPDATE consort_triggers a SET state = 'ACQUIRED', instance_id = $1, acquired_ms = $2 FROM \
+                     (SELECT t.trigger_group, t.trigger_name FROM {TRIGGERS_WITH_JOBS} WHERE {} \
+                      AND t.next_fire_ms > $2 AND t.next_fire_ms <= $3 \
+                      ORDER BY t.next_fire_ms, t.priority DESC LIMIT $5 FOR UPDATE OF t SKIP LOCKED) s \
+                     WHERE a.trigger_group = s.trigger_group AND a.trigger_name = s.trigger_name",
+                    free_to_fire("$4")
+                ),
                 &[
                     &r.instance,
                     &r.now_ms,
@@ -276,10 +301,9 @@ impl CycleTx for PgTx<'_> {
         r: &CycleRequest,
         limit: usize,
     ) -> Result<(cycle::DueRows, Vec<Poison>, usize), StoreError> {
-        let columns = format!("{}, {}", prefixed("t", TRIGGER_COLUMNS), prefixed("j", JOB_COLUMNS));
+        let head = due_head();
         let held = format!(
-            "SELECT {columns} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
-             AND j.job_name = t.job_name WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
+            "{head} WHERE t.state = 'ACQUIRED' AND t.instance_id = $1 AND t.next_fire_ms <= $2 \
              ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t"
         );
         let mut rows = self.rows(&held, &[r.instance.as_str().into(), r.now_ms.into(), (limit as i64).into()]).await?;
@@ -291,10 +315,9 @@ impl CycleTx for PgTx<'_> {
             // seen with its new fire time, or not at all. Whether a non-concurrent job is running
             // is checked again under the job's lock by the cycle.
             let free = format!(
-                "SELECT {columns} FROM consort_triggers t JOIN consort_jobs j ON j.job_group = t.job_group \
-                 AND j.job_name = t.job_name WHERE t.state = 'WAITING' AND t.next_fire_ms <= $1 \
-                 AND (t.misfire = 'ignore' OR t.next_fire_ms >= $2) AND j.executing_run IS NULL \
-                 ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t SKIP LOCKED"
+                "{head} WHERE {} AND t.next_fire_ms <= $1 \
+                 ORDER BY t.next_fire_ms, t.priority DESC LIMIT $3 FOR UPDATE OF t SKIP LOCKED",
+                free_to_fire("$2")
             );
             let params: [Value; 3] =
                 [r.now_ms.into(), (r.now_ms - r.misfire_threshold_ms).into(), ((limit - held_count) as i64).into()];
@@ -391,13 +414,13 @@ impl CycleTx for PgTx<'_> {
     async fn next_fire(&mut self, instance: &str, misfired_before_ms: i64) -> Result<Option<i64>, StoreError> {
         let rows = self
             .rows(
-                "SELECT MIN(n) FROM (\
-                   (SELECT t.next_fire_ms AS n FROM consort_triggers t WHERE t.state = 'WAITING' \
-                     AND (t.misfire = 'ignore' OR t.next_fire_ms >= $2) \
-                     AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = t.job_group \
-                       AND j.job_name = t.job_name AND j.executing_run IS NOT NULL) \
-                     ORDER BY t.next_fire_ms LIMIT 1) \
-                   UNION ALL SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state = 'ACQUIRED' AND instance_id = $1) AS m",
+                &format!(
+                    "SELECT MIN(n) FROM (\
+                       (SELECT t.next_fire_ms AS n FROM {TRIGGERS_WITH_JOBS} WHERE {} ORDER BY t.next_fire_ms LIMIT 1) \
+                       UNION ALL SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state = 'ACQUIRED' \
+                       AND instance_id = $1) AS m",
+                    free_to_fire("$2")
+                ),
                 &[instance.into(), misfired_before_ms.into()],
             )
             .await?;

@@ -16,6 +16,10 @@
 //! the instances at the end of the window; `cpu_us_per_fire` the instances' CPU time (user and
 //! system) from the end of the API rounds to the end of the window, over the fires in it: the
 //! cost of a fire, which the machine's other load changes far less than it changes wall times.
+//! `cycle_ms` is the mean store cycle over every instance's `/metrics`; `metrics_p99_late_ms`
+//! the p99 of their fire-lateness histograms merged (a bucket bound, as an alert reads it) and
+//! `worst_instance_metrics_p99_late_ms` the worst single instance's. On PostgreSQL a line per
+//! instance comes first: its fires, cycles, CPU use and the exact p99 of the runs it fired.
 //!
 //! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
 //! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
@@ -237,24 +241,131 @@ impl Drop for Server {
     }
 }
 
-/// The sum and count of the store-cycle histogram in one scrape.
-async fn cycle_totals(http: &reqwest::Client, server: &Server) -> (f64, f64) {
-    let text = http
-        .get(format!("{}/metrics", server.url))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let total = |suffix: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("consort_scheduler_cycle_seconds_{suffix}")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    (total("sum"), total("count"))
+/// What one scrape of an instance's `/metrics` says about its scheduler: the store-cycle
+/// histogram's sum and count, and the fire-lateness histogram's cumulative buckets.
+#[derive(Clone, Debug, Default)]
+struct Scrape {
+    cycle_sum_s: f64,
+    cycles: f64,
+    /// (upper bound in seconds, fires at or under it), in the exposition's order.
+    lateness: Vec<(f64, f64)>,
+}
+
+impl Scrape {
+    async fn of(http: &reqwest::Client, server: &Server) -> Scrape {
+        let text = http
+            .get(format!("{}/metrics", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        let total = |prefix: &str| -> f64 { text.lines().filter(|l| l.starts_with(prefix)).filter_map(value).sum() };
+        let lateness = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("consort_scheduler_fire_lateness_seconds_bucket{le=\"")?;
+                let (bound, _) = rest.split_once('"')?;
+                let bound = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+                Some((bound, value(l)?))
+            })
+            .collect();
+        Scrape {
+            cycle_sum_s: total("consort_scheduler_cycle_seconds_sum"),
+            cycles: total("consort_scheduler_cycle_seconds_count"),
+            lateness,
+        }
+    }
+
+    /// What happened between `before` and this scrape.
+    fn since(&self, before: &Scrape) -> Scrape {
+        let lateness = self
+            .lateness
+            .iter()
+            .map(|(bound, n)| {
+                let was = before.lateness.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, n)| *n);
+                (*bound, n - was)
+            })
+            .collect();
+        Scrape { cycle_sum_s: self.cycle_sum_s - before.cycle_sum_s, cycles: self.cycles - before.cycles, lateness }
+    }
+
+    /// Several instances' histograms as one.
+    fn merge(all: &[Scrape]) -> Scrape {
+        let mut merged = all.first().cloned().unwrap_or_default();
+        for s in all.iter().skip(1) {
+            merged.cycle_sum_s += s.cycle_sum_s;
+            merged.cycles += s.cycles;
+            for ((_, n), (_, m)) in merged.lateness.iter_mut().zip(&s.lateness) {
+                *n += m;
+            }
+        }
+        merged
+    }
+
+    fn fires(&self) -> f64 {
+        self.lateness.last().map_or(0.0, |(_, n)| *n)
+    }
+
+    fn cycle_ms(&self) -> f64 {
+        self.cycle_sum_s / self.cycles.max(1.0) * 1e3
+    }
+
+    /// The lateness histogram's p99 as the bucket bound it falls under, ms: the metric an
+    /// operator's alert would read.
+    fn p99_late_ms(&self) -> f64 {
+        let wanted = 0.99 * self.fires();
+        self.lateness.iter().find(|(_, n)| *n >= wanted && *n > 0.0).map_or(f64::NAN, |(bound, _)| bound * 1e3)
+    }
+}
+
+async fn scrape_all(http: &reqwest::Client, servers: &[Server]) -> Vec<Scrape> {
+    let mut out = Vec::with_capacity(servers.len());
+    for server in servers {
+        out.push(Scrape::of(http, server).await);
+    }
+    out
+}
+
+/// One line per instance (PostgreSQL): its fires, cycles and lateness from its own
+/// `/metrics`, the exact lateness of the runs it fired in the window, and its CPU use over the
+/// quiet stretch, so a tail can be traced to the instance whose cycles start late.
+async fn print_instances(
+    client: &tokio_postgres::Client,
+    servers: &[Server],
+    scrapes: &[Scrape],
+    cpu_ms: &[f64],
+    quiet_ms: f64,
+    from: i64,
+    to: i64,
+) {
+    for (i, (scrape, cpu)) in scrapes.iter().zip(cpu_ms).enumerate() {
+        let id = format!("scale-{i}");
+        let row = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT fired_ms), \
+                 percentile_disc(0.99) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms) \
+                 FROM consort_runs WHERE instance_id = $1 AND fired_ms >= $2 AND fired_ms < $3",
+                &[&id, &from, &to],
+            )
+            .await
+            .unwrap();
+        let (fires, firing_cycles, p99): (i64, i64, Option<i64>) = (row.get(0), row.get(1), row.get(2));
+        println!(
+            "scale: instance={id} pid={} fires={fires} firing_cycles={firing_cycles} runs_p99_late_ms={} \
+             metrics_fires={:.0} metrics_p99_late_ms={:.1} cycles={:.0} cycle_ms={:.2} cpu_pct={:.0}",
+            servers[i].child.id(),
+            p99.map_or("-".to_string(), |v| v.to_string()),
+            scrape.fires(),
+            scrape.p99_late_ms(),
+            scrape.cycles,
+            scrape.cycle_ms(),
+            cpu / quiet_ms.max(1.0) * 100.0,
+        );
+    }
 }
 
 /// The path of an endpoint's `k`-th request.
@@ -455,17 +566,21 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
         Some(c) => Some(commits(c).await),
         None => None,
     };
-    let cycles0 = cycle_totals(http, &servers[0]).await;
+    let scrapes0 = scrape_all(http, &servers).await;
     let from = system_clock()();
     let until = Instant::now() + Duration::from_secs(secs);
     let api = api_latencies(http, &servers[0], size.triggers, rounds).await;
     // The servers' CPU time per fire is taken after the API rounds, so that it is the firing's
     // alone (queries over ten million runs would otherwise count as the cost of fires).
-    let (quiet_from, cpu0) = (system_clock()(), servers.iter().map(Server::cpu_ms).sum::<f64>());
+    let (quiet_from, quiet_began) = (system_clock()(), Instant::now());
+    let cpu0: Vec<f64> = servers.iter().map(Server::cpu_ms).collect();
     tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
     let to = system_clock()();
-    let cpu_ms = servers.iter().map(Server::cpu_ms).sum::<f64>() - cpu0;
-    let cycles1 = cycle_totals(http, &servers[0]).await;
+    let cpu: Vec<f64> = servers.iter().zip(&cpu0).map(|(s, c0)| s.cpu_ms() - c0).collect();
+    let quiet_ms = quiet_began.elapsed().as_secs_f64() * 1e3;
+    let cpu_ms: f64 = cpu.iter().sum();
+    let scrapes: Vec<Scrape> =
+        scrape_all(http, &servers).await.iter().zip(&scrapes0).map(|(s, s0)| s.since(s0)).collect();
     let rss = servers.iter().map(Server::rss_mb).fold(0.0, f64::max);
     tokio::time::sleep(Duration::from_millis(1500)).await; // Statistics flushed, last fires recorded.
     let (window, commits_per_fire, db_mb) = match &pg {
@@ -478,6 +593,7 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
             let window = window_of(fires, quiet_from);
+            print_instances(client, &servers, &scrapes, &cpu, quiet_ms, from, to).await;
             let per_fire = (commits(client).await - c0.unwrap()) as f64 / window.fires.max(1) as f64;
             let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
             (window, format!("{per_fire:.3}"), bytes as f64 / 1_048_576.0)
@@ -493,7 +609,9 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
         }
     };
     drop(servers);
-    let cycle_ms = (cycles1.0 - cycles0.0) / (cycles1.1 - cycles0.1).max(1.0) * 1e3;
+    let merged = Scrape::merge(&scrapes);
+    let cycle_ms = merged.cycle_ms();
+    let worst_p99 = scrapes.iter().map(Scrape::p99_late_ms).fold(f64::NAN, f64::max);
     let api_p99 = api.iter().map(|(_, _, p99)| *p99).fold(0.0, f64::max);
     // None when the API rounds outlasted the window.
     let cpu_per_fire = match window.quiet_fires {
@@ -505,12 +623,14 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
     println!(
         "scale: store={store} instances={instances} triggers={} runs={} fires_per_s={:.0} p50_late_ms={:.0} \
          p99_late_ms={:.0} cycle_ms={cycle_ms:.2} commits_per_fire={commits_per_fire} db_mb={db_mb:.0} \
-         api_p99_ms={api_p99:.1} rss_mb={rss:.0} cpu_us_per_fire={}",
+         api_p99_ms={api_p99:.1} rss_mb={rss:.0} cpu_us_per_fire={} metrics_p99_late_ms={:.1} \
+         worst_instance_metrics_p99_late_ms={worst_p99:.1}",
         size.triggers,
         size.runs,
         window.fires as f64 / ((to - from) as f64 / 1000.0),
         window.p50,
         window.p99,
         cpu_per_fire,
+        merged.p99_late_ms(),
     );
 }

@@ -578,8 +578,18 @@ fn check_spark_ui(server: &Server, viewer: &str, run: i64) -> String {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(url.starts_with("http://127.0.0.1:"), "the local driver's UI, on loopback: {url}");
-    let status = runtime().block_on(async { reqwest::get(format!("{url}/jobs/")).await.map(|r| r.status().as_u16()) });
-    assert_eq!(status.ok(), Some(200), "Spark's UI at {url} answers");
+    // The driver logs the UI's address when its server listens, a moment before the pages are
+    // attached (until then it answers 404): wait for the page, not for the port.
+    let answers = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status =
+            runtime().block_on(async { reqwest::get(format!("{url}/jobs/")).await.map(|r| r.status().as_u16()) });
+        if status.as_ref().ok() == Some(&200) {
+            break;
+        }
+        assert!(Instant::now() < answers, "Spark's UI at {url} answers: {status:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let listed = ok(server, "GET", "/v1/scheduler/runs?job=spark.long", viewer, None);
     assert!(listed["items"][0]["spark_ui_url"].is_null(), "lists do not ask the backend: {listed}");
     url

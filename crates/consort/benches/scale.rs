@@ -23,9 +23,11 @@
 //!
 //! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
 //! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
-//! measured window after a 10 s warm-up), CONSORT_BENCH_API_ROUNDS (100 per endpoint),
+//! measured window, opened after a 10 s warm-up once the store has caught up with its
+//! schedule), CONSORT_BENCH_API_ROUNDS (100 per endpoint),
 //! CONSORT_BENCH_SCHEDULER (extra `[scheduler]` settings of the servers, `;`-separated, e.g.
-//! `store_connections = 0;max_running = 1024`; unset: the defaults).
+//! `store_connections = 0;max_running = 1024`; unset: the defaults), CONSORT_BENCH_PG_PROFILE=1
+//! (PostgreSQL's statement statistics over the window and its sessions' wait events, sampled).
 
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
@@ -43,6 +45,12 @@ use consort_scheduler::{
 const TRIGGERS_PER_JOB: usize = 10;
 const GROUPS: usize = 100;
 const DAY_MS: i64 = 86_400_000;
+
+/// CONSORT_BENCH_PG_PROFILE=1: PostgreSQL's statement statistics over the window, and what its
+/// sessions were doing (sampled every 20 ms).
+fn profiling() -> bool {
+    std::env::var("CONSORT_BENCH_PG_PROFILE").is_ok_and(|v| v == "1")
+}
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -466,6 +474,32 @@ fn window_of(fires: Vec<(i64, i64)>, quiet_from: i64) -> Window {
     Window { fires: late.len(), quiet_fires, p50: percentile(&late, 0.5), p99: percentile(&late, 0.99) }
 }
 
+/// How far behind the schedule the store is: now minus the oldest fire time of a trigger
+/// waiting or acquired (ms; 0 when none is due).
+const LAG_SQL: &str = "SELECT MIN(next_fire_ms) FROM consort_triggers WHERE state IN ('WAITING', 'ACQUIRED')";
+
+/// Waits until the servers have fired what fell due while the store was seeded and they
+/// started: the oldest waiting fire time within a second of now on three reads in a row, half
+/// a second apart (at most five minutes). A window opened on the backlog measures the
+/// catching up, not the steady state.
+async fn caught_up(store: &str, url: &str, pg: Option<&tokio_postgres::Client>) {
+    let began = Instant::now();
+    let sqlite = (store != "postgres")
+        .then(|| rusqlite::Connection::open(PathBuf::from(url.trim_start_matches("sqlite://"))).unwrap());
+    let (mut in_a_row, mut lag_ms) = (0, 0);
+    while in_a_row < 3 && began.elapsed() < Duration::from_secs(300) {
+        let oldest: Option<i64> = match (pg, &sqlite) {
+            (Some(client), _) => client.query_one(LAG_SQL, &[]).await.unwrap().get(0),
+            (None, Some(conn)) => conn.query_row(LAG_SQL, [], |r| r.get(0)).unwrap(),
+            (None, None) => None,
+        };
+        lag_ms = oldest.map_or(0, |t| (system_clock()() - t).max(0));
+        in_a_row = if lag_ms < 1000 { in_a_row + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("scale: caught up in {:.1} s more (lag {lag_ms} ms)", began.elapsed().as_secs_f64());
+}
+
 /// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
 fn clock_ticks_per_s() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
@@ -510,7 +544,12 @@ async fn bench() {
     let rounds: usize = env_or("CONSORT_BENCH_API_ROUNDS", "100").parse().unwrap();
     let stores = env_or("CONSORT_BENCH_STORES", "sqlite,postgres");
     let http = reqwest::Client::new();
-    let pg = stores.contains("postgres").then(|| common::Pg::start_with(true));
+    let mut pg = stores.contains("postgres").then(|| common::Pg::start_with(true));
+    if let Some(pg) = pg.as_mut()
+        && profiling()
+    {
+        common::load_statement_stats(pg).await;
+    }
     for store in stores.split(',').map(str::trim) {
         // A size with the trigger count of the one before tops its run history up instead of
         // seeding again.
@@ -528,6 +567,13 @@ async fn bench() {
                     };
                     let began = Instant::now();
                     seed_triggers(&url, size.triggers).await;
+                    if store == "postgres" {
+                        // Statistics, as autovacuum gives a table within its naptime (a minute) of
+                        // a bulk insert. Without them the planner's choices for the cycle's
+                        // queries over 100,000 unanalysed triggers made cycles of 120-450 ms,
+                        // in the runs where autovacuum had not visited the new database yet.
+                        pg_client(&url).await.batch_execute("ANALYZE").await.unwrap();
+                    }
                     eprintln!("scale: seeded {} triggers in {:.1} s", size.triggers, began.elapsed().as_secs_f64());
                     (url, dir, 0)
                 }
@@ -554,6 +600,16 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
     let servers: Vec<Server> = (0..instances).map(|i| Server::start(url, &format!("scale-{i}"))).collect();
     tokio::time::sleep(Duration::from_secs(10)).await; // Misfires of the seeding time, start-up.
     let pg = if store == "postgres" { Some(pg_client(url).await) } else { None };
+    caught_up(store, url, pg.as_ref()).await;
+    let stop_sampling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = match &pg {
+        Some(client) if profiling() => {
+            common::reset_statement_stats(client).await;
+            let every = Duration::from_millis(20);
+            Some(tokio::spawn(common::sample_activity(url.to_string(), every, stop_sampling.clone())))
+        }
+        _ => None,
+    };
     let commits = async |client: &tokio_postgres::Client| -> i64 {
         client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
         client
@@ -582,6 +638,10 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
     let scrapes: Vec<Scrape> =
         scrape_all(http, &servers).await.iter().zip(&scrapes0).map(|(s, s0)| s.since(s0)).collect();
     let rss = servers.iter().map(Server::rss_mb).fold(0.0, f64::max);
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(sampler) = sampler {
+        sampler.await.unwrap();
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await; // Statistics flushed, last fires recorded.
     let (window, commits_per_fire, db_mb) = match &pg {
         Some(client) => {
@@ -594,6 +654,9 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
                 .collect();
             let window = window_of(fires, quiet_from);
             print_instances(client, &servers, &scrapes, &cpu, quiet_ms, from, to).await;
+            if profiling() {
+                common::print_statement_stats(client, window.fires as i64).await;
+            }
             let per_fire = (commits(client).await - c0.unwrap()) as f64 / window.fires.max(1) as f64;
             let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
             (window, format!("{per_fire:.3}"), bytes as f64 / 1_048_576.0)

@@ -198,7 +198,7 @@ async fn bench() {
     let mut pg = Pg::start_with(true);
     let profile = std::env::var("CONSORT_BENCH_PG_PROFILE").is_ok_and(|v| v == "1");
     if profile {
-        load_statement_stats(&mut pg).await;
+        common::load_statement_stats(&mut pg).await;
     }
     let url = pg.fresh_db().await;
     let admin_store = consort_store::open(&url).await.unwrap();
@@ -207,7 +207,7 @@ async fn bench() {
     admin.create_job(&job, &set).await.unwrap();
     let client = pg_client(&url).await;
     if profile {
-        client.batch_execute("CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset()").await.unwrap();
+        common::reset_statement_stats(&client).await;
     }
     let x0 = commits(&client).await;
     let nodes = spawn_nodes(&url, 3);
@@ -225,7 +225,7 @@ async fn bench() {
     );
     print_table_stats(&client, drained.fires).await;
     if profile {
-        print_statement_stats(&client, drained.fires).await;
+        common::print_statement_stats(&client, drained.fires).await;
     }
     if only == "throughput" {
         return;
@@ -371,14 +371,6 @@ async fn embedded(triggers: i64, repeats: u32, fires: i64) {
     );
 }
 
-/// Loads `pg_stat_statements` (it must be preloaded: a restart), for CONSORT_BENCH_PG_PROFILE=1.
-async fn load_statement_stats(pg: &mut Pg) {
-    let client = pg_client(&pg.url("postgres")).await;
-    client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
-    drop(client);
-    pg.restart();
-}
-
 /// The row versions the throughput phase wrote to the scheduler's tables: inserts, updates
 /// (and how many were HOT: no new index entry), dead versions left, autovacuum runs and size.
 async fn print_table_stats(client: &tokio_postgres::Client, fires: i64) {
@@ -407,29 +399,6 @@ async fn print_table_stats(client: &tokio_postgres::Client, fires: i64) {
             "tables: {table} inserts={ins} updates={upd} hot_updates={hot} updates_per_fire={:.2} live={live} \
              dead={dead} autovacuums={autovacuums} heap_pages={pages} index_pages={index_pages}",
             upd as f64 / fires.max(1) as f64
-        );
-    }
-}
-
-/// Where the database's time went in the throughput phase: per statement, calls, total and
-/// mean time, rows, and time per fire.
-async fn print_statement_stats(client: &tokio_postgres::Client, fires: i64) {
-    let rows = client
-        .query(
-            "SELECT calls, total_exec_time, rows, shared_blks_hit + shared_blks_read, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
-             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             ORDER BY total_exec_time DESC LIMIT 15",
-            &[],
-        )
-        .await
-        .unwrap();
-    for r in rows {
-        let (calls, total, n, blocks, query): (i64, f64, i64, i64, String) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        println!(
-            "profile: calls={calls} total_ms={total:.0} mean_ms={:.2} rows={n} blocks={blocks} us_per_fire={:.1} {query}",
-            total / calls.max(1) as f64,
-            total * 1000.0 / fires.max(1) as f64
         );
     }
 }

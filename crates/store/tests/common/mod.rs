@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 pub use consort_rigs::Pg;
 use consort_scheduler::{Run, Store};
@@ -39,5 +42,82 @@ pub async fn all_runs(store: &dyn Store) -> Vec<Run> {
         }
         before = page.last().map(|r| r.id);
         out.extend(page);
+    }
+}
+
+async fn client_of(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Loads `pg_stat_statements` (it must be preloaded: a restart), for the benchmarks'
+/// CONSORT_BENCH_PG_PROFILE=1.
+pub async fn load_statement_stats(pg: &mut Pg) {
+    let client = client_of(&pg.url("postgres")).await;
+    client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
+    drop(client);
+    pg.restart();
+}
+
+/// Creates `pg_stat_statements` in the connected database (once) and zeroes its counts.
+pub async fn reset_statement_stats(client: &tokio_postgres::Client) {
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
+        .await
+        .unwrap();
+}
+
+/// Where the database's time went since the reset: per statement, calls, total and mean
+/// time, rows, blocks, and time per fire.
+pub async fn print_statement_stats(client: &tokio_postgres::Client, fires: i64) {
+    let rows = client
+        .query(
+            "SELECT calls, total_exec_time, rows, shared_blks_hit + shared_blks_read, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             ORDER BY total_exec_time DESC LIMIT 15",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        let (calls, total, n, blocks, query): (i64, f64, i64, i64, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        println!(
+            "profile: calls={calls} total_ms={total:.0} mean_ms={:.2} rows={n} blocks={blocks} us_per_fire={:.1} {query}",
+            total / calls.max(1) as f64,
+            total * 1000.0 / fires.max(1) as f64
+        );
+    }
+}
+
+/// Samples what the database's other sessions are doing every `every` until `stop` is set,
+/// then prints each (state, wait event, the statement's first 60 characters) seen, as the mean
+/// number of sessions in it, most frequent first: a lock or I/O wait shows as its event, a
+/// session on CPU as `cpu`.
+pub async fn sample_activity(url: String, every: Duration, stop: Arc<AtomicBool>) {
+    let client = client_of(&url).await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut samples = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let rows = client
+            .query(
+                "SELECT state || ' ' || COALESCE(wait_event_type || ':' || wait_event, 'cpu') || ' ' || \
+                 left(regexp_replace(query, '\\s+', ' ', 'g'), 60) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+                &[],
+            )
+            .await
+            .unwrap();
+        for r in rows {
+            *seen.entry(r.get(0)).or_default() += 1;
+        }
+        samples += 1;
+        tokio::time::sleep(every).await;
+    }
+    let mut seen: Vec<(String, usize)> = seen.into_iter().collect();
+    seen.sort_by(|a, b| b.1.cmp(&a.1));
+    for (what, n) in seen.iter().take(15) {
+        println!("activity: {:.2} sessions {what}", *n as f64 / samples.max(1) as f64);
     }
 }

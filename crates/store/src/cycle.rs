@@ -111,6 +111,13 @@ pub(crate) trait CycleTx: Sql {
     ) -> Result<(Vec<RawTrigger>, Vec<Poison>), StoreError>;
     /// Writes new statuses; clears the acquiring instance.
     async fn save_statuses(&mut self, updates: &[StatusUpdate]) -> Result<(), StoreError>;
+    /// Whether `acquire` takes the triggers due now as well as those due within the
+    /// acquisition window. Such a backend fires from ACQUIRED only, so the cycle acquires before
+    /// `due`. Otherwise `acquire` holds only triggers not due yet, and the cycle runs it last:
+    /// an instance that holds triggers for their time then ends its cycle right after taking
+    /// them, instead of firing a batch first while their time passes and no other instance may
+    /// take them (at 100,000 triggers on PostgreSQL the tail of fire lateness).
+    const ACQUIRES_DUE: bool;
     /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
     async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;
     /// At most `limit` triggers due at the request's time with their jobs, trigger rows
@@ -226,8 +233,8 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         tx.save_statuses(&updates).await?;
     }
 
-    let (acquired, due_rows) = if request.max_fires > 0 {
-        let acquired = tx.acquire(request, request.max_fires).await?;
+    let (mut acquired, due_rows) = if request.max_fires > 0 {
+        let acquired = if T::ACQUIRES_DUE { tx.acquire(request, request.max_fires).await? } else { 0 };
         failpoint::store_step("store::cycle::acquire")?;
         let (due, poisoned, taken) = tx.due(request, request.max_fires).await?;
         tx.poison(&poisoned).await?;
@@ -333,6 +340,11 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
         }
     }
 
+    // Triggers due within the window, held for their time by this instance (see
+    // `CycleTx::ACQUIRES_DUE`), as many as the slots left after this cycle's fires.
+    if !T::ACQUIRES_DUE && request.max_fires > fired.len() {
+        acquired += tx.acquire(request, request.max_fires - fired.len()).await?;
+    }
     let next_fire_ms = tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await?;
     failpoint::store_step("store::cycle::end")?;
     Ok(CycleOutcome { fired, misfires_handled, misfired, acquired, next_fire_ms })

@@ -195,6 +195,8 @@ fn free_to_fire(misfire_bound: &str) -> String {
 }
 
 impl CycleTx for PgTx<'_> {
+    const ACQUIRES_DUE: bool = false;
+
     async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
         let ids: Vec<i64> = completions.iter().map(|c| c.run_id).collect();
         let states: Vec<&str> = completions.iter().map(|c| c.outcome.state.as_str()).collect();
@@ -274,6 +276,7 @@ impl CycleTx for PgTx<'_> {
         // Only triggers not due yet are marked ACQUIRED, to hold them until their time; those
         // due now are locked by `due` and fired in this transaction: one write of the trigger
         // row per fire instead of two (each a new row version and an entry in every index).
+        // Called last in the cycle (`ACQUIRES_DUE` is false).
         let n = self
             .execute(
                 &format!(

@@ -142,6 +142,10 @@ impl LedgerTx for SqliteTx<'_> {
 }
 
 impl CycleTx for SqliteTx<'_> {
+    // One writer at a time: triggers due now are acquired with the window and fired from
+    // ACQUIRED by `due`.
+    const ACQUIRES_DUE: bool = true;
+
     async fn complete_runs(&mut self, instance: &str, completions: &[Completion]) -> Result<HashSet<i64>, StoreError> {
         let mut ended = HashSet::with_capacity(completions.len());
         for c in completions {

@@ -56,6 +56,7 @@ on_both_backends!(
     age_retention_keeps_latest_and_executing_runs_in_bounded_batches,
     spent_simple_triggers_are_removed_after_their_grace_and_active_ones_stay,
     run_history_is_counted_per_bucket_and_state_in_the_query,
+    a_cycle_holds_only_what_its_slots_leave_after_its_fires,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -318,6 +319,48 @@ async fn misfired_non_concurrent_job_never_starts_on_a_second_instance(store: Ar
     }
     assert!(fired.contains(&"b".to_string()), "b fired once the job was free: {fired:?}");
     assert_eq!(fired.iter().filter(|n| *n == "b").count(), 1);
+}
+
+/// Triggers held ahead of their time (ACQUIRED) can only be fired by their holder: a cycle
+/// holds no more than the run slots its own fires leave, and what it holds it fires at their
+/// time while another instance finds nothing to take.
+async fn a_cycle_holds_only_what_its_slots_leave_after_its_fires(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let job = Job::new(jk("j"), "noop");
+    let at = |name: &str, ms: i64| Trigger::new(tk("g", name), jk("j"), Schedule::once(), ms);
+    let set = [at("now-1", T0), at("now-2", T0), at("soon-1", T0 + 30), at("soon-2", T0 + 40)];
+    s.put_job(&job, &set, false, T0 - MIN).await.unwrap();
+
+    // Two slots, both used by the triggers due now: nothing is held.
+    let mut req = request("a", T0, vec![]);
+    req.max_fires = 2;
+    req.acquire_ahead_ms = 100;
+    let out = s.cycle(req).await.unwrap();
+    let mut fired: Vec<String> = out.fired.iter().map(|f| f.trigger.name().to_string()).collect();
+    fired.sort();
+    assert_eq!(fired, ["now-1", "now-2"]);
+    for name in ["soon-1", "soon-2"] {
+        assert_eq!(state(s, &tk("g", name)).await, TriggerState::Waiting, "{name} held without a slot");
+    }
+    assert_eq!(out.next_fire_ms, Some(T0 + 30));
+
+    // One slot and nothing due: one of the two is held, the earlier, for its time.
+    let mut req = request("a", T0 + 1, vec![]);
+    req.max_fires = 1;
+    req.acquire_ahead_ms = 100;
+    let out = s.cycle(req).await.unwrap();
+    assert!(out.fired.is_empty());
+    assert_eq!(state(s, &tk("g", "soon-1")).await, TriggerState::Acquired);
+    assert_eq!(state(s, &tk("g", "soon-2")).await, TriggerState::Waiting);
+    assert_eq!(out.next_fire_ms, Some(T0 + 30));
+
+    // At its time another instance cannot take it; its holder fires it, then the other one.
+    assert!(cycle(s, "b", T0 + 30).await.fired.is_empty(), "a trigger held by a fired elsewhere");
+    let out = cycle(s, "a", T0 + 30).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["soon-1"]);
+    assert_eq!(out.fired[0].fired_ms - out.fired[0].scheduled_ms, 0);
+    let out = cycle(s, "b", T0 + 40).await;
+    assert_eq!(out.fired.iter().map(|f| f.trigger.name()).collect::<Vec<_>>(), ["soon-2"]);
 }
 
 async fn dead_instance_is_recovered(store: Arc<dyn Store>) {

@@ -116,7 +116,7 @@ pub async fn sample_activity(url: String, every: Duration, stop: Arc<AtomicBool>
         tokio::time::sleep(every).await;
     }
     let mut seen: Vec<(String, usize)> = seen.into_iter().collect();
-    seen.sort_by(|a, b| b.1.cmp(&a.1));
+    seen.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     for (what, n) in seen.iter().take(15) {
         println!("activity: {:.2} sessions {what}", *n as f64 / samples.max(1) as f64);
     }

@@ -570,7 +570,7 @@ async fn bench() {
                     if store == "postgres" {
                         // Statistics, as autovacuum gives a table within its naptime (a minute) of
                         // a bulk insert. Without them the planner's choices for the cycle's
-                        // queries over 100,000 unanalysed triggers made cycles of 120-450 ms,
+                        // queries over 100,000 unanalysed triggers made cycles of 126-463 ms,
                         // in the runs where autovacuum had not visited the new database yet.
                         pg_client(&url).await.batch_execute("ANALYZE").await.unwrap();
                     }

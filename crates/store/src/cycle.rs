@@ -116,7 +116,7 @@ pub(crate) trait CycleTx: Sql {
     /// `due`. Otherwise `acquire` holds only triggers not due yet, and the cycle runs it last:
     /// an instance that holds triggers for their time then ends its cycle right after taking
     /// them, instead of firing a batch first while their time passes and no other instance may
-    /// take them (at 100,000 triggers on PostgreSQL the tail of fire lateness).
+    /// take them.
     const ACQUIRES_DUE: bool;
     /// WAITING → ACQUIRED for due, not misfired triggers of jobs not running; returns how many.
     async fn acquire(&mut self, request: &CycleRequest, limit: usize) -> Result<usize, StoreError>;

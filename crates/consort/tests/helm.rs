@@ -421,7 +421,7 @@ fn unworkable_values_are_refused_with_the_value_and_the_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spark_role_names_a_served_resource_and_the_rig_serves_none_of_the_charts_kinds() {
     let release = Release::render(&["postgres-ha"], &[]);
-    let rig = consort_rigs::KubeApiServer::start().await;
+    let mut rig = consort_rigs::KubeApiServer::start().await;
     rig.install_spark_crd().await;
     let client = rig.client().await;
     let served = client.list_api_group_resources("sparkoperator.k8s.io/v1beta2").await.unwrap();

@@ -62,7 +62,7 @@ fn usage(problem: &str) {
 }
 
 async fn serve(run_time: Duration) {
-    let rig = KubeApiServer::start().await;
+    let mut rig = KubeApiServer::start().await;
     rig.install_spark_crd().await;
     println!("kubeconfig {}", rig.kubeconfig().display());
     let client = rig.client().await;

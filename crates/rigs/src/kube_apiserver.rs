@@ -70,6 +70,8 @@ pub struct KubeApiServer {
     port: u16,
     url: String,
     kubeconfig: PathBuf,
+    /// Whether the SparkApplication CRD was installed: a restart waits until it is served again.
+    spark_crd: bool,
 }
 
 impl KubeApiServer {
@@ -109,7 +111,7 @@ impl KubeApiServer {
             &dir,
             "etcd",
         );
-        let mut rig = KubeApiServer { etcd, apiserver: None, dir, etcd_url, port, url, kubeconfig };
+        let mut rig = KubeApiServer { etcd, apiserver: None, dir, etcd_url, port, url, kubeconfig, spark_crd: false };
         let deadline = Instant::now() + Duration::from_secs(120);
         while !etcd_healthy(etcd_client) {
             assert!(!rig.etcd.has_exited(), "etcd exited; see {}", rig.dir.join("etcd.err").display());
@@ -148,7 +150,7 @@ impl KubeApiServer {
     }
 
     /// Installs the SparkApplication CRD and waits until it is Established and in discovery.
-    pub async fn install_spark_crd(&self) {
+    pub async fn install_spark_crd(&mut self) {
         let client = self.client().await;
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/kube-apiserver/crds/sparkapplications.yaml");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -159,15 +161,8 @@ impl KubeApiServer {
         let established = await_condition(crds, &name, conditions::is_crd_established());
         tokio::time::timeout(Duration::from_secs(60), established).await.expect("CRD not Established in 60s").unwrap();
         // Discovery serves the new group a moment after Established, as on any cluster.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !client
-            .list_api_group_resources("sparkoperator.k8s.io/v1beta2")
-            .await
-            .is_ok_and(|list| list.resources.iter().any(|r| r.name == "sparkapplications"))
-        {
-            assert!(Instant::now() < deadline, "sparkoperator.k8s.io/v1beta2 not in discovery 60s after Established");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        spark_applications_served(&client, Instant::now() + Duration::from_secs(60)).await;
+        self.spark_crd = true;
     }
 
     /// Stops the API server (etcd keeps its data); [`KubeApiServer::restart_apiserver`] brings
@@ -179,10 +174,16 @@ impl KubeApiServer {
     }
 
     /// Starts the API server again on the same port (stopping it first if it runs) and waits
-    /// until it answers.
+    /// until it answers, and serves SparkApplications again if their CRD was installed: a
+    /// restarted server registers the CRDs it finds in etcd a moment after it answers, and
+    /// meanwhile answers 404 for their objects.
     pub async fn restart_apiserver(&mut self) {
         self.stop_apiserver();
-        self.start_apiserver(Instant::now() + Duration::from_secs(120)).await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        self.start_apiserver(deadline).await;
+        if self.spark_crd {
+            spark_applications_served(&client(&self.kubeconfig).await, deadline).await;
+        }
     }
 
     async fn start_apiserver(&mut self, deadline: Instant) {
@@ -223,6 +224,18 @@ impl Drop for KubeApiServer {
         self.stop_apiserver();
         self.etcd.stop();
         clean_up(&self.dir);
+    }
+}
+
+/// Waits until discovery lists `sparkapplications` in `sparkoperator.k8s.io/v1beta2`.
+async fn spark_applications_served(client: &kube::Client, deadline: Instant) {
+    while !client
+        .list_api_group_resources("sparkoperator.k8s.io/v1beta2")
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == "sparkapplications"))
+    {
+        assert!(Instant::now() < deadline, "sparkoperator.k8s.io/v1beta2 is not in discovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

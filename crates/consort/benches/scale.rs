@@ -37,6 +37,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pg_client;
 use consort_scheduler::{
     Job, JobKey, Kinds, MisfireInstruction, Schedule, Scheduler, SchedulerConfig, Selector, Trigger, TriggerKey,
     system_clock,
@@ -160,12 +161,6 @@ async fn seed_runs_postgres(url: &str, count: i64, jobs: i64, from: i64) {
         .await
         .unwrap();
     client.batch_execute("VACUUM ANALYZE consort_runs").await.unwrap();
-}
-
-async fn pg_client(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
 }
 
 /// One `consort serve` (release); SIGTERM, then SIGKILL, on drop.

@@ -22,9 +22,8 @@ use consort_scheduler::{
     Job, JobKey, Kinds, MisfireInstruction, Schedule, Scheduler, SchedulerConfig, Store, Trigger, TriggerKey,
     system_clock,
 };
-use tokio_postgres::NoTls;
 
-use common::Pg;
+use common::{Pg, pg_client};
 
 fn env_num(name: &str, default: i64) -> i64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -98,12 +97,6 @@ fn spawn_nodes(url: &str, n: usize) -> Nodes {
             })
             .collect(),
     )
-}
-
-async fn pg_client(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
 }
 
 async fn commits(client: &tokio_postgres::Client) -> i64 {

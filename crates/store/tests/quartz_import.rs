@@ -28,8 +28,7 @@ async fn imports_what_real_quartz_stored() {
     quartz(&["sample", &jdbc]);
 
     // What Quartz computed, to compare with.
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = common::pg_client(&url).await;
     let quartz_next: std::collections::HashMap<String, i64> = client
         .query("SELECT trigger_name, next_fire_time FROM qrtz_triggers", &[])
         .await

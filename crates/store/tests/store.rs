@@ -471,8 +471,7 @@ async fn postgres_migrations_are_checksummed() {
     let url = PG.get_or_init(Pg::start).fresh_db().await;
     let store = consort_store::open(&url).await.unwrap();
     drop(store);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = common::pg_client(&url).await;
     // Migration 10: the tables a fire writes leave room on each page for new row versions
     // (not the run table, whose rows are appended) and are vacuumed at 2% dead.
     for (table, fillfactor) in [("consort_triggers", Some("80")), ("consort_jobs", Some("80")), ("consort_runs", None)]
@@ -721,8 +720,7 @@ async fn postgres_poison_rows_go_to_error_and_the_rest_fires() {
     let url = PG.get_or_init(Pg::start).fresh_db().await;
     let store = consort_store::open(&url).await.unwrap();
     put_poison_candidates(store.as_ref()).await;
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = common::pg_client(&url).await;
     for sql in CORRUPTIONS {
         let sql = sql.replace("char(9)", "chr(9)");
         assert_eq!(client.execute(sql.as_str(), &[]).await.unwrap(), 1, "{sql}");

@@ -45,7 +45,8 @@ pub async fn all_runs(store: &dyn Store) -> Vec<Run> {
     }
 }
 
-async fn client_of(url: &str) -> tokio_postgres::Client {
+/// A client of the PostgreSQL at `url`, its connection driven by a spawned task.
+pub async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     client
@@ -54,7 +55,7 @@ async fn client_of(url: &str) -> tokio_postgres::Client {
 /// Loads `pg_stat_statements` (it must be preloaded: a restart), for the benchmarks'
 /// CONSORT_BENCH_PG_PROFILE=1.
 pub async fn load_statement_stats(pg: &mut Pg) {
-    let client = client_of(&pg.url("postgres")).await;
+    let client = pg_client(&pg.url("postgres")).await;
     client.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'").await.unwrap();
     drop(client);
     pg.restart();
@@ -96,7 +97,7 @@ pub async fn print_statement_stats(client: &tokio_postgres::Client, fires: i64) 
 /// number of sessions in it, most frequent first: a lock or I/O wait shows as its event, a
 /// session on CPU as `cpu`.
 pub async fn sample_activity(url: String, every: Duration, stop: Arc<AtomicBool>) {
-    let client = client_of(&url).await;
+    let client = pg_client(&url).await;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut samples = 0;
     while !stop.load(Ordering::Relaxed) {

@@ -167,7 +167,7 @@ for i in 0 1 2; do
   pids[$i]=""
 done
 
-runs="$(sql "SELECT count(*) FROM consort_runs")"
+runs="$(sql "SELECT count(*) FROM consort_all_runs")"
 # Executions per run id, from the markers or the SparkApplications (RUN_ID<TAB>STATE each).
 if [ "$kind" = spark ]; then
   "$operator" count "$kubeconfig" >"$work/applications.tsv"
@@ -184,19 +184,19 @@ CREATE TEMP TABLE executed (run_id BIGINT, n INT);
 WITH fires AS (
   SELECT r.id, COALESCE(o.trigger_name, r.trigger_name) AS trigger_name,
          COALESCE(o.scheduled_ms, r.scheduled_ms) AS scheduled_ms
-  FROM consort_runs r LEFT JOIN consort_runs o ON o.id = r.recovers_run
+  FROM consort_all_runs r LEFT JOIN consort_all_runs o ON o.id = r.recovers_run
 )
 SELECT COALESCE(sum(n - 1), 0) FROM (
   SELECT f.trigger_name, f.scheduled_ms, sum(e.n) AS n FROM fires f JOIN executed e ON e.run_id = f.id
   GROUP BY 1, 2) per_fire WHERE n > 1;
 SQL
 )"
-abandoned="$(sql "SELECT count(*) FROM consort_runs WHERE state = 'ABANDONED'")"
-orphaned_runs="$(sql "SELECT count(*) FROM consort_runs WHERE state = 'EXECUTING'")"
+abandoned="$(sql "SELECT count(*) FROM consort_all_runs WHERE state = 'ABANDONED'")"
+orphaned_runs="$(sql "SELECT count(*) FROM consort_all_runs WHERE state = 'EXECUTING'")"
 unknown="$("$pg_bin/psql" -qAt -h 127.0.0.1 -p "$port" -U postgres -d chaos <<SQL
 CREATE TEMP TABLE executed (run_id BIGINT, n INT);
 \copy executed FROM '$work/executed.tsv'
-SELECT count(*) FROM executed e WHERE NOT EXISTS (SELECT 1 FROM consort_runs r WHERE r.id = e.run_id);
+SELECT count(*) FROM executed e WHERE NOT EXISTS (SELECT 1 FROM consort_all_runs r WHERE r.id = e.run_id);
 SQL
 )"
 orphaned=$((orphaned_runs + unknown))
@@ -205,13 +205,13 @@ if [ "$kind" = spark ]; then
   given_up="$("$pg_bin/psql" -qAt -h 127.0.0.1 -p "$port" -U postgres -d chaos <<SQL
 CREATE TEMP TABLE executed (run_id BIGINT, n INT);
 \copy executed FROM '$work/executed.tsv'
-SELECT COALESCE(sum(e.n), 0) FROM executed e JOIN consort_runs r ON r.id = e.run_id WHERE r.state = 'ABANDONED';
+SELECT COALESCE(sum(e.n), 0) FROM executed e JOIN consort_all_runs r ON r.id = e.run_id WHERE r.state = 'ABANDONED';
 SQL
 )"
   orphaned=$((orphaned + given_up))
   unfinished="$(awk -F'\t' '$2 != "COMPLETED"' "$work/applications.tsv" | wc -l)"
-  no_handle="$(sql "SELECT count(*) FROM consort_runs WHERE log_location IS NULL AND state <> 'ABANDONED'")"
-  failed="$(sql "SELECT count(*) FROM consort_runs WHERE state = 'FAILED'")"
+  no_handle="$(sql "SELECT count(*) FROM consort_all_runs WHERE log_location IS NULL AND state <> 'ABANDONED'")"
+  failed="$(sql "SELECT count(*) FROM consort_all_runs WHERE state = 'FAILED'")"
   adopted="$(cat "$work"/log? | grep -c 'adopted the application already submitted' || true)"
   echo "chaos: spark failed=$failed unfinished_applications=$unfinished runs_without_handle=$no_handle adopted_by_key=$adopted" >&2
 fi
@@ -243,6 +243,6 @@ PY
 # are not expected: outages here are far shorter than the 60 s threshold).
 lost="$(sql "SELECT COALESCE(sum((max_s - min_s) / 1000 + 1 - n), 0) FROM ( \
   SELECT trigger_name, min(scheduled_ms) AS min_s, max(scheduled_ms) AS max_s, count(DISTINCT scheduled_ms) AS n \
-  FROM consort_runs WHERE trigger_group <> 'RECOVERING_JOBS' GROUP BY trigger_name) t")"
+  FROM consort_all_runs WHERE trigger_group <> 'RECOVERING_JOBS' GROUP BY trigger_name) t")"
 echo "chaos: kind=$kind kills=$kills postgres_restarts=$pg_restarts secs=$secs stopped_cleanly=$stopped/3 abandoned=$abandoned failovers=$failovers false_failovers=$false_failovers" >&2
 echo "chaos: runs=$runs applications=$applications doubled=$doubled orphaned=$orphaned lost=$lost"

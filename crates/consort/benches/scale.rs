@@ -351,7 +351,7 @@ async fn print_instances(
             .query_one(
                 "SELECT count(*), count(DISTINCT fired_ms), \
                  percentile_disc(0.99) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms) \
-                 FROM consort_runs WHERE instance_id = $1 AND fired_ms >= $2 AND fired_ms < $3",
+                 FROM consort_all_runs WHERE instance_id = $1 AND fired_ms >= $2 AND fired_ms < $3",
                 &[&id, &from, &to],
             )
             .await
@@ -448,7 +448,7 @@ async fn api_latencies(
 fn window_sql(store: &str) -> String {
     let p = if store == "postgres" { ("$1", "$2") } else { ("?1", "?2") };
     format!(
-        "SELECT fired_ms - scheduled_ms, fired_ms FROM consort_runs WHERE instance_id <> 'seed' AND fired_ms >= {} AND fired_ms < {}",
+        "SELECT fired_ms - scheduled_ms, fired_ms FROM consort_all_runs WHERE instance_id <> 'seed' AND fired_ms >= {} AND fired_ms < {}",
         p.0, p.1
     )
 }

@@ -120,26 +120,18 @@ struct Drained {
 
 async fn wait_drained(client: &tokio_postgres::Client, expected: i64) -> Drained {
     // The poll must cost the same at the last fire as at the first: the highest run id (one
-    // descent of the primary key) until every fire has a row, then the runs still executing
-    // (the partial index of those alone). Only when both say done does the exact count (a
+    // descent of each table's primary key) until every fire has a row, then the runs still
+    // executing (a small table of their own). Only when both say done does the exact count (a
     // scan of the table) run, to stop on it. A rolled-back cycle uses up ids, so the highest
     // id can run ahead of the rows: hence the exact count before stopping.
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut done = 0;
     loop {
-        let ids: Option<i64> = client.query_one("SELECT max(id) FROM consort_runs", &[]).await.unwrap().get(0);
+        let ids: Option<i64> = client.query_one("SELECT max(id) FROM consort_all_runs", &[]).await.unwrap().get(0);
         if ids.unwrap_or(0) >= expected {
-            let executing: i64 = client
-                .query_one("SELECT count(*) FROM consort_runs WHERE state = 'EXECUTING'", &[])
-                .await
-                .unwrap()
-                .get(0);
+            let executing: i64 = client.query_one("SELECT count(*) FROM consort_executing", &[]).await.unwrap().get(0);
             if executing == 0 {
-                done = client
-                    .query_one("SELECT count(*) FROM consort_runs WHERE state <> 'EXECUTING'", &[])
-                    .await
-                    .unwrap()
-                    .get(0);
+                done = client.query_one("SELECT count(*) FROM consort_runs", &[]).await.unwrap().get(0);
                 if done >= expected {
                     break;
                 }
@@ -371,7 +363,7 @@ async fn print_table_stats(client: &tokio_postgres::Client, fires: i64) {
         .query(
             "SELECT relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, autovacuum_count, \
              pg_relation_size(relid) / 8192, pg_indexes_size(relid) / 8192 FROM pg_stat_user_tables \
-             WHERE relname IN ('consort_jobs', 'consort_triggers', 'consort_runs') ORDER BY relname",
+             WHERE relname IN ('consort_jobs', 'consort_triggers', 'consort_runs', 'consort_executing') ORDER BY relname",
             &[],
         )
         .await

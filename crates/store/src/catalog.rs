@@ -1,8 +1,6 @@
 //! Catalog operations (jobs, triggers, pause/resume, runs, cluster membership and recovery),
 //! written once over [`Sql`]; each is called inside one transaction by its backend.
 
-use std::collections::{BTreeSet, HashMap};
-
 use consort_scheduler::fire;
 use consort_scheduler::{
     Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, Recovery, Run, RunExpiry,
@@ -349,8 +347,8 @@ pub(crate) async fn restore_job<S: Sql>(
 
 const JOB_STATUS_SQL: &str = "SELECT job_group, job_name, description, kind, data, durable, non_concurrent, \
     requests_recovery, executing_run, \
-    (SELECT r.id FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
-    (SELECT r.state FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1) \
+    (SELECT r.id FROM consort_all_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
+    (SELECT r.state FROM consort_all_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1) \
     FROM consort_jobs j";
 
 fn job_status(row: &[Value]) -> Result<JobStatus, StoreError> {
@@ -449,8 +447,8 @@ fn trigger_status_sql() -> String {
         "SELECT {cols}, \
          (SELECT COUNT(*) FROM consort_jobs j WHERE j.job_group = t.job_group AND j.job_name = t.job_name \
             AND j.executing_run IS NOT NULL) AS blocked, \
-         (SELECT COUNT(*) FROM consort_runs r WHERE r.state = 'EXECUTING' AND r.trigger_group = t.trigger_group \
-            AND r.trigger_name = t.trigger_name) AS executing, \
+         (SELECT COUNT(*) FROM consort_executing r WHERE r.job_group = t.job_group AND r.job_name = t.job_name \
+            AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name) AS executing, \
          t.error AS error_reason \
          FROM consort_triggers t"
     )
@@ -646,13 +644,13 @@ pub(crate) async fn list_runs<S: Sql>(db: &mut S, filter: &RunFilter) -> Result<
     let limit = if filter.limit == 0 { 100 } else { filter.limit.min(10_000) };
     // The limit is a parameter so that statement caches see one text per filter shape.
     let limit = w.param((limit as i64).into());
-    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs{} ORDER BY id DESC LIMIT {limit}", w.sql());
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_all_runs{} ORDER BY id DESC LIMIT {limit}", w.sql());
     db.rows(&sql, &w.params).await?.iter().map(|r| raw_run(r)?.run()).collect()
 }
 
 /// One run.
 pub(crate) async fn get_run<S: Sql>(db: &mut S, id: i64) -> Result<Option<Run>, StoreError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_runs WHERE id = $1");
+    let sql = format!("SELECT {RUN_COLUMNS} FROM consort_all_runs WHERE id = $1");
     db.rows(&sql, &[id.into()]).await?.first().map(|r| raw_run(r)?.run()).transpose()
 }
 
@@ -674,18 +672,16 @@ pub(crate) async fn expire_runs<S: Sql>(
         .await?;
     let mut c = Cols::new("consort_runs", rows.first().map_or(&[][..], Vec::as_slice));
     let (seen, last_id, last_fired) = (c.int()?, c.opt_int()?, c.opt_int()?);
-    // A job's latest run stays (its last state); a run its job still marks as executing is
-    // still followed, whatever its row says.
+    // The run table holds ended runs only (executing ones are apart, migration 11). A job's
+    // latest ended run stays: its last state.
     let deleted = db
         .exec(
             "DELETE FROM consort_runs WHERE id IN (SELECT w.id FROM \
-               (SELECT id, job_group, job_name, fired_ms, state FROM consort_runs \
+               (SELECT id, job_group, job_name, fired_ms FROM consort_runs \
                 WHERE id > $1 ORDER BY id LIMIT $2) AS w \
-             WHERE w.fired_ms < $3 AND w.state <> 'EXECUTING' \
+             WHERE w.fired_ms < $3 \
                AND EXISTS (SELECT 1 FROM consort_runs n WHERE n.job_group = w.job_group \
-                 AND n.job_name = w.job_name AND n.id > w.id) \
-               AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = w.job_group \
-                 AND j.job_name = w.job_name AND j.executing_run = w.id))",
+                 AND n.job_name = w.job_name AND n.id > w.id))",
             &window,
         )
         .await? as usize;
@@ -730,20 +726,16 @@ pub(crate) async fn trim_runs<S: Sql>(
     batch: usize,
 ) -> Result<RunTrim, StoreError> {
     let mut trim = RunTrim::default();
-    let executing = executing_runs(db).await?;
     let mut job = job_with_runs(db, from, true).await?;
     for _ in 0..max_jobs {
         let Some(key) = job else { return Ok(trim) };
-        if let Some(newest_to_delete) = newest_past_count(db, &key, keep, &executing).await? {
+        if let Some(newest_to_delete) = newest_past_count(db, &key, keep).await? {
             let [group, name] = job_params(&key);
             let budget = batch.saturating_sub(trim.deleted) as i64;
             trim.deleted += db
                 .exec(
-                    "DELETE FROM consort_runs WHERE id IN (SELECT o.id FROM consort_runs o \
-                     WHERE o.job_group = $1 AND o.job_name = $2 AND o.id <= $3 AND o.state <> 'EXECUTING' \
-                       AND NOT EXISTS (SELECT 1 FROM consort_jobs j WHERE j.job_group = $1 \
-                         AND j.job_name = $2 AND j.executing_run = o.id) \
-                     ORDER BY o.id LIMIT $4)",
+                    "DELETE FROM consort_runs WHERE id IN (SELECT id FROM consort_runs \
+                     WHERE job_group = $1 AND job_name = $2 AND id <= $3 ORDER BY id LIMIT $4)",
                     &[group, name, newest_to_delete.into(), budget.into()],
                 )
                 .await? as usize;
@@ -759,81 +751,20 @@ pub(crate) async fn trim_runs<S: Sql>(
     Ok(trim)
 }
 
-/// Executing runs' ids by job (group, name), few (at most the run slots of each instance),
-/// read once per trim through `consort_runs_state`; and the largest run id in the same
-/// snapshot. Runs fired later (higher ids, and executing) are left out of the counts, so on
-/// PostgreSQL, where each statement sees the latest commits, they are not taken for ended ones.
-struct Executing {
-    by_job: HashMap<(String, String), BTreeSet<i64>>,
-    last_id: i64,
-}
-
-async fn executing_runs<S: Sql>(db: &mut S) -> Result<Executing, StoreError> {
-    let mut out = Executing { by_job: HashMap::new(), last_id: 0 };
-    let rows = db
-        .rows(
-            "SELECT job_group, job_name, id FROM consort_runs WHERE state = 'EXECUTING' \
-             UNION ALL SELECT NULL, NULL, MAX(id) FROM consort_runs",
-            &[],
-        )
-        .await?;
-    for row in rows {
-        let mut c = Cols::new("consort_runs", &row);
-        match (c.opt_text()?, c.opt_text()?, c.opt_int()?) {
-            (Some(group), Some(name), Some(id)) => {
-                out.by_job.entry((group, name)).or_default().insert(id);
-            }
-            (None, None, Some(last)) => out.last_id = last,
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// The newest ended run of `job` past its `keep` newest ended runs, if it has one. Read from
-/// the index alone: reading each of the `keep` rows for its state made every sweep's cost grow
-/// with the runs stored (at 1,000 runs per job, 32 jobs read 32,000 scattered rows while the
-/// firing cycle waited). A run that ends meanwhile is still skipped as executing, so the job
-/// keeps one more: never fewer than `keep`.
-async fn newest_past_count<S: Sql>(
-    db: &mut S,
-    job: &JobKey,
-    keep: usize,
-    executing: &Executing,
-) -> Result<Option<i64>, StoreError> {
+/// The newest ended run of `job` past its `keep` newest, if it has one, read from the index
+/// alone (reading each of the `keep` rows made every sweep's cost grow with the runs stored).
+/// The run table holds ended runs only, so every id counts. A run that ends meanwhile with an
+/// older id (a long one) is older than the `keep` newest: deleting it with them keeps `keep`.
+async fn newest_past_count<S: Sql>(db: &mut S, job: &JobKey, keep: usize) -> Result<Option<i64>, StoreError> {
     let [group, name] = job_params(job);
-    let running = executing.by_job.get(&(job.group().to_string(), job.name().to_string()));
-    let count = running.map_or(0, BTreeSet::len);
-    if count == 0 {
-        let rows = db
-            .rows(
-                "SELECT id FROM consort_runs WHERE job_group = $1 AND job_name = $2 AND id <= $3 \
-                 ORDER BY id DESC LIMIT 1 OFFSET $4",
-                &[group, name, executing.last_id.into(), (keep as i64).into()],
-            )
-            .await?;
-        return rows.first().map(|r| Cols::new("consort_runs", r).int()).transpose();
-    }
-    // Among the newest keep + count + 1 ids there are keep + 1 ended ones if the job has them.
     let rows = db
         .rows(
-            "SELECT id FROM consort_runs WHERE job_group = $1 AND job_name = $2 AND id <= $3 \
-             ORDER BY id DESC LIMIT $4",
-            &[group, name, executing.last_id.into(), ((keep + count + 1) as i64).into()],
+            "SELECT id FROM consort_runs WHERE job_group = $1 AND job_name = $2 \
+             ORDER BY id DESC LIMIT 1 OFFSET $3",
+            &[group, name, (keep as i64).into()],
         )
         .await?;
-    let mut ended = 0;
-    for row in &rows {
-        let id = Cols::new("consort_runs", row).int()?;
-        if running.is_some_and(|e| e.contains(&id)) {
-            continue;
-        }
-        if ended == keep {
-            return Ok(Some(id));
-        }
-        ended += 1;
-    }
-    Ok(None)
+    rows.first().map(|r| Cols::new("consort_runs", r).int()).transpose()
 }
 
 /// Deletes spent simple triggers (see `Store::remove_spent_triggers`). The conditions on the
@@ -849,9 +780,11 @@ pub(crate) async fn remove_spent_triggers<S: Sql>(
     let sql = format!(
         "DELETE FROM consort_triggers WHERE {SPENT} \
          AND (trigger_group, trigger_name) IN (SELECT trigger_group, trigger_name FROM consort_triggers t \
-           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_runs r WHERE r.job_group = t.job_group \
+           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_executing e WHERE e.job_group = t.job_group \
+             AND e.job_name = t.job_name AND e.trigger_group = t.trigger_group AND e.trigger_name = t.trigger_name) \
+           AND NOT EXISTS (SELECT 1 FROM consort_runs r WHERE r.job_group = t.job_group \
              AND r.job_name = t.job_name AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
-               AND (r.state = 'EXECUTING' OR r.ended_ms >= $1)) \
+               AND r.ended_ms >= $1) \
            LIMIT $2)"
     );
     Ok(db.exec(&sql, &[completed_before_ms.into(), (batch as i64).into()]).await? as usize)
@@ -864,12 +797,17 @@ pub(crate) async fn report_run<S: Sql>(
     application_id: Option<&str>,
     log_location: Option<&str>,
 ) -> Result<(), StoreError> {
-    db.exec(
-        "UPDATE consort_runs SET application_id = COALESCE($1, application_id), \
-         log_location = COALESCE($2, log_location) WHERE id = $3",
-        &[application_id.into(), log_location.into(), id.into()],
-    )
-    .await?;
+    let params = [application_id.into(), log_location.into(), id.into()];
+    // Usually reported while the run executes; a late report finds it ended.
+    for table in ["consort_executing", "consort_runs"] {
+        let sql = format!(
+            "UPDATE {table} SET application_id = COALESCE($1, application_id), \
+             log_location = COALESCE($2, log_location) WHERE id = $3"
+        );
+        if db.exec(&sql, &params).await? > 0 {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -902,7 +840,7 @@ pub(crate) async fn check_in<S: Sql>(
             "SELECT instance_id FROM consort_instances WHERE last_checkin_ms + checkin_interval_ms + $1 < $2 \
              UNION SELECT DISTINCT instance_id FROM consort_triggers t WHERE state = 'ACQUIRED' AND NOT EXISTS \
                (SELECT 1 FROM consort_instances i WHERE i.instance_id = t.instance_id) \
-             UNION SELECT DISTINCT instance_id FROM consort_runs r WHERE state = 'EXECUTING' AND NOT EXISTS \
+             UNION SELECT DISTINCT instance_id FROM consort_executing r WHERE NOT EXISTS \
                (SELECT 1 FROM consort_instances i WHERE i.instance_id = r.instance_id)",
             &[grace_ms.into(), now_ms.into()],
         )
@@ -946,8 +884,9 @@ pub(crate) async fn recover<S: Sql>(
         )
         .await? as usize;
     consort_scheduler::failpoint::store_step("store::recover")?;
-    let sql =
-        format!("SELECT {RUN_COLUMNS} FROM consort_runs WHERE state = 'EXECUTING' AND instance_id = $1 ORDER BY id");
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM consort_all_runs WHERE state = 'EXECUTING' AND instance_id = $1 ORDER BY id"
+    );
     let runs: Vec<Run> =
         db.rows(&sql, &[failed.into()]).await?.iter().map(|r| raw_run(r)?.run()).collect::<Result<_, _>>()?;
     for run in runs {
@@ -955,7 +894,7 @@ pub(crate) async fn recover<S: Sql>(
             // Still EXECUTING and its job still blocked: the adopting instance completes it.
             let n = db
                 .exec(
-                    "UPDATE consort_runs SET instance_id = $1 WHERE id = $2 AND state = 'EXECUTING' AND instance_id = $3",
+                    "UPDATE consort_executing SET instance_id = $1 WHERE id = $2 AND instance_id = $3",
                     &[adoption.by.as_str().into(), run.id.into(), failed.into()],
                 )
                 .await?;
@@ -999,14 +938,7 @@ pub(crate) async fn recover<S: Sql>(
         // Only a run still EXECUTING on the failed instance is abandoned: never one that
         // another instance adopted or ended meanwhile. Its re-fire and its job's unblocking
         // follow from this statement alone, so each happens at most once per run.
-        let n = db
-            .exec(
-                "UPDATE consort_runs SET state = 'ABANDONED', ended_ms = $1, error = $2 \
-                 WHERE id = $3 AND state = 'EXECUTING' AND instance_id = $4",
-                &[now_ms.into(), error.into(), run.id.into(), failed.into()],
-            )
-            .await?;
-        if n == 0 {
+        if !end_executing(db, run.id, failed, "ABANDONED", now_ms, &error).await? {
             continue;
         }
         recovery.abandoned_runs += 1;
@@ -1025,6 +957,39 @@ pub(crate) async fn recover<S: Sql>(
     }
     db.exec("DELETE FROM consort_instances WHERE instance_id = $1", &[failed.into()]).await?;
     Ok(recovery)
+}
+
+/// Moves an executing run of `instance` to the run table, ended in `state`; false if it is no
+/// longer executing there. Deleting first locks the row, so of two instances ending the same
+/// run (its owner completing it, a survivor abandoning it) one moves it and the other finds none.
+async fn end_executing<S: Sql>(
+    db: &mut S,
+    id: i64,
+    instance: &str,
+    state: &str,
+    ended_ms: i64,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let gone = db
+        .rows(
+            "DELETE FROM consort_executing WHERE id = $1 AND instance_id = $2 \
+             RETURNING job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+               application_id, log_location, recovers_run",
+            &[id.into(), instance.into()],
+        )
+        .await?;
+    let Some(row) = gone.into_iter().next() else { return Ok(false) };
+    let mut params = vec![id.into()];
+    params.extend(row);
+    params.extend([instance.into(), state.into(), ended_ms.into(), error.into()]);
+    db.exec(
+        "INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
+         application_id, log_location, recovers_run, instance_id, state, ended_ms, error) \
+         {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &params,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Releases an instance's ACQUIRED triggers and deletes its check-in row.
@@ -1078,7 +1043,7 @@ pub(crate) async fn run_history<S: Sql>(
         .rows(
             "SELECT (fired_ms - $1) / $3 AS bucket, state, COUNT(*), \
              CAST(SUM(fired_ms - scheduled_ms) AS BIGINT), MAX(fired_ms - scheduled_ms) \
-             FROM consort_runs WHERE fired_ms >= $1 AND fired_ms < $2 \
+             FROM consort_all_runs WHERE fired_ms >= $1 AND fired_ms < $2 \
              GROUP BY (fired_ms - $1) / $3, state ORDER BY 1, 2",
             &[from_ms.into(), to_ms.into(), width_ms.into()],
         )

@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0008_due_by_priority.sql"),
     },
     Migration { version: 9, name: "runs_by_job", sql: include_str!("../migrations/sqlite/0009_runs_by_job.sql") },
+    Migration {
+        version: 10,
+        name: "executing_apart",
+        sql: include_str!("../migrations/sqlite/0010_executing_apart.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -56,6 +61,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 9, name: "runs_by_job", sql: include_str!("../migrations/postgres/0009_runs_by_job.sql") },
     // PostgreSQL only (page room and autovacuum settings): SQLite has no twin.
     Migration { version: 10, name: "row_versions", sql: include_str!("../migrations/postgres/0010_row_versions.sql") },
+    Migration {
+        version: 11,
+        name: "executing_apart",
+        sql: include_str!("../migrations/postgres/0011_executing_apart.sql"),
+    },
 ];
 
 /// The table both backends keep applied migrations in.

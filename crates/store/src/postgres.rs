@@ -207,11 +207,19 @@ impl CycleTx for PgTx<'_> {
         let logs: Vec<Option<&str>> = completions.iter().map(|c| c.outcome.log_location.as_deref()).collect();
         let rows = self
             .query(
-                "UPDATE consort_runs r SET state = u.state, ended_ms = u.ended, error = u.error, exit_code = u.code, \
-                 application_id = COALESCE(u.app, r.application_id), log_location = COALESCE(u.log, r.log_location) \
-                 FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
-                   AS u(id, state, ended, error, code, app, log) \
-                 WHERE r.id = u.id AND r.state = 'EXECUTING' AND r.instance_id = $8 RETURNING r.id",
+                // An ended run moves from the executing table to the run table, written once with
+                // its final state (migration 11). Deleting first locks the row: of an instance
+                // completing a run and another abandoning it, one moves it, the other finds none.
+                "WITH gone AS (DELETE FROM consort_executing e \
+                   USING unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
+                     AS u(id, state, ended, error, code, app, log) \
+                   WHERE e.id = u.id AND e.instance_id = $8 \
+                   RETURNING e.id, e.job_group, e.job_name, e.trigger_group, e.trigger_name, e.scheduled_ms, \
+                     e.fired_ms, e.instance_id, u.state, u.ended, u.error, u.code, \
+                     COALESCE(u.app, e.application_id) AS app, COALESCE(u.log, e.log_location) AS log, e.recovers_run) \
+                 INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
+                   fired_ms, instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
+                 OVERRIDING SYSTEM VALUE SELECT * FROM gone RETURNING id",
                 &[&ids, &states, &ended, &errors, &codes, &apps, &logs, &instance],
             )
             .await?;
@@ -385,9 +393,9 @@ impl CycleTx for PgTx<'_> {
         let recovers: Vec<Option<i64>> = runs.iter().map(|r| r.recovers_run).collect();
         let rows = self
             .query(
-                "INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
-                 instance_id, state, recovers_run) \
-                 SELECT u.jg, u.jn, u.tg, u.tn, u.s, u.f, $1, 'EXECUTING', u.rr FROM unnest($2::text[], $3::text[], \
+                "INSERT INTO consort_executing (job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
+                 fired_ms, instance_id, recovers_run) \
+                 SELECT u.jg, u.jn, u.tg, u.tn, u.s, u.f, $1, u.rr FROM unnest($2::text[], $3::text[], \
                  $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) WITH ORDINALITY \
                  AS u(jg, jn, tg, tn, s, f, rr, ord) ORDER BY u.ord \
                  RETURNING id, trigger_group, trigger_name",
@@ -398,7 +406,7 @@ impl CycleTx for PgTx<'_> {
         let mut by_trigger: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
         for row in rows {
             let v = values(&row)?;
-            let mut c = Cols::new("consort_runs", &v);
+            let mut c = Cols::new("consort_executing", &v);
             let id = c.int()?;
             by_trigger.insert((c.text()?, c.text()?), id);
         }
@@ -406,7 +414,7 @@ impl CycleTx for PgTx<'_> {
             .map(|r| {
                 by_trigger.get(&(r.trigger.group().to_string(), r.trigger.name().to_string())).copied().ok_or_else(
                     || StoreError::Corrupt {
-                        table: "consort_runs",
+                        table: "consort_executing",
                         message: "an inserted run was not returned".into(),
                     },
                 )

@@ -150,11 +150,15 @@ impl CycleTx for SqliteTx<'_> {
         let mut ended = HashSet::with_capacity(completions.len());
         for c in completions {
             let o = &c.outcome;
+            // An ended run moves from the executing table to the run table, written once with
+            // its final state (migration 10).
             let n = self
                 .exec(
-                    "UPDATE consort_runs SET state = $1, ended_ms = $2, error = $3, exit_code = $4, \
-                 application_id = COALESCE($5, application_id), log_location = COALESCE($6, log_location) \
-                 WHERE id = $7 AND state = 'EXECUTING' AND instance_id = $8",
+                    "INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
+                 fired_ms, instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
+                 SELECT id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, instance_id, \
+                   $1, $2, $3, $4, COALESCE($5, application_id), COALESCE($6, log_location), recovers_run \
+                 FROM consort_executing WHERE id = $7 AND instance_id = $8",
                     &[
                         o.state.as_str().into(),
                         c.ended_ms.into(),
@@ -168,6 +172,7 @@ impl CycleTx for SqliteTx<'_> {
                 )
                 .await?;
             if n == 1 {
+                self.exec("DELETE FROM consort_executing WHERE id = $1", &[c.run_id.into()]).await?;
                 ended.insert(c.run_id);
             }
             if let Some(t) = &c.error_trigger {
@@ -297,11 +302,22 @@ impl CycleTx for SqliteTx<'_> {
     }
 
     async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError> {
+        // Ids continue the run table's AUTOINCREMENT sequence (above every id it ever held) and
+        // the executing runs': a run keeps its id when it moves to the run table as it ends.
+        let last = self
+            .rows(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'consort_runs'), 0), \
+                 COALESCE((SELECT MAX(id) FROM consort_executing), 0))",
+                &[],
+            )
+            .await?;
+        let mut next = Cols::new("consort_executing", last.first().map_or(&[][..], Vec::as_slice)).int()?;
         let mut ids = Vec::with_capacity(runs.len());
         for r in runs {
+            next += 1;
             self.exec(
-                "INSERT INTO consort_runs (job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
-                 instance_id, state, recovers_run) VALUES ($1, $2, $3, $4, $5, $6, $7, 'EXECUTING', $8)",
+                "INSERT INTO consort_executing (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
+                 fired_ms, instance_id, recovers_run) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     r.job.group().into(),
                     r.job.name().into(),
@@ -311,10 +327,11 @@ impl CycleTx for SqliteTx<'_> {
                     r.fired_ms.into(),
                     instance.into(),
                     r.recovers_run.into(),
+                    next.into(),
                 ],
             )
             .await?;
-            ids.push(self.tx.last_insert_rowid());
+            ids.push(next);
         }
         Ok(ids)
     }

@@ -473,9 +473,15 @@ async fn postgres_migrations_are_checksummed() {
     drop(store);
     let client = common::pg_client(&url).await;
     // Migration 10: the tables a fire writes leave room on each page for new row versions
-    // (not the run table, whose rows are appended) and are vacuumed at 2% dead.
-    for (table, fillfactor) in [("consort_triggers", Some("80")), ("consort_jobs", Some("80")), ("consort_runs", None)]
-    {
+    // (not the run tables, whose rows are appended) and are vacuumed at 2% dead; migration 11
+    // gives the executing runs' table the same.
+    let tables = [
+        ("consort_triggers", Some("80")),
+        ("consort_jobs", Some("80")),
+        ("consort_runs", None),
+        ("consort_executing", None),
+    ];
+    for (table, fillfactor) in tables {
         let options: Vec<String> = client
             .query_one("SELECT reloptions FROM pg_class WHERE relname = $1", &[&table])
             .await

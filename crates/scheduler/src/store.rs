@@ -143,7 +143,8 @@ pub struct CycleOutcome {
     pub misfired: Vec<Misfire>,
     /// Triggers acquired by this cycle (including those fired at once).
     pub acquired: usize,
-    /// The earliest next fire among WAITING triggers and this instance's ACQUIRED ones.
+    /// The earliest next fire among WAITING triggers and this instance's ACQUIRED ones; the
+    /// request's time, unread, after a cycle that fired `max_fires` (more may be due now).
     pub next_fire_ms: Option<i64>,
 }
 

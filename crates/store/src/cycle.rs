@@ -345,7 +345,11 @@ pub(crate) async fn cycle<T: CycleTx>(tx: &mut T, request: &CycleRequest) -> Res
     if !T::ACQUIRES_DUE && request.max_fires > fired.len() {
         acquired += tx.acquire(request, request.max_fires - fired.len()).await?;
     }
-    let next_fire_ms = tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await?;
+    // A full cycle is followed at once by another (more may be due), so its next fire time
+    // would go unread; in a backlog, reading it cost an eighth of PostgreSQL's time per fire.
+    let full = request.max_fires > 0 && fired.len() >= request.max_fires;
+    let next_fire_ms =
+        if full { Some(now) } else { tx.next_fire(&request.instance, now - request.misfire_threshold_ms).await? };
     failpoint::store_step("store::cycle::end")?;
     Ok(CycleOutcome { fired, misfires_handled, misfired, acquired, next_fire_ms })
 }

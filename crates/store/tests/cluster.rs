@@ -324,7 +324,9 @@ async fn postgres_restarted_under_load() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pg = tokio::task::spawn_blocking(move || {
         let mut pg = pg;
-        pg.restart();
+        // Down long enough that some cycle meets the outage (firing is due every 100 ms): a
+        // plain restart can fall between two cycles, and the pool reconnects unseen.
+        pg.restart_after(Duration::from_millis(500));
         pg
     })
     .await

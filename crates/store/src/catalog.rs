@@ -345,17 +345,24 @@ pub(crate) async fn restore_job<S: Sql>(
     check_durable(db, job).await
 }
 
+/// A job with its latest ended run and its latest executing run, each read from its own table:
+/// through `consort_all_runs`, SQLite materialised the whole view for every job listed (15 s
+/// for a page of 100 jobs over 2 million runs).
 const JOB_STATUS_SQL: &str = "SELECT job_group, job_name, description, kind, data, durable, non_concurrent, \
     requests_recovery, executing_run, \
-    (SELECT r.id FROM consort_all_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
-    (SELECT r.state FROM consort_all_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1) \
+    (SELECT r.id FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
+    (SELECT r.state FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
+    (SELECT MAX(e.id) FROM consort_executing e WHERE e.job_group = j.job_group AND e.job_name = j.job_name) \
     FROM consort_jobs j";
 
 fn job_status(row: &[Value]) -> Result<JobStatus, StoreError> {
     let raw = raw_job(row)?;
     let mut c = Cols::new("consort_jobs", &row[9..]);
-    let last_run_id = c.opt_int()?;
-    let last_run_state = c.opt_text()?.map(|s| RunState::parse(&s)).transpose()?;
+    let (ended_id, ended_state, executing_id) = (c.opt_int()?, c.opt_text()?, c.opt_int()?);
+    let (last_run_id, last_run_state) = match (ended_id, executing_id) {
+        (ended, Some(executing)) if ended.is_none_or(|e| e < executing) => (Some(executing), Some(RunState::Executing)),
+        _ => (ended_id, ended_state.map(|s| RunState::parse(&s)).transpose()?),
+    };
     Ok(JobStatus { job: raw.job()?, last_run_state, last_run_id, executing_run: raw.executing_run })
 }
 
@@ -1031,33 +1038,33 @@ pub(crate) async fn instances<S: Sql>(
 }
 
 /// Runs fired in `[from_ms, to_ms)` counted per bucket of `width_ms` and state, with their
-/// lateness: one grouped query, so the chart never reads the runs themselves.
+/// lateness: grouped queries, so the chart never reads the runs themselves. One per table:
+/// grouped over `consort_all_runs`, SQLite first copied both tables' rows out of the view.
 pub(crate) async fn run_history<S: Sql>(
     db: &mut S,
     from_ms: i64,
     to_ms: i64,
     width_ms: i64,
 ) -> Result<Vec<RunHistoryBucket>, StoreError> {
-    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer integers.
-    let rows = db
-        .rows(
-            "SELECT (fired_ms - $1) / $3 AS bucket, state, COUNT(*), \
+    let mut buckets = Vec::new();
+    for (table, state) in [("consort_runs", "state"), ("consort_executing", "CAST('EXECUTING' AS TEXT)")] {
+        // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer integers.
+        let sql = format!(
+            "SELECT (fired_ms - $1) / $3 AS bucket, {state}, COUNT(*), \
              CAST(SUM(fired_ms - scheduled_ms) AS BIGINT), MAX(fired_ms - scheduled_ms) \
-             FROM consort_all_runs WHERE fired_ms >= $1 AND fired_ms < $2 \
-             GROUP BY (fired_ms - $1) / $3, state ORDER BY 1, 2",
-            &[from_ms.into(), to_ms.into(), width_ms.into()],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let mut c = Cols::new("consort_runs", r);
-            Ok(RunHistoryBucket {
+             FROM {table} WHERE fired_ms >= $1 AND fired_ms < $2 GROUP BY (fired_ms - $1) / $3, 2"
+        );
+        for r in db.rows(&sql, &[from_ms.into(), to_ms.into(), width_ms.into()]).await? {
+            let mut c = Cols::new(table, &r);
+            buckets.push(RunHistoryBucket {
                 index: c.int()?,
                 state: RunState::parse(&c.text()?)?,
                 runs: c.int()?,
                 lateness_sum_ms: c.int()?,
                 lateness_max_ms: c.int()?,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    buckets.sort_by(|a, b| (a.index, a.state.as_str()).cmp(&(b.index, b.state.as_str())));
+    Ok(buckets)
 }

@@ -3,7 +3,7 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, Recovery, Run, RunExpiry,
+    Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, Outcome, Recovery, Run, RunExpiry,
     RunFilter, RunHistoryBucket, RunState, RunTrim, Selector, StoreError, Trigger, TriggerFilter, TriggerKey,
     TriggerState, TriggerStatus,
 };
@@ -945,7 +945,8 @@ pub(crate) async fn recover<S: Sql>(
         // Only a run still EXECUTING on the failed instance is abandoned: never one that
         // another instance adopted or ended meanwhile. Its re-fire and its job's unblocking
         // follow from this statement alone, so each happens at most once per run.
-        if !end_executing(db, run.id, failed, "ABANDONED", now_ms, &error).await? {
+        let abandoned = Outcome { state: RunState::Abandoned, ..Outcome::failed(error) };
+        if !end_executing(db, run.id, failed, now_ms, &abandoned).await? {
             continue;
         }
         recovery.abandoned_runs += 1;
@@ -966,16 +967,16 @@ pub(crate) async fn recover<S: Sql>(
     Ok(recovery)
 }
 
-/// Moves an executing run of `instance` to the run table, ended in `state`; false if it is no
+/// Moves an executing run of `instance` to the run table, ended with `outcome` (whose
+/// application id and log location, when given, replace those reported); false if it is no
 /// longer executing there. Deleting first locks the row, so of two instances ending the same
 /// run (its owner completing it, a survivor abandoning it) one moves it and the other finds none.
-async fn end_executing<S: Sql>(
+pub(crate) async fn end_executing<S: Sql>(
     db: &mut S,
     id: i64,
     instance: &str,
-    state: &str,
     ended_ms: i64,
-    error: &str,
+    outcome: &Outcome,
 ) -> Result<bool, StoreError> {
     let gone = db
         .rows(
@@ -985,15 +986,34 @@ async fn end_executing<S: Sql>(
             &[id.into(), instance.into()],
         )
         .await?;
-    let Some(row) = gone.into_iter().next() else { return Ok(false) };
-    let mut params = vec![id.into()];
-    params.extend(row);
-    params.extend([instance.into(), state.into(), ended_ms.into(), error.into()]);
+    let Some(row) = gone.first() else { return Ok(false) };
+    let mut c = Cols::new("consort_executing", row);
+    let (job_group, job_name, trigger_group, trigger_name) = (c.text()?, c.text()?, c.text()?, c.text()?);
+    let (scheduled_ms, fired_ms) = (c.int()?, c.int()?);
+    let application_id = outcome.application_id.clone().or(c.opt_text()?);
+    let log_location = outcome.log_location.clone().or(c.opt_text()?);
+    let recovers_run = c.opt_int()?;
     db.exec(
         "INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
-         application_id, log_location, recovers_run, instance_id, state, ended_ms, error) \
-         {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        &params,
+         instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
+         {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        &[
+            id.into(),
+            job_group.into(),
+            job_name.into(),
+            trigger_group.into(),
+            trigger_name.into(),
+            scheduled_ms.into(),
+            fired_ms.into(),
+            instance.into(),
+            outcome.state.as_str().into(),
+            ended_ms.into(),
+            outcome.error.clone().into(),
+            outcome.exit_code.map(i64::from).into(),
+            application_id.into(),
+            log_location.into(),
+            recovers_run.into(),
+        ],
     )
     .await?;
     Ok(true)

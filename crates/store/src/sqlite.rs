@@ -152,27 +152,7 @@ impl CycleTx for SqliteTx<'_> {
             let o = &c.outcome;
             // An ended run moves from the executing table to the run table, written once with
             // its final state (migration 10).
-            let n = self
-                .exec(
-                    "INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
-                 fired_ms, instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
-                 SELECT id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, instance_id, \
-                   $1, $2, $3, $4, COALESCE($5, application_id), COALESCE($6, log_location), recovers_run \
-                 FROM consort_executing WHERE id = $7 AND instance_id = $8",
-                    &[
-                        o.state.as_str().into(),
-                        c.ended_ms.into(),
-                        o.error.clone().into(),
-                        o.exit_code.map(i64::from).into(),
-                        o.application_id.clone().into(),
-                        o.log_location.clone().into(),
-                        c.run_id.into(),
-                        instance.into(),
-                    ],
-                )
-                .await?;
-            if n == 1 {
-                self.exec("DELETE FROM consort_executing WHERE id = $1", &[c.run_id.into()]).await?;
+            if catalog::end_executing(self, c.run_id, instance, c.ended_ms, &c.outcome).await? {
                 ended.insert(c.run_id);
             }
             if let Some(t) = &c.error_trigger {

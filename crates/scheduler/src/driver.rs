@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::observe::{NoObserver, SchedulerObserver};
 use crate::store::{
-    Adoption, Completion, CycleRequest, Firing, Instance, JobFilter, Recovery, RunFilter, Selector, Store,
+    Adoption, Completion, CycleRequest, Firing, Instance, JobFilter, MoveCursor, Recovery, RunFilter, Selector, Store,
     TriggerFilter,
 };
 
@@ -30,6 +30,11 @@ const RETENTION_BATCH: usize = 1000;
 const RETENTION_STEPS: usize = 4;
 /// Jobs whose run count one count-retention transaction looks at.
 const RETENTION_JOBS: usize = 32;
+/// Ended runs one transaction moves to the history: a few milliseconds of SQLite's writer.
+const MOVE_BATCH: usize = 500;
+/// Move transactions per check-in at most (32,000 runs, 4,000 a second at the default
+/// interval); a longer backlog goes on at the next check-ins, where this one stopped.
+const MOVE_STEPS: usize = 64;
 
 /// The time source: epoch milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -449,8 +454,16 @@ impl Scheduler {
 
     /// Deletes the ended runs fired before `fired_before_ms`, except each job's latest run and
     /// runs a job still marks as executing; returns how many. Sweeps the history in bounded
-    /// transactions (the age retention's steps), so firing is never held up for long.
+    /// transactions (the age retention's steps), so firing is never held up for long. The runs
+    /// ended since the last check-in are moved to the history first, so they are purged too.
     pub async fn purge_runs(&self, fired_before_ms: i64) -> Result<usize, SchedulerError> {
+        let mut after = None;
+        loop {
+            after = self.inner.store.move_ended_runs(after.as_ref(), MOVE_BATCH).await?.next_after;
+            if after.is_none() {
+                break;
+            }
+        }
         let (mut total, mut after_id) = (0, 0);
         loop {
             let step = self.inner.store.expire_runs(fired_before_ms, after_id, RETENTION_BATCH).await?;
@@ -857,10 +870,13 @@ async fn check_in_and_recover(
     }
 }
 
-/// Where the retention sweeps of one check-in task are; every instance sweeps in small
-/// transactions, so no single one has to be elected, and competing deletes only overlap.
+/// Where the history upkeep of one check-in task is (moving ended runs to the history, and
+/// retention); every instance works in small transactions, so no single one has to be
+/// elected, and competing ones only overlap.
 #[derive(Debug, Default)]
 struct Retention {
+    /// The pass moving ended runs goes on after this run (in job order).
+    move_after: Option<MoveCursor>,
     /// Age retention goes on after this run id.
     expire_after_id: i64,
     /// Count retention goes on at this job.
@@ -868,12 +884,29 @@ struct Retention {
 }
 
 impl Retention {
-    /// One check-in's share: at most [`RETENTION_STEPS`] transactions of each kind, each
-    /// deleting at most [`RETENTION_BATCH`] rows.
+    /// One check-in's share: at most [`MOVE_STEPS`] transactions moving at most [`MOVE_BATCH`]
+    /// ended runs each, then at most [`RETENTION_STEPS`] transactions of each kind of
+    /// retention, each deleting at most [`RETENTION_BATCH`] rows.
     async fn step(&mut self, inner: &Inner) {
         let cfg = &inner.config;
         let store = &inner.store;
-        let (mut expired, mut trimmed, mut spent) = (0, 0, 0);
+        let (mut moved, mut expired, mut trimmed, mut spent) = (0, 0, 0, 0);
+        // First, so that count retention sees the runs ended since the last check-in.
+        for _ in 0..MOVE_STEPS {
+            match store.move_ended_runs(self.move_after.as_ref(), MOVE_BATCH).await {
+                Ok(step) => {
+                    moved += step.moved;
+                    self.move_after = step.next_after;
+                    if self.move_after.is_none() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "moving ended runs to the history failed");
+                    break;
+                }
+            }
+        }
         if let Some(age) = cfg.run_retention_ms {
             for _ in 0..RETENTION_STEPS {
                 match store.expire_runs((cfg.clock)() - age, self.expire_after_id, RETENTION_BATCH).await {
@@ -927,6 +960,7 @@ impl Retention {
         // Steady trimming (a few rows per check-in) is debug; working off a backlog is info.
         if expired + trimmed + spent >= RETENTION_BATCH {
             tracing::info!(
+                runs_moved = moved,
                 runs_past_age = expired,
                 runs_past_count = trimmed,
                 completed_triggers = spent,
@@ -934,6 +968,7 @@ impl Retention {
             );
         } else {
             tracing::debug!(
+                runs_moved = moved,
                 runs_past_age = expired,
                 runs_past_count = trimmed,
                 completed_triggers = spent,

@@ -29,6 +29,6 @@ pub use model::{
 };
 pub use observe::{NoObserver, Observers, RunEnd, RunStart, SchedulerObserver};
 pub use store::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, JobSnapshot, Misfire, Recovery,
-    RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, TriggerFilter,
+    Adoption, Completion, CycleOutcome, CycleRequest, Firing, Instance, JobFilter, JobSnapshot, Misfire, MoveCursor,
+    Recovery, RunExpiry, RunFilter, RunHistoryBucket, RunMove, RunTrim, Selector, Store, TriggerFilter,
 };

@@ -227,6 +227,22 @@ pub struct RunExpiry {
     pub next_after_id: Option<i64>,
 }
 
+/// Where a pass of [`Store::move_ended_runs`] is: the last run it moved, in job order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveCursor {
+    pub job: JobKey,
+    pub run_id: i64,
+}
+
+/// What one [`Store::move_ended_runs`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunMove {
+    /// Ended runs moved to the history.
+    pub moved: usize,
+    /// Where the pass goes on; `None` once it reached the last job with ended runs.
+    pub next_after: Option<MoveCursor>,
+}
+
 /// A job with its first triggers (by key) and its newest runs, read in one snapshot: the
 /// three agree (the job's last state is that of the newest run listed).
 #[derive(Clone, Debug, PartialEq)]
@@ -314,6 +330,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// before `fired_before_ms`, except a job's latest run (its last state) and a run a job
     /// still marks as executing. One transaction.
     async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError>;
+
+    /// A bounded step of a pass that moves ended runs from the recent runs (where a run
+    /// executes and ends) to the run history: at most `batch` of them, in job order after
+    /// `after` (from the first job when `None`). A job's runs ended since the last pass go
+    /// together, so the history's index of runs by job is written once per job and pass, not
+    /// once per run. Readers see a run alike before and after its move. One transaction.
+    async fn move_ended_runs(&self, after: Option<&MoveCursor>, batch: usize) -> Result<RunMove, StoreError>;
 
     /// Count retention, a bounded step of a sweep over the jobs that have runs, in key order:
     /// from job `from` (the first when `None`), visits at most `max_jobs` jobs and deletes, in

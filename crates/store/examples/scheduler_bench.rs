@@ -129,9 +129,13 @@ async fn wait_drained(client: &tokio_postgres::Client, expected: i64) -> Drained
     loop {
         let ids: Option<i64> = client.query_one("SELECT max(id) FROM consort_all_runs", &[]).await.unwrap().get(0);
         if ids.unwrap_or(0) >= expected {
-            let executing: i64 = client.query_one("SELECT count(*) FROM consort_executing", &[]).await.unwrap().get(0);
+            let executing: i64 = client
+                .query_one("SELECT count(*) FROM consort_recent_runs WHERE state = 'EXECUTING'", &[])
+                .await
+                .unwrap()
+                .get(0);
             if executing == 0 {
-                done = client.query_one("SELECT count(*) FROM consort_runs", &[]).await.unwrap().get(0);
+                done = client.query_one("SELECT count(*) FROM consort_all_runs", &[]).await.unwrap().get(0);
                 if done >= expected {
                     break;
                 }
@@ -144,7 +148,7 @@ async fn wait_drained(client: &tokio_postgres::Client, expected: i64) -> Drained
         .query_one(
             "SELECT count(*), count(DISTINCT (trigger_name, scheduled_ms)), min(fired_ms), max(fired_ms), \
              percentile_cont(0.99) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms), \
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms) FROM consort_runs",
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY fired_ms - scheduled_ms) FROM consort_all_runs",
             &[],
         )
         .await
@@ -340,7 +344,7 @@ async fn embedded(triggers: i64, repeats: u32, fires: i64) {
     let (count, distinct, first, last): (i64, i64, i64, i64) = conn
         .query_row(
             "SELECT count(*), count(DISTINCT trigger_name || '/' || scheduled_ms), min(fired_ms), max(fired_ms) \
-             FROM consort_runs",
+             FROM consort_all_runs",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
@@ -363,7 +367,7 @@ async fn print_table_stats(client: &tokio_postgres::Client, fires: i64) {
         .query(
             "SELECT relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, autovacuum_count, \
              pg_relation_size(relid) / 8192, pg_indexes_size(relid) / 8192 FROM pg_stat_user_tables \
-             WHERE relname IN ('consort_jobs', 'consort_triggers', 'consort_runs', 'consort_executing') ORDER BY relname",
+             WHERE relname IN ('consort_jobs', 'consort_triggers', 'consort_runs', 'consort_recent_runs') ORDER BY relname",
             &[],
         )
         .await

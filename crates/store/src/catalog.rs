@@ -3,9 +3,9 @@
 
 use consort_scheduler::fire;
 use consort_scheduler::{
-    Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, Outcome, Recovery, Run, RunExpiry,
-    RunFilter, RunHistoryBucket, RunState, RunTrim, Selector, StoreError, Trigger, TriggerFilter, TriggerKey,
-    TriggerState, TriggerStatus,
+    Adoption, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus, ModelError, MoveCursor, Outcome, Recovery, Run,
+    RunExpiry, RunFilter, RunHistoryBucket, RunState, RunTrim, Selector, StoreError, Trigger, TriggerFilter,
+    TriggerKey, TriggerState, TriggerStatus,
 };
 
 use crate::row::{RUN_COLUMNS, RawJob, RawRun, RawTrigger, TRIGGER_COLUMNS, data_text, parse_data, schedule_columns};
@@ -345,24 +345,29 @@ pub(crate) async fn restore_job<S: Sql>(
     check_durable(db, job).await
 }
 
-/// A job with its latest ended run and its latest executing run, each read from its own table:
-/// through `consort_all_runs`, SQLite materialised the whole view for every job listed (15 s
-/// for a page of 100 jobs over 2 million runs).
+/// A job with its newest run in the history and its newest recent run (executing or not yet
+/// moved), each read from its own table: through `consort_all_runs`, SQLite materialised the
+/// whole view for every job listed (15 s for a page of 100 jobs over 2 million runs).
 const JOB_STATUS_SQL: &str = "SELECT job_group, job_name, description, kind, data, durable, non_concurrent, \
     requests_recovery, executing_run, \
     (SELECT r.id FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
     (SELECT r.state FROM consort_runs r WHERE r.job_group = j.job_group AND r.job_name = j.job_name ORDER BY r.id DESC LIMIT 1), \
-    (SELECT MAX(e.id) FROM consort_executing e WHERE e.job_group = j.job_group AND e.job_name = j.job_name) \
+    (SELECT e.id FROM consort_recent_runs e WHERE e.job_group = j.job_group AND e.job_name = j.job_name ORDER BY e.id DESC LIMIT 1), \
+    (SELECT e.state FROM consort_recent_runs e WHERE e.job_group = j.job_group AND e.job_name = j.job_name ORDER BY e.id DESC LIMIT 1) \
     FROM consort_jobs j";
 
 fn job_status(row: &[Value]) -> Result<JobStatus, StoreError> {
     let raw = raw_job(row)?;
     let mut c = Cols::new("consort_jobs", &row[9..]);
-    let (ended_id, ended_state, executing_id) = (c.opt_int()?, c.opt_text()?, c.opt_int()?);
-    let (last_run_id, last_run_state) = match (ended_id, executing_id) {
-        (ended, Some(executing)) if ended.is_none_or(|e| e < executing) => (Some(executing), Some(RunState::Executing)),
-        _ => (ended_id, ended_state.map(|s| RunState::parse(&s)).transpose()?),
+    let (history_id, history_state, recent_id, recent_state) =
+        (c.opt_int()?, c.opt_text()?, c.opt_int()?, c.opt_text()?);
+    // The newer of the two is the job's last run (a long run still executing may be older
+    // than runs ended and moved since).
+    let (last_run_id, last_run_state) = match (history_id, recent_id) {
+        (history, Some(recent)) if history.is_none_or(|h| h < recent) => (recent_id, recent_state),
+        _ => (history_id, history_state),
     };
+    let last_run_state = last_run_state.map(|s| RunState::parse(&s)).transpose()?;
     Ok(JobStatus { job: raw.job()?, last_run_state, last_run_id, executing_run: raw.executing_run })
 }
 
@@ -454,8 +459,9 @@ fn trigger_status_sql() -> String {
         "SELECT {cols}, \
          (SELECT COUNT(*) FROM consort_jobs j WHERE j.job_group = t.job_group AND j.job_name = t.job_name \
             AND j.executing_run IS NOT NULL) AS blocked, \
-         (SELECT COUNT(*) FROM consort_executing r WHERE r.job_group = t.job_group AND r.job_name = t.job_name \
-            AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name) AS executing, \
+         (SELECT COUNT(*) FROM consort_recent_runs r WHERE r.job_group = t.job_group AND r.job_name = t.job_name \
+            AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name AND r.state = 'EXECUTING') \
+            AS executing, \
          t.error AS error_reason \
          FROM consort_triggers t"
     )
@@ -787,8 +793,9 @@ pub(crate) async fn remove_spent_triggers<S: Sql>(
     let sql = format!(
         "DELETE FROM consort_triggers WHERE {SPENT} \
          AND (trigger_group, trigger_name) IN (SELECT trigger_group, trigger_name FROM consort_triggers t \
-           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_executing e WHERE e.job_group = t.job_group \
-             AND e.job_name = t.job_name AND e.trigger_group = t.trigger_group AND e.trigger_name = t.trigger_name) \
+           WHERE {SPENT} AND NOT EXISTS (SELECT 1 FROM consort_recent_runs e WHERE e.job_group = t.job_group \
+             AND e.job_name = t.job_name AND e.trigger_group = t.trigger_group AND e.trigger_name = t.trigger_name \
+               AND (e.state = 'EXECUTING' OR e.ended_ms >= $1)) \
            AND NOT EXISTS (SELECT 1 FROM consort_runs r WHERE r.job_group = t.job_group \
              AND r.job_name = t.job_name AND r.trigger_group = t.trigger_group AND r.trigger_name = t.trigger_name \
                AND r.ended_ms >= $1) \
@@ -806,7 +813,7 @@ pub(crate) async fn report_run<S: Sql>(
 ) -> Result<(), StoreError> {
     let params = [application_id.into(), log_location.into(), id.into()];
     // Usually reported while the run executes; a late report finds it ended.
-    for table in ["consort_executing", "consort_runs"] {
+    for table in ["consort_recent_runs", "consort_runs"] {
         let sql = format!(
             "UPDATE {table} SET application_id = COALESCE($1, application_id), \
              log_location = COALESCE($2, log_location) WHERE id = $3"
@@ -847,8 +854,8 @@ pub(crate) async fn check_in<S: Sql>(
             "SELECT instance_id FROM consort_instances WHERE last_checkin_ms + checkin_interval_ms + $1 < $2 \
              UNION SELECT DISTINCT instance_id FROM consort_triggers t WHERE state = 'ACQUIRED' AND NOT EXISTS \
                (SELECT 1 FROM consort_instances i WHERE i.instance_id = t.instance_id) \
-             UNION SELECT DISTINCT instance_id FROM consort_executing r WHERE NOT EXISTS \
-               (SELECT 1 FROM consort_instances i WHERE i.instance_id = r.instance_id)",
+             UNION SELECT DISTINCT instance_id FROM consort_recent_runs r WHERE state = 'EXECUTING' \
+               AND NOT EXISTS (SELECT 1 FROM consort_instances i WHERE i.instance_id = r.instance_id)",
             &[grace_ms.into(), now_ms.into()],
         )
         .await?;
@@ -901,7 +908,8 @@ pub(crate) async fn recover<S: Sql>(
             // Still EXECUTING and its job still blocked: the adopting instance completes it.
             let n = db
                 .exec(
-                    "UPDATE consort_executing SET instance_id = $1 WHERE id = $2 AND instance_id = $3",
+                    "UPDATE consort_recent_runs SET instance_id = $1 \
+                     WHERE id = $2 AND instance_id = $3 AND state = 'EXECUTING'",
                     &[adoption.by.as_str().into(), run.id.into(), failed.into()],
                 )
                 .await?;
@@ -967,10 +975,11 @@ pub(crate) async fn recover<S: Sql>(
     Ok(recovery)
 }
 
-/// Moves an executing run of `instance` to the run table, ended with `outcome` (whose
-/// application id and log location, when given, replace those reported); false if it is no
-/// longer executing there. Deleting first locks the row, so of two instances ending the same
-/// run (its owner completing it, a survivor abandoning it) one moves it and the other finds none.
+/// Ends an executing run of `instance` with `outcome` (whose application id and log location,
+/// when given, replace those reported), in place: the check-in task moves it to the history
+/// later (`move_ended_runs`). False if it is no longer executing there. The update locks the
+/// row and rechecks its state, so of two instances ending the same run (its owner completing
+/// it, a survivor abandoning it) one ends it and the other finds none.
 pub(crate) async fn end_executing<S: Sql>(
     db: &mut S,
     id: i64,
@@ -978,45 +987,40 @@ pub(crate) async fn end_executing<S: Sql>(
     ended_ms: i64,
     outcome: &Outcome,
 ) -> Result<bool, StoreError> {
-    let gone = db
-        .rows(
-            "DELETE FROM consort_executing WHERE id = $1 AND instance_id = $2 \
-             RETURNING job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
-               application_id, log_location, recovers_run",
-            &[id.into(), instance.into()],
+    let n = db
+        .exec(
+            "UPDATE consort_recent_runs SET state = $3, ended_ms = $4, error = $5, exit_code = $6, \
+             application_id = COALESCE($7, application_id), log_location = COALESCE($8, log_location) \
+             WHERE id = $1 AND instance_id = $2 AND state = 'EXECUTING'",
+            &[
+                id.into(),
+                instance.into(),
+                outcome.state.as_str().into(),
+                ended_ms.into(),
+                outcome.error.clone().into(),
+                outcome.exit_code.map(i64::from).into(),
+                outcome.application_id.clone().into(),
+                outcome.log_location.clone().into(),
+            ],
         )
         .await?;
-    let Some(row) = gone.first() else { return Ok(false) };
-    let mut c = Cols::new("consort_executing", row);
-    let (job_group, job_name, trigger_group, trigger_name) = (c.text()?, c.text()?, c.text()?, c.text()?);
-    let (scheduled_ms, fired_ms) = (c.int()?, c.int()?);
-    let application_id = outcome.application_id.clone().or(c.opt_text()?);
-    let log_location = outcome.log_location.clone().or(c.opt_text()?);
-    let recovers_run = c.opt_int()?;
-    db.exec(
-        "INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, fired_ms, \
-         instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
-         {overriding} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        &[
-            id.into(),
-            job_group.into(),
-            job_name.into(),
-            trigger_group.into(),
-            trigger_name.into(),
-            scheduled_ms.into(),
-            fired_ms.into(),
-            instance.into(),
-            outcome.state.as_str().into(),
-            ended_ms.into(),
-            outcome.error.clone().into(),
-            outcome.exit_code.map(i64::from).into(),
-            application_id.into(),
-            log_location.into(),
-            recovers_run.into(),
-        ],
-    )
-    .await?;
-    Ok(true)
+    Ok(n == 1)
+}
+
+/// Where a pass of `move_ended_runs` starts after, as parameters: (job group, job name, run
+/// id), compared as one row value in the recent runs' job index order. No job has an empty
+/// group, so the first pass starts below every job.
+pub(crate) fn move_after_params(after: Option<&MoveCursor>) -> [Value; 3] {
+    match after {
+        Some(c) => [c.job.group().into(), c.job.name().into(), c.run_id.into()],
+        None => ["".into(), "".into(), i64::MIN.into()],
+    }
+}
+
+/// The cursor of a (job group, job name, run id) row.
+pub(crate) fn move_cursor(row: &[Value]) -> Result<MoveCursor, StoreError> {
+    let mut c = Cols::new("consort_recent_runs", row);
+    Ok(MoveCursor { job: JobKey::new(c.text()?, c.text()?)?, run_id: c.int()? })
 }
 
 /// Releases an instance's ACQUIRED triggers and deletes its check-in row.
@@ -1067,10 +1071,10 @@ pub(crate) async fn run_history<S: Sql>(
     width_ms: i64,
 ) -> Result<Vec<RunHistoryBucket>, StoreError> {
     let mut buckets = Vec::new();
-    for (table, state) in [("consort_runs", "state"), ("consort_executing", "CAST('EXECUTING' AS TEXT)")] {
+    for table in ["consort_runs", "consort_recent_runs"] {
         // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer integers.
         let sql = format!(
-            "SELECT (fired_ms - $1) / $3 AS bucket, {state}, COUNT(*), \
+            "SELECT (fired_ms - $1) / $3 AS bucket, state, COUNT(*), \
              CAST(SUM(fired_ms - scheduled_ms) AS BIGINT), MAX(fired_ms - scheduled_ms) \
              FROM {table} WHERE fired_ms >= $1 AND fired_ms < $2 GROUP BY (fired_ms - $1) / $3, 2"
         );
@@ -1086,5 +1090,16 @@ pub(crate) async fn run_history<S: Sql>(
         }
     }
     buckets.sort_by(|a, b| (a.index, a.state.as_str()).cmp(&(b.index, b.state.as_str())));
+    // A bucket's runs of one state may be in both tables (some moved to the history, some not
+    // yet): one bucket each.
+    buckets.dedup_by(|later, first| {
+        let same = (later.index, later.state) == (first.index, first.state);
+        if same {
+            first.runs += later.runs;
+            first.lateness_sum_ms += later.lateness_sum_ms;
+            first.lateness_max_ms = first.lateness_max_ms.max(later.lateness_max_ms);
+        }
+        same
+    });
     Ok(buckets)
 }

@@ -39,6 +39,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "executing_apart",
         sql: include_str!("../migrations/sqlite/0010_executing_apart.sql"),
     },
+    Migration { version: 11, name: "recent_runs", sql: include_str!("../migrations/sqlite/0011_recent_runs.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -66,6 +67,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "executing_apart",
         sql: include_str!("../migrations/postgres/0011_executing_apart.sql"),
     },
+    Migration { version: 12, name: "recent_runs", sql: include_str!("../migrations/postgres/0012_recent_runs.sql") },
 ];
 
 /// The table both backends keep applied migrations in.

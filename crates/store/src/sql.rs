@@ -1,10 +1,9 @@
 //! A minimal dynamic SQL layer over both backends, so catalog operations are written once.
 //!
 //! Statements are written in PostgreSQL's dialect with `$N` parameters and markers (`{lock}`,
-//! `{skip_locked}`, and `{overriding}` for an explicit id into an identity column); the SQLite
-//! side rewrites `$N` to `?N` and drops the markers (SQLite has one writer at a time, taken by
-//! `BEGIN IMMEDIATE`, and no identity columns). Columns are only BIGINT
-//! and TEXT, so two value types suffice.
+//! `{skip_locked}`); the SQLite side rewrites `$N` to `?N` and drops the markers (SQLite has one
+//! writer at a time, taken by `BEGIN IMMEDIATE`). Columns are only BIGINT and TEXT, so two
+//! value types suffice.
 
 use consort_scheduler::StoreError;
 
@@ -137,7 +136,7 @@ pub(crate) trait Sql {
 
 /// Rewrites a PostgreSQL-dialect statement for SQLite.
 pub(crate) fn for_sqlite(sql: &str) -> String {
-    let sql = sql.replace("{lock}", "").replace("{skip_locked}", "").replace("{overriding}", "");
+    let sql = sql.replace("{lock}", "").replace("{skip_locked}", "");
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -152,9 +151,7 @@ pub(crate) fn for_sqlite(sql: &str) -> String {
 
 /// Rewrites a PostgreSQL-dialect statement's markers for PostgreSQL.
 pub(crate) fn for_postgres(sql: &str) -> String {
-    sql.replace("{lock}", " FOR UPDATE")
-        .replace("{skip_locked}", " FOR UPDATE SKIP LOCKED")
-        .replace("{overriding}", "OVERRIDING SYSTEM VALUE")
+    sql.replace("{lock}", " FOR UPDATE").replace("{skip_locked}", " FOR UPDATE SKIP LOCKED")
 }
 
 #[cfg(test)]
@@ -166,8 +163,5 @@ mod tests {
         let sql = "SELECT a FROM t WHERE x = $1 AND y = $12 {skip_locked}";
         assert_eq!(for_sqlite(sql), "SELECT a FROM t WHERE x = ?1 AND y = ?12 ");
         assert_eq!(for_postgres(sql), "SELECT a FROM t WHERE x = $1 AND y = $12  FOR UPDATE SKIP LOCKED");
-        let sql = "INSERT INTO t (id) {overriding} VALUES ($1)";
-        assert_eq!(for_sqlite(sql), "INSERT INTO t (id)  VALUES (?1)");
-        assert_eq!(for_postgres(sql), "INSERT INTO t (id) OVERRIDING SYSTEM VALUE VALUES ($1)");
     }
 }

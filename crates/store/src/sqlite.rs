@@ -21,8 +21,8 @@ use consort_ledger::{Entry, EntryDraft, Hash, LedgerStore, SignedRoot};
 use consort_provisioner::{ComponentRecord, ProvisionerStore, Task};
 use consort_scheduler::{
     Adoption, Completion, CycleOutcome, CycleRequest, Instance, Job, JobFilter, JobKey, JobSnapshot, JobStatus,
-    Recovery, Run, RunExpiry, RunFilter, RunHistoryBucket, RunTrim, Selector, Store, StoreError, Trigger,
-    TriggerFilter, TriggerKey, TriggerStatus,
+    MoveCursor, Recovery, Run, RunExpiry, RunFilter, RunHistoryBucket, RunMove, RunTrim, Selector, Store, StoreError,
+    Trigger, TriggerFilter, TriggerKey, TriggerStatus,
 };
 
 use crate::auth;
@@ -31,7 +31,7 @@ use crate::cleanroom::{self, EntryRow, LedgerTx};
 use crate::cycle::{self, CycleTx, NewRun, Poison, StatusUpdate};
 use crate::migrate;
 use crate::provisioner;
-use crate::row::{JOB_COLUMNS, RawTrigger, TRIGGER_COLUMNS, prefixed};
+use crate::row::{JOB_COLUMNS, RUN_COLUMNS, RawTrigger, TRIGGER_COLUMNS, prefixed};
 use crate::sql::{Cols, Sql, Value, for_sqlite};
 
 impl rusqlite::ToSql for Value {
@@ -150,8 +150,8 @@ impl CycleTx for SqliteTx<'_> {
         let mut ended = HashSet::with_capacity(completions.len());
         for c in completions {
             let o = &c.outcome;
-            // An ended run moves from the executing table to the run table, written once with
-            // its final state (migration 10).
+            // An ended run stays among the recent runs, marked with its outcome; the check-in
+            // task moves it to the history (migration 11).
             if catalog::end_executing(self, c.run_id, instance, c.ended_ms, &c.outcome).await? {
                 ended.insert(c.run_id);
             }
@@ -283,20 +283,20 @@ impl CycleTx for SqliteTx<'_> {
 
     async fn insert_runs(&mut self, instance: &str, runs: &[NewRun]) -> Result<Vec<i64>, StoreError> {
         // Ids continue the run table's AUTOINCREMENT sequence (above every id it ever held) and
-        // the executing runs': a run keeps its id when it moves to the run table as it ends.
+        // the recent runs': a run keeps its id when it moves to the run table.
         let last = self
             .rows(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'consort_runs'), 0), \
-                 COALESCE((SELECT MAX(id) FROM consort_executing), 0))",
+                 COALESCE((SELECT MAX(id) FROM consort_recent_runs), 0))",
                 &[],
             )
             .await?;
-        let mut next = Cols::new("consort_executing", last.first().map_or(&[][..], Vec::as_slice)).int()?;
+        let mut next = Cols::new("consort_recent_runs", last.first().map_or(&[][..], Vec::as_slice)).int()?;
         let mut ids = Vec::with_capacity(runs.len());
         for r in runs {
             next += 1;
             self.exec(
-                "INSERT INTO consort_executing (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
+                "INSERT INTO consort_recent_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
                  fired_ms, instance_id, recovers_run) VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     r.job.group().into(),
@@ -587,6 +587,41 @@ impl SqliteStore {
     }
 }
 
+/// See `Store::move_ended_runs`. One writer: the runs picked are still the ones copied and
+/// deleted. Copied in id order, so the run table's rows are appended as they were fired.
+async fn move_ended_runs(
+    tx: &mut SqliteTx<'_>,
+    after: Option<&MoveCursor>,
+    batch: usize,
+) -> Result<RunMove, StoreError> {
+    let from = catalog::move_after_params(after);
+    let mut params = from.to_vec();
+    params.push((batch as i64).into());
+    let picked = tx
+        .rows(
+            "SELECT job_group, job_name, id FROM consort_recent_runs \
+             WHERE state <> 'EXECUTING' AND (job_group, job_name, id) > ($1, $2, $3) \
+             ORDER BY job_group, job_name, id LIMIT $4",
+            &params,
+        )
+        .await?;
+    let Some(last) = picked.last() else { return Ok(RunMove::default()) };
+    let last = catalog::move_cursor(last)?;
+    let mut range = from.to_vec();
+    range.extend(catalog::move_after_params(Some(&last)));
+    const PICKED: &str = "state <> 'EXECUTING' AND (job_group, job_name, id) > ($1, $2, $3) AND (job_group, job_name, id) <= ($4, $5, $6)";
+    tx.exec(
+        &format!(
+            "INSERT INTO consort_runs ({RUN_COLUMNS}) SELECT {RUN_COLUMNS} FROM consort_recent_runs \
+             WHERE {PICKED} ORDER BY id"
+        ),
+        &range,
+    )
+    .await?;
+    tx.exec(&format!("DELETE FROM consort_recent_runs WHERE {PICKED}"), &range).await?;
+    Ok(RunMove { moved: picked.len(), next_after: (picked.len() == batch).then_some(last) })
+}
+
 /// Every 100 ms, a PASSIVE checkpoint (it never blocks the writer or the readers) until the
 /// store is dropped.
 fn checkpointer(conn: &Connection, alive: &std::sync::Weak<()>) {
@@ -714,6 +749,11 @@ impl Store for SqliteStore {
     async fn expire_runs(&self, fired_before_ms: i64, after_id: i64, batch: usize) -> Result<RunExpiry, StoreError> {
         self.with_tx("expire runs", move |tx| run_ready(catalog::expire_runs(tx, fired_before_ms, after_id, batch)))
             .await
+    }
+
+    async fn move_ended_runs(&self, after: Option<&MoveCursor>, batch: usize) -> Result<RunMove, StoreError> {
+        let after = after.cloned();
+        self.with_tx("move ended runs", move |tx| run_ready(move_ended_runs(tx, after.as_ref(), batch))).await
     }
 
     async fn trim_runs(

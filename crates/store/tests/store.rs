@@ -7,9 +7,9 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use consort_scheduler::{
-    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, Outcome,
-    RECOVERING_GROUP, Run, RunFilter, RunHistoryBucket, RunState, Schedule, Selector, Store, StoreError, Trigger,
-    TriggerFilter, TriggerKey, TriggerState,
+    Adoption, Completion, CycleOutcome, CycleRequest, Job, JobFilter, JobKey, MisfireInstruction, MoveCursor, Outcome,
+    RECOVERING_GROUP, Run, RunFilter, RunHistoryBucket, RunMove, RunState, Schedule, Selector, Store, StoreError,
+    Trigger, TriggerFilter, TriggerKey, TriggerState,
 };
 
 use common::Pg;
@@ -57,6 +57,7 @@ on_both_backends!(
     spent_simple_triggers_are_removed_after_their_grace_and_active_ones_stay,
     run_history_is_counted_per_bucket_and_state_in_the_query,
     a_cycle_holds_only_what_its_slots_leave_after_its_fires,
+    ended_runs_move_to_the_history_in_job_order_and_read_the_same,
 );
 
 fn jk(name: &str) -> JobKey {
@@ -473,13 +474,13 @@ async fn postgres_migrations_are_checksummed() {
     drop(store);
     let client = common::pg_client(&url).await;
     // Migration 10: the tables a fire writes leave room on each page for new row versions
-    // (not the run tables, whose rows are appended) and are vacuumed at 2% dead; migration 11
-    // gives the executing runs' table the same.
+    // (not the run history, whose rows are appended) and are vacuumed at 2% dead; migration 11
+    // gives the executing runs' table the same, and migration 12 room for their updates in place.
     let tables = [
         ("consort_triggers", Some("80")),
         ("consort_jobs", Some("80")),
         ("consort_runs", None),
-        ("consort_executing", None),
+        ("consort_recent_runs", Some("70")),
     ];
     for (table, fillfactor) in tables {
         let options: Vec<String> = client
@@ -659,6 +660,48 @@ async fn two_survivors_racing_recovery_end_each_run_exactly_once() {
             a.delete_job(job.key()).await.unwrap();
         }
     }
+}
+
+/// Three instances moving ended runs at once (PostgreSQL; SQLite has one writer): each run
+/// moves exactly once, and none is left behind.
+#[tokio::test]
+async fn concurrent_moves_take_each_ended_run_once() {
+    let url = PG.get_or_init(Pg::start).fresh_db().await;
+    let stores = [
+        consort_store::open(&url).await.unwrap(),
+        consort_store::open(&url).await.unwrap(),
+        consort_store::open(&url).await.unwrap(),
+    ];
+    // Runs abandoned by recovery end in place (the cycle moves its own completions at once).
+    let mut fired = 0;
+    for j in 0..12 {
+        let job = format!("j{j:02}");
+        fired += fire_runs(stores[0].as_ref(), &job, 25, &(0..25).collect::<Vec<_>>()).await.len();
+        stores[0].recover(&job, &Adoption::default(), T0 + MIN, 1000).await.unwrap();
+    }
+    let movers = stores.iter().map(|s| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let (mut after, mut moved) = (None, 0);
+            loop {
+                let step = s.move_ended_runs(after.as_ref(), 7).await.unwrap();
+                moved += step.moved;
+                after = step.next_after;
+                if after.is_none() {
+                    return moved;
+                }
+            }
+        })
+    });
+    let mut moved = 0;
+    for m in movers.collect::<Vec<_>>() {
+        moved += m.await.unwrap();
+    }
+    assert_eq!(moved, fired, "every ended run moved once");
+    assert_eq!(move_all(stores[1].as_ref()).await, 0, "none left behind");
+    let runs = stores[2].list_runs(&RunFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    let ids: std::collections::HashSet<i64> = runs.iter().map(|r| r.id).collect();
+    assert_eq!((runs.len(), ids.len()), (fired, fired));
 }
 
 /// Triggers for the poison-row scenario: one good, and three that are corrupted with SQL
@@ -999,12 +1042,79 @@ async fn fire_runs(s: &dyn Store, job: &str, fires: u32, left_executing: &[usize
     ids
 }
 
+/// Moves every ended run to the history, as the check-in task does before retention; returns
+/// how many.
+async fn move_all(s: &dyn Store) -> usize {
+    let (mut after, mut moved) = (None, 0);
+    loop {
+        let step = s.move_ended_runs(after.as_ref(), 2).await.unwrap();
+        moved += step.moved;
+        after = step.next_after;
+        if after.is_none() {
+            return moved;
+        }
+    }
+}
+
+/// Runs that recovery abandoned: ended in place on both backends, until a pass moves them.
+async fn ended_runs_move_to_the_history_in_job_order_and_read_the_same(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    // b fires first, so job order is not fire order. Each job's runs execute on an instance
+    // of its name, which then fails: a's runs are abandoned, b's but one, adopted by b2.
+    let b = fire_runs(s, "b", 3, &[0, 1, 2]).await;
+    let a = fire_runs(s, "a", 2, &[0, 1]).await;
+    s.recover("a", &Adoption::default(), T0 + 5000, 1000).await.unwrap();
+    let adoption = Adoption { by: "b2".into(), runs: vec![b[1]] };
+    s.recover("b", &adoption, T0 + 5000, 1000).await.unwrap();
+    let all = RunFilter { limit: 100, ..Default::default() };
+    let (runs, b_status) = (s.list_runs(&all).await.unwrap(), s.get_job(&jk("b")).await.unwrap());
+    assert_eq!(runs.len(), 5);
+    let chart = s.run_history(T0, T0 + MIN, MIN).await.unwrap();
+
+    // Steps of two walk the jobs in key order, each job's runs in id order.
+    let first = s.move_ended_runs(None, 2).await.unwrap();
+    assert_eq!(first, RunMove { moved: 2, next_after: Some(MoveCursor { job: jk("a"), run_id: a[1] }) });
+    assert_eq!(s.run_history(T0, T0 + MIN, MIN).await.unwrap(), chart, "half moved, the chart counts each run once");
+    let second = s.move_ended_runs(first.next_after.as_ref(), 2).await.unwrap();
+    assert_eq!(second, RunMove { moved: 2, next_after: Some(MoveCursor { job: jk("b"), run_id: b[2] }) });
+    let third = s.move_ended_runs(second.next_after.as_ref(), 2).await.unwrap();
+    assert_eq!(third, RunMove::default(), "the adopted run executes: it stays");
+
+    // Readers see the runs as before; the job's last run is its newest, not the executing one.
+    assert_eq!(s.list_runs(&all).await.unwrap(), runs);
+    let moved_status = s.get_job(&jk("b")).await.unwrap();
+    assert_eq!(moved_status, b_status);
+    let b_status = b_status.unwrap();
+    assert_eq!((b_status.last_run_id, b_status.last_run_state), (Some(b[2]), Some(RunState::Abandoned)));
+    assert_eq!(s.run_history(T0, T0 + MIN, MIN).await.unwrap(), chart);
+    assert_eq!(move_all(s).await, 0, "a new pass finds nothing to move");
+
+    // The adopted run ends: SQLite ends it in place and the next pass moves it; PostgreSQL's
+    // cycle moves it at once. Either way it reads the same, with its outcome.
+    let failed = Completion {
+        run_id: b[1],
+        job: jk("b"),
+        non_concurrent: false,
+        ended_ms: T0 + 6000,
+        outcome: Outcome::failed("boom"),
+        error_trigger: None,
+    };
+    s.cycle(request("b2", T0 + 6000, vec![failed])).await.unwrap();
+    let ended = s.get_run(b[1]).await.unwrap().unwrap();
+    assert_eq!((ended.state, ended.error.as_deref()), (RunState::Failed, Some("boom")));
+    let in_place = usize::from(s.backend() == "sqlite");
+    assert_eq!(move_all(s).await, in_place);
+    assert_eq!(s.get_run(b[1]).await.unwrap().unwrap(), ended);
+    assert_eq!(s.list_runs(&all).await.unwrap().len(), 5, "nothing lost or doubled");
+}
+
 async fn count_retention_keeps_each_jobs_newest_ended_runs_in_bounded_batches(store: Arc<dyn Store>) {
     let s = store.as_ref();
     // a: 12 runs, the fourth still executing (11 ended); b: 5 ended; c: 3 ended.
     let a = fire_runs(s, "a", 12, &[3]).await;
     let b = fire_runs(s, "b", 5, &[]).await;
     let c = fire_runs(s, "c", 3, &[]).await;
+    move_all(s).await; // As the check-in task does before retention.
 
     // One job per call, at most 3 deletes per call: a needs three calls (7 to delete).
     let first = s.trim_runs(4, None, 1, 3).await.unwrap();
@@ -1063,6 +1173,7 @@ async fn age_retention_keeps_latest_and_executing_runs_in_bounded_batches(store:
     let third = s.cycle(request("a", T0 + 2000, done(&second, T0 + 1010))).await.unwrap();
     s.cycle(request("a", T0 + 2010, done(&third, T0 + 2010))).await.unwrap();
     assert_eq!(s.list_runs(&RunFilter::default()).await.unwrap().len(), 6);
+    move_all(s).await; // As the check-in task does before retention.
 
     // Windows of 2 runs: each call deletes at most 2, and the sweep ends by itself.
     let cutoff = T0 + 1500;

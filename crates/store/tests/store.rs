@@ -681,17 +681,7 @@ async fn concurrent_moves_take_each_ended_run_once() {
     }
     let movers = stores.iter().map(|s| {
         let s = s.clone();
-        tokio::spawn(async move {
-            let (mut after, mut moved) = (None, 0);
-            loop {
-                let step = s.move_ended_runs(after.as_ref(), 7).await.unwrap();
-                moved += step.moved;
-                after = step.next_after;
-                if after.is_none() {
-                    return moved;
-                }
-            }
-        })
+        tokio::spawn(async move { move_all(s.as_ref()).await })
     });
     let mut moved = 0;
     for m in movers.collect::<Vec<_>>() {

@@ -588,7 +588,8 @@ impl SqliteStore {
 }
 
 /// See `Store::move_ended_runs`. One writer: the runs picked are still the ones copied and
-/// deleted. Copied in id order, so the run table's rows are appended as they were fired.
+/// deleted. A step copies its runs in id order, but steps cover job ranges, so a step's ids
+/// may fall below the last step's: the run table's newest pages take inserts out of order.
 async fn move_ended_runs(
     tx: &mut SqliteTx<'_>,
     after: Option<&MoveCursor>,

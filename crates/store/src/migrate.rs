@@ -68,6 +68,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0011_executing_apart.sql"),
     },
     Migration { version: 12, name: "recent_runs", sql: include_str!("../migrations/postgres/0012_recent_runs.sql") },
+    // PostgreSQL only: its cycle deletes each run as it ends (SQLite ends runs in place).
+    Migration {
+        version: 13,
+        name: "recent_runs_by_id",
+        sql: include_str!("../migrations/postgres/0013_recent_runs_by_id.sql"),
+    },
 ];
 
 /// The table both backends keep applied migrations in.

@@ -210,19 +210,26 @@ impl CycleTx for PgTx<'_> {
                 // An ended run moves to the history at once, in one statement: PostgreSQL writes a
                 // job's index leaf back at its checkpoints, not at every commit, so the scattered
                 // leaves cost little, while ending in place and moving in passes (as SQLite does)
-                // took 11-16% off the backlog's fires/s (`docs/benchmarks/scale.md`). Deleting
-                // first locks the row: of an instance completing a run and another abandoning
-                // it, one moves it, the other finds none.
-                "WITH gone AS (DELETE FROM consort_recent_runs e \
-                   USING unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
+                // took 11-16% off the backlog's fires/s (`docs/benchmarks/scale.md`).
+                //
+                // Each ended run is looked up by its id, one index probe per id (the LATERAL
+                // subquery with its LIMIT is not flattened into a join). The table is a queue whose
+                // statistics see a handful of live rows, so a plain join of the ids against it was
+                // planned as a scan matching every row against every id: 100-200 ms a statement.
+                //
+                // `FOR UPDATE` locks the row before it is deleted: of an instance completing a run
+                // and another abandoning it, one moves it, the other finds none.
+                "WITH found AS (SELECT e.id, e.job_group, e.job_name, e.trigger_group, e.trigger_name, \
+                   e.scheduled_ms, e.fired_ms, e.instance_id, u.state, u.ended, u.error, u.code, \
+                   COALESCE(u.app, e.application_id) AS app, COALESCE(u.log, e.log_location) AS log, e.recovers_run \
+                   FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[], $7::text[]) \
                      AS u(id, state, ended, error, code, app, log) \
-                   WHERE e.id = u.id AND e.instance_id = $8 AND e.state = 'EXECUTING' \
-                   RETURNING e.id, e.job_group, e.job_name, e.trigger_group, e.trigger_name, e.scheduled_ms, \
-                     e.fired_ms, e.instance_id, u.state, u.ended, u.error, u.code, \
-                     COALESCE(u.app, e.application_id) AS app, COALESCE(u.log, e.log_location) AS log, e.recovers_run) \
+                   CROSS JOIN LATERAL (SELECT * FROM consort_recent_runs r \
+                     WHERE r.id = u.id AND r.instance_id = $8 AND r.state = 'EXECUTING' LIMIT 1 FOR UPDATE) e), \
+                 gone AS (DELETE FROM consort_recent_runs e WHERE e.id = ANY(ARRAY(SELECT id FROM found))) \
                  INSERT INTO consort_runs (id, job_group, job_name, trigger_group, trigger_name, scheduled_ms, \
                    fired_ms, instance_id, state, ended_ms, error, exit_code, application_id, log_location, recovers_run) \
-                 OVERRIDING SYSTEM VALUE SELECT * FROM gone RETURNING id",
+                 OVERRIDING SYSTEM VALUE SELECT * FROM found RETURNING id",
                 &[&ids, &states, &ended, &errors, &codes, &apps, &logs, &instance],
             )
             .await?;

@@ -101,12 +101,7 @@ fn spawn_nodes(url: &str, n: usize) -> Nodes {
 
 async fn commits(client: &tokio_postgres::Client) -> i64 {
     tokio::time::sleep(Duration::from_millis(1500)).await; // Let backends flush their statistics.
-    client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
-    client
-        .query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
-        .await
-        .unwrap()
-        .get(0)
+    common::committed_transactions(client).await
 }
 
 struct Drained {
@@ -242,22 +237,11 @@ async fn bench() {
 
 async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i64) -> f64 {
     let now = system_clock();
-    let rig = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/quartz-cluster/target");
-    let classpath = format!("{}:{}/lib/*", rig.join("quartz-cluster-rig-0.1.0.jar").display(), rig.display());
     let quartz_url = pg.fresh_db().await;
-    let jdbc =
-        format!("jdbc:postgresql://127.0.0.1:{}/{}?user=postgres", pg.port, quartz_url.rsplit('/').next().unwrap());
-    let java = |args: &[&str]| {
-        let status =
-            Command::new("java").arg("-cp").arg(&classpath).arg("consort.rigs.QuartzCluster").args(args).status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "Quartz rig failed: run scripts/setup (it builds rigs/quartz-cluster)"
-        );
-    };
-    java(&["schema", &jdbc]);
+    let jdbc = common::quartz_jdbc(pg, &quartz_url);
+    common::run_quartz_rig(&["schema", &jdbc]);
     let start = now() + 8000;
-    java(&["populate", &jdbc, &triggers.to_string(), &repeats.to_string(), "1", &start.to_string()]);
+    common::run_quartz_rig(&["populate", &jdbc, &triggers.to_string(), &repeats.to_string(), "1", &start.to_string()]);
     let quartz_client = pg_client(&quartz_url).await;
     let q0 = commits(&quartz_client).await;
     let out = tempfile::tempdir().unwrap();
@@ -266,11 +250,7 @@ async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i
     let jvms: Vec<Child> = (0..3)
         .map(|i| {
             let file = out.path().join(format!("q{i}.tsv"));
-            Command::new("java")
-                .arg("-cp")
-                .arg(&classpath)
-                .arg("consort.rigs.QuartzCluster")
-                .args(["node", &jdbc, &format!("quartz-{i}"), &secs, file.to_str().unwrap()])
+            common::quartz_rig(&["node", &jdbc, &format!("quartz-{i}"), &secs, file.to_str().unwrap()])
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
@@ -283,11 +263,8 @@ async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i
     let mut seen = std::collections::HashMap::<(String, i64), i64>::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     for i in 0..3 {
-        let text = std::fs::read_to_string(out.path().join(format!("q{i}.tsv"))).unwrap_or_default();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            let (sched_ms, fired_ms): (i64, i64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
-            *seen.entry((f[0].to_string(), sched_ms)).or_default() += 1;
+        for (trigger, sched_ms, fired_ms) in common::quartz_fires(&out.path().join(format!("q{i}.tsv"))) {
+            *seen.entry((trigger, sched_ms)).or_default() += 1;
             first = first.min(fired_ms);
             last = last.max(fired_ms);
         }

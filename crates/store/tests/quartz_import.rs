@@ -4,28 +4,16 @@
 
 mod common;
 
-use std::process::Command;
-
 use consort_scheduler::{JobKey, MisfireInstruction, Schedule, TriggerKey, TriggerState, fire};
 use consort_store::{QuartzImportOptions, import_quartz};
-
-fn quartz(args: &[&str]) {
-    let rig = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/quartz-cluster/target");
-    let jar = rig.join("quartz-cluster-rig-0.1.0.jar");
-    assert!(jar.exists(), "{} is missing: run scripts/setup (it builds the Quartz rig with Maven)", jar.display());
-    let classpath = format!("{}:{}/lib/*", jar.display(), rig.display());
-    let status =
-        Command::new("java").arg("-cp").arg(classpath).arg("consort.rigs.QuartzCluster").args(args).status().unwrap();
-    assert!(status.success(), "Quartz rig {args:?} failed");
-}
 
 #[tokio::test]
 async fn imports_what_real_quartz_stored() {
     let pg = common::Pg::start();
     let url = pg.fresh_db().await;
-    let jdbc = format!("jdbc:postgresql://127.0.0.1:{}/{}?user=postgres", pg.port, url.rsplit('/').next().unwrap());
-    quartz(&["schema", &jdbc]);
-    quartz(&["sample", &jdbc]);
+    let jdbc = common::quartz_jdbc(&pg, &url);
+    common::run_quartz_rig(&["schema", &jdbc]);
+    common::run_quartz_rig(&["sample", &jdbc]);
 
     // What Quartz computed, to compare with.
     let client = common::pg_client(&url).await;

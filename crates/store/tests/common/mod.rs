@@ -1,8 +1,11 @@
 //! Test helpers: the throwaway PostgreSQL of `consort-rigs` (initdb in a temp dir, 127.0.0.1, a
-//! free port, a database per test), and trigger-set bookkeeping to count lost and doubled fires.
+//! free port, a database per test), trigger-set bookkeeping to count lost and doubled fires, and
+//! the Quartz rig (`rigs/quartz-cluster`) the import test and the benchmarks drive.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -50,6 +53,51 @@ pub async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     client
+}
+
+/// `consort.rigs.QuartzCluster ARGS` on the Quartz rig that `scripts/setup` builds.
+pub fn quartz_rig(args: &[&str]) -> Command {
+    let rig = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/quartz-cluster/target");
+    let jar = rig.join("quartz-cluster-rig-0.1.0.jar");
+    assert!(jar.exists(), "{} is missing: run scripts/setup (it builds the Quartz rig with Maven)", jar.display());
+    let mut command = Command::new("java");
+    command.arg("-cp").arg(format!("{}:{}/lib/*", jar.display(), rig.display())).arg("consort.rigs.QuartzCluster");
+    command.args(args);
+    command
+}
+
+/// Runs the Quartz rig to completion; a failure fails the caller.
+pub fn run_quartz_rig(args: &[&str]) {
+    let status = quartz_rig(args).status();
+    assert!(status.is_ok_and(|s| s.success()), "Quartz rig {args:?} failed");
+}
+
+/// The JDBC URL of the database `url` (a `postgres://` URL of `pg`), for the Quartz rig.
+pub fn quartz_jdbc(pg: &Pg, url: &str) -> String {
+    format!("jdbc:postgresql://127.0.0.1:{}/{}?user=postgres", pg.port, url.rsplit('/').next().unwrap())
+}
+
+/// The fires a Quartz rig node wrote to its file: trigger name, scheduled and actual fire time
+/// (epoch ms). A node that wrote nothing has none.
+pub fn quartz_fires(path: &Path) -> Vec<(String, i64, i64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// The transactions committed in the client's database so far (the benchmarks' commits per
+/// fire).
+pub async fn committed_transactions(client: &tokio_postgres::Client) -> i64 {
+    client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
+    client
+        .query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// Loads `pg_stat_statements` (it must be preloaded: a restart), for the benchmarks'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quartz 2.5.2 with its clustered JDBC store on PostgreSQL (Maven Central): the peer in
-# `scripts/bench scheduler` and the source database of the Quartz import test. Built once per
-# change of its sources, into rigs/quartz-cluster/target (jar + lib/).
+# `scripts/bench scheduler` and `scripts/bench scale`, and the source database of the Quartz
+# import test. Built once per change of its sources, into rigs/quartz-cluster/target (jar + lib/).
 source "$(dirname "$0")/../lib.sh"
 command -v mvn >/dev/null || apt_install maven
 command -v java >/dev/null || apt_install openjdk-17-jdk-headless

@@ -21,13 +21,19 @@
 //! `worst_instance_metrics_p99_late_ms` the worst single instance's. On PostgreSQL a line per
 //! instance comes first: its fires, cycles, CPU use and the exact p99 of the runs it fired.
 //!
+//! Quartz 2.5.2's clustered JDBC store (three JVMs, `rigs/quartz-cluster`) then runs the same
+//! trigger mix on its own database of the same PostgreSQL, once per trigger count (it keeps no
+//! run history), with the same warm-up, catching up and window:
+//! `scale: quartz store=postgres instances=3 triggers=T runs=- fires_per_s=X ... rss_mb=M cpu_us_per_fire=C doubled=D`.
+//!
 //! Sizes: CONSORT_BENCH_SIZES (`1000:0,10000:0,100000:0,100000:1000000,100000:10000000`,
 //! triggers:runs), CONSORT_BENCH_STORES (`sqlite,postgres`), CONSORT_BENCH_SECS (30, the
 //! measured window, opened after a 10 s warm-up once the store has caught up with its
-//! schedule), CONSORT_BENCH_API_ROUNDS (100 per endpoint),
-//! CONSORT_BENCH_SCHEDULER (extra `[scheduler]` settings of the servers, `;`-separated, e.g.
-//! `store_connections = 0;max_running = 1024`; unset: the defaults), CONSORT_BENCH_PG_PROFILE=1
-//! (PostgreSQL's statement statistics over the window and its sessions' wait events, sampled).
+//! schedule), CONSORT_BENCH_API_ROUNDS (100 per endpoint), CONSORT_BENCH_QUARTZ (1; 0 leaves
+//! Quartz out), CONSORT_BENCH_SCHEDULER (extra `[scheduler]` settings of the servers,
+//! `;`-separated, e.g. `store_connections = 0;max_running = 1024`; unset: the defaults),
+//! CONSORT_BENCH_PG_PROFILE=1 (PostgreSQL's statement statistics over the window and its
+//! sessions' wait events, sampled).
 
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
@@ -37,7 +43,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::pg_client;
+use common::{committed_transactions as commits, pg_client};
 use consort_scheduler::{
     Job, JobKey, Kinds, MisfireInstruction, Schedule, Scheduler, SchedulerConfig, Selector, Trigger, TriggerKey,
     system_clock,
@@ -209,24 +215,33 @@ impl Server {
         Server { child, url, token, _dir: dir }
     }
 
-    /// CPU time (user and system, every thread) the server has used so far, ms.
     fn cpu_ms(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces:
-        // utime and stime are the 14th and 15th fields of the line, in clock ticks.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let ticks: f64 = after_name.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<f64>().ok()).sum();
-        ticks * 1e3 / clock_ticks_per_s()
+        cpu_ms_of(self.child.id())
     }
 
     fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        rss_mb_of(self.child.id())
     }
+}
+
+/// CPU time (user and system, every thread) process `pid` has used so far, ms.
+fn cpu_ms_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are the 14th and 15th fields of the line, in clock ticks.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after_name.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<f64>().ok()).sum();
+    ticks * 1e3 / clock_ticks_per_s()
+}
+
+/// Process `pid`'s resident set, MB.
+fn rss_mb_of(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 impl Drop for Server {
@@ -477,15 +492,15 @@ const LAG_SQL: &str = "SELECT MIN(next_fire_ms) FROM consort_triggers WHERE stat
 /// started: the oldest waiting fire time within a second of now on three reads in a row, half
 /// a second apart (at most five minutes). A window opened on the backlog measures the
 /// catching up, not the steady state.
-async fn caught_up(store: &str, url: &str, pg: Option<&tokio_postgres::Client>) {
+async fn caught_up(store: &str, url: &str, pg: Option<&tokio_postgres::Client>, lag_sql: &str) {
     let began = Instant::now();
     let sqlite = (store != "postgres")
         .then(|| rusqlite::Connection::open(PathBuf::from(url.trim_start_matches("sqlite://"))).unwrap());
     let (mut in_a_row, mut lag_ms) = (0, 0);
     while in_a_row < 3 && began.elapsed() < Duration::from_secs(300) {
         let oldest: Option<i64> = match (pg, &sqlite) {
-            (Some(client), _) => client.query_one(LAG_SQL, &[]).await.unwrap().get(0),
-            (None, Some(conn)) => conn.query_row(LAG_SQL, [], |r| r.get(0)).unwrap(),
+            (Some(client), _) => client.query_one(lag_sql, &[]).await.unwrap().get(0),
+            (None, Some(conn)) => conn.query_row(lag_sql, [], |r| r.get(0)).unwrap(),
             (None, None) => None,
         };
         lag_ms = oldest.map_or(0, |t| (system_clock()() - t).max(0));
@@ -493,6 +508,11 @@ async fn caught_up(store: &str, url: &str, pg: Option<&tokio_postgres::Client>) 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!("scale: caught up in {:.1} s more (lag {lag_ms} ms)", began.elapsed().as_secs_f64());
+}
+
+async fn db_size_mb(client: &tokio_postgres::Client) -> f64 {
+    let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
+    bytes as f64 / 1_048_576.0
 }
 
 /// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
@@ -551,8 +571,8 @@ async fn bench() {
         let mut seeded: Option<(usize, i64, String, Option<tempfile::TempDir>)> = None;
         for size in sizes() {
             let jobs = size.triggers.div_ceil(TRIGGERS_PER_JOB) as i64;
-            let (url, dir, have_runs) = match seeded.take() {
-                Some((t, r, url, dir)) if t == size.triggers && r <= size.runs => (url, dir, r),
+            let (url, dir, have_runs, fresh) = match seeded.take() {
+                Some((t, r, url, dir)) if t == size.triggers && r <= size.runs => (url, dir, r, false),
                 _ => {
                     let (url, dir) = if store == "postgres" {
                         (pg.as_ref().unwrap().fresh_db().await, None)
@@ -570,7 +590,7 @@ async fn bench() {
                         pg_client(&url).await.batch_execute("ANALYZE").await.unwrap();
                     }
                     eprintln!("scale: seeded {} triggers in {:.1} s", size.triggers, began.elapsed().as_secs_f64());
-                    (url, dir, 0)
+                    (url, dir, 0, true)
                 }
             };
             let began = Instant::now();
@@ -584,6 +604,10 @@ async fn bench() {
                 eprintln!("scale: seeded {} runs in {:.1} s", size.runs - have_runs, began.elapsed().as_secs_f64());
             }
             measure(&http, store, &url, &size, secs, rounds).await;
+            // Quartz keeps no run history, so it runs once per trigger count, on PostgreSQL.
+            if store == "postgres" && fresh && env_or("CONSORT_BENCH_QUARTZ", "1") != "0" {
+                quartz(pg.as_ref().unwrap(), size.triggers, secs).await;
+            }
             seeded = Some((size.triggers, size.runs, url, dir));
         }
     }
@@ -595,7 +619,7 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
     let servers: Vec<Server> = (0..instances).map(|i| Server::start(url, &format!("scale-{i}"))).collect();
     tokio::time::sleep(Duration::from_secs(10)).await; // Misfires of the seeding time, start-up.
     let pg = if store == "postgres" { Some(pg_client(url).await) } else { None };
-    caught_up(store, url, pg.as_ref()).await;
+    caught_up(store, url, pg.as_ref(), LAG_SQL).await;
     let stop_sampling = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = match &pg {
         Some(client) if profiling() => {
@@ -604,14 +628,6 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
             Some(tokio::spawn(common::sample_activity(url.to_string(), every, stop_sampling.clone())))
         }
         _ => None,
-    };
-    let commits = async |client: &tokio_postgres::Client| -> i64 {
-        client.query_one("SELECT pg_stat_clear_snapshot()", &[]).await.unwrap();
-        client
-            .query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
-            .await
-            .unwrap()
-            .get(0)
     };
     let c0 = match &pg {
         Some(c) => Some(commits(c).await),
@@ -653,8 +669,7 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
                 common::print_statement_stats(client, window.fires as i64).await;
             }
             let per_fire = (commits(client).await - c0.unwrap()) as f64 / window.fires.max(1) as f64;
-            let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await.unwrap().get(0);
-            (window, format!("{per_fire:.3}"), bytes as f64 / 1_048_576.0)
+            (window, format!("{per_fire:.3}"), db_size_mb(client).await)
         }
         None => {
             let path = PathBuf::from(url.trim_start_matches("sqlite://"));
@@ -690,5 +705,71 @@ async fn measure(http: &reqwest::Client, store: &str, url: &str, size: &Size, se
         window.p99,
         cpu_per_fire,
         merged.p99_late_ms(),
+    );
+}
+
+/// Quartz 2.5.2's clustered JDBC store (rigs/quartz-cluster) on its own database of the same
+/// PostgreSQL: the same trigger mix, three JVMs, a no-op job that records each fire. The same
+/// warm-up, catching up and window as consort's; Quartz has no store-cycle metric, no REST API
+/// and no run history, so those columns are `-`. RSS and CPU are the JVMs' own.
+async fn quartz(pg: &common::Pg, triggers: usize, secs: u64) {
+    let url = pg.fresh_db().await;
+    let jdbc = common::quartz_jdbc(pg, &url);
+    let began = Instant::now();
+    common::run_quartz_rig(&["schema", &jdbc]);
+    common::run_quartz_rig(&["mix", &jdbc, &triggers.to_string()]);
+    let client = pg_client(&url).await;
+    client.batch_execute("ANALYZE").await.unwrap();
+    eprintln!("scale: quartz seeded {triggers} triggers in {:.1} s", began.elapsed().as_secs_f64());
+    let out = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Child> = (0..3)
+        .map(|i| {
+            let file = out.path().join(format!("q{i}.tsv"));
+            common::quartz_rig(&["node", &jdbc, &format!("quartz-{i}"), "0", file.to_str().unwrap()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("java starts")
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let lag_sql = "SELECT MIN(next_fire_time) FROM qrtz_triggers WHERE trigger_state IN ('WAITING', 'ACQUIRED')";
+    caught_up("postgres", &url, Some(&client), lag_sql).await;
+    let c0 = commits(&client).await;
+    let cpu0: Vec<f64> = nodes.iter().map(|n| cpu_ms_of(n.id())).collect();
+    let from = system_clock()();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let to = system_clock()();
+    let cpu_ms: f64 = nodes.iter().zip(&cpu0).map(|(n, c0)| cpu_ms_of(n.id()) - c0).sum();
+    let rss = nodes.iter().map(|n| rss_mb_of(n.id())).fold(0.0, f64::max);
+    let commits_in_window = commits(&client).await - c0;
+    let db_mb = db_size_mb(&client).await;
+    for node in &mut nodes {
+        drop(node.stdin.take()); // Standard input ends: the node stops and flushes its fires.
+    }
+    for mut node in nodes {
+        node.wait().unwrap();
+    }
+    let mut seen = std::collections::HashMap::<(String, i64), i64>::new();
+    let mut in_window = Vec::new();
+    for i in 0..3 {
+        for (trigger, scheduled, fired) in common::quartz_fires(&out.path().join(format!("q{i}.tsv"))) {
+            *seen.entry((trigger, scheduled)).or_default() += 1;
+            if (from..to).contains(&fired) {
+                in_window.push((fired - scheduled, fired));
+            }
+        }
+    }
+    let doubled: i64 = seen.values().map(|n| n - 1).sum();
+    let window = window_of(in_window, from);
+    println!(
+        "scale: quartz store=postgres instances=3 triggers={triggers} runs=- fires_per_s={:.0} p50_late_ms={:.0} \
+         p99_late_ms={:.0} cycle_ms=- commits_per_fire={:.3} db_mb={db_mb:.0} api_p99_ms=- rss_mb={rss:.0} \
+         cpu_us_per_fire={:.0} doubled={doubled}",
+        window.fires as f64 / ((to - from) as f64 / 1000.0),
+        window.p50,
+        window.p99,
+        commits_in_window as f64 / window.fires.max(1) as f64,
+        cpu_ms * 1e3 / window.fires.max(1) as f64,
     );
 }

@@ -10,16 +10,13 @@ import java.nio.file.Paths;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.Date;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TimeZone;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.stream.Collectors;
 import org.quartz.CronScheduleBuilder;
 import org.quartz.DisallowConcurrentExecution;
@@ -34,6 +31,7 @@ import org.quartz.Trigger;
 import org.quartz.TriggerBuilder;
 import org.quartz.TriggerKey;
 import org.quartz.impl.StdSchedulerFactory;
+import org.quartz.impl.matchers.GroupMatcher;
 
 /**
  * Quartz 2.5.2 with its clustered JDBC job store (JobStoreTX, PostgreSQLDelegate) on a
@@ -42,7 +40,9 @@ import org.quartz.impl.StdSchedulerFactory;
  * <pre>
  *   schema   URL                                    create the QRTZ_* tables (Quartz's own script)
  *   populate URL TRIGGERS REPEATS INTERVAL_MS START_MS   the benchmark's trigger set (no-op job)
+ *   mix      URL TRIGGERS                           the scale benchmark's trigger mix (no-op jobs)
  *   node     URL INSTANCE SECONDS OUT_FILE          run one clustered instance, record its fires
+ *                                                   (SECONDS 0: until standard input ends)
  *   sample   URL                                    jobs and triggers of every supported shape,
  *                                                   for consort's Quartz import test
  * </pre>
@@ -50,14 +50,21 @@ import org.quartz.impl.StdSchedulerFactory;
  * A node writes one line per fire: trigger name, scheduled and actual fire time (epoch ms).
  */
 public final class QuartzCluster {
-    static final ConcurrentLinkedQueue<String> FIRES = new ConcurrentLinkedQueue<>();
+    /** Where a node writes its fires as they happen (kept out of the heap, so out of its RSS). */
+    static volatile PrintWriter fires;
 
     /** The benchmark's job: records the fire and does nothing else. */
     public static final class NoopJob implements Job {
         @Override
         public void execute(JobExecutionContext context) {
-            FIRES.add(context.getTrigger().getKey().getName() + "\t" + context.getScheduledFireTime().getTime()
-                    + "\t" + context.getFireTime().getTime());
+            PrintWriter out = fires;
+            if (out != null) {
+                String line = context.getTrigger().getKey().getName() + "\t"
+                        + context.getScheduledFireTime().getTime() + "\t" + context.getFireTime().getTime();
+                synchronized (out) {
+                    out.println(line);
+                }
+            }
         }
     }
 
@@ -98,11 +105,12 @@ public final class QuartzCluster {
             case "schema" -> schema(args[1]);
             case "populate" -> populate(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                     Long.parseLong(args[4]), Long.parseLong(args[5]));
+            case "mix" -> mix(args[1], Integer.parseInt(args[2]));
             case "node" -> node(args[1], args[2], Long.parseLong(args[3]), args[4]);
             case "sample" -> sample(args[1]);
             default -> {
                 System.err.println("usage: schema URL | populate URL TRIGGERS REPEATS INTERVAL_MS START_MS"
-                        + " | node URL INSTANCE SECONDS OUT | sample URL");
+                        + " | mix URL TRIGGERS | node URL INSTANCE SECONDS OUT | sample URL");
                 System.exit(2);
             }
         }
@@ -146,16 +154,66 @@ public final class QuartzCluster {
         s.shutdown(false);
     }
 
+    /**
+     * The scale benchmark's mix (crates/consort/benches/scale.rs, the same per trigger index):
+     * per 100 triggers 1 every second, 9 every minute, 30 hourly, 55 daily, 5 paused; half in
+     * UTC, half in America/New_York; ten triggers per job, jobs over 100 groups. Stored a
+     * thousand jobs per transaction.
+     */
+    static void mix(String url, int triggers) throws Exception {
+        Scheduler s = scheduler(url, "populate", false);
+        int jobs = (triggers + 9) / 10;
+        for (int from = 0; from < jobs; from += 1000) {
+            Map<JobDetail, Set<? extends Trigger>> batch = new HashMap<>();
+            for (int j = from; j < Math.min(jobs, from + 1000); j++) {
+                String group = String.format("team%02d", j % 100);
+                JobDetail job = JobBuilder.newJob(NoopJob.class).withIdentity(String.format("job%06d", j), group)
+                        .storeDurably().build();
+                Set<Trigger> set = new HashSet<>();
+                for (int i = j * 10; i < Math.min(triggers, (j + 1) * 10); i++) {
+                    int sec = i % 60, min = (i / 60) % 60, hour = (i / 3600) % 24;
+                    String expression = switch (i % 100) {
+                        case 0 -> "* * * * * ?";
+                        case 1, 2, 3, 4, 5, 6, 7, 8, 9 -> sec + " * * * * ?";
+                        default -> i % 100 < 40 ? sec + " " + min + " * * * ?" : sec + " " + min + " " + hour + " * * ?";
+                    };
+                    String zone = i % 2 == 0 ? "UTC" : "America/New_York";
+                    set.add(TriggerBuilder.newTrigger()
+                            .withIdentity(String.format("t%06d", i), i % 100 >= 95 ? "paused" : group)
+                            .forJob(job)
+                            .withSchedule(CronScheduleBuilder.cronSchedule(expression)
+                                    .inTimeZone(TimeZone.getTimeZone(zone)))
+                            .build());
+                }
+                batch.put(job, set);
+            }
+            s.scheduleJobs(batch, true);
+        }
+        s.pauseTriggers(GroupMatcher.triggerGroupEquals("paused"));
+        s.shutdown(false);
+    }
+
     static void node(String url, String instance, long seconds, String out) throws Exception {
-        Scheduler s = scheduler(url, instance, false);
-        s.start();
-        Thread.sleep(seconds * 1000);
-        s.standby();
-        Thread.sleep(500);
-        List<String> lines = new ArrayList<>(FIRES);
-        s.shutdown(true);
-        Files.write(Paths.get(out), lines, StandardCharsets.UTF_8);
-        System.out.println(instance + " fired " + lines.size());
+        long count;
+        try (PrintWriter writer = new PrintWriter(Files.newBufferedWriter(Paths.get(out), StandardCharsets.UTF_8))) {
+            fires = writer;
+            Scheduler s = scheduler(url, instance, false);
+            s.start();
+            if (seconds > 0) {
+                Thread.sleep(seconds * 1000);
+            } else {
+                // Until the benchmark closes our standard input.
+                while (System.in.read() != -1) {}
+            }
+            s.standby();
+            Thread.sleep(500);
+            s.shutdown(true);
+            fires = null;
+        }
+        try (var lines = Files.lines(Paths.get(out))) {
+            count = lines.count();
+        }
+        System.out.println(instance + " fired " + count);
     }
 
     /** Jobs and triggers of every shape consort imports; the scheduler is never started. */

@@ -359,6 +359,11 @@ fn a_kerberized_cluster_end_to_end() {
     let e = kerberos_error(c.check("webhdfs", stale.clone()));
     assert_eq!(e.kind, ErrorKind::TicketExpired, "{e}");
     c.kdc.kinit(&c.principal("stale"), &stale_keytab, &stale_cache, Some(5));
+    // Its renewable life ends where it starts (maximum renewable life 0): a renewal returns a
+    // ticket that has already expired, which must not replace the good one in the cache.
+    let stale_id = Identity::login(&stale).unwrap();
+    let _ = stale_id.refresh();
+    assert!(stale_id.expires_at() > SystemTime::now() + Duration::from_secs(1), "the new ticket is kept");
     c.check("webhdfs", stale).expect("the new ticket is used");
 }
 

@@ -8,6 +8,7 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{ErrorKind, KerberosError};
 
@@ -393,8 +394,9 @@ impl Context {
     }
 
     /// Renews the ticket-granting ticket in `ccache` (as `kinit -R` does) and stores the renewed
-    /// ticket there. Returns its times.
-    pub fn renew(&self, ccache: &str) -> Result<TicketTimes, KerberosError> {
+    /// ticket there. Returns its times. A renewal that would end no later than `replaces_end`
+    /// (the ticket held) or now is refused, and the cache left as it is.
+    pub fn renew(&self, ccache: &str, replaces_end: SystemTime) -> Result<TicketTimes, KerberosError> {
         let cache = self.ccache(ccache)?;
         let mut raw = ptr::null_mut();
         // SAFETY: as in cache_principal.
@@ -403,6 +405,18 @@ impl Context {
         let mut creds = Creds { ctx: self, raw: Krb5Creds::zeroed() };
         // SAFETY: every handle belongs to this context; creds is zeroed.
         self.check(unsafe { (self.libs.renewed_creds)(self.raw, &mut creds.raw, client.raw, cache.raw, ptr::null()) })?;
+        // The KDC ends a renewed ticket at the end of its renewable life, which MIT sets at the
+        // start of the ticket when the principal's maximum renewable life is 0 (the ticket is
+        // still flagged renewable): such a "renewal" would replace a good ticket in the cache
+        // with one that ends sooner, or has already ended. Keep the cache as it is.
+        let ends = UNIX_EPOCH + Duration::from_secs(u64::from(creds.raw.times.endtime as u32));
+        let floor = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        if floor(ends) <= floor(replaces_end.max(SystemTime::now())) {
+            return Err(KerberosError::new(
+                ErrorKind::Other,
+                format!("renewing the ticket in {ccache} would not extend it: its renewable life has ended"),
+            ));
+        }
         self.check(unsafe { (self.libs.cc_initialize)(self.raw, cache.raw, client.raw) })?;
         self.check(unsafe { (self.libs.cc_store_cred)(self.raw, cache.raw, &mut creds.raw) })?;
         Ok(creds.raw.times)

@@ -228,7 +228,7 @@ impl Identity {
             Some(keytab) => Ticket::from_times(ctx.login_with_keytab(&self.principal, keytab, &self.ccache)?.0),
             None => {
                 let current = self.ticket();
-                match ctx.renew(&self.ccache) {
+                match ctx.renew(&self.ccache, current.ends) {
                     Ok(times) => Ticket::from_times(times),
                     Err(e) => {
                         // Not renewable, but someone may have run kinit since: adopt the new ticket.

@@ -724,8 +724,7 @@ async fn quartz(pg: &common::Pg, triggers: usize, secs: u64) {
     let out = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Child> = (0..3)
         .map(|i| {
-            let file = out.path().join(format!("q{i}.tsv"));
-            common::quartz_rig(&["node", &jdbc, &format!("quartz-{i}"), "0", file.to_str().unwrap()])
+            common::quartz_node(&jdbc, i, "0", out.path())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()
@@ -750,17 +749,12 @@ async fn quartz(pg: &common::Pg, triggers: usize, secs: u64) {
     for mut node in nodes {
         node.wait().unwrap();
     }
-    let mut seen = std::collections::HashMap::<(String, i64), i64>::new();
-    let mut in_window = Vec::new();
-    for i in 0..3 {
-        for (trigger, scheduled, fired) in common::quartz_fires(&out.path().join(format!("q{i}.tsv"))) {
-            *seen.entry((trigger, scheduled)).or_default() += 1;
-            if (from..to).contains(&fired) {
-                in_window.push((fired - scheduled, fired));
-            }
-        }
-    }
-    let doubled: i64 = seen.values().map(|n| n - 1).sum();
+    let (fires, doubled) = common::quartz_fires(out.path(), 3);
+    let in_window: Vec<(i64, i64)> = fires
+        .into_iter()
+        .filter(|(_, _, fired)| (from..to).contains(fired))
+        .map(|(_, scheduled, fired)| (fired - scheduled, fired))
+        .collect();
     let window = window_of(in_window, from);
     println!(
         "scale: quartz store=postgres instances=3 triggers={triggers} runs=- fires_per_s={:.0} p50_late_ms={:.0} \

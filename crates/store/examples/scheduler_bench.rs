@@ -248,29 +248,16 @@ async fn quartz(pg: &Pg, triggers: i64, repeats: u32, fires: i64, quartz_secs: i
     // Populating 10,000 triggers takes longer than the 8 s head start: never a negative wait.
     let secs = ((start - now()).max(0) / 1000 + quartz_secs).to_string();
     let jvms: Vec<Child> = (0..3)
-        .map(|i| {
-            let file = out.path().join(format!("q{i}.tsv"));
-            common::quartz_rig(&["node", &jdbc, &format!("quartz-{i}"), &secs, file.to_str().unwrap()])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|i| common::quartz_node(&jdbc, i, &secs, out.path()).stdout(Stdio::null()).spawn().unwrap())
         .collect();
     for mut j in jvms {
         j.wait().unwrap();
     }
     let quartz_commits = commits(&quartz_client).await - q0;
-    let mut seen = std::collections::HashMap::<(String, i64), i64>::new();
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
-    for i in 0..3 {
-        for (trigger, sched_ms, fired_ms) in common::quartz_fires(&out.path().join(format!("q{i}.tsv"))) {
-            *seen.entry((trigger, sched_ms)).or_default() += 1;
-            first = first.min(fired_ms);
-            last = last.max(fired_ms);
-        }
-    }
-    let quartz_fires: i64 = seen.values().sum();
-    let quartz_doubled: i64 = seen.values().map(|n| n - 1).sum();
+    let (fired, quartz_doubled) = common::quartz_fires(out.path(), 3);
+    let first = fired.iter().map(|f| f.2).min().unwrap_or(0);
+    let last = fired.iter().map(|f| f.2).max().unwrap_or(0);
+    let quartz_fires = fired.len() as i64;
     let quartz_fps = quartz_fires as f64 / ((last - first).max(1) as f64 / 1000.0);
     println!(
         "scheduler: quartz store=postgres instances=3 triggers={triggers} fires={quartz_fires} (of {fires}, \

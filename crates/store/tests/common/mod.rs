@@ -77,16 +77,28 @@ pub fn quartz_jdbc(pg: &Pg, url: &str) -> String {
     format!("jdbc:postgresql://127.0.0.1:{}/{}?user=postgres", pg.port, url.rsplit('/').next().unwrap())
 }
 
-/// The fires a Quartz rig node wrote to its file: trigger name, scheduled and actual fire time
-/// (epoch ms). A node that wrote nothing has none.
-pub fn quartz_fires(path: &Path) -> Vec<(String, i64, i64)> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|line| {
+/// Quartz rig node `i` (instance `quartz-{i}`) on `jdbc`, for `secs` seconds ("0": until its
+/// standard input ends), writing its fires into `dir` for [`quartz_fires`].
+pub fn quartz_node(jdbc: &str, i: usize, secs: &str, dir: &Path) -> Command {
+    let file = dir.join(format!("q{i}.tsv"));
+    quartz_rig(&["node", jdbc, &format!("quartz-{i}"), secs, file.to_str().unwrap()])
+}
+
+/// The fires `nodes` Quartz rig nodes ([`quartz_node`]) wrote into `dir`: trigger name,
+/// scheduled and actual fire time (epoch ms); and how many of them repeat a trigger's
+/// scheduled time another fire already had (doubled fires). A node that wrote nothing has none.
+pub fn quartz_fires(dir: &Path, nodes: usize) -> (Vec<(String, i64, i64)>, i64) {
+    let mut fires = Vec::new();
+    for i in 0..nodes {
+        let text = std::fs::read_to_string(dir.join(format!("q{i}.tsv"))).unwrap_or_default();
+        fires.extend(text.lines().map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
-        })
-        .collect()
+            (f[0].to_string(), f[1].parse::<i64>().unwrap(), f[2].parse::<i64>().unwrap())
+        }));
+    }
+    let distinct: HashSet<(&str, i64)> = fires.iter().map(|(t, scheduled, _)| (t.as_str(), *scheduled)).collect();
+    let doubled = (fires.len() - distinct.len()) as i64;
+    (fires, doubled)
 }
 
 /// The transactions committed in the client's database so far (the benchmarks' commits per

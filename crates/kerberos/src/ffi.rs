@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{ErrorKind, KerberosError};
 
@@ -409,9 +409,8 @@ impl Context {
         // start of the ticket when the principal's maximum renewable life is 0 (the ticket is
         // still flagged renewable): such a "renewal" would replace a good ticket in the cache
         // with one that ends sooner, or has already ended. Keep the cache as it is.
-        let ends = UNIX_EPOCH + Duration::from_secs(u64::from(creds.raw.times.endtime as u32));
-        let floor = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        if floor(ends) <= floor(replaces_end.max(SystemTime::now())) {
+        let held_until = replaces_end.max(SystemTime::now()).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if u64::from(creds.raw.times.endtime as u32) <= held_until {
             return Err(KerberosError::new(
                 ErrorKind::Other,
                 format!("renewing the ticket in {ccache} would not extend it: its renewable life has ended"),
